@@ -1,0 +1,1 @@
+//! Built-in simulated OpenAI-compatible server.

@@ -1,0 +1,7 @@
+//! What is sent: prompts (synthetic, from a dataset) and their token counts.
+
+pub mod dataset;
+pub mod synthetic;
+pub mod tokenizer;
+
+pub use tokenizer::{Tokenizer, TokenizerError};

@@ -1,0 +1,184 @@
+//! Token counting: a Hugging Face `tokenizer.json`, or an embedded tiktoken vocabulary
+//! that needs no download (the default, so nothing touches the network).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tiktoken_rs::CoreBPE;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error("--tokenizer {path}: no such file or directory")]
+    NotFound { path: PathBuf },
+    #[error("--tokenizer {path}: directory holds no tokenizer.json")]
+    NoTokenizerJson { path: PathBuf },
+    #[error("--tokenizer {path}: not a valid Hugging Face tokenizer.json: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error(
+        "--tokenizer {name}: unknown built-in vocabulary (expected builtin:cl100k or builtin:o200k)"
+    )]
+    UnknownBuiltin { name: String },
+}
+
+/// A tokenizer shared by every part of a run (cheap to clone).
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: Arc<Inner>,
+}
+
+enum Inner {
+    Tiktoken {
+        name: &'static str,
+        bpe: &'static CoreBPE,
+    },
+    HuggingFace {
+        name: String,
+        tok: Box<tokenizers::Tokenizer>,
+        vocab: u32,
+    },
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokenizer({})", self.name())
+    }
+}
+
+impl Tokenizer {
+    /// cl100k_base: of the embedded vocabularies, the closest to the Llama-3 and Qwen BPEs
+    /// most served models use.
+    pub fn builtin() -> Self {
+        Self::tiktoken("builtin:cl100k", tiktoken_rs::cl100k_base_singleton())
+    }
+
+    fn tiktoken(name: &'static str, bpe: &'static CoreBPE) -> Self {
+        Tokenizer {
+            inner: Arc::new(Inner::Tiktoken { name, bpe }),
+        }
+    }
+
+    /// `None` → the built-in default; `builtin:cl100k` / `builtin:o200k`; a
+    /// `tokenizer.json` file; or a model directory holding one.
+    pub fn load(spec: Option<&str>) -> Result<Self, TokenizerError> {
+        let Some(spec) = spec else {
+            return Ok(Self::builtin());
+        };
+        if let Some(name) = spec.strip_prefix("builtin:") {
+            return match name {
+                "cl100k" | "cl100k_base" => Ok(Self::builtin()),
+                "o200k" | "o200k_base" => Ok(Self::tiktoken(
+                    "builtin:o200k",
+                    tiktoken_rs::o200k_base_singleton(),
+                )),
+                _ => Err(TokenizerError::UnknownBuiltin {
+                    name: spec.to_string(),
+                }),
+            };
+        }
+        let path = Path::new(spec);
+        let file = if path.is_dir() {
+            let f = path.join("tokenizer.json");
+            if !f.is_file() {
+                return Err(TokenizerError::NoTokenizerJson {
+                    path: path.to_path_buf(),
+                });
+            }
+            f
+        } else if path.is_file() {
+            path.to_path_buf()
+        } else {
+            return Err(TokenizerError::NotFound {
+                path: path.to_path_buf(),
+            });
+        };
+        let tok = tokenizers::Tokenizer::from_file(&file).map_err(|e| TokenizerError::Invalid {
+            path: file.clone(),
+            reason: e.to_string(),
+        })?;
+        let vocab = tok.get_vocab_size(false) as u32;
+        Ok(Tokenizer {
+            inner: Arc::new(Inner::HuggingFace {
+                name: file.display().to_string(),
+                tok: Box::new(tok),
+                vocab,
+            }),
+        })
+    }
+
+    /// What results record as the tokenizer that counted.
+    pub fn name(&self) -> &str {
+        match &*self.inner {
+            Inner::Tiktoken { name, .. } => name,
+            Inner::HuggingFace { name, .. } => name,
+        }
+    }
+
+    /// Token ids of `text`, without special tokens (what a prompt costs the model).
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        match &*self.inner {
+            Inner::Tiktoken { bpe, .. } => bpe.encode_ordinary(text),
+            Inner::HuggingFace { tok, .. } => tok
+                .encode_fast(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn count(&self, text: &str) -> usize {
+        self.encode(text).len()
+    }
+
+    /// Text of `ids`; byte sequences that are not valid UTF-8 become U+FFFD, as
+    /// Python's `decode` does, so any id sequence decodes.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        match &*self.inner {
+            Inner::Tiktoken { bpe, .. } => match bpe.decode_bytes(ids) {
+                Ok(bytes) => String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                Err(_) => String::new(),
+            },
+            Inner::HuggingFace { tok, .. } => tok.decode(ids, true).unwrap_or_default(),
+        }
+    }
+
+    /// Size of the base vocabulary (special/added tokens excluded).
+    pub fn vocab_size(&self) -> u32 {
+        match &*self.inner {
+            // cl100k has 100,256 ordinary ranks, o200k 199,998; both keep specials above.
+            Inner::Tiktoken { name, .. } if name.ends_with("o200k") => 199_998,
+            Inner::Tiktoken { .. } => 100_256,
+            Inner::HuggingFace { vocab, .. } => *vocab,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_round_trips_text() {
+        let t = Tokenizer::builtin();
+        let ids = t.encode("Hello, world! Benchmarks are fun.");
+        assert!(!ids.is_empty());
+        assert_eq!(t.decode(&ids), "Hello, world! Benchmarks are fun.");
+        assert_eq!(t.name(), "builtin:cl100k");
+    }
+
+    #[test]
+    fn unknown_builtin_and_missing_path_are_errors() {
+        assert!(matches!(
+            Tokenizer::load(Some("builtin:nope")),
+            Err(TokenizerError::UnknownBuiltin { .. })
+        ));
+        let err = Tokenizer::load(Some("/no/such/tokenizer.json")).unwrap_err();
+        assert!(err.to_string().contains("/no/such/tokenizer.json"));
+    }
+
+    #[test]
+    fn directory_without_tokenizer_json_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Tokenizer::load(Some(dir.path().to_str().unwrap())).unwrap_err();
+        assert!(matches!(err, TokenizerError::NoTokenizerJson { .. }));
+    }
+}
