@@ -1,0 +1,38 @@
+//! One monotonic clock per run. Every time in a record is integer µs since the run's
+//! start; the wall-clock start is kept so runs from several machines can be lined up.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, Copy, Debug)]
+pub struct RunClock {
+    start: Instant,
+    wall: SystemTime,
+}
+
+impl RunClock {
+    pub fn start() -> Self {
+        RunClock {
+            start: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.us(Instant::now())
+    }
+
+    pub fn us(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.start).as_micros() as u64
+    }
+
+    /// RFC 3339 with microseconds, UTC.
+    pub fn wall_rfc3339(&self) -> String {
+        humantime::format_rfc3339_micros(self.wall).to_string()
+    }
+
+    pub fn wall_unix_s(&self) -> f64 {
+        self.wall
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+}

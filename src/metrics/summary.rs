@@ -1,0 +1,460 @@
+//! The per-run summary, per the metrics spec. It is computed from compact per-request
+//! facts (`RunData`), which both a live run and `servebench report` build from the same
+//! records, so both print the same numbers.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::stats::{DEFAULT_PERCENTILES, Stats, stats_json};
+use crate::record::{FailureKind, RequestRecord, TokenSource};
+
+/// How many messages are kept per failure kind (the rest are only counted).
+const EXAMPLES_PER_KIND: usize = 3;
+
+/// The facts of one request the summary needs (events reduced to first/last and gaps).
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    scheduled: Option<u64>,
+    started: u64,
+    first: Option<u64>,
+    last: Option<u64>,
+    ended: u64,
+    events: u32,
+    input_tokens: u32,
+    output_tokens: u32,
+    prompt_tokens: Option<u32>,
+    cached_tokens: Option<u32>,
+    source: TokenSource,
+    ok: bool,
+}
+
+/// Failures counted by kind, with the first few messages of each.
+#[derive(Clone, Debug, Default)]
+pub struct FailureTally {
+    pub counts: BTreeMap<FailureKind, u64>,
+    pub examples: BTreeMap<FailureKind, Vec<String>>,
+}
+
+impl FailureTally {
+    pub fn add(&mut self, kind: FailureKind, message: Option<&str>) {
+        *self.counts.entry(kind).or_default() += 1;
+        let ex = self.examples.entry(kind).or_default();
+        if ex.len() < EXAMPLES_PER_KIND
+            && let Some(m) = message
+        {
+            ex.push(m.to_string());
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+/// Everything one run's summary is computed from; memory per request is a few dozen
+/// bytes plus 4 bytes per inter-token gap.
+#[derive(Clone, Debug, Default)]
+pub struct RunData {
+    samples: Vec<Sample>,
+    /// Gaps between consecutive output events of successful requests, in µs.
+    itl_us: Vec<u32>,
+    pub failures: FailureTally,
+}
+
+impl RunData {
+    pub fn push(&mut self, r: &RequestRecord) {
+        let ok = r.ok();
+        if ok {
+            self.itl_us.extend(
+                r.events
+                    .windows(2)
+                    .map(|w| w[1].saturating_sub(w[0]).min(u32::MAX as u64) as u32),
+            );
+        } else if let Some(kind) = r.failure {
+            self.failures.add(kind, r.error.as_deref());
+        }
+        self.samples.push(Sample {
+            scheduled: r.scheduled_at,
+            started: r.started_at,
+            first: r.events.first().copied(),
+            last: r.events.last().copied(),
+            ended: r.ended_at,
+            events: r.events.len() as u32,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            prompt_tokens: r.prompt_tokens,
+            cached_tokens: r.cached_tokens,
+            source: r.output_tokens_source,
+            ok,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+}
+
+/// Token totals over successful requests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenTotals {
+    pub input: u64,
+    pub output: u64,
+    /// Server-reported prompt tokens, over requests that reported them.
+    pub server_prompt: Option<u64>,
+    pub cached: Option<u64>,
+    /// Requests whose output count came from usage / the tokenizer / event counting.
+    pub source_usage: u64,
+    pub source_tokenizer: u64,
+    pub source_events: u64,
+    /// Mean of (server prompt tokens − client input tokens): the chat template, mostly.
+    pub prompt_gap_mean: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Concurrency {
+    pub max_in_flight: u64,
+    pub mean_in_flight: f64,
+    pub max_queued: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub total: u64,
+    pub succeeded: u64,
+    pub failures: FailureTally,
+    pub duration_s: f64,
+    pub output_tok_s: f64,
+    pub input_tok_s: f64,
+    pub total_tok_s: f64,
+    pub req_s: f64,
+    pub ttft_ms: Option<Stats>,
+    pub tpot_ms: Option<Stats>,
+    pub itl_ms: Option<Stats>,
+    pub e2e_ms: Option<Stats>,
+    /// Open-loop runs only.
+    pub schedule_lag_ms: Option<Stats>,
+    pub tokens_per_event: Option<f64>,
+    pub concurrency: Concurrency,
+    pub tokens: TokenTotals,
+    /// The percentiles the stats carry (defaults plus any asked for).
+    pub percentiles: Vec<f64>,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
+    let mut pcts = DEFAULT_PERCENTILES.to_vec();
+    for p in extra_percentiles {
+        if !pcts.contains(p) {
+            pcts.push(*p);
+        }
+    }
+    let ok: Vec<&Sample> = data.samples.iter().filter(|s| s.ok).collect();
+
+    let begin = data
+        .samples
+        .iter()
+        .map(|s| s.scheduled.map_or(s.started, |t| t.min(s.started)))
+        .min()
+        .unwrap_or(0);
+    let end = data.samples.iter().map(|s| s.ended).max().unwrap_or(0);
+    let duration_us = end.saturating_sub(begin);
+    let duration_s = duration_us as f64 / 1e6;
+    let per_s = |x: f64| {
+        if duration_s > 0.0 {
+            x / duration_s
+        } else {
+            0.0
+        }
+    };
+
+    let mut tokens = TokenTotals::default();
+    let mut gap_sum = 0i64;
+    let mut gap_n = 0u64;
+    let mut events_total = 0u64;
+    for s in &ok {
+        tokens.input += s.input_tokens as u64;
+        tokens.output += s.output_tokens as u64;
+        events_total += s.events as u64;
+        if let Some(p) = s.prompt_tokens {
+            *tokens.server_prompt.get_or_insert(0) += p as u64;
+            gap_sum += p as i64 - s.input_tokens as i64;
+            gap_n += 1;
+        }
+        if let Some(c) = s.cached_tokens {
+            *tokens.cached.get_or_insert(0) += c as u64;
+        }
+        match s.source {
+            TokenSource::Usage => tokens.source_usage += 1,
+            TokenSource::Tokenizer => tokens.source_tokenizer += 1,
+            TokenSource::Events => tokens.source_events += 1,
+        }
+    }
+    tokens.prompt_gap_mean = (gap_n > 0).then(|| gap_sum as f64 / gap_n as f64);
+
+    let mut ttft: Vec<f64> = ok
+        .iter()
+        .filter_map(|s| s.first.map(|f| ms(f - s.started)))
+        .collect();
+    let mut e2e: Vec<f64> = ok.iter().map(|s| ms(s.ended - s.started)).collect();
+    let mut tpot: Vec<f64> = ok
+        .iter()
+        .filter(|s| s.output_tokens >= 2)
+        .filter_map(|s| Some(ms(s.last? - s.first?) / (s.output_tokens - 1) as f64))
+        .collect();
+    let mut itl: Vec<f64> = data.itl_us.iter().map(|&g| g as f64 / 1000.0).collect();
+    let mut lag: Vec<f64> = data
+        .samples
+        .iter()
+        .filter_map(|s| s.scheduled.map(|t| ms(s.started.saturating_sub(t))))
+        .collect();
+
+    Summary {
+        total: data.samples.len() as u64,
+        succeeded: ok.len() as u64,
+        failures: data.failures.clone(),
+        duration_s,
+        output_tok_s: per_s(tokens.output as f64),
+        input_tok_s: per_s(tokens.input as f64),
+        total_tok_s: per_s((tokens.input + tokens.output) as f64),
+        req_s: per_s(ok.len() as f64),
+        ttft_ms: Stats::compute(&mut ttft, &pcts),
+        tpot_ms: Stats::compute(&mut tpot, &pcts),
+        itl_ms: Stats::compute(&mut itl, &pcts),
+        e2e_ms: Stats::compute(&mut e2e, &pcts),
+        schedule_lag_ms: Stats::compute(&mut lag, &pcts),
+        tokens_per_event: (events_total > 0).then(|| tokens.output as f64 / events_total as f64),
+        concurrency: concurrency(&data.samples, duration_us),
+        tokens,
+        percentiles: pcts,
+    }
+}
+
+/// In-flight = [started, ended); queued = [started, first output event or end). At equal
+/// times, ends are counted before starts (half-open intervals).
+fn concurrency(samples: &[Sample], duration_us: u64) -> Concurrency {
+    let max_overlap = |intervals: &mut Vec<(u64, i32)>| -> u64 {
+        intervals.sort_unstable();
+        let (mut cur, mut max) = (0i64, 0i64);
+        for &(_, d) in intervals.iter() {
+            cur += d as i64;
+            max = max.max(cur);
+        }
+        max as u64
+    };
+    let mut flight: Vec<(u64, i32)> = Vec::with_capacity(samples.len() * 2);
+    let mut queued: Vec<(u64, i32)> = Vec::with_capacity(samples.len() * 2);
+    let mut busy_us = 0u64;
+    for s in samples {
+        flight.push((s.started, 1));
+        flight.push((s.ended, -1));
+        queued.push((s.started, 1));
+        queued.push((s.first.unwrap_or(s.ended), -1));
+        busy_us += s.ended.saturating_sub(s.started);
+    }
+    Concurrency {
+        max_in_flight: max_overlap(&mut flight),
+        mean_in_flight: if duration_us > 0 {
+            busy_us as f64 / duration_us as f64
+        } else {
+            0.0
+        },
+        max_queued: max_overlap(&mut queued),
+    }
+}
+
+impl Summary {
+    /// The `summary` object of results.json.
+    pub fn to_json(&self) -> Value {
+        let st = |s: &Option<Stats>| stats_json(s.as_ref(), &self.percentiles);
+        let failures: serde_json::Map<String, Value> = self
+            .failures
+            .counts
+            .iter()
+            .map(|(k, n)| (k.as_str().to_string(), json!(n)))
+            .collect();
+        let examples: serde_json::Map<String, Value> = self
+            .failures
+            .examples
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), json!(v)))
+            .collect();
+        let mut out = json!({
+            "requests": {
+                "total": self.total,
+                "succeeded": self.succeeded,
+                "failed": self.total - self.succeeded,
+                "failures": failures,
+                "failure_examples": examples,
+            },
+            "duration_s": self.duration_s,
+            "throughput": {
+                "output_tok_s": self.output_tok_s,
+                "input_tok_s": self.input_tok_s,
+                "total_tok_s": self.total_tok_s,
+                "req_s": self.req_s,
+            },
+            "ttft_ms": st(&self.ttft_ms),
+            "tpot_ms": st(&self.tpot_ms),
+            "itl_ms": st(&self.itl_ms),
+            "e2e_ms": st(&self.e2e_ms),
+            "tokens_per_event": self.tokens_per_event,
+            "concurrency": {
+                "max_in_flight": self.concurrency.max_in_flight,
+                "mean_in_flight": self.concurrency.mean_in_flight,
+                "max_queued": self.concurrency.max_queued,
+            },
+            "tokens": {
+                "input": self.tokens.input,
+                "output": self.tokens.output,
+                "server_prompt": self.tokens.server_prompt,
+                "cached": self.tokens.cached,
+                "prompt_gap_mean": self.tokens.prompt_gap_mean,
+                "output_source": {
+                    "usage": self.tokens.source_usage,
+                    "tokenizer": self.tokens.source_tokenizer,
+                    "events": self.tokens.source_events,
+                },
+            },
+        });
+        if self.schedule_lag_ms.is_some() {
+            out["schedule_lag_ms"] = st(&self.schedule_lag_ms);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn rec(started: u64, events: &[u64], ended: u64, out: u32) -> RequestRecord {
+        RequestRecord {
+            run: Arc::from("t"),
+            id: 0,
+            scheduled_at: None,
+            started_at: started,
+            ended_at: ended,
+            events: events.to_vec(),
+            input_tokens: 10,
+            prompt_tokens: Some(12),
+            cached_tokens: None,
+            output_tokens: out,
+            output_tokens_source: TokenSource::Usage,
+            failure: None,
+            error: None,
+            http_status: Some(200),
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    /// Three requests worked out by hand (times in ms):
+    /// A starts 0, events 100/120/150, ends 160, 3 tokens;
+    /// B starts 10, events 210/250 carrying 4 tokens, ends 260;
+    /// C starts 20, fails with HTTP 500 at 30.
+    fn example() -> RunData {
+        let mut d = RunData::default();
+        d.push(&rec(0, &[100_000, 120_000, 150_000], 160_000, 3));
+        d.push(&rec(10_000, &[210_000, 250_000], 260_000, 4));
+        let mut c = rec(20_000, &[], 30_000, 0);
+        c.failure = Some(FailureKind::HttpStatus);
+        c.error = Some("HTTP 500: boom".into());
+        c.output_tokens_source = TokenSource::Events;
+        d.push(&c);
+        d
+    }
+
+    #[test]
+    fn hand_computed_run() {
+        let s = summarize(&example(), &[]);
+        assert_eq!((s.total, s.succeeded), (3, 2));
+        assert_eq!(s.failures.counts[&FailureKind::HttpStatus], 1);
+        assert_eq!(
+            s.failures.examples[&FailureKind::HttpStatus],
+            ["HTTP 500: boom"]
+        );
+        // Duration: first start 0 → last end 260 ms, failed request included.
+        assert!(close(s.duration_s, 0.26));
+        assert!(close(s.output_tok_s, 7.0 / 0.26));
+        assert!(close(s.input_tok_s, 20.0 / 0.26));
+        assert!(close(s.req_s, 2.0 / 0.26));
+
+        let ttft = s.ttft_ms.as_ref().unwrap();
+        assert_eq!(ttft.count, 2);
+        assert!(close(ttft.mean, 150.0) && close(ttft.std, 50.0));
+        assert!(close(ttft.percentile(90.0).unwrap(), 190.0));
+        // TPOT: A (150−100)/2 = 25; B (250−210)/3 = 13.333… (4 tokens in 2 events).
+        let tpot = s.tpot_ms.as_ref().unwrap();
+        assert!(close(tpot.min, 40.0 / 3.0) && close(tpot.max, 25.0));
+        // ITL pools gaps of events: 20, 30 (A) and 40 (B).
+        let itl = s.itl_ms.as_ref().unwrap();
+        assert_eq!(itl.count, 3);
+        assert!(close(itl.mean, 30.0));
+        assert!(close(itl.percentile(90.0).unwrap(), 38.0));
+        assert!(close(itl.std, (200.0f64 / 3.0).sqrt()));
+        let e2e = s.e2e_ms.as_ref().unwrap();
+        assert!(close(e2e.min, 160.0) && close(e2e.max, 250.0));
+        assert!(close(s.tokens_per_event.unwrap(), 7.0 / 5.0));
+        // In flight [0,160) [10,260) [20,30): 3 at once; mean = 420/260.
+        assert_eq!(s.concurrency.max_in_flight, 3);
+        assert!(close(s.concurrency.mean_in_flight, 420.0 / 260.0));
+        // Queued until first event: [0,100) [10,210) [20,30).
+        assert_eq!(s.concurrency.max_queued, 3);
+        assert!(s.schedule_lag_ms.is_none());
+        assert_eq!(s.tokens.prompt_gap_mean, Some(2.0));
+        assert_eq!(s.tokens.source_usage, 2);
+    }
+
+    #[test]
+    fn back_to_back_requests_do_not_overlap() {
+        let mut d = RunData::default();
+        d.push(&rec(0, &[5], 10, 1));
+        d.push(&rec(10, &[15], 20, 1));
+        let s = summarize(&d, &[]);
+        assert_eq!(s.concurrency.max_in_flight, 1);
+        assert!(close(s.concurrency.mean_in_flight, 1.0));
+        assert!(s.tpot_ms.is_none(), "single-token requests have no TPOT");
+    }
+
+    #[test]
+    fn schedule_lag_and_duration_from_schedule() {
+        let mut d = RunData::default();
+        let mut a = rec(1_500, &[2_000], 3_000, 1);
+        a.scheduled_at = Some(1_000);
+        d.push(&a);
+        let s = summarize(&d, &[]);
+        let lag = s.schedule_lag_ms.as_ref().unwrap();
+        assert!(close(lag.mean, 0.5));
+        assert!(
+            close(s.duration_s, 0.002),
+            "duration starts at the schedule"
+        );
+        assert!(s.to_json().get("schedule_lag_ms").is_some());
+    }
+
+    #[test]
+    fn json_shape_follows_results_spec() {
+        let j = summarize(&example(), &[95.0]).to_json();
+        assert_eq!(j["requests"]["failures"]["http_status"], 1);
+        assert_eq!(j["requests"]["failed"], 1);
+        assert!(j["ttft_ms"]["p95"].is_number());
+        assert!(j["ttft_ms"]["p99"].is_number());
+        assert!(
+            j.get("schedule_lag_ms").is_none(),
+            "closed-loop runs have no lag"
+        );
+        for k in ["output_tok_s", "input_tok_s", "total_tok_s", "req_s"] {
+            assert!(j["throughput"][k].is_number());
+        }
+    }
+}

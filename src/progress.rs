@@ -1,0 +1,178 @@
+//! Live progress like mini-sglang's console: requests sent and done, prefill (first
+//! output events) and decode (output events), with in-flight and queued counters.
+//! Requests only bump atomics; a separate thread draws.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Counters the request tasks update (relaxed atomics: display only, never measurement).
+#[derive(Debug, Default)]
+pub struct Live {
+    pub sent: AtomicU64,
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+    pub first_events: AtomicU64,
+    pub events: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub queued: AtomicU64,
+}
+
+impl Live {
+    pub fn on_start(&self) {
+        self.sent.fetch_add(1, Relaxed);
+        self.in_flight.fetch_add(1, Relaxed);
+        self.queued.fetch_add(1, Relaxed);
+    }
+    pub fn on_event(&self, first: bool) {
+        self.events.fetch_add(1, Relaxed);
+        if first {
+            self.first_events.fetch_add(1, Relaxed);
+            self.queued.fetch_sub(1, Relaxed);
+        }
+    }
+    pub fn on_end(&self, had_output: bool, ok: bool) {
+        if !had_output {
+            self.queued.fetch_sub(1, Relaxed);
+        }
+        if !ok {
+            self.failed.fetch_add(1, Relaxed);
+        }
+        self.in_flight.fetch_sub(1, Relaxed);
+        self.done.fetch_add(1, Relaxed);
+    }
+}
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    Off,
+    /// Bars on stderr (a terminal).
+    Bars,
+    /// A plain line on stderr every few seconds (logs, CI).
+    Lines,
+}
+
+impl ProgressMode {
+    pub fn detect(quiet: bool) -> Self {
+        if quiet {
+            ProgressMode::Off
+        } else if std::io::stderr().is_terminal() {
+            ProgressMode::Bars
+        } else {
+            ProgressMode::Lines
+        }
+    }
+}
+
+/// Draws one run's progress until dropped.
+pub struct Progress {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Progress {
+    /// `expected_tokens`: total output tokens asked for (max_tokens summed), for the
+    /// decode bar.
+    pub fn start(
+        mode: ProgressMode,
+        label: &str,
+        live: Arc<Live>,
+        requests: u64,
+        expected_tokens: u64,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = match mode {
+            ProgressMode::Off => None,
+            ProgressMode::Bars => {
+                let (stop, label) = (stop.clone(), label.to_string());
+                Some(std::thread::spawn(move || {
+                    draw_bars(&label, &live, requests, expected_tokens, &stop)
+                }))
+            }
+            ProgressMode::Lines => {
+                let (stop, label) = (stop.clone(), label.to_string());
+                Some(std::thread::spawn(move || {
+                    draw_lines(&label, &live, requests, &stop)
+                }))
+            }
+        };
+        Progress { stop, thread }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn draw_bars(label: &str, live: &Live, requests: u64, tokens: u64, stop: &AtomicBool) {
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+    let style = ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos:>7}/{len:7} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let bar = |name: &str, len: u64| {
+        let b = multi.add(ProgressBar::new(len));
+        b.set_style(style.clone());
+        b.set_prefix(name.to_string());
+        b
+    };
+    let sent = bar("sent", requests);
+    let done = bar("done", requests);
+    let prefill = bar("prefill", requests);
+    let decode = bar("decode", tokens.max(1));
+    sent.set_message(label.to_string());
+    loop {
+        let finished = stop.load(Relaxed);
+        sent.set_position(live.sent.load(Relaxed));
+        done.set_position(live.done.load(Relaxed));
+        done.set_message(format!("failed {}", live.failed.load(Relaxed)));
+        prefill.set_position(live.first_events.load(Relaxed));
+        prefill.set_message(format!(
+            "in flight {} queued {}",
+            live.in_flight.load(Relaxed),
+            live.queued.load(Relaxed)
+        ));
+        decode.set_position(live.events.load(Relaxed));
+        decode.set_message("output events".to_string());
+        if finished {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for b in [sent, done, prefill, decode] {
+        b.finish_and_clear();
+    }
+    let _ = multi.clear();
+}
+
+fn draw_lines(label: &str, live: &Live, requests: u64, stop: &AtomicBool) {
+    const EVERY: Duration = Duration::from_secs(5);
+    let t0 = Instant::now();
+    let mut next = t0 + EVERY;
+    while !stop.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+        if Instant::now() >= next {
+            next += EVERY;
+            eprintln!(
+                "[{label}] {:>5.0}s sent {}/{requests} done {} failed {} prefill {} decode events {} in flight {} queued {}",
+                t0.elapsed().as_secs_f64(),
+                live.sent.load(Relaxed),
+                live.done.load(Relaxed),
+                live.failed.load(Relaxed),
+                live.first_events.load(Relaxed),
+                live.events.load(Relaxed),
+                live.in_flight.load(Relaxed),
+                live.queued.load(Relaxed),
+            );
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! One record per request: what happened, timed in integer microseconds from the run's
+//! start. Integer times make `servebench report` reproduce a run's numbers exactly: the
+//! file stores the same microseconds the live summary was computed from.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+/// Why a request failed. The names are the `status` values in requests.jsonl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    ConnectError,
+    Timeout,
+    HttpStatus,
+    ErrorEvent,
+    StreamCut,
+    InvalidResponse,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::ConnectError,
+        FailureKind::Timeout,
+        FailureKind::HttpStatus,
+        FailureKind::ErrorEvent,
+        FailureKind::StreamCut,
+        FailureKind::InvalidResponse,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::ConnectError => "connect_error",
+            FailureKind::Timeout => "timeout",
+            FailureKind::HttpStatus => "http_status",
+            FailureKind::ErrorEvent => "error_event",
+            FailureKind::StreamCut => "stream_cut",
+            FailureKind::InvalidResponse => "invalid_response",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where `output_tokens` came from, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    Usage,
+    Tokenizer,
+    Events,
+}
+
+impl TokenSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Usage => "usage",
+            TokenSource::Tokenizer => "tokenizer",
+            TokenSource::Events => "events",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "usage" => Some(TokenSource::Usage),
+            "tokenizer" => Some(TokenSource::Tokenizer),
+            "events" => Some(TokenSource::Events),
+            _ => None,
+        }
+    }
+}
+
+/// Everything known about one finished request. Times are µs since the run's start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestRecord {
+    pub run: Arc<str>,
+    pub id: u64,
+    pub scheduled_at: Option<u64>,
+    pub started_at: u64,
+    pub ended_at: u64,
+    /// Arrival time of every output event; the first is the first token.
+    pub events: Vec<u64>,
+    pub input_tokens: u32,
+    pub prompt_tokens: Option<u32>,
+    pub cached_tokens: Option<u32>,
+    pub output_tokens: u32,
+    pub output_tokens_source: TokenSource,
+    /// `None` = success.
+    pub failure: Option<FailureKind>,
+    pub error: Option<String>,
+    pub http_status: Option<u16>,
+}
+
+impl RequestRecord {
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    pub fn first_token_at(&self) -> Option<u64> {
+        self.events.first().copied()
+    }
+
+    pub fn status(&self) -> &'static str {
+        self.failure.map_or("ok", FailureKind::as_str)
+    }
+
+    /// One requests.jsonl line (with its newline), in the results spec's field order.
+    pub fn write_json_line(&self, out: &mut String) {
+        out.push_str("{\"run\":");
+        push_json_str(out, &self.run);
+        let _ = write!(out, ",\"id\":{},\"scheduled_at\":", self.id);
+        push_opt_secs(out, self.scheduled_at);
+        out.push_str(",\"started_at\":");
+        push_secs(out, self.started_at);
+        out.push_str(",\"first_token_at\":");
+        push_opt_secs(out, self.first_token_at());
+        out.push_str(",\"ended_at\":");
+        push_secs(out, self.ended_at);
+        out.push_str(",\"events\":[");
+        for (i, t) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_secs(out, *t);
+        }
+        let _ = write!(out, "],\"input_tokens\":{}", self.input_tokens);
+        out.push_str(",\"prompt_tokens\":");
+        push_opt_num(out, self.prompt_tokens);
+        out.push_str(",\"cached_tokens\":");
+        push_opt_num(out, self.cached_tokens);
+        let _ = write!(
+            out,
+            ",\"output_tokens\":{},\"output_tokens_source\":\"{}\",\"status\":\"{}\",\"error\":",
+            self.output_tokens,
+            self.output_tokens_source.as_str(),
+            self.status()
+        );
+        match &self.error {
+            Some(e) => push_json_str(out, e),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"http_status\":");
+        push_opt_num(out, self.http_status);
+        out.push_str("}\n");
+    }
+
+    /// Parse one requests.jsonl line (as written by `write_json_line`, or by another
+    /// tool following the results spec).
+    pub fn parse_json_line(line: &str) -> Result<RequestRecord, String> {
+        let raw: RawRecord = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let failure = match raw.status.as_str() {
+            "ok" => None,
+            s => Some(FailureKind::parse(s).ok_or_else(|| {
+                format!("unknown status {s:?} (expected \"ok\" or a failure kind)")
+            })?),
+        };
+        let output_tokens_source =
+            TokenSource::parse(&raw.output_tokens_source).ok_or_else(|| {
+                format!(
+                    "unknown output_tokens_source {:?} (expected usage, tokenizer or events)",
+                    raw.output_tokens_source
+                )
+            })?;
+        let us = |field: &str, s: f64| -> Result<u64, String> {
+            if s.is_finite() && s >= 0.0 {
+                Ok((s * 1e6).round() as u64)
+            } else {
+                Err(format!("{field} must be a non-negative number of seconds"))
+            }
+        };
+        let events = raw
+            .events
+            .iter()
+            .map(|&t| us("events", t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RequestRecord {
+            run: Arc::from(raw.run),
+            id: raw.id,
+            scheduled_at: raw
+                .scheduled_at
+                .map(|s| us("scheduled_at", s))
+                .transpose()?,
+            started_at: us("started_at", raw.started_at)?,
+            ended_at: us("ended_at", raw.ended_at)?,
+            events,
+            input_tokens: raw.input_tokens,
+            prompt_tokens: raw.prompt_tokens,
+            cached_tokens: raw.cached_tokens,
+            output_tokens: raw.output_tokens,
+            output_tokens_source,
+            failure,
+            error: raw.error,
+            http_status: raw.http_status,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct RawRecord {
+    run: String,
+    id: u64,
+    scheduled_at: Option<f64>,
+    started_at: f64,
+    ended_at: f64,
+    #[serde(default)]
+    events: Vec<f64>,
+    input_tokens: u32,
+    prompt_tokens: Option<u32>,
+    cached_tokens: Option<u32>,
+    output_tokens: u32,
+    output_tokens_source: String,
+    status: String,
+    error: Option<String>,
+    http_status: Option<u16>,
+}
+
+/// Seconds with exactly six decimals: the microsecond is the unit of record.
+fn push_secs(out: &mut String, us: u64) {
+    let _ = write!(out, "{}.{:06}", us / 1_000_000, us % 1_000_000);
+}
+
+fn push_opt_secs(out: &mut String, us: Option<u64>) {
+    match us {
+        Some(v) => push_secs(out, v),
+        None => out.push_str("null"),
+    }
+}
+
+fn push_opt_num<T: std::fmt::Display>(out: &mut String, v: Option<T>) {
+    match v {
+        Some(v) => {
+            let _ = write!(out, "{v}");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json's escaping is correct for every control and non-ASCII character.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> RequestRecord {
+        RequestRecord {
+            run: Arc::from("concurrency 8"),
+            id: 7,
+            scheduled_at: None,
+            started_at: 1_000_001,
+            ended_at: 1_250_000,
+            events: vec![1_100_000, 1_120_500, 1_249_999],
+            input_tokens: 128,
+            prompt_tokens: Some(135),
+            cached_tokens: None,
+            output_tokens: 3,
+            output_tokens_source: TokenSource::Usage,
+            failure: None,
+            error: None,
+            http_status: Some(200),
+        }
+    }
+
+    #[test]
+    fn json_line_has_spec_fields_and_round_trips() {
+        let r = sample();
+        let mut line = String::new();
+        r.write_json_line(&mut line);
+        assert!(line.ends_with('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["run"], "concurrency 8");
+        assert_eq!(v["started_at"].as_f64().unwrap(), 1.000001);
+        assert_eq!(v["first_token_at"].as_f64().unwrap(), 1.1);
+        assert!(v["scheduled_at"].is_null());
+        assert_eq!(v["events"].as_array().unwrap().len(), 3);
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["output_tokens_source"], "usage");
+        assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn failed_record_round_trips_with_escaped_message() {
+        let mut r = sample();
+        r.failure = Some(FailureKind::HttpStatus);
+        r.error = Some("HTTP 500: \"boom\"\nline2 ünï".into());
+        r.events.clear();
+        r.http_status = Some(500);
+        r.output_tokens_source = TokenSource::Events;
+        r.output_tokens = 0;
+        let mut line = String::new();
+        r.write_json_line(&mut line);
+        assert_eq!(line.matches('\n').count(), 1, "one line per record");
+        let back = RequestRecord::parse_json_line(&line).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.status(), "http_status");
+    }
+
+    #[test]
+    fn bad_lines_are_rejected_with_reason() {
+        assert!(RequestRecord::parse_json_line("{").is_err());
+        let mut line = String::new();
+        sample().write_json_line(&mut line);
+        let bad = line.replace("\"ok\"", "\"weird\"");
+        assert!(
+            RequestRecord::parse_json_line(&bad)
+                .unwrap_err()
+                .contains("weird")
+        );
+    }
+}
