@@ -1,1 +1,17 @@
-fn main() {}
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match <servebench::Cli as clap::Parser>::try_parse_from(&argv) {
+        Ok(c) => c,
+        // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+        Err(e) => e.exit(),
+    };
+    match servebench::run(cli, &argv) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,927 @@
+//! Dataset files: prompts (and optional output lengths) from JSON Lines or JSON.
+//!
+//! A `.json` list is read one entry at a time rather than into one big
+//! `serde_json::Value`, so a ShareGPT-sized file (hundreds of MB) costs little more
+//! memory than its bytes.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::error::Category;
+use serde_json::{Map, Value};
+
+/// What a request sends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PromptContent {
+    /// A plain prompt.
+    Text(String),
+    /// An OpenAI chat `messages` array, sent as is.
+    Messages(Value),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetEntry {
+    /// "FILE:LINE" for JSON Lines, "FILE: entry N" (N from 1) for a `.json` list.
+    pub location: String,
+    pub content: PromptContent,
+    pub output_len: Option<u32>,
+}
+
+/// What to take from a ShareGPT `conversations` list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Conversation {
+    /// The first human/user turn, as text.
+    #[default]
+    FirstTurn,
+    /// Every turn up to the last human/user one, as chat messages.
+    WholeConversation,
+}
+
+const SHAPE: &str = "a list of objects or an object with a \"data\" list";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("cannot read dataset {file}: {error}")]
+    Read { file: String, error: std::io::Error },
+    #[error("{file}: not valid JSON (expected {SHAPE}): {error}")]
+    Syntax {
+        file: String,
+        error: serde_json::Error,
+    },
+    /// Valid JSON of the wrong shape; serde's message says what was found and where.
+    #[error("{file}: {error}")]
+    Shape {
+        file: String,
+        error: serde_json::Error,
+    },
+    #[error("{file}: a JSON object without a \"data\" list (expected {SHAPE})")]
+    NoDataList { file: String },
+    #[error("{location}: not valid JSON (expected one JSON object per line): {detail}")]
+    LineSyntax { location: String, detail: String },
+    #[error("{location}: expected a JSON object, found {found}")]
+    NotObject { location: String, found: String },
+    #[error(
+        "{location}: no usable text (expected a non-empty \"text\", \"prompt\" or \"content\" string, a \"messages\" list or a \"conversations\" list)"
+    )]
+    NoText { location: String },
+    #[error("{location}: \"{field}\" {problem}")]
+    Field {
+        location: String,
+        field: &'static str,
+        problem: String,
+    },
+    #[error(
+        "{file}: no entries (expected one JSON object per line, or a JSON file holding {SHAPE})"
+    )]
+    Empty { file: String },
+}
+
+impl DatasetError {
+    /// The file may be in the other format: it did not parse, or is a lone object that
+    /// could be one JSON Lines entry. Valid JSON of another shape (a string, a `data`
+    /// that is no list) is plainly meant as one document, so it does not count.
+    fn may_be_other_format(&self) -> bool {
+        matches!(
+            self,
+            DatasetError::Syntax { .. }
+                | DatasetError::NoDataList { .. }
+                | DatasetError::LineSyntax { .. }
+        )
+    }
+
+    /// The file as a whole is not in the format it was read as (as opposed to one bad entry).
+    fn is_format_error(&self) -> bool {
+        self.may_be_other_format() || matches!(self, DatasetError::Shape { .. })
+    }
+}
+
+/// Reads every entry of a `.jsonl` file, a `.json` list of objects, or a `.json` object
+/// with a `data` list.
+///
+/// A file starting with `[` or named `.json` is read as one JSON document, anything else
+/// as JSON Lines. If that fails to parse as a whole and the other format reads cleanly,
+/// the other is used: JSON Lines saved as `.json`, and a pretty-printed `{"data": [...]}`
+/// saved as `.jsonl`, are both common.
+pub fn read_dataset(path: &Path, conv: Conversation) -> Result<Vec<DatasetEntry>, DatasetError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| DatasetError::Read {
+        file: file.clone(),
+        error,
+    })?;
+    // Editors on Windows add a UTF-8 byte-order mark, which serde_json rejects.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
+    if first == Some(b'[') {
+        return read_whole(&file, bytes, conv);
+    }
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let (primary, other): (Reader, Reader) = if is_json {
+        (read_whole, read_jsonl)
+    } else {
+        (read_jsonl, read_whole)
+    };
+    match primary(&file, bytes, conv) {
+        Err(e) if e.may_be_other_format() => match other(&file, bytes, conv) {
+            Err(alt) if alt.is_format_error() => Err(e),
+            alt => alt,
+        },
+        res => res,
+    }
+}
+
+type Reader = fn(&str, &[u8], Conversation) -> Result<Vec<DatasetEntry>, DatasetError>;
+
+fn read_jsonl(
+    file: &str,
+    bytes: &[u8],
+    conv: Conversation,
+) -> Result<Vec<DatasetEntry>, DatasetError> {
+    let mut out = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let location = format!("{file}:{}", i + 1);
+        let value: Value = match serde_json::from_slice(line) {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(DatasetError::LineSyntax {
+                    location,
+                    detail: without_line(&e),
+                });
+            }
+        };
+        out.push(entry(location, value, conv)?);
+    }
+    if out.is_empty() {
+        return Err(DatasetError::Empty {
+            file: file.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// serde's message with "at line 1 column C" shortened to "at column C": the location
+/// already names the line, and "line 1" would contradict it.
+fn without_line(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match msg.strip_suffix(&suffix) {
+        Some(head) => format!("{head} at column {}", e.column()),
+        None => msg,
+    }
+}
+
+fn read_whole(
+    file: &str,
+    bytes: &[u8],
+    conv: Conversation,
+) -> Result<Vec<DatasetEntry>, DatasetError> {
+    let mut sink = Sink {
+        file,
+        conv,
+        out: Vec::new(),
+        failure: None,
+        no_data_list: false,
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let res = (&mut de)
+        .deserialize_any(TopLevel(&mut sink))
+        .and_then(|()| de.end());
+    // A rejected entry aborts parsing through serde with a placeholder error; the real
+    // error waits here.
+    if let Some(failure) = sink.failure {
+        return Err(failure);
+    }
+    if let Err(error) = res {
+        let file = file.to_string();
+        return Err(match error.classify() {
+            Category::Data => DatasetError::Shape { file, error },
+            _ => DatasetError::Syntax { file, error },
+        });
+    }
+    if sink.no_data_list {
+        return Err(DatasetError::NoDataList {
+            file: file.to_string(),
+        });
+    }
+    if sink.out.is_empty() {
+        return Err(DatasetError::Empty {
+            file: file.to_string(),
+        });
+    }
+    Ok(sink.out)
+}
+
+/// Where streamed entries go.
+struct Sink<'a> {
+    file: &'a str,
+    conv: Conversation,
+    out: Vec<DatasetEntry>,
+    failure: Option<DatasetError>,
+    /// Reported only after the document is known to be one valid object: with trailing
+    /// text, the syntax error says more.
+    no_data_list: bool,
+}
+
+impl Sink<'_> {
+    fn take_list<'de, A: SeqAccess<'de>>(&mut self, mut seq: A) -> Result<(), A::Error> {
+        let mut n = 0usize;
+        while let Some(value) = seq.next_element::<Value>()? {
+            n += 1;
+            let location = format!("{}: entry {n}", self.file);
+            match entry(location, value, self.conv) {
+                Ok(e) => self.out.push(e),
+                Err(e) => {
+                    self.failure = Some(e);
+                    return Err(de::Error::custom("rejected entry"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The document: a list of entries, or an object whose `data` is one.
+struct TopLevel<'s, 'a>(&'s mut Sink<'a>);
+
+impl<'de> Visitor<'de> for TopLevel<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(SHAPE)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        self.0.take_list(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let sink = self.0;
+        let mut found = false;
+        while let Some(key) = map.next_key::<String>()? {
+            // Only the first "data" counts, so a repeated key cannot double the entries.
+            if key == "data" && !found {
+                map.next_value_seed(DataList(&mut *sink))?;
+                found = true;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        sink.no_data_list = !found;
+        Ok(())
+    }
+}
+
+struct DataList<'s, 'a>(&'s mut Sink<'a>);
+
+impl<'de> DeserializeSeed<'de> for DataList<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DataList<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a \"data\" list of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        self.0.take_list(seq)
+    }
+}
+
+/// One entry from one JSON value; takes `value` so strings move rather than copy.
+fn entry(location: String, value: Value, conv: Conversation) -> Result<DatasetEntry, DatasetError> {
+    let Value::Object(mut map) = value else {
+        return Err(DatasetError::NotObject {
+            found: describe(&value),
+            location,
+        });
+    };
+    let output_len = output_len(&location, &map)?;
+    let content = content(&location, &mut map, conv)?;
+    Ok(DatasetEntry {
+        location,
+        content,
+        output_len,
+    })
+}
+
+/// The first of `text`, `prompt`, `content`, `messages`, `conversations` present.
+/// A `null` counts as absent: exporters often write every column, null where unused.
+fn content(
+    location: &str,
+    map: &mut Map<String, Value>,
+    conv: Conversation,
+) -> Result<PromptContent, DatasetError> {
+    let field_err = |field, problem| DatasetError::Field {
+        location: location.to_string(),
+        field,
+        problem,
+    };
+    for field in ["text", "prompt", "content"] {
+        match map.remove(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if !s.is_empty() => return Ok(PromptContent::Text(s)),
+            Some(other) => {
+                return Err(field_err(
+                    field,
+                    format!("must be a non-empty string, found {}", describe(&other)),
+                ));
+            }
+        }
+    }
+    match map.remove("messages") {
+        None | Some(Value::Null) => {}
+        Some(messages) => return check_messages(messages).map_err(|p| field_err("messages", p)),
+    }
+    match map.remove("conversations") {
+        None | Some(Value::Null) => {}
+        Some(turns) => return conversation(turns, conv).map_err(|p| field_err("conversations", p)),
+    }
+    Err(DatasetError::NoText {
+        location: location.to_string(),
+    })
+}
+
+/// Checks only what every chat server needs (a list of objects with a role); the rest
+/// (content parts, tool calls) is the server's to judge.
+fn check_messages(messages: Value) -> Result<PromptContent, String> {
+    let expected = "must be a non-empty list of {\"role\": ..., \"content\": ...} messages";
+    let Value::Array(list) = &messages else {
+        return Err(format!("{expected}, found {}", describe(&messages)));
+    };
+    if list.is_empty() {
+        return Err(format!("{expected}, found an empty list"));
+    }
+    if let Some(i) = list
+        .iter()
+        .position(|m| !m.get("role").is_some_and(Value::is_string))
+    {
+        return Err(format!(
+            "{expected}; message {} has no \"role\" string",
+            i + 1
+        ));
+    }
+    Ok(PromptContent::Messages(messages))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    User,
+    Assistant,
+    System,
+}
+
+impl Role {
+    const EXPECTED: &str = "human, user, gpt, assistant, chatgpt, bing, bard or system";
+
+    /// ShareGPT's speaker names; bing and bard occur in ShareGPT V3 beside chatgpt.
+    fn from_sharegpt(from: &str) -> Option<Role> {
+        let is = |name: &str| from.eq_ignore_ascii_case(name);
+        if is("human") || is("user") {
+            Some(Role::User)
+        } else if is("gpt") || is("assistant") || is("chatgpt") || is("bing") || is("bard") {
+            Some(Role::Assistant)
+        } else if is("system") {
+            Some(Role::System)
+        } else {
+            None
+        }
+    }
+
+    fn openai(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::System => "system",
+        }
+    }
+}
+
+/// A ShareGPT `conversations` list. Every turn is checked in both modes, so a file
+/// valid for one is valid for the other.
+fn conversation(turns: Value, conv: Conversation) -> Result<PromptContent, String> {
+    let expected = "must be a non-empty list of {\"from\": ..., \"value\": ...} turns";
+    let turns = match turns {
+        Value::Array(t) if !t.is_empty() => t,
+        other => return Err(format!("{expected}, found {}", describe(&other))),
+    };
+    let mut parsed = Vec::with_capacity(turns.len());
+    for (i, turn) in turns.into_iter().enumerate() {
+        let n = i + 1;
+        let Value::Object(mut turn) = turn else {
+            return Err(format!("{expected}; turn {n} is {}", describe(&turn)));
+        };
+        // Some exports use OpenAI's names inside a ShareGPT list.
+        let from = turn.remove("from").or_else(|| turn.remove("role"));
+        let role = match &from {
+            Some(Value::String(s)) => Role::from_sharegpt(s).ok_or_else(|| {
+                format!(
+                    "turn {n}: unknown speaker {s:?} (expected {})",
+                    Role::EXPECTED
+                )
+            })?,
+            other => {
+                return Err(format!(
+                    "turn {n}: expected a \"from\" string, found {}",
+                    describe_opt(other.as_ref())
+                ));
+            }
+        };
+        let text = match turn.remove("value").or_else(|| turn.remove("content")) {
+            Some(Value::String(s)) => s,
+            other => {
+                return Err(format!(
+                    "turn {n}: expected a \"value\" string, found {}",
+                    describe_opt(other.as_ref())
+                ));
+            }
+        };
+        parsed.push((n, role, text));
+    }
+    let answered = match conv {
+        Conversation::FirstTurn => parsed.iter().position(|t| t.1 == Role::User),
+        Conversation::WholeConversation => parsed.iter().rposition(|t| t.1 == Role::User),
+    };
+    let Some(answered) = answered else {
+        return Err("has no human/user turn to prompt with".to_string());
+    };
+    if parsed[answered].2.is_empty() {
+        return Err(format!(
+            "turn {}: the human/user turn is empty",
+            parsed[answered].0
+        ));
+    }
+    match conv {
+        Conversation::FirstTurn => Ok(PromptContent::Text(parsed.swap_remove(answered).2)),
+        Conversation::WholeConversation => {
+            // Turns after the last user turn are the answer the model is to give.
+            parsed.truncate(answered + 1);
+            let messages = parsed
+                .into_iter()
+                .map(|(_, role, text)| serde_json::json!({"role": role.openai(), "content": text}))
+                .collect();
+            Ok(PromptContent::Messages(Value::Array(messages)))
+        }
+    }
+}
+
+/// `output_length`, else `max_tokens`; `null` counts as absent.
+fn output_len(location: &str, map: &Map<String, Value>) -> Result<Option<u32>, DatasetError> {
+    for field in ["output_length", "max_tokens"] {
+        let v = match map.get(field) {
+            None | Some(Value::Null) => continue,
+            Some(v) => v,
+        };
+        return match v.as_u64().map(u32::try_from) {
+            Some(Ok(n)) if n > 0 => Ok(Some(n)),
+            Some(Err(_)) => Err(DatasetError::Field {
+                location: location.to_string(),
+                field,
+                problem: format!(
+                    "must be a positive integer (at most {}), found {v}",
+                    u32::MAX
+                ),
+            }),
+            _ => Err(DatasetError::Field {
+                location: location.to_string(),
+                field,
+                problem: format!("must be a positive integer, found {}", describe(v)),
+            }),
+        };
+    }
+    Ok(None)
+}
+
+/// A short description of a value for error messages (never a whole prompt).
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) if s.is_empty() => "an empty string".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(a) if a.is_empty() => "an empty list".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+fn describe_opt(v: Option<&Value>) -> String {
+    v.map_or_else(|| "none".to_string(), describe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::PathBuf;
+
+    struct Files(tempfile::TempDir);
+
+    impl Files {
+        fn new() -> Self {
+            Files(tempfile::tempdir().unwrap())
+        }
+        fn write(&self, name: &str, body: &str) -> PathBuf {
+            let p = self.0.path().join(name);
+            std::fs::write(&p, body).unwrap();
+            p
+        }
+    }
+
+    fn read(name: &str, body: &str) -> Result<Vec<DatasetEntry>, DatasetError> {
+        read_conv(name, body, Conversation::FirstTurn)
+    }
+
+    fn read_conv(
+        name: &str,
+        body: &str,
+        conv: Conversation,
+    ) -> Result<Vec<DatasetEntry>, DatasetError> {
+        let files = Files::new();
+        let p = files.write(name, body);
+        read_dataset(&p, conv)
+    }
+
+    /// The error message with the temp directory removed, so tests can compare it whole.
+    fn err(name: &str, body: &str) -> String {
+        err_conv(name, body, Conversation::FirstTurn)
+    }
+
+    fn err_conv(name: &str, body: &str, conv: Conversation) -> String {
+        let files = Files::new();
+        let p = files.write(name, body);
+        let msg = read_dataset(&p, conv).unwrap_err().to_string();
+        let dir = format!("{}/", files.0.path().display());
+        msg.replace(&dir, "")
+    }
+
+    fn text(e: &DatasetEntry) -> &str {
+        match &e.content {
+            PromptContent::Text(t) => t,
+            PromptContent::Messages(m) => panic!("expected text, got {m}"),
+        }
+    }
+
+    #[test]
+    fn jsonl_lines_with_locations_and_blank_lines_skipped() {
+        let files = Files::new();
+        let p = files.write(
+            "d.jsonl",
+            "{\"text\": \"a\"}\n\n   \n{\"prompt\": \"b\", \"max_tokens\": 12}\r\n{\"content\": \"c\", \"output_length\": 3}",
+        );
+        let got = read_dataset(&p, Conversation::FirstTurn).unwrap();
+        let file = p.display().to_string();
+        assert_eq!(
+            got,
+            vec![
+                DatasetEntry {
+                    location: format!("{file}:1"),
+                    content: PromptContent::Text("a".into()),
+                    output_len: None
+                },
+                DatasetEntry {
+                    location: format!("{file}:4"),
+                    content: PromptContent::Text("b".into()),
+                    output_len: Some(12)
+                },
+                DatasetEntry {
+                    location: format!("{file}:5"),
+                    content: PromptContent::Text("c".into()),
+                    output_len: Some(3)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn json_list_and_data_object() {
+        let files = Files::new();
+        let p = files.write("d.json", r#"[{"text": "a"}, {"prompt": "b"}]"#);
+        let got = read_dataset(&p, Conversation::FirstTurn).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].location, format!("{}: entry 2", p.display()));
+        assert_eq!(text(&got[1]), "b");
+
+        let got = read(
+            "d.json",
+            r#"{"version": 1, "meta": {"x": [1, 2]}, "data": [{"text": "x"}], "data": [{"text": "dup"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(text(&got[0]), "x");
+    }
+
+    #[test]
+    fn list_is_detected_by_content_whatever_the_extension() {
+        let got = read("d.jsonl", "\n  [{\"text\": \"a\"},\n {\"text\": \"b\"}]\n").unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got[1].location.ends_with("d.jsonl: entry 2"));
+        let got = read("d.txt", "\u{feff}[{\"text\": \"bom\"}]").unwrap();
+        assert_eq!(text(&got[0]), "bom");
+    }
+
+    #[test]
+    fn mislabelled_formats_fall_back() {
+        // JSON Lines named .json.
+        let got = read("d.json", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n").unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got[1].location.ends_with("d.json:2"));
+        // A pretty-printed data object named .jsonl.
+        let got = read(
+            "d.jsonl",
+            "{\n  \"data\": [\n    {\"text\": \"a\"}\n  ]\n}\n",
+        )
+        .unwrap();
+        assert_eq!(text(&got[0]), "a");
+        // Neither format: the error is the one for the file's own format.
+        assert!(err("d.jsonl", "{\n \"text\": \"a\"\n}\n").starts_with(
+            "d.jsonl:1: not valid JSON (expected one JSON object per line): EOF while parsing an object at column 1"
+        ));
+        assert_eq!(
+            err("d.json", "{\"text\": \"a\"}\n{oops\n"),
+            "d.json: not valid JSON (expected a list of objects or an object with a \"data\" list): trailing characters at line 2 column 1"
+        );
+    }
+
+    #[test]
+    fn first_present_field_wins() {
+        let got = read(
+            "d.jsonl",
+            r#"{"prompt": "p", "text": "t", "messages": [{"role": "user", "content": "m"}]}
+{"content": "c", "messages": [{"role": "user", "content": "m"}]}
+{"text": null, "prompt": null, "content": "c2"}"#,
+        )
+        .unwrap();
+        assert_eq!(text(&got[0]), "t");
+        assert_eq!(text(&got[1]), "c");
+        assert_eq!(text(&got[2]), "c2");
+    }
+
+    #[test]
+    fn messages_are_kept_as_is() {
+        let msgs = json!([
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]}
+        ]);
+        let body = json!({"messages": msgs, "max_tokens": 5}).to_string();
+        for conv in [Conversation::FirstTurn, Conversation::WholeConversation] {
+            let got = read_conv("d.jsonl", &body, conv).unwrap();
+            assert_eq!(got[0].content, PromptContent::Messages(msgs.clone()));
+            assert_eq!(got[0].output_len, Some(5));
+        }
+    }
+
+    const SHAREGPT: &str = r#"[{"id": "x", "conversations": [
+        {"from": "system", "value": "sys"},
+        {"from": "human", "value": "q1"},
+        {"from": "gpt", "value": "a1"},
+        {"from": "user", "value": "q2"},
+        {"from": "chatgpt", "value": "a2"},
+        {"from": "assistant", "value": "a3"}
+    ]}]"#;
+
+    #[test]
+    fn sharegpt_first_turn() {
+        let got = read("sg.json", SHAREGPT).unwrap();
+        assert_eq!(got[0].content, PromptContent::Text("q1".into()));
+        assert_eq!(got[0].output_len, None);
+    }
+
+    #[test]
+    fn sharegpt_whole_conversation_drops_trailing_answers() {
+        let got = read_conv("sg.json", SHAREGPT, Conversation::WholeConversation).unwrap();
+        assert_eq!(
+            got[0].content,
+            PromptContent::Messages(json!([
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": "q1"},
+                {"role": "assistant", "content": "a1"},
+                {"role": "user", "content": "q2"},
+            ]))
+        );
+        // OpenAI names inside a ShareGPT list are understood too.
+        let got = read_conv(
+            "d.jsonl",
+            r#"{"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}"#,
+            Conversation::WholeConversation,
+        )
+        .unwrap();
+        assert_eq!(
+            got[0].content,
+            PromptContent::Messages(json!([{"role": "user", "content": "q"}]))
+        );
+    }
+
+    #[test]
+    fn sharegpt_errors() {
+        let cases = [
+            (
+                r#"{"conversations": []}"#,
+                "d.jsonl:1: \"conversations\" must be a non-empty list of {\"from\": ..., \"value\": ...} turns, found an empty list",
+            ),
+            (
+                r#"{"conversations": "hi"}"#,
+                "d.jsonl:1: \"conversations\" must be a non-empty list of {\"from\": ..., \"value\": ...} turns, found a string",
+            ),
+            (
+                r#"{"conversations": [3]}"#,
+                "d.jsonl:1: \"conversations\" must be a non-empty list of {\"from\": ..., \"value\": ...} turns; turn 1 is 3",
+            ),
+            (
+                r#"{"conversations": [{"from": "human", "value": "q"}, {"from": "bot", "value": "a"}]}"#,
+                "d.jsonl:1: \"conversations\" turn 2: unknown speaker \"bot\" (expected human, user, gpt, assistant, chatgpt, bing, bard or system)",
+            ),
+            (
+                r#"{"conversations": [{"value": "q"}]}"#,
+                "d.jsonl:1: \"conversations\" turn 1: expected a \"from\" string, found none",
+            ),
+            (
+                r#"{"conversations": [{"from": "human", "value": 5}]}"#,
+                "d.jsonl:1: \"conversations\" turn 1: expected a \"value\" string, found 5",
+            ),
+            (
+                r#"{"conversations": [{"from": "gpt", "value": "a"}]}"#,
+                "d.jsonl:1: \"conversations\" has no human/user turn to prompt with",
+            ),
+            (
+                r#"{"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": ""}]}"#,
+                "d.jsonl:1: \"conversations\" turn 2: the human/user turn is empty",
+            ),
+        ];
+        for (body, want) in cases {
+            for conv in [Conversation::FirstTurn, Conversation::WholeConversation] {
+                assert_eq!(err_conv("d.jsonl", body, conv), want, "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn entry_errors_name_the_line_or_entry() {
+        let cases = [
+            (
+                "d.jsonl",
+                "{\"text\": \"a\"}\n\n{\"text\": \"b\"\n",
+                "d.jsonl:3: not valid JSON (expected one JSON object per line): EOF while parsing an object at column 12",
+            ),
+            (
+                "d.jsonl",
+                "{\"text\": \"a\"}\n{\"id\": 1}\n",
+                "d.jsonl:2: no usable text (expected a non-empty \"text\", \"prompt\" or \"content\" string, a \"messages\" list or a \"conversations\" list)",
+            ),
+            (
+                "d.jsonl",
+                "{\"text\": \"a\"}\n[1, 2]\n",
+                "d.jsonl:2: expected a JSON object, found a list",
+            ),
+            (
+                "d.jsonl",
+                "{\"text\": \"\"}",
+                "d.jsonl:1: \"text\" must be a non-empty string, found an empty string",
+            ),
+            (
+                "d.jsonl",
+                "{\"prompt\": 5}",
+                "d.jsonl:1: \"prompt\" must be a non-empty string, found 5",
+            ),
+            (
+                "d.jsonl",
+                "{\"messages\": []}",
+                "d.jsonl:1: \"messages\" must be a non-empty list of {\"role\": ..., \"content\": ...} messages, found an empty list",
+            ),
+            (
+                "d.jsonl",
+                "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}, {\"content\": \"y\"}]}",
+                "d.jsonl:1: \"messages\" must be a non-empty list of {\"role\": ..., \"content\": ...} messages; message 2 has no \"role\" string",
+            ),
+            (
+                "d.jsonl",
+                "{\"text\": \"a\"}\n{\"text\": \"a\"}\n{\"text\": \"a\"}\n\n\n\n{\"text\": \"a\", \"max_tokens\": 0}",
+                "d.jsonl:7: \"max_tokens\" must be a positive integer, found 0",
+            ),
+            (
+                "d.jsonl",
+                "{\"text\": \"a\", \"output_length\": -3}",
+                "d.jsonl:1: \"output_length\" must be a positive integer, found -3",
+            ),
+            (
+                "d.jsonl",
+                "{\"text\": \"a\", \"max_tokens\": 1.5}",
+                "d.jsonl:1: \"max_tokens\" must be a positive integer, found 1.5",
+            ),
+            (
+                "d.jsonl",
+                "{\"text\": \"a\", \"max_tokens\": \"64\"}",
+                "d.jsonl:1: \"max_tokens\" must be a positive integer, found a string",
+            ),
+            (
+                "d.jsonl",
+                "{\"text\": \"a\", \"max_tokens\": 5000000000}",
+                "d.jsonl:1: \"max_tokens\" must be a positive integer (at most 4294967295), found 5000000000",
+            ),
+            (
+                "d.json",
+                "[{\"text\": \"a\"}, {\"text\": \"b\", \"output_length\": true}]",
+                "d.json: entry 2: \"output_length\" must be a positive integer, found true",
+            ),
+            (
+                "d.json",
+                "{\"data\": [{\"text\": \"a\"}, \"b\"]}",
+                "d.json: entry 2: expected a JSON object, found a string",
+            ),
+        ];
+        for (name, body, want) in cases {
+            assert_eq!(err(name, body), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn output_length_wins_over_max_tokens_and_null_is_absent() {
+        let got = read(
+            "d.jsonl",
+            "{\"text\": \"a\", \"max_tokens\": 9, \"output_length\": 4}\n{\"text\": \"a\", \"output_length\": null, \"max_tokens\": 9}\n{\"text\": \"a\", \"max_tokens\": null}",
+        )
+        .unwrap();
+        let lens: Vec<_> = got.iter().map(|e| e.output_len).collect();
+        assert_eq!(lens, [Some(4), Some(9), None]);
+    }
+
+    #[test]
+    fn whole_file_errors() {
+        assert_eq!(
+            err("d.json", "[{\"text\": \"a\"},\n {\"text\": }]"),
+            "d.json: not valid JSON (expected a list of objects or an object with a \"data\" list): expected value at line 2 column 11"
+        );
+        assert_eq!(
+            err("d.json", "\"hello\""),
+            "d.json: invalid type: string \"hello\", expected a list of objects or an object with a \"data\" list at line 1 column 7"
+        );
+        assert_eq!(
+            err("d.json", "{\"data\": {\"text\": \"a\"}}"),
+            "d.json: invalid type: map, expected a \"data\" list of objects at line 1 column 9"
+        );
+        assert_eq!(
+            err("d.json", "{\"rows\": [1],\n \"n\": 1\n}"),
+            "d.json: a JSON object without a \"data\" list (expected a list of objects or an object with a \"data\" list)"
+        );
+        let empty = "no entries (expected one JSON object per line, or a JSON file holding a list of objects or an object with a \"data\" list)";
+        for (name, body) in [
+            ("d.jsonl", ""),
+            ("d.jsonl", "\n  \n\r\n"),
+            ("d.json", "[]"),
+            ("d.json", "{\"data\": []}"),
+        ] {
+            assert_eq!(err(name, body), format!("{name}: {empty}"), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_file_names_path_and_os_error() {
+        let files = Files::new();
+        let p = files.0.path().join("missing.jsonl");
+        let msg = read_dataset(&p, Conversation::FirstTurn)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with(&format!("cannot read dataset {}: ", p.display())));
+        assert!(msg.contains("os error"), "{msg}");
+        let msg = read_dataset(files.0.path(), Conversation::FirstTurn)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("os error"), "{msg}");
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let deep = "[".repeat(10_000);
+        let bodies = [
+            deep.as_str(),
+            "\u{0}\u{1}",
+            "{\"text\": \"\\ud800\"}",
+            "[{\"text\": \"a\"}",
+            "{{{{",
+            "]",
+            "null",
+            "[null, 1]",
+            "{\"data\": null}",
+        ];
+        for body in bodies {
+            for name in ["d.json", "d.jsonl", "d"] {
+                let _ = read(name, body);
+            }
+        }
+        let files = Files::new();
+        let p = files.0.path().join("bin.jsonl");
+        std::fs::write(&p, [0xff, 0xfe, b'{', 0x80, b'}', b'\n']).unwrap();
+        assert!(read_dataset(&p, Conversation::FirstTurn).is_err());
+    }
+}

@@ -1,0 +1,47 @@
+//! The error a command ends with, and its exit status: 2 for input the user must fix
+//! (flags, files), 1 for a run that could not be done or produced nothing.
+
+use crate::client::ClientError;
+use crate::client::endpoint::EndpointError;
+use crate::workload::TokenizerError;
+use crate::workload::dataset::DatasetError;
+use crate::workload::synthetic::SyntheticError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag or input file is wrong; the message names it and what was expected.
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Synthetic(#[from] SyntheticError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server could not be reached or used (connection test, model list).
+    #[error("{0}")]
+    Server(String),
+    /// Writing results failed.
+    #[error("{0}")]
+    Output(String),
+    /// Every request of a run failed.
+    #[error("{0}")]
+    AllFailed(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_)
+            | Error::Tokenizer(_)
+            | Error::Dataset(_)
+            | Error::Endpoint(_)
+            | Error::Synthetic(_) => 2,
+            Error::Client(_) | Error::Server(_) | Error::Output(_) | Error::AllFailed(_) => 1,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The recorder: one thread that turns finished requests into records, appends them to
+//! requests.jsonl as they arrive (an interrupted run keeps everything that finished) and
+//! keeps the compact data summaries are computed from. Request tasks only hand over
+//! their outcome; counting tokens and writing happen here, off the async runtime.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use crate::client::Outcome;
+use crate::metrics::RunData;
+use crate::record::{RequestRecord, TokenSource};
+use crate::workload::Tokenizer;
+
+/// A finished request, as the request task hands it over.
+pub struct Finished {
+    pub run: Arc<str>,
+    pub id: u64,
+    pub scheduled_at: Option<u64>,
+    pub input_tokens: u32,
+    pub outcome: Outcome,
+}
+
+enum Msg {
+    Request(Box<Finished>),
+    /// All requests of the run were handed over: return its data.
+    EndRun(Sender<Result<RunData, String>>),
+}
+
+/// Cheap to clone; hand one to every request task.
+#[derive(Clone)]
+pub struct RecorderHandle {
+    tx: Sender<Msg>,
+}
+
+impl RecorderHandle {
+    pub fn submit(&self, f: Finished) {
+        // The recorder outlives every run; a closed channel only happens on shutdown.
+        let _ = self.tx.send(Msg::Request(Box::new(f)));
+    }
+
+    /// Wait for the records handed over so far and take the run's data.
+    pub fn end_run(&self) -> Result<RunData, String> {
+        let (tx, rx) = channel();
+        self.tx
+            .send(Msg::EndRun(tx))
+            .map_err(|_| "the recorder stopped".to_string())?;
+        rx.recv()
+            .map_err(|_| "the recorder stopped".to_string())?
+    }
+}
+
+pub struct Recorder {
+    handle: RecorderHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Recorder {
+    /// `jsonl`: where to append records (created, truncated), or `None` to keep them in
+    /// memory only.
+    pub fn start(jsonl: Option<&Path>, tokenizer: Tokenizer) -> std::io::Result<Recorder> {
+        let file = match jsonl {
+            Some(p) => Some((p.to_path_buf(), BufWriter::new(File::create(p)?))),
+            None => None,
+        };
+        let (tx, rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || record_loop(rx, file, tokenizer))?;
+        Ok(Recorder {
+            handle: RecorderHandle { tx },
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> RecorderHandle {
+        self.handle.clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Closing our sender ends the loop once every handle is gone.
+        let (tx, _) = channel();
+        self.handle = RecorderHandle { tx };
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn record_loop(
+    rx: Receiver<Msg>,
+    mut file: Option<(PathBuf, BufWriter<File>)>,
+    tok: Tokenizer,
+) {
+    let mut data = RunData::default();
+    let mut line = String::with_capacity(4096);
+    let mut write_error: Option<String> = None;
+    while let Ok(msg) = rx.recv() {
+        let mut next = Some(msg);
+        // Drain whatever is queued before flushing: one write per burst, not per record.
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Request(f) => {
+                    let rec = to_record(*f, &tok);
+                    if let Some((path, w)) = &mut file {
+                        line.clear();
+                        rec.write_json_line(&mut line);
+                        if let Err(e) = w.write_all(line.as_bytes()) {
+                            write_error.get_or_insert(format!("{}: {e}", path.display()));
+                        }
+                    }
+                    data.push(&rec);
+                }
+                Msg::EndRun(reply) => {
+                    flush(&mut file, &mut write_error);
+                    let result = match write_error.take() {
+                        Some(e) => Err(format!("cannot write requests: {e}")),
+                        None => Ok(std::mem::take(&mut data)),
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        flush(&mut file, &mut write_error);
+    }
+    flush(&mut file, &mut write_error);
+}
+
+fn flush(file: &mut Option<(PathBuf, BufWriter<File>)>, err: &mut Option<String>) {
+    if let Some((path, w)) = file
+        && let Err(e) = w.flush()
+    {
+        err.get_or_insert(format!("{}: {e}", path.display()));
+    }
+}
+
+/// Token counts by the metrics spec: the server's usage, else the tokenizer's count of
+/// the generated text, else the number of output events.
+fn to_record(f: Finished, tok: &Tokenizer) -> RequestRecord {
+    let o = f.outcome;
+    let usage = o.usage.unwrap_or_default();
+    let (output_tokens, source) = match usage.completion_tokens {
+        Some(n) => (n, TokenSource::Usage),
+        None if !o.text.is_empty() => (tok.count(&o.text) as u32, TokenSource::Tokenizer),
+        None => (o.events.len() as u32, TokenSource::Events),
+    };
+    let (failure, error) = match o.failure {
+        Some((k, m)) => (Some(k), Some(m)),
+        None => (None, None),
+    };
+    RequestRecord {
+        run: f.run,
+        id: f.id,
+        scheduled_at: f.scheduled_at,
+        started_at: o.started_at,
+        ended_at: o.ended_at,
+        events: o.events,
+        input_tokens: f.input_tokens,
+        prompt_tokens: usage.prompt_tokens,
+        cached_tokens: usage.prompt_tokens_details.and_then(|d| d.cached_tokens),
+        output_tokens,
+        output_tokens_source: source,
+        failure,
+        error,
+        http_status: o.http_status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::openai::Usage;
+    use crate::record::FailureKind;
+
+    fn finished(id: u64, usage: Option<Usage>, text: &str, events: Vec<u64>) -> Finished {
+        Finished {
+            run: Arc::from("r"),
+            id,
+            scheduled_at: None,
+            input_tokens: 4,
+            outcome: Outcome {
+                started_at: 0,
+                ended_at: 100,
+                events,
+                usage,
+                text: text.into(),
+                ..Outcome::default()
+            },
+        }
+    }
+
+    #[test]
+    fn token_sources_in_order_of_preference() {
+        let tok = Tokenizer::builtin();
+        let usage = Usage {
+            completion_tokens: Some(9),
+            prompt_tokens: Some(6),
+            ..Usage::default()
+        };
+        let r = to_record(finished(0, Some(usage), "a b", vec![1, 2]), &tok);
+        assert_eq!((r.output_tokens, r.output_tokens_source), (9, TokenSource::Usage));
+        assert_eq!(r.prompt_tokens, Some(6));
+        let r = to_record(finished(0, None, " hello world", vec![1, 2]), &tok);
+        assert_eq!(r.output_tokens_source, TokenSource::Tokenizer);
+        assert_eq!(r.output_tokens as usize, tok.count(" hello world"));
+        let r = to_record(finished(0, None, "", vec![1, 2, 3]), &tok);
+        assert_eq!((r.output_tokens, r.output_tokens_source), (3, TokenSource::Events));
+    }
+
+    #[test]
+    fn records_are_appended_and_run_data_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.jsonl");
+        let rec = Recorder::start(Some(&path), Tokenizer::builtin()).unwrap();
+        let h = rec.handle();
+        h.submit(finished(0, None, "x", vec![10, 20]));
+        let mut failed = finished(1, None, "", vec![]);
+        failed.outcome.failure = Some((FailureKind::StreamCut, "cut".into()));
+        h.submit(failed);
+        let data = h.end_run().unwrap();
+        assert_eq!(data.len(), 2);
+        // Written before the run's data is handed back.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().nth(1).unwrap().contains("\"status\":\"stream_cut\""));
+        h.submit(finished(2, None, "y", vec![5]));
+        assert_eq!(h.end_run().unwrap().len(), 1, "each run starts empty");
+        drop(h);
+        drop(rec);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
+}

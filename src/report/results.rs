@@ -1,0 +1,175 @@
+//! results.json and summary.csv, per the results spec. Both are rewritten whole after
+//! every run (via a temporary file and a rename, so a reader never sees half a file).
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::metrics::Summary;
+
+/// One run as saved in results.json.
+#[derive(Clone, Debug)]
+pub struct SavedRun {
+    pub label: String,
+    pub mode: String,
+    pub params: Map<String, Value>,
+    /// Wall-clock start: RFC 3339 and UNIX seconds.
+    pub started: String,
+    pub started_unix: f64,
+    pub summary: Summary,
+}
+
+impl SavedRun {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "label": self.label,
+            "mode": self.mode,
+            "params": self.params,
+            "started": self.started,
+            "started_unix": self.started_unix,
+            "summary": self.summary.to_json(),
+        })
+    }
+}
+
+/// The header fields of results.json (tool, endpoint, model, ...), without `runs`.
+pub fn document(header: &Map<String, Value>, runs: &[SavedRun]) -> Value {
+    let mut doc = header.clone();
+    doc.insert(
+        "runs".into(),
+        Value::Array(runs.iter().map(SavedRun::to_json).collect()),
+    );
+    Value::Object(doc)
+}
+
+pub fn write_results_json(dir: &Path, doc: &Value) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(doc).map_err(std::io::Error::other)?;
+    write_atomically(&dir.join("results.json"), text.as_bytes())
+}
+
+/// One column per run, one row per statistic (`ttft_ms.p99`, `throughput.output_tok_s`...).
+pub fn write_summary_csv(dir: &Path, runs: &[SavedRun]) -> std::io::Result<()> {
+    let mut rows: Vec<String> = Vec::new();
+    let mut columns: Vec<Map<String, Value>> = Vec::new();
+    for run in runs {
+        let mut flat = Map::new();
+        flatten("", &run.summary.to_json(), &mut flat);
+        for k in flat.keys() {
+            if !rows.contains(k) {
+                rows.push(k.clone());
+            }
+        }
+        columns.push(flat);
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["metric".to_string()];
+    header.extend(runs.iter().map(|r| r.label.clone()));
+    w.write_record(&header).map_err(std::io::Error::other)?;
+    for row in &rows {
+        let mut rec = vec![row.clone()];
+        for col in &columns {
+            rec.push(match col.get(row) {
+                Some(Value::Null) | None => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+            });
+        }
+        w.write_record(&rec).map_err(std::io::Error::other)?;
+    }
+    let bytes = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+    write_atomically(&dir.join("summary.csv"), &bytes)
+}
+
+/// Numbers only: nested objects become dotted names; message lists are left out.
+fn flatten(prefix: &str, v: &Value, out: &mut Map<String, Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "failure_examples" {
+                    continue;
+                }
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&name, v, out);
+            }
+        }
+        Value::Array(_) => {}
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{RunData, summarize};
+    use crate::record::{RequestRecord, TokenSource};
+    use std::sync::Arc;
+
+    fn run(label: &str, ttft_us: u64) -> SavedRun {
+        let mut d = RunData::default();
+        d.push(&RequestRecord {
+            run: Arc::from(label),
+            id: 0,
+            scheduled_at: None,
+            started_at: 0,
+            ended_at: 2 * ttft_us,
+            events: vec![ttft_us, 2 * ttft_us - 1],
+            input_tokens: 3,
+            prompt_tokens: None,
+            cached_tokens: None,
+            output_tokens: 2,
+            output_tokens_source: TokenSource::Usage,
+            failure: None,
+            error: None,
+            http_status: Some(200),
+        });
+        SavedRun {
+            label: label.into(),
+            mode: "concurrency".into(),
+            params: Map::new(),
+            started: "2026-11-22T10:00:00Z".into(),
+            started_unix: 0.0,
+            summary: summarize(&d, &[]),
+        }
+    }
+
+    #[test]
+    fn csv_has_one_column_per_run() {
+        let dir = tempfile::tempdir().unwrap();
+        write_summary_csv(dir.path(), &[run("c 1", 1000), run("c 2", 3000)]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), "metric,c 1,c 2");
+        let ttft = text.lines().find(|l| l.starts_with("ttft_ms.mean,")).unwrap();
+        assert_eq!(ttft, "ttft_ms.mean,1.0,3.0");
+        assert!(text.lines().any(|l| l.starts_with("throughput.output_tok_s,")));
+        assert!(text.lines().any(|l| l.starts_with("requests.failed,0,0")));
+    }
+
+    #[test]
+    fn results_json_has_header_and_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut header = Map::new();
+        header.insert("model".into(), json!("m"));
+        let doc = document(&header, &[run("a", 1000)]);
+        write_results_json(dir.path(), &doc).unwrap();
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(v["model"], "m");
+        assert_eq!(v["runs"][0]["label"], "a");
+        assert_eq!(v["runs"][0]["summary"]["requests"]["total"], 1);
+        assert!(!dir.path().join("results.tmp").exists());
+    }
+}

@@ -1,0 +1,144 @@
+//! The terminal table of one run: latency statistics, throughput, concurrency and
+//! failures, as a serving engineer reads them.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+
+use crate::metrics::Stats;
+use crate::metrics::stats::percentile_key;
+use crate::metrics::summary::Summary;
+
+/// Printed once per session: the seed tools use these names the other way round.
+pub const TERMINOLOGY_NOTE: &str = "Note: TPOT = per-request (last event − first event) / (output tokens − 1) (the dual-round tool's \"ITL\"); \
+ITL = every gap between output events, pooled (mini-sglang's \"TPOT\" list).";
+
+fn fmt_ms(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Render a run's summary as text (table plus a few lines), ending with a newline.
+pub fn render(label: &str, s: &Summary) -> String {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    let mut header = vec!["ms".to_string(), "mean".to_string()];
+    header.extend(s.percentiles.iter().map(|p| percentile_key(*p)));
+    header.extend(["min", "max", "std", "n"].map(String::from));
+    t.set_header(header);
+    let mut rows: Vec<(&str, &Option<Stats>)> = vec![
+        ("TTFT", &s.ttft_ms),
+        ("TPOT", &s.tpot_ms),
+        ("ITL", &s.itl_ms),
+        ("E2E", &s.e2e_ms),
+    ];
+    if s.schedule_lag_ms.is_some() {
+        rows.push(("sched. lag", &s.schedule_lag_ms));
+    }
+    for (name, st) in rows {
+        let mut row = vec![name.to_string()];
+        match st {
+            Some(st) => {
+                row.push(fmt_ms(st.mean));
+                row.extend(st.percentiles.iter().map(|(_, v)| fmt_ms(*v)));
+                row.extend([fmt_ms(st.min), fmt_ms(st.max), fmt_ms(st.std)]);
+                row.push(st.count.to_string());
+            }
+            None => {
+                row.extend(std::iter::repeat_n("-".to_string(), s.percentiles.len() + 4));
+                row.push("0".into());
+            }
+        }
+        t.add_row(row);
+    }
+    for i in 1..(s.percentiles.len() + 6) {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+
+    let mut out = format!("── {label} ──\n{t}\n");
+    let failed = s.total - s.succeeded;
+    out.push_str(&format!(
+        "requests   {} ok / {} sent ({} failed)   duration {:.3} s\n",
+        s.succeeded, s.total, failed, s.duration_s
+    ));
+    out.push_str(&format!(
+        "throughput {:.1} output tok/s · {:.1} input tok/s · {:.1} total tok/s · {:.3} req/s\n",
+        s.output_tok_s, s.input_tok_s, s.total_tok_s, s.req_s
+    ));
+    let tpe = s
+        .tokens_per_event
+        .map_or("-".to_string(), |v| format!("{v:.2}"));
+    out.push_str(&format!(
+        "tokens     {} in · {} out · {} tokens per output event",
+        s.tokens.input, s.tokens.output, tpe
+    ));
+    if let Some(gap) = s.tokens.prompt_gap_mean {
+        out.push_str(&format!(" · server counts {gap:+.1} prompt tokens per request"));
+    }
+    if let Some(c) = s.tokens.cached {
+        out.push_str(&format!(" · {c} cached"));
+    }
+    out.push('\n');
+    if s.tokens.source_usage < s.succeeded {
+        out.push_str(&format!(
+            "           output tokens from server usage {}, client tokenizer {}, event count {}\n",
+            s.tokens.source_usage, s.tokens.source_tokenizer, s.tokens.source_events
+        ));
+    }
+    out.push_str(&format!(
+        "concurrency max {} in flight (mean {:.2}) · max {} waiting for a first token\n",
+        s.concurrency.max_in_flight, s.concurrency.mean_in_flight, s.concurrency.max_queued
+    ));
+    for (kind, n) in &s.failures.counts {
+        out.push_str(&format!("failed     {n} × {}", kind.as_str()));
+        if let Some(first) = s.failures.examples.get(kind).and_then(|e| e.first()) {
+            out.push_str(&format!(": {first}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{RunData, summarize};
+    use crate::record::{FailureKind, RequestRecord, TokenSource};
+    use std::sync::Arc;
+
+    #[test]
+    fn table_shows_stats_throughput_and_failures() {
+        let mut d = RunData::default();
+        let ok = RequestRecord {
+            run: Arc::from("x"),
+            id: 0,
+            scheduled_at: None,
+            started_at: 0,
+            ended_at: 50_000,
+            events: vec![12_345, 30_000, 40_000],
+            input_tokens: 10,
+            prompt_tokens: None,
+            cached_tokens: None,
+            output_tokens: 3,
+            output_tokens_source: TokenSource::Usage,
+            failure: None,
+            error: None,
+            http_status: Some(200),
+        };
+        d.push(&ok);
+        let mut bad = ok.clone();
+        bad.failure = Some(FailureKind::Timeout);
+        bad.error = Some("no complete response within the 1 s timeout".into());
+        d.push(&bad);
+        let text = render("concurrency 4", &summarize(&d, &[99.9]));
+        assert!(text.contains("concurrency 4"));
+        assert!(text.contains("TTFT") && text.contains("12.35"), "{text}");
+        assert!(text.contains("p99.9"));
+        assert!(text.contains("1 ok / 2 sent (1 failed)"));
+        assert!(text.contains("1 × timeout: no complete response"));
+    }
+}

@@ -1,0 +1,372 @@
+//! One benchmark session: check the inputs, find the server (or start the simulator),
+//! test the connection, then do each planned run — prepare its requests, send them by
+//! its load, summarise, print, and save results after every run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::cli::LoadArgs;
+use crate::client::endpoint::Endpoint;
+use crate::client::openai::{Api, BodyOptions, PromptBody, build_body};
+use crate::client::{ApiKey, ClientConfig, HttpClient};
+use crate::clock::RunClock;
+use crate::error::Error;
+use crate::metrics::stats::parse_percentiles;
+use crate::metrics::{Summary, summarize};
+use crate::progress::{Live, Progress, ProgressMode};
+use crate::recorder::Recorder;
+use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
+use crate::report::table::{TERMINOLOGY_NOTE, render};
+use crate::schedule::{Load, RunContext, drive};
+use crate::sim::{SimConfig, SimServer};
+use crate::workload::Tokenizer;
+use crate::workload::dataset::{Conversation, read_dataset};
+use crate::workload::prepare::{PromptSource, WorkloadSpec, prepare};
+use crate::workload::synthetic::LengthSpec;
+
+/// One run of a session.
+#[derive(Clone, Debug)]
+pub struct RunPlan {
+    pub label: String,
+    pub mode: &'static str,
+    pub params: Map<String, Value>,
+    pub load: Load,
+    pub requests: usize,
+    /// Send one request, unrecorded, before the run (the seed's throughput warm-up).
+    pub warmup: bool,
+}
+
+/// Per-mode defaults for flags the user left out.
+#[derive(Clone, Copy, Debug)]
+pub struct Defaults {
+    pub input_len: LengthSpec,
+    pub output_len: LengthSpec,
+}
+
+/// What a finished session produced (tests inspect it).
+#[derive(Debug)]
+pub struct SessionOutcome {
+    pub runs: Vec<(String, Summary)>,
+    pub output_dir: Option<PathBuf>,
+    pub model: String,
+}
+
+/// Everything resolved from the flags before any request is sent.
+struct Resolved {
+    workload: WorkloadSpec,
+    tokenizer: Tokenizer,
+    extra: Map<String, Value>,
+    percentiles: Vec<f64>,
+    timeout: Option<Duration>,
+    progress: ProgressMode,
+}
+
+fn resolve(args: &LoadArgs, defaults: Defaults) -> Result<Resolved, Error> {
+    let tokenizer = Tokenizer::load(args.tokenizer.as_deref())?;
+    let percentiles =
+        parse_percentiles(&args.percentiles).map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
+    let extra = match &args.extra_body {
+        None => Map::new(),
+        Some(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(Error::Input(
+                    "--extra-body: expected a JSON object, e.g. '{\"top_k\": 1}'".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(Error::Input(format!(
+                    "--extra-body: not valid JSON ({e}); expected an object, e.g. '{{\"top_k\": 1}}'"
+                )));
+            }
+        },
+    };
+    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
+        return Err(Error::Input(
+            "--timeout: expected a number of seconds ≥ 0 (0 = no timeout)".into(),
+        ));
+    }
+    let source = match &args.dataset {
+        Some(path) => {
+            if args.input_len.is_some() {
+                return Err(Error::Input(
+                    "--input-len does not apply with --dataset (prompts come from the file)".into(),
+                ));
+            }
+            PromptSource::Dataset(Arc::new(read_dataset(path, Conversation::FirstTurn)?))
+        }
+        None => PromptSource::Synthetic {
+            input_len: args.input_len.unwrap_or(defaults.input_len),
+        },
+    };
+    Ok(Resolved {
+        workload: WorkloadSpec {
+            source,
+            output_len: args.output_len.unwrap_or(defaults.output_len),
+            seed: args.seed,
+            token_ids: args.prompt_token_ids,
+        },
+        tokenizer,
+        extra,
+        percentiles,
+        timeout: (args.timeout > 0.0).then(|| Duration::from_secs_f64(args.timeout)),
+        progress: ProgressMode::detect(args.quiet),
+    })
+}
+
+/// The command line as saved in results.json, with the API key's value masked.
+pub fn redacted_command(argv: &[String], key: Option<&str>) -> Vec<String> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut mask_next = false;
+    for a in argv {
+        if mask_next {
+            out.push("***".into());
+            mask_next = false;
+        } else if a == "--api-key" {
+            out.push(a.clone());
+            mask_next = true;
+        } else if a.starts_with("--api-key=") {
+            out.push("--api-key=***".into());
+        } else if key.is_some_and(|k| !k.is_empty() && a.contains(k)) {
+            out.push("***".into());
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+pub fn run_session(
+    args: &LoadArgs,
+    defaults: Defaults,
+    plans: Vec<RunPlan>,
+    argv: &[String],
+) -> Result<SessionOutcome, Error> {
+    let r = resolve(args, defaults)?;
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Output(format!("--output-dir {}: {e}", dir.display())))?;
+    }
+
+    // The embedded default: no --endpoint means the simulator, in-process.
+    let sim;
+    let (endpoint_text, simulated) = match &args.endpoint {
+        Some(e) => (e.clone(), false),
+        None => {
+            sim = SimServer::start(SimConfig::default(), ([127, 0, 0, 1], 0).into())
+                .map_err(|e| Error::Server(format!("cannot start the built-in simulator: {e}")))?;
+            eprintln!(
+                "No --endpoint given: benchmarking the built-in simulator at {} (see `servebench sim --help`).",
+                sim.url()
+            );
+            (sim.url(), true)
+        }
+    };
+    let endpoint = Endpoint::parse(&endpoint_text, args.api)?;
+    if args.prompt_token_ids && endpoint.api != Api::Completions {
+        return Err(Error::Input(
+            "--prompt-token-ids needs the completions API (add --api completions)".into(),
+        ));
+    }
+    let client = HttpClient::new(&ClientConfig {
+        api_key: args.api_key.clone().map(ApiKey::new),
+        timeout: r.timeout,
+        insecure: args.insecure,
+    })?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
+
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None => rt.block_on(first_model(&client, &endpoint))?,
+    };
+    let body_opts = BodyOptions {
+        api: endpoint.api,
+        model: model.clone(),
+        ignore_eos: !args.no_ignore_eos,
+        extra: r.extra.clone(),
+    };
+    rt.block_on(connection_test(&client, &endpoint, &body_opts))?;
+
+    let recorder = Recorder::start(
+        args.output_dir.as_ref().map(|d| d.join("requests.jsonl")).as_deref(),
+        r.tokenizer.clone(),
+    )
+    .map_err(|e| Error::Output(format!("cannot write requests.jsonl: {e}")))?;
+
+    let mut header = Map::new();
+    header.insert(
+        "tool".into(),
+        json!({"name": "servebench", "version": env!("CARGO_PKG_VERSION")}),
+    );
+    header.insert("started".into(), json!(RunClock::start().wall_rfc3339()));
+    header.insert("endpoint".into(), json!(endpoint.url.as_str()));
+    header.insert("simulated".into(), json!(simulated));
+    header.insert("model".into(), json!(model));
+    header.insert("api".into(), json!(endpoint.api.as_str()));
+    header.insert("tokenizer".into(), json!(r.tokenizer.name()));
+    header.insert("seed".into(), json!(args.seed));
+    header.insert(
+        "command".into(),
+        json!(redacted_command(argv, args.api_key.as_deref())),
+    );
+
+    if r.progress != ProgressMode::Off {
+        eprintln!("{TERMINOLOGY_NOTE}");
+    }
+    let mut saved: Vec<SavedRun> = Vec::new();
+    let mut all_failed: Vec<String> = Vec::new();
+    for (index, plan) in plans.iter().enumerate() {
+        let requests = prepare(&r.workload, &body_opts, &r.tokenizer, index as u64, plan.requests)?;
+        if plan.warmup
+            && let Some(first) = requests.first()
+        {
+            let live = Live::default();
+            let out = rt.block_on(client.execute(
+                &endpoint.url,
+                first.body.clone(),
+                &RunClock::start(),
+                &live,
+            ));
+            if let Some((kind, msg)) = out.failure {
+                eprintln!("warning: the warm-up request failed ({}): {msg}", kind.as_str());
+            }
+        }
+        let expected_tokens: u64 = requests.iter().map(|q| q.max_tokens as u64).sum();
+        let live = Arc::new(Live::default());
+        let clock = RunClock::start();
+        let ctx = Arc::new(RunContext {
+            client: client.clone(),
+            url: endpoint.url.clone(),
+            clock,
+            live: live.clone(),
+            recorder: recorder.handle(),
+            label: Arc::from(plan.label.as_str()),
+        });
+        {
+            let _progress = Progress::start(
+                r.progress,
+                &plan.label,
+                live,
+                plan.requests as u64,
+                expected_tokens,
+            );
+            rt.block_on(drive(plan.load, Arc::new(requests), ctx));
+        }
+        let data = recorder.handle().end_run().map_err(Error::Output)?;
+        let summary = summarize(&data, &r.percentiles);
+        print!("{}", render(&plan.label, &summary));
+        if plan.mode == "throughput" {
+            println!(
+                "Offline throughput: {} requests, {} tokens ({} input + {} output) in {:.2} s = {:.2} tok/s ({:.2} output tok/s)",
+                summary.succeeded,
+                summary.tokens.input + summary.tokens.output,
+                summary.tokens.input,
+                summary.tokens.output,
+                summary.duration_s,
+                summary.total_tok_s,
+                summary.output_tok_s
+            );
+        }
+        println!();
+        if summary.succeeded == 0 && summary.total > 0 {
+            let kinds: Vec<String> = summary
+                .failures
+                .counts
+                .iter()
+                .map(|(k, n)| format!("{n} {}", k.as_str()))
+                .collect();
+            all_failed.push(format!("{}: {}", plan.label, kinds.join(", ")));
+        }
+        saved.push(SavedRun {
+            label: plan.label.clone(),
+            mode: plan.mode.to_string(),
+            params: plan.params.clone(),
+            started: clock.wall_rfc3339(),
+            started_unix: clock.wall_unix_s(),
+            summary: summary.clone(),
+        });
+        if let Some(dir) = &args.output_dir {
+            write_results_json(dir, &document(&header, &saved))
+                .and_then(|_| write_summary_csv(dir, &saved))
+                .map_err(|e| Error::Output(format!("cannot write results to {}: {e}", dir.display())))?;
+        }
+    }
+    drop(recorder);
+    if let Some(dir) = &args.output_dir {
+        eprintln!("Results in {}", dir.display());
+    }
+    if !all_failed.is_empty() {
+        return Err(Error::AllFailed(format!(
+            "every request failed in: {}",
+            all_failed.join("; ")
+        )));
+    }
+    Ok(SessionOutcome {
+        runs: saved.into_iter().map(|s| (s.label, s.summary)).collect(),
+        output_dir: args.output_dir.clone(),
+        model,
+    })
+}
+
+async fn first_model(client: &HttpClient, endpoint: &Endpoint) -> Result<String, Error> {
+    let doc = client.get_json(&endpoint.models_url).await.map_err(|e| {
+        Error::Server(format!(
+            "cannot list models at {} ({e}); give --model",
+            endpoint.models_url
+        ))
+    })?;
+    doc["data"][0]["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::Server(format!(
+                "{} lists no model (expected {{\"data\": [{{\"id\": ...}}]}}); give --model",
+                endpoint.models_url
+            ))
+        })
+}
+
+/// One short request before the run, as bench_simple does: a server that cannot answer
+/// it is reported now, not as hundreds of failed requests.
+async fn connection_test(
+    client: &HttpClient,
+    endpoint: &Endpoint,
+    opts: &BodyOptions,
+) -> Result<(), Error> {
+    let body = build_body(opts, PromptBody::Text("Hello"), 4);
+    let out = client
+        .execute(&endpoint.url, body.into(), &RunClock::start(), &Live::default())
+        .await;
+    match out.failure {
+        None => Ok(()),
+        Some((kind, msg)) => Err(Error::Server(format!(
+            "connection test to {} failed ({}): {msg}",
+            endpoint.url,
+            kind.as_str()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_is_masked_in_the_saved_command() {
+        let argv: Vec<String> = ["servebench", "batch", "--api-key", "sk-secret", "--api-key=sk-secret", "x"]
+            .map(String::from)
+            .to_vec();
+        let out = redacted_command(&argv, Some("sk-secret"));
+        assert!(!out.iter().any(|a| a.contains("sk-secret")), "{out:?}");
+        assert_eq!(out[2], "--api-key");
+        assert_eq!(out[3], "***");
+        assert_eq!(out[4], "--api-key=***");
+    }
+}

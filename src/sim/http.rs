@@ -1,0 +1,187 @@
+//! Routes and request parsing.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Shared;
+use super::stream::{self, Kind, Plan, Prompt};
+
+/// Bodies are read whole; 64 MiB fits any realistic prompt, even as a token-id list.
+const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// Used when a request gives neither `max_tokens` nor `max_completion_tokens` (OpenAI's default).
+const DEFAULT_MAX_TOKENS: u32 = 16;
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/health", get(|| async { StatusCode::OK }))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .with_state(shared)
+}
+
+async fn models(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(json!({
+        "object": "list",
+        "data": [{
+            "id": shared.config.model,
+            "object": "model",
+            "created": 0,
+            "owned_by": "servebench",
+        }],
+    }))
+}
+
+async fn chat(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    complete(shared, Kind::Chat, req).await
+}
+
+async fn completions(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    complete(shared, Kind::Completion, req).await
+}
+
+async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
+    // Deadlines count from here, before the body is even read: as close to arrival as we get.
+    let t0 = tokio::time::Instant::now();
+    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return bad_request(format!("could not read request body: {e}")),
+    };
+    let parsed = match parse(kind, &body) {
+        Ok(parsed) => parsed,
+        Err(message) => return bad_request(message),
+    };
+    shared.count_request();
+    let plan = Plan::new(&shared, kind, t0, &parsed);
+    if parsed.stream {
+        stream::streaming(shared, plan, parsed.prompt)
+    } else {
+        stream::whole(shared, plan, parsed.prompt).await
+    }
+}
+
+/// A request reduced to what the simulator uses.
+pub(super) struct Parsed {
+    pub prompt: Prompt,
+    pub max_tokens: u32,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub ignore_eos: bool,
+}
+
+// `Option` everywhere because clients send explicit `null`s; unknown fields are ignored.
+#[derive(Deserialize)]
+struct RawRequest {
+    messages: Option<Vec<Message>>,
+    prompt: Option<RawPrompt>,
+    max_tokens: Option<i64>,
+    max_completion_tokens: Option<i64>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+    ignore_eos: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    content: Option<Content>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+/// A content part; only text parts cost prompt tokens here.
+#[derive(Deserialize)]
+struct Part {
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPrompt {
+    Text(String),
+    Ids(Vec<u32>),
+    // Batched forms: only the first prompt is simulated.
+    Texts(Vec<String>),
+    IdLists(Vec<Vec<u32>>),
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+pub(super) fn parse(kind: Kind, body: &[u8]) -> Result<Parsed, String> {
+    let raw: RawRequest =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let prompt = match kind {
+        Kind::Chat => {
+            let messages = raw.messages.ok_or("'messages' is required")?;
+            let texts = messages
+                .into_iter()
+                .flat_map(|m| match m.content {
+                    None => Vec::new(),
+                    Some(Content::Text(text)) => vec![text],
+                    Some(Content::Parts(parts)) => {
+                        parts.into_iter().filter_map(|p| p.text).collect()
+                    }
+                })
+                .collect();
+            Prompt::Texts(texts)
+        }
+        Kind::Completion => match raw.prompt.ok_or("'prompt' is required")? {
+            RawPrompt::Text(text) => Prompt::Texts(vec![text]),
+            RawPrompt::Ids(ids) => Prompt::Ids(ids),
+            RawPrompt::Texts(texts) => Prompt::Texts(texts.into_iter().take(1).collect()),
+            RawPrompt::IdLists(lists) => Prompt::Ids(lists.into_iter().next().unwrap_or_default()),
+        },
+    };
+    let max_tokens = match raw.max_tokens.or(raw.max_completion_tokens) {
+        None => DEFAULT_MAX_TOKENS,
+        Some(n) if n < 1 => return Err(format!("max_tokens must be at least 1, got {n}")),
+        Some(n) => u32::try_from(n).map_err(|_| format!("max_tokens {n} is too large"))?,
+    };
+    Ok(Parsed {
+        prompt,
+        max_tokens,
+        stream: raw.stream.unwrap_or(false),
+        include_usage: raw
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+        ignore_eos: raw.ignore_eos.unwrap_or(false),
+    })
+}
+
+fn bad_request(message: String) -> Response {
+    let body = json!({
+        "error": {"message": message, "type": "invalid_request_error", "code": 400}
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+/// A finished JSON response (non-streaming path).
+pub(super) fn json_response(value: serde_json::Value) -> Response {
+    Json(value).into_response()
+}
+
+/// An SSE response whose events come from `body`.
+pub(super) fn sse_response(body: Body) -> Response {
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

@@ -1,0 +1,254 @@
+//! Turn a workload description into ready-to-send requests: prompt, exact input token
+//! count, max_tokens and the serialized body. Everything is built before the run's
+//! clock starts, so no tokenizer work sits on the hot path.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::dataset::{DatasetEntry, PromptContent};
+use super::synthetic::{LengthSpec, SyntheticError, generate_prompt};
+use super::tokenizer::Tokenizer;
+use crate::client::openai::{BodyOptions, PromptBody, build_body};
+
+/// One request, ready to send.
+#[derive(Clone, Debug)]
+pub struct PreparedRequest {
+    pub id: u64,
+    pub body: Bytes,
+    /// Prompt tokens as the client's tokenizer counts them.
+    pub input_tokens: u32,
+    pub max_tokens: u32,
+}
+
+/// Where prompts come from.
+#[derive(Clone, Debug)]
+pub enum PromptSource {
+    /// Random prompts of an exact token length (mini-sglang's generate_prompt).
+    Synthetic { input_len: LengthSpec },
+    /// Entries of a dataset file, in order, cycling when more requests are asked for.
+    Dataset(Arc<Vec<DatasetEntry>>),
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkloadSpec {
+    pub source: PromptSource,
+    /// max_tokens when a dataset entry names none.
+    pub output_len: LengthSpec,
+    pub seed: u64,
+    /// Send prompts as token ids (completions API only).
+    pub token_ids: bool,
+}
+
+/// Mix seed, run and request index into one independent stream per request, so requests
+/// can be built in parallel and the same seed always gives the same requests.
+fn request_seed(seed: u64, run: u64, i: u64) -> u64 {
+    let mut x = seed ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    // splitmix64 finaliser
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Build `count` requests for run number `run` (distinct runs get distinct prompts, so a
+/// server's prefix cache cannot carry one run's prompts into the next).
+pub fn prepare(
+    spec: &WorkloadSpec,
+    body: &BodyOptions,
+    tok: &Tokenizer,
+    run: u64,
+    count: usize,
+) -> Result<Vec<PreparedRequest>, SyntheticError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count.max(1));
+    let per = count.div_ceil(threads.max(1)).max(1);
+    let mut out: Vec<Result<Vec<PreparedRequest>, SyntheticError>> = Vec::new();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..count)
+            .step_by(per)
+            .map(|lo| {
+                let hi = (lo + per).min(count);
+                s.spawn(move || {
+                    (lo..hi)
+                        .map(|i| prepare_one(spec, body, tok, run, i as u64))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        out = handles
+            .into_iter()
+            .map(|h| h.join().expect("prompt preparation thread panicked"))
+            .collect();
+    });
+    let mut all = Vec::with_capacity(count);
+    for part in out {
+        all.extend(part?);
+    }
+    Ok(all)
+}
+
+fn prepare_one(
+    spec: &WorkloadSpec,
+    body: &BodyOptions,
+    tok: &Tokenizer,
+    run: u64,
+    i: u64,
+) -> Result<PreparedRequest, SyntheticError> {
+    let mut rng = StdRng::seed_from_u64(request_seed(spec.seed, run, i));
+    match &spec.source {
+        PromptSource::Synthetic { input_len } => {
+            let n = input_len.sample(&mut rng) as usize;
+            let max_tokens = spec.output_len.sample(&mut rng);
+            let prompt = generate_prompt(tok, n, &mut rng)?;
+            let pb = if spec.token_ids {
+                PromptBody::TokenIds(&prompt.token_ids)
+            } else {
+                PromptBody::Text(&prompt.text)
+            };
+            Ok(PreparedRequest {
+                id: i,
+                body: Bytes::from(build_body(body, pb, max_tokens)),
+                input_tokens: prompt.token_ids.len() as u32,
+                max_tokens,
+            })
+        }
+        PromptSource::Dataset(entries) => {
+            let e = &entries[(i as usize) % entries.len()];
+            let max_tokens = e
+                .output_len
+                .unwrap_or_else(|| spec.output_len.sample(&mut rng));
+            let (bytes, input_tokens) = match &e.content {
+                PromptContent::Text(t) if spec.token_ids => {
+                    let ids = tok.encode(t);
+                    (build_body(body, PromptBody::TokenIds(&ids), max_tokens), ids.len())
+                }
+                PromptContent::Text(t) => {
+                    (build_body(body, PromptBody::Text(t), max_tokens), tok.count(t))
+                }
+                PromptContent::Messages(m) => (
+                    build_body(body, PromptBody::Messages(m), max_tokens),
+                    messages_tokens(tok, m),
+                ),
+            };
+            Ok(PreparedRequest {
+                id: i,
+                body: Bytes::from(bytes),
+                input_tokens: input_tokens as u32,
+                max_tokens,
+            })
+        }
+    }
+}
+
+/// Tokens of every message's text content (the server adds its chat template on top).
+fn messages_tokens(tok: &Tokenizer, messages: &serde_json::Value) -> usize {
+    let mut n = 0;
+    for m in messages.as_array().into_iter().flatten() {
+        match m.get("content") {
+            Some(serde_json::Value::String(s)) => n += tok.count(s),
+            Some(serde_json::Value::Array(parts)) => {
+                for p in parts {
+                    if let Some(t) = p.get("text").and_then(|t| t.as_str()) {
+                        n += tok.count(t);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::openai::Api;
+
+    fn opts(api: Api) -> BodyOptions {
+        BodyOptions {
+            api,
+            model: "m".into(),
+            ignore_eos: true,
+            extra: Default::default(),
+        }
+    }
+
+    fn spec(input: LengthSpec, output: LengthSpec, seed: u64) -> WorkloadSpec {
+        WorkloadSpec {
+            source: PromptSource::Synthetic { input_len: input },
+            output_len: output,
+            seed,
+            token_ids: false,
+        }
+    }
+
+    #[test]
+    fn synthetic_requests_are_exact_and_deterministic() {
+        let tok = Tokenizer::builtin();
+        let s = spec(LengthSpec::Range { lo: 5, hi: 60 }, LengthSpec::Fixed(7), 42);
+        let a = prepare(&s, &opts(Api::Chat), &tok, 0, 9).unwrap();
+        let b = prepare(&s, &opts(Api::Chat), &tok, 0, 9).unwrap();
+        assert_eq!(a.len(), 9);
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.body, y.body, "same seed, same requests");
+        }
+        for (i, r) in a.iter().enumerate() {
+            assert_eq!(r.id, i as u64);
+            assert_eq!(r.max_tokens, 7);
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            let text = v["messages"][0]["content"].as_str().unwrap();
+            assert_eq!(tok.count(text) as u32, r.input_tokens);
+            assert!((5..=60).contains(&r.input_tokens));
+        }
+        let other_run = prepare(&s, &opts(Api::Chat), &tok, 1, 9).unwrap();
+        assert_ne!(a[0].body, other_run[0].body, "runs get their own prompts");
+    }
+
+    #[test]
+    fn token_id_prompts_on_completions() {
+        let tok = Tokenizer::builtin();
+        let mut s = spec(LengthSpec::Fixed(33), LengthSpec::Fixed(3), 1);
+        s.token_ids = true;
+        let r = &prepare(&s, &opts(Api::Completions), &tok, 0, 1).unwrap()[0];
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["prompt"].as_array().unwrap().len(), 33);
+        assert_eq!(r.input_tokens, 33);
+    }
+
+    #[test]
+    fn dataset_entries_cycle_and_keep_their_output_length() {
+        let tok = Tokenizer::builtin();
+        let entries = vec![
+            DatasetEntry {
+                location: "d:1".into(),
+                content: PromptContent::Text("hello there".into()),
+                output_len: Some(5),
+            },
+            DatasetEntry {
+                location: "d:2".into(),
+                content: PromptContent::Messages(serde_json::json!([
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "hi"}
+                ])),
+                output_len: None,
+            },
+        ];
+        let s = WorkloadSpec {
+            source: PromptSource::Dataset(Arc::new(entries)),
+            output_len: LengthSpec::Fixed(9),
+            seed: 0,
+            token_ids: false,
+        };
+        let r = prepare(&s, &opts(Api::Chat), &tok, 0, 3).unwrap();
+        assert_eq!(r[0].max_tokens, 5);
+        assert_eq!(r[1].max_tokens, 9);
+        assert_eq!(r[2].max_tokens, 5, "entries cycle");
+        assert_eq!(r[0].input_tokens as usize, tok.count("hello there"));
+        assert_eq!(r[1].input_tokens as usize, tok.count("be brief") + tok.count("hi"));
+        let v: serde_json::Value = serde_json::from_slice(&r[1].body).unwrap();
+        assert_eq!(v["messages"][0]["role"], "system");
+    }
+}
