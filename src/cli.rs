@@ -38,7 +38,12 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct BatchArgs {
     /// Batch sizes, one run each
-    #[arg(long, value_delimiter = ',', default_value = "64", value_name = "N,...")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "64",
+        value_name = "N,..."
+    )]
     pub batch_sizes: Vec<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
@@ -53,7 +58,12 @@ pub struct ThroughputArgs {
 #[derive(Args, Debug)]
 pub struct ConcurrencyArgs {
     /// Concurrency levels, one run each
-    #[arg(long, value_delimiter = ',', default_value = "5,10,20", value_name = "N,...")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5,10,20",
+        value_name = "N,..."
+    )]
     pub concurrency: Vec<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
@@ -73,7 +83,12 @@ pub struct LoadArgs {
     #[arg(long, value_enum)]
     pub api: Option<Api>,
     /// Bearer token for the server; never printed or saved
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, value_name = "KEY")]
+    #[arg(
+        long,
+        env = "OPENAI_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub api_key: Option<String>,
     /// Hugging Face tokenizer.json (or a model directory holding one), or builtin:cl100k /
     /// builtin:o200k [default: builtin:cl100k, embedded, no network]

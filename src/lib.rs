@@ -161,7 +161,10 @@ fn run_sim(a: cli::SimArgs) -> Result<(), Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;
-        println!("servebench sim listening on http://{addr} (model {})", config.model);
+        println!(
+            "servebench sim listening on http://{addr} (model {})",
+            config.model
+        );
         sim::serve(listener, config)
             .await
             .map_err(|e| Error::Server(format!("simulator stopped: {e}")))

@@ -48,8 +48,7 @@ impl RecorderHandle {
         self.tx
             .send(Msg::EndRun(tx))
             .map_err(|_| "the recorder stopped".to_string())?;
-        rx.recv()
-            .map_err(|_| "the recorder stopped".to_string())?
+        rx.recv().map_err(|_| "the recorder stopped".to_string())?
     }
 }
 
@@ -92,11 +91,7 @@ impl Drop for Recorder {
     }
 }
 
-fn record_loop(
-    rx: Receiver<Msg>,
-    mut file: Option<(PathBuf, BufWriter<File>)>,
-    tok: Tokenizer,
-) {
+fn record_loop(rx: Receiver<Msg>, mut file: Option<(PathBuf, BufWriter<File>)>, tok: Tokenizer) {
     let mut data = RunData::default();
     let mut line = String::with_capacity(4096);
     let mut write_error: Option<String> = None;
@@ -204,13 +199,19 @@ mod tests {
             ..Usage::default()
         };
         let r = to_record(finished(0, Some(usage), "a b", vec![1, 2]), &tok);
-        assert_eq!((r.output_tokens, r.output_tokens_source), (9, TokenSource::Usage));
+        assert_eq!(
+            (r.output_tokens, r.output_tokens_source),
+            (9, TokenSource::Usage)
+        );
         assert_eq!(r.prompt_tokens, Some(6));
         let r = to_record(finished(0, None, " hello world", vec![1, 2]), &tok);
         assert_eq!(r.output_tokens_source, TokenSource::Tokenizer);
         assert_eq!(r.output_tokens as usize, tok.count(" hello world"));
         let r = to_record(finished(0, None, "", vec![1, 2, 3]), &tok);
-        assert_eq!((r.output_tokens, r.output_tokens_source), (3, TokenSource::Events));
+        assert_eq!(
+            (r.output_tokens, r.output_tokens_source),
+            (3, TokenSource::Events)
+        );
     }
 
     #[test]
@@ -228,7 +229,12 @@ mod tests {
         // Written before the run's data is handed back.
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
-        assert!(text.lines().nth(1).unwrap().contains("\"status\":\"stream_cut\""));
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .contains("\"status\":\"stream_cut\"")
+        );
         h.submit(finished(2, None, "y", vec![5]));
         assert_eq!(h.end_run().unwrap().len(), 1, "each run starts empty");
         drop(h);

@@ -66,8 +66,8 @@ struct Resolved {
 
 fn resolve(args: &LoadArgs, defaults: Defaults) -> Result<Resolved, Error> {
     let tokenizer = Tokenizer::load(args.tokenizer.as_deref())?;
-    let percentiles =
-        parse_percentiles(&args.percentiles).map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
+    let percentiles = parse_percentiles(&args.percentiles)
+        .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
     let extra = match &args.extra_body {
         None => Map::new(),
         Some(s) => match serde_json::from_str::<Value>(s) {
@@ -195,7 +195,10 @@ pub fn run_session(
     rt.block_on(connection_test(&client, &endpoint, &body_opts))?;
 
     let recorder = Recorder::start(
-        args.output_dir.as_ref().map(|d| d.join("requests.jsonl")).as_deref(),
+        args.output_dir
+            .as_ref()
+            .map(|d| d.join("requests.jsonl"))
+            .as_deref(),
         r.tokenizer.clone(),
     )
     .map_err(|e| Error::Output(format!("cannot write requests.jsonl: {e}")))?;
@@ -223,7 +226,13 @@ pub fn run_session(
     let mut saved: Vec<SavedRun> = Vec::new();
     let mut all_failed: Vec<String> = Vec::new();
     for (index, plan) in plans.iter().enumerate() {
-        let requests = prepare(&r.workload, &body_opts, &r.tokenizer, index as u64, plan.requests)?;
+        let requests = prepare(
+            &r.workload,
+            &body_opts,
+            &r.tokenizer,
+            index as u64,
+            plan.requests,
+        )?;
         if plan.warmup
             && let Some(first) = requests.first()
         {
@@ -235,7 +244,10 @@ pub fn run_session(
                 &live,
             ));
             if let Some((kind, msg)) = out.failure {
-                eprintln!("warning: the warm-up request failed ({}): {msg}", kind.as_str());
+                eprintln!(
+                    "warning: the warm-up request failed ({}): {msg}",
+                    kind.as_str()
+                );
             }
         }
         let expected_tokens: u64 = requests.iter().map(|q| q.max_tokens as u64).sum();
@@ -295,7 +307,9 @@ pub fn run_session(
         if let Some(dir) = &args.output_dir {
             write_results_json(dir, &document(&header, &saved))
                 .and_then(|_| write_summary_csv(dir, &saved))
-                .map_err(|e| Error::Output(format!("cannot write results to {}: {e}", dir.display())))?;
+                .map_err(|e| {
+                    Error::Output(format!("cannot write results to {}: {e}", dir.display()))
+                })?;
         }
     }
     drop(recorder);
@@ -342,7 +356,12 @@ async fn connection_test(
 ) -> Result<(), Error> {
     let body = build_body(opts, PromptBody::Text("Hello"), 4);
     let out = client
-        .execute(&endpoint.url, body.into(), &RunClock::start(), &Live::default())
+        .execute(
+            &endpoint.url,
+            body.into(),
+            &RunClock::start(),
+            &Live::default(),
+        )
         .await;
     match out.failure {
         None => Ok(()),
@@ -360,9 +379,16 @@ mod tests {
 
     #[test]
     fn api_key_is_masked_in_the_saved_command() {
-        let argv: Vec<String> = ["servebench", "batch", "--api-key", "sk-secret", "--api-key=sk-secret", "x"]
-            .map(String::from)
-            .to_vec();
+        let argv: Vec<String> = [
+            "servebench",
+            "batch",
+            "--api-key",
+            "sk-secret",
+            "--api-key=sk-secret",
+            "x",
+        ]
+        .map(String::from)
+        .to_vec();
         let out = redacted_command(&argv, Some("sk-secret"));
         assert!(!out.iter().any(|a| a.contains("sk-secret")), "{out:?}");
         assert_eq!(out[2], "--api-key");

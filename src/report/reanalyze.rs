@@ -13,7 +13,10 @@ use crate::metrics::{RunData, summarize};
 use crate::record::RequestRecord;
 
 /// The runs of a result directory, recomputed from its records, in file order.
-pub fn reanalyze(dir: &Path, percentiles: &[f64]) -> Result<(Map<String, Value>, Vec<SavedRun>), Error> {
+pub fn reanalyze(
+    dir: &Path,
+    percentiles: &[f64],
+) -> Result<(Map<String, Value>, Vec<SavedRun>), Error> {
     let path = dir.join("requests.jsonl");
     let file = std::fs::File::open(&path).map_err(|e| {
         Error::Input(format!(
@@ -24,7 +27,10 @@ pub fn reanalyze(dir: &Path, percentiles: &[f64]) -> Result<(Map<String, Value>,
     // Metadata (mode, params, start times) comes from results.json when it is there.
     let results: Option<Value> = match std::fs::read_to_string(dir.join("results.json")) {
         Ok(text) => Some(serde_json::from_str(&text).map_err(|e| {
-            Error::Input(format!("{}: not valid JSON: {e}", dir.join("results.json").display()))
+            Error::Input(format!(
+                "{}: not valid JSON: {e}",
+                dir.join("results.json").display()
+            ))
         })?),
         Err(_) => None,
     };
@@ -77,7 +83,9 @@ pub fn reanalyze(dir: &Path, percentiles: &[f64]) -> Result<(Map<String, Value>,
                 started: field("started")
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default(),
-                started_unix: field("started_unix").and_then(|v| v.as_f64()).unwrap_or(0.0),
+                started_unix: field("started_unix")
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0),
                 label,
             }
         })
@@ -94,7 +102,9 @@ pub fn report(dir: &Path, percentiles: &[f64], rewrite: bool) -> Result<Vec<Save
     if rewrite {
         write_results_json(dir, &document(&header, &runs))
             .and_then(|_| write_summary_csv(dir, &runs))
-            .map_err(|e| Error::Output(format!("cannot rewrite results in {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                Error::Output(format!("cannot rewrite results in {}: {e}", dir.display()))
+            })?;
     }
     Ok(runs)
 }

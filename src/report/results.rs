@@ -76,7 +76,9 @@ pub fn write_summary_csv(dir: &Path, runs: &[SavedRun]) -> std::io::Result<()> {
         }
         w.write_record(&rec).map_err(std::io::Error::other)?;
     }
-    let bytes = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     write_atomically(&dir.join("summary.csv"), &bytes)
 }
 
@@ -151,9 +153,15 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next().unwrap(), "metric,c 1,c 2");
-        let ttft = text.lines().find(|l| l.starts_with("ttft_ms.mean,")).unwrap();
+        let ttft = text
+            .lines()
+            .find(|l| l.starts_with("ttft_ms.mean,"))
+            .unwrap();
         assert_eq!(ttft, "ttft_ms.mean,1.0,3.0");
-        assert!(text.lines().any(|l| l.starts_with("throughput.output_tok_s,")));
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("throughput.output_tok_s,"))
+        );
         assert!(text.lines().any(|l| l.starts_with("requests.failed,0,0")));
     }
 
@@ -164,9 +172,10 @@ mod tests {
         header.insert("model".into(), json!("m"));
         let doc = document(&header, &[run("a", 1000)]);
         write_results_json(dir.path(), &doc).unwrap();
-        let v: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
-                .unwrap();
+        let v: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("results.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(v["model"], "m");
         assert_eq!(v["runs"][0]["label"], "a");
         assert_eq!(v["runs"][0]["summary"]["requests"]["total"], 1);

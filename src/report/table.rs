@@ -47,7 +47,10 @@ pub fn render(label: &str, s: &Summary) -> String {
                 row.push(st.count.to_string());
             }
             None => {
-                row.extend(std::iter::repeat_n("-".to_string(), s.percentiles.len() + 4));
+                row.extend(std::iter::repeat_n(
+                    "-".to_string(),
+                    s.percentiles.len() + 4,
+                ));
                 row.push("0".into());
             }
         }
@@ -77,7 +80,9 @@ pub fn render(label: &str, s: &Summary) -> String {
         s.tokens.input, s.tokens.output, tpe
     ));
     if let Some(gap) = s.tokens.prompt_gap_mean {
-        out.push_str(&format!(" · server counts {gap:+.1} prompt tokens per request"));
+        out.push_str(&format!(
+            " · server counts {gap:+.1} prompt tokens per request"
+        ));
     }
     if let Some(c) = s.tokens.cached {
         out.push_str(&format!(" · {c} cached"));

@@ -111,7 +111,7 @@ pub(super) struct Plan {
     finish_reason: &'static str,
     first_word: usize,
     include_usage: bool,
-    role_chunk: bool,
+    send_role: bool,
     tokens_per_chunk: u32,
     ttft_base_ms: f64,
     prefill_ms_per_token: f64,
@@ -157,7 +157,7 @@ impl Plan {
             },
             first_word: (hash >> 32) as usize % WORDS.len(),
             include_usage: req.include_usage,
-            role_chunk: cfg.role_chunk && kind == Kind::Chat,
+            send_role: cfg.role_chunk && kind == Kind::Chat,
             tokens_per_chunk: cfg.tokens_per_chunk.max(1),
             ttft_base_ms: cfg.ttft_base_ms,
             prefill_ms_per_token: cfg.prefill_ms_per_token,
@@ -257,10 +257,8 @@ pub(super) fn streaming(shared: Arc<Shared>, plan: Plan, prompt: Prompt) -> Resp
 
 async fn produce(shared: Arc<Shared>, plan: Plan, prompt: Prompt, tx: mpsc::Sender<Bytes>) {
     // A failed send means the client went away: stop, and do not count it as completed.
-    if plan.role_chunk {
-        if tx.send(plan.role_chunk()).await.is_err() {
-            return;
-        }
+    if plan.send_role && tx.send(plan.role_chunk()).await.is_err() {
+        return;
     }
     let prompt_tokens = prompt.count(&shared.tokenizer).await;
     let n = plan.output_tokens;

@@ -45,7 +45,8 @@ pub struct WorkloadSpec {
 /// Mix seed, run and request index into one independent stream per request, so requests
 /// can be built in parallel and the same seed always gives the same requests.
 fn request_seed(seed: u64, run: u64, i: u64) -> u64 {
-    let mut x = seed ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut x =
+        seed ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03);
     // splitmix64 finaliser
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -123,11 +124,15 @@ fn prepare_one(
             let (bytes, input_tokens) = match &e.content {
                 PromptContent::Text(t) if spec.token_ids => {
                     let ids = tok.encode(t);
-                    (build_body(body, PromptBody::TokenIds(&ids), max_tokens), ids.len())
+                    (
+                        build_body(body, PromptBody::TokenIds(&ids), max_tokens),
+                        ids.len(),
+                    )
                 }
-                PromptContent::Text(t) => {
-                    (build_body(body, PromptBody::Text(t), max_tokens), tok.count(t))
-                }
+                PromptContent::Text(t) => (
+                    build_body(body, PromptBody::Text(t), max_tokens),
+                    tok.count(t),
+                ),
                 PromptContent::Messages(m) => (
                     build_body(body, PromptBody::Messages(m), max_tokens),
                     messages_tokens(tok, m),
@@ -188,7 +193,11 @@ mod tests {
     #[test]
     fn synthetic_requests_are_exact_and_deterministic() {
         let tok = Tokenizer::builtin();
-        let s = spec(LengthSpec::Range { lo: 5, hi: 60 }, LengthSpec::Fixed(7), 42);
+        let s = spec(
+            LengthSpec::Range { lo: 5, hi: 60 },
+            LengthSpec::Fixed(7),
+            42,
+        );
         let a = prepare(&s, &opts(Api::Chat), &tok, 0, 9).unwrap();
         let b = prepare(&s, &opts(Api::Chat), &tok, 0, 9).unwrap();
         assert_eq!(a.len(), 9);
@@ -247,7 +256,10 @@ mod tests {
         assert_eq!(r[1].max_tokens, 9);
         assert_eq!(r[2].max_tokens, 5, "entries cycle");
         assert_eq!(r[0].input_tokens as usize, tok.count("hello there"));
-        assert_eq!(r[1].input_tokens as usize, tok.count("be brief") + tok.count("hi"));
+        assert_eq!(
+            r[1].input_tokens as usize,
+            tok.count("be brief") + tok.count("hi")
+        );
         let v: serde_json::Value = serde_json::from_slice(&r[1].body).unwrap();
         assert_eq!(v["messages"][0]["role"], "system");
     }

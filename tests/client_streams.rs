@@ -1,0 +1,404 @@
+//! The client against streams as servers really send them: a scripted TCP server writes
+//! exact bytes (split where the test says, with pauses to force separate reads), cuts
+//! connections and stalls, and each case checks what the client recorded.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use servebench::client::{ClientConfig, HttpClient, Outcome};
+use servebench::clock::RunClock;
+use servebench::progress::Live;
+use servebench::record::FailureKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+enum Step {
+    /// Raw bytes, written and flushed as one piece.
+    Raw(Vec<u8>),
+    /// One HTTP chunk (chunked transfer encoding).
+    Chunk(Vec<u8>),
+    Sleep(u64),
+}
+use Step::*;
+
+fn chunk(s: &str) -> Step {
+    Chunk(s.as_bytes().to_vec())
+}
+
+const SSE_HEAD: &str =
+    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+const END: &str = "0\r\n\r\n";
+
+/// Serves `script` to the first connection, then closes it.
+async fn scripted(script: Vec<Step>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        sock.set_nodelay(true).unwrap();
+        read_request(&mut sock).await;
+        for step in script {
+            let r = match step {
+                Raw(b) => sock.write_all(&b).await,
+                Chunk(b) => {
+                    let mut framed = format!("{:x}\r\n", b.len()).into_bytes();
+                    framed.extend_from_slice(&b);
+                    framed.extend_from_slice(b"\r\n");
+                    sock.write_all(&framed).await
+                }
+                Sleep(ms) => {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    Ok(())
+                }
+            };
+            if r.is_err() {
+                return;
+            }
+            let _ = sock.flush().await;
+        }
+    });
+    addr
+}
+
+/// Read headers and a content-length body.
+async fn read_request(sock: &mut tokio::net::TcpStream) {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut tmp).await.unwrap();
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if buf.len() >= pos + 4 + len {
+                return;
+            }
+        }
+    }
+}
+
+async fn run(script: Vec<Step>, timeout_ms: Option<u64>) -> Outcome {
+    let addr = scripted(script).await;
+    run_at(addr, timeout_ms).await
+}
+
+async fn run_at(addr: SocketAddr, timeout_ms: Option<u64>) -> Outcome {
+    let client = HttpClient::new(&ClientConfig {
+        api_key: None,
+        timeout: timeout_ms.map(Duration::from_millis),
+        insecure: false,
+    })
+    .unwrap();
+    let url = format!("http://{addr}/v1/chat/completions")
+        .parse()
+        .unwrap();
+    client
+        .execute(
+            &url,
+            b"{}".to_vec().into(),
+            &RunClock::start(),
+            &Live::default(),
+        )
+        .await
+}
+
+fn content(text: &str) -> String {
+    format!(
+        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}\n\n",
+        serde_json::to_string(text).unwrap()
+    )
+}
+
+const ROLE: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n";
+const FINISH: &str =
+    "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n";
+const DONE: &str = "data: [DONE]\n\n";
+
+fn usage(prompt: u32, completion: u32) -> String {
+    format!(
+        "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":{prompt},\"completion_tokens\":{completion},\"total_tokens\":{}}}}}\n\n",
+        prompt + completion
+    )
+}
+
+fn assert_ok(o: &Outcome) {
+    assert!(o.failure.is_none(), "unexpected failure: {:?}", o.failure);
+}
+
+#[tokio::test]
+async fn complete_stream_with_role_chunk_and_usage() {
+    let o = run(
+        vec![
+            Raw(SSE_HEAD.into()),
+            chunk(ROLE),
+            Sleep(20),
+            chunk(&content("Hello")),
+            Sleep(5),
+            chunk(&content(" world")),
+            chunk(&content("!")),
+            chunk(FINISH),
+            chunk(&usage(7, 3)),
+            chunk(DONE),
+            Raw(END.into()),
+        ],
+        None,
+    )
+    .await;
+    assert_ok(&o);
+    assert_eq!(
+        o.events.len(),
+        3,
+        "the role-only chunk is not an output event"
+    );
+    assert_eq!(o.text, "Hello world!");
+    let u = o.usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.completion_tokens), (Some(7), Some(3)));
+    // First output event after the 20 ms pause, not at the role chunk.
+    assert!(o.events[0] - o.started_at >= 20_000, "{:?}", o.events);
+    assert!(o.ended_at >= *o.events.last().unwrap());
+    assert_eq!(o.http_status, Some(200));
+}
+
+#[tokio::test]
+async fn events_split_across_reads_and_inside_utf8() {
+    let ev = content("héllo 世界");
+    let bytes = ev.as_bytes();
+    // Split inside the 3-byte '世' and inside "data:".
+    let cut1 = ev.find('世').unwrap() + 1;
+    let mut script = vec![Raw(SSE_HEAD.into()), Chunk(b"da".to_vec()), Sleep(5)];
+    script.push(Chunk(bytes[2..cut1].to_vec()));
+    script.push(Sleep(5));
+    script.push(Chunk(bytes[cut1..].to_vec()));
+    script.push(Sleep(5));
+    script.push(chunk(&(content("a") + &content("b") + FINISH + DONE)));
+    script.push(Raw(END.into()));
+    let o = run(script, None).await;
+    assert_ok(&o);
+    assert_eq!(o.text, "héllo 世界ab");
+    assert_eq!(
+        o.events.len(),
+        3,
+        "several events in one read are each counted"
+    );
+}
+
+#[tokio::test]
+async fn crlf_comments_keepalives_and_multiline_data() {
+    let body = ": keep-alive\r\n\r\n".to_string()
+        + &content("x").replace("\n", "\r\n")
+        + ":ping\n\n"
+        + "data: {\"choices\":[{\"delta\":\ndata: {\"content\":\"y\"}}]}\n\n"
+        + FINISH
+        + DONE;
+    let o = run(
+        vec![Raw(SSE_HEAD.into()), chunk(&body), Raw(END.into())],
+        None,
+    )
+    .await;
+    assert_ok(&o);
+    assert_eq!(o.text, "xy");
+    assert_eq!(o.events.len(), 2);
+}
+
+#[tokio::test]
+async fn reasoning_deltas_count_and_empty_deltas_do_not() {
+    let body = ROLE.to_string()
+        + "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"think\"}}]}\n\n"
+        + "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n"
+        + "data: {\"choices\":[{\"delta\":{\"reasoning\":\"more\"}}]}\n\n"
+        + &content("answer")
+        + FINISH
+        + DONE;
+    let o = run(
+        vec![Raw(SSE_HEAD.into()), chunk(&body), Raw(END.into())],
+        None,
+    )
+    .await;
+    assert_ok(&o);
+    assert_eq!(o.events.len(), 3);
+}
+
+#[tokio::test]
+async fn several_tokens_per_chunk_keep_usage_count() {
+    let body = content("a b") + &content("c d e") + FINISH + &usage(4, 5) + DONE;
+    let o = run(
+        vec![Raw(SSE_HEAD.into()), chunk(&body), Raw(END.into())],
+        None,
+    )
+    .await;
+    assert_ok(&o);
+    assert_eq!(o.events.len(), 2);
+    assert_eq!(o.usage.unwrap().completion_tokens, Some(5));
+}
+
+#[tokio::test]
+async fn error_event_mid_stream() {
+    let body = content("a")
+        + "data: {\"error\":{\"message\":\"KV cache exhausted\",\"type\":\"server_error\",\"code\":500}}\n\n";
+    let o = run(
+        vec![
+            Raw(SSE_HEAD.into()),
+            chunk(&body),
+            Sleep(5),
+            chunk(&content("never")),
+            Raw(END.into()),
+        ],
+        None,
+    )
+    .await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::ErrorEvent);
+    assert_eq!(msg, "KV cache exhausted");
+    assert_eq!(o.events.len(), 1, "output before the error is kept");
+}
+
+#[tokio::test]
+async fn http_error_status_with_json_body() {
+    let body = r#"{"error":{"message":"This model's maximum context length is 4096 tokens","type":"BadRequestError","code":400}}"#;
+    let resp = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let o = run(vec![Raw(resp.into_bytes())], None).await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::HttpStatus);
+    assert_eq!(o.http_status, Some(400));
+    assert_eq!(
+        msg,
+        "HTTP 400: This model's maximum context length is 4096 tokens"
+    );
+}
+
+#[tokio::test]
+async fn http_429_with_text_body() {
+    let resp =
+        "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 9\r\n\r\nslow down";
+    let o = run(vec![Raw(resp.into())], None).await;
+    assert_eq!(
+        o.failure.unwrap(),
+        (FailureKind::HttpStatus, "HTTP 429: slow down".into())
+    );
+}
+
+#[tokio::test]
+async fn connection_cut_mid_chunked_stream() {
+    let o = run(
+        vec![Raw(SSE_HEAD.into()), chunk(&(content("a") + &content("b")))],
+        None,
+    )
+    .await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::StreamCut, "{msg}");
+    assert_eq!(o.events.len(), 2);
+}
+
+#[tokio::test]
+async fn connection_closed_without_done_or_finish() {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+    let o = run(vec![Raw(head.into()), Raw(content("a").into_bytes())], None).await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::StreamCut);
+    assert!(msg.contains("no [DONE]"), "{msg}");
+}
+
+#[tokio::test]
+async fn connection_closed_mid_event() {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+    let o = run(
+        vec![
+            Raw(head.into()),
+            Raw((content("a") + "data: {\"choi").into_bytes()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(o.failure.unwrap().0, FailureKind::StreamCut);
+}
+
+#[tokio::test]
+async fn finish_reason_then_close_is_complete() {
+    // Some servers end the response without [DONE] (and without a final blank line).
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+    let body = content("a") + &content("b") + FINISH.trim_end();
+    let o = run(vec![Raw(head.into()), Raw(body.into_bytes())], None).await;
+    assert_ok(&o);
+    assert_eq!(o.events.len(), 2);
+}
+
+#[tokio::test]
+async fn timeout_keeps_what_arrived() {
+    let o = run(
+        vec![
+            Raw(SSE_HEAD.into()),
+            chunk(&content("a")),
+            Sleep(2_000),
+            chunk(DONE),
+        ],
+        Some(200),
+    )
+    .await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::Timeout, "{msg}");
+    assert_eq!(o.events.len(), 1);
+    let elapsed = o.ended_at - o.started_at;
+    assert!(
+        (200_000..1_500_000).contains(&elapsed),
+        "ended after {elapsed} µs"
+    );
+}
+
+#[tokio::test]
+async fn connection_refused() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let o = run_at(addr, Some(2_000)).await;
+    assert_eq!(o.failure.unwrap().0, FailureKind::ConnectError);
+}
+
+#[tokio::test]
+async fn invalid_json_event() {
+    let body = content("a") + "data: {not json}\n\n";
+    let o = run(
+        vec![Raw(SSE_HEAD.into()), chunk(&body), Raw(END.into())],
+        None,
+    )
+    .await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::InvalidResponse);
+    assert!(
+        msg.contains("not valid JSON") && msg.contains("{not json}"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn non_streaming_json_answer() {
+    let body = r#"{"choices":[{"message":{"content":"hi"}}]}"#;
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let o = run(vec![Raw(resp.into_bytes())], None).await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::InvalidResponse);
+    assert!(msg.contains("stream"), "{msg}");
+}
+
+#[tokio::test]
+async fn stream_without_output_is_a_failure() {
+    let body = ROLE.to_string() + FINISH + DONE;
+    let o = run(
+        vec![Raw(SSE_HEAD.into()), chunk(&body), Raw(END.into())],
+        None,
+    )
+    .await;
+    assert_eq!(o.failure.unwrap().0, FailureKind::InvalidResponse);
+}
