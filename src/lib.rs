@@ -16,6 +16,7 @@ pub mod report;
 pub mod schedule;
 pub mod session;
 pub mod sim;
+pub mod timer;
 pub mod workload;
 
 use clap::Parser;

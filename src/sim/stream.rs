@@ -15,7 +15,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
 use super::Shared;
 use super::http::{self, Parsed};
@@ -253,6 +253,11 @@ pub(super) fn streaming(shared: Arc<Shared>, plan: Plan, prompt: Prompt) -> Resp
         rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
     });
     http::sse_response(Body::from_stream(events))
+}
+
+/// Pace on the precise timer: tokio's would add 0–1 ms to every simulated interval.
+async fn sleep_until(deadline: Instant) {
+    crate::timer::sleep_until(deadline.into_std()).await
 }
 
 async fn produce(shared: Arc<Shared>, plan: Plan, prompt: Prompt, tx: mpsc::Sender<Bytes>) {
