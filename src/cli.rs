@@ -122,7 +122,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "JSON")]
     pub extra_body: Option<String>,
     /// Give up on a request after this many seconds (0: never)
-    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS", allow_negative_numbers = true, value_parser = seconds)]
     pub timeout: f64,
     /// Write requests.jsonl (as requests finish), results.json and summary.csv here
     #[arg(long, value_name = "DIR")]
@@ -179,4 +179,12 @@ pub struct ReportArgs {
     /// Also rewrite DIR/results.json and DIR/summary.csv from the records
     #[arg(long)]
     pub rewrite: bool,
+}
+
+/// A duration in seconds: finite and not negative.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?}: expected a number of seconds ≥ 0")),
+    }
 }

@@ -51,10 +51,20 @@ where
 
 pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
     use cli::Command;
+    // Levels name their runs, and run labels must be unique within a result file.
     let positive = |flag: &str, v: &[usize]| -> Result<(), Error> {
         if v.is_empty() || v.contains(&0) {
             return Err(Error::Input(format!(
                 "{flag}: expected a comma-separated list of positive integers"
+            )));
+        }
+        if let Some(d) = v
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| v[..i].contains(x).then_some(x))
+        {
+            return Err(Error::Input(format!(
+                "{flag}: {d} is given twice; list each level once"
             )));
         }
         Ok(())

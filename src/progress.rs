@@ -35,6 +35,16 @@ impl Live {
             self.queued.fetch_sub(1, Relaxed);
         }
     }
+    /// The server's token count is known at the end: the decode counter moves from
+    /// events to tokens (they differ when events carry several tokens).
+    pub fn add_tokens(&self, n: i64) {
+        if n >= 0 {
+            self.events.fetch_add(n as u64, Relaxed);
+        } else {
+            self.events.fetch_sub(n.unsigned_abs(), Relaxed);
+        }
+    }
+
     pub fn on_end(&self, had_output: bool, ok: bool) {
         if !had_output {
             self.queued.fetch_sub(1, Relaxed);
@@ -142,7 +152,7 @@ fn draw_bars(label: &str, live: &Live, requests: u64, tokens: u64, stop: &Atomic
             live.queued.load(Relaxed)
         ));
         decode.set_position(live.events.load(Relaxed));
-        decode.set_message("output events".to_string());
+        decode.set_message("output tokens".to_string());
         if finished {
             break;
         }
@@ -163,7 +173,7 @@ fn draw_lines(label: &str, live: &Live, requests: u64, stop: &AtomicBool) {
         if Instant::now() >= next {
             next += EVERY;
             eprintln!(
-                "[{label}] {:>5.0}s sent {}/{requests} done {} failed {} prefill {} decode events {} in flight {} queued {}",
+                "[{label}] {:>5.0}s sent {}/{requests} done {} failed {} prefill {} decode tokens {} in flight {} queued {}",
                 t0.elapsed().as_secs_f64(),
                 live.sent.load(Relaxed),
                 live.done.load(Relaxed),

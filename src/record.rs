@@ -85,6 +85,9 @@ pub struct RequestRecord {
     pub cached_tokens: Option<u32>,
     pub output_tokens: u32,
     pub output_tokens_source: TokenSource,
+    /// The client tokenizer's count of the generated text (beside the server's usage, so
+    /// the gap between the two sources can be reported).
+    pub text_tokens: Option<u32>,
     /// `None` = success.
     pub failure: Option<FailureKind>,
     pub error: Option<String>,
@@ -130,11 +133,12 @@ impl RequestRecord {
         push_opt_num(out, self.cached_tokens);
         let _ = write!(
             out,
-            ",\"output_tokens\":{},\"output_tokens_source\":\"{}\",\"status\":\"{}\",\"error\":",
+            ",\"output_tokens\":{},\"output_tokens_source\":\"{}\",\"text_tokens\":",
             self.output_tokens,
             self.output_tokens_source.as_str(),
-            self.status()
         );
+        push_opt_num(out, self.text_tokens);
+        let _ = write!(out, ",\"status\":\"{}\",\"error\":", self.status());
         match &self.error {
             Some(e) => push_json_str(out, e),
             None => out.push_str("null"),
@@ -173,6 +177,19 @@ impl RequestRecord {
             .iter()
             .map(|&t| us("events", t))
             .collect::<Result<Vec<_>, _>>()?;
+        let started_at = us("started_at", raw.started_at)?;
+        let ended_at = us("ended_at", raw.ended_at)?;
+        // Every interval is computed from these; out-of-order times would be nonsense.
+        let mut prev = started_at;
+        for &t in events.iter().chain([&ended_at]) {
+            if t < prev {
+                return Err(
+                    "times out of order (expected started_at ≤ events, in order, ≤ ended_at)"
+                        .into(),
+                );
+            }
+            prev = t;
+        }
         Ok(RequestRecord {
             run: Arc::from(raw.run),
             id: raw.id,
@@ -180,14 +197,15 @@ impl RequestRecord {
                 .scheduled_at
                 .map(|s| us("scheduled_at", s))
                 .transpose()?,
-            started_at: us("started_at", raw.started_at)?,
-            ended_at: us("ended_at", raw.ended_at)?,
+            started_at,
+            ended_at,
             events,
             input_tokens: raw.input_tokens,
             prompt_tokens: raw.prompt_tokens,
             cached_tokens: raw.cached_tokens,
             output_tokens: raw.output_tokens,
             output_tokens_source,
+            text_tokens: raw.text_tokens,
             failure,
             error: raw.error,
             http_status: raw.http_status,
@@ -209,6 +227,8 @@ struct RawRecord {
     cached_tokens: Option<u32>,
     output_tokens: u32,
     output_tokens_source: String,
+    #[serde(default)]
+    text_tokens: Option<u32>,
     status: String,
     error: Option<String>,
     http_status: Option<u16>,
@@ -257,6 +277,7 @@ mod tests {
             cached_tokens: None,
             output_tokens: 3,
             output_tokens_source: TokenSource::Usage,
+            text_tokens: Some(4),
             failure: None,
             error: None,
             http_status: Some(200),
@@ -308,5 +329,13 @@ mod tests {
                 .unwrap_err()
                 .contains("weird")
         );
+        let early_end = line.replace("\"ended_at\":1.250000", "\"ended_at\":0.5");
+        assert!(
+            RequestRecord::parse_json_line(&early_end)
+                .unwrap_err()
+                .contains("out of order")
+        );
+        let unsorted = line.replace("1.120500", "1.050000");
+        assert!(RequestRecord::parse_json_line(&unsorted).is_err());
     }
 }

@@ -140,10 +140,11 @@ fn flush(file: &mut Option<(PathBuf, BufWriter<File>)>, err: &mut Option<String>
 fn to_record(f: Finished, tok: &Tokenizer) -> RequestRecord {
     let o = f.outcome;
     let usage = o.usage.unwrap_or_default();
-    let (output_tokens, source) = match usage.completion_tokens {
-        Some(n) => (n, TokenSource::Usage),
-        None if !o.text.is_empty() => (tok.count(&o.text) as u32, TokenSource::Tokenizer),
-        None => (o.events.len() as u32, TokenSource::Events),
+    let text_tokens = (!o.text.is_empty()).then(|| tok.count(&o.text) as u32);
+    let (output_tokens, source) = match (usage.completion_tokens, text_tokens) {
+        (Some(n), _) => (n, TokenSource::Usage),
+        (None, Some(n)) => (n, TokenSource::Tokenizer),
+        (None, None) => (o.events.len() as u32, TokenSource::Events),
     };
     let (failure, error) = match o.failure {
         Some((k, m)) => (Some(k), Some(m)),
@@ -161,6 +162,7 @@ fn to_record(f: Finished, tok: &Tokenizer) -> RequestRecord {
         cached_tokens: usage.prompt_tokens_details.and_then(|d| d.cached_tokens),
         output_tokens,
         output_tokens_source: source,
+        text_tokens,
         failure,
         error,
         http_status: o.http_status,

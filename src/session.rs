@@ -84,11 +84,14 @@ fn resolve(args: &LoadArgs, defaults: Defaults) -> Result<Resolved, Error> {
             }
         },
     };
-    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
-        return Err(Error::Input(
-            "--timeout: expected a number of seconds ≥ 0 (0 = no timeout)".into(),
-        ));
-    }
+    let timeout = match args.timeout {
+        0.0 => None,
+        t => Some(Duration::try_from_secs_f64(t).map_err(|_| {
+            Error::Input(format!(
+                "--timeout {t}: expected a number of seconds ≥ 0 (0 = no timeout)"
+            ))
+        })?),
+    };
     let source = match &args.dataset {
         Some(path) => {
             if args.input_len.is_some() {
@@ -112,7 +115,7 @@ fn resolve(args: &LoadArgs, defaults: Defaults) -> Result<Resolved, Error> {
         tokenizer,
         extra,
         percentiles,
-        timeout: (args.timeout > 0.0).then(|| Duration::from_secs_f64(args.timeout)),
+        timeout,
         progress: ProgressMode::detect(args.quiet),
     })
 }

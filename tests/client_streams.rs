@@ -402,3 +402,100 @@ async fn stream_without_output_is_a_failure() {
     .await;
     assert_eq!(o.failure.unwrap().0, FailureKind::InvalidResponse);
 }
+
+#[tokio::test]
+async fn stream_held_open_after_done_is_still_complete() {
+    // A proxy that keeps the connection open (with pings) after [DONE] must not turn a
+    // complete answer into a timeout.
+    let body = content("a") + DONE;
+    let o = run(
+        vec![
+            Raw(SSE_HEAD.into()),
+            chunk(&body),
+            Sleep(300),
+            chunk(": ping\n\n"),
+            Sleep(2_000),
+        ],
+        Some(250),
+    )
+    .await;
+    assert_ok(&o);
+    assert!(o.complete);
+    assert!(
+        o.ended_at - o.started_at < 200_000,
+        "ended at [DONE], not at the drain"
+    );
+}
+
+#[tokio::test]
+async fn html_page_with_200_is_an_invalid_response() {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n";
+    let o = run(
+        vec![Raw(head.into()), Raw(b"<html>proxy login</html>".to_vec())],
+        None,
+    )
+    .await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::InvalidResponse);
+    assert!(
+        msg.contains("text/html") && msg.contains("proxy login"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn json_error_with_200_keeps_the_servers_message() {
+    let body = r#"{"error":{"message":"model overloaded"}}"#;
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let o = run(vec![Raw(resp.into_bytes())], None).await;
+    assert_eq!(
+        o.failure.unwrap(),
+        (FailureKind::ErrorEvent, "model overloaded".into())
+    );
+}
+
+#[tokio::test]
+async fn empty_data_heartbeats_are_ignored() {
+    let body = "data:\n\n".to_string() + &content("a") + "data: \n\n" + FINISH + DONE;
+    let o = run(
+        vec![Raw(SSE_HEAD.into()), chunk(&body), Raw(END.into())],
+        None,
+    )
+    .await;
+    assert_ok(&o);
+    assert_eq!(o.events.len(), 1);
+}
+
+#[tokio::test]
+async fn an_echoed_api_key_is_masked() {
+    let key = "sk-echo-7a6b5c";
+    let body = format!(r#"{{"error":{{"message":"invalid key {key}"}}}}"#);
+    let resp = format!(
+        "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let addr = scripted(vec![Raw(resp.into_bytes())]).await;
+    let client = HttpClient::new(&ClientConfig {
+        api_key: Some(servebench::client::ApiKey::new(key.into())),
+        timeout: None,
+        insecure: false,
+    })
+    .unwrap();
+    let url = format!("http://{addr}/v1/chat/completions")
+        .parse()
+        .unwrap();
+    let o = client
+        .execute(
+            &url,
+            b"{}".to_vec().into(),
+            &RunClock::start(),
+            &Live::default(),
+        )
+        .await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::HttpStatus);
+    assert_eq!(msg, "HTTP 401: invalid key ***");
+}

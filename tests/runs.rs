@@ -513,6 +513,9 @@ fn bad_input_is_an_error_naming_the_flag() {
         (&["batch", "--num-requests", "5"], "--num-requests"),
         (&["batch", "--input-len", "0:5"], "0:5"),
         (&["batch", "--batch-sizes", "0"], "--batch-sizes"),
+        (&["batch", "--batch-sizes", "4,4"], "given twice"),
+        (&["concurrency", "--timeout", "1e20"], "--timeout"),
+        (&["concurrency", "--timeout", "-1"], "--timeout"),
         (&["concurrency", "--percentiles", "50,x"], "--percentiles"),
         (
             &["concurrency", "--endpoint", "localhost:8000"],

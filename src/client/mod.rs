@@ -19,6 +19,11 @@ use sse::{Leftover, SseParser};
 
 /// Largest error body kept from an HTTP error response.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// How long to read what follows `[DONE]` (normally just the end of the body) so the
+/// connection can be reused; a server that keeps the stream open is simply dropped.
+const DRAIN_AFTER_DONE: Duration = Duration::from_millis(50);
+/// Bytes of a non-SSE body quoted in the error.
+const EXCERPT: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -66,6 +71,8 @@ pub struct Outcome {
     pub http_status: Option<u16>,
     /// Generated text, for counting with a tokenizer when the server reports no usage.
     pub text: String,
+    /// The stream ended properly (`[DONE]`); nothing after that can fail the request.
+    pub complete: bool,
 }
 
 type Failure = (FailureKind, String);
@@ -82,6 +89,8 @@ pub fn init_tls() {
 pub struct HttpClient {
     http: reqwest::Client,
     auth: Option<HeaderValue>,
+    /// Kept only to mask it in messages a server might echo it into.
+    key: Option<ApiKey>,
     timeout: Option<Duration>,
 }
 
@@ -110,8 +119,17 @@ impl HttpClient {
         Ok(HttpClient {
             http,
             auth,
+            key: cfg.api_key.clone().filter(|k| !k.expose().is_empty()),
             timeout: cfg.timeout,
         })
+    }
+
+    /// A message with the API key masked (gateways echo it in errors).
+    fn mask(&self, msg: String) -> String {
+        match &self.key {
+            Some(k) if msg.contains(k.expose()) => msg.replace(k.expose(), "***"),
+            _ => msg,
+        }
     }
 
     /// GET a JSON document (e.g. `/v1/models`), with the API key.
@@ -135,6 +153,7 @@ impl HttpClient {
         tokio::time::timeout(Duration::from_secs(30), fut)
             .await
             .unwrap_or_else(|_| Err("no answer within 30 s".into()))
+            .map_err(|e| self.mask(e))
     }
 
     /// Send one streaming request and time its output events. Never fails: a failure is
@@ -164,9 +183,17 @@ impl HttpClient {
             }),
             None => exchange.await,
         };
-        if let Err(f) = result {
-            out.failure = Some(f);
-            out.ended_at = clock.now_us();
+        match result {
+            // A timeout that fires while draining after [DONE] changes nothing.
+            Err((FailureKind::Timeout, _)) if out.complete => {}
+            Err((kind, msg)) => {
+                out.failure = Some((kind, self.mask(msg)));
+                out.ended_at = clock.now_us();
+            }
+            Ok(()) => {}
+        }
+        if let Some(n) = out.usage.and_then(|u| u.completion_tokens) {
+            live.add_tokens(i64::from(n) - out.events.len() as i64);
         }
         live.on_end(!out.events.is_empty(), out.failure.is_none());
         out
@@ -189,10 +216,12 @@ impl HttpClient {
             rb = rb.header(AUTHORIZATION, a.clone());
         }
         let mut resp = rb.send().await.map_err(|e| {
-            let kind = if e.is_timeout() {
-                FailureKind::Timeout
-            } else {
+            // Not connecting is a connect error; a connection that dies after the
+            // request went out (before any response) is a cut stream.
+            let kind = if e.is_connect() {
                 FailureKind::ConnectError
+            } else {
+                FailureKind::StreamCut
             };
             (kind, error_chain(&e.without_url()))
         })?;
@@ -211,13 +240,11 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if content_type.starts_with("application/json") {
-            return Err((
-                FailureKind::InvalidResponse,
-                "the server answered with one JSON document instead of an event stream \
-                 (does it support \"stream\": true?)"
-                    .into(),
-            ));
+            let body = read_limited(&mut resp, MAX_ERROR_BODY).await;
+            return Err(json_instead_of_stream(&body));
         }
+        let content_type = content_type.to_string();
+        let mut head: Vec<u8> = Vec::new();
 
         let mut parser = SseParser::new();
         let mut state = StreamState::default();
@@ -236,13 +263,18 @@ impl HttpClient {
                     ));
                 }
             };
+            if head.len() < EXCERPT {
+                head.extend_from_slice(&chunk[..chunk.len().min(EXCERPT - head.len())]);
+            }
             parser.feed(&chunk, |data| state.on_event(data, clock, live, out));
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
             if state.done {
-                // Read the (empty) rest so the connection goes back to the pool.
-                while let Ok(Some(_)) = resp.chunk().await {}
+                out.complete = true;
+                // Read the (normally empty) rest so the connection goes back to the pool.
+                let drain = async { while let Ok(Some(_)) = resp.chunk().await {} };
+                let _ = tokio::time::timeout(DRAIN_AFTER_DONE, drain).await;
                 break;
             }
         }
@@ -265,6 +297,15 @@ impl HttpClient {
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
+        }
+        if !state.done && state.parsed == 0 {
+            return Err((
+                FailureKind::InvalidResponse,
+                format!(
+                    "the response (content-type {content_type:?}) holds no server-sent events: {}",
+                    String::from_utf8_lossy(&head).trim()
+                ),
+            ));
         }
         if !state.done && !state.finished {
             return Err((
@@ -300,6 +341,10 @@ impl StreamState {
     /// Handle one event; returns false to stop reading the stream.
     fn on_event(&mut self, data: &[u8], clock: &RunClock, live: &Live, out: &mut Outcome) -> bool {
         self.parsed += 1;
+        // An empty event is a heartbeat some servers send.
+        if data.iter().all(u8::is_ascii_whitespace) {
+            return true;
+        }
         if data == b"[DONE]" {
             self.done = true;
             out.ended_at = clock.now_us();
@@ -331,6 +376,22 @@ impl StreamState {
             }
         }
     }
+}
+
+/// A 200 with one JSON document: an error object is the server's failure, anything else
+/// means the server does not stream.
+fn json_instead_of_stream(body: &[u8]) -> Failure {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(e) = v.get("error").filter(|e| !e.is_null())
+    {
+        return (FailureKind::ErrorEvent, openai::error_message(e));
+    }
+    (
+        FailureKind::InvalidResponse,
+        "the server answered with one JSON document instead of an event stream \
+         (does it support \"stream\": true?)"
+            .into(),
+    )
 }
 
 async fn read_limited(resp: &mut reqwest::Response, max: usize) -> Vec<u8> {

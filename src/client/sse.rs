@@ -112,17 +112,23 @@ impl SseParser {
             pending.pop();
         }
         let line = std::mem::take(&mut self.line);
-        if !line.is_empty() {
-            // An unterminated last line: if it is a data line, its value is what matters.
-            let value = line
-                .strip_prefix(b"data:")
-                .map(|v| v.strip_prefix(b" ").unwrap_or(v))
-                .unwrap_or(&line);
+        // An unterminated last line counts only if it is a data line; a trailing
+        // comment or other field is ignored like any other.
+        if let Some(v) = line.strip_prefix(b"data") {
+            let value = match v.first() {
+                None => &b""[..],
+                Some(b':') => v[1..].strip_prefix(b" ").unwrap_or(&v[1..]),
+                Some(_) => return self.finish_pending(pending),
+            };
             if !pending.is_empty() {
                 pending.push(b'\n');
             }
             pending.extend_from_slice(value);
         }
+        self.finish_pending(pending)
+    }
+
+    fn finish_pending(&mut self, pending: Vec<u8>) -> Leftover {
         self.has_data = false;
         if pending.is_empty() {
             Leftover::None
@@ -202,6 +208,12 @@ mod tests {
         assert_eq!(left, Leftover::Partial(b"[DONE]".to_vec()));
         let (_, left) = parse_in_pieces(&[b"data: x\n\n"]);
         assert_eq!(left, Leftover::None);
+        let (_, left) = parse_in_pieces(&[b"data: x\n\n: ping"]);
+        assert_eq!(left, Leftover::None, "an unterminated comment is not data");
+        let (_, left) = parse_in_pieces(&[b"data: x\n\nevent: y"]);
+        assert_eq!(left, Leftover::None);
+        let (_, left) = parse_in_pieces(&[b"data: x\n\ndatax: y"]);
+        assert_eq!(left, Leftover::None, "not the data field");
     }
 
     #[test]

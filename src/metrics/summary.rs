@@ -23,6 +23,7 @@ struct Sample {
     events: u32,
     input_tokens: u32,
     output_tokens: u32,
+    text_tokens: Option<u32>,
     prompt_tokens: Option<u32>,
     cached_tokens: Option<u32>,
     source: TokenSource,
@@ -82,6 +83,7 @@ impl RunData {
             events: r.events.len() as u32,
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
+            text_tokens: r.text_tokens,
             prompt_tokens: r.prompt_tokens,
             cached_tokens: r.cached_tokens,
             source: r.output_tokens_source,
@@ -112,6 +114,9 @@ pub struct TokenTotals {
     pub source_events: u64,
     /// Mean of (server prompt tokens − client input tokens): the chat template, mostly.
     pub prompt_gap_mean: Option<f64>,
+    /// Mean of (server output tokens − client tokenizer's count of the text), over
+    /// requests with both: what counting with the client's tokenizer would get wrong.
+    pub output_gap_mean: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -178,7 +183,12 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     let mut gap_sum = 0i64;
     let mut gap_n = 0u64;
     let mut events_total = 0u64;
+    let (mut out_gap_sum, mut out_gap_n) = (0i64, 0u64);
     for s in &ok {
+        if let (TokenSource::Usage, Some(t)) = (s.source, s.text_tokens) {
+            out_gap_sum += s.output_tokens as i64 - t as i64;
+            out_gap_n += 1;
+        }
         tokens.input += s.input_tokens as u64;
         tokens.output += s.output_tokens as u64;
         events_total += s.events as u64;
@@ -197,16 +207,20 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         }
     }
     tokens.prompt_gap_mean = (gap_n > 0).then(|| gap_sum as f64 / gap_n as f64);
+    tokens.output_gap_mean = (out_gap_n > 0).then(|| out_gap_sum as f64 / out_gap_n as f64);
 
     let mut ttft: Vec<f64> = ok
         .iter()
-        .filter_map(|s| s.first.map(|f| ms(f - s.started)))
+        .filter_map(|s| s.first.map(|f| ms(f.saturating_sub(s.started))))
         .collect();
-    let mut e2e: Vec<f64> = ok.iter().map(|s| ms(s.ended - s.started)).collect();
+    let mut e2e: Vec<f64> = ok
+        .iter()
+        .map(|s| ms(s.ended.saturating_sub(s.started)))
+        .collect();
     let mut tpot: Vec<f64> = ok
         .iter()
         .filter(|s| s.output_tokens >= 2)
-        .filter_map(|s| Some(ms(s.last? - s.first?) / (s.output_tokens - 1) as f64))
+        .filter_map(|s| Some(ms(s.last?.saturating_sub(s.first?)) / (s.output_tokens - 1) as f64))
         .collect();
     let mut itl: Vec<f64> = data.itl_us.iter().map(|&g| g as f64 / 1000.0).collect();
     let mut lag: Vec<f64> = data
@@ -316,6 +330,7 @@ impl Summary {
                 "server_prompt": self.tokens.server_prompt,
                 "cached": self.tokens.cached,
                 "prompt_gap_mean": self.tokens.prompt_gap_mean,
+                "output_gap_mean": self.tokens.output_gap_mean,
                 "output_source": {
                     "usage": self.tokens.source_usage,
                     "tokenizer": self.tokens.source_tokenizer,
@@ -348,6 +363,7 @@ mod tests {
             cached_tokens: None,
             output_tokens: out,
             output_tokens_source: TokenSource::Usage,
+            text_tokens: None,
             failure: None,
             error: None,
             http_status: Some(200),
@@ -364,7 +380,9 @@ mod tests {
     /// C starts 20, fails with HTTP 500 at 30.
     fn example() -> RunData {
         let mut d = RunData::default();
-        d.push(&rec(0, &[100_000, 120_000, 150_000], 160_000, 3));
+        let mut a = rec(0, &[100_000, 120_000, 150_000], 160_000, 3);
+        a.text_tokens = Some(4);
+        d.push(&a);
         d.push(&rec(10_000, &[210_000, 250_000], 260_000, 4));
         let mut c = rec(20_000, &[], 30_000, 0);
         c.failure = Some(FailureKind::HttpStatus);
@@ -412,6 +430,7 @@ mod tests {
         assert_eq!(s.concurrency.max_queued, 3);
         assert!(s.schedule_lag_ms.is_none());
         assert_eq!(s.tokens.prompt_gap_mean, Some(2.0));
+        assert_eq!(s.tokens.output_gap_mean, Some(-1.0), "usage 3, tokenizer 4");
         assert_eq!(s.tokens.source_usage, 2);
     }
 

@@ -130,6 +130,7 @@ mod tests {
             cached_tokens: None,
             output_tokens: 3,
             output_tokens_source: TokenSource::Usage,
+            text_tokens: None,
             failure: None,
             error: None,
             http_status: Some(200),
