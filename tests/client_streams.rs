@@ -2,6 +2,8 @@
 //! exact bytes (split where the test says, with pauses to force separate reads), cuts
 //! connections and stalls, and each case checks what the client recorded.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use servebench::client::{ClientConfig, HttpClient, Outcome};
 use servebench::clock::RunClock;
 use servebench::progress::Live;
 use servebench::record::FailureKind;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 enum Step {
@@ -36,7 +38,7 @@ async fn scripted(script: Vec<Step>) -> SocketAddr {
     tokio::spawn(async move {
         let (mut sock, _) = listener.accept().await.unwrap();
         sock.set_nodelay(true).unwrap();
-        read_request(&mut sock).await;
+        common::read_request_async(&mut sock).await;
         for step in script {
             let r = match step {
                 Raw(b) => sock.write_all(&b).await,
@@ -60,37 +62,18 @@ async fn scripted(script: Vec<Step>) -> SocketAddr {
     addr
 }
 
-/// Read headers and a content-length body.
-async fn read_request(sock: &mut tokio::net::TcpStream) {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 4096];
-    loop {
-        let n = sock.read(&mut tmp).await.unwrap();
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse().unwrap());
-            if buf.len() >= pos + 4 + len {
-                return;
-            }
-        }
-    }
-}
-
 async fn run(script: Vec<Step>, timeout_ms: Option<u64>) -> Outcome {
     let addr = scripted(script).await;
     run_at(addr, timeout_ms).await
 }
 
 async fn run_at(addr: SocketAddr, timeout_ms: Option<u64>) -> Outcome {
+    run_with_key(addr, timeout_ms, None).await
+}
+
+async fn run_with_key(addr: SocketAddr, timeout_ms: Option<u64>, key: Option<&str>) -> Outcome {
     let client = HttpClient::new(&ClientConfig {
-        api_key: None,
+        api_key: key.map(|k| servebench::client::ApiKey::new(k.into())),
         timeout: timeout_ms.map(Duration::from_millis),
         insecure: false,
     })

@@ -1,6 +1,8 @@
 //! https through rustls: a self-signed loopback server is refused by default (the
 //! certificate cannot be verified) and accepted with `--insecure`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use servebench::client::{ClientConfig, HttpClient, init_tls};
 use servebench::clock::RunClock;
 use servebench::progress::Live;
 use servebench::record::FailureKind;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
@@ -44,24 +46,7 @@ async fn tls_server() -> std::net::SocketAddr {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let mut buf = vec![0u8; 65536];
-                let mut got = Vec::new();
-                while let Ok(n) = tls.read(&mut buf).await {
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&got[..p]).to_lowercase();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse().unwrap_or(0));
-                        if got.len() >= p + 4 + len {
-                            break;
-                        }
-                    }
-                }
+                common::read_request_async(&mut tls).await;
                 let _ = tls.write_all(RESPONSE.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });

@@ -8,7 +8,9 @@
 //! upper TTFT bound allows for client + loopback + wake-up time on a shared 2-core CI
 //! machine running other tests in parallel: measured here ≈ 0.4 ms; the bound is 6 ms.
 
-use std::io::{Read, Write};
+mod common;
+
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -67,6 +69,40 @@ fn check_timing(s: &Summary, ttft_ms: f64, tpot_ms: f64) {
     within(ttft.min, ttft_ms, ttft_ms + TTFT_SLACK_MS, "min TTFT");
     let tpot = s.tpot_ms.as_ref().unwrap();
     within(tpot.mean, tpot_ms - 0.3, tpot_ms + 0.6, "mean TPOT");
+}
+
+/// Every record's TTFT against the model for its own prompt length (fast_sim: 20 ms +
+/// 0.01 ms per prompt token, then 4 ms per token); returns how many were checked.
+fn check_records(dir: &Path) -> usize {
+    let text = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap();
+    let mut n = 0;
+    for line in text.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["status"], "ok");
+        let prompt = r["prompt_tokens"].as_f64().unwrap();
+        assert_eq!(r["input_tokens"].as_f64().unwrap(), prompt);
+        let ttft =
+            (r["first_token_at"].as_f64().unwrap() - r["started_at"].as_f64().unwrap()) * 1e3;
+        let expected = 20.0 + 0.01 * prompt;
+        within(
+            ttft,
+            expected - 0.001,
+            expected + TTFT_SLACK_MS,
+            "record TTFT",
+        );
+        let events = r["events"].as_array().unwrap();
+        assert_eq!(events.len() as u64, r["output_tokens"].as_u64().unwrap());
+        let span = (events[events.len() - 1].as_f64().unwrap() - events[0].as_f64().unwrap()) * 1e3;
+        let expected_span = 4.0 * (events.len() - 1) as f64;
+        within(
+            span,
+            expected_span - 0.5,
+            expected_span + TTFT_SLACK_MS,
+            "record decode span",
+        );
+        n += 1;
+    }
+    n
 }
 
 #[test]
@@ -162,6 +198,7 @@ fn concurrency_levels_agree_with_the_simulator() {
 #[test]
 fn batches_are_sent_all_at_once() {
     let server = sim(fast_sim());
+    let dir = tempfile::tempdir().unwrap();
     let out = session(&[
         "batch",
         "--endpoint",
@@ -172,8 +209,11 @@ fn batches_are_sent_all_at_once() {
         "10:50",
         "--output-len",
         "8",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
         "--quiet",
     ]);
+    assert_eq!(check_records(dir.path()), 7);
     let sizes = [1u64, 6];
     for ((label, s), b) in out.runs.iter().zip(sizes) {
         assert_eq!(label, &format!("batch {b}"));
@@ -192,6 +232,7 @@ fn batches_are_sent_all_at_once() {
 #[test]
 fn throughput_warms_up_then_sends_everything() {
     let server = sim(fast_sim());
+    let dir = tempfile::tempdir().unwrap();
     let out = session(&[
         "throughput",
         "--endpoint",
@@ -202,8 +243,11 @@ fn throughput_warms_up_then_sends_everything() {
         "20:40",
         "--output-len",
         "5:9",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
         "--quiet",
     ]);
+    assert_eq!(check_records(dir.path()), 6, "the warm-up is not recorded");
     let (label, s) = &out.runs[0];
     assert_eq!(label, "throughput");
     assert_eq!((s.total, s.succeeded), (6, 6));
@@ -370,7 +414,7 @@ fn flaky_server(fail_all: bool) -> (String, Arc<AtomicUsize>) {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
             let n = seen.fetch_add(1, Ordering::SeqCst);
-            read_request(&mut conn);
+            common::read_request(&mut conn);
             let fail = n > 0 && (fail_all || n.is_multiple_of(2));
             let resp = if fail {
                 let body = r#"{"error":{"message":"engine overloaded"}}"#;
@@ -392,27 +436,6 @@ fn flaky_server(fail_all: bool) -> (String, Arc<AtomicUsize>) {
         }
     });
     (url, count)
-}
-
-fn read_request(conn: &mut std::net::TcpStream) {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 8192];
-    while let Ok(n) = conn.read(&mut tmp) {
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse().unwrap_or(0));
-            if buf.len() >= pos + 4 + len {
-                return;
-            }
-        }
-    }
 }
 
 #[test]

@@ -1,0 +1,45 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+/// Length of a request whose headers end at `head_end` (the index of "\r\n\r\n"), or
+/// `None` while the headers are incomplete.
+pub fn request_len(buf: &[u8]) -> Option<usize> {
+    let pos = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
+    let body: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+    Some(pos + 4 + body)
+}
+
+/// Read one whole HTTP request (headers and a content-length body) from a blocking socket.
+pub fn read_request(conn: &mut impl std::io::Read) {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 8192];
+    while let Ok(n) = conn.read(&mut tmp) {
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if request_len(&buf).is_some_and(|len| buf.len() >= len) {
+            return;
+        }
+    }
+}
+
+/// The same from an async socket.
+pub async fn read_request_async(conn: &mut (impl tokio::io::AsyncRead + Unpin)) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 8192];
+    while let Ok(n) = conn.read(&mut tmp).await {
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if request_len(&buf).is_some_and(|len| buf.len() >= len) {
+            return;
+        }
+    }
+}
