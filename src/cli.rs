@@ -29,6 +29,10 @@ pub enum Command {
     Throughput(ThroughputArgs),
     /// Closed loop: keep N requests in flight (one run per level)
     Concurrency(ConcurrencyArgs),
+    /// Open loop: requests at a rate, Poisson or gamma arrivals (one run per rate)
+    Rate(RateArgs),
+    /// Replay a request trace (Qwen/Bailian or Mooncake) at its timestamps
+    Trace(TraceArgs),
     /// Run the built-in simulated OpenAI-compatible server
     Sim(SimArgs),
     /// Recompute and print the summaries of a saved result directory
@@ -67,6 +71,101 @@ pub struct ConcurrencyArgs {
     pub concurrency: Vec<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+/// A request rate: requests per second, or `inf` (everything at once).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate(pub Option<f64>);
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("inf") {
+            return Ok(Rate(None));
+        }
+        match s.parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 => Ok(Rate(Some(r))),
+            _ => Err(format!("{s:?}: expected requests per second > 0, or inf")),
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(r) => write!(f, "{r}"),
+            None => f.write_str("inf"),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RateArgs {
+    /// Request rates in requests/s, one run each; `inf` sends every request at once
+    #[arg(long, value_delimiter = ',', required = true, value_name = "R,...")]
+    pub rates: Vec<Rate>,
+    /// Gamma shape of inter-arrival gaps: 1 = Poisson, < 1 burstier, > 1 more regular
+    #[arg(long, default_value_t = 1.0, value_parser = positive_f64)]
+    pub burstiness: f64,
+    /// Stop drawing arrivals after this many seconds (with --num-requests: whichever
+    /// comes first)
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
+    pub duration: Option<f64>,
+    /// At most this many requests in flight; later ones wait (their wait is reported)
+    #[arg(long, value_name = "N")]
+    pub max_concurrency: Option<usize>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// What to do with a trace request longer than --max-context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Overflow {
+    /// Shorten the prompt (and the output if it alone is too long) to fit
+    Clip,
+    /// Leave the request out
+    Skip,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// The trace: JSON lines in the Qwen/Bailian or Mooncake format
+    pub file: PathBuf,
+    /// Force the format instead of recognising it from the fields
+    #[arg(long, value_enum)]
+    pub format: Option<crate::workload::trace::TraceFormat>,
+    /// Time scales, one replay each: request i is sent at (t_i − t_0) × scale
+    /// (< 1 compresses time: more load)
+    #[arg(long, value_delimiter = ',', default_value = "1", value_name = "S,...", value_parser = positive_f64)]
+    pub time_scale: Vec<f64>,
+    /// Replay only the first N requests
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Tokens per hash id [default: 16 for Qwen, 512 for Mooncake]
+    #[arg(long, value_name = "TOKENS")]
+    pub block_size: Option<usize>,
+    /// Requests whose input + output exceed this many tokens are clipped or skipped
+    #[arg(long, value_name = "TOKENS")]
+    pub max_context: Option<u32>,
+    /// With --max-context: clip the request to fit, or skip it
+    #[arg(long, value_enum, default_value = "clip")]
+    pub on_overflow: Overflow,
+    /// Qwen traces: send a turn whose parent is known as a continuation of the parent's
+    /// conversation, at its timestamp or after the parent ends, whichever is later
+    #[arg(long)]
+    pub sessions: bool,
+    /// At most this many requests in flight; later ones wait (their wait is reported)
+    #[arg(long, value_name = "N")]
+    pub max_concurrency: Option<usize>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?}: expected a number > 0")),
+    }
 }
 
 /// Flags shared by every load subcommand.
@@ -146,27 +245,8 @@ pub struct SimArgs {
     /// Port to listen on (0 picks a free one and prints it)
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
-    /// Model id the simulator serves
-    #[arg(long, default_value = "servebench-sim")]
-    pub model: String,
-    /// Fixed part of the time to first token, ms
-    #[arg(long, default_value_t = 15.0)]
-    pub ttft_ms: f64,
-    /// Prefill cost per prompt token, ms
-    #[arg(long, default_value_t = 0.04)]
-    pub prefill_ms_per_token: f64,
-    /// Time per output token, ms
-    #[arg(long, default_value_t = 10.0)]
-    pub tpot_ms: f64,
-    /// Output tokens per streamed chunk
-    #[arg(long, default_value_t = 1)]
-    pub tokens_per_chunk: u32,
-    /// Do not send a role-only first chunk
-    #[arg(long)]
-    pub no_role_chunk: bool,
-    /// Seed for output lengths when ignore_eos is off
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub model: crate::sim::SimModelArgs,
 }
 
 #[derive(Args, Debug)]

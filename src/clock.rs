@@ -21,6 +21,11 @@ impl RunClock {
         self.us(Instant::now())
     }
 
+    /// The instant `us` µs after the run's start.
+    pub fn instant_at(&self, us: u64) -> Instant {
+        self.start + std::time::Duration::from_micros(us)
+    }
+
     pub fn us(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.start).as_micros() as u64
     }

@@ -7,11 +7,13 @@
 pub mod cli;
 pub mod client;
 pub mod clock;
+mod commands;
 pub mod error;
 pub mod metrics;
 pub mod progress;
 pub mod record;
 pub mod recorder;
+mod replay;
 pub mod report;
 pub mod schedule;
 pub mod session;
@@ -20,13 +22,10 @@ pub mod timer;
 pub mod workload;
 
 use clap::Parser;
-use serde_json::json;
 
 pub use cli::Cli;
 pub use error::Error;
-use schedule::Load;
-use session::{Defaults, RunPlan, SessionOutcome, run_session};
-use workload::synthetic::LengthSpec;
+use session::SessionOutcome;
 
 /// What a command produced.
 #[derive(Debug)]
@@ -51,90 +50,12 @@ where
 
 pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
     use cli::Command;
-    // Levels name their runs, and run labels must be unique within a result file.
-    let positive = |flag: &str, v: &[usize]| -> Result<(), Error> {
-        if v.is_empty() || v.contains(&0) {
-            return Err(Error::Input(format!(
-                "{flag}: expected a comma-separated list of positive integers"
-            )));
-        }
-        if let Some(d) = v
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| v[..i].contains(x).then_some(x))
-        {
-            return Err(Error::Input(format!(
-                "{flag}: {d} is given twice; list each level once"
-            )));
-        }
-        Ok(())
-    };
     match cli.command {
-        Command::Batch(a) => {
-            positive("--batch-sizes", &a.batch_sizes)?;
-            if a.load.num_requests.is_some() {
-                return Err(Error::Input(
-                    "--num-requests does not apply to batch: each batch size is its request count"
-                        .into(),
-                ));
-            }
-            let plans = a
-                .batch_sizes
-                .iter()
-                .map(|&b| RunPlan {
-                    label: format!("batch {b}"),
-                    mode: "batch",
-                    params: json_map(json!({"batch_size": b, "num_requests": b})),
-                    load: Load::AllAtOnce,
-                    requests: b,
-                    warmup: false,
-                })
-                .collect();
-            let d = Defaults {
-                input_len: LengthSpec::Range { lo: 1, hi: 8192 },
-                output_len: LengthSpec::Range { lo: 16, hi: 1024 },
-            };
-            run_session(&a.load, d, plans, argv).map(Outcome::Session)
-        }
-        Command::Throughput(a) => {
-            let n = a.load.num_requests.unwrap_or(256);
-            positive("--num-requests", &[n])?;
-            let plans = vec![RunPlan {
-                label: "throughput".into(),
-                mode: "throughput",
-                params: json_map(json!({"num_requests": n})),
-                load: Load::AllAtOnce,
-                requests: n,
-                warmup: true,
-            }];
-            let d = Defaults {
-                input_len: LengthSpec::Range { lo: 100, hi: 1024 },
-                output_len: LengthSpec::Range { lo: 100, hi: 1024 },
-            };
-            run_session(&a.load, d, plans, argv).map(Outcome::Session)
-        }
-        Command::Concurrency(a) => {
-            positive("--concurrency", &a.concurrency)?;
-            let n = a.load.num_requests.unwrap_or(256);
-            positive("--num-requests", &[n])?;
-            let plans = a
-                .concurrency
-                .iter()
-                .map(|&c| RunPlan {
-                    label: format!("concurrency {c}"),
-                    mode: "concurrency",
-                    params: json_map(json!({"concurrency": c, "num_requests": n})),
-                    load: Load::ClosedLoop { concurrency: c },
-                    requests: n,
-                    warmup: false,
-                })
-                .collect();
-            let d = Defaults {
-                input_len: LengthSpec::Fixed(1024),
-                output_len: LengthSpec::Fixed(256),
-            };
-            run_session(&a.load, d, plans, argv).map(Outcome::Session)
-        }
+        Command::Batch(a) => commands::batch(a, argv).map(Outcome::Session),
+        Command::Throughput(a) => commands::throughput(a, argv).map(Outcome::Session),
+        Command::Concurrency(a) => commands::concurrency(a, argv).map(Outcome::Session),
+        Command::Rate(a) => commands::rate(a, argv).map(Outcome::Session),
+        Command::Trace(a) => replay::run_trace(a, argv).map(Outcome::Session),
         Command::Sim(a) => run_sim(a).map(|_| Outcome::Served),
         Command::Report(a) => {
             let p = metrics::stats::parse_percentiles(&a.percentiles)
@@ -144,23 +65,8 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
     }
 }
 
-fn json_map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    }
-}
-
 fn run_sim(a: cli::SimArgs) -> Result<(), Error> {
-    let config = sim::SimConfig {
-        model: a.model,
-        ttft_base_ms: a.ttft_ms,
-        prefill_ms_per_token: a.prefill_ms_per_token,
-        tpot_ms: a.tpot_ms,
-        tokens_per_chunk: a.tokens_per_chunk.max(1),
-        role_chunk: !a.no_role_chunk,
-        seed: a.seed,
-    };
+    let config = a.model.into_config().map_err(Error::Input)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -76,6 +76,9 @@ pub struct RequestRecord {
     pub run: Arc<str>,
     pub id: u64,
     pub scheduled_at: Option<u64>,
+    /// µs spent waiting for a free concurrency slot (open loop with a cap); the
+    /// request's own HTTP exchange starts at `started_at`, after the wait.
+    pub queue_wait: Option<u64>,
     pub started_at: u64,
     pub ended_at: u64,
     /// Arrival time of every output event; the first is the first token.
@@ -113,6 +116,8 @@ impl RequestRecord {
         push_json_str(out, &self.run);
         let _ = write!(out, ",\"id\":{},\"scheduled_at\":", self.id);
         push_opt_secs(out, self.scheduled_at);
+        out.push_str(",\"queue_wait\":");
+        push_opt_secs(out, self.queue_wait);
         out.push_str(",\"started_at\":");
         push_secs(out, self.started_at);
         out.push_str(",\"first_token_at\":");
@@ -197,6 +202,7 @@ impl RequestRecord {
                 .scheduled_at
                 .map(|s| us("scheduled_at", s))
                 .transpose()?,
+            queue_wait: raw.queue_wait.map(|s| us("queue_wait", s)).transpose()?,
             started_at,
             ended_at,
             events,
@@ -218,6 +224,8 @@ struct RawRecord {
     run: String,
     id: u64,
     scheduled_at: Option<f64>,
+    #[serde(default)]
+    queue_wait: Option<f64>,
     started_at: f64,
     ended_at: f64,
     #[serde(default)]
@@ -269,6 +277,7 @@ mod tests {
             run: Arc::from("concurrency 8"),
             id: 7,
             scheduled_at: None,
+            queue_wait: None,
             started_at: 1_000_001,
             ended_at: 1_250_000,
             events: vec![1_100_000, 1_120_500, 1_249_999],

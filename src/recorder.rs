@@ -20,6 +20,8 @@ pub struct Finished {
     pub run: Arc<str>,
     pub id: u64,
     pub scheduled_at: Option<u64>,
+    /// Time spent waiting for a concurrency slot (µs), when a cap holds requests back.
+    pub queue_wait: Option<u64>,
     pub input_tokens: u32,
     pub outcome: Outcome,
 }
@@ -154,6 +156,7 @@ fn to_record(f: Finished, tok: &Tokenizer) -> RequestRecord {
         run: f.run,
         id: f.id,
         scheduled_at: f.scheduled_at,
+        queue_wait: f.queue_wait,
         started_at: o.started_at,
         ended_at: o.ended_at,
         events: o.events,
@@ -180,6 +183,7 @@ mod tests {
             run: Arc::from("r"),
             id,
             scheduled_at: None,
+            queue_wait: None,
             input_tokens: 4,
             outcome: Outcome {
                 started_at: 0,

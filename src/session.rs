@@ -20,12 +20,15 @@ use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
 use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
 use crate::report::table::{TERMINOLOGY_NOTE, render};
+use crate::schedule::open_loop::{Timed, drive_open};
 use crate::schedule::{Load, RunContext, drive};
 use crate::sim::{SimConfig, SimServer};
 use crate::workload::Tokenizer;
+use crate::workload::blocks::BlockPrompts;
 use crate::workload::dataset::{Conversation, read_dataset};
-use crate::workload::prepare::{PromptSource, WorkloadSpec, prepare};
+use crate::workload::prepare::{PreparedRequest, PromptSource, WorkloadSpec, prepare, prepare_one};
 use crate::workload::synthetic::LengthSpec;
+use crate::workload::trace::TraceRequest;
 
 /// One run of a session.
 #[derive(Clone, Debug)]
@@ -46,6 +49,18 @@ pub struct Defaults {
     pub output_len: LengthSpec,
 }
 
+/// Where a session's requests come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// Synthetic prompts or `--dataset`, with these defaults for unset lengths.
+    Args(Defaults),
+    /// A request trace, already read (and clipped to `--max-context`).
+    Trace {
+        requests: Arc<Vec<TraceRequest>>,
+        block_size: usize,
+    },
+}
+
 /// What a finished session produced (tests inspect it).
 #[derive(Debug)]
 pub struct SessionOutcome {
@@ -64,7 +79,7 @@ struct Resolved {
     progress: ProgressMode,
 }
 
-fn resolve(args: &LoadArgs, defaults: Defaults) -> Result<Resolved, Error> {
+fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
     let tokenizer = Tokenizer::load(args.tokenizer.as_deref())?;
     let percentiles = parse_percentiles(&args.percentiles)
         .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
@@ -92,23 +107,53 @@ fn resolve(args: &LoadArgs, defaults: Defaults) -> Result<Resolved, Error> {
             ))
         })?),
     };
-    let source = match &args.dataset {
-        Some(path) => {
-            if args.input_len.is_some() {
-                return Err(Error::Input(
-                    "--input-len does not apply with --dataset (prompts come from the file)".into(),
-                ));
+    let (source, output_len) = match source {
+        Source::Trace {
+            requests,
+            block_size,
+        } => {
+            for (given, flag) in [
+                (args.dataset.is_some(), "--dataset"),
+                (args.input_len.is_some(), "--input-len"),
+                (args.output_len.is_some(), "--output-len"),
+                (args.num_requests.is_some(), "--num-requests (use --limit)"),
+            ] {
+                if given {
+                    return Err(Error::Input(format!(
+                        "{flag} does not apply to trace replay: the trace gives every request's lengths"
+                    )));
+                }
             }
-            PromptSource::Dataset(Arc::new(read_dataset(path, Conversation::FirstTurn)?))
+            let blocks = BlockPrompts::new(&tokenizer, *block_size, args.seed)
+                .map_err(|e| Error::Input(e.to_string()))?;
+            let source = PromptSource::Trace {
+                requests: requests.clone(),
+                blocks: Arc::new(blocks),
+            };
+            (source, LengthSpec::Fixed(1))
         }
-        None => PromptSource::Synthetic {
-            input_len: args.input_len.unwrap_or(defaults.input_len),
-        },
+        Source::Args(defaults) => {
+            let source = match &args.dataset {
+                Some(path) => {
+                    if args.input_len.is_some() {
+                        return Err(Error::Input(
+                            "--input-len does not apply with --dataset (prompts come from the file)"
+                                .into(),
+                        ));
+                    }
+                    PromptSource::Dataset(Arc::new(read_dataset(path, Conversation::FirstTurn)?))
+                }
+                None => PromptSource::Synthetic {
+                    input_len: args.input_len.unwrap_or(defaults.input_len),
+                },
+            };
+            (source, args.output_len.unwrap_or(defaults.output_len))
+        }
     };
     Ok(Resolved {
         workload: WorkloadSpec {
             source,
-            output_len: args.output_len.unwrap_or(defaults.output_len),
+            output_len,
             seed: args.seed,
             token_ids: args.prompt_token_ids,
         },
@@ -144,11 +189,11 @@ pub fn redacted_command(argv: &[String], key: Option<&str>) -> Vec<String> {
 
 pub fn run_session(
     args: &LoadArgs,
-    defaults: Defaults,
+    source: Source,
     plans: Vec<RunPlan>,
     argv: &[String],
 ) -> Result<SessionOutcome, Error> {
-    let r = resolve(args, defaults)?;
+    let r = resolve(args, &source)?;
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Output(format!("--output-dir {}: {e}", dir.display())))?;
@@ -180,7 +225,8 @@ pub fn run_session(
         insecure: args.insecure,
     })?;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
@@ -229,15 +275,16 @@ pub fn run_session(
     let mut saved: Vec<SavedRun> = Vec::new();
     let mut all_failed: Vec<String> = Vec::new();
     for (index, plan) in plans.iter().enumerate() {
-        let requests = prepare(
-            &r.workload,
-            &body_opts,
-            &r.tokenizer,
-            index as u64,
-            plan.requests,
-        )?;
+        let run = index as u64;
+        // Costly prompts are built before the clock starts; a trace's are built while
+        // the run goes, just ahead of their send times.
+        let upfront = if r.workload.source.is_streamable() {
+            Vec::new()
+        } else {
+            prepare(&r.workload, &body_opts, &r.tokenizer, run, plan.requests)?
+        };
         if plan.warmup
-            && let Some(first) = requests.first()
+            && let Some(first) = upfront.first()
         {
             let live = Live::default();
             let out = rt.block_on(client.execute(
@@ -253,27 +300,51 @@ pub fn run_session(
                 );
             }
         }
-        let expected_tokens: u64 = requests.iter().map(|q| q.max_tokens as u64).sum();
+        let expected_tokens: u64 = match &r.workload.source {
+            PromptSource::Trace { requests, .. } => {
+                requests.iter().map(|t| t.output_len as u64).sum()
+            }
+            _ => upfront.iter().map(|q| q.max_tokens as u64).sum(),
+        };
         let live = Arc::new(Live::default());
-        let clock = RunClock::start();
-        let ctx = Arc::new(RunContext {
-            client: client.clone(),
-            url: endpoint.url.clone(),
-            clock,
-            live: live.clone(),
-            recorder: recorder.handle(),
-            label: Arc::from(plan.label.as_str()),
-        });
-        {
+        // The run's clock starts when its context is made: for open-loop runs, only once
+        // the first requests are prepared.
+        let make_ctx = || {
+            Arc::new(RunContext {
+                client: client.clone(),
+                url: endpoint.url.clone(),
+                clock: RunClock::start(),
+                live: live.clone(),
+                recorder: recorder.handle(),
+                label: Arc::from(plan.label.as_str()),
+            })
+        };
+        let clock = {
             let _progress = Progress::start(
                 r.progress,
                 &plan.label,
-                live,
+                live.clone(),
                 plan.requests as u64,
                 expected_tokens,
             );
-            rt.block_on(drive(plan.load, Arc::new(requests), ctx));
-        }
+            match &plan.load {
+                Load::OpenLoop { offsets, cap } => {
+                    run_open_loop(&rt, &r, &body_opts, run, upfront, offsets, *cap, make_ctx)?
+                }
+                Load::AllAtOnce => {
+                    let ctx = make_ctx();
+                    let clock = ctx.clock;
+                    rt.block_on(drive(None, Arc::new(upfront), ctx));
+                    clock
+                }
+                Load::ClosedLoop { concurrency } => {
+                    let ctx = make_ctx();
+                    let clock = ctx.clock;
+                    rt.block_on(drive(Some(*concurrency), Arc::new(upfront), ctx));
+                    clock
+                }
+            }
+        };
         let data = recorder.handle().end_run().map_err(Error::Output)?;
         let summary = summarize(&data, &r.percentiles);
         print!("{}", render(&plan.label, &summary));
@@ -329,6 +400,59 @@ pub fn run_session(
         runs: saved.into_iter().map(|s| (s.label, s.summary)).collect(),
         output_dir: args.output_dir.clone(),
         model,
+    })
+}
+
+/// How many prepared requests wait in line before an open-loop run's clock starts.
+const PRIMED: usize = 64;
+
+/// Feed an open-loop run from a producer thread: prepared requests in order with their
+/// send times. The channel's bound keeps memory to what is about to be sent; the clock
+/// starts once the first requests are ready, so preparing them cannot make them late.
+/// Returns the run's clock.
+#[allow(clippy::too_many_arguments)]
+fn run_open_loop(
+    rt: &tokio::runtime::Runtime,
+    r: &Resolved,
+    body: &BodyOptions,
+    run: u64,
+    upfront: Vec<PreparedRequest>,
+    offsets: &Arc<Vec<u64>>,
+    cap: Option<usize>,
+    make_ctx: impl FnOnce() -> Arc<RunContext>,
+) -> Result<RunClock, Error> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(1024);
+    let (primed_tx, primed_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || -> Result<(), Error> {
+            let mut upfront = upfront.into_iter();
+            for (i, &at_us) in offsets.iter().enumerate() {
+                let req = match upfront.next() {
+                    Some(req) => req,
+                    None => prepare_one(&r.workload, body, &r.tokenizer, run, i as u64)?,
+                };
+                if tx.send(Timed { at_us, req }).is_err() {
+                    break;
+                }
+                if i + 1 == PRIMED {
+                    let _ = primed_tx.send(());
+                }
+            }
+            Ok(())
+        });
+        // Either PRIMED requests are queued, or the producer ended (all queued, or failed).
+        let _ = primed_rx.recv();
+        let ctx = make_ctx();
+        let clock = ctx.clock;
+        rt.block_on(drive_open(rx, cap, ctx));
+        producer
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error::Output(
+                    "the request preparation thread failed".into(),
+                ))
+            })
+            .map(|()| clock)
     })
 }
 

@@ -33,7 +33,7 @@ fn fast_sim() -> SimConfig {
         ttft_base_ms: 20.0,
         prefill_ms_per_token: 0.01,
         tpot_ms: 4.0,
-        ..SimConfig::default()
+        ..SimConfig::ideal()
     }
 }
 

@@ -21,6 +21,7 @@ fn sim_subcommand_prints_its_port_and_serves() {
             "sim",
             "--port",
             "0",
+            "--ideal",
             "--model",
             "tiny",
             "--ttft-ms",

@@ -16,6 +16,7 @@ const EXAMPLES_PER_KIND: usize = 3;
 #[derive(Clone, Copy, Debug)]
 struct Sample {
     scheduled: Option<u64>,
+    queue_wait: Option<u64>,
     started: u64,
     first: Option<u64>,
     last: Option<u64>,
@@ -76,6 +77,7 @@ impl RunData {
         }
         self.samples.push(Sample {
             scheduled: r.scheduled_at,
+            queue_wait: r.queue_wait,
             started: r.started_at,
             first: r.events.first().copied(),
             last: r.events.last().copied(),
@@ -140,8 +142,14 @@ pub struct Summary {
     pub tpot_ms: Option<Stats>,
     pub itl_ms: Option<Stats>,
     pub e2e_ms: Option<Stats>,
-    /// Open-loop runs only.
+    /// Open-loop runs only: the client's own lateness (started − scheduled − queue wait).
     pub schedule_lag_ms: Option<Stats>,
+    /// Time requests waited for a concurrency slot (open loop with a cap).
+    pub queue_wait_ms: Option<Stats>,
+    /// Open-loop latency counted from when the schedule wanted the request sent, so
+    /// client-side waiting is never hidden (coordinated omission).
+    pub ttft_from_scheduled_ms: Option<Stats>,
+    pub e2e_from_scheduled_ms: Option<Stats>,
     pub tokens_per_event: Option<f64>,
     pub concurrency: Concurrency,
     pub tokens: TokenTotals,
@@ -226,7 +234,26 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     let mut lag: Vec<f64> = data
         .samples
         .iter()
-        .filter_map(|s| s.scheduled.map(|t| ms(s.started.saturating_sub(t))))
+        .filter_map(|s| {
+            let t = s.scheduled?;
+            Some(ms(s
+                .started
+                .saturating_sub(t)
+                .saturating_sub(s.queue_wait.unwrap_or(0))))
+        })
+        .collect();
+    let mut queue_wait: Vec<f64> = data
+        .samples
+        .iter()
+        .filter_map(|s| s.queue_wait.map(ms))
+        .collect();
+    let mut ttft_sched: Vec<f64> = ok
+        .iter()
+        .filter_map(|s| Some(ms(s.first?.saturating_sub(s.scheduled?))))
+        .collect();
+    let mut e2e_sched: Vec<f64> = ok
+        .iter()
+        .filter_map(|s| Some(ms(s.ended.saturating_sub(s.scheduled?))))
         .collect();
 
     Summary {
@@ -243,6 +270,9 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         itl_ms: Stats::compute(&mut itl, &pcts),
         e2e_ms: Stats::compute(&mut e2e, &pcts),
         schedule_lag_ms: Stats::compute(&mut lag, &pcts),
+        queue_wait_ms: Stats::compute(&mut queue_wait, &pcts),
+        ttft_from_scheduled_ms: Stats::compute(&mut ttft_sched, &pcts),
+        e2e_from_scheduled_ms: Stats::compute(&mut e2e_sched, &pcts),
         tokens_per_event: (events_total > 0).then(|| tokens.output as f64 / events_total as f64),
         concurrency: concurrency(&data.samples, duration_us),
         tokens,
@@ -338,8 +368,15 @@ impl Summary {
                 },
             },
         });
-        if self.schedule_lag_ms.is_some() {
-            out["schedule_lag_ms"] = st(&self.schedule_lag_ms);
+        for (key, stats) in [
+            ("schedule_lag_ms", &self.schedule_lag_ms),
+            ("queue_wait_ms", &self.queue_wait_ms),
+            ("ttft_from_scheduled_ms", &self.ttft_from_scheduled_ms),
+            ("e2e_from_scheduled_ms", &self.e2e_from_scheduled_ms),
+        ] {
+            if stats.is_some() {
+                out[key] = st(stats);
+            }
         }
         out
     }
@@ -355,6 +392,7 @@ mod tests {
             run: Arc::from("t"),
             id: 0,
             scheduled_at: None,
+            queue_wait: None,
             started_at: started,
             ended_at: ended,
             events: events.to_vec(),
@@ -459,6 +497,23 @@ mod tests {
             "duration starts at the schedule"
         );
         assert!(s.to_json().get("schedule_lag_ms").is_some());
+    }
+
+    #[test]
+    fn queue_wait_is_not_lag_and_latency_from_schedule_includes_it() {
+        let mut d = RunData::default();
+        // Scheduled at 1 ms, waited 4 ms for a slot, started at 5.2 ms, first token at
+        // 7.2 ms, ended at 9.2 ms.
+        let mut a = rec(5_200, &[7_200], 9_200, 1);
+        a.scheduled_at = Some(1_000);
+        a.queue_wait = Some(4_000);
+        d.push(&a);
+        let s = summarize(&d, &[]);
+        assert!(close(s.schedule_lag_ms.as_ref().unwrap().mean, 0.2));
+        assert!(close(s.queue_wait_ms.as_ref().unwrap().mean, 4.0));
+        assert!(close(s.ttft_ms.as_ref().unwrap().mean, 2.0));
+        assert!(close(s.ttft_from_scheduled_ms.as_ref().unwrap().mean, 6.2));
+        assert!(close(s.e2e_from_scheduled_ms.as_ref().unwrap().mean, 8.2));
     }
 
     #[test]

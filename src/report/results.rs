@@ -124,6 +124,7 @@ mod tests {
             run: Arc::from(label),
             id: 0,
             scheduled_at: None,
+            queue_wait: None,
             started_at: 0,
             ended_at: 2 * ttft_us,
             events: vec![ttft_us, 2 * ttft_us - 1],

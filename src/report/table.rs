@@ -12,6 +12,9 @@ use crate::metrics::summary::Summary;
 pub const TERMINOLOGY_NOTE: &str = "Note: TPOT = per-request (last event − first event) / (output tokens − 1) (the dual-round tool's \"ITL\"); \
 ITL = every gap between output events, pooled (mini-sglang's \"TPOT\" list).";
 
+/// Above this p99 schedule lag the client could not keep the timeline.
+pub const LAG_WARN_MS: f64 = 5.0;
+
 fn fmt_ms(v: f64) -> String {
     if v.abs() >= 1000.0 {
         format!("{v:.0}")
@@ -34,8 +37,15 @@ pub fn render(label: &str, s: &Summary) -> String {
         ("ITL", &s.itl_ms),
         ("E2E", &s.e2e_ms),
     ];
-    if s.schedule_lag_ms.is_some() {
-        rows.push(("sched. lag", &s.schedule_lag_ms));
+    for (name, st) in [
+        ("TTFT sched.", &s.ttft_from_scheduled_ms),
+        ("E2E sched.", &s.e2e_from_scheduled_ms),
+        ("queue wait", &s.queue_wait_ms),
+        ("sched. lag", &s.schedule_lag_ms),
+    ] {
+        if st.is_some() {
+            rows.push((name, st));
+        }
     }
     for (name, st) in rows {
         let mut row = vec![name.to_string()];
@@ -98,6 +108,14 @@ pub fn render(label: &str, s: &Summary) -> String {
         "concurrency max {} in flight (mean {:.2}) · max {} waiting for a first token\n",
         s.concurrency.max_in_flight, s.concurrency.mean_in_flight, s.concurrency.max_queued
     ));
+    if let Some(lag) = &s.schedule_lag_ms
+        && let Some(p99) = lag.percentile(99.0)
+        && p99 > LAG_WARN_MS
+    {
+        out.push_str(&format!(
+            "WARNING    schedule lag p99 {p99:.2} ms > {LAG_WARN_MS} ms: the client, not the server, limited this run\n"
+        ));
+    }
     for (kind, n) in &s.failures.counts {
         out.push_str(&format!("failed     {n} × {}", kind.as_str()));
         if let Some(first) = s.failures.examples.get(kind).and_then(|e| e.first()) {
@@ -122,6 +140,7 @@ mod tests {
             run: Arc::from("x"),
             id: 0,
             scheduled_at: None,
+            queue_wait: None,
             started_at: 0,
             ended_at: 50_000,
             events: vec![12_345, 30_000, 40_000],

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::Shared;
+use super::metrics;
+use super::source::{self, Source};
 use super::stream::{self, Kind, Plan, Prompt};
 
 /// Bodies are read whole; 64 MiB fits any realistic prompt, even as a token-id list.
@@ -24,6 +26,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/models", get(models))
         .route("/health", get(|| async { StatusCode::OK }))
+        .route("/metrics", get(prometheus))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .with_state(shared)
@@ -39,6 +42,11 @@ async fn models(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
             "owned_by": "servebench",
         }],
     }))
+}
+
+async fn prometheus(State(shared): State<Arc<Shared>>) -> Response {
+    let body = shared.counters().metrics.render(&shared.config.model);
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }
 
 async fn chat(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -60,12 +68,24 @@ async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
         Ok(parsed) => parsed,
         Err(message) => return bad_request(message),
     };
-    shared.count_request();
     let plan = Plan::new(&shared, kind, t0, &parsed);
+    let source = match (&shared.config.engine, &shared.engine) {
+        (Some(cfg), Some(queue)) => {
+            let engine = (cfg, queue);
+            match source::submit(&shared, engine, &plan, parsed.prompt, parsed.max_tokens).await {
+                Ok(source) => source,
+                Err(message) => return bad_request(message),
+            }
+        }
+        _ => {
+            shared.count_request();
+            Source::Ideal(parsed.prompt)
+        }
+    };
     if parsed.stream {
-        stream::streaming(shared, plan, parsed.prompt)
+        stream::streaming(shared, plan, source)
     } else {
-        stream::whole(shared, plan, parsed.prompt).await
+        stream::whole(shared, plan, source).await
     }
 }
 
@@ -170,6 +190,13 @@ fn bad_request(message: String) -> Response {
         "error": {"message": message, "type": "invalid_request_error", "code": 400}
     });
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+pub(super) fn unavailable(message: &str) -> Response {
+    let body = json!({
+        "error": {"message": message, "type": "server_error", "code": 503}
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// A finished JSON response (non-streaming path).

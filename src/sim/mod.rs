@@ -1,44 +1,79 @@
 //! Built-in simulated OpenAI-compatible server.
 //!
-//! It answers `/v1/chat/completions` and `/v1/completions` with made-up text on a
-//! fixed, documented timetable, so a client's measurements can be checked against
-//! what the server actually did (see [`SimStats`] and the timing contract in
-//! `stream.rs`).
+//! It answers `/v1/chat/completions` and `/v1/completions` with made-up text, and
+//! `/metrics` with vLLM's metric names. By default a serving-engine model decides
+//! when tokens come out (a continuous-batching scheduler with chunked prefill, a KV
+//! cache with a prefix cache, and a per-step cost model: [`EngineConfig`]); with
+//! `engine: None` every request follows its own fixed timetable instead (the timing
+//! contract in `stream.rs`), so a client's measurements can be checked exactly.
 
+mod args;
+mod driver;
+mod engine;
 mod http;
+mod kv;
+mod metrics;
+mod sched;
+mod source;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_engine;
+#[cfg(test)]
+mod tests_sched;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use tokio::sync::watch;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
 
 use crate::workload::Tokenizer;
+pub use args::SimModelArgs;
+pub use engine::EngineConfig;
 
-#[derive(Clone, Debug)]
+/// The simulator's settings. `ttft_base_ms`, `prefill_ms_per_token` and `tpot_ms`
+/// are the ideal timetable's and are unused when `engine` is set.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SimConfig {
     pub model: String,
-    /// Fixed part of the time to first token.
+    /// Fixed part of the time to first token (ideal timetable), ms.
     pub ttft_base_ms: f64,
-    /// Prefill cost; 0.04 ms is 25k prompt tokens/s, an 8B model on one H100.
+    /// Prefill cost per prompt token (ideal timetable), ms; 0.04 ms is 25k prompt
+    /// tokens/s, an 8B model on one H100.
     pub prefill_ms_per_token: f64,
-    /// Time per output token.
+    /// Time per output token (ideal timetable), ms.
     pub tpot_ms: f64,
     /// Tokens carried by each streamed chunk (>1 mimics speculative decoding).
     pub tokens_per_chunk: u32,
     /// Send a role-only first chunk right away, like vLLM.
     pub role_chunk: bool,
+    /// Output lengths of requests without `ignore_eos` depend on it (and the prompt).
     pub seed: u64,
+    /// The serving-engine model; `None` gives each request its own ideal timetable,
+    /// with no queueing and no interaction between requests.
+    pub engine: Option<EngineConfig>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
+        SimConfig {
+            engine: Some(EngineConfig::default()),
+            ..SimConfig::ideal()
+        }
+    }
+}
+
+impl SimConfig {
+    /// The ideal per-request timetable with its defaults (15 ms + 0.04 ms per prompt
+    /// token to the first token, then 10 ms per token).
+    pub fn ideal() -> SimConfig {
         SimConfig {
             model: "servebench-sim".to_string(),
             ttft_base_ms: 15.0,
@@ -47,6 +82,7 @@ impl Default for SimConfig {
             tokens_per_chunk: 1,
             role_chunk: true,
             seed: 0,
+            engine: None,
         }
     }
 }
@@ -62,6 +98,24 @@ pub struct SimStats {
     pub prompt_tokens: u64,
     /// Summed over completed requests.
     pub output_tokens: u64,
+    /// Prefix-cache hits reported in `usage`, summed over completed requests.
+    pub cached_tokens: u64,
+    /// Requests preempted by the engine (each time).
+    pub preemptions: u64,
+    /// Engine steps run.
+    pub steps: u64,
+    /// The most tokens (prefill + decode) computed in one engine step.
+    pub max_step_tokens: u64,
+    /// The most requests running, and waiting, right after forming a step.
+    pub max_running: u64,
+    pub max_waiting: u64,
+}
+
+/// What the counters' mutex guards.
+#[derive(Default)]
+struct Counters {
+    stats: SimStats,
+    metrics: metrics::Metrics,
 }
 
 /// What every request handler shares.
@@ -69,45 +123,62 @@ struct Shared {
     config: SimConfig,
     tokenizer: Tokenizer,
     // A mutex rather than atomics so a snapshot never shows `completed` without its tokens.
-    stats: Mutex<SimStats>,
+    counters: Mutex<Counters>,
     next_id: AtomicU64,
+    /// Where requests go in engine mode.
+    engine: Option<mpsc::UnboundedSender<driver::Arrival>>,
 }
 
 impl Shared {
-    fn new(config: SimConfig) -> Arc<Shared> {
+    /// The shared state, and the engine loop to spawn on the server's runtime (engine
+    /// mode); fails on settings the engine cannot run with.
+    fn new(config: SimConfig) -> std::io::Result<(Arc<Shared>, Option<driver::Engine>)> {
+        let (engine_tx, engine) = match &config.engine {
+            None => (None, None),
+            Some(cfg) => {
+                cfg.validate()
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                let (tx, engine) = driver::channel(cfg.clone());
+                (Some(tx), Some(engine))
+            }
+        };
         let tokenizer = Tokenizer::builtin();
         // Load the vocabulary now, not inside the first request's time to first token.
         tokenizer.count("warm up");
-        Arc::new(Shared {
+        let shared = Arc::new(Shared {
             config,
             tokenizer,
-            stats: Mutex::new(SimStats::default()),
+            counters: Mutex::new(Counters::default()),
             next_id: AtomicU64::new(0),
-        })
+            engine: engine_tx,
+        });
+        Ok((shared, engine))
     }
 
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn stats_mut(&self) -> std::sync::MutexGuard<'_, SimStats> {
-        // Updates are single statements that cannot panic midway, so poison is harmless.
-        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    fn counters(&self) -> MutexGuard<'_, Counters> {
+        // Updates are plain arithmetic that cannot panic midway, so poison is harmless.
+        self.counters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn count_request(&self) {
-        self.stats_mut().requests += 1;
+        self.counters().stats.requests += 1;
     }
 
-    fn record_completed(&self, prompt_tokens: u64, output_tokens: u64) {
-        let mut s = self.stats_mut();
-        s.completed += 1;
-        s.prompt_tokens += prompt_tokens;
-        s.output_tokens += output_tokens;
+    fn record_completed(&self, prompt_tokens: u64, output_tokens: u64, cached_tokens: u64) {
+        let mut c = self.counters();
+        c.stats.completed += 1;
+        c.stats.prompt_tokens += prompt_tokens;
+        c.stats.output_tokens += output_tokens;
+        c.stats.cached_tokens += cached_tokens;
+        c.metrics.request_success += 1;
     }
 
     fn stats(&self) -> SimStats {
-        *self.stats_mut()
+        self.counters().stats
     }
 }
 
@@ -138,14 +209,18 @@ impl SimServer {
             let _guard = rt.enter();
             tokio::net::TcpListener::from_std(std_listener)?
         };
-        let shared = Shared::new(config);
+        let (shared, engine) = Shared::new(config)?;
         let (shutdown, mut stop) = watch::channel(false);
         let mut graceful = stop.clone();
         let app = http::router(shared.clone());
+        let engine_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("servebench-sim".to_string())
             .spawn(move || {
                 rt.block_on(async move {
+                    if let Some(engine) = engine {
+                        tokio::spawn(engine.run(engine_shared));
+                    }
                     let server = axum::serve(listener.tap_io(set_nodelay), app)
                         .with_graceful_shutdown(async move {
                             // An error means the handle is gone: stop as well.
@@ -200,7 +275,11 @@ impl Drop for SimServer {
 
 /// Serve on an already-bound listener until the process ends (for `servebench sim`).
 pub async fn serve(listener: tokio::net::TcpListener, config: SimConfig) -> std::io::Result<()> {
-    let app = http::router(Shared::new(config));
+    let (shared, engine) = Shared::new(config)?;
+    if let Some(engine) = engine {
+        tokio::spawn(engine.run(shared.clone()));
+    }
+    let app = http::router(shared);
     axum::serve(listener.tap_io(set_nodelay), app).await
 }
 

@@ -1,10 +1,12 @@
 //! Response generation and pacing.
 //!
-//! Timing contract (tests and users rely on it): with t0 the moment the handler starts,
-//! output token j (0-based) is produced at
+//! Ideal-mode timing contract (tests and users rely on it): with t0 the moment the
+//! handler starts, output token j (0-based) is produced at
 //! `t0 + ttft_base_ms + prefill_ms_per_token × prompt_tokens + j × tpot_ms`.
-//! Tokens are grouped into chunks of `tokens_per_chunk`; a chunk is sent when its last
-//! token is produced. A chat stream may open with a role-only chunk sent at t0.
+//! In engine mode a token is produced at the end of the engine step that sampled it.
+//! Either way tokens are grouped into chunks of `tokens_per_chunk`; a chunk is sent
+//! when its last token is produced. A chat stream may open with a role-only chunk,
+//! sent as soon as the response starts.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use super::http::{self, Parsed};
+use super::source::Source;
 use crate::workload::Tokenizer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +38,7 @@ pub(super) enum Prompt {
 
 /// Prompts longer than this are tokenized off the runtime thread, so one long prompt
 /// does not delay every other stream's chunks (a few ms for 8k tokens).
-const INLINE_COUNT_BYTES: usize = 2048;
+pub(super) const INLINE_COUNT_BYTES: usize = 2048;
 
 impl Prompt {
     fn hash(&self) -> u64 {
@@ -50,7 +53,7 @@ impl Prompt {
         h.0
     }
 
-    async fn count(self, tokenizer: &Tokenizer) -> u64 {
+    pub(super) async fn count(self, tokenizer: &Tokenizer) -> u64 {
         let texts = match self {
             Prompt::Ids(ids) => return ids.len() as u64,
             Prompt::Texts(texts) => texts,
@@ -62,10 +65,14 @@ impl Prompt {
             return count(tokenizer, &texts);
         }
         let tok = tokenizer.clone();
-        match tokio::task::spawn_blocking(move || count(&tok, &texts)).await {
-            Ok(n) => n,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        off_thread(move || count(&tok, &texts)).await
+    }
+}
+
+pub(super) async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
@@ -101,13 +108,15 @@ pub(super) const WORDS: [&str; 16] = [
 /// Everything about one response that does not depend on the prompt token count.
 pub(super) struct Plan {
     kind: Kind,
+    /// Numeric id: the engine's key for the request.
+    pub(super) seq: u64,
     id: String,
     created: u64,
     model: String,
     /// `data: {"id":…,"object":…,"created":…,"model":…,"choices":[`, shared by every event.
     head: String,
-    t0: Instant,
-    output_tokens: u32,
+    pub(super) t0: Instant,
+    pub(super) output_tokens: u32,
     finish_reason: &'static str,
     first_word: usize,
     include_usage: bool,
@@ -132,7 +141,8 @@ impl Plan {
             Kind::Chat => "chatcmpl",
             Kind::Completion => "cmpl",
         };
-        let id = format!("{prefix}-{}", shared.next_id());
+        let seq = shared.next_id();
+        let id = format!("{prefix}-{seq}");
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -144,6 +154,7 @@ impl Plan {
         );
         Plan {
             kind,
+            seq,
             id,
             created,
             model: cfg.model.clone(),
@@ -166,7 +177,7 @@ impl Plan {
     }
 
     /// When output token `j` is produced (see the module docs).
-    fn deadline(&self, prompt_tokens: u64, j: u32) -> Instant {
+    pub(super) fn deadline(&self, prompt_tokens: u64, j: u32) -> Instant {
         let ms = self.ttft_base_ms
             + self.prefill_ms_per_token * prompt_tokens as f64
             + self.tpot_ms * f64::from(j);
@@ -183,13 +194,18 @@ impl Plan {
             .collect()
     }
 
-    fn usage(&self, prompt_tokens: u64) -> Value {
+    /// `cached`: prefix-cache hit tokens, reported by the engine only.
+    fn usage(&self, prompt_tokens: u64, cached: Option<u64>) -> Value {
         let completion = u64::from(self.output_tokens);
-        json!({
+        let mut usage = json!({
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": prompt_tokens + completion,
-        })
+        });
+        if let Some(cached) = cached {
+            usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
+        }
+        usage
     }
 
     /// `{"index":0,<body>,"finish_reason":<finish>}` as one SSE event. Chunks are
@@ -216,14 +232,14 @@ impl Plan {
     }
 
     /// Final chunk, the usage chunk if asked for, and `[DONE]`, in one write.
-    fn tail(&self, prompt_tokens: u64) -> Bytes {
+    fn tail(&self, prompt_tokens: u64, cached: Option<u64>) -> Bytes {
         let body = match self.kind {
             Kind::Chat => r#""delta":{}"#,
             Kind::Completion => r#""text":"""#,
         };
         let mut out = self.choice_event(body, Some(self.finish_reason));
         if self.include_usage {
-            let usage = self.usage(prompt_tokens);
+            let usage = self.usage(prompt_tokens, cached);
             out += &format!("{}],\"usage\":{usage}}}\n\n", self.head);
         }
         out += "data: [DONE]\n\n";
@@ -245,10 +261,10 @@ fn json_str(s: &str) -> String {
 }
 
 /// A streamed (SSE) response; a task per request paces the chunks into a channel.
-pub(super) fn streaming(shared: Arc<Shared>, plan: Plan, prompt: Prompt) -> Response {
+pub(super) fn streaming(shared: Arc<Shared>, plan: Plan, source: Source) -> Response {
     // Small: the producer runs ahead of the socket by at most a few chunks.
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
-    tokio::spawn(produce(shared, plan, prompt, tx));
+    tokio::spawn(produce(shared, plan, source, tx));
     let events = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
     });
@@ -256,37 +272,46 @@ pub(super) fn streaming(shared: Arc<Shared>, plan: Plan, prompt: Prompt) -> Resp
 }
 
 /// Pace on the precise timer: tokio's would add 0–1 ms to every simulated interval.
-async fn sleep_until(deadline: Instant) {
+pub(super) async fn sleep_until(deadline: Instant) {
     crate::timer::sleep_until(deadline.into_std()).await
 }
 
-async fn produce(shared: Arc<Shared>, plan: Plan, prompt: Prompt, tx: mpsc::Sender<Bytes>) {
-    // A failed send means the client went away: stop, and do not count it as completed.
+async fn produce(shared: Arc<Shared>, plan: Plan, source: Source, tx: mpsc::Sender<Bytes>) {
+    // A closed channel means the client went away: stop (which also drops the request's
+    // receiver, so the engine frees its blocks), and do not count it as completed.
     if plan.send_role && tx.send(plan.role_chunk()).await.is_err() {
         return;
     }
-    let prompt_tokens = prompt.count(&shared.tokenizer).await;
+    let mut tokens = source.start(&shared).await;
     let n = plan.output_tokens;
     let mut start = 0;
     while start < n {
         let end = n.min(start.saturating_add(plan.tokens_per_chunk));
-        // Absolute deadlines: relative sleeps would accumulate timer lateness.
-        sleep_until(plan.deadline(prompt_tokens, end - 1)).await;
-        if tx.send(plan.content_chunk(start..end)).await.is_err() {
+        // Ideal mode sleeps to absolute deadlines: relative sleeps would accumulate
+        // timer lateness.
+        let ready = tokio::select! {
+            ready = tokens.wait_for(&shared, &plan, end - 1) => ready,
+            () = tx.closed() => false,
+        };
+        if !ready || tx.send(plan.content_chunk(start..end)).await.is_err() {
             return;
         }
         start = end;
     }
     // Counted before `[DONE]` goes out, so a client that saw it also sees the stats.
-    shared.record_completed(prompt_tokens, u64::from(n));
-    let _ = tx.send(plan.tail(prompt_tokens)).await;
+    let cached = tokens.cached;
+    shared.record_completed(tokens.prompt_tokens, u64::from(n), cached.unwrap_or(0));
+    let _ = tx.send(plan.tail(tokens.prompt_tokens, cached)).await;
 }
 
-/// A non-streamed response, sent when its last token is produced.
-pub(super) async fn whole(shared: Arc<Shared>, plan: Plan, prompt: Prompt) -> Response {
-    let prompt_tokens = prompt.count(&shared.tokenizer).await;
+/// A non-streamed response, sent when its last token is produced. If the client goes
+/// away, axum drops this future, and with it the engine's receiver.
+pub(super) async fn whole(shared: Arc<Shared>, plan: Plan, source: Source) -> Response {
+    let mut tokens = source.start(&shared).await;
     let n = plan.output_tokens;
-    sleep_until(plan.deadline(prompt_tokens, n - 1)).await;
+    if !tokens.wait_for(&shared, &plan, n - 1).await {
+        return http::unavailable("the engine stopped");
+    }
     let text = plan.text(0..n);
     let choice = match plan.kind {
         Kind::Chat => json!({
@@ -302,8 +327,12 @@ pub(super) async fn whole(shared: Arc<Shared>, plan: Plan, prompt: Prompt) -> Re
         "created": plan.created,
         "model": plan.model,
         "choices": [choice],
-        "usage": plan.usage(prompt_tokens),
+        "usage": plan.usage(tokens.prompt_tokens, tokens.cached),
     });
-    shared.record_completed(prompt_tokens, u64::from(n));
+    shared.record_completed(
+        tokens.prompt_tokens,
+        u64::from(n),
+        tokens.cached.unwrap_or(0),
+    );
     http::json_response(body)
 }

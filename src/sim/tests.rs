@@ -1,4 +1,5 @@
 //! End-to-end tests over raw HTTP/1.1, so the wire format itself is what is checked.
+//! These use the ideal timetable; `tests_engine.rs` tests the engine model.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use super::stream::{Kind, Prompt, WORDS};
 use super::{SimConfig, SimServer, SimStats};
 use crate::workload::Tokenizer;
 
-fn start(config: SimConfig) -> SimServer {
+pub(super) fn start(config: SimConfig) -> SimServer {
     SimServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 
@@ -22,25 +23,25 @@ fn fast() -> SimConfig {
         ttft_base_ms: 2.0,
         prefill_ms_per_token: 0.0,
         tpot_ms: 1.0,
-        ..SimConfig::default()
+        ..SimConfig::ideal()
     }
 }
 
-struct Resp {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
+pub(super) struct Resp {
+    pub(super) status: u16,
+    pub(super) headers: String,
+    pub(super) body: Vec<u8>,
     /// SSE `data:` payloads with the time the event was fully received.
-    events: Vec<(Instant, String)>,
+    pub(super) events: Vec<(Instant, String)>,
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 
     /// Every event except `[DONE]`, parsed.
-    fn chunks(&self) -> Vec<Value> {
+    pub(super) fn chunks(&self) -> Vec<Value> {
         self.events
             .iter()
             .filter(|(_, e)| e != "[DONE]")
@@ -49,7 +50,7 @@ impl Resp {
     }
 }
 
-async fn send(conn: &mut TcpStream, method: &str, path: &str, body: &str, close: bool) {
+pub(super) async fn send(conn: &mut TcpStream, method: &str, path: &str, body: &str, close: bool) {
     let connection = if close { "close" } else { "keep-alive" };
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: sim\r\nContent-Type: application/json\r\n\
@@ -60,7 +61,7 @@ async fn send(conn: &mut TcpStream, method: &str, path: &str, body: &str, close:
 }
 
 /// Reads one response (length-delimited, chunked, or to EOF), leaving any excess in `buf`.
-async fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Resp {
+pub(super) async fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Resp {
     let mut at = Instant::now();
     let more = async |conn: &mut TcpStream, buf: &mut Vec<u8>, at: &mut Instant| {
         let mut tmp = [0u8; 16 * 1024];
@@ -126,7 +127,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
     headers.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         (k.trim() == name).then(|| v.trim())
@@ -145,13 +146,13 @@ fn take_events(body: &[u8], scanned: &mut usize, at: Instant, out: &mut Vec<(Ins
 }
 
 /// One request on a fresh `Connection: close` connection.
-async fn request(sim: &SimServer, method: &str, path: &str, body: &str) -> Resp {
+pub(super) async fn request(sim: &SimServer, method: &str, path: &str, body: &str) -> Resp {
     let mut conn = TcpStream::connect(sim.addr()).await.unwrap();
     send(&mut conn, method, path, body, true).await;
     read_response(&mut conn, &mut Vec::new()).await
 }
 
-async fn post(sim: &SimServer, path: &str, body: Value) -> Resp {
+pub(super) async fn post(sim: &SimServer, path: &str, body: Value) -> Resp {
     request(sim, "POST", path, &body.to_string()).await
 }
 
@@ -168,7 +169,7 @@ fn chat_body(text: &str, max_tokens: u32, stream: bool) -> Value {
 }
 
 /// Number of output words (= tokens) in a chunk's text.
-fn words(text: &str) -> usize {
+pub(super) fn words(text: &str) -> usize {
     text.matches(' ').count()
 }
 
@@ -237,6 +238,7 @@ async fn streaming_chat_has_role_content_finish_usage_done() {
         completed: 1,
         prompt_tokens: p,
         output_tokens: 5,
+        ..SimStats::default()
     };
     assert_eq!(sim.stats(), expected);
 }
@@ -319,7 +321,7 @@ async fn first_token_waits_for_ttft_and_prefill() {
         ttft_base_ms: 30.0,
         prefill_ms_per_token: 0.04,
         tpot_ms: 1.0,
-        ..SimConfig::default()
+        ..SimConfig::ideal()
     });
     let ids: Vec<u32> = vec![1; 250]; // 250 × 0.04 = 10 ms of prefill
     let body = json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 3,
@@ -404,6 +406,7 @@ async fn keep_alive_serves_sequential_requests_and_stats_add_up() {
         completed: 6,
         prompt_tokens,
         output_tokens: (1..=6).sum(),
+        ..SimStats::default()
     };
     assert_eq!(sim.stats(), expected);
     // Drop must not hang on the idle keep-alive connection.

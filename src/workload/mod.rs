@@ -1,8 +1,10 @@
 //! What is sent: prompts (synthetic, from a dataset) and their token counts.
 
+pub mod blocks;
 pub mod dataset;
 pub mod prepare;
 pub mod synthetic;
 pub mod tokenizer;
+pub mod trace;
 
 pub use tokenizer::{Tokenizer, TokenizerError};

@@ -8,9 +8,11 @@ use bytes::Bytes;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use super::blocks::BlockPrompts;
 use super::dataset::{DatasetEntry, PromptContent};
 use super::synthetic::{LengthSpec, SyntheticError, generate_prompt};
 use super::tokenizer::Tokenizer;
+use super::trace::TraceRequest;
 use crate::client::openai::{BodyOptions, PromptBody, build_body};
 
 /// One request, ready to send.
@@ -30,6 +32,19 @@ pub enum PromptSource {
     Synthetic { input_len: LengthSpec },
     /// Entries of a dataset file, in order, cycling when more requests are asked for.
     Dataset(Arc<Vec<DatasetEntry>>),
+    /// A request trace: lengths from the trace, prompts built from its hash ids.
+    Trace {
+        requests: Arc<Vec<TraceRequest>>,
+        blocks: Arc<BlockPrompts>,
+    },
+}
+
+impl PromptSource {
+    /// Cheap to build per request (a trace's prompts are copies of generated blocks), so
+    /// requests can be prepared while the run goes instead of all before it.
+    pub fn is_streamable(&self) -> bool {
+        matches!(self, PromptSource::Trace { .. })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -91,7 +106,7 @@ pub fn prepare(
     Ok(all)
 }
 
-fn prepare_one(
+pub fn prepare_one(
     spec: &WorkloadSpec,
     body: &BodyOptions,
     tok: &Tokenizer,
@@ -114,6 +129,32 @@ fn prepare_one(
                 body: Bytes::from(build_body(body, pb, max_tokens)),
                 input_tokens: prompt.token_ids.len() as u32,
                 max_tokens,
+            })
+        }
+        PromptSource::Trace { requests, blocks } => {
+            let t = &requests[i as usize];
+            // Each replay gets its own block contents (the sharing structure stays), so
+            // one time scale's replay cannot warm the server's cache for the next.
+            let ids: Vec<u64> = t
+                .hash_ids
+                .iter()
+                .map(|&h| if run == 0 { h } else { request_seed(h, run, 0) })
+                .collect();
+            let n = t.input_len as usize;
+            let bytes = if spec.token_ids {
+                let mut out = Vec::with_capacity(n);
+                blocks.token_ids(&ids, n, request_seed(spec.seed, run, i), &mut out);
+                build_body(body, PromptBody::TokenIds(&out), t.output_len)
+            } else {
+                let mut out = String::with_capacity(n * 7);
+                blocks.text(&ids, n, request_seed(spec.seed, run, i), &mut out);
+                build_body(body, PromptBody::Text(&out), t.output_len)
+            };
+            Ok(PreparedRequest {
+                id: i,
+                body: Bytes::from(bytes),
+                input_tokens: t.input_len,
+                max_tokens: t.output_len,
             })
         }
         PromptSource::Dataset(entries) => {

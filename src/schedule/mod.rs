@@ -1,5 +1,8 @@
-//! When requests are sent: all at once (a batch), or a closed loop that keeps a fixed
-//! number in flight. Open-loop timelines (rates, trace replay) come with the trace work.
+//! When requests are sent: all at once (a batch), a closed loop that keeps a fixed
+//! number in flight, or an open-loop timeline (request rates, trace replay).
+
+pub mod arrivals;
+pub mod open_loop;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,12 +16,18 @@ use crate::progress::Live;
 use crate::recorder::{Finished, RecorderHandle};
 use crate::workload::prepare::PreparedRequest;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Load {
     /// Every request at once; wait for all (batch, throughput).
     AllAtOnce,
     /// `concurrency` workers; each starts its next request when its last one ends.
     ClosedLoop { concurrency: usize },
+    /// Request i at `offsets[i]` µs after the start, whatever the server does; with a
+    /// cap, requests over it wait for a slot.
+    OpenLoop {
+        offsets: Arc<Vec<u64>>,
+        cap: Option<usize>,
+    },
 }
 
 /// What every request task of one run shares.
@@ -33,6 +42,16 @@ pub struct RunContext {
 
 impl RunContext {
     async fn send(&self, req: &PreparedRequest) {
+        self.send_at(req, None, None).await
+    }
+
+    /// Send one request; `scheduled_at` and `queue_wait` (µs) for open-loop runs.
+    pub(crate) async fn send_at(
+        &self,
+        req: &PreparedRequest,
+        scheduled_at: Option<u64>,
+        queue_wait: Option<u64>,
+    ) {
         let outcome = self
             .client
             .execute(&self.url, req.body.clone(), &self.clock, &self.live)
@@ -40,24 +59,30 @@ impl RunContext {
         self.recorder.submit(Finished {
             run: self.label.clone(),
             id: req.id,
-            scheduled_at: None,
+            scheduled_at,
+            queue_wait,
             input_tokens: req.input_tokens,
             outcome,
         });
     }
 }
 
-/// Send every request as `load` says and return when all have finished.
-pub async fn drive(load: Load, requests: Arc<Vec<PreparedRequest>>, ctx: Arc<RunContext>) {
+/// Send every request — all at once (`concurrency` None) or in a closed loop — and
+/// return when all have finished. Open-loop runs go through `open_loop::drive_open`.
+pub async fn drive(
+    concurrency: Option<usize>,
+    requests: Arc<Vec<PreparedRequest>>,
+    ctx: Arc<RunContext>,
+) {
     let mut tasks = JoinSet::new();
-    match load {
-        Load::AllAtOnce => {
+    match concurrency {
+        None => {
             for i in 0..requests.len() {
                 let (reqs, ctx) = (requests.clone(), ctx.clone());
                 tasks.spawn(async move { ctx.send(&reqs[i]).await });
             }
         }
-        Load::ClosedLoop { concurrency } => {
+        Some(concurrency) => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..concurrency.min(requests.len()) {
                 let (reqs, ctx, next) = (requests.clone(), ctx.clone(), next.clone());

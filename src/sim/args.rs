@@ -1,0 +1,252 @@
+//! The simulator's settings as command-line flags, optionally over a JSON file.
+//!
+//! Every flag is optional so that only the flags given override the file (or the
+//! defaults); defaults are therefore written in the help text rather than by clap.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::{EngineConfig, SimConfig};
+
+const IDEAL: &str = "Simulator: ideal timetable (--ideal)";
+const ENGINE: &str = "Simulator: engine model (default)";
+
+/// Flatten into a subcommand with `#[command(flatten)] model: SimModelArgs`, then
+/// call [`SimModelArgs::into_config`].
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SimModelArgs {
+    /// JSON object of settings: SimConfig's fields, with the engine's under "engine"
+    /// (null = ideal timetable); unknown keys are errors; flags override the file
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Model id the simulator serves [default: servebench-sim]
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Output tokens per streamed chunk, >1 mimics speculative decoding [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tokens_per_chunk: Option<u32>,
+    /// Do not send a role-only first chunk
+    #[arg(long)]
+    pub no_role_chunk: bool,
+    /// Seed for output lengths when ignore_eos is off [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Prefill cost per prompt token, ms [default: 0.033 for the engine, 0.04 with --ideal]
+    #[arg(long, value_name = "MS", value_parser = ms)]
+    pub prefill_ms_per_token: Option<f64>,
+
+    /// Give each request its own fixed timetable (no queueing, batching or cache)
+    #[arg(long, help_heading = IDEAL)]
+    pub ideal: bool,
+    /// Fixed part of the time to first token, ms [default: 15]
+    #[arg(long, value_name = "MS", value_parser = ms, help_heading = IDEAL)]
+    pub ttft_ms: Option<f64>,
+    /// Time per output token, ms [default: 10]
+    #[arg(long, value_name = "MS", value_parser = ms, help_heading = IDEAL)]
+    pub tpot_ms: Option<f64>,
+
+    /// Most requests running at once [default: 256]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = ENGINE)]
+    pub max_num_seqs: Option<u32>,
+    /// Tokens per step: prefill chunks + one per decoding request [default: 8192]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = ENGINE)]
+    pub max_num_batched_tokens: Option<u32>,
+    /// KV cache size in tokens [default: 450000]
+    #[arg(long, value_name = "TOKENS", help_heading = ENGINE)]
+    pub kv_capacity_tokens: Option<u64>,
+    /// Tokens per KV block, the prefix cache's unit [default: 16]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = ENGINE)]
+    pub block_size: Option<u32>,
+    /// Longest prompt + max_tokens accepted (longer: HTTP 400) [default: 131072]
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..), help_heading = ENGINE)]
+    pub max_model_len: Option<u32>,
+    /// Turn the prefix cache off
+    #[arg(long, help_heading = ENGINE)]
+    pub no_prefix_caching: bool,
+    /// Fixed cost of every step, ms [default: 6]
+    #[arg(long, value_name = "MS", value_parser = ms, help_heading = ENGINE)]
+    pub step_base_ms: Option<f64>,
+    /// Cost per decoding request in a step, ms [default: 0.03]
+    #[arg(long, value_name = "MS", value_parser = ms, help_heading = ENGINE)]
+    pub decode_ms_per_seq: Option<f64>,
+    /// Cost per 1000 context tokens of the decoding requests in a step, ms [default: 0.05]
+    #[arg(long, value_name = "MS", value_parser = ms, help_heading = ENGINE)]
+    pub kv_read_ms_per_1k_tokens: Option<f64>,
+}
+
+fn ms(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number of milliseconds ≥ 0, got {s:?}")),
+    }
+}
+
+/// A setting's flag, from its field name.
+fn flag(field: &str) -> String {
+    match field {
+        "prefix_caching" => "--no-prefix-caching".to_string(),
+        "role_chunk" => "--no-role-chunk".to_string(),
+        "ttft_base_ms" => "--ttft-ms".to_string(),
+        _ => format!("--{}", field.replace('_', "-")),
+    }
+}
+
+impl SimModelArgs {
+    /// The settings: defaults, then the file, then the flags. Errors name the flag or
+    /// the file's key, and what was expected.
+    pub fn into_config(self) -> Result<SimConfig, String> {
+        let (mut cfg, file) = match &self.config {
+            None => (SimConfig::default(), None),
+            Some(path) => {
+                let (cfg, keys) = load(path)?;
+                (cfg, Some((path.display().to_string(), keys)))
+            }
+        };
+        let mut given = BTreeSet::new();
+        if self.ideal {
+            cfg.engine = None;
+        }
+        if let Some(v) = &self.model {
+            cfg.model = v.clone();
+        }
+        cfg.tokens_per_chunk = self.tokens_per_chunk.unwrap_or(cfg.tokens_per_chunk);
+        cfg.role_chunk &= !self.no_role_chunk;
+        cfg.seed = self.seed.unwrap_or(cfg.seed);
+        match &mut cfg.engine {
+            Some(e) => self.apply_engine(e, &mut given)?,
+            None => {
+                if let Some(field) = self.engine_flag() {
+                    let off = match &file {
+                        Some((path, _)) if !self.ideal => format!("\"engine\": null in {path}"),
+                        _ => "--ideal".to_string(),
+                    };
+                    return Err(format!(
+                        "{} sets the engine model, which {off} turns off",
+                        flag(field)
+                    ));
+                }
+                let ideal = [
+                    ("ttft_base_ms", self.ttft_ms, &mut cfg.ttft_base_ms),
+                    ("tpot_ms", self.tpot_ms, &mut cfg.tpot_ms),
+                    (
+                        "prefill_ms_per_token",
+                        self.prefill_ms_per_token,
+                        &mut cfg.prefill_ms_per_token,
+                    ),
+                ];
+                for (field, value, slot) in ideal {
+                    if let Some(v) = value {
+                        *slot = v;
+                        given.insert(field);
+                    }
+                }
+            }
+        }
+        // A field is named by the flag that set it, else by the file's key, else as a default.
+        let name = |field: &'static str| match &file {
+            _ if given.contains(field) => flag(field),
+            Some((path, keys)) if keys.contains(field) => format!("\"{field}\" in {path}"),
+            _ => format!("{} (default)", flag(field)),
+        };
+        match &cfg.engine {
+            Some(e) => e.check(name)?,
+            None => {
+                let ms = [
+                    ("ttft_base_ms", cfg.ttft_base_ms),
+                    ("prefill_ms_per_token", cfg.prefill_ms_per_token),
+                    ("tpot_ms", cfg.tpot_ms),
+                ];
+                if let Some((field, v)) =
+                    ms.into_iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+                {
+                    return Err(format!(
+                        "{}: expected a number of milliseconds ≥ 0, got {v}",
+                        name(field)
+                    ));
+                }
+            }
+        }
+        if cfg.tokens_per_chunk == 0 {
+            return Err(format!(
+                "{}: expected at least 1, got 0",
+                name("tokens_per_chunk")
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// The first engine flag given, by field name.
+    fn engine_flag(&self) -> Option<&'static str> {
+        [
+            ("max_num_seqs", self.max_num_seqs.is_some()),
+            (
+                "max_num_batched_tokens",
+                self.max_num_batched_tokens.is_some(),
+            ),
+            ("kv_capacity_tokens", self.kv_capacity_tokens.is_some()),
+            ("block_size", self.block_size.is_some()),
+            ("max_model_len", self.max_model_len.is_some()),
+            ("prefix_caching", self.no_prefix_caching),
+            ("step_base_ms", self.step_base_ms.is_some()),
+            ("decode_ms_per_seq", self.decode_ms_per_seq.is_some()),
+            (
+                "kv_read_ms_per_1k_tokens",
+                self.kv_read_ms_per_1k_tokens.is_some(),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(field, set)| set.then_some(field))
+    }
+
+    /// Engine flags over `e`, recording in `given` the fields they set.
+    fn apply_engine(&self, e: &mut EngineConfig, given: &mut BTreeSet<&str>) -> Result<(), String> {
+        let ideal = [("ttft_base_ms", self.ttft_ms), ("tpot_ms", self.tpot_ms)];
+        if let Some((field, _)) = ideal.iter().find(|(_, v)| v.is_some()) {
+            return Err(format!(
+                "{} sets the ideal timetable: add --ideal to use it instead of the engine model",
+                flag(field)
+            ));
+        }
+        macro_rules! apply {
+            ($($field:ident),*) => {$(
+                if let Some(v) = self.$field {
+                    e.$field = v;
+                    given.insert(stringify!($field));
+                }
+            )*};
+        }
+        apply!(
+            max_num_seqs,
+            max_num_batched_tokens,
+            kv_capacity_tokens,
+            block_size,
+            max_model_len,
+            step_base_ms,
+            prefill_ms_per_token,
+            decode_ms_per_seq,
+            kv_read_ms_per_1k_tokens
+        );
+        if self.no_prefix_caching {
+            e.prefix_caching = false;
+            given.insert("prefix_caching");
+        }
+        Ok(())
+    }
+}
+
+/// The file's settings over the defaults, and the engine keys it sets.
+fn load(path: &Path) -> Result<(SimConfig, BTreeSet<String>), String> {
+    let p = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--config {p}: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("--config {p}: not valid JSON: {e}"))?;
+    let Some(obj) = value.as_object() else {
+        return Err(format!("--config {p}: expected a JSON object"));
+    };
+    let mut keys: BTreeSet<String> = obj.keys().cloned().collect();
+    if let Some(engine) = obj.get("engine").and_then(|e| e.as_object()) {
+        keys.extend(engine.keys().cloned());
+    }
+    let cfg = serde_json::from_value(value).map_err(|e| format!("--config {p}: {e}"))?;
+    Ok((cfg, keys))
+}
