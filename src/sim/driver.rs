@@ -3,7 +3,8 @@
 //! A step starts when the previous one ends (or, when idle, as soon as a request
 //! arrives), lasts what the cost model says, and ends on an absolute deadline of the
 //! precise timer; its tokens are handed to the requests' responses at its end.
-//! Requests that arrive during a step join the queue for the next one.
+//! Requests that arrive during a step join the queue for the next one (and count in
+//! the waiting gauge from then: gauges are updated as each step is formed).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -62,6 +62,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// 4M blocks: 67M tokens in blocks of 16, some 150 times an H100's KV cache.
+const MAX_BLOCKS: u64 = 1 << 22;
+
 impl EngineConfig {
     /// Whole KV blocks that fit the capacity.
     pub fn num_blocks(&self) -> u64 {
@@ -109,6 +112,15 @@ impl EngineConfig {
                 self.max_num_batched_tokens,
                 name("max_num_seqs"),
                 self.max_num_seqs
+            ));
+        }
+        // The block table is allocated up front: keep it to a few hundred MB.
+        if self.num_blocks() > MAX_BLOCKS {
+            return Err(format!(
+                "{} ({}) is more than {MAX_BLOCKS} blocks of {} tokens",
+                name("kv_capacity_tokens"),
+                self.kv_capacity_tokens,
+                self.block_size
             ));
         }
         // vLLM refuses to start when one request of max_model_len cannot fit either.

@@ -93,6 +93,7 @@ pub(super) struct Scheduler {
 
 impl Scheduler {
     pub(super) fn new(cfg: &EngineConfig) -> Scheduler {
+        // `EngineConfig::validate` keeps this far below u32::MAX.
         let blocks = u32::try_from(cfg.num_blocks()).unwrap_or(u32::MAX);
         Scheduler {
             cfg: cfg.clone(),

@@ -1,0 +1,287 @@
+//! Open-loop runs end to end: trace replay and request rates against the simulator.
+//!
+//! Lag bounds: the timing thread spins the last 200 µs before each send, so the median
+//! lag is tens of µs; the maximum allows for a 2-core CI machine running other tests at
+//! the same time, where one wake-up can be delayed by a scheduler time slice (~10 ms).
+
+use std::path::Path;
+
+use serde_json::Value;
+use servebench::sim::{SimConfig, SimServer};
+use servebench::{Outcome, run_args};
+
+const MEDIAN_LAG_MS: f64 = 1.0;
+const MAX_LAG_MS: f64 = 30.0;
+
+fn ideal_sim() -> SimServer {
+    let cfg = SimConfig {
+        ttft_base_ms: 5.0,
+        prefill_ms_per_token: 0.001,
+        tpot_ms: 1.0,
+        ..SimConfig::ideal()
+    };
+    SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+fn run(args: &[&str]) -> servebench::session::SessionOutcome {
+    let mut argv = vec!["servebench"];
+    argv.extend_from_slice(args);
+    match run_args(argv) {
+        Ok(Outcome::Session(s)) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// 200 Mooncake-format lines: ten "conversations" whose requests share their group's
+/// leading blocks, then blocks of their own.
+fn write_trace(path: &Path) -> Vec<(u64, u32, u32, Vec<u64>)> {
+    let mut lines = String::new();
+    let mut rows = Vec::new();
+    let mut t_ms = 1_000u64;
+    for i in 0..200u64 {
+        t_ms += 3 + (i * 7919) % 11; // 3..13 ms apart, irregular
+        let group = i % 10;
+        let shared = 1 + (i % 3);
+        let mut ids: Vec<u64> = (0..shared).map(|k| group * 100 + k).collect();
+        ids.push(10_000 + i);
+        let input = 16 * ids.len() as u32 - (i % 5) as u32;
+        let output = 2 + (i % 4) as u32;
+        lines.push_str(&format!(
+            "{{\"timestamp\": {t_ms}, \"input_length\": {input}, \"output_length\": {output}, \"hash_ids\": {ids:?}}}\n"
+        ));
+        rows.push((t_ms, input, output, ids));
+    }
+    std::fs::write(path, lines).unwrap();
+    rows
+}
+
+fn secs_to_us(v: &Value) -> u64 {
+    (v.as_f64().unwrap() * 1e6).round() as u64
+}
+
+fn median_and_max(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[v.len() - 1])
+}
+
+#[test]
+fn trace_replay_keeps_the_timeline_and_the_lengths() {
+    let server = ideal_sim();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let rows = write_trace(&trace);
+    let out_dir = dir.path().join("out");
+    let out = run(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--time-scale",
+        "0.5",
+        "--block-size",
+        "16",
+        "--endpoint",
+        &server.url(),
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let (label, s) = &out.runs[0];
+    assert_eq!(label, "trace x0.5");
+    assert_eq!(
+        (s.total, s.succeeded),
+        (200, 200),
+        "every request sent and answered"
+    );
+    let recs = records(&out_dir);
+    let t0 = rows[0].0;
+    let mut lags = Vec::new();
+    for r in &recs {
+        let i = r["id"].as_u64().unwrap() as usize;
+        let (t_ms, input, output, _) = &rows[i];
+        // (t_i − t_min) × scale, to the microsecond.
+        assert_eq!(
+            secs_to_us(&r["scheduled_at"]),
+            (t_ms - t0) * 1000 / 2,
+            "request {i}"
+        );
+        assert_eq!(
+            r["output_tokens"].as_u64().unwrap(),
+            *output as u64,
+            "request {i}"
+        );
+        assert_eq!(r["output_tokens_source"], "usage");
+        assert_eq!(r["input_tokens"].as_u64().unwrap(), *input as u64);
+        // The simulator tokenizes the text itself: the prompt is exactly that long.
+        assert_eq!(
+            r["prompt_tokens"].as_u64().unwrap(),
+            *input as u64,
+            "request {i}"
+        );
+        lags.push((r["started_at"].as_f64().unwrap() - r["scheduled_at"].as_f64().unwrap()) * 1e3);
+    }
+    let (median, max) = median_and_max(lags);
+    assert!(median < MEDIAN_LAG_MS, "median lag {median} ms");
+    assert!(max < MAX_LAG_MS, "max lag {max} ms");
+    let lag = s.schedule_lag_ms.as_ref().unwrap();
+    assert_eq!(lag.count, 200);
+    // A second scale replays the same requests on a stretched timeline.
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["runs"][0]["params"]["time_scale"], 0.5);
+    assert_eq!(results["runs"][0]["params"]["format"], "mooncake");
+    assert_eq!(results["runs"][0]["mode"], "trace");
+}
+
+#[test]
+fn max_context_clips_or_skips() {
+    let server = ideal_sim();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    write_trace(&trace);
+    // Inputs are 12..64 tokens and outputs 2..5: a 40-token context catches some.
+    let out = run(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--time-scale",
+        "0.1",
+        "--block-size",
+        "16",
+        "--max-context",
+        "40",
+        "--on-overflow",
+        "skip",
+        "--endpoint",
+        &server.url(),
+        "--output-dir",
+        dir.path().join("o").to_str().unwrap(),
+        "--quiet",
+    ]);
+    let s = &out.runs[0].1;
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("o/results.json")).unwrap())
+            .unwrap();
+    let skipped = results["runs"][0]["params"]["skipped"].as_u64().unwrap();
+    assert!(skipped > 0);
+    assert_eq!(s.total + skipped, 200);
+    let clipped = run(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--time-scale",
+        "0.1",
+        "--block-size",
+        "16",
+        "--max-context",
+        "40",
+        "--endpoint",
+        &server.url(),
+        "--quiet",
+    ]);
+    let c = &clipped.runs[0].1;
+    assert_eq!(c.total, 200, "clipping keeps every request");
+    assert!(c.tokens.input + c.tokens.output <= 200 * 40);
+}
+
+#[test]
+fn poisson_rate_with_a_concurrency_cap() {
+    let server = ideal_sim();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "rate",
+        "--rates",
+        "200,inf",
+        "--num-requests",
+        "60",
+        "--max-concurrency",
+        "3",
+        "--input-len",
+        "32",
+        "--output-len",
+        "20",
+        "--endpoint",
+        &server.url(),
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.runs.len(), 2);
+    for (label, s) in &out.runs {
+        assert_eq!((s.total, s.succeeded), (60, 60), "{label}");
+        assert!(s.concurrency.max_in_flight <= 3, "{label}: the cap holds");
+        // Requests wait for a slot (≈25 ms each at this load), and the wait is visible
+        // in latency counted from the schedule.
+        let wait = s.queue_wait_ms.as_ref().unwrap();
+        assert!(wait.max > 5.0, "{label}: queue wait {wait:?}");
+        let from_sched = s.ttft_from_scheduled_ms.as_ref().unwrap();
+        assert!(from_sched.mean > s.ttft_ms.as_ref().unwrap().mean + 1.0);
+        // Lag excludes the deliberate wait. (At `inf` every request is due at 0, so one
+        // delayed start on a busy machine shifts them all: only the bound applies.)
+        let lag = s.schedule_lag_ms.as_ref().unwrap();
+        assert!(lag.max < MAX_LAG_MS, "{label}: {lag:?}");
+        if label == "rate 200" {
+            assert!(
+                lag.percentile(50.0).unwrap() < MEDIAN_LAG_MS,
+                "{label}: {lag:?}"
+            );
+        }
+    }
+    let recs = records(dir.path());
+    let rate200: Vec<&Value> = recs.iter().filter(|r| r["run"] == "rate 200").collect();
+    let mut sched: Vec<u64> = rate200
+        .iter()
+        .map(|r| secs_to_us(&r["scheduled_at"]))
+        .collect();
+    sched.sort_unstable();
+    assert_eq!(sched[0], 0, "the first arrival is at the start");
+    assert!(
+        sched[59] > 100_000,
+        "60 arrivals at 200/s span ~0.3 s: {}",
+        sched[59]
+    );
+    let inf: Vec<u64> = recs
+        .iter()
+        .filter(|r| r["run"] == "rate inf")
+        .map(|r| secs_to_us(&r["scheduled_at"]))
+        .collect();
+    assert!(
+        inf.iter().all(|&t| t == 0),
+        "inf schedules everything at once"
+    );
+}
+
+#[test]
+fn rate_without_a_cap_is_open_loop() {
+    let server = ideal_sim();
+    let out = run(&[
+        "rate",
+        "--rates",
+        "100",
+        "--duration",
+        "0.5",
+        "--input-len",
+        "16",
+        "--output-len",
+        "30",
+        "--endpoint",
+        &server.url(),
+        "--quiet",
+    ]);
+    let s = &out.runs[0].1;
+    // ~50 arrivals in 0.5 s; each takes ≥ 35 ms, so several overlap: nobody waits for
+    // an earlier request to finish.
+    assert!((25..=80).contains(&s.total), "{} arrivals", s.total);
+    assert!(s.concurrency.max_in_flight >= 2);
+    assert!(s.queue_wait_ms.is_none());
+    let lag = s.schedule_lag_ms.as_ref().unwrap();
+    assert!(
+        lag.percentile(50.0).unwrap() < MEDIAN_LAG_MS && lag.max < MAX_LAG_MS,
+        "{lag:?}"
+    );
+}
