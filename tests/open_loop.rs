@@ -285,3 +285,71 @@ fn rate_without_a_cap_is_open_loop() {
         "{lag:?}"
     );
 }
+
+/// The bundled Mooncake sample against the engine model: the prefix cache must hit about
+/// as often as the trace's own hash ids say prompts repeat. Expected share: for each
+/// request, its leading hash ids already seen in earlier requests (ids are prefix
+/// hashes, so a seen id means its whole prefix was seen) × 512 tokens, over all prompt
+/// tokens. The engine reuses whole 16-token blocks only and recomputes a fully cached
+/// prompt's last block, so it may hit slightly less; costs are tiny so prefills finish
+/// before the next sharing request arrives, and the KV cache holds everything.
+#[test]
+fn engine_prefix_cache_hits_like_the_trace_repeats() {
+    use servebench::sim::EngineConfig;
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/mooncake-sample.jsonl");
+    let text = std::fs::read_to_string(&sample).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let (mut shared_tokens, mut total_tokens) = (0u64, 0u64);
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let input = v["input_length"].as_u64().unwrap();
+        let ids: Vec<u64> = v["hash_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        let lead = ids.iter().take_while(|h| seen.contains(*h)).count() as u64;
+        shared_tokens += (lead * 512).min(input);
+        total_tokens += input;
+        seen.extend(ids);
+    }
+    let expected = shared_tokens as f64 / total_tokens as f64;
+
+    let cfg = SimConfig {
+        prefill_ms_per_token: 0.000_01,
+        engine: Some(EngineConfig {
+            step_base_ms: 0.2,
+            prefill_ms_per_token: 0.000_01,
+            decode_ms_per_seq: 0.0,
+            kv_read_ms_per_1k_tokens: 0.0,
+            kv_capacity_tokens: 16_000_000,
+            max_model_len: 200_000,
+            max_num_batched_tokens: 1_000_000,
+            ..EngineConfig::default()
+        }),
+        ..SimConfig::default()
+    };
+    let server = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let out = run(&[
+        "trace",
+        sample.to_str().unwrap(),
+        "--time-scale",
+        "0.02",
+        "--api",
+        "completions",
+        "--prompt-token-ids",
+        "--endpoint",
+        &server.url(),
+        "--quiet",
+    ]);
+    let s = &out.runs[0].1;
+    assert_eq!((s.total, s.succeeded), (500, 500));
+    let measured = s.tokens.cached.unwrap() as f64 / s.tokens.input as f64;
+    assert!(
+        measured <= expected + 0.005 && measured >= expected - 0.02,
+        "prefix-cache hit share {measured:.4}, trace repeats {expected:.4}"
+    );
+    assert_eq!(server.stats().cached_tokens, s.tokens.cached.unwrap());
+    eprintln!("prefix-cache hit share {measured:.4}, trace repeats {expected:.4}");
+}
