@@ -10,8 +10,9 @@ use crate::commands::check_levels;
 use crate::error::Error;
 use crate::schedule::Load;
 use crate::schedule::arrivals::trace_offset;
+use crate::schedule::sessions::link_parents;
 use crate::session::{RunPlan, SessionOutcome, Source, run_session};
-use crate::workload::trace::{TraceRequest, read_trace};
+use crate::workload::trace::{TraceFormat, TraceRequest, read_trace};
 
 /// How many requests `--max-context` changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,10 +82,19 @@ pub fn run_trace(a: TraceArgs, argv: &[String]) -> Result<SessionOutcome, Error>
             a.file.display()
         )));
     }
+    if a.sessions && format != TraceFormat::Qwen {
+        return Err(Error::Input(format!(
+            "--sessions needs a Qwen trace (turns linked by parent_chat_id); {} is {}",
+            a.file.display(),
+            format.name()
+        )));
+    }
     if a.sessions {
-        return Err(Error::Input(
-            "--sessions is not available yet: replay the trace without it".into(),
-        ));
+        let linked = link_parents(&requests).iter().flatten().count();
+        eprintln!(
+            "--sessions: {linked} of {} turns continue an earlier turn's conversation",
+            requests.len()
+        );
     }
     let t_min = requests.iter().map(|r| r.timestamp_us).min().unwrap_or(0);
     let plans = a
@@ -107,6 +117,7 @@ pub fn run_trace(a: TraceArgs, argv: &[String]) -> Result<SessionOutcome, Error>
                     "limit": a.limit,
                     "block_size": block_size,
                     "max_context": a.max_context,
+                    "sessions": a.sessions,
                     "clipped": fitted.clipped,
                     "skipped": fitted.skipped,
                 }) {
@@ -125,6 +136,7 @@ pub fn run_trace(a: TraceArgs, argv: &[String]) -> Result<SessionOutcome, Error>
     let source = Source::Trace {
         requests: Arc::new(requests),
         block_size,
+        sessions: a.sessions,
     };
     run_session(&a.load, source, plans, argv)
 }

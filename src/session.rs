@@ -21,6 +21,7 @@ use crate::recorder::Recorder;
 use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
 use crate::report::table::{TERMINOLOGY_NOTE, render};
 use crate::schedule::open_loop::{Timed, drive_open};
+use crate::schedule::sessions::Sessions;
 use crate::schedule::{Load, RunContext, drive};
 use crate::sim::{SimConfig, SimServer};
 use crate::workload::Tokenizer;
@@ -58,6 +59,8 @@ pub enum Source {
     Trace {
         requests: Arc<Vec<TraceRequest>>,
         block_size: usize,
+        /// Send turns as continuations of their parent's conversation.
+        sessions: bool,
     },
 }
 
@@ -77,9 +80,11 @@ struct Resolved {
     percentiles: Vec<f64>,
     timeout: Option<Duration>,
     progress: ProgressMode,
+    sessions: bool,
 }
 
 fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
+    let sessions = matches!(source, Source::Trace { sessions: true, .. });
     let tokenizer = Tokenizer::load(args.tokenizer.as_deref())?;
     let percentiles = parse_percentiles(&args.percentiles)
         .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
@@ -111,7 +116,13 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
         Source::Trace {
             requests,
             block_size,
+            sessions,
         } => {
+            if *sessions && args.prompt_token_ids {
+                return Err(Error::Input(
+                    "--sessions sends chat histories as text: it cannot be combined with --prompt-token-ids".into(),
+                ));
+            }
             for (given, flag) in [
                 (args.dataset.is_some(), "--dataset"),
                 (args.input_len.is_some(), "--input-len"),
@@ -162,6 +173,7 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
         percentiles,
         timeout,
         progress: ProgressMode::detect(args.quiet),
+        sessions,
     })
 }
 
@@ -306,6 +318,17 @@ pub fn run_session(
             }
             _ => upfront.iter().map(|q| q.max_tokens as u64).sum(),
         };
+        let sessions = match (&r.workload.source, r.sessions) {
+            (PromptSource::Trace { requests, blocks }, true) => Some(Arc::new(Sessions::new(
+                requests.clone(),
+                blocks.clone(),
+                r.tokenizer.clone(),
+                body_opts.clone(),
+                r.workload.seed,
+                run,
+            ))),
+            _ => None,
+        };
         let live = Arc::new(Live::default());
         // The run's clock starts when its context is made: for open-loop runs, only once
         // the first requests are prepared.
@@ -317,6 +340,7 @@ pub fn run_session(
                 live: live.clone(),
                 recorder: recorder.handle(),
                 label: Arc::from(plan.label.as_str()),
+                sessions: sessions.clone(),
             })
         };
         let clock = {

@@ -353,3 +353,65 @@ fn engine_prefix_cache_hits_like_the_trace_repeats() {
     assert_eq!(server.stats().cached_tokens, s.tokens.cached.unwrap());
     eprintln!("prefix-cache hit share {measured:.4}, trace repeats {expected:.4}");
 }
+
+/// Qwen sessions: turn 2 is due 10 ms after turn 1 starts but must wait for turn 1's
+/// answer (5 ms + 29 × 1 ms ≈ 34 ms), then carries prompt + answer + new turn; its trace input length
+/// (50 + 30 + 20) is met exactly, as the simulator's own count shows.
+#[test]
+fn qwen_sessions_continue_the_parents_conversation() {
+    let server = ideal_sim();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("qwen.jsonl");
+    let line = |chat: i64, parent: i64, t: f64, input: u32, output: u32, ids: &[u64]| {
+        format!(
+            "{{\"chat_id\": {chat}, \"parent_chat_id\": {parent}, \"timestamp\": {t}, \"input_length\": {input}, \"output_length\": {output}, \"type\": \"text\", \"turn\": 1, \"hash_ids\": {ids:?}}}\n"
+        )
+    };
+    let text = line(1, -1, 0.0, 50, 30, &[1, 2, 3, 4])
+        + &line(2, 1, 0.01, 100, 5, &[1, 2, 3, 4, 5, 6, 7])
+        + &line(3, -1, 0.02, 40, 3, &[8, 9, 10])
+        + &line(4, 2, 0.3, 115, 4, &[1, 2, 3, 4, 5, 6, 7, 11]);
+    std::fs::write(&trace, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--sessions",
+        "--endpoint",
+        &server.url(),
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.runs[0].1.succeeded, 4);
+    let recs = records(&out_dir);
+    let by_id = |id: u64| recs.iter().find(|r| r["id"] == id).unwrap();
+    let (t1, t2, t4) = (by_id(0), by_id(1), by_id(3));
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap();
+    assert!(
+        f(t2, "started_at") >= f(t1, "ended_at"),
+        "turn 2 waits for turn 1"
+    );
+    assert!(
+        f(t2, "queue_wait") > 0.015,
+        "the wait is recorded: {}",
+        t2["queue_wait"]
+    );
+    assert!(f(t4, "started_at") >= f(t2, "ended_at"));
+    for (r, expected) in [(t1, 50), (t2, 100), (t4, 115)] {
+        assert_eq!(r["input_tokens"], expected, "{r}");
+        assert_eq!(
+            r["prompt_tokens"], expected,
+            "the server counts the whole history"
+        );
+    }
+    // Without --sessions every turn stands alone and goes at its own time.
+    let alone = run(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--endpoint",
+        &server.url(),
+        "--quiet",
+    ]);
+    assert!(alone.runs[0].1.queue_wait_ms.is_none());
+}

@@ -3,6 +3,7 @@
 
 pub mod arrivals;
 pub mod open_loop;
+pub mod sessions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +39,8 @@ pub struct RunContext {
     pub live: Arc<Live>,
     pub recorder: RecorderHandle,
     pub label: Arc<str>,
+    /// Multi-turn sessions of a trace replay (`--sessions`).
+    pub sessions: Option<Arc<sessions::Sessions>>,
 }
 
 impl RunContext {
@@ -52,18 +55,43 @@ impl RunContext {
         scheduled_at: Option<u64>,
         queue_wait: Option<u64>,
     ) {
-        let outcome = self
-            .client
-            .execute(&self.url, req.body.clone(), &self.clock, &self.live)
-            .await;
-        self.recorder.submit(Finished {
-            run: self.label.clone(),
-            id: req.id,
+        let body = req.body.clone();
+        self.send_body(
+            req.id,
+            body,
+            req.input_tokens,
             scheduled_at,
             queue_wait,
-            input_tokens: req.input_tokens,
+            false,
+        )
+        .await;
+    }
+
+    /// Send a body; returns the generated text of a successful request when asked
+    /// (`keep_answer`), for a session's next turn.
+    pub(crate) async fn send_body(
+        &self,
+        id: u64,
+        body: bytes::Bytes,
+        input_tokens: u32,
+        scheduled_at: Option<u64>,
+        queue_wait: Option<u64>,
+        keep_answer: bool,
+    ) -> Option<String> {
+        let outcome = self
+            .client
+            .execute(&self.url, body, &self.clock, &self.live)
+            .await;
+        let answer = (keep_answer && outcome.failure.is_none()).then(|| outcome.text.clone());
+        self.recorder.submit(Finished {
+            run: self.label.clone(),
+            id,
+            scheduled_at,
+            queue_wait,
+            input_tokens,
             outcome,
         });
+        answer
     }
 }
 

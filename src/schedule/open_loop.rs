@@ -62,15 +62,33 @@ pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<
     while let Some(timed) = rx.recv().await {
         let (ctx, slots) = (ctx.clone(), slots.clone());
         tasks.spawn(async move {
-            let (_permit, wait) = match slots {
-                Some(s) => {
-                    let t0 = ctx.clock.now_us();
-                    let p = s.acquire_owned().await.ok();
-                    (p, Some(ctx.clock.now_us() - t0))
-                }
-                None => (None, None),
+            let i = timed.req.id;
+            let t0 = ctx.clock.now_us();
+            // A session's next turn first waits for its parent; then for a slot.
+            let turn = match &ctx.sessions {
+                Some(s) => Some(s.before_send(i as usize).await),
+                None => None,
             };
-            ctx.send_at(&timed.req, Some(timed.at_us), wait).await;
+            let _permit = match slots {
+                Some(s) => s.acquire_owned().await.ok(),
+                None => None,
+            };
+            let waited = ctx.clock.now_us() - t0;
+            let wait = (cap.is_some() || ctx.sessions.is_some()).then_some(waited);
+            match (turn, &ctx.sessions) {
+                (Some(mut turn), Some(s)) => {
+                    let (body, tokens) = turn
+                        .body
+                        .take()
+                        .unwrap_or_else(|| (timed.req.body.clone(), timed.req.input_tokens));
+                    let keep = s.has_children(i as usize);
+                    let answer = ctx
+                        .send_body(i, body, tokens, Some(timed.at_us), wait, keep)
+                        .await;
+                    s.after(i as usize, turn, answer.as_deref());
+                }
+                _ => ctx.send_at(&timed.req, Some(timed.at_us), wait).await,
+            }
         });
         // Reap finished tasks as we go: memory stays bounded by what is in flight.
         while tasks.try_join_next().is_some() {}

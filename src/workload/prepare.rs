@@ -133,21 +133,13 @@ pub fn prepare_one(
         }
         PromptSource::Trace { requests, blocks } => {
             let t = &requests[i as usize];
-            // Each replay gets its own block contents (the sharing structure stays), so
-            // one time scale's replay cannot warm the server's cache for the next.
-            let ids: Vec<u64> = t
-                .hash_ids
-                .iter()
-                .map(|&h| if run == 0 { h } else { request_seed(h, run, 0) })
-                .collect();
-            let n = t.input_len as usize;
             let bytes = if spec.token_ids {
-                let mut out = Vec::with_capacity(n);
-                blocks.token_ids(&ids, n, request_seed(spec.seed, run, i), &mut out);
+                let mut out = Vec::new();
+                trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Ids(&mut out));
                 build_body(body, PromptBody::TokenIds(&out), t.output_len)
             } else {
-                let mut out = String::with_capacity(n * 7);
-                blocks.text(&ids, n, request_seed(spec.seed, run, i), &mut out);
+                let mut out = String::new();
+                trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Text(&mut out));
                 build_body(body, PromptBody::Text(&out), t.output_len)
             };
             Ok(PreparedRequest {
@@ -185,6 +177,53 @@ pub fn prepare_one(
                 input_tokens: input_tokens as u32,
                 max_tokens,
             })
+        }
+    }
+}
+
+/// Where a trace prompt goes: text, or token ids.
+pub enum TraceOut<'a> {
+    Text(&'a mut String),
+    Ids(&'a mut Vec<u32>),
+}
+
+/// The prompt of trace request `i` of run `run`: its hash ids' blocks, cut to its input
+/// length. Each replay gets its own block contents (the sharing structure stays), so one
+/// time scale's replay cannot warm the server's cache for the next.
+pub fn trace_prompt(
+    blocks: &BlockPrompts,
+    seed: u64,
+    run: u64,
+    i: u64,
+    t: &TraceRequest,
+    out: TraceOut<'_>,
+) {
+    trace_blocks(blocks, seed, run, i, &t.hash_ids, t.input_len as usize, out)
+}
+
+/// `n` tokens from these hash ids' blocks (as `trace_prompt` maps them for a run).
+pub fn trace_blocks(
+    blocks: &BlockPrompts,
+    seed: u64,
+    run: u64,
+    i: u64,
+    hash_ids: &[u64],
+    n: usize,
+    out: TraceOut<'_>,
+) {
+    let ids: Vec<u64> = hash_ids
+        .iter()
+        .map(|&h| if run == 0 { h } else { request_seed(h, run, 0) })
+        .collect();
+    let filler = request_seed(seed, run, i);
+    match out {
+        TraceOut::Text(s) => {
+            s.reserve(n * 7);
+            blocks.text(&ids, n, filler, s)
+        }
+        TraceOut::Ids(v) => {
+            v.reserve(n);
+            blocks.token_ids(&ids, n, filler, v)
         }
     }
 }
