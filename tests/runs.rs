@@ -94,9 +94,10 @@ fn check_records(dir: &Path) -> usize {
         assert_eq!(events.len() as u64, r["output_tokens"].as_u64().unwrap());
         let span = (events[events.len() - 1].as_f64().unwrap() - events[0].as_f64().unwrap()) * 1e3;
         let expected_span = 4.0 * (events.len() - 1) as f64;
+        // A late first event (busy machine) shortens the span as much as it lengthens TTFT.
         within(
             span,
-            expected_span - 0.5,
+            expected_span - TTFT_SLACK_MS,
             expected_span + TTFT_SLACK_MS,
             "record decode span",
         );
