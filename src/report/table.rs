@@ -37,13 +37,16 @@ pub fn render(label: &str, s: &Summary) -> String {
         ("ITL", &s.itl_ms),
         ("E2E", &s.e2e_ms),
     ];
-    for (name, st) in [
-        ("TTFT sched.", &s.ttft_from_scheduled_ms),
-        ("E2E sched.", &s.e2e_from_scheduled_ms),
-        ("queue wait", &s.queue_wait_ms),
-        ("sched. lag", &s.schedule_lag_ms),
+    // Latency from the schedule differs from TTFT/E2E only by lag unless requests
+    // waited (a concurrency cap, a session's parent): shown then.
+    let waited = s.queue_wait_ms.is_some();
+    for (name, st, show) in [
+        ("TTFT sched.", &s.ttft_from_scheduled_ms, waited),
+        ("E2E sched.", &s.e2e_from_scheduled_ms, waited),
+        ("queue wait", &s.queue_wait_ms, true),
+        ("sched. lag", &s.schedule_lag_ms, true),
     ] {
-        if st.is_some() {
+        if show && st.is_some() {
             rows.push((name, st));
         }
     }
