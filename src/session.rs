@@ -429,6 +429,9 @@ pub fn run_session(
 
 /// How many prepared requests wait in line before an open-loop run's clock starts.
 const PRIMED: usize = 64;
+/// How far preparation may run ahead of sending. A trace prompt takes ~0.1 ms to build,
+/// so this is a wide margin, while memory stays small (128 long prompts ≈ 12 MB).
+const LOOKAHEAD: usize = 128;
 
 /// Feed an open-loop run from a producer thread: prepared requests in order with their
 /// send times. The channel's bound keeps memory to what is about to be sent; the clock
@@ -445,7 +448,7 @@ fn run_open_loop(
     cap: Option<usize>,
     make_ctx: impl FnOnce() -> Arc<RunContext>,
 ) -> Result<RunClock, Error> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(1024);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(LOOKAHEAD);
     let (primed_tx, primed_rx) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|s| {
         let producer = s.spawn(move || -> Result<(), Error> {

@@ -343,4 +343,51 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r[1].body).unwrap();
         assert_eq!(v["messages"][0]["role"], "system");
     }
+
+    #[test]
+    fn trace_prompts_share_exactly_their_common_hash_prefix() {
+        use crate::workload::trace::TraceRequest;
+        let tok = Tokenizer::builtin();
+        let req = |ids: &[u64]| TraceRequest {
+            line: 1,
+            timestamp_us: 0,
+            input_len: 48,
+            output_len: 2,
+            hash_ids: ids.to_vec(),
+            chat_id: None,
+            parent_chat_id: None,
+            turn: None,
+            kind: None,
+        };
+        let requests = Arc::new(vec![req(&[1, 2, 3]), req(&[1, 2, 9]), req(&[5, 6, 7])]);
+        let spec = WorkloadSpec {
+            source: PromptSource::Trace {
+                requests,
+                blocks: Arc::new(BlockPrompts::new(&tok, 16, 0).unwrap()),
+            },
+            output_len: LengthSpec::Fixed(1),
+            seed: 0,
+            token_ids: false,
+        };
+        // The prompt as the server would see it: the body's text, tokenized.
+        let tokens = |run: u64, i: u64| {
+            let r = prepare_one(&spec, &opts(Api::Chat), &tok, run, i).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            let ids = tok.encode(v["messages"][0]["content"].as_str().unwrap());
+            assert_eq!(ids.len(), 48, "exact length");
+            assert_eq!(r.input_tokens, 48);
+            ids
+        };
+        for run in [0, 1] {
+            let (a, b, c) = (tokens(run, 0), tokens(run, 1), tokens(run, 2));
+            assert_eq!(a[..32], b[..32], "two shared blocks = 32 shared tokens");
+            assert_ne!(a[32..], b[32..], "the third block differs");
+            assert_ne!(a[..16], c[..16], "no shared hash id, no shared block");
+        }
+        assert_ne!(
+            tokens(0, 0),
+            tokens(1, 0),
+            "each replay has its own contents"
+        );
+    }
 }
