@@ -33,6 +33,9 @@ pub enum Command {
     Rate(RateArgs),
     /// Replay a request trace (Qwen/Bailian or Mooncake) at its timestamps
     Trace(TraceArgs),
+    /// Cache study: the same requests in two (or more) rounds, cold then warm, per
+    /// concurrency level
+    DualRound(DualRoundArgs),
     /// Run the built-in simulated OpenAI-compatible server
     Sim(SimArgs),
     /// Recompute and print the summaries of a saved result directory
@@ -157,6 +160,51 @@ pub struct TraceArgs {
     /// At most this many requests in flight; later ones wait (their wait is reported)
     #[arg(long, value_name = "N")]
     pub max_concurrency: Option<usize>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// When `--reset-cache-url` is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResetBetween {
+    /// Before every round after the first (each round starts cold)
+    Rounds,
+    /// Before every concurrency level (each level starts cold; rounds share the cache)
+    Levels,
+    /// Both
+    Both,
+}
+
+#[derive(Args, Debug)]
+pub struct DualRoundArgs {
+    /// Concurrency levels, one set of rounds each
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5,10,20",
+        value_name = "N,..."
+    )]
+    pub concurrency: Vec<usize>,
+    /// Rounds of the same requests per level
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub rounds: usize,
+    /// Send later rounds in the same order as the first (default: shuffled, seeded)
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// POST here to empty the server's prefix cache (vLLM: /reset_prefix_cache, SGLang:
+    /// /flush_cache)
+    #[arg(long, value_name = "URL")]
+    pub reset_cache_url: Option<String>,
+    /// When to reset the cache [default: levels]
+    #[arg(long, value_enum, requires = "reset_cache_url")]
+    pub reset_between: Option<ResetBetween>,
+    /// Requests from a trace's lengths and hash-id prompts instead of --dataset or
+    /// synthetic prompts
+    #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
+    pub trace: Option<PathBuf>,
+    /// With --trace: the first N requests
+    #[arg(long, value_name = "N", requires = "trace")]
+    pub limit: Option<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
 }

@@ -4,12 +4,16 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{BatchArgs, ConcurrencyArgs, RateArgs, ThroughputArgs};
+use crate::cli::{
+    BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ResetBetween, ThroughputArgs,
+};
 use crate::error::Error;
 use crate::schedule::Load;
 use crate::schedule::arrivals::{Span, rate_arrivals};
 use crate::session::{Defaults, RunPlan, SessionOutcome, Source, run_session};
+use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
 use crate::workload::synthetic::LengthSpec;
+use crate::workload::trace::read_trace;
 
 /// Levels name their runs, and run labels must be unique within a result file.
 pub fn check_levels<T: PartialEq + std::fmt::Display>(flag: &str, v: &[T]) -> Result<(), Error> {
@@ -58,11 +62,13 @@ pub fn batch(a: BatchArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
             load: Load::AllAtOnce,
             requests: b,
             warmup: false,
+            ..RunPlan::default()
         })
         .collect();
     let d = Defaults {
         input_len: LengthSpec::Range { lo: 1, hi: 8192 },
         output_len: LengthSpec::Range { lo: 16, hi: 1024 },
+        expand_turns: false,
     };
     run_session(&a.load, Source::Args(d), plans, argv)
 }
@@ -77,10 +83,12 @@ pub fn throughput(a: ThroughputArgs, argv: &[String]) -> Result<SessionOutcome, 
         load: Load::AllAtOnce,
         requests: n,
         warmup: true,
+        ..RunPlan::default()
     }];
     let d = Defaults {
         input_len: LengthSpec::Range { lo: 100, hi: 1024 },
         output_len: LengthSpec::Range { lo: 100, hi: 1024 },
+        expand_turns: false,
     };
     run_session(&a.load, Source::Args(d), plans, argv)
 }
@@ -99,11 +107,13 @@ pub fn concurrency(a: ConcurrencyArgs, argv: &[String]) -> Result<SessionOutcome
             load: Load::ClosedLoop { concurrency: c },
             requests: n,
             warmup: false,
+            ..RunPlan::default()
         })
         .collect();
     let d = Defaults {
         input_len: LengthSpec::Fixed(1024),
         output_len: LengthSpec::Fixed(256),
+        expand_turns: false,
     };
     run_session(&a.load, Source::Args(d), plans, argv)
 }
@@ -154,12 +164,102 @@ pub fn rate(a: RateArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
                     cap: a.max_concurrency,
                 },
                 warmup: false,
+                ..RunPlan::default()
             }
         })
         .collect();
     let d = Defaults {
         input_len: LengthSpec::Fixed(1024),
         output_len: LengthSpec::Fixed(256),
+        expand_turns: false,
     };
     run_session(&a.load, Source::Args(d), plans, argv)
+}
+
+pub fn dual_round(a: DualRoundArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
+    positive("--concurrency", &a.concurrency)?;
+    if a.rounds < 2 {
+        return Err(Error::Input(
+            "--rounds: expected at least 2 (a cache study compares later rounds with the first)"
+                .into(),
+        ));
+    }
+    if a.limit == Some(0) {
+        return Err(Error::Input("--limit must be positive".into()));
+    }
+    let (source, n) = match &a.trace {
+        Some(path) => {
+            if a.load.num_requests.is_some() {
+                return Err(Error::Input(
+                    "--num-requests does not apply with --trace (use --limit)".into(),
+                ));
+            }
+            let (format, requests) =
+                read_trace(path, None, a.limit).map_err(|e| Error::Input(e.to_string()))?;
+            let n = requests.len();
+            let source = Source::Trace {
+                requests: Arc::new(requests),
+                block_size: format.block_size(),
+                sessions: false,
+            };
+            (source, n)
+        }
+        None => {
+            let d = Defaults {
+                input_len: LengthSpec::Fixed(2048),
+                output_len: LengthSpec::Fixed(128),
+                expand_turns: true,
+            };
+            // A dataset is sent whole (each turn of a conversation once) unless limited.
+            let n = match (a.load.num_requests, &a.load.dataset) {
+                (Some(n), _) => n,
+                (None, Some(path)) => {
+                    let entries = read_dataset(path, Conversation::FirstTurn)?;
+                    expand_turns(entries).len()
+                }
+                (None, None) => 100,
+            };
+            (Source::Args(d), n)
+        }
+    };
+    positive("--num-requests", &[n])?;
+    let between = a
+        .reset_cache_url
+        .as_ref()
+        .map(|_| a.reset_between.unwrap_or(ResetBetween::Levels));
+    let reset_here = |round: usize| match between {
+        Some(ResetBetween::Rounds) => round > 1,
+        Some(ResetBetween::Levels) => round == 1,
+        Some(ResetBetween::Both) => true,
+        None => false,
+    };
+    let mut plans = Vec::new();
+    for (level, &c) in a.concurrency.iter().enumerate() {
+        let group = format!("concurrency {c}");
+        for round in 1..=a.rounds {
+            plans.push(RunPlan {
+                label: format!("concurrency {c} round {round}"),
+                mode: "dual-round",
+                params: map(json!({
+                    "concurrency": c,
+                    "round": round,
+                    "num_requests": n,
+                    "shuffled": round > 1 && !a.no_shuffle,
+                    "cache_reset_before": reset_here(round),
+                })),
+                load: Load::ClosedLoop { concurrency: c },
+                requests: n,
+                // Every round of a level sends the same requests; each level its own.
+                prompts: Some(level as u64),
+                shuffle: (round > 1 && !a.no_shuffle)
+                    .then(|| a.load.seed.wrapping_add((level * 1000 + round) as u64)),
+                reset_cache: reset_here(round)
+                    .then(|| a.reset_cache_url.clone())
+                    .flatten(),
+                group: Some((group.clone(), round as u32)),
+                ..RunPlan::default()
+            });
+        }
+    }
+    run_session(&a.load, source, plans, argv)
 }

@@ -56,6 +56,7 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Command::Concurrency(a) => commands::concurrency(a, argv).map(Outcome::Session),
         Command::Rate(a) => commands::rate(a, argv).map(Outcome::Session),
         Command::Trace(a) => replay::run_trace(a, argv).map(Outcome::Session),
+        Command::DualRound(a) => commands::dual_round(a, argv).map(Outcome::Session),
         Command::Sim(a) => run_sim(a).map(|_| Outcome::Served),
         Command::Report(a) => {
             let p = metrics::stats::parse_percentiles(&a.percentiles)
@@ -87,3 +88,4 @@ fn run_sim(a: cli::SimArgs) -> Result<(), Error> {
             .map_err(|e| Error::Server(format!("simulator stopped: {e}")))
     })
 }
+pub mod convert;

@@ -19,6 +19,7 @@ use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
 use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
+use crate::report::rounds::RoundComparison;
 use crate::report::table::{TERMINOLOGY_NOTE, render};
 use crate::schedule::open_loop::{Timed, drive_open};
 use crate::schedule::sessions::Sessions;
@@ -26,13 +27,13 @@ use crate::schedule::{Load, RunContext, drive};
 use crate::sim::{SimConfig, SimServer};
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
-use crate::workload::dataset::{Conversation, read_dataset};
+use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
 use crate::workload::prepare::{PreparedRequest, PromptSource, WorkloadSpec, prepare, prepare_one};
 use crate::workload::synthetic::LengthSpec;
 use crate::workload::trace::TraceRequest;
 
 /// One run of a session.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunPlan {
     pub label: String,
     pub mode: &'static str,
@@ -41,6 +42,15 @@ pub struct RunPlan {
     pub requests: usize,
     /// Send one request, unrecorded, before the run (the seed's throughput warm-up).
     pub warmup: bool,
+    /// Which prompt set: runs with the same number send the same requests (a
+    /// dual-round level's rounds); by default each run has its own.
+    pub prompts: Option<u64>,
+    /// Send the requests in an order shuffled with this seed.
+    pub shuffle: Option<u64>,
+    /// POST to this URL (a prefix-cache reset) before the run.
+    pub reset_cache: Option<String>,
+    /// Runs compared with each other (a dual-round level), and this run's round.
+    pub group: Option<(String, u32)>,
 }
 
 /// Per-mode defaults for flags the user left out.
@@ -48,6 +58,9 @@ pub struct RunPlan {
 pub struct Defaults {
     pub input_len: LengthSpec,
     pub output_len: LengthSpec,
+    /// Replay a multi-turn dataset entry as growing chat histories, one request per user
+    /// turn (dual-round: each turn resends the history, so a prefix cache matters).
+    pub expand_turns: bool,
 }
 
 /// Where a session's requests come from.
@@ -152,7 +165,11 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
                                 .into(),
                         ));
                     }
-                    PromptSource::Dataset(Arc::new(read_dataset(path, Conversation::FirstTurn)?))
+                    let mut entries = read_dataset(path, Conversation::FirstTurn)?;
+                    if defaults.expand_turns {
+                        entries = expand_turns(entries);
+                    }
+                    PromptSource::Dataset(Arc::new(entries))
                 }
                 None => PromptSource::Synthetic {
                     input_len: args.input_len.unwrap_or(defaults.input_len),
@@ -286,15 +303,34 @@ pub fn run_session(
     }
     let mut saved: Vec<SavedRun> = Vec::new();
     let mut all_failed: Vec<String> = Vec::new();
+    // The prepared requests of the last prompt set, reused by runs that share it.
+    let mut prepared: Option<(u64, Vec<PreparedRequest>)> = None;
     for (index, plan) in plans.iter().enumerate() {
-        let run = index as u64;
-        // Costly prompts are built before the clock starts; a trace's are built while
-        // the run goes, just ahead of their send times.
-        let upfront = if r.workload.source.is_streamable() {
+        let run = plan.prompts.unwrap_or(index as u64);
+        // Costly prompts are built before the clock starts; a trace's, for an open-loop
+        // run, are built while the run goes, just ahead of their send times.
+        let streamed = r.workload.source.is_streamable()
+            && matches!(plan.load, Load::OpenLoop { .. })
+            && plan.prompts.is_none();
+        let mut upfront = if streamed {
             Vec::new()
         } else {
-            prepare(&r.workload, &body_opts, &r.tokenizer, run, plan.requests)?
+            match prepared.take() {
+                Some((set, reqs)) if set == run && reqs.len() == plan.requests => reqs,
+                _ => prepare(&r.workload, &body_opts, &r.tokenizer, run, plan.requests)?,
+            }
         };
+        if plan.prompts.is_some() {
+            prepared = Some((run, upfront.clone()));
+        }
+        if let Some(seed) = plan.shuffle {
+            use rand::SeedableRng;
+            use rand::seq::SliceRandom;
+            upfront.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        }
+        if let Some(url) = &plan.reset_cache {
+            rt.block_on(reset_cache(&client, &endpoint, url));
+        }
         if plan.warmup
             && let Some(first) = upfront.first()
         {
@@ -402,6 +438,32 @@ pub fn run_session(
             started_unix: clock.wall_unix_s(),
             summary: summary.clone(),
         });
+        // The last round of a level: compare the rounds.
+        if let Some((group, _)) = &plan.group
+            && plans
+                .get(index + 1)
+                .and_then(|p| p.group.as_ref())
+                .map(|g| &g.0)
+                != Some(group)
+        {
+            let rounds: Vec<(u32, &Summary)> = plans
+                .iter()
+                .zip(&saved)
+                .filter_map(|(p, s)| match &p.group {
+                    Some((g, round)) if g == group => Some((*round, &s.summary)),
+                    _ => None,
+                })
+                .collect();
+            let cmp = RoundComparison::new(group, &rounds);
+            print!("{}", cmp.render());
+            println!();
+            match header.get_mut("dual_round") {
+                Some(Value::Array(list)) => list.push(cmp.to_json()),
+                _ => {
+                    header.insert("dual_round".into(), Value::Array(vec![cmp.to_json()]));
+                }
+            }
+        }
         if let Some(dir) = &args.output_dir {
             write_results_json(dir, &document(&header, &saved))
                 .and_then(|_| write_summary_csv(dir, &saved))
@@ -481,6 +543,26 @@ fn run_open_loop(
             })
             .map(|()| clock)
     })
+}
+
+/// Empty the server's prefix cache (a POST), warning loudly when it fails: a round
+/// meant to start cold would then measure a warm cache.
+async fn reset_cache(client: &HttpClient, endpoint: &Endpoint, url: &str) {
+    let result = match reqwest::Url::parse(url) {
+        Ok(u) => {
+            // The key goes only where the benchmarked server is.
+            let same_origin = u.scheme() == endpoint.root.scheme()
+                && u.host_str() == endpoint.root.host_str()
+                && u.port_or_known_default() == endpoint.root.port_or_known_default();
+            client.post_empty(&u, same_origin).await
+        }
+        Err(e) => Err(format!("not a URL ({e})")),
+    };
+    if let Err(e) = result {
+        eprintln!(
+            "WARNING: the cache reset at {url} failed ({e}); the next round may start with a warm cache"
+        );
+    }
 }
 
 async fn first_model(client: &HttpClient, endpoint: &Endpoint) -> Result<String, Error> {

@@ -156,6 +156,28 @@ impl HttpClient {
             .map_err(|e| self.mask(e))
     }
 
+    /// POST with an empty body (a cache reset); the API key only when `with_key`.
+    pub async fn post_empty(&self, url: &reqwest::Url, with_key: bool) -> Result<(), String> {
+        let mut rb = self.http.post(url.clone());
+        if with_key && let Some(a) = &self.auth {
+            rb = rb.header(AUTHORIZATION, a.clone());
+        }
+        let fut = async {
+            let resp = rb.send().await.map_err(|e| error_chain(&e.without_url()))?;
+            let status = resp.status();
+            let body = resp.bytes().await.unwrap_or_default();
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(http_error_message(status.as_u16(), &body))
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), fut)
+            .await
+            .unwrap_or_else(|_| Err("no answer within 60 s".into()))
+            .map_err(|e| self.mask(e))
+    }
+
     /// Send one streaming request and time its output events. Never fails: a failure is
     /// part of the outcome, with everything measured up to that point.
     pub async fn execute(

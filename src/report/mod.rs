@@ -3,4 +3,5 @@
 
 pub mod reanalyze;
 pub mod results;
+pub mod rounds;
 pub mod table;

@@ -17,9 +17,10 @@ use crate::progress::Live;
 use crate::recorder::{Finished, RecorderHandle};
 use crate::workload::prepare::PreparedRequest;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Load {
     /// Every request at once; wait for all (batch, throughput).
+    #[default]
     AllAtOnce,
     /// `concurrency` workers; each starts its next request when its last one ends.
     ClosedLoop { concurrency: usize },

@@ -81,6 +81,13 @@ impl Engine {
                 step_start = Instant::now();
                 continue;
             }
+            // Before scheduling anything that arrived after a reset was answered.
+            if shared
+                .reset_cache
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                sched.reset_prefix_cache();
+            }
             let step = sched.schedule();
             publish(&shared, &sched, &step);
             if step.work.is_empty() {

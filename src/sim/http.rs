@@ -27,6 +27,9 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/models", get(models))
         .route("/health", get(|| async { StatusCode::OK }))
         .route("/metrics", get(prometheus))
+        // vLLM's and SGLang's prefix-cache resets, for cache studies (dual-round).
+        .route("/reset_prefix_cache", post(reset_cache))
+        .route("/flush_cache", post(reset_cache))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .with_state(shared)
@@ -190,6 +193,13 @@ fn bad_request(message: String) -> Response {
         "error": {"message": message, "type": "invalid_request_error", "code": 400}
     });
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+async fn reset_cache(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared
+        .reset_cache
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    StatusCode::OK
 }
 
 pub(super) fn unavailable(message: &str) -> Response {

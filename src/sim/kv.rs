@@ -112,6 +112,19 @@ impl BlockPool {
         }
     }
 
+    /// Forgets every cached block no request holds (vLLM's `reset_prefix_cache`); blocks
+    /// in use keep their entries. Returns how many were dropped.
+    pub(super) fn reset_cache(&mut self) -> usize {
+        let mut dropped = 0;
+        for &b in self.free.values() {
+            if let Some(key) = self.key[b as usize].take() {
+                self.cached.remove(&key);
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
     /// Caches a block whose tokens are now computed. If another block already holds the
     /// same key (two requests computed the same prefix at once), that one stays cached.
     pub(super) fn register(&mut self, b: BlockId, key: u64) {

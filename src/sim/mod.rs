@@ -127,6 +127,8 @@ struct Shared {
     next_id: AtomicU64,
     /// Where requests go in engine mode.
     engine: Option<mpsc::UnboundedSender<driver::Arrival>>,
+    /// A prefix-cache reset was asked for; the engine applies it before its next step.
+    reset_cache: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -151,6 +153,7 @@ impl Shared {
             counters: Mutex::new(Counters::default()),
             next_id: AtomicU64::new(0),
             engine: engine_tx,
+            reset_cache: std::sync::atomic::AtomicBool::new(false),
         });
         Ok((shared, engine))
     }

@@ -127,6 +127,11 @@ impl Scheduler {
         }
     }
 
+    /// Empty the prefix cache of blocks no request holds.
+    pub(super) fn reset_prefix_cache(&mut self) -> usize {
+        self.pool.reset_cache()
+    }
+
     pub(super) fn has_work(&self) -> bool {
         !self.seqs.is_empty()
     }

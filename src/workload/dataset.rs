@@ -520,6 +520,75 @@ fn describe_opt(v: Option<&Value>) -> String {
     v.map_or_else(|| "none".to_string(), describe)
 }
 
+/// Multi-turn entries as growing chat histories: a conversation u1 a1 u2 a2 u3 becomes
+/// three requests, [u1], [u1 a1 u2] and [u1 a1 u2 a2 u3], so each turn resends the
+/// history as a chat client does. Other entries are kept as they are.
+pub fn expand_turns(entries: Vec<DatasetEntry>) -> Vec<DatasetEntry> {
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let PromptContent::Messages(serde_json::Value::Array(msgs)) = &e.content else {
+            out.push(e);
+            continue;
+        };
+        let user_turns: Vec<usize> = msgs
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.get("role").and_then(|r| r.as_str()) == Some("user"))
+            .map(|(i, _)| i)
+            .collect();
+        if user_turns.len() < 2 {
+            out.push(e);
+            continue;
+        }
+        for (k, &end) in user_turns.iter().enumerate() {
+            out.push(DatasetEntry {
+                location: format!("{} (turn {})", e.location, k + 1),
+                content: PromptContent::Messages(serde_json::Value::Array(msgs[..=end].to_vec())),
+                output_len: e.output_len,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::*;
+
+    #[test]
+    fn conversations_become_growing_histories() {
+        let msgs = serde_json::json!([
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "u1"},
+            {"role": "assistant", "content": "a1"},
+            {"role": "user", "content": "u2"}
+        ]);
+        let e = DatasetEntry {
+            location: "d:1".into(),
+            content: PromptContent::Messages(msgs),
+            output_len: Some(3),
+        };
+        let single = DatasetEntry {
+            location: "d:2".into(),
+            content: PromptContent::Text("t".into()),
+            output_len: None,
+        };
+        let out = expand_turns(vec![e, single.clone()]);
+        assert_eq!(out.len(), 3);
+        let len = |e: &DatasetEntry| match &e.content {
+            PromptContent::Messages(serde_json::Value::Array(m)) => m.len(),
+            _ => 0,
+        };
+        assert_eq!(
+            (len(&out[0]), len(&out[1])),
+            (2, 4),
+            "history grows, ends on a user turn"
+        );
+        assert_eq!(out[1].location, "d:1 (turn 2)");
+        assert_eq!(out[2], single);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
