@@ -130,6 +130,7 @@ pub fn run_trace(a: TraceArgs, argv: &[String]) -> Result<SessionOutcome, Error>
                     cap: a.max_concurrency,
                 },
                 warmup: false,
+                ..RunPlan::default()
             }
         })
         .collect();

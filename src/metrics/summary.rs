@@ -13,22 +13,23 @@ use crate::record::{FailureKind, RequestRecord, TokenSource};
 const EXAMPLES_PER_KIND: usize = 3;
 
 /// The facts of one request the summary needs (events reduced to first/last and gaps).
+/// Times in µs from the run's start.
 #[derive(Clone, Copy, Debug)]
-struct Sample {
-    scheduled: Option<u64>,
-    queue_wait: Option<u64>,
-    started: u64,
-    first: Option<u64>,
-    last: Option<u64>,
-    ended: u64,
-    events: u32,
-    input_tokens: u32,
-    output_tokens: u32,
-    text_tokens: Option<u32>,
-    prompt_tokens: Option<u32>,
-    cached_tokens: Option<u32>,
-    source: TokenSource,
-    ok: bool,
+pub struct Sample {
+    pub scheduled: Option<u64>,
+    pub queue_wait: Option<u64>,
+    pub started: u64,
+    pub first: Option<u64>,
+    pub last: Option<u64>,
+    pub ended: u64,
+    pub events: u32,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub text_tokens: Option<u32>,
+    pub prompt_tokens: Option<u32>,
+    pub cached_tokens: Option<u32>,
+    pub source: TokenSource,
+    pub ok: bool,
 }
 
 /// Failures counted by kind, with the first few messages of each.
@@ -99,6 +100,11 @@ impl RunData {
 
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
+    }
+
+    /// Every request's facts, in the order they finished.
+    pub fn samples(&self) -> &[Sample] {
+        &self.samples
     }
 }
 
