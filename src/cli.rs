@@ -40,6 +40,8 @@ pub enum Command {
     Sim(SimArgs),
     /// Recompute and print the summaries of a saved result directory
     Report(ReportArgs),
+    /// Convert datasets (LongBench, ShareGPT) into prompt files
+    Convert(crate::convert::ConvertArgs),
 }
 
 #[derive(Args, Debug)]
@@ -209,6 +211,13 @@ pub struct DualRoundArgs {
     pub load: LoadArgs,
 }
 
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: expected a share between 0 and 1, e.g. 0.1")),
+    }
+}
+
 fn positive_f64(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -277,6 +286,24 @@ pub struct LoadArgs {
     /// Percentiles to report besides 50, 90, 99
     #[arg(long, value_name = "P,...", default_value = "50,90,99")]
     pub percentiles: String,
+    /// Service-level objective for goodput: a YAML file (`slo: {ttft_ms: 500, tpot_ms:
+    /// 50, e2e_ms: 10000, min_output_tok_s: 20}`) or inline `ttft_ms=500,tpot_ms=50`
+    #[arg(long, value_name = "FILE|K=V,...")]
+    pub slo: Option<String>,
+    /// Scrape the server's Prometheus metrics before, during and after each run: metric
+    /// names and/or presets `vllm`, `sglang`, `llamacpp`
+    #[arg(long, value_name = "NAMES")]
+    pub metrics: Option<String>,
+    /// Where the server's metrics are [default: ENDPOINT/metrics]
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
+    /// Seconds between gauge samples during a run
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS", value_parser = positive_f64)]
+    pub metrics_interval: f64,
+    /// Stop a run (and exit non-zero) once more than this share of requests failed,
+    /// counted after the first 10 ended, e.g. 0.1
+    #[arg(long, value_name = "SHARE", value_parser = share)]
+    pub max_error_rate: Option<f64>,
     /// Accept invalid TLS certificates (self-signed test servers)
     #[arg(long)]
     pub insecure: bool,
@@ -307,6 +334,9 @@ pub struct ReportArgs {
     /// Also rewrite DIR/results.json and DIR/summary.csv from the records
     #[arg(long)]
     pub rewrite: bool,
+    /// Compute goodput under this SLO (a YAML file or inline `ttft_ms=500,tpot_ms=50`)
+    #[arg(long, value_name = "FILE|K=V,...")]
+    pub slo: Option<String>,
 }
 
 /// A duration in seconds: finite and not negative.

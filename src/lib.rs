@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 mod commands;
+pub mod convert;
 pub mod error;
 pub mod metrics;
 pub mod progress;
@@ -34,6 +35,8 @@ pub enum Outcome {
     Report(Vec<report::results::SavedRun>),
     /// The simulator ran until stopped.
     Served,
+    /// A dataset was converted.
+    Converted,
 }
 
 /// Run a command from its arguments (argv[0] included), as the binary does. Tests call
@@ -61,7 +64,18 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Command::Report(a) => {
             let p = metrics::stats::parse_percentiles(&a.percentiles)
                 .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
-            report::reanalyze::report(&a.dir, &p, a.rewrite).map(Outcome::Report)
+            let slo = a
+                .slo
+                .as_deref()
+                .map(metrics::slo::Slo::parse_arg)
+                .transpose()
+                .map_err(|e| Error::Input(format!("--slo: {e}")))?;
+            report::reanalyze::report(&a.dir, &p, a.rewrite, slo.as_ref()).map(Outcome::Report)
+        }
+        Command::Convert(a) => {
+            let report = convert::run(a).map_err(|e| Error::Input(e.to_string()))?;
+            println!("{report}");
+            Ok(Outcome::Converted)
         }
     }
 }
@@ -88,4 +102,3 @@ fn run_sim(a: cli::SimArgs) -> Result<(), Error> {
             .map_err(|e| Error::Server(format!("simulator stopped: {e}")))
     })
 }
-pub mod convert;

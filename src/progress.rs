@@ -22,7 +22,17 @@ pub struct Live {
     pub queued: AtomicU64,
 }
 
+/// Failures counted before `--max-error-rate` can stop a run.
+pub const MIN_ENDED_FOR_ERROR_RATE: u64 = 10;
+
 impl Live {
+    /// More than `max` of the ended requests failed (after the first few).
+    pub fn error_rate_exceeded(&self, max: Option<f64>) -> bool {
+        let Some(max) = max else { return false };
+        let done = self.done.load(Relaxed);
+        done >= MIN_ENDED_FOR_ERROR_RATE && self.failed.load(Relaxed) as f64 > max * done as f64
+    }
+
     pub fn on_start(&self) {
         self.sent.fetch_add(1, Relaxed);
         self.in_flight.fetch_add(1, Relaxed);

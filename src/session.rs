@@ -14,6 +14,8 @@ use crate::client::openai::{Api, BodyOptions, PromptBody, build_body};
 use crate::client::{ApiKey, ClientConfig, HttpClient};
 use crate::clock::RunClock;
 use crate::error::Error;
+use crate::metrics::server::{DEFAULT_TIMEOUT, MetricsSpec, Scraper, same_origin};
+use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
@@ -94,11 +96,18 @@ struct Resolved {
     timeout: Option<Duration>,
     progress: ProgressMode,
     sessions: bool,
+    slo: Option<Slo>,
 }
 
 fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
     let sessions = matches!(source, Source::Trace { sessions: true, .. });
     let tokenizer = Tokenizer::load(args.tokenizer.as_deref())?;
+    let slo = args
+        .slo
+        .as_deref()
+        .map(Slo::parse_arg)
+        .transpose()
+        .map_err(|e| Error::Input(format!("--slo: {e}")))?;
     let percentiles = parse_percentiles(&args.percentiles)
         .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
     let extra = match &args.extra_body {
@@ -191,6 +200,7 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
         timeout,
         progress: ProgressMode::detect(args.quiet),
         sessions,
+        slo,
     })
 }
 
@@ -272,6 +282,7 @@ pub fn run_session(
     };
     rt.block_on(connection_test(&client, &endpoint, &body_opts))?;
 
+    let metrics = setup_metrics(args, &endpoint, &client)?;
     let recorder = Recorder::start(
         args.output_dir
             .as_ref()
@@ -302,6 +313,7 @@ pub fn run_session(
         eprintln!("{TERMINOLOGY_NOTE}");
     }
     let mut saved: Vec<SavedRun> = Vec::new();
+    let mut error_rate_stop: Option<String> = None;
     let mut all_failed: Vec<String> = Vec::new();
     // The prepared requests of the last prompt set, reused by runs that share it.
     let mut prepared: Option<(u64, Vec<PreparedRequest>)> = None;
@@ -377,7 +389,20 @@ pub fn run_session(
                 recorder: recorder.handle(),
                 label: Arc::from(plan.label.as_str()),
                 sessions: sessions.clone(),
+                max_error_rate: args.max_error_rate,
             })
+        };
+        let scrape = match &metrics {
+            Some((scraper, spec)) => match rt.block_on(scraper.start(spec)) {
+                Ok(running) => Some(running),
+                Err(e) => {
+                    eprintln!(
+                        "WARNING: cannot scrape the server's metrics ({e}); this run has none"
+                    );
+                    None
+                }
+            },
+            None => None,
         };
         let clock = {
             let _progress = Progress::start(
@@ -406,7 +431,16 @@ pub fn run_session(
             }
         };
         let data = recorder.handle().end_run().map_err(Error::Output)?;
-        let summary = summarize(&data, &r.percentiles);
+        let mut summary = summarize(&data, &r.percentiles).with_goodput(&data, r.slo.as_ref());
+        if let Some(running) = scrape {
+            match rt.block_on(running.finish()) {
+                Ok(m) => summary.server_metrics = Some(m.to_json_with(&summary.percentiles)),
+                Err(e) => eprintln!(
+                    "WARNING: the server's metrics after {} are unusable: {e}",
+                    plan.label
+                ),
+            }
+        }
         print!("{}", render(&plan.label, &summary));
         if plan.mode == "throughput" {
             println!(
@@ -421,6 +455,14 @@ pub fn run_session(
             );
         }
         println!();
+        let stopped = live.error_rate_exceeded(args.max_error_rate);
+        if stopped {
+            eprintln!(
+                "error: {} — more than {} of its requests failed; stopping (--max-error-rate)",
+                plan.label,
+                args.max_error_rate.unwrap_or(0.0)
+            );
+        }
         if summary.succeeded == 0 && summary.total > 0 {
             let kinds: Vec<String> = summary
                 .failures
@@ -464,6 +506,9 @@ pub fn run_session(
                 }
             }
         }
+        if stopped {
+            error_rate_stop = Some(plan.label.clone());
+        }
         if let Some(dir) = &args.output_dir {
             write_results_json(dir, &document(&header, &saved))
                 .and_then(|_| write_summary_csv(dir, &saved))
@@ -471,10 +516,30 @@ pub fn run_session(
                     Error::Output(format!("cannot write results to {}: {e}", dir.display()))
                 })?;
         }
+        if error_rate_stop.is_some() {
+            break;
+        }
     }
     drop(recorder);
     if let Some(dir) = &args.output_dir {
         eprintln!("Results in {}", dir.display());
+    }
+    if let Some(label) = error_rate_stop {
+        let failures = saved
+            .last()
+            .map(|s| {
+                s.summary
+                    .failures
+                    .counts
+                    .iter()
+                    .map(|(k, n)| format!("{n} {}", k.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        return Err(Error::AllFailed(format!(
+            "{label}: the failure share passed --max-error-rate ({failures}); later runs were not started"
+        )));
     }
     if !all_failed.is_empty() {
         return Err(Error::AllFailed(format!(
@@ -543,6 +608,38 @@ fn run_open_loop(
             })
             .map(|()| clock)
     })
+}
+
+/// The scraper and what it scrapes, when `--metrics` or `--metrics-url` is given. The
+/// API key goes to the metrics URL only when it is the benchmarked server itself.
+fn setup_metrics(
+    args: &LoadArgs,
+    endpoint: &Endpoint,
+    client: &HttpClient,
+) -> Result<Option<(Scraper, MetricsSpec)>, Error> {
+    if args.metrics.is_none() && args.metrics_url.is_none() {
+        return Ok(None);
+    }
+    let url = match &args.metrics_url {
+        Some(u) => reqwest::Url::parse(u)
+            .map_err(|e| Error::Input(format!("--metrics-url {u}: not a URL ({e})")))?,
+        None => endpoint
+            .root
+            .join("metrics")
+            .map_err(|e| Error::Input(format!("--metrics-url: {e}")))?,
+    };
+    let names = args.metrics.as_deref().unwrap_or("vllm,sglang,llamacpp");
+    let spec = MetricsSpec::new(
+        url.clone(),
+        names,
+        Duration::from_secs_f64(args.metrics_interval),
+    )
+    .map_err(|e| Error::Input(format!("--metrics: {e}")))?;
+    let auth = same_origin(&url, &endpoint.url)
+        .then(|| client.auth_header())
+        .flatten();
+    let scraper = Scraper::new(auth, DEFAULT_TIMEOUT).map_err(Error::Server)?;
+    Ok(Some((scraper, spec)))
 }
 
 /// Empty the server's prefix cache (a POST), warning loudly when it fails: a round

@@ -568,3 +568,38 @@ fn report_rejects_a_malformed_record_with_its_line() {
     let p = Path::new(dir.path()).join("requests.jsonl");
     assert!(e.to_string().contains(&format!("{}:1", p.display())), "{e}");
 }
+
+#[test]
+fn max_error_rate_stops_the_run_early() {
+    let (url, _) = flaky_server(true);
+    let dir = tempfile::tempdir().unwrap();
+    let e = failing(&[
+        "concurrency",
+        "--endpoint",
+        &url,
+        "--model",
+        "m",
+        "--concurrency",
+        "1",
+        "--num-requests",
+        "50",
+        "--input-len",
+        "8",
+        "--output-len",
+        "2",
+        "--max-error-rate",
+        "0.5",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(e.exit_code(), 1);
+    assert!(e.to_string().contains("--max-error-rate"), "{e}");
+    // The check starts once 10 requests ended; all 10 failed, so nothing more was sent.
+    let jsonl = std::fs::read_to_string(dir.path().join("requests.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 10);
+    assert!(
+        dir.path().join("results.json").exists(),
+        "results are still written"
+    );
+}

@@ -124,6 +124,11 @@ impl HttpClient {
         })
     }
 
+    /// The Authorization header, for a caller that checked where it goes.
+    pub fn auth_header(&self) -> Option<HeaderValue> {
+        self.auth.clone()
+    }
+
     /// A message with the API key masked (gateways echo it in errors).
     fn mask(&self, msg: String) -> String {
         match &self.key {

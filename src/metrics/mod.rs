@@ -1,5 +1,8 @@
 //! What is measured: statistics over exact samples, and the per-run summary.
 
+pub mod prometheus;
+pub mod server;
+pub mod slo;
 pub mod stats;
 pub mod summary;
 

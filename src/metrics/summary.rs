@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::slo::{Goodput, Slo, goodput};
 use super::stats::{DEFAULT_PERCENTILES, Stats, stats_json};
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 
@@ -161,6 +162,10 @@ pub struct Summary {
     pub tokens: TokenTotals,
     /// The percentiles the stats carry (defaults plus any asked for).
     pub percentiles: Vec<f64>,
+    /// Requests meeting the SLO, when one was given.
+    pub goodput: Option<Goodput>,
+    /// The server's own metrics over the run (`--metrics`), as saved in results.json.
+    pub server_metrics: Option<Value>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -283,6 +288,16 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         concurrency: concurrency(&data.samples, duration_us),
         tokens,
         percentiles: pcts,
+        goodput: None,
+        server_metrics: None,
+    }
+}
+
+impl Summary {
+    /// Add goodput under `slo`, computed from the same requests.
+    pub fn with_goodput(mut self, data: &RunData, slo: Option<&Slo>) -> Self {
+        self.goodput = slo.map(|slo| goodput(data, slo, self.duration_s));
+        self
     }
 }
 
@@ -374,6 +389,12 @@ impl Summary {
                 },
             },
         });
+        if let Some(g) = &self.goodput {
+            out["goodput"] = g.to_json();
+        }
+        if let Some(m) = &self.server_metrics {
+            out["server_metrics"] = m.clone();
+        }
         for (key, stats) in [
             ("schedule_lag_ms", &self.schedule_lag_ms),
             ("queue_wait_ms", &self.queue_wait_ms),

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::results::{SavedRun, document, write_results_json, write_summary_csv};
 use super::table::render;
 use crate::error::Error;
+use crate::metrics::slo::Slo;
 use crate::metrics::{RunData, summarize};
 use crate::record::RequestRecord;
 
@@ -16,6 +17,7 @@ use crate::record::RequestRecord;
 pub fn reanalyze(
     dir: &Path,
     percentiles: &[f64],
+    slo: Option<&Slo>,
 ) -> Result<(Map<String, Value>, Vec<SavedRun>), Error> {
     let path = dir.join("requests.jsonl");
     let file = std::fs::File::open(&path).map_err(|e| {
@@ -72,7 +74,14 @@ pub fn reanalyze(
             let meta = saved_runs.iter().find(|r| r["label"] == label.as_str());
             let field = |k: &str| meta.and_then(|m| m.get(k)).cloned();
             SavedRun {
-                summary: summarize(&d, percentiles),
+                summary: {
+                    let mut s = summarize(&d, percentiles).with_goodput(&d, slo);
+                    // Server metrics cannot be recomputed from the records: keep them.
+                    s.server_metrics = meta
+                        .and_then(|m| m["summary"].get("server_metrics"))
+                        .cloned();
+                    s
+                },
                 mode: field("mode")
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default(),
@@ -94,8 +103,13 @@ pub fn reanalyze(
 }
 
 /// Print every run's table; with `rewrite`, also rewrite results.json and summary.csv.
-pub fn report(dir: &Path, percentiles: &[f64], rewrite: bool) -> Result<Vec<SavedRun>, Error> {
-    let (header, runs) = reanalyze(dir, percentiles)?;
+pub fn report(
+    dir: &Path,
+    percentiles: &[f64],
+    rewrite: bool,
+    slo: Option<&Slo>,
+) -> Result<Vec<SavedRun>, Error> {
+    let (header, runs) = reanalyze(dir, percentiles, slo)?;
     for run in &runs {
         println!("{}", render(&run.label, &run.summary));
     }

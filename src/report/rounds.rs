@@ -16,6 +16,8 @@ struct Row {
     values: Vec<Option<f64>>,
     /// Cached prompt tokens / prompt tokens, when the server reports cached tokens.
     cached_share: Option<f64>,
+    /// The prefix-cache hit rate from the server's own metrics (`--metrics`).
+    server_hit_rate: Option<f64>,
 }
 
 /// (name in results.json, label in the table, value from a summary)
@@ -65,6 +67,13 @@ impl RoundComparison {
             .map(|(round, s)| Row {
                 round: *round,
                 values: METRICS.iter().map(|(_, _, get)| get(s)).collect(),
+                server_hit_rate: s.server_metrics.as_ref().and_then(|m| {
+                    m["derived"].as_object()?.iter().find_map(|(k, v)| {
+                        k.starts_with("prefix_cache_hit_rate")
+                            .then(|| v.as_f64())
+                            .flatten()
+                    })
+                }),
                 cached_share: s.tokens.cached.map(|c| {
                     let prompt = s.tokens.server_prompt.unwrap_or(s.tokens.input);
                     if prompt > 0 {
@@ -121,6 +130,15 @@ impl RoundComparison {
             row.extend((1..self.rows.len()).map(|_| String::new()));
             t.add_row(row);
         }
+        if self.rows.iter().any(|r| r.server_hit_rate.is_some()) {
+            let mut row = vec!["server cache hit rate".to_string()];
+            row.extend(self.rows.iter().map(|r| {
+                r.server_hit_rate
+                    .map_or("-".to_string(), |c| format!("{:.1}%", c * 100.0))
+            }));
+            row.extend((1..self.rows.len()).map(|_| String::new()));
+            t.add_row(row);
+        }
         for i in 1..=(2 * self.rows.len()) {
             if let Some(c) = t.column_mut(i) {
                 c.set_cell_alignment(CellAlignment::Right);
@@ -152,6 +170,7 @@ impl RoundComparison {
                     m.insert((*name).into(), json!(r.values[i]));
                 }
                 m.insert("cached_share".into(), json!(r.cached_share));
+                m.insert("server_hit_rate".into(), json!(r.server_hit_rate));
                 Value::Object(m)
             })
             .collect();

@@ -111,6 +111,19 @@ pub fn render(label: &str, s: &Summary) -> String {
         "concurrency max {} in flight (mean {:.2}) · max {} waiting for a first token\n",
         s.concurrency.max_in_flight, s.concurrency.mean_in_flight, s.concurrency.max_queued
     ));
+    if let Some(m) = &s.server_metrics {
+        out.push_str(&server_lines(m));
+    }
+    if let Some(g) = &s.goodput {
+        out.push_str(&format!(
+            "goodput    {:.3} req/s · {:.1} output tok/s · {:.1}% of requests, {:.1}% of output tokens meet the SLO ({})\n",
+            g.req_s,
+            g.tok_s,
+            g.request_share * 100.0,
+            g.token_share * 100.0,
+            g.slo
+        ));
+    }
     if let Some(lag) = &s.schedule_lag_ms
         && let Some(p99) = lag.percentile(99.0)
         && p99 > LAG_WARN_MS
@@ -125,6 +138,48 @@ pub fn render(label: &str, s: &Summary) -> String {
             out.push_str(&format!(": {first}"));
         }
         out.push('\n');
+    }
+    out
+}
+
+/// The server's metrics in a few lines: derived values, then each series (gauges: mean
+/// and max over the run; counters: increase and rate).
+fn server_lines(m: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let Some(obj) = m.as_object() else {
+        return out;
+    };
+    if let Some(d) = obj.get("derived").and_then(|d| d.as_object()) {
+        for (k, v) in d {
+            let Some(v) = v.as_f64() else { continue };
+            let shown = if k.starts_with("prefix_cache_hit_rate") {
+                format!("{:.1}%", v * 100.0)
+            } else {
+                format!("{v:.2}")
+            };
+            out.push_str(&format!("server     {k} = {shown}\n"));
+        }
+    }
+    for (k, v) in obj {
+        match v["type"].as_str() {
+            Some("gauge") => out.push_str(&format!(
+                "server     {k}: mean {:.3}, max {:.3}\n",
+                v["mean"].as_f64().unwrap_or(f64::NAN),
+                v["max"].as_f64().unwrap_or(f64::NAN)
+            )),
+            Some("counter") => out.push_str(&format!(
+                "server     {k}: +{} ({:.1}/s)\n",
+                v["delta"],
+                v["rate"].as_f64().unwrap_or(f64::NAN)
+            )),
+            _ => {}
+        }
+    }
+    if let Some(missing) = obj.get("missing").and_then(|m| m.as_array())
+        && !missing.is_empty()
+    {
+        let names: Vec<String> = missing.iter().map(|n| n.to_string()).collect();
+        out.push_str(&format!("server     not exposed: {}\n", names.join(", ")));
     }
     out
 }

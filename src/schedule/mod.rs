@@ -42,6 +42,15 @@ pub struct RunContext {
     pub label: Arc<str>,
     /// Multi-turn sessions of a trace replay (`--sessions`).
     pub sessions: Option<Arc<sessions::Sessions>>,
+    /// `--max-error-rate`: stop sending once more than this share failed.
+    pub max_error_rate: Option<f64>,
+}
+
+impl RunContext {
+    /// Too many failures: send nothing more (requests in flight still finish).
+    pub fn should_stop(&self) -> bool {
+        self.live.error_rate_exceeded(self.max_error_rate)
+    }
 }
 
 impl RunContext {
@@ -117,6 +126,9 @@ pub async fn drive(
                 let (reqs, ctx, next) = (requests.clone(), ctx.clone(), next.clone());
                 tasks.spawn(async move {
                     loop {
+                        if ctx.should_stop() {
+                            break;
+                        }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(req) = reqs.get(i) else { break };
                         ctx.send(req).await;

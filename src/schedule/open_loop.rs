@@ -60,6 +60,10 @@ pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<
     let slots = cap.map(|c| Arc::new(Semaphore::new(c)));
     let mut tasks = JoinSet::new();
     while let Some(timed) = rx.recv().await {
+        if ctx.should_stop() {
+            // Dropping the receiver stops the timekeeper and the preparation behind it.
+            break;
+        }
         let (ctx, slots) = (ctx.clone(), slots.clone());
         tasks.spawn(async move {
             let i = timed.req.id;
@@ -93,6 +97,7 @@ pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<
         // Reap finished tasks as we go: memory stays bounded by what is in flight.
         while tasks.try_join_next().is_some() {}
     }
+    drop(rx);
     while tasks.join_next().await.is_some() {}
     let _ = timekeeper.join();
 }

@@ -1,0 +1,792 @@
+//! Service-level objectives and goodput, per the metrics spec ("SLOs and goodput").
+//!
+//! An SLO bounds TTFT, TPOT and E2E from above and, optionally, a request's own output
+//! throughput from below. vLLM's goodput knows only the three latencies; the dual-round
+//! tool bounded output tokens / latency, which is kept here as `min_output_tok_s`.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Value, json};
+use serde_saphyr::Spanned;
+
+use super::summary::{RunData, Sample};
+
+/// The keys a `--slo` value accepts, for error messages.
+const KEYS: &str = "ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s";
+const INLINE_EXAMPLE: &str = "ttft_ms=500,tpot_ms=50";
+
+/// Bounds a request must meet to count towards goodput; `None` = no bound.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+    /// Lower bound on output_tokens / E2E of each request.
+    pub min_output_tok_s: Option<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SloError {
+    #[error(
+        "--slo {file}: cannot read the SLO file: {error} (expected a YAML file, or bounds inline like {INLINE_EXAMPLE})"
+    )]
+    Read { file: String, error: std::io::Error },
+    #[error("{location}: not valid YAML: {message}")]
+    Yaml { location: String, message: String },
+    #[error(
+        "{location}: expected a mapping of SLO bounds such as `slo: {{ttft_ms: 500, tpot_ms: 50}}`, found {found}"
+    )]
+    Shape { location: String, found: String },
+    #[error("{location}: unknown SLO key \"{key}\" (accepted: {KEYS})")]
+    UnknownKey { location: String, key: String },
+    #[error("{location}: \"{key}\" must be a positive number, found {found}")]
+    Value {
+        location: String,
+        key: String,
+        found: String,
+    },
+    #[error(
+        "{location}: \"{key}\" repeats \"{first}\" (at {first_location}); give each once (itl_ms is tpot_ms, latency_ms is e2e_ms)"
+    )]
+    Duplicate {
+        location: String,
+        key: String,
+        first: String,
+        first_location: String,
+    },
+    #[error("--slo {item:?}: expected key=value pairs separated by commas, like {INLINE_EXAMPLE}")]
+    Inline { item: String },
+    #[error("{source_name}: no SLO bound set (expected at least one of {KEYS})")]
+    Empty { source_name: String },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Ttft,
+    Tpot,
+    E2e,
+    MinTokS,
+}
+
+impl Bound {
+    /// The seed tool's `itl_ms` was its per-request mean inter-token time, which is
+    /// TPOT here (the metrics spec's terminology note), and its `latency_ms` is E2E.
+    fn from_key(key: &str) -> Option<Bound> {
+        match key {
+            "ttft_ms" => Some(Bound::Ttft),
+            "tpot_ms" | "itl_ms" => Some(Bound::Tpot),
+            "e2e_ms" | "latency_ms" => Some(Bound::E2e),
+            "min_output_tok_s" => Some(Bound::MinTokS),
+            _ => None,
+        }
+    }
+}
+
+/// Collects bounds, remembering who set each so a repeat can name the first.
+#[derive(Default)]
+struct Builder {
+    slo: Slo,
+    set_by: Vec<(Bound, String, String)>,
+}
+
+impl Builder {
+    /// `value` is `None` for an explicit null: no bound, as config files often write.
+    fn set(
+        &mut self,
+        key: &str,
+        location: String,
+        value: Result<Option<f64>, String>,
+    ) -> Result<(), SloError> {
+        let Some(bound) = Bound::from_key(key) else {
+            return Err(SloError::UnknownKey {
+                location,
+                key: key.to_string(),
+            });
+        };
+        let bad = |found: String| SloError::Value {
+            location: location.clone(),
+            key: key.to_string(),
+            found,
+        };
+        let value = match value.map_err(&bad)? {
+            None => return Ok(()),
+            Some(v) if v.is_finite() && v > 0.0 => v,
+            Some(v) => return Err(bad(v.to_string())),
+        };
+        if let Some((_, first, first_location)) = self.set_by.iter().find(|s| s.0 == bound) {
+            return Err(SloError::Duplicate {
+                location,
+                key: key.to_string(),
+                first: first.clone(),
+                first_location: first_location.clone(),
+            });
+        }
+        let slot = match bound {
+            Bound::Ttft => &mut self.slo.ttft_ms,
+            Bound::Tpot => &mut self.slo.tpot_ms,
+            Bound::E2e => &mut self.slo.e2e_ms,
+            Bound::MinTokS => &mut self.slo.min_output_tok_s,
+        };
+        *slot = Some(value);
+        self.set_by.push((bound, key.to_string(), location));
+        Ok(())
+    }
+
+    fn finish(self, source_name: String) -> Result<Slo, SloError> {
+        if self.slo.is_empty() {
+            return Err(SloError::Empty { source_name });
+        }
+        Ok(self.slo)
+    }
+}
+
+impl Slo {
+    /// Parses a `--slo` value: a YAML file, or inline `key=value,...`. A value with `=`
+    /// that names no existing file is inline, so a file whose name has `=` still works.
+    pub fn parse_arg(s: &str) -> Result<Slo, SloError> {
+        let path = Path::new(s);
+        if s.contains('=') && !path.exists() {
+            return Slo::parse_inline(s);
+        }
+        let text = std::fs::read_to_string(path).map_err(|error| SloError::Read {
+            file: s.to_string(),
+            error,
+        })?;
+        Slo::parse_yaml(s, &text)
+    }
+
+    /// `ttft_ms=500,tpot_ms=50`; blanks around items are ignored.
+    pub fn parse_inline(s: &str) -> Result<Slo, SloError> {
+        let mut b = Builder::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let Some((key, value)) = item.split_once('=') else {
+                return Err(SloError::Inline {
+                    item: item.to_string(),
+                });
+            };
+            let value = value.trim();
+            let parsed = value
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("{value:?}"));
+            b.set(key.trim(), format!("--slo {item:?}"), parsed)?;
+        }
+        b.finish(format!("--slo {s:?}"))
+    }
+
+    /// A YAML document: `slo: {...}`, or the bounds' mapping at top level. Keys beside
+    /// `slo:` are ignored, so the seed tool's config files (which hold other sections)
+    /// can be passed as they are. `file` names the source in errors.
+    pub fn parse_yaml(file: &str, text: &str) -> Result<Slo, SloError> {
+        // Non-finite numbers and repeated keys reach our checks, whose messages say
+        // more than the parser's (which suggest changing its options).
+        use serde_saphyr::options::{DuplicateKeyPolicy, NonFiniteFloatPolicy};
+        let options = serde_saphyr::options! {
+            non_finite_float_policy: NonFiniteFloatPolicy::PassThrough,
+            duplicate_keys: DuplicateKeyPolicy::PassThrough,
+        };
+        let top: Node =
+            serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(file, &e))?;
+        let entries = match top {
+            Node::Map(entries) => entries,
+            // An empty document is null.
+            other => {
+                return Err(SloError::Shape {
+                    location: file.to_string(),
+                    found: other.describe(),
+                });
+            }
+        };
+        let entries = match entries
+            .into_iter()
+            .partition::<Vec<_>, _>(|(k, _)| k.value == "slo")
+        {
+            (mut section, _) if !section.is_empty() => {
+                if let Some((again, _)) = section.get(1) {
+                    return Err(SloError::Duplicate {
+                        location: at(file, again),
+                        key: "slo".into(),
+                        first: "slo".into(),
+                        first_location: at(file, &section[0].0),
+                    });
+                }
+                let (key, value) = section.swap_remove(0);
+                match value.value {
+                    Node::Map(inner) => inner,
+                    other => {
+                        return Err(SloError::Shape {
+                            location: at(file, &key),
+                            found: other.describe(),
+                        });
+                    }
+                }
+            }
+            (_, all) => all,
+        };
+        let mut b = Builder::default();
+        for (key, value) in entries {
+            let parsed = match value.value {
+                Node::Null => Ok(None),
+                Node::Num(v) => Ok(Some(v)),
+                other => Err(other.describe()),
+            };
+            b.set(&key.value, at(file, &key), parsed)?;
+        }
+        b.finish(file.to_string())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ttft_ms.is_none()
+            && self.tpot_ms.is_none()
+            && self.e2e_ms.is_none()
+            && self.min_output_tok_s.is_none()
+    }
+
+    /// Whether a request met the SLO: it succeeded and every bound holds.
+    ///
+    /// - A TTFT bound needs a first output event: a success without one has no TTFT to
+    ///   show the bound holds.
+    /// - A TPOT bound applies only to requests with a TPOT (≥ 2 output tokens, as in the
+    ///   summary); a one-token answer has no time per output token to exceed it.
+    /// - Output throughput is output_tokens / E2E seconds (the dual-round tool's choice;
+    ///   vLLM has no such bound), so it counts the wait for the first token too.
+    pub fn meets(&self, s: &Sample) -> bool {
+        if !s.ok {
+            return false;
+        }
+        let e2e_us = s.ended.saturating_sub(s.started);
+        if let Some(bound) = self.ttft_ms {
+            match s.first {
+                Some(f) if ms(f.saturating_sub(s.started)) <= bound => {}
+                _ => return false,
+            }
+        }
+        if let (Some(bound), Some(tpot)) = (self.tpot_ms, tpot_ms(s))
+            && tpot > bound
+        {
+            return false;
+        }
+        if let Some(bound) = self.e2e_ms
+            && ms(e2e_us) > bound
+        {
+            return false;
+        }
+        if let Some(bound) = self.min_output_tok_s {
+            // A zero-length interval with output is infinitely fast; without, it is 0.
+            let rate = if e2e_us == 0 {
+                if s.output_tokens > 0 {
+                    f64::INFINITY
+                } else {
+                    0.0
+                }
+            } else {
+                s.output_tokens as f64 / (e2e_us as f64 / 1e6)
+            };
+            if rate < bound {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// For a table heading: "TTFT ≤ 500 ms, TPOT ≤ 50 ms".
+impl fmt::Display for Slo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts = [
+            self.ttft_ms.map(|v| format!("TTFT ≤ {v} ms")),
+            self.tpot_ms.map(|v| format!("TPOT ≤ {v} ms")),
+            self.e2e_ms.map(|v| format!("E2E ≤ {v} ms")),
+            self.min_output_tok_s
+                .map(|v| format!("output ≥ {v} tok/s per request")),
+        ];
+        let parts: Vec<String> = parts.into_iter().flatten().collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// The same formula as the summary's, so a request listed with TPOT = bound meets it.
+fn tpot_ms(s: &Sample) -> Option<f64> {
+    if s.output_tokens < 2 {
+        return None;
+    }
+    Some(ms(s.last?.saturating_sub(s.first?)) / (s.output_tokens - 1) as f64)
+}
+
+/// Goodput of one run under one SLO.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Goodput {
+    /// Requests that met the SLO.
+    pub met: u64,
+    /// `met` per second of the run's duration.
+    pub req_s: f64,
+    /// Output tokens of the requests that met the SLO, per second.
+    pub tok_s: f64,
+    /// `met` / all requests sent (failed ones included).
+    pub request_share: f64,
+    /// Their output tokens / all output tokens of successful requests.
+    pub token_share: f64,
+    /// The SLO these were computed under (results.json carries it beside them).
+    pub slo: Slo,
+}
+
+impl Goodput {
+    /// The `goodput` object of results.json.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "req_s": self.req_s,
+            "tok_s": self.tok_s,
+            "request_share": self.request_share,
+            "token_share": self.token_share,
+            "met": self.met,
+            // Serialising plain options and floats cannot fail.
+            "slo": serde_json::to_value(&self.slo).unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// Goodput over `duration_s` (the summary's duration, failed requests included). Rates
+/// and shares are 0 when their denominator is.
+pub fn goodput(data: &RunData, slo: &Slo, duration_s: f64) -> Goodput {
+    let (mut met, mut met_tokens, mut all_tokens) = (0u64, 0u64, 0u64);
+    for s in data.samples() {
+        if s.ok {
+            all_tokens += s.output_tokens as u64;
+        }
+        if slo.meets(s) {
+            met += 1;
+            met_tokens += s.output_tokens as u64;
+        }
+    }
+    let ratio = |num: f64, den: f64| {
+        if den > 0.0 && den.is_finite() {
+            num / den
+        } else {
+            0.0
+        }
+    };
+    Goodput {
+        met,
+        req_s: ratio(met as f64, duration_s),
+        tok_s: ratio(met_tokens as f64, duration_s),
+        request_share: ratio(met as f64, data.len() as f64),
+        token_share: ratio(met_tokens as f64, all_tokens as f64),
+        slo: slo.clone(),
+    }
+}
+
+/// "FILE:LINE" of a YAML key.
+fn at<T>(file: &str, node: &Spanned<T>) -> String {
+    let line = node.referenced.line();
+    if line == 0 {
+        file.to_string()
+    } else {
+        format!("{file}:{line}")
+    }
+}
+
+/// The parser's message without its source snippet, located as "FILE:LINE:COLUMN".
+fn yaml_error(file: &str, e: &serde_saphyr::Error) -> SloError {
+    let mut message = e.without_snippet().to_string();
+    let location = match e.location() {
+        Some(l) if l.line() > 0 => {
+            // The location leads the message, so the parser's copy of it would repeat.
+            let suffix = format!(" at line {}, column {}", l.line(), l.column());
+            if let Some(head) = message.strip_suffix(&suffix) {
+                message.truncate(head.len());
+            }
+            format!("{file}:{}:{}", l.line(), l.column())
+        }
+        _ => file.to_string(),
+    };
+    SloError::Yaml { location, message }
+}
+
+/// Any YAML value, with mappings kept in order and located, so errors can name the line
+/// of the key at fault.
+enum Node {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Seq,
+    Map(Vec<(Spanned<String>, Spanned<Node>)>),
+}
+
+impl Node {
+    /// For error messages: short, never a whole document.
+    fn describe(&self) -> String {
+        match self {
+            Node::Null => "nothing (null)".into(),
+            Node::Bool(b) => b.to_string(),
+            Node::Num(v) => v.to_string(),
+            Node::Str(s) if s.chars().count() <= 40 => format!("the string {s:?}"),
+            Node::Str(_) => "a string".into(),
+            Node::Seq => "a list".into(),
+            Node::Map(_) => "a mapping".into(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Num(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Num(v as f64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Num(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.to_string()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Node::Seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            entries.push((key, map.next_value::<Spanned<Node>>()?));
+        }
+        Ok(Node::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{FailureKind, RequestRecord, TokenSource};
+    use std::sync::Arc;
+
+    fn rec(started: u64, events: &[u64], ended: u64, out: u32) -> RequestRecord {
+        RequestRecord {
+            run: Arc::from("t"),
+            id: 0,
+            scheduled_at: None,
+            queue_wait: None,
+            started_at: started,
+            ended_at: ended,
+            events: events.to_vec(),
+            input_tokens: 10,
+            prompt_tokens: None,
+            cached_tokens: None,
+            output_tokens: out,
+            output_tokens_source: TokenSource::Usage,
+            text_tokens: None,
+            failure: None,
+            error: None,
+            http_status: Some(200),
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    /// Worked out by hand (times in ms), over a 2 s run:
+    /// A: TTFT 100, TPOT (300−100)/4 = 50, E2E 400, 5 tokens → 12.5 tok/s.
+    /// B: TTFT 600, TPOT 20, E2E 700, 3 tokens.
+    /// C: TTFT 50, TPOT (250−50)/2 = 100, E2E 300, 3 tokens.
+    /// D: one token, TTFT 200, no TPOT, E2E 250 → 4 tok/s.
+    /// E: failed (HTTP 500) after 10 ms.
+    fn example() -> RunData {
+        let mut d = RunData::default();
+        d.push(&rec(0, &[100_000, 200_000, 300_000], 400_000, 5));
+        d.push(&rec(0, &[600_000, 640_000], 700_000, 3));
+        d.push(&rec(0, &[50_000, 250_000], 300_000, 3));
+        d.push(&rec(1_000_000, &[1_200_000], 1_250_000, 1));
+        let mut e = rec(1_990_000, &[], 2_000_000, 0);
+        e.failure = Some(FailureKind::HttpStatus);
+        e.output_tokens_source = TokenSource::Events;
+        d.push(&e);
+        d
+    }
+
+    fn met(slo: &Slo) -> Vec<bool> {
+        example().samples().iter().map(|s| slo.meets(s)).collect()
+    }
+
+    fn slo(text: &str) -> Slo {
+        Slo::parse_inline(text).unwrap()
+    }
+
+    #[test]
+    fn each_bound_on_hand_computed_requests() {
+        // Bounds are inclusive: A's TPOT is exactly 50.
+        assert_eq!(met(&slo("ttft_ms=500")), [true, false, true, true, false]);
+        assert_eq!(met(&slo("tpot_ms=50")), [true, true, false, true, false]);
+        assert_eq!(met(&slo("tpot_ms=49.9")), [false, true, false, true, false]);
+        assert_eq!(met(&slo("e2e_ms=300")), [false, false, true, true, false]);
+        // A 12.5, B 3/0.7 = 4.29, C 10, D 4 tok/s.
+        assert_eq!(
+            met(&slo("min_output_tok_s=10")),
+            [true, false, true, false, false]
+        );
+        assert_eq!(
+            met(&slo("min_output_tok_s=4")),
+            [true, true, true, true, false]
+        );
+        assert_eq!(
+            met(&slo("ttft_ms=500,tpot_ms=60")),
+            [true, false, false, true, false]
+        );
+    }
+
+    #[test]
+    fn goodput_hand_computed() {
+        let s = slo("ttft_ms=500, tpot_ms=60");
+        let g = goodput(&example(), &s, 2.0);
+        // A (5 tokens) and D (1 token) meet it; 12 output tokens in all; 5 requests sent.
+        assert_eq!(g.met, 2);
+        assert!(close(g.req_s, 1.0));
+        assert!(close(g.tok_s, 3.0));
+        assert!(close(g.request_share, 0.4));
+        assert!(close(g.token_share, 0.5));
+        assert_eq!(
+            g.to_json(),
+            json!({
+                "req_s": 1.0, "tok_s": 3.0, "request_share": 0.4, "token_share": 0.5, "met": 2,
+                "slo": {"ttft_ms": 500.0, "tpot_ms": 60.0, "e2e_ms": null, "min_output_tok_s": null}
+            })
+        );
+    }
+
+    #[test]
+    fn goodput_of_nothing_is_zero_not_nan() {
+        let g = goodput(&RunData::default(), &slo("ttft_ms=1"), 0.0);
+        assert_eq!((g.met, g.req_s, g.tok_s), (0, 0.0, 0.0));
+        assert_eq!((g.request_share, g.token_share), (0.0, 0.0));
+    }
+
+    #[test]
+    fn ttft_bound_fails_a_success_without_output_events() {
+        let mut d = RunData::default();
+        d.push(&rec(0, &[], 10_000, 0));
+        let s = &d.samples()[0];
+        assert!(!slo("ttft_ms=1000").meets(s));
+        assert!(slo("e2e_ms=1000").meets(s));
+        assert!(!slo("min_output_tok_s=1").meets(s));
+    }
+
+    #[test]
+    fn inline_forms_and_aliases() {
+        assert_eq!(
+            slo(" itl_ms = 40 ,latency_ms=2e3,min_output_tok_s=0.5,"),
+            Slo {
+                ttft_ms: None,
+                tpot_ms: Some(40.0),
+                e2e_ms: Some(2000.0),
+                min_output_tok_s: Some(0.5)
+            }
+        );
+        assert_eq!(
+            Slo::parse_arg("ttft_ms=500,tpot_ms=50")
+                .unwrap()
+                .to_string(),
+            "TTFT ≤ 500 ms, TPOT ≤ 50 ms"
+        );
+    }
+
+    fn inline_err(s: &str) -> String {
+        Slo::parse_arg(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn inline_errors() {
+        assert_eq!(
+            inline_err("ttft=5"),
+            "--slo \"ttft=5\": unknown SLO key \"ttft\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)"
+        );
+        assert_eq!(
+            inline_err("ttft_ms=500,tpot_ms"),
+            "--slo \"tpot_ms\": expected key=value pairs separated by commas, like ttft_ms=500,tpot_ms=50"
+        );
+        assert_eq!(
+            inline_err("ttft_ms=500ms"),
+            "--slo \"ttft_ms=500ms\": \"ttft_ms\" must be a positive number, found \"500ms\""
+        );
+        for bad in ["0", "-3", "inf", "NaN"] {
+            let msg = inline_err(&format!("e2e_ms={bad}"));
+            assert!(
+                msg.contains("\"e2e_ms\" must be a positive number"),
+                "{msg}"
+            );
+        }
+        assert_eq!(
+            inline_err("tpot_ms=50,itl_ms=40"),
+            "--slo \"itl_ms=40\": \"itl_ms\" repeats \"tpot_ms\" (at --slo \"tpot_ms=50\"); give each once (itl_ms is tpot_ms, latency_ms is e2e_ms)"
+        );
+        assert_eq!(
+            inline_err("=,"),
+            "--slo \"=\": unknown SLO key \"\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)"
+        );
+        assert!(inline_err("a=1=").contains("unknown SLO key \"a\""));
+        assert_eq!(
+            Slo::parse_inline(" , ").unwrap_err().to_string(),
+            "--slo \" , \": no SLO bound set (expected at least one of ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)"
+        );
+    }
+
+    fn yaml(text: &str) -> Result<Slo, String> {
+        Slo::parse_yaml("s.yaml", text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn yaml_section_top_level_and_flow_style() {
+        let want = Slo {
+            ttft_ms: Some(500.0),
+            tpot_ms: Some(50.0),
+            e2e_ms: Some(10000.0),
+            min_output_tok_s: Some(20.0),
+        };
+        let block = "# service levels\nslo:\n  ttft_ms: 500\n  tpot_ms: 50.0\n  e2e_ms: 1e4\n  min_output_tok_s: 20\n";
+        assert_eq!(yaml(block).unwrap(), want);
+        assert_eq!(
+            yaml("slo: {ttft_ms: 500, itl_ms: 50, latency_ms: 10000, min_output_tok_s: 20}")
+                .unwrap(),
+            want
+        );
+        // Other sections of a seed config file beside `slo:` are not ours to judge.
+        assert_eq!(
+            yaml("model: m\nconcurrency: [1, 2]\nslo:\n  ttft_ms: 500\n").unwrap(),
+            slo("ttft_ms=500")
+        );
+        assert_eq!(
+            yaml("ttft_ms: 500\ne2e_ms: ~\n").unwrap(),
+            slo("ttft_ms=500")
+        );
+    }
+
+    #[test]
+    fn yaml_errors_name_file_and_line() {
+        let cases = [
+            (
+                "slo:\n  ttft_ms: 500\n  tbt_ms: 5\n",
+                "s.yaml:3: unknown SLO key \"tbt_ms\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)",
+            ),
+            (
+                "ttft_ms: 500\nmodel: m\n",
+                "s.yaml:2: unknown SLO key \"model\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)",
+            ),
+            (
+                "slo:\n  ttft_ms: fast\n",
+                "s.yaml:2: \"ttft_ms\" must be a positive number, found the string \"fast\"",
+            ),
+            (
+                "slo:\n  ttft_ms: \"500\"\n",
+                "s.yaml:2: \"ttft_ms\" must be a positive number, found the string \"500\"",
+            ),
+            (
+                "slo:\n  e2e_ms: -1\n",
+                "s.yaml:2: \"e2e_ms\" must be a positive number, found -1",
+            ),
+            (
+                "slo:\n  e2e_ms: .inf\n",
+                "s.yaml:2: \"e2e_ms\" must be a positive number, found inf",
+            ),
+            (
+                "slo:\n  e2e_ms: [1]\n",
+                "s.yaml:2: \"e2e_ms\" must be a positive number, found a list",
+            ),
+            (
+                "slo:\n  tpot_ms: 50\n\n  itl_ms: 40\n",
+                "s.yaml:4: \"itl_ms\" repeats \"tpot_ms\" (at s.yaml:2); give each once (itl_ms is tpot_ms, latency_ms is e2e_ms)",
+            ),
+            (
+                "x: 1\nslo: 5\n",
+                "s.yaml:2: expected a mapping of SLO bounds such as `slo: {ttft_ms: 500, tpot_ms: 50}`, found 5",
+            ),
+            (
+                "- ttft_ms: 5\n",
+                "s.yaml: expected a mapping of SLO bounds such as `slo: {ttft_ms: 500, tpot_ms: 50}`, found a list",
+            ),
+            (
+                "",
+                "s.yaml: expected a mapping of SLO bounds such as `slo: {ttft_ms: 500, tpot_ms: 50}`, found nothing (null)",
+            ),
+            (
+                "slo: {}\n",
+                "s.yaml: no SLO bound set (expected at least one of ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(yaml(text).unwrap_err(), want, "{text:?}");
+        }
+        // Broken YAML: the parser's message, located.
+        let msg = yaml("slo:\n  ttft_ms: [500\n").unwrap_err();
+        assert!(msg.starts_with("s.yaml:2:"), "{msg}");
+        assert!(msg.contains(": not valid YAML: "), "{msg}");
+        assert!(!msg.contains('\n') && !msg.contains("at line"), "{msg}");
+        assert_eq!(
+            yaml("slo:\n  ttft_ms: 1\n  ttft_ms: 2\n").unwrap_err(),
+            "s.yaml:3: \"ttft_ms\" repeats \"ttft_ms\" (at s.yaml:2); give each once (itl_ms is tpot_ms, latency_ms is e2e_ms)"
+        );
+        assert_eq!(
+            yaml("slo:\n  ttft_ms: 1\nslo: {e2e_ms: 2}\n").unwrap_err(),
+            "s.yaml:3: \"slo\" repeats \"slo\" (at s.yaml:1); give each once (itl_ms is tpot_ms, latency_ms is e2e_ms)"
+        );
+    }
+
+    #[test]
+    fn parse_arg_reads_files_and_names_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("slo.yaml");
+        std::fs::write(&p, "slo:\n  ttft_ms: 250\n").unwrap();
+        assert_eq!(
+            Slo::parse_arg(p.to_str().unwrap()).unwrap(),
+            slo("ttft_ms=250")
+        );
+        // A file whose name holds '=' is still a file.
+        let q = dir.path().join("ttft_ms=1.yaml");
+        std::fs::write(&q, "e2e_ms: 9\n").unwrap();
+        assert_eq!(
+            Slo::parse_arg(q.to_str().unwrap()).unwrap(),
+            slo("e2e_ms=9")
+        );
+        let missing = dir.path().join("none.yaml");
+        let msg = Slo::parse_arg(missing.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "--slo {}: cannot read the SLO file: ",
+                missing.display()
+            )),
+            "{msg}"
+        );
+        assert!(msg.ends_with("like ttft_ms=500,tpot_ms=50)"), "{msg}");
+    }
+}
