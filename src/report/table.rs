@@ -167,11 +167,18 @@ fn server_lines(m: &serde_json::Value) -> String {
                 v["mean"].as_f64().unwrap_or(f64::NAN),
                 v["max"].as_f64().unwrap_or(f64::NAN)
             )),
-            Some("counter") => out.push_str(&format!(
-                "server     {k}: +{} ({:.1}/s)\n",
-                v["delta"],
-                v["rate"].as_f64().unwrap_or(f64::NAN)
-            )),
+            Some("counter") => {
+                let d = v["delta"].as_f64().unwrap_or(f64::NAN);
+                let d = if d.fract() == 0.0 {
+                    format!("{d:.0}")
+                } else {
+                    format!("{d:.4}")
+                };
+                out.push_str(&format!(
+                    "server     {k}: +{d} ({:.1}/s)\n",
+                    v["rate"].as_f64().unwrap_or(f64::NAN)
+                ))
+            }
             _ => {}
         }
     }
