@@ -235,7 +235,8 @@ fn converted_longbench_feeds_a_run() {
         text.push('\n');
     }
     // A duplicate id is dropped.
-    text.push_str(&text.lines().next().unwrap().to_string());
+    let first = text.lines().next().unwrap().to_owned();
+    text.push_str(&first);
     text.push('\n');
     std::fs::write(&lb, text).unwrap();
     let out = dir.path().join("lb.jsonl");
