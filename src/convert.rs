@@ -15,6 +15,8 @@ use rand::rngs::StdRng;
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
+use crate::workload::dataset::Role;
+
 /// How many skip reasons a report keeps (the rest are only counted).
 const SKIP_EXAMPLES: usize = 5;
 /// Entries without an `_id` are duplicates when these many leading characters of both
@@ -454,37 +456,6 @@ impl<'de> Visitor<'de> for EachEntry<'_> {
             (self.0)(value);
         }
         Ok(())
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    User,
-    Assistant,
-    System,
-}
-
-impl Role {
-    /// The speaker names `workload::dataset` accepts, so every entry written reads back.
-    fn from_sharegpt(from: &str) -> Option<Role> {
-        let is = |name: &str| from.eq_ignore_ascii_case(name);
-        if is("human") || is("user") {
-            Some(Role::User)
-        } else if is("gpt") || is("assistant") || is("chatgpt") || is("bing") || is("bard") {
-            Some(Role::Assistant)
-        } else if is("system") {
-            Some(Role::System)
-        } else {
-            None
-        }
-    }
-
-    fn openai(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::System => "system",
-        }
     }
 }
 

@@ -374,8 +374,10 @@ fn check_messages(messages: Value) -> Result<PromptContent, String> {
     Ok(PromptContent::Messages(messages))
 }
 
+/// A chat role, from ShareGPT's speaker names (shared with `convert sharegpt`, so every
+/// entry it writes reads back here).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     User,
     Assistant,
     System,
@@ -385,7 +387,7 @@ impl Role {
     const EXPECTED: &str = "human, user, gpt, assistant, chatgpt, bing, bard or system";
 
     /// ShareGPT's speaker names; bing and bard occur in ShareGPT V3 beside chatgpt.
-    fn from_sharegpt(from: &str) -> Option<Role> {
+    pub(crate) fn from_sharegpt(from: &str) -> Option<Role> {
         let is = |name: &str| from.eq_ignore_ascii_case(name);
         if is("human") || is("user") {
             Some(Role::User)
@@ -398,7 +400,7 @@ impl Role {
         }
     }
 
-    fn openai(self) -> &'static str {
+    pub(crate) fn openai(self) -> &'static str {
         match self {
             Role::User => "user",
             Role::Assistant => "assistant",
