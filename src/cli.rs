@@ -280,6 +280,10 @@ pub struct LoadArgs {
     /// Give up on a request after this many seconds (0: never)
     #[arg(long, default_value_t = 600.0, value_name = "SECONDS", allow_negative_numbers = true, value_parser = seconds)]
     pub timeout: f64,
+    /// Give up on a request after this many seconds without a byte from the server
+    /// (before the headers, or between events); catches stalled streams [default: off]
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
+    pub idle_timeout: Option<f64>,
     /// Write requests.jsonl (as requests finish), results.json and summary.csv here
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,

@@ -12,6 +12,8 @@ use serde::Deserialize;
 pub enum FailureKind {
     ConnectError,
     Timeout,
+    /// No bytes for `--idle-timeout` seconds (a stalled stream).
+    IdleTimeout,
     HttpStatus,
     ErrorEvent,
     StreamCut,
@@ -19,9 +21,10 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 6] = [
+    pub const ALL: [FailureKind; 7] = [
         FailureKind::ConnectError,
         FailureKind::Timeout,
+        FailureKind::IdleTimeout,
         FailureKind::HttpStatus,
         FailureKind::ErrorEvent,
         FailureKind::StreamCut,
@@ -32,6 +35,7 @@ impl FailureKind {
         match self {
             FailureKind::ConnectError => "connect_error",
             FailureKind::Timeout => "timeout",
+            FailureKind::IdleTimeout => "idle_timeout",
             FailureKind::HttpStatus => "http_status",
             FailureKind::ErrorEvent => "error_event",
             FailureKind::StreamCut => "stream_cut",

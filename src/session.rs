@@ -261,6 +261,9 @@ pub fn run_session(
     let client = HttpClient::new(&ClientConfig {
         api_key: args.api_key.clone().map(ApiKey::new),
         timeout: r.timeout,
+        idle_timeout: args
+            .idle_timeout
+            .and_then(|s| Duration::try_from_secs_f64(s).ok()),
         insecure: args.insecure,
     })?;
 

@@ -75,6 +75,7 @@ async fn run_with_key(addr: SocketAddr, timeout_ms: Option<u64>, key: Option<&st
     let client = HttpClient::new(&ClientConfig {
         api_key: key.map(|k| servebench::client::ApiKey::new(k.into())),
         timeout: timeout_ms.map(Duration::from_millis),
+        idle_timeout: None,
         insecure: false,
     })
     .unwrap();
@@ -464,6 +465,7 @@ async fn an_echoed_api_key_is_masked() {
     let client = HttpClient::new(&ClientConfig {
         api_key: Some(servebench::client::ApiKey::new(key.into())),
         timeout: None,
+        idle_timeout: None,
         insecure: false,
     })
     .unwrap();
@@ -481,4 +483,66 @@ async fn an_echoed_api_key_is_masked() {
     let (kind, msg) = o.failure.unwrap();
     assert_eq!(kind, FailureKind::HttpStatus);
     assert_eq!(msg, "HTTP 401: invalid key ***");
+}
+
+async fn run_idle(script: Vec<Step>, idle_ms: u64) -> Outcome {
+    let addr = scripted(script).await;
+    let client = HttpClient::new(&ClientConfig {
+        api_key: None,
+        timeout: Some(Duration::from_secs(20)),
+        idle_timeout: Some(Duration::from_millis(idle_ms)),
+        insecure: false,
+    })
+    .unwrap();
+    let url = format!("http://{addr}/v1/chat/completions")
+        .parse()
+        .unwrap();
+    client
+        .execute(
+            &url,
+            b"{}".to_vec().into(),
+            &RunClock::start(),
+            &Live::default(),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_stalled_stream_is_an_idle_timeout() {
+    let o = run_idle(
+        vec![Raw(SSE_HEAD.into()), chunk(&content("a")), Sleep(5_000)],
+        150,
+    )
+    .await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::IdleTimeout, "{msg}");
+    assert!(msg.contains("silent"), "{msg}");
+    assert_eq!(o.events.len(), 1);
+    assert!(
+        o.ended_at - o.started_at < 2_000_000,
+        "caught long before the total timeout"
+    );
+}
+
+#[tokio::test]
+async fn headers_that_never_come_are_an_idle_timeout() {
+    let o = run_idle(vec![Sleep(5_000)], 150).await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!(kind, FailureKind::IdleTimeout);
+    assert!(msg.contains("headers"), "{msg}");
+}
+
+#[tokio::test]
+async fn slow_but_steady_streams_are_not_idle() {
+    // Events every 60 ms for 0.6 s: silence never reaches the 150 ms limit.
+    let mut script = vec![Raw(SSE_HEAD.into())];
+    for _ in 0..10 {
+        script.push(chunk(&content("x")));
+        script.push(Sleep(60));
+    }
+    script.push(chunk(&(FINISH.to_string() + DONE)));
+    script.push(Raw(END.into()));
+    let o = run_idle(script, 150).await;
+    assert_ok(&o);
+    assert_eq!(o.events.len(), 10);
 }

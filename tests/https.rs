@@ -59,6 +59,7 @@ async fn request(addr: std::net::SocketAddr, insecure: bool) -> servebench::clie
     let client = HttpClient::new(&ClientConfig {
         api_key: None,
         timeout: Some(Duration::from_secs(10)),
+        idle_timeout: None,
         insecure,
     })
     .unwrap();

@@ -57,6 +57,8 @@ pub struct ClientConfig {
     pub api_key: Option<ApiKey>,
     /// Bound on a whole request, from start to the end of the stream.
     pub timeout: Option<Duration>,
+    /// Bound on a silence: no bytes (headers or body) for this long fails the request.
+    pub idle_timeout: Option<Duration>,
     pub insecure: bool,
 }
 
@@ -92,6 +94,7 @@ pub struct HttpClient {
     /// Kept only to mask it in messages a server might echo it into.
     key: Option<ApiKey>,
     timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
 
 impl HttpClient {
@@ -121,6 +124,7 @@ impl HttpClient {
             auth,
             key: cfg.api_key.clone().filter(|k| !k.expose().is_empty()),
             timeout: cfg.timeout,
+            idle_timeout: cfg.idle_timeout,
         })
     }
 
@@ -242,16 +246,18 @@ impl HttpClient {
         if let Some(a) = &self.auth {
             rb = rb.header(AUTHORIZATION, a.clone());
         }
-        let mut resp = rb.send().await.map_err(|e| {
-            // Not connecting is a connect error; a connection that dies after the
-            // request went out (before any response) is a cut stream.
-            let kind = if e.is_connect() {
-                FailureKind::ConnectError
-            } else {
-                FailureKind::StreamCut
-            };
-            (kind, error_chain(&e.without_url()))
-        })?;
+        let mut resp = idle(self.idle_timeout, rb.send(), || "no response headers")
+            .await?
+            .map_err(|e| {
+                // Not connecting is a connect error; a connection that dies after the
+                // request went out (before any response) is a cut stream.
+                let kind = if e.is_connect() {
+                    FailureKind::ConnectError
+                } else {
+                    FailureKind::StreamCut
+                };
+                (kind, error_chain(&e.without_url()))
+            })?;
         let status = resp.status();
         out.http_status = Some(status.as_u16());
         if !status.is_success() {
@@ -276,7 +282,16 @@ impl HttpClient {
         let mut parser = SseParser::new();
         let mut state = StreamState::default();
         loop {
-            let chunk = match resp.chunk().await {
+            let n = out.events.len();
+            let chunk = match idle(self.idle_timeout, resp.chunk(), || {
+                if n == 0 {
+                    "no output yet"
+                } else {
+                    "the stream went silent"
+                }
+            })
+            .await?
+            {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
                 Err(e) => {
@@ -296,6 +311,15 @@ impl HttpClient {
             parser.feed(&chunk, |data| state.on_event(data, clock, live, out));
             if let Some(f) = state.failure.take() {
                 return Err(f);
+            }
+            if parser.overflowed_limit() {
+                return Err((
+                    FailureKind::InvalidResponse,
+                    format!(
+                        "an event or line passed {} MiB without ending",
+                        sse::MAX_EVENT_BYTES >> 20
+                    ),
+                ));
             }
             if state.done {
                 out.complete = true;
@@ -402,6 +426,27 @@ impl StreamState {
                 false
             }
         }
+    }
+}
+
+/// Await `fut`, failing as an idle timeout if it takes longer than `limit`.
+async fn idle<T>(
+    limit: Option<Duration>,
+    fut: impl std::future::Future<Output = T>,
+    what: impl FnOnce() -> &'static str,
+) -> Result<T, Failure> {
+    match limit {
+        None => Ok(fut.await),
+        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
+            (
+                FailureKind::IdleTimeout,
+                format!(
+                    "{}: no bytes for {} s (--idle-timeout)",
+                    what(),
+                    d.as_secs_f64()
+                ),
+            )
+        }),
     }
 }
 

@@ -15,8 +15,14 @@ pub enum Leftover {
     Partial(Vec<u8>),
 }
 
+/// The largest event (or line) kept: a server that never ends a line cannot make the
+/// client buffer without bound. Real events are a few hundred bytes.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Default)]
 pub struct SseParser {
+    /// An event or line passed `MAX_EVENT_BYTES`; the stream is unusable.
+    overflow: bool,
     /// Bytes of the current, incomplete line.
     line: Vec<u8>,
     /// Data of the event being assembled (lines joined by '\n').
@@ -34,6 +40,9 @@ impl SseParser {
     /// Feed one read. `on_event` gets each complete event's data; returning `false`
     /// stops parsing (the rest of the read is dropped).
     pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(&[u8]) -> bool) {
+        if self.overflow {
+            return;
+        }
         if self.skip_lf {
             self.skip_lf = false;
             if chunk.first() == Some(&b'\n') {
@@ -42,7 +51,11 @@ impl SseParser {
         }
         while !chunk.is_empty() {
             let Some(pos) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') else {
-                self.line.extend_from_slice(chunk);
+                if self.line.len() + self.data.len() + chunk.len() > MAX_EVENT_BYTES {
+                    self.overflowed();
+                } else {
+                    self.line.extend_from_slice(chunk);
+                }
                 return;
             };
             let ending = chunk[pos];
@@ -98,11 +111,26 @@ impl SseParser {
             None => (line, &b""[..]),
         };
         if field == b"data" {
+            if self.data.len() + value.len() > MAX_EVENT_BYTES {
+                self.overflowed();
+                return false;
+            }
             self.data.extend_from_slice(value);
             self.data.push(b'\n');
             self.has_data = true;
         }
         true
+    }
+
+    fn overflowed(&mut self) {
+        self.overflow = true;
+        self.line = Vec::new();
+        self.data = Vec::new();
+    }
+
+    /// An event or line passed `MAX_EVENT_BYTES` (nothing more is parsed).
+    pub fn overflowed_limit(&self) -> bool {
+        self.overflow
     }
 
     /// The stream ended: report anything left unfinished.
@@ -214,6 +242,27 @@ mod tests {
         assert_eq!(left, Leftover::None);
         let (_, left) = parse_in_pieces(&[b"data: x\n\ndatax: y"]);
         assert_eq!(left, Leftover::None, "not the data field");
+    }
+
+    #[test]
+    fn an_endless_line_is_bounded() {
+        let mut p = SseParser::new();
+        let chunk = vec![b'x'; 1024 * 1024];
+        p.feed(b"data: ", |_| true);
+        for _ in 0..20 {
+            p.feed(&chunk, |_| panic!("no event"));
+        }
+        assert!(p.overflowed_limit());
+        assert!(p.line.capacity() <= MAX_EVENT_BYTES && p.data.capacity() <= MAX_EVENT_BYTES);
+        // Many data lines of one event are bounded too.
+        let mut p = SseParser::new();
+        let mut line = b"data: ".to_vec();
+        line.extend_from_slice(&chunk);
+        line.push(b'\n');
+        for _ in 0..20 {
+            p.feed(&line, |_| panic!("no event"));
+        }
+        assert!(p.overflowed_limit());
     }
 
     #[test]
