@@ -31,6 +31,9 @@ pub enum Error {
     /// Every request of a run failed.
     #[error("{0}")]
     AllFailed(String),
+    /// Stopped by SIGINT (2) or SIGTERM (15); what finished was saved.
+    #[error("interrupted by signal {signal}; {runs} run(s) saved with every request that finished")]
+    Interrupted { signal: i32, runs: usize },
 }
 
 impl Error {
@@ -42,6 +45,8 @@ impl Error {
             | Error::Endpoint(_)
             | Error::Synthetic(_) => 2,
             Error::Client(_) | Error::Server(_) | Error::Output(_) | Error::AllFailed(_) => 1,
+            // The shell's convention: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM).
+            Error::Interrupted { signal, .. } => 128 + signal,
         }
     }
 }

@@ -18,6 +18,7 @@ mod replay;
 pub mod report;
 pub mod schedule;
 pub mod session;
+pub mod shutdown;
 pub mod sim;
 pub mod timer;
 pub mod workload;

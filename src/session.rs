@@ -26,6 +26,7 @@ use crate::report::table::{TERMINOLOGY_NOTE, render};
 use crate::schedule::open_loop::{Timed, drive_open};
 use crate::schedule::sessions::Sessions;
 use crate::schedule::{Load, RunContext, drive};
+use crate::shutdown::Shutdown;
 use crate::sim::{SimConfig, SimServer};
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
@@ -273,6 +274,9 @@ pub fn run_session(
         .build()
         .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
 
+    let shutdown = Arc::new(Shutdown::default());
+    rt.block_on(async { shutdown.listen() })
+        .map_err(|e| Error::Server(format!("cannot watch for Ctrl-C: {e}")))?;
     let model = match &args.model {
         Some(m) => m.clone(),
         None => rt.block_on(first_model(&client, &endpoint))?,
@@ -393,6 +397,7 @@ pub fn run_session(
                 label: Arc::from(plan.label.as_str()),
                 sessions: sessions.clone(),
                 max_error_rate: args.max_error_rate,
+                shutdown: shutdown.clone(),
             })
         };
         let scrape = match &metrics {
@@ -519,13 +524,19 @@ pub fn run_session(
                     Error::Output(format!("cannot write results to {}: {e}", dir.display()))
                 })?;
         }
-        if error_rate_stop.is_some() {
+        if error_rate_stop.is_some() || shutdown.requested().is_some() {
             break;
         }
     }
     drop(recorder);
     if let Some(dir) = &args.output_dir {
         eprintln!("Results in {}", dir.display());
+    }
+    if let Some(signal) = shutdown.requested() {
+        return Err(Error::Interrupted {
+            signal,
+            runs: saved.len(),
+        });
     }
     if let Some(label) = error_rate_stop {
         let failures = saved

@@ -44,13 +44,26 @@ pub struct RunContext {
     pub sessions: Option<Arc<sessions::Sessions>>,
     /// `--max-error-rate`: stop sending once more than this share failed.
     pub max_error_rate: Option<f64>,
+    /// Set by SIGINT / SIGTERM.
+    pub shutdown: Arc<crate::shutdown::Shutdown>,
 }
 
 impl RunContext {
-    /// Too many failures: send nothing more (requests in flight still finish).
+    /// Too many failures, or a signal: send nothing more (requests in flight still
+    /// finish, within the grace period after a signal).
     pub fn should_stop(&self) -> bool {
-        self.live.error_rate_exceeded(self.max_error_rate)
+        self.shutdown.requested().is_some() || self.live.error_rate_exceeded(self.max_error_rate)
     }
+}
+
+/// Wait for every task; after a signal's grace period, abandon those still running
+/// (they did not finish, so they leave no record).
+pub(crate) async fn join_all(tasks: &mut JoinSet<()>, shutdown: &crate::shutdown::Shutdown) {
+    tokio::select! {
+        _ = async { while tasks.join_next().await.is_some() {} } => {}
+        _ = shutdown.grace_over() => tasks.abort_all(),
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 impl RunContext {
@@ -116,6 +129,9 @@ pub async fn drive(
     match concurrency {
         None => {
             for i in 0..requests.len() {
+                if ctx.should_stop() {
+                    break;
+                }
                 let (reqs, ctx) = (requests.clone(), ctx.clone());
                 tasks.spawn(async move { ctx.send(&reqs[i]).await });
             }
@@ -137,5 +153,5 @@ pub async fn drive(
             }
         }
     }
-    while tasks.join_next().await.is_some() {}
+    join_all(&mut tasks, &ctx.shutdown).await;
 }

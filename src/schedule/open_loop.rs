@@ -26,14 +26,23 @@ const SPIN: Duration = Duration::from_micros(200);
 
 /// Wait until `target` with well under a millisecond of error.
 pub fn precise_wait(target: Instant) {
+    precise_wait_unless(target, || false);
+}
+
+/// The same, giving up (false) when `stop` says so; it is asked at least every 50 ms.
+pub fn precise_wait_unless(target: Instant, stop: impl Fn() -> bool) -> bool {
+    const CHECK: Duration = Duration::from_millis(50);
     loop {
         let now = Instant::now();
         if now >= target {
-            return;
+            return true;
         }
         let left = target - now;
         if left > SPIN {
-            std::thread::sleep(left - SPIN);
+            if stop() {
+                return false;
+            }
+            std::thread::sleep((left - SPIN).min(CHECK));
         } else {
             std::hint::spin_loop();
         }
@@ -46,11 +55,15 @@ pub fn precise_wait(target: Instant) {
 pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<RunContext>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Timed>();
     let clock = ctx.clock;
+    let keeper_ctx = ctx.clone();
     let timekeeper = std::thread::Builder::new()
         .name("schedule".into())
         .spawn(move || {
             for timed in incoming {
-                precise_wait(clock.instant_at(timed.at_us));
+                let due = clock.instant_at(timed.at_us);
+                if !precise_wait_unless(due, || keeper_ctx.should_stop()) {
+                    return;
+                }
                 if tx.send(timed).is_err() {
                     return;
                 }
@@ -59,7 +72,14 @@ pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<
         .expect("cannot start the schedule thread");
     let slots = cap.map(|c| Arc::new(Semaphore::new(c)));
     let mut tasks = JoinSet::new();
-    while let Some(timed) = rx.recv().await {
+    loop {
+        let timed = tokio::select! {
+            t = rx.recv() => match t {
+                Some(t) => t,
+                None => break,
+            },
+            _ = ctx.shutdown.wait() => break,
+        };
         if ctx.should_stop() {
             // Dropping the receiver stops the timekeeper and the preparation behind it.
             break;
@@ -98,7 +118,7 @@ pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<
         while tasks.try_join_next().is_some() {}
     }
     drop(rx);
-    while tasks.join_next().await.is_some() {}
+    super::join_all(&mut tasks, &ctx.shutdown).await;
     let _ = timekeeper.join();
 }
 
