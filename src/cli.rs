@@ -284,6 +284,10 @@ pub struct LoadArgs {
     /// (before the headers, or between events); catches stalled streams [default: off]
     #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
     pub idle_timeout: Option<f64>,
+    /// Try a request again after a connection error or an HTTP 429 (honouring
+    /// Retry-After, at most 30 s), up to N times; latency counts from the first try
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
     /// Write requests.jsonl (as requests finish), results.json and summary.csv here
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,

@@ -99,6 +99,8 @@ pub struct RequestRecord {
     pub failure: Option<FailureKind>,
     pub error: Option<String>,
     pub http_status: Option<u16>,
+    /// Tries after the first (`--retries`); 0 when the first try stood.
+    pub retries: u32,
 }
 
 impl RequestRecord {
@@ -154,7 +156,7 @@ impl RequestRecord {
         }
         out.push_str(",\"http_status\":");
         push_opt_num(out, self.http_status);
-        out.push_str("}\n");
+        let _ = writeln!(out, ",\"retries\":{}}}", self.retries);
     }
 
     /// Parse one requests.jsonl line (as written by `write_json_line`, or by another
@@ -219,6 +221,7 @@ impl RequestRecord {
             failure,
             error: raw.error,
             http_status: raw.http_status,
+            retries: raw.retries,
         })
     }
 }
@@ -244,6 +247,8 @@ struct RawRecord {
     status: String,
     error: Option<String>,
     http_status: Option<u16>,
+    #[serde(default)]
+    retries: u32,
 }
 
 /// Seconds with exactly six decimals: the microsecond is the unit of record.
@@ -294,6 +299,7 @@ mod tests {
             failure: None,
             error: None,
             http_status: Some(200),
+            retries: 0,
         }
     }
 

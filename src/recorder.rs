@@ -169,6 +169,7 @@ fn to_record(f: Finished, tok: &Tokenizer) -> RequestRecord {
         failure,
         error,
         http_status: o.http_status,
+        retries: o.retries,
     }
 }
 

@@ -265,6 +265,7 @@ pub fn run_session(
         idle_timeout: args
             .idle_timeout
             .and_then(|s| Duration::try_from_secs_f64(s).ok()),
+        retries: args.retries,
         insecure: args.insecure,
     })?;
 

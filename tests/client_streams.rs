@@ -33,10 +33,24 @@ const END: &str = "0\r\n\r\n";
 
 /// Serves `script` to the first connection, then closes it.
 async fn scripted(script: Vec<Step>) -> SocketAddr {
+    scripted_many(vec![script]).await
+}
+
+/// Serves one script per connection, in order.
+async fn scripted_many(scripts: Vec<Vec<Step>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let (mut sock, _) = listener.accept().await.unwrap();
+        for script in scripts {
+            let (sock, _) = listener.accept().await.unwrap();
+            serve_script(sock, script).await;
+        }
+    });
+    addr
+}
+
+async fn serve_script(mut sock: tokio::net::TcpStream, script: Vec<Step>) {
+    {
         sock.set_nodelay(true).unwrap();
         common::read_request_async(&mut sock).await;
         for step in script {
@@ -58,8 +72,7 @@ async fn scripted(script: Vec<Step>) -> SocketAddr {
             }
             let _ = sock.flush().await;
         }
-    });
-    addr
+    }
 }
 
 async fn run(script: Vec<Step>, timeout_ms: Option<u64>) -> Outcome {
@@ -76,6 +89,7 @@ async fn run_with_key(addr: SocketAddr, timeout_ms: Option<u64>, key: Option<&st
         api_key: key.map(|k| servebench::client::ApiKey::new(k.into())),
         timeout: timeout_ms.map(Duration::from_millis),
         idle_timeout: None,
+        retries: 0,
         insecure: false,
     })
     .unwrap();
@@ -466,6 +480,7 @@ async fn an_echoed_api_key_is_masked() {
         api_key: Some(servebench::client::ApiKey::new(key.into())),
         timeout: None,
         idle_timeout: None,
+        retries: 0,
         insecure: false,
     })
     .unwrap();
@@ -491,6 +506,7 @@ async fn run_idle(script: Vec<Step>, idle_ms: u64) -> Outcome {
         api_key: None,
         timeout: Some(Duration::from_secs(20)),
         idle_timeout: Some(Duration::from_millis(idle_ms)),
+        retries: 0,
         insecure: false,
     })
     .unwrap();
@@ -545,4 +561,76 @@ async fn slow_but_steady_streams_are_not_idle() {
     let o = run_idle(script, 150).await;
     assert_ok(&o);
     assert_eq!(o.events.len(), 10);
+}
+
+async fn run_retrying(scripts: Vec<Vec<Step>>, retries: u32) -> Outcome {
+    let addr = scripted_many(scripts).await;
+    let client = HttpClient::new(&ClientConfig {
+        api_key: None,
+        timeout: Some(Duration::from_secs(10)),
+        idle_timeout: None,
+        retries,
+        insecure: false,
+    })
+    .unwrap();
+    let url = format!("http://{addr}/v1/chat/completions")
+        .parse()
+        .unwrap();
+    client
+        .execute(
+            &url,
+            b"{}".to_vec().into(),
+            &RunClock::start(),
+            &Live::default(),
+        )
+        .await
+}
+
+const TOO_MANY: &str = "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0.2\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbusy";
+
+#[tokio::test]
+async fn a_429_is_retried_after_retry_after_and_latency_counts_from_the_first_try() {
+    let ok = vec![
+        Raw(SSE_HEAD.into()),
+        chunk(&(content("a") + FINISH + DONE)),
+        Raw(END.into()),
+    ];
+    let o = run_retrying(vec![vec![Raw(TOO_MANY.into())], ok], 2).await;
+    assert_ok(&o);
+    assert_eq!(o.retries, 1);
+    assert!(
+        o.events[0] - o.started_at >= 200_000,
+        "TTFT includes the wait"
+    );
+    // Without retries the 429 stands.
+    let o = run_retrying(vec![vec![Raw(TOO_MANY.into())]], 0).await;
+    assert_eq!(o.failure.unwrap().0, FailureKind::HttpStatus);
+    assert_eq!(o.retries, 0);
+}
+
+#[tokio::test]
+async fn retries_run_out() {
+    let o = run_retrying(
+        vec![
+            vec![Raw(TOO_MANY.into())],
+            vec![Raw(TOO_MANY.into())],
+            vec![Raw(TOO_MANY.into())],
+        ],
+        2,
+    )
+    .await;
+    let (kind, msg) = o.failure.unwrap();
+    assert_eq!((kind, o.retries), (FailureKind::HttpStatus, 2));
+    assert!(msg.contains("429"), "{msg}");
+}
+
+#[tokio::test]
+async fn other_http_errors_are_not_retried() {
+    let e500 =
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\noops";
+    let o = run_retrying(vec![vec![Raw(e500.into())]], 3).await;
+    assert_eq!(
+        (o.failure.unwrap().0, o.retries),
+        (FailureKind::HttpStatus, 0)
+    );
 }

@@ -60,6 +60,7 @@ async fn request(addr: std::net::SocketAddr, insecure: bool) -> servebench::clie
         api_key: None,
         timeout: Some(Duration::from_secs(10)),
         idle_timeout: None,
+        retries: 0,
         insecure,
     })
     .unwrap();

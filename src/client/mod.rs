@@ -24,6 +24,8 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 const DRAIN_AFTER_DONE: Duration = Duration::from_millis(50);
 /// Bytes of a non-SSE body quoted in the error.
 const EXCERPT: usize = 200;
+/// The longest a retry waits, whatever a `Retry-After` says.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -59,6 +61,8 @@ pub struct ClientConfig {
     pub timeout: Option<Duration>,
     /// Bound on a silence: no bytes (headers or body) for this long fails the request.
     pub idle_timeout: Option<Duration>,
+    /// Tries again after a connection error or an HTTP 429, this many times at most.
+    pub retries: u32,
     pub insecure: bool,
 }
 
@@ -75,6 +79,10 @@ pub struct Outcome {
     pub text: String,
     /// The stream ended properly (`[DONE]`); nothing after that can fail the request.
     pub complete: bool,
+    /// Tries after the first (`--retries`).
+    pub retries: u32,
+    /// A 429's `Retry-After`.
+    pub retry_after: Option<Duration>,
 }
 
 type Failure = (FailureKind, String);
@@ -95,6 +103,7 @@ pub struct HttpClient {
     key: Option<ApiKey>,
     timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    retries: u32,
 }
 
 impl HttpClient {
@@ -125,6 +134,7 @@ impl HttpClient {
             key: cfg.api_key.clone().filter(|k| !k.expose().is_empty()),
             timeout: cfg.timeout,
             idle_timeout: cfg.idle_timeout,
+            retries: cfg.retries,
         })
     }
 
@@ -196,33 +206,59 @@ impl HttpClient {
         clock: &RunClock,
         live: &Live,
     ) -> Outcome {
-        let mut out = Outcome {
-            started_at: clock.now_us(),
-            ..Outcome::default()
-        };
+        let started_at = clock.now_us();
+        let deadline = self.timeout.map(|d| clock.instant_at(started_at) + d);
         live.on_start();
-        let exchange = self.exchange(url, body, clock, live, &mut out);
-        let result = match self.timeout {
-            Some(d) => tokio::time::timeout(d, exchange).await.unwrap_or_else(|_| {
-                Err((
-                    FailureKind::Timeout,
-                    format!(
-                        "no complete response within the {} s timeout",
-                        d.as_secs_f64()
-                    ),
-                ))
-            }),
-            None => exchange.await,
-        };
-        match result {
-            // A timeout that fires while draining after [DONE] changes nothing.
-            Err((FailureKind::Timeout, _)) if out.complete => {}
-            Err((kind, msg)) => {
-                out.failure = Some((kind, self.mask(msg)));
-                out.ended_at = clock.now_us();
+        let mut retries = 0;
+        let mut out = loop {
+            let mut out = Outcome {
+                started_at,
+                retries,
+                ..Outcome::default()
+            };
+            let exchange = self.exchange(url, body.clone(), clock, live, &mut out);
+            // One deadline over every try: latency counts from the first.
+            let result = match deadline {
+                Some(at) => tokio::time::timeout_at(at.into(), exchange)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err((
+                            FailureKind::Timeout,
+                            format!(
+                                "no complete response within the {} s timeout",
+                                self.timeout.unwrap_or_default().as_secs_f64()
+                            ),
+                        ))
+                    }),
+                None => exchange.await,
+            };
+            match result {
+                // A timeout that fires while draining after [DONE] changes nothing.
+                Err((FailureKind::Timeout, _)) if out.complete => {}
+                Err((kind, msg)) => {
+                    let retryable = kind == FailureKind::ConnectError
+                        || (kind == FailureKind::HttpStatus && out.http_status == Some(429));
+                    if retryable && retries < self.retries {
+                        let wait = out
+                            .retry_after
+                            .unwrap_or(Duration::from_millis(50 << retries.min(5)))
+                            .min(MAX_RETRY_WAIT);
+                        let past_deadline =
+                            deadline.is_some_and(|at| std::time::Instant::now() + wait >= at);
+                        if !past_deadline {
+                            tokio::time::sleep(wait).await;
+                            retries += 1;
+                            continue;
+                        }
+                    }
+                    out.failure = Some((kind, self.mask(msg)));
+                    out.ended_at = clock.now_us();
+                }
+                Ok(()) => {}
             }
-            Ok(()) => {}
-        }
+            break out;
+        };
+        out.retries = retries;
         if let Some(n) = out.usage.and_then(|u| u.completion_tokens) {
             live.add_tokens(i64::from(n) - out.events.len() as i64);
         }
@@ -260,6 +296,12 @@ impl HttpClient {
             })?;
         let status = resp.status();
         out.http_status = Some(status.as_u16());
+        out.retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .and_then(|s| Duration::try_from_secs_f64(s).ok());
         if !status.is_success() {
             let body = read_limited(&mut resp, MAX_ERROR_BODY).await;
             return Err((

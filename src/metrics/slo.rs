@@ -509,6 +509,7 @@ mod tests {
             failure: None,
             error: None,
             http_status: Some(200),
+            retries: 0,
         }
     }
 

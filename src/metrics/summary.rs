@@ -31,6 +31,7 @@ pub struct Sample {
     pub cached_tokens: Option<u32>,
     pub source: TokenSource,
     pub ok: bool,
+    pub retries: u32,
 }
 
 /// Failures counted by kind, with the first few messages of each.
@@ -92,6 +93,7 @@ impl RunData {
             cached_tokens: r.cached_tokens,
             source: r.output_tokens_source,
             ok,
+            retries: r.retries,
         });
     }
 
@@ -139,6 +141,8 @@ pub struct Concurrency {
 pub struct Summary {
     pub total: u64,
     pub succeeded: u64,
+    /// Requests that needed more than one try (`--retries`).
+    pub retried: u64,
     pub failures: FailureTally,
     pub duration_s: f64,
     pub output_tok_s: f64,
@@ -270,6 +274,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     Summary {
         total: data.samples.len() as u64,
         succeeded: ok.len() as u64,
+        retried: data.samples.iter().filter(|s| s.retries > 0).count() as u64,
         failures: data.failures.clone(),
         duration_s,
         output_tok_s: per_s(tokens.output as f64),
@@ -357,6 +362,7 @@ impl Summary {
                 "failed": self.total - self.succeeded,
                 "failures": failures,
                 "failure_examples": examples,
+                "retried": self.retried,
             },
             "duration_s": self.duration_s,
             "throughput": {
@@ -432,6 +438,7 @@ mod tests {
             failure: None,
             error: None,
             http_status: Some(200),
+            retries: 0,
         }
     }
 

@@ -137,6 +137,7 @@ mod tests {
             failure: None,
             error: None,
             http_status: Some(200),
+            retries: 0,
         });
         SavedRun {
             label: label.into(),

@@ -216,6 +216,7 @@ mod tests {
                 failure: None,
                 error: None,
                 http_status: Some(200),
+                retries: 0,
             });
         }
         summarize(&d, &[])

@@ -78,8 +78,16 @@ pub fn render(label: &str, s: &Summary) -> String {
     let mut out = format!("── {label} ──\n{t}\n");
     let failed = s.total - s.succeeded;
     out.push_str(&format!(
-        "requests   {} ok / {} sent ({} failed)   duration {:.3} s\n",
-        s.succeeded, s.total, failed, s.duration_s
+        "requests   {} ok / {} sent ({} failed{})   duration {:.3} s\n",
+        s.succeeded,
+        s.total,
+        failed,
+        if s.retried > 0 {
+            format!(", {} retried", s.retried)
+        } else {
+            String::new()
+        },
+        s.duration_s
     ));
     out.push_str(&format!(
         "throughput {:.1} output tok/s · {:.1} input tok/s · {:.1} total tok/s · {:.3} req/s\n",
@@ -218,6 +226,7 @@ mod tests {
             failure: None,
             error: None,
             http_status: Some(200),
+            retries: 0,
         };
         d.push(&ok);
         let mut bad = ok.clone();

@@ -6,10 +6,22 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{EngineConfig, SimConfig};
+use super::{EngineConfig, FaultKind, SimConfig};
 
 const IDEAL: &str = "Simulator: ideal timetable (--ideal)";
 const ENGINE: &str = "Simulator: engine model (default)";
+const FAULTS: &str = "Simulator: faults (by rate and/or on request ordinals)";
+
+/// Help of a `--fault-*-at` flag.
+macro_rules! at_help {
+    ($what:literal) => {
+        concat!(
+            "Request ordinals that get ",
+            $what,
+            ": completion requests in arrival order from 0 (servebench's connection test is 0)"
+        )
+    };
+}
 
 /// Flatten into a subcommand with `#[command(flatten)] model: SimModelArgs`, then
 /// call [`SimModelArgs::into_config`].
@@ -72,6 +84,75 @@ pub struct SimModelArgs {
     /// Cost per 1000 context tokens of the decoding requests in a step, ms [default: 0.05]
     #[arg(long, value_name = "MS", value_parser = ms, help_heading = ENGINE)]
     pub kv_read_ms_per_1k_tokens: Option<f64>,
+
+    /// Seed of the fault draws, so the same requests fail in every run. A request gets
+    /// at most one fault: a scheduled one (-at) first, else one by rate; between
+    /// kinds, the first in this list wins [default: 0]
+    #[arg(long, value_name = "N", help_heading = FAULTS)]
+    pub fault_seed: Option<u64>,
+    /// Share of requests whose connection is closed without any response, after the
+    /// request was read (not a refused connection: that cannot be tied to a request)
+    /// [default: 0]
+    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
+    pub fault_drop: Option<f64>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("a dropped connection"), help_heading = FAULTS)]
+    pub fault_drop_at: Option<Vec<u64>>,
+    /// Share of requests answered HTTP 500 with a JSON error [default: 0]
+    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
+    pub fault_http_500: Option<f64>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("HTTP 500"), help_heading = FAULTS)]
+    pub fault_http_500_at: Option<Vec<u64>>,
+    /// Share of requests answered HTTP 429 with Retry-After and a JSON error [default: 0]
+    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
+    pub fault_http_429: Option<f64>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("HTTP 429"), help_heading = FAULTS)]
+    pub fault_http_429_at: Option<Vec<u64>>,
+    /// Retry-After of an injected 429, seconds [default: 1]
+    #[arg(long, value_name = "S", help_heading = FAULTS)]
+    pub fault_retry_after: Option<u64>,
+    /// Share of requests whose response headers come late (timing still counts from
+    /// arrival) [default: 0]
+    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
+    pub fault_slow_headers: Option<f64>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("slow headers"), help_heading = FAULTS)]
+    pub fault_slow_headers_at: Option<Vec<u64>>,
+    /// How late slow headers come, ms after arrival [default: 2000]
+    #[arg(long, value_name = "MS", help_heading = FAULTS)]
+    pub fault_slow_headers_ms: Option<u64>,
+    /// Share of requests whose connection is closed after half of the output tokens,
+    /// without the end of the body [default: 0]
+    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
+    pub fault_cut: Option<f64>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("a cut stream"), help_heading = FAULTS)]
+    pub fault_cut_at: Option<Vec<u64>>,
+    /// Share of streams that end after half of the output tokens with an
+    /// {"error": ...} event (no [DONE]) [default: 0]
+    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
+    pub fault_error_event: Option<f64>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("an error event"), help_heading = FAULTS)]
+    pub fault_error_event_at: Option<Vec<u64>>,
+    /// Share of streams with an event that is not JSON after half of the output
+    /// tokens; the stream then goes on to [DONE] [default: 0]
+    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
+    pub fault_malformed: Option<f64>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("a malformed event"), help_heading = FAULTS)]
+    pub fault_malformed_at: Option<Vec<u64>>,
+    /// Share of streams that send nothing for --fault-stall-ms after half of the
+    /// output tokens, then go on [default: 0]
+    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
+    pub fault_stall: Option<f64>,
+    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("a stall"), help_heading = FAULTS)]
+    pub fault_stall_at: Option<Vec<u64>>,
+    /// How long a stall lasts, ms [default: until the client goes away]
+    #[arg(long, value_name = "MS", help_heading = FAULTS)]
+    pub fault_stall_ms: Option<u64>,
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a probability from 0 to 1, got {s:?}")),
+    }
 }
 
 fn ms(s: &str) -> Result<f64, String> {
@@ -166,6 +247,18 @@ impl SimModelArgs {
                 }
             }
         }
+        let faults_given = self.apply_faults(&mut cfg);
+        let fault_name = |kind: FaultKind| {
+            let key = kind.as_str();
+            match &file {
+                _ if faults_given.contains(&kind) => format!("--fault-{}", key.replace('_', "-")),
+                Some((path, keys)) if keys.contains(&format!("faults.{key}")) => {
+                    format!("\"faults.{key}\" in {path}")
+                }
+                _ => format!("{key} (default)"),
+            }
+        };
+        cfg.faults.check(fault_name)?;
         if cfg.tokens_per_chunk == 0 {
             return Err(format!(
                 "{}: expected at least 1, got 0",
@@ -173,6 +266,58 @@ impl SimModelArgs {
             ));
         }
         Ok(cfg)
+    }
+
+    /// Fault flags over the config; returns the kinds whose rate a flag set.
+    fn apply_faults(&self, cfg: &mut SimConfig) -> BTreeSet<FaultKind> {
+        let f = &mut cfg.faults;
+        f.seed = self.fault_seed.unwrap_or(f.seed);
+        f.retry_after_s = self.fault_retry_after.unwrap_or(f.retry_after_s);
+        f.slow_headers_ms = self.fault_slow_headers_ms.unwrap_or(f.slow_headers_ms);
+        f.stall_ms = self.fault_stall_ms.or(f.stall_ms);
+        let kinds = [
+            (FaultKind::Drop, self.fault_drop, &self.fault_drop_at),
+            (
+                FaultKind::Http500,
+                self.fault_http_500,
+                &self.fault_http_500_at,
+            ),
+            (
+                FaultKind::Http429,
+                self.fault_http_429,
+                &self.fault_http_429_at,
+            ),
+            (
+                FaultKind::SlowHeaders,
+                self.fault_slow_headers,
+                &self.fault_slow_headers_at,
+            ),
+            (FaultKind::Cut, self.fault_cut, &self.fault_cut_at),
+            (
+                FaultKind::ErrorEvent,
+                self.fault_error_event,
+                &self.fault_error_event_at,
+            ),
+            (
+                FaultKind::Malformed,
+                self.fault_malformed,
+                &self.fault_malformed_at,
+            ),
+            (FaultKind::Stall, self.fault_stall, &self.fault_stall_at),
+        ];
+        let mut given = BTreeSet::new();
+        for (kind, rate, at) in kinds {
+            let spec = f.spec_mut(kind);
+            if let Some(rate) = rate {
+                spec.rate = rate;
+                given.insert(kind);
+            }
+            if let Some(at) = at {
+                // A flag replaces the file's schedule rather than adding to it.
+                spec.at = at.iter().copied().collect();
+            }
+        }
+        given
     }
 
     /// The first engine flag given, by field name.
@@ -234,7 +379,8 @@ impl SimModelArgs {
     }
 }
 
-/// The file's settings over the defaults, and the engine keys it sets.
+/// The file's settings over the defaults, and the engine keys it sets (fault keys as
+/// `faults.<key>`).
 fn load(path: &Path) -> Result<(SimConfig, BTreeSet<String>), String> {
     let p = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("--config {p}: {e}"))?;
@@ -246,6 +392,9 @@ fn load(path: &Path) -> Result<(SimConfig, BTreeSet<String>), String> {
     let mut keys: BTreeSet<String> = obj.keys().cloned().collect();
     if let Some(engine) = obj.get("engine").and_then(|e| e.as_object()) {
         keys.extend(engine.keys().cloned());
+    }
+    if let Some(faults) = obj.get("faults").and_then(|e| e.as_object()) {
+        keys.extend(faults.keys().map(|k| format!("faults.{k}")));
     }
     let cfg = serde_json::from_value(value).map_err(|e| format!("--config {p}: {e}"))?;
     Ok((cfg, keys))

@@ -1,10 +1,11 @@
 //! Routes and request parsing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -12,6 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Shared;
+use super::conn::Conn;
+use super::faults::{self, FaultKind};
 use super::metrics;
 use super::source::{self, Source};
 use super::stream::{self, Kind, Plan, Prompt};
@@ -63,15 +66,27 @@ async fn completions(State(shared): State<Arc<Shared>>, req: Request) -> Respons
 async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
     // Deadlines count from here, before the body is even read: as close to arrival as we get.
     let t0 = tokio::time::Instant::now();
+    // The ordinal too: arrival order is handler-start order.
+    let fault = shared.config.faults.decide(shared.next_ordinal());
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<Conn>>()
+        .map(|c| c.0.clone());
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(e) => return bad_request(format!("could not read request body: {e}")),
     };
+    // Before parsing: these answer any request, valid or not, and skip generation.
+    if let Some(kind) = fault.filter(|k| k.before_response()) {
+        return before_response(&shared, kind, conn);
+    }
+    // An invalid request gets its 400 and no fault (none is counted).
     let parsed = match parse(kind, &body) {
         Ok(parsed) => parsed,
         Err(message) => return bad_request(message),
     };
-    let plan = Plan::new(&shared, kind, t0, &parsed);
+    let mut plan = Plan::new(&shared, kind, t0, &parsed);
+    plan.fault = fault.filter(|k| k.mid_output());
     let source = match (&shared.config.engine, &shared.engine) {
         (Some(cfg), Some(queue)) => {
             let engine = (cfg, queue);
@@ -85,10 +100,38 @@ async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
             Source::Ideal(parsed.prompt)
         }
     };
-    if parsed.stream {
-        stream::streaming(shared, plan, source)
+    let slow_headers = fault == Some(FaultKind::SlowHeaders);
+    if slow_headers {
+        shared.count_fault(FaultKind::SlowHeaders);
+    }
+    let resp = if parsed.stream {
+        stream::streaming(shared.clone(), plan, source, conn)
     } else {
-        stream::whole(shared, plan, source).await
+        stream::whole(shared.clone(), plan, source, conn).await
+    };
+    if slow_headers {
+        // From arrival, like every deadline; generation goes on meanwhile.
+        let delay = Duration::from_millis(shared.config.faults.slow_headers_ms);
+        stream::sleep_until(t0 + delay).await;
+    }
+    resp
+}
+
+/// Answers with a fault instead of a response.
+fn before_response(shared: &Shared, kind: FaultKind, conn: Option<Conn>) -> Response {
+    shared.count_fault(kind);
+    match kind {
+        FaultKind::Http429 => faults::http_429(shared.config.faults.retry_after_s),
+        FaultKind::Drop => match conn {
+            Some(conn) => {
+                conn.drop_now();
+                // Never written: the connection fails on the first write.
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+            // Only when served without our listener (never by `SimServer` or `serve`).
+            None => unavailable("servebench-sim cannot drop this connection"),
+        },
+        _ => faults::http_500(),
     }
 }
 

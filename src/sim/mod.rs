@@ -6,10 +6,13 @@
 //! cache with a prefix cache, and a per-step cost model: [`EngineConfig`]); with
 //! `engine: None` every request follows its own fixed timetable instead (the timing
 //! contract in `stream.rs`), so a client's measurements can be checked exactly.
+//! [`FaultConfig`] makes chosen requests fail on purpose, in either mode.
 
 mod args;
+mod conn;
 mod driver;
 mod engine;
+mod faults;
 mod http;
 mod kv;
 mod metrics;
@@ -21,6 +24,8 @@ mod tests;
 #[cfg(test)]
 mod tests_engine;
 #[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
 mod tests_sched;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -29,13 +34,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::workload::Tokenizer;
 pub use args::SimModelArgs;
 pub use engine::EngineConfig;
+pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
 
 /// The simulator's settings. `ttft_base_ms`, `prefill_ms_per_token` and `tpot_ms`
 /// are the ideal timetable's and are unused when `engine` is set.
@@ -59,6 +64,8 @@ pub struct SimConfig {
     /// The serving-engine model; `None` gives each request its own ideal timetable,
     /// with no queueing and no interaction between requests.
     pub engine: Option<EngineConfig>,
+    /// Requests that fail on purpose; the default injects nothing.
+    pub faults: FaultConfig,
 }
 
 impl Default for SimConfig {
@@ -83,6 +90,7 @@ impl SimConfig {
             role_chunk: true,
             seed: 0,
             engine: None,
+            faults: FaultConfig::default(),
         }
     }
 }
@@ -90,9 +98,12 @@ impl SimConfig {
 /// Counters tests compare with what the client measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SimStats {
-    /// Completion requests accepted (valid ones only).
+    /// Completion requests accepted for generation: valid ones not answered by a
+    /// `drop`, `http_500` or `http_429` fault.
     pub requests: u64,
-    /// Requests whose whole response was produced.
+    /// Requests whose whole response was produced and a client can accept: not those
+    /// with a `cut`, `error_event` or `malformed` fault (even though a malformed
+    /// stream runs to its end).
     pub completed: u64,
     /// Summed over completed requests.
     pub prompt_tokens: u64,
@@ -109,6 +120,9 @@ pub struct SimStats {
     /// The most requests running, and waiting, right after forming a step.
     pub max_running: u64,
     pub max_waiting: u64,
+    /// Faults injected, per kind: counted when the fault is handed to the connection
+    /// (a mid-output fault of a client that left before it is not counted).
+    pub faults_injected: FaultCounts,
 }
 
 /// What the counters' mutex guards.
@@ -125,6 +139,8 @@ struct Shared {
     // A mutex rather than atomics so a snapshot never shows `completed` without its tokens.
     counters: Mutex<Counters>,
     next_id: AtomicU64,
+    /// The next completion request's ordinal, for faults.
+    next_ordinal: AtomicU64,
     /// Where requests go in engine mode.
     engine: Option<mpsc::UnboundedSender<driver::Arrival>>,
     /// A prefix-cache reset was asked for; the engine applies it before its next step.
@@ -144,6 +160,10 @@ impl Shared {
                 (Some(tx), Some(engine))
             }
         };
+        config
+            .faults
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let tokenizer = Tokenizer::builtin();
         // Load the vocabulary now, not inside the first request's time to first token.
         tokenizer.count("warm up");
@@ -152,6 +172,7 @@ impl Shared {
             tokenizer,
             counters: Mutex::new(Counters::default()),
             next_id: AtomicU64::new(0),
+            next_ordinal: AtomicU64::new(0),
             engine: engine_tx,
             reset_cache: std::sync::atomic::AtomicBool::new(false),
         });
@@ -160,6 +181,14 @@ impl Shared {
 
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn next_ordinal(&self) -> u64 {
+        self.next_ordinal.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn count_fault(&self, kind: FaultKind) {
+        self.counters().stats.faults_injected.add(kind);
     }
 
     fn counters(&self) -> MutexGuard<'_, Counters> {
@@ -215,7 +244,7 @@ impl SimServer {
         let (shared, engine) = Shared::new(config)?;
         let (shutdown, mut stop) = watch::channel(false);
         let mut graceful = stop.clone();
-        let app = http::router(shared.clone());
+        let app = http::router(shared.clone()).into_make_service_with_connect_info::<conn::Conn>();
         let engine_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("servebench-sim".to_string())
@@ -224,7 +253,7 @@ impl SimServer {
                     if let Some(engine) = engine {
                         tokio::spawn(engine.run(engine_shared));
                     }
-                    let server = axum::serve(listener.tap_io(set_nodelay), app)
+                    let server = axum::serve(conn::FaultListener(listener), app)
                         .with_graceful_shutdown(async move {
                             // An error means the handle is gone: stop as well.
                             let _ = graceful.wait_for(|s| *s).await;
@@ -282,11 +311,6 @@ pub async fn serve(listener: tokio::net::TcpListener, config: SimConfig) -> std:
     if let Some(engine) = engine {
         tokio::spawn(engine.run(shared.clone()));
     }
-    let app = http::router(shared);
-    axum::serve(listener.tap_io(set_nodelay), app).await
-}
-
-/// Without TCP_NODELAY, keep-alive streams stall ~40 ms on Nagle + delayed ACK.
-fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
-    let _ = tcp.set_nodelay(true);
+    let app = http::router(shared).into_make_service_with_connect_info::<conn::Conn>();
+    axum::serve(conn::FaultListener(listener), app).await
 }

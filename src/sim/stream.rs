@@ -7,19 +7,24 @@
 //! Either way tokens are grouped into chunks of `tokens_per_chunk`; a chunk is sent
 //! when its last token is produced. A chat stream may open with a role-only chunk,
 //! sent as soon as the response starts.
+//!
+//! A mid-output fault (`faults.rs`) comes right after the chunk that completes the
+//! fault point (half the output tokens, at least one); a non-streamed response with
+//! one is answered there (stalls excepted: they resume and answer at the end).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Shared;
+use super::conn::{self, Conn, Piece};
+use super::faults::{self, FaultKind};
 use super::http::{self, Parsed};
 use super::source::Source;
 use crate::workload::Tokenizer;
@@ -91,7 +96,7 @@ impl Fnv {
 }
 
 /// splitmix64 finalizer: spreads (seed, hash) over all bits before taking a remainder.
-fn mix(mut z: u64) -> u64 {
+pub(super) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -125,6 +130,9 @@ pub(super) struct Plan {
     ttft_base_ms: f64,
     prefill_ms_per_token: f64,
     tpot_ms: f64,
+    /// A mid-output fault to inject (set by the handler).
+    pub(super) fault: Option<FaultKind>,
+    stall_ms: Option<u64>,
 }
 
 impl Plan {
@@ -173,6 +181,8 @@ impl Plan {
             ttft_base_ms: cfg.ttft_base_ms,
             prefill_ms_per_token: cfg.prefill_ms_per_token,
             tpot_ms: cfg.tpot_ms,
+            fault: None,
+            stall_ms: cfg.faults.stall_ms,
         }
     }
 
@@ -261,14 +271,17 @@ fn json_str(s: &str) -> String {
 }
 
 /// A streamed (SSE) response; a task per request paces the chunks into a channel.
-pub(super) fn streaming(shared: Arc<Shared>, plan: Plan, source: Source) -> Response {
+/// `conn` is the request's connection, which a `cut` fault breaks.
+pub(super) fn streaming(
+    shared: Arc<Shared>,
+    plan: Plan,
+    source: Source,
+    conn: Option<Conn>,
+) -> Response {
     // Small: the producer runs ahead of the socket by at most a few chunks.
-    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let (tx, rx) = mpsc::channel::<Piece>(4);
     tokio::spawn(produce(shared, plan, source, tx));
-    let events = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>))
-    });
-    http::sse_response(Body::from_stream(events))
+    http::sse_response(conn::body(rx, conn))
 }
 
 /// Pace on the precise timer: tokio's would add 0–1 ms to every simulated interval.
@@ -276,14 +289,21 @@ pub(super) async fn sleep_until(deadline: Instant) {
     crate::timer::sleep_until(deadline.into_std()).await
 }
 
-async fn produce(shared: Arc<Shared>, plan: Plan, source: Source, tx: mpsc::Sender<Bytes>) {
+/// False once the client went away.
+async fn put(tx: &mpsc::Sender<Piece>, bytes: impl Into<Bytes>) -> bool {
+    tx.send(Piece::Data(bytes.into())).await.is_ok()
+}
+
+async fn produce(shared: Arc<Shared>, plan: Plan, source: Source, tx: mpsc::Sender<Piece>) {
     // A closed channel means the client went away: stop (which also drops the request's
     // receiver, so the engine frees its blocks), and do not count it as completed.
-    if plan.send_role && tx.send(plan.role_chunk()).await.is_err() {
+    if plan.send_role && !put(&tx, plan.role_chunk()).await {
         return;
     }
     let mut tokens = source.start(&shared).await;
     let n = plan.output_tokens;
+    let mut fault = plan.fault.map(|kind| (kind, faults::fault_point(n)));
+    let mut spoiled = false;
     let mut start = 0;
     while start < n {
         let end = n.min(start.saturating_add(plan.tokens_per_chunk));
@@ -293,46 +313,155 @@ async fn produce(shared: Arc<Shared>, plan: Plan, source: Source, tx: mpsc::Send
             ready = tokens.wait_for(&shared, &plan, end - 1) => ready,
             () = tx.closed() => false,
         };
-        if !ready || tx.send(plan.content_chunk(start..end)).await.is_err() {
+        if !ready || !put(&tx, plan.content_chunk(start..end)).await {
             return;
         }
         start = end;
+        if let Some((kind, at)) = fault
+            && start >= at
+        {
+            fault = None;
+            // Returning drops `tokens`: the engine frees the request's resources.
+            if !inject(&shared, &plan, kind, &tx).await {
+                return;
+            }
+            spoiled = kind.spoils();
+        }
     }
     // Counted before `[DONE]` goes out, so a client that saw it also sees the stats.
     let cached = tokens.cached;
-    shared.record_completed(tokens.prompt_tokens, u64::from(n), cached.unwrap_or(0));
-    let _ = tx.send(plan.tail(tokens.prompt_tokens, cached)).await;
+    if !spoiled {
+        shared.record_completed(tokens.prompt_tokens, u64::from(n), cached.unwrap_or(0));
+    }
+    let _ = tx
+        .send(Piece::Data(plan.tail(tokens.prompt_tokens, cached)))
+        .await;
+}
+
+/// Injects a mid-output fault into a stream; false if the stream ends here. A fault
+/// is counted once it is handed to the connection.
+async fn inject(shared: &Shared, plan: &Plan, kind: FaultKind, tx: &mpsc::Sender<Piece>) -> bool {
+    match kind {
+        FaultKind::Cut => {
+            if tx.send(Piece::Cut).await.is_ok() {
+                shared.count_fault(kind);
+            }
+            false
+        }
+        FaultKind::ErrorEvent => {
+            // The body then ends cleanly, without `[DONE]`.
+            if put(tx, format!("data: {}\n\n", faults::error_json())).await {
+                shared.count_fault(kind);
+            }
+            false
+        }
+        FaultKind::Malformed => {
+            // The stream goes on to `[DONE]`: a client must not take the rest as success.
+            let ok = put(tx, format!("data: {}\n\n", faults::MALFORMED_JSON)).await;
+            if ok {
+                shared.count_fault(kind);
+            }
+            ok
+        }
+        FaultKind::Stall => {
+            shared.count_fault(kind);
+            stall(plan, tx.closed()).await
+        }
+        _ => true,
+    }
+}
+
+/// Waits out a stall; false if `gone` (the client left) came first. Tokens produced
+/// meanwhile come out together afterwards, as from a stalled network.
+async fn stall(plan: &Plan, gone: impl Future<Output = ()>) -> bool {
+    match plan.stall_ms {
+        Some(ms) => tokio::select! {
+            () = sleep_until(Instant::now() + Duration::from_millis(ms)) => true,
+            () = gone => false,
+        },
+        None => {
+            gone.await;
+            false
+        }
+    }
 }
 
 /// A non-streamed response, sent when its last token is produced. If the client goes
 /// away, axum drops this future, and with it the engine's receiver.
-pub(super) async fn whole(shared: Arc<Shared>, plan: Plan, source: Source) -> Response {
+pub(super) async fn whole(
+    shared: Arc<Shared>,
+    plan: Plan,
+    source: Source,
+    conn: Option<Conn>,
+) -> Response {
     let mut tokens = source.start(&shared).await;
     let n = plan.output_tokens;
+    if let Some(kind) = plan.fault {
+        if !tokens
+            .wait_for(&shared, &plan, faults::fault_point(n) - 1)
+            .await
+        {
+            return http::unavailable("the engine stopped");
+        }
+        shared.count_fault(kind);
+        let json =
+            |body: String| ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+        match kind {
+            FaultKind::ErrorEvent => return json(faults::error_json()),
+            FaultKind::Malformed => return json(faults::MALFORMED_JSON.to_string()),
+            FaultKind::Cut => {
+                // Half of the document, then the connection closes.
+                let doc = plan.document(tokens.prompt_tokens, tokens.cached);
+                let mut bytes = Bytes::from(doc.to_string());
+                let half = bytes.split_to(bytes.len() / 2);
+                let (tx, rx) = mpsc::channel(2);
+                let _ = tx.try_send(Piece::Data(half));
+                let _ = tx.try_send(Piece::Cut);
+                return Response::builder()
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(conn::body(rx, conn))
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            }
+            // Without end, this waits until axum drops the future (the client left).
+            FaultKind::Stall => {
+                stall(&plan, std::future::pending()).await;
+            }
+            _ => {}
+        }
+    }
     if !tokens.wait_for(&shared, &plan, n - 1).await {
         return http::unavailable("the engine stopped");
     }
-    let text = plan.text(0..n);
-    let choice = match plan.kind {
-        Kind::Chat => json!({
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "finish_reason": plan.finish_reason,
-        }),
-        Kind::Completion => json!({"index": 0, "text": text, "finish_reason": plan.finish_reason}),
-    };
-    let body = json!({
-        "id": plan.id,
-        "object": object(plan.kind, false),
-        "created": plan.created,
-        "model": plan.model,
-        "choices": [choice],
-        "usage": plan.usage(tokens.prompt_tokens, tokens.cached),
-    });
+    let body = plan.document(tokens.prompt_tokens, tokens.cached);
     shared.record_completed(
         tokens.prompt_tokens,
         u64::from(n),
         tokens.cached.unwrap_or(0),
     );
     http::json_response(body)
+}
+
+impl Plan {
+    /// The whole non-streamed response.
+    fn document(&self, prompt_tokens: u64, cached: Option<u64>) -> Value {
+        let text = self.text(0..self.output_tokens);
+        let choice = match self.kind {
+            Kind::Chat => json!({
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": self.finish_reason,
+            }),
+            Kind::Completion => {
+                json!({"index": 0, "text": text, "finish_reason": self.finish_reason})
+            }
+        };
+        json!({
+            "id": self.id,
+            "object": object(self.kind, false),
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+            "usage": self.usage(prompt_tokens, cached),
+        })
+    }
 }

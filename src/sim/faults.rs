@@ -1,0 +1,359 @@
+//! Injected faults: which request gets which fault, and what each looks like on the wire.
+//!
+//! Requests are numbered by an *ordinal*: completion requests (`/v1/chat/completions`
+//! and `/v1/completions`, valid or not) in the order their handlers start, from 0.
+//! Other routes (`/v1/models`, `/metrics`, ...) do not count. servebench's connection
+//! test is the first completion request it sends, so against a fresh simulator it is
+//! ordinal 0 and a run's requests start at 1.
+//!
+//! [`FaultConfig::decide`] maps an ordinal to at most one fault, as a pure function of
+//! the settings (seed included), so the same settings fault the same ordinals in every
+//! run. Schedules come first: a kind whose `at` holds the ordinal fires, and if several
+//! do, the first in [`FaultKind::ALL`] (the priority order) wins. Otherwise one uniform
+//! draw from a stable hash of (seed, ordinal) is laid over the rates in priority order
+//! (`drop` takes [0, r₁), `http_500` the next r₂, ...), so each kind fires on its
+//! own rate exactly and never two at once; the rates must add up to at most 1.
+
+use std::collections::BTreeSet;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::stream::mix;
+use crate::record::FailureKind;
+
+/// One kind of fault. The variants are in priority order (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// The connection is closed after the request was read, with no response at all.
+    Drop,
+    /// HTTP 500 with an OpenAI-style JSON error body.
+    Http500,
+    /// HTTP 429 with `Retry-After` and a JSON error body.
+    Http429,
+    /// The response headers come late; the response is otherwise normal.
+    SlowHeaders,
+    /// After half of the output, the connection is closed mid-body.
+    Cut,
+    /// After half of the output, a `data: {"error": ...}` event ends the stream.
+    ErrorEvent,
+    /// After half of the output, an event that is not JSON; the stream then goes on.
+    Malformed,
+    /// After half of the output, no bytes for a while (or until the client leaves).
+    Stall,
+}
+
+impl FaultKind {
+    /// Every kind, in priority order.
+    pub const ALL: [FaultKind; 8] = [
+        FaultKind::Drop,
+        FaultKind::Http500,
+        FaultKind::Http429,
+        FaultKind::SlowHeaders,
+        FaultKind::Cut,
+        FaultKind::ErrorEvent,
+        FaultKind::Malformed,
+        FaultKind::Stall,
+    ];
+
+    /// The name used in the config file (`faults.<name>`) and, with `-` for `_`, in
+    /// the flags (`--fault-<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Drop => "drop",
+            FaultKind::Http500 => "http_500",
+            FaultKind::Http429 => "http_429",
+            FaultKind::SlowHeaders => "slow_headers",
+            FaultKind::Cut => "cut",
+            FaultKind::ErrorEvent => "error_event",
+            FaultKind::Malformed => "malformed",
+            FaultKind::Stall => "stall",
+        }
+    }
+
+    /// How servebench's client records a streamed request with this fault. `None`: it
+    /// succeeds (slow headers, and a bounded stall), unless a timeout of the client's
+    /// fires first; a stall without end is ended only by such a timeout.
+    pub fn expected_failure(self) -> Option<FailureKind> {
+        match self {
+            // Not a connect error: the TCP connection was made and the request sent.
+            FaultKind::Drop | FaultKind::Cut => Some(FailureKind::StreamCut),
+            FaultKind::Http500 | FaultKind::Http429 => Some(FailureKind::HttpStatus),
+            FaultKind::ErrorEvent => Some(FailureKind::ErrorEvent),
+            FaultKind::Malformed => Some(FailureKind::InvalidResponse),
+            FaultKind::SlowHeaders | FaultKind::Stall => None,
+        }
+    }
+
+    /// Injected before any response, so the request never reaches generation.
+    pub(super) fn before_response(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Drop | FaultKind::Http500 | FaultKind::Http429
+        )
+    }
+
+    /// Injected part-way through the output (see [`fault_point`]).
+    pub(super) fn mid_output(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Cut | FaultKind::ErrorEvent | FaultKind::Malformed | FaultKind::Stall
+        )
+    }
+
+    /// The client cannot accept the response, so it does not count as completed.
+    pub(super) fn spoils(self) -> bool {
+        !matches!(self, FaultKind::SlowHeaders | FaultKind::Stall)
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When one kind fires: on a share of requests, and/or on given ordinals.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Probability per completion request, 0 to 1.
+    pub rate: f64,
+    /// Request ordinals that get this fault, whatever the rates.
+    pub at: BTreeSet<u64>,
+}
+
+impl FaultSpec {
+    fn is_off(&self) -> bool {
+        self.rate == 0.0 && self.at.is_empty()
+    }
+}
+
+/// Which requests get which fault, and the faults' parameters. The default injects
+/// nothing.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Seed of the rate draws: the same seed faults the same ordinals.
+    pub seed: u64,
+    pub drop: FaultSpec,
+    pub http_500: FaultSpec,
+    pub http_429: FaultSpec,
+    pub slow_headers: FaultSpec,
+    pub cut: FaultSpec,
+    pub error_event: FaultSpec,
+    pub malformed: FaultSpec,
+    pub stall: FaultSpec,
+    /// `Retry-After` of a 429, seconds.
+    pub retry_after_s: u64,
+    /// How late slow headers come, ms from the request's arrival.
+    pub slow_headers_ms: u64,
+    /// How long a stall lasts, ms; `None`: until the client goes away.
+    pub stall_ms: Option<u64>,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            seed: 0,
+            drop: FaultSpec::default(),
+            http_500: FaultSpec::default(),
+            http_429: FaultSpec::default(),
+            slow_headers: FaultSpec::default(),
+            cut: FaultSpec::default(),
+            error_event: FaultSpec::default(),
+            malformed: FaultSpec::default(),
+            stall: FaultSpec::default(),
+            retry_after_s: 1,
+            slow_headers_ms: 2000,
+            stall_ms: None,
+        }
+    }
+}
+
+impl FaultConfig {
+    pub fn spec(&self, kind: FaultKind) -> &FaultSpec {
+        match kind {
+            FaultKind::Drop => &self.drop,
+            FaultKind::Http500 => &self.http_500,
+            FaultKind::Http429 => &self.http_429,
+            FaultKind::SlowHeaders => &self.slow_headers,
+            FaultKind::Cut => &self.cut,
+            FaultKind::ErrorEvent => &self.error_event,
+            FaultKind::Malformed => &self.malformed,
+            FaultKind::Stall => &self.stall,
+        }
+    }
+
+    pub fn spec_mut(&mut self, kind: FaultKind) -> &mut FaultSpec {
+        match kind {
+            FaultKind::Drop => &mut self.drop,
+            FaultKind::Http500 => &mut self.http_500,
+            FaultKind::Http429 => &mut self.http_429,
+            FaultKind::SlowHeaders => &mut self.slow_headers,
+            FaultKind::Cut => &mut self.cut,
+            FaultKind::ErrorEvent => &mut self.error_event,
+            FaultKind::Malformed => &mut self.malformed,
+            FaultKind::Stall => &mut self.stall,
+        }
+    }
+
+    /// No fault can fire.
+    pub fn is_off(&self) -> bool {
+        FaultKind::ALL.iter().all(|&k| self.spec(k).is_off())
+    }
+
+    /// The fault of the request with this ordinal, if any (see the module docs).
+    pub fn decide(&self, ordinal: u64) -> Option<FaultKind> {
+        if let Some(k) = FaultKind::ALL
+            .into_iter()
+            .find(|&k| self.spec(k).at.contains(&ordinal))
+        {
+            return Some(k);
+        }
+        if FaultKind::ALL.iter().all(|&k| self.spec(k).rate <= 0.0) {
+            return None;
+        }
+        let u = unit(self.seed, ordinal);
+        let mut upto = 0.0;
+        FaultKind::ALL.into_iter().find(|&k| {
+            let rate = self.spec(k).rate;
+            upto += rate;
+            // `rate > 0`: a zero-width share must not catch a draw at its boundary.
+            rate > 0.0 && u < upto
+        })
+    }
+
+    /// Checks the rates; the message names the settings by their keys (`http_500`).
+    pub fn validate(&self) -> Result<(), String> {
+        self.check(|kind| kind.as_str().to_string())
+    }
+
+    /// [`Self::validate`] with `name` rendering a kind's rate setting (e.g. as a flag).
+    pub(super) fn check(&self, name: impl Fn(FaultKind) -> String) -> Result<(), String> {
+        for kind in FaultKind::ALL {
+            let rate = self.spec(kind).rate;
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!(
+                    "{}: expected a probability from 0 to 1, got {rate}",
+                    name(kind)
+                ));
+            }
+        }
+        let set: Vec<FaultKind> = FaultKind::ALL
+            .into_iter()
+            .filter(|&k| self.spec(k).rate > 0.0)
+            .collect();
+        let sum: f64 = set.iter().map(|&k| self.spec(k).rate).sum();
+        // A little slack so that rates meant to add up to 1 (0.7 + 0.2 + 0.1) do.
+        if sum > 1.0 + 1e-9 {
+            let parts: Vec<String> = set
+                .iter()
+                .map(|&k| format!("{} {}", name(k), self.spec(k).rate))
+                .collect();
+            return Err(format!(
+                "fault rates add up to {sum} ({}): a request gets at most one fault, so \
+                 they must add up to at most 1",
+                parts.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A uniform draw in [0, 1) from (seed, ordinal): splitmix64 twice, stable across
+/// platforms and Rust versions (no thread RNG, no `Hash`).
+fn unit(seed: u64, ordinal: u64) -> f64 {
+    // The constant keeps these draws apart from the output-length draws on the same seed.
+    let h = mix(mix(seed ^ 0x6661_756c_7473_0001).wrapping_add(ordinal));
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// How many output tokens go out before a mid-output fault: half, but at least one, so
+/// the client has seen output when the fault comes.
+pub(super) fn fault_point(output_tokens: u32) -> u32 {
+    (output_tokens / 2).max(1)
+}
+
+/// Faults injected so far, per kind: what a client should have recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    pub drop: u64,
+    pub http_500: u64,
+    pub http_429: u64,
+    pub slow_headers: u64,
+    pub cut: u64,
+    pub error_event: u64,
+    pub malformed: u64,
+    pub stall: u64,
+}
+
+impl FaultCounts {
+    pub fn get(&self, kind: FaultKind) -> u64 {
+        // A copy, so that one match (in `slot`) serves reads and writes.
+        let mut copy = *self;
+        *copy.slot(kind)
+    }
+
+    pub fn total(&self) -> u64 {
+        FaultKind::ALL.iter().map(|&k| self.get(k)).sum()
+    }
+
+    pub(super) fn add(&mut self, kind: FaultKind) {
+        *self.slot(kind) += 1;
+    }
+
+    fn slot(&mut self, kind: FaultKind) -> &mut u64 {
+        match kind {
+            FaultKind::Drop => &mut self.drop,
+            FaultKind::Http500 => &mut self.http_500,
+            FaultKind::Http429 => &mut self.http_429,
+            FaultKind::SlowHeaders => &mut self.slow_headers,
+            FaultKind::Cut => &mut self.cut,
+            FaultKind::ErrorEvent => &mut self.error_event,
+            FaultKind::Malformed => &mut self.malformed,
+            FaultKind::Stall => &mut self.stall,
+        }
+    }
+}
+
+/// Every injected message starts with this, so a log shows the fault was on purpose.
+const TAG: &str = "servebench-sim injected fault";
+
+fn error_body(message: String, kind: &str, code: u16) -> serde_json::Value {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+/// The `http_500` response.
+pub(super) fn http_500() -> Response {
+    let body = error_body(format!("{TAG}: internal server error"), "server_error", 500);
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+/// The `http_429` response, with `Retry-After: retry_after_s`.
+pub(super) fn http_429(retry_after_s: u64) -> Response {
+    let body = error_body(
+        format!("{TAG}: rate limit reached, retry after {retry_after_s} s"),
+        "rate_limit_error",
+        429,
+    );
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    resp
+}
+
+/// The `error_event` payload (also the whole body of a non-streamed response).
+pub(super) fn error_json() -> String {
+    error_body(
+        format!("{TAG}: the server failed while generating"),
+        "server_error",
+        500,
+    )
+    .to_string()
+}
+
+/// The `malformed` payload: a chunk cut short, as a broken proxy might pass it on.
+pub(super) const MALFORMED_JSON: &str = r#"{"choices": ["#;
