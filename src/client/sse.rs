@@ -40,7 +40,8 @@ impl SseParser {
     /// Feed one read. `on_event` gets each complete event's data; returning `false`
     /// stops parsing (the rest of the read is dropped).
     pub fn feed(&mut self, mut chunk: &[u8], mut on_event: impl FnMut(&[u8]) -> bool) {
-        if self.overflow {
+        // An empty read must not forget a '\r' that may still be followed by its '\n'.
+        if self.overflow || chunk.is_empty() {
             return;
         }
         if self.skip_lf {
@@ -136,28 +137,23 @@ impl SseParser {
     /// The stream ended: report anything left unfinished.
     pub fn finish(&mut self) -> Leftover {
         let mut pending = std::mem::take(&mut self.data);
-        if self.has_data && pending.last() == Some(&b'\n') {
-            pending.pop();
-        }
+        let had_data = std::mem::take(&mut self.has_data);
         let line = std::mem::take(&mut self.line);
         // An unterminated last line counts only if it is a data line; a trailing
         // comment or other field is ignored like any other.
-        if let Some(v) = line.strip_prefix(b"data") {
-            let value = match v.first() {
-                None => &b""[..],
-                Some(b':') => v[1..].strip_prefix(b" ").unwrap_or(&v[1..]),
-                Some(_) => return self.finish_pending(pending),
-            };
-            if !pending.is_empty() {
-                pending.push(b'\n');
+        let tail = line.strip_prefix(b"data").and_then(|v| match v.first() {
+            None => Some(&b""[..]),
+            Some(b':') => Some(v[1..].strip_prefix(b" ").unwrap_or(&v[1..])),
+            Some(_) => None,
+        });
+        match tail {
+            // Earlier data lines keep the '\n' that joins them to this one.
+            Some(value) => pending.extend_from_slice(value),
+            None if had_data && pending.last() == Some(&b'\n') => {
+                pending.pop();
             }
-            pending.extend_from_slice(value);
+            None => {}
         }
-        self.finish_pending(pending)
-    }
-
-    fn finish_pending(&mut self, pending: Vec<u8>) -> Leftover {
-        self.has_data = false;
         if pending.is_empty() {
             Leftover::None
         } else {

@@ -76,6 +76,10 @@ pub struct TraceRequest {
     pub kind: Option<String>,
 }
 
+/// The longest trace line read; real lines are a few KB (a 374-block Mooncake line is
+/// under 3 KB).
+const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("trace {}: cannot open: {source}", path.display())]
@@ -208,8 +212,8 @@ impl<R: BufRead> TraceReader<R> {
     fn next_line(&mut self) -> Result<bool, TraceError> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
+            // Bounded, so a file without line ends cannot fill memory.
+            let n = std::io::Read::take(&mut self.reader, MAX_LINE_BYTES as u64 + 1)
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|source| TraceError::Read {
                     path: self.path.clone(),
@@ -218,6 +222,16 @@ impl<R: BufRead> TraceReader<R> {
                 })?;
             if n == 0 {
                 return Ok(false);
+            }
+            if n > MAX_LINE_BYTES {
+                return Err(TraceError::Read {
+                    path: self.path.clone(),
+                    line: self.line + 1,
+                    source: io::Error::other(format!(
+                        "the line is longer than {} MiB (a request line is a few KB)",
+                        MAX_LINE_BYTES >> 20
+                    )),
+                });
             }
             self.line += 1;
             // Editors on Windows may start the file with a byte-order mark.
