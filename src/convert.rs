@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
-use crate::workload::dataset::Role;
+use crate::workload::dataset::{Role, sharegpt_turn};
 
 /// How many skip reasons a report keeps (the rest are only counted).
 const SKIP_EXAMPLES: usize = 5;
@@ -485,27 +485,7 @@ fn sharegpt_prompt(value: Value, multi_turn: bool) -> Result<String, String> {
         let Value::Object(mut turn) = turn else {
             return Err(format!("turn {n} is {}", describe(&turn)));
         };
-        // Some exports use OpenAI's names inside a ShareGPT list.
-        let role = match turn.remove("from").or_else(|| turn.remove("role")) {
-            Some(Value::String(s)) => {
-                Role::from_sharegpt(&s).ok_or_else(|| format!("turn {n}: unknown speaker {s:?}"))?
-            }
-            other => {
-                return Err(format!(
-                    "turn {n}: expected a \"from\" string, found {}",
-                    describe_opt(other.as_ref())
-                ));
-            }
-        };
-        let text = match turn.remove("value").or_else(|| turn.remove("content")) {
-            Some(Value::String(s)) => s,
-            other => {
-                return Err(format!(
-                    "turn {n}: expected a \"value\" string, found {}",
-                    describe_opt(other.as_ref())
-                ));
-            }
-        };
+        let (role, text) = sharegpt_turn(n, &mut turn)?;
         parsed.push((n, role, text));
     }
     let Some(first_user) = parsed.iter().position(|t| t.1 == Role::User) else {
@@ -1065,7 +1045,7 @@ mod tests {
                 "sg.json: entry 3: \"conversations\" must be a non-empty list, found an empty list",
                 "sg.json: entry 4: no human turn",
                 "sg.json: entry 5: turn 1: the first human turn is empty",
-                "sg.json: entry 6: turn 2: unknown speaker \"bot\"",
+                "sg.json: entry 6: turn 2: unknown speaker \"bot\" (expected human, user, gpt, assistant, chatgpt, bing, bard or system)",
                 "sg.json: entry 7: \"conversations\" must be a non-empty list, found none",
             ]
             .join("\n")

@@ -409,6 +409,35 @@ impl Role {
     }
 }
 
+/// Turn `n` of a ShareGPT conversation: its role and text. Some exports use OpenAI's
+/// names (`role`, `content`) inside a ShareGPT list; both are read.
+pub(crate) fn sharegpt_turn(
+    n: usize,
+    turn: &mut Map<String, Value>,
+) -> Result<(Role, String), String> {
+    let role = match turn.remove("from").or_else(|| turn.remove("role")) {
+        Some(Value::String(s)) => Role::from_sharegpt(&s).ok_or_else(|| {
+            format!(
+                "turn {n}: unknown speaker {s:?} (expected {})",
+                Role::EXPECTED
+            )
+        })?,
+        other => {
+            return Err(format!(
+                "turn {n}: expected a \"from\" string, found {}",
+                describe_opt(other.as_ref())
+            ));
+        }
+    };
+    match turn.remove("value").or_else(|| turn.remove("content")) {
+        Some(Value::String(text)) => Ok((role, text)),
+        other => Err(format!(
+            "turn {n}: expected a \"value\" string, found {}",
+            describe_opt(other.as_ref())
+        )),
+    }
+}
+
 /// A ShareGPT `conversations` list. Every turn is checked in both modes, so a file
 /// valid for one is valid for the other.
 fn conversation(turns: Value, conv: Conversation) -> Result<PromptContent, String> {
@@ -423,31 +452,7 @@ fn conversation(turns: Value, conv: Conversation) -> Result<PromptContent, Strin
         let Value::Object(mut turn) = turn else {
             return Err(format!("{expected}; turn {n} is {}", describe(&turn)));
         };
-        // Some exports use OpenAI's names inside a ShareGPT list.
-        let from = turn.remove("from").or_else(|| turn.remove("role"));
-        let role = match &from {
-            Some(Value::String(s)) => Role::from_sharegpt(s).ok_or_else(|| {
-                format!(
-                    "turn {n}: unknown speaker {s:?} (expected {})",
-                    Role::EXPECTED
-                )
-            })?,
-            other => {
-                return Err(format!(
-                    "turn {n}: expected a \"from\" string, found {}",
-                    describe_opt(other.as_ref())
-                ));
-            }
-        };
-        let text = match turn.remove("value").or_else(|| turn.remove("content")) {
-            Some(Value::String(s)) => s,
-            other => {
-                return Err(format!(
-                    "turn {n}: expected a \"value\" string, found {}",
-                    describe_opt(other.as_ref())
-                ));
-            }
-        };
+        let (role, text) = sharegpt_turn(n, &mut turn)?;
         parsed.push((n, role, text));
     }
     let answered = match conv {
