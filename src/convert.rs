@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
-use crate::workload::dataset::{Role, sharegpt_turn};
+use crate::workload::dataset::{Role, describe, describe_opt, sharegpt_turn};
 
 /// How many skip reasons a report keeps (the rest are only counted).
 const SKIP_EXAMPLES: usize = 5;
@@ -647,24 +647,6 @@ fn without_position(e: &serde_json::Error) -> String {
         Some(head) => head.to_string(),
         None => msg,
     }
-}
-
-/// A short description of a value for messages (never a whole prompt).
-fn describe(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) if s.is_empty() => "an empty string".into(),
-        Value::String(_) => "a string".into(),
-        Value::Array(a) if a.is_empty() => "an empty list".into(),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
-fn describe_opt(v: Option<&Value>) -> String {
-    v.map_or_else(|| "none".to_string(), describe)
 }
 
 #[cfg(test)]

@@ -510,7 +510,7 @@ fn output_len(location: &str, map: &Map<String, Value>) -> Result<Option<u32>, D
 }
 
 /// A short description of a value for error messages (never a whole prompt).
-fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -523,7 +523,7 @@ fn describe(v: &Value) -> String {
     }
 }
 
-fn describe_opt(v: Option<&Value>) -> String {
+pub(crate) fn describe_opt(v: Option<&Value>) -> String {
     v.map_or_else(|| "none".to_string(), describe)
 }
 
