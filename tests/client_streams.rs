@@ -85,14 +85,22 @@ async fn run_at(addr: SocketAddr, timeout_ms: Option<u64>) -> Outcome {
 }
 
 async fn run_with_key(addr: SocketAddr, timeout_ms: Option<u64>, key: Option<&str>) -> Outcome {
-    let client = HttpClient::new(&ClientConfig {
-        api_key: key.map(|k| servebench::client::ApiKey::new(k.into())),
-        timeout: timeout_ms.map(Duration::from_millis),
-        idle_timeout: None,
-        retries: 0,
-        insecure: false,
-    })
-    .unwrap();
+    execute_with(
+        addr,
+        ClientConfig {
+            api_key: key.map(|k| servebench::client::ApiKey::new(k.into())),
+            timeout: timeout_ms.map(Duration::from_millis),
+            idle_timeout: None,
+            retries: 0,
+            insecure: false,
+        },
+    )
+    .await
+}
+
+/// One request to the scripted server at `addr` with a client built from `cfg`.
+async fn execute_with(addr: SocketAddr, cfg: ClientConfig) -> Outcome {
+    let client = HttpClient::new(&cfg).unwrap();
     let url = format!("http://{addr}/v1/chat/completions")
         .parse()
         .unwrap();
@@ -502,25 +510,17 @@ async fn an_echoed_api_key_is_masked() {
 
 async fn run_idle(script: Vec<Step>, idle_ms: u64) -> Outcome {
     let addr = scripted(script).await;
-    let client = HttpClient::new(&ClientConfig {
-        api_key: None,
-        timeout: Some(Duration::from_secs(20)),
-        idle_timeout: Some(Duration::from_millis(idle_ms)),
-        retries: 0,
-        insecure: false,
-    })
-    .unwrap();
-    let url = format!("http://{addr}/v1/chat/completions")
-        .parse()
-        .unwrap();
-    client
-        .execute(
-            &url,
-            b"{}".to_vec().into(),
-            &RunClock::start(),
-            &Live::default(),
-        )
-        .await
+    execute_with(
+        addr,
+        ClientConfig {
+            api_key: None,
+            timeout: Some(Duration::from_secs(20)),
+            idle_timeout: Some(Duration::from_millis(idle_ms)),
+            retries: 0,
+            insecure: false,
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -565,25 +565,17 @@ async fn slow_but_steady_streams_are_not_idle() {
 
 async fn run_retrying(scripts: Vec<Vec<Step>>, retries: u32) -> Outcome {
     let addr = scripted_many(scripts).await;
-    let client = HttpClient::new(&ClientConfig {
-        api_key: None,
-        timeout: Some(Duration::from_secs(10)),
-        idle_timeout: None,
-        retries,
-        insecure: false,
-    })
-    .unwrap();
-    let url = format!("http://{addr}/v1/chat/completions")
-        .parse()
-        .unwrap();
-    client
-        .execute(
-            &url,
-            b"{}".to_vec().into(),
-            &RunClock::start(),
-            &Live::default(),
-        )
-        .await
+    execute_with(
+        addr,
+        ClientConfig {
+            api_key: None,
+            timeout: Some(Duration::from_secs(10)),
+            idle_timeout: None,
+            retries,
+            insecure: false,
+        },
+    )
+    .await
 }
 
 const TOO_MANY: &str = "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0.2\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbusy";
