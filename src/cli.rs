@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::client::openai::Api;
 use crate::workload::synthetic::LengthSpec;
+use crate::workload::trace_file::Overflow;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -121,15 +122,6 @@ pub struct RateArgs {
     pub max_concurrency: Option<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
-}
-
-/// What to do with a trace request longer than --max-context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Overflow {
-    /// Shorten the prompt (and the output if it alone is too long) to fit
-    Clip,
-    /// Leave the request out
-    Skip,
 }
 
 #[derive(Args, Debug)]

@@ -8,12 +8,12 @@ use crate::cli::{
     BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ResetBetween, ThroughputArgs,
 };
 use crate::error::Error;
-use crate::schedule::Load;
 use crate::schedule::arrivals::{Span, rate_arrivals};
+use crate::schedule::{Arrivals, Load};
 use crate::session::{Defaults, RunPlan, SessionOutcome, Source, run_session};
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
 use crate::workload::synthetic::LengthSpec;
-use crate::workload::trace::read_trace;
+use crate::workload::trace_file::TraceFile;
 
 /// Levels name their runs, and run labels must be unique within a result file.
 pub fn check_levels<T: PartialEq + std::fmt::Display>(flag: &str, v: &[T]) -> Result<(), Error> {
@@ -160,7 +160,7 @@ pub fn rate(a: RateArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
                 })),
                 requests: offsets.len(),
                 load: Load::OpenLoop {
-                    offsets: Arc::new(offsets),
+                    at: Arrivals::Offsets(Arc::new(offsets)),
                     cap: a.max_concurrency,
                 },
                 warmup: false,
@@ -194,12 +194,12 @@ pub fn dual_round(a: DualRoundArgs, argv: &[String]) -> Result<SessionOutcome, E
                     "--num-requests does not apply with --trace (use --limit)".into(),
                 ));
             }
-            let (format, requests) =
-                read_trace(path, None, a.limit).map_err(|e| Error::Input(e.to_string()))?;
-            let n = requests.len();
+            let file = TraceFile::scan(path, None, a.limit, None)
+                .map_err(|e| Error::Input(e.to_string()))?;
+            let n = file.info().requests;
             let source = Source::Trace {
-                requests: Arc::new(requests),
-                block_size: format.block_size(),
+                block_size: file.format().block_size(),
+                file: Arc::new(file),
                 sessions: false,
             };
             (source, n)

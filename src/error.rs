@@ -5,7 +5,7 @@ use crate::client::ClientError;
 use crate::client::endpoint::EndpointError;
 use crate::workload::TokenizerError;
 use crate::workload::dataset::DatasetError;
-use crate::workload::synthetic::SyntheticError;
+use crate::workload::prepare::PrepareError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,7 +19,7 @@ pub enum Error {
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     #[error(transparent)]
-    Synthetic(#[from] SyntheticError),
+    Prepare(#[from] PrepareError),
     #[error(transparent)]
     Client(#[from] ClientError),
     /// The server could not be reached or used (connection test, model list).
@@ -43,7 +43,7 @@ impl Error {
             | Error::Tokenizer(_)
             | Error::Dataset(_)
             | Error::Endpoint(_)
-            | Error::Synthetic(_) => 2,
+            | Error::Prepare(_) => 2,
             Error::Client(_) | Error::Server(_) | Error::Output(_) | Error::AllFailed(_) => 1,
             // The shell's convention: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM).
             Error::Interrupted { signal, .. } => 128 + signal,

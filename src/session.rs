@@ -23,17 +23,21 @@ use crate::recorder::Recorder;
 use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
 use crate::report::rounds::RoundComparison;
 use crate::report::table::{TERMINOLOGY_NOTE, render};
+use crate::schedule::arrivals::trace_offset;
 use crate::schedule::open_loop::{Timed, drive_open};
 use crate::schedule::sessions::Sessions;
-use crate::schedule::{Load, RunContext, drive};
+use crate::schedule::sessions::link_parents;
+use crate::schedule::{Arrivals, Load, RunContext, drive};
 use crate::shutdown::Shutdown;
 use crate::sim::{SimConfig, SimServer};
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
-use crate::workload::prepare::{PreparedRequest, PromptSource, WorkloadSpec, prepare, prepare_one};
+use crate::workload::prepare::{
+    Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare,
+};
 use crate::workload::synthetic::LengthSpec;
-use crate::workload::trace::TraceRequest;
+use crate::workload::trace_file::TraceFile;
 
 /// One run of a session.
 #[derive(Clone, Debug, Default)]
@@ -71,9 +75,9 @@ pub struct Defaults {
 pub enum Source {
     /// Synthetic prompts or `--dataset`, with these defaults for unset lengths.
     Args(Defaults),
-    /// A request trace, already read (and clipped to `--max-context`).
+    /// A request trace, checked by a first pass and read again by each replay.
     Trace {
-        requests: Arc<Vec<TraceRequest>>,
+        file: Arc<TraceFile>,
         block_size: usize,
         /// Send turns as continuations of their parent's conversation.
         sessions: bool,
@@ -96,12 +100,12 @@ struct Resolved {
     percentiles: Vec<f64>,
     timeout: Option<Duration>,
     progress: ProgressMode,
-    sessions: bool,
+    /// `--sessions`: each turn's parent turn, for the whole trace.
+    sessions: Option<Arc<Vec<Option<u32>>>>,
     slo: Option<Slo>,
 }
 
 fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
-    let sessions = matches!(source, Source::Trace { sessions: true, .. });
     let tokenizer = Tokenizer::load(args.tokenizer.as_deref())?;
     let slo = args
         .slo
@@ -135,9 +139,9 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
             ))
         })?),
     };
-    let (source, output_len) = match source {
+    let (source, output_len, sessions) = match source {
         Source::Trace {
-            requests,
+            file,
             block_size,
             sessions,
         } => {
@@ -160,11 +164,26 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
             }
             let blocks = BlockPrompts::new(&tokenizer, *block_size, args.seed)
                 .map_err(|e| Error::Input(e.to_string()))?;
+            let links = if *sessions {
+                let turns = file
+                    .requests()
+                    .map_err(|e| Error::Input(e.to_string()))?
+                    .map(|r| r.map(|t| (t.chat_id, t.parent_chat_id)));
+                let links = link_parents(turns).map_err(|e| Error::Input(e.to_string()))?;
+                eprintln!(
+                    "--sessions: {} of {} turns continue an earlier turn's conversation",
+                    links.iter().flatten().count(),
+                    links.len()
+                );
+                Some(Arc::new(links))
+            } else {
+                None
+            };
             let source = PromptSource::Trace {
-                requests: requests.clone(),
+                file: file.clone(),
                 blocks: Arc::new(blocks),
             };
-            (source, LengthSpec::Fixed(1))
+            (source, LengthSpec::Fixed(1), links)
         }
         Source::Args(defaults) => {
             let source = match &args.dataset {
@@ -185,7 +204,7 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
                     input_len: args.input_len.unwrap_or(defaults.input_len),
                 },
             };
-            (source, args.output_len.unwrap_or(defaults.output_len))
+            (source, args.output_len.unwrap_or(defaults.output_len), None)
         }
     };
     Ok(Resolved {
@@ -369,14 +388,12 @@ pub fn run_session(
             }
         }
         let expected_tokens: u64 = match &r.workload.source {
-            PromptSource::Trace { requests, .. } => {
-                requests.iter().map(|t| t.output_len as u64).sum()
-            }
+            PromptSource::Trace { file, .. } => file.info().output_tokens,
             _ => upfront.iter().map(|q| q.max_tokens as u64).sum(),
         };
-        let sessions = match (&r.workload.source, r.sessions) {
-            (PromptSource::Trace { requests, blocks }, true) => Some(Arc::new(Sessions::new(
-                requests.clone(),
+        let sessions = match (&r.workload.source, &r.sessions) {
+            (PromptSource::Trace { blocks, .. }, Some(links)) => Some(Arc::new(Sessions::new(
+                links.clone(),
                 blocks.clone(),
                 r.tokenizer.clone(),
                 body_opts.clone(),
@@ -422,8 +439,8 @@ pub fn run_session(
                 expected_tokens,
             );
             match &plan.load {
-                Load::OpenLoop { offsets, cap } => {
-                    run_open_loop(&rt, &r, &body_opts, run, upfront, offsets, *cap, make_ctx)?
+                Load::OpenLoop { at, cap } => {
+                    run_open_loop(&rt, &r, &body_opts, run, upfront, at, *cap, make_ctx)?
                 }
                 Load::AllAtOnce => {
                     let ctx = make_ctx();
@@ -586,21 +603,52 @@ fn run_open_loop(
     body: &BodyOptions,
     run: u64,
     upfront: Vec<PreparedRequest>,
-    offsets: &Arc<Vec<u64>>,
+    at: &Arrivals,
     cap: Option<usize>,
     make_ctx: impl FnOnce() -> Arc<RunContext>,
 ) -> Result<RunClock, Error> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(LOOKAHEAD);
     let (primed_tx, primed_rx) = std::sync::mpsc::channel::<()>();
+    let first_us = match &r.workload.source {
+        PromptSource::Trace { file, .. } => file.info().first_us,
+        _ => 0,
+    };
+    let keep_turns = r.sessions.is_some();
     std::thread::scope(|s| {
         let producer = s.spawn(move || -> Result<(), Error> {
             let mut upfront = upfront.into_iter();
-            for (i, &at_us) in offsets.iter().enumerate() {
-                let req = match upfront.next() {
-                    Some(req) => req,
-                    None => prepare_one(&r.workload, body, &r.tokenizer, run, i as u64)?,
+            let mut stream = RequestStream::new(&r.workload, body, &r.tokenizer, run)?;
+            for i in 0.. {
+                if let Arrivals::Offsets(offsets) = at
+                    && i >= offsets.len()
+                {
+                    break;
+                }
+                let prepared = match upfront.next() {
+                    Some(req) => Prepared { req, trace: None },
+                    None => match stream.next() {
+                        Some(p) => p?,
+                        None => break,
+                    },
                 };
-                if tx.send(Timed { at_us, req }).is_err() {
+                let at_us = match (at, &prepared.trace) {
+                    (Arrivals::Offsets(offsets), _) => offsets[i],
+                    (Arrivals::Trace { time_scale }, Some(t)) => {
+                        trace_offset(t.timestamp_us, first_us, *time_scale)
+                    }
+                    (Arrivals::Trace { .. }, None) => {
+                        return Err(Error::Input(
+                            "trace arrival times need a trace as the prompt source".into(),
+                        ));
+                    }
+                };
+                let turn = prepared.trace.filter(|_| keep_turns).map(Box::new);
+                let timed = Timed {
+                    at_us,
+                    req: prepared.req,
+                    turn,
+                };
+                if tx.send(timed).is_err() {
                     break;
                 }
                 if i + 1 == PRIMED {

@@ -49,18 +49,102 @@ impl Stats {
     }
 }
 
+/// Exact counts of whole-number samples (µs gaps): memory grows with the number of
+/// distinct values, not of samples, while every statistic stays exact.
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    map: std::collections::HashMap<u32, u64>,
+    n: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, v: u32) {
+        *self.map.entry(v).or_default() += 1;
+        self.n += 1;
+    }
+
+    /// Samples added.
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Distinct values held.
+    pub fn distinct(&self) -> usize {
+        self.map.len()
+    }
+
+    /// (value, count), by value.
+    pub fn sorted(&self) -> Vec<(u32, u64)> {
+        let mut v: Vec<(u32, u64)> = self.map.iter().map(|(&k, &c)| (k, c)).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+impl Stats {
+    /// The same statistics as `compute` over every sample ÷ `unit` (1000 for µs → ms),
+    /// from counts.
+    pub fn from_counts(counts: &Counts, unit: f64, percentiles: &[f64]) -> Option<Stats> {
+        if counts.is_empty() {
+            return None;
+        }
+        let runs = counts.sorted();
+        let n = counts.len();
+        let mean = runs
+            .iter()
+            .map(|&(v, c)| v as f64 / unit * c as f64)
+            .sum::<f64>()
+            / n as f64;
+        let var = runs
+            .iter()
+            .map(|&(v, c)| {
+                let d = v as f64 / unit - mean;
+                d * d * c as f64
+            })
+            .sum::<f64>()
+            / n as f64;
+        // The k-th smallest sample, by a search over the running counts.
+        let mut upto = Vec::with_capacity(runs.len());
+        let mut total = 0u64;
+        for &(_, c) in &runs {
+            total += c;
+            upto.push(total);
+        }
+        let nth = |k: u64| runs[upto.partition_point(|&u| u <= k)].0 as f64 / unit;
+        Some(Stats {
+            count: n as usize,
+            mean,
+            std: var.sqrt(),
+            min: runs[0].0 as f64 / unit,
+            max: runs[runs.len() - 1].0 as f64 / unit,
+            percentiles: percentiles
+                .iter()
+                .map(|&p| (p, lerp_percentile(n as usize, p, |k| nth(k as u64))))
+                .collect(),
+        })
+    }
+}
+
 /// numpy's default ("linear") method on sorted data, including its two-sided lerp that
 /// keeps results bit-identical to numpy's.
 pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
-    let n = sorted.len();
+    lerp_percentile(sorted.len(), p, |k| sorted[k])
+}
+
+/// The percentile of `n` sorted samples, the k-th of which `nth` gives.
+fn lerp_percentile(n: usize, p: f64, nth: impl Fn(usize) -> f64) -> f64 {
     if n == 1 {
-        return sorted[0];
+        return nth(0);
     }
     let virtual_index = (p / 100.0) * (n - 1) as f64;
     let lo = (virtual_index.floor() as usize).min(n - 1);
     let hi = (lo + 1).min(n - 1);
     let t = virtual_index - lo as f64;
-    let (a, b) = (sorted[lo], sorted[hi]);
+    let (a, b) = (nth(lo), nth(hi));
     let d = b - a;
     if t >= 0.5 {
         b - d * (1.0 - t)
@@ -186,5 +270,56 @@ mod tests {
         assert!(parse_percentiles("50,abc").unwrap_err().contains("abc"));
         assert!(parse_percentiles("101").is_err());
         assert!(parse_percentiles("").is_err());
+    }
+
+    #[test]
+    fn counts_give_the_same_statistics_as_the_samples() {
+        // Gaps in µs with repeats, as an ideal server's ITLs have.
+        let gaps: Vec<u32> = [
+            10_000, 10_000, 9_998, 10_003, 10_000, 55_000, 7, 10_003, 10_000,
+        ]
+        .into_iter()
+        .collect();
+        let mut counts = Counts::default();
+        for &g in &gaps {
+            counts.add(g);
+        }
+        assert_eq!((counts.len(), counts.distinct()), (9, 5));
+        let pcts = [0.0, 10.0, 50.0, 90.0, 99.0, 99.9, 100.0];
+        let mut ms: Vec<f64> = gaps.iter().map(|&g| g as f64 / 1000.0).collect();
+        let a = Stats::compute(&mut ms, &pcts).unwrap();
+        let b = Stats::from_counts(&counts, 1000.0, &pcts).unwrap();
+        assert_eq!(a.count, b.count);
+        assert_eq!((a.min, a.max), (b.min, b.max));
+        assert_eq!(
+            a.percentiles, b.percentiles,
+            "percentiles are bit-identical"
+        );
+        assert!(close(a.mean, b.mean) && close(a.std, b.std));
+        // Hand-computed: sorted 0.007, 9.998, 10, 10, 10, 10, 10.003, 10.003, 55;
+        // p90 at index 7.2 → 10.003 + 0.2 × (55 − 10.003).
+        assert!(close(
+            b.percentile(90.0).unwrap(),
+            10.003 + 0.2 * (55.0 - 10.003)
+        ));
+        assert!(Stats::from_counts(&Counts::default(), 1000.0, &pcts).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn counts_match_samples_on_any_gaps(
+            gaps in proptest::collection::vec(0u32..200_000, 1..400),
+            p in 0.0f64..=100.0,
+        ) {
+            let mut counts = Counts::default();
+            gaps.iter().for_each(|&g| counts.add(g));
+            let mut ms: Vec<f64> = gaps.iter().map(|&g| g as f64 / 1000.0).collect();
+            let a = Stats::compute(&mut ms, &[p]).unwrap();
+            let b = Stats::from_counts(&counts, 1000.0, &[p]).unwrap();
+            proptest::prop_assert_eq!(a.percentiles, b.percentiles);
+            proptest::prop_assert_eq!((a.count, a.min, a.max), (b.count, b.min, b.max));
+            proptest::prop_assert!((a.mean - b.mean).abs() <= 1e-9 * a.mean.abs().max(1.0));
+            proptest::prop_assert!((a.std - b.std).abs() <= 1e-6 * a.std.max(1.0));
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::slo::{Goodput, Slo, goodput};
-use super::stats::{DEFAULT_PERCENTILES, Stats, stats_json};
+use super::stats::{Counts, DEFAULT_PERCENTILES, Stats, stats_json};
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 
 /// How many messages are kept per failure kind (the rest are only counted).
@@ -56,13 +56,14 @@ impl FailureTally {
     }
 }
 
-/// Everything one run's summary is computed from; memory per request is a few dozen
-/// bytes plus 4 bytes per inter-token gap.
+/// Everything one run's summary is computed from: about 130 bytes per request, plus
+/// the inter-token gaps counted by distinct value.
 #[derive(Clone, Debug, Default)]
 pub struct RunData {
     samples: Vec<Sample>,
-    /// Gaps between consecutive output events of successful requests, in µs.
-    itl_us: Vec<u32>,
+    /// Gaps between consecutive output events of successful requests, in µs, counted
+    /// by value: bounded memory however many tokens a run streams.
+    itl_us: Counts,
     pub failures: FailureTally,
 }
 
@@ -70,11 +71,10 @@ impl RunData {
     pub fn push(&mut self, r: &RequestRecord) {
         let ok = r.ok();
         if ok {
-            self.itl_us.extend(
-                r.events
-                    .windows(2)
-                    .map(|w| w[1].saturating_sub(w[0]).min(u32::MAX as u64) as u32),
-            );
+            for w in r.events.windows(2) {
+                self.itl_us
+                    .add(w[1].saturating_sub(w[0]).min(u32::MAX as u64) as u32);
+            }
         } else if let Some(kind) = r.failure {
             self.failures.add(kind, r.error.as_deref());
         }
@@ -245,7 +245,6 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         .filter(|s| s.output_tokens >= 2)
         .filter_map(|s| Some(ms(s.last?.saturating_sub(s.first?)) / (s.output_tokens - 1) as f64))
         .collect();
-    let mut itl: Vec<f64> = data.itl_us.iter().map(|&g| g as f64 / 1000.0).collect();
     let mut lag: Vec<f64> = data
         .samples
         .iter()
@@ -283,7 +282,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         req_s: per_s(ok.len() as f64),
         ttft_ms: Stats::compute(&mut ttft, &pcts),
         tpot_ms: Stats::compute(&mut tpot, &pcts),
-        itl_ms: Stats::compute(&mut itl, &pcts),
+        itl_ms: Stats::from_counts(&data.itl_us, 1000.0, &pcts),
         e2e_ms: Stats::compute(&mut e2e, &pcts),
         schedule_lag_ms: Stats::compute(&mut lag, &pcts),
         queue_wait_ms: Stats::compute(&mut queue_wait, &pcts),

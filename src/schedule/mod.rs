@@ -17,19 +17,25 @@ use crate::progress::Live;
 use crate::recorder::{Finished, RecorderHandle};
 use crate::workload::prepare::PreparedRequest;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Load {
     /// Every request at once; wait for all (batch, throughput).
     #[default]
     AllAtOnce,
     /// `concurrency` workers; each starts its next request when its last one ends.
     ClosedLoop { concurrency: usize },
-    /// Request i at `offsets[i]` µs after the start, whatever the server does; with a
+    /// Each request at its own time after the start, whatever the server does; with a
     /// cap, requests over it wait for a slot.
-    OpenLoop {
-        offsets: Arc<Vec<u64>>,
-        cap: Option<usize>,
-    },
+    OpenLoop { at: Arrivals, cap: Option<usize> },
+}
+
+/// When an open-loop run's requests are due.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arrivals {
+    /// Request i at `offsets[i]` µs (request rates).
+    Offsets(Arc<Vec<u64>>),
+    /// At the trace's timestamps, from its first, multiplied by `time_scale`.
+    Trace { time_scale: f64 },
 }
 
 /// What every request task of one run shares.

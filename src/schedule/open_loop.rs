@@ -13,12 +13,15 @@ use tokio::task::JoinSet;
 
 use super::RunContext;
 use crate::workload::prepare::PreparedRequest;
+use crate::workload::trace::TraceRequest;
 
 /// One request and when to send it (µs after the run's start).
 #[derive(Debug)]
 pub struct Timed {
     pub at_us: u64,
     pub req: PreparedRequest,
+    /// The trace request it was made from, when a session's turn is decided at send time.
+    pub turn: Option<Box<TraceRequest>>,
 }
 
 /// Spinning covers the sleep's wake-up error; longer waits sleep.
@@ -89,9 +92,9 @@ pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<
             let i = timed.req.id;
             let t0 = ctx.clock.now_us();
             // A session's next turn first waits for its parent; then for a slot.
-            let turn = match &ctx.sessions {
-                Some(s) => Some(s.before_send(i as usize).await),
-                None => None,
+            let turn = match (&ctx.sessions, &timed.turn) {
+                (Some(s), Some(t)) => Some(s.before_send(i as usize, t).await),
+                _ => None,
             };
             let _permit = match slots {
                 Some(s) => s.acquire_owned().await.ok(),

@@ -4,7 +4,8 @@
 //! or once the parent has ended, whichever is later. A turn whose parent failed is sent
 //! on its own (its standalone prompt was prepared anyway).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -14,30 +15,35 @@ use crate::client::openai::{BodyOptions, PromptBody, build_body};
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
 use crate::workload::prepare::{TraceOut, trace_blocks, trace_prompt};
-use crate::workload::trace::TraceRequest;
+use crate::workload::trace::{TraceError, TraceRequest};
 
-/// For each request, the index of its parent turn among `requests` (an earlier one).
-pub fn link_parents(requests: &[TraceRequest]) -> Vec<Option<usize>> {
-    let mut by_chat = std::collections::HashMap::new();
-    let mut parents = Vec::with_capacity(requests.len());
-    for (i, r) in requests.iter().enumerate() {
-        let parent = r
-            .parent_chat_id
+/// For each request, the index of its parent turn (an earlier one), from each request's
+/// `(chat_id, parent_chat_id)` in trace order.
+pub fn link_parents(
+    turns: impl IntoIterator<Item = Result<(Option<i64>, Option<i64>), TraceError>>,
+) -> Result<Vec<Option<u32>>, TraceError> {
+    let mut by_chat = HashMap::new();
+    let mut parents = Vec::new();
+    for (i, turn) in turns.into_iter().enumerate() {
+        let (chat, parent) = turn?;
+        let parent = parent
             .filter(|&p| p >= 0)
             .and_then(|p| by_chat.get(&p).copied());
         parents.push(parent);
-        if let Some(c) = r.chat_id {
-            by_chat.insert(c, i);
+        if let Some(c) = chat {
+            by_chat.insert(c, i as u32);
         }
     }
-    parents
+    Ok(parents)
 }
 
-/// A conversation so far: (role, text) messages and their tokens.
+/// A conversation so far: (role, text) messages and their tokens, and the hash ids of
+/// its last prompt (what a continuation shares with it).
 #[derive(Debug)]
 pub struct Conversation {
     messages: Vec<(&'static str, Arc<str>)>,
     tokens: u32,
+    hash_ids: Vec<u64>,
 }
 
 impl Conversation {
@@ -51,10 +57,20 @@ impl Conversation {
     }
 }
 
-#[derive(Default)]
+enum SlotState {
+    Pending,
+    /// The turn ended: its conversation (None if it failed, or once every child has
+    /// taken it, so finished conversations do not pile up), and children yet to take it.
+    Done {
+        conversation: Option<Arc<Conversation>>,
+        waiting: u32,
+    },
+}
+
+/// A turn that others continue.
 struct Slot {
-    /// Set once the request has ended: its conversation, or None if it failed.
-    done: OnceLock<Option<Arc<Conversation>>>,
+    children: u32,
+    state: Mutex<SlotState>,
     notify: Notify,
 }
 
@@ -66,11 +82,11 @@ pub struct Turn {
     history: Option<Conversation>,
 }
 
+/// The sessions of one replay. Memory: 8 bytes per turn, plus the conversations of
+/// turns whose children have not all been sent yet.
 pub struct Sessions {
-    parent: Vec<Option<usize>>,
-    has_children: Vec<bool>,
-    slots: Vec<Slot>,
-    requests: Arc<Vec<TraceRequest>>,
+    parent: Arc<Vec<Option<u32>>>,
+    slots: HashMap<u32, Slot>,
     blocks: Arc<BlockPrompts>,
     tokenizer: Tokenizer,
     body: BodyOptions,
@@ -80,24 +96,31 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(
-        requests: Arc<Vec<TraceRequest>>,
+        parent: Arc<Vec<Option<u32>>>,
         blocks: Arc<BlockPrompts>,
         tokenizer: Tokenizer,
         body: BodyOptions,
         seed: u64,
         run: u64,
     ) -> Self {
-        let parent = link_parents(&requests);
-        let mut has_children = vec![false; requests.len()];
+        let mut children: HashMap<u32, u32> = HashMap::new();
         for p in parent.iter().flatten() {
-            has_children[*p] = true;
+            *children.entry(*p).or_default() += 1;
         }
-        let slots = (0..requests.len()).map(|_| Slot::default()).collect();
+        let slots = children
+            .into_iter()
+            .map(|(i, children)| {
+                let slot = Slot {
+                    children,
+                    state: Mutex::new(SlotState::Pending),
+                    notify: Notify::new(),
+                };
+                (i, slot)
+            })
+            .collect();
         Sessions {
             parent,
-            has_children,
             slots,
-            requests,
             blocks,
             tokenizer,
             body,
@@ -111,38 +134,52 @@ impl Sessions {
         self.parent.iter().filter(|p| p.is_some()).count()
     }
 
-    /// Wait for the parent turn, if any, and decide what to send.
-    pub async fn before_send(&self, i: usize) -> Turn {
-        let Some(p) = self.parent.get(i).copied().flatten() else {
-            return Turn {
-                body: None,
-                history: self.has_children[i].then(|| self.standalone(i)),
-            };
-        };
-        let slot = &self.slots[p];
-        let parent = loop {
+    /// Wait until the parent turn has ended and take its conversation (None if it
+    /// failed).
+    async fn parent_conversation(&self, p: u32) -> Option<Arc<Conversation>> {
+        let slot = self.slots.get(&p)?;
+        loop {
             let notified = slot.notify.notified();
-            if let Some(done) = slot.done.get() {
-                break done.clone();
+            {
+                let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+                if let SlotState::Done {
+                    conversation,
+                    waiting,
+                } = &mut *state
+                {
+                    *waiting = waiting.saturating_sub(1);
+                    return if *waiting == 0 {
+                        conversation.take()
+                    } else {
+                        conversation.clone()
+                    };
+                }
             }
             notified.await;
+        }
+    }
+
+    /// Wait for the parent turn of request `i` (trace request `t`), if any, and decide
+    /// what to send.
+    pub async fn before_send(&self, i: usize, t: &TraceRequest) -> Turn {
+        let standalone = || Turn {
+            body: None,
+            history: self.has_children(i).then(|| self.standalone(i, t)),
         };
-        let Some(parent) = parent else {
+        let Some(p) = self.parent.get(i).copied().flatten() else {
+            return standalone();
+        };
+        let Some(parent) = self.parent_conversation(p).await else {
             // The parent failed: this turn goes on its own.
-            return Turn {
-                body: None,
-                history: self.has_children[i].then(|| self.standalone(i)),
-            };
+            return standalone();
         };
-        let t = &self.requests[i];
-        let pt = &self.requests[p];
         // The trace's input length counts the whole conversation; the new turn is what
         // the history does not cover (at least one token).
         let new_tokens = t.input_len.saturating_sub(parent.tokens).max(1);
         let shared = t
             .hash_ids
             .iter()
-            .zip(&pt.hash_ids)
+            .zip(&parent.hash_ids)
             .take_while(|(a, b)| a == b)
             .count();
         let mut text = String::new();
@@ -160,6 +197,7 @@ impl Sessions {
         let history = Conversation {
             messages,
             tokens: parent.tokens + new_tokens,
+            hash_ids: t.hash_ids.clone(),
         };
         let body = build_body(
             &self.body,
@@ -168,16 +206,16 @@ impl Sessions {
         );
         Turn {
             body: Some((Bytes::from(body), history.tokens)),
-            history: Some(history),
+            history: self.has_children(i).then_some(history),
         }
     }
 
     /// Record how request `i` ended, so its children can go.
     pub fn after(&self, i: usize, turn: Turn, answer: Option<&str>) {
-        if !self.has_children[i] {
+        let Some(slot) = u32::try_from(i).ok().and_then(|i| self.slots.get(&i)) else {
             return;
-        }
-        let conv = match (turn.history, answer) {
+        };
+        let conversation = match (turn.history, answer) {
             (Some(mut h), Some(a)) => {
                 h.tokens += self.tokenizer.count(a) as u32;
                 h.messages.push(("assistant", Arc::from(a)));
@@ -185,17 +223,18 @@ impl Sessions {
             }
             _ => None,
         };
-        let slot = &self.slots[i];
-        let _ = slot.done.set(conv);
+        *slot.state.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Done {
+            conversation,
+            waiting: slot.children,
+        };
         slot.notify.notify_waiters();
     }
 
     pub fn has_children(&self, i: usize) -> bool {
-        self.has_children.get(i).copied().unwrap_or(false)
+        u32::try_from(i).is_ok_and(|i| self.slots.contains_key(&i))
     }
 
-    fn standalone(&self, i: usize) -> Conversation {
-        let t = &self.requests[i];
+    fn standalone(&self, i: usize, t: &TraceRequest) -> Conversation {
         let mut text = String::new();
         trace_prompt(
             &self.blocks,
@@ -208,6 +247,7 @@ impl Sessions {
         Conversation {
             messages: vec![("user", Arc::from(text))],
             tokens: t.input_len,
+            hash_ids: t.hash_ids.clone(),
         }
     }
 }
@@ -240,9 +280,81 @@ mod tests {
             turn(11, 7),
         ];
         assert_eq!(
-            link_parents(&reqs),
+            link_parents(reqs.iter().map(|r| Ok((r.chat_id, r.parent_chat_id)))).unwrap(),
             vec![None, Some(0), Some(1), None, Some(0)],
             "unknown parents (not in the replay) make a turn a root"
         );
+    }
+
+    fn sessions(parent: Vec<Option<u32>>) -> Sessions {
+        let tok = Tokenizer::builtin();
+        let body = BodyOptions {
+            api: crate::client::openai::Api::Chat,
+            model: "m".into(),
+            ignore_eos: true,
+            extra: Default::default(),
+        };
+        let blocks = Arc::new(BlockPrompts::new(&tok, 16, 0).unwrap());
+        Sessions::new(Arc::new(parent), blocks, tok, body, 0, 0)
+    }
+
+    fn messages(turn: &Turn) -> Vec<Value> {
+        let (body, _) = turn.body.as_ref().unwrap();
+        let v: Value = serde_json::from_slice(body).unwrap();
+        v["messages"].as_array().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn every_child_gets_the_parent_conversation_which_is_then_dropped() {
+        let s = sessions(vec![None, Some(0), Some(0), None]);
+        assert_eq!(s.continuations(), 2);
+        assert!(s.has_children(0) && !s.has_children(1) && !s.has_children(3));
+        let mut root = turn(1, -1);
+        root.hash_ids = vec![1, 2];
+        root.input_len = 20;
+        let first = s.before_send(0, &root).await;
+        assert!(first.body.is_none(), "a root goes as prepared");
+        s.after(0, first, Some("the answer"));
+        for (i, input) in [(1, 40), (2, 45)] {
+            let mut child = turn(2, 1);
+            child.hash_ids = vec![1, 2, 7];
+            child.input_len = input;
+            let t = s.before_send(i, &child).await;
+            let m = messages(&t);
+            assert_eq!(m.len(), 3, "prompt, answer, new turn: {m:?}");
+            assert_eq!(m[1]["content"], "the answer");
+            let answer_tokens = Tokenizer::builtin().count("the answer") as u32;
+            assert_eq!(
+                t.body.as_ref().unwrap().1,
+                input,
+                "the trace's length is met"
+            );
+            assert!(input > 20 + answer_tokens);
+            assert!(
+                t.history.is_none(),
+                "a turn without children keeps no history"
+            );
+        }
+        let state = s.slots[&0].state.lock().unwrap();
+        assert!(
+            matches!(
+                &*state,
+                SlotState::Done {
+                    conversation: None,
+                    waiting: 0
+                }
+            ),
+            "taken by both children, the conversation is freed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_child_of_a_failed_turn_goes_on_its_own() {
+        let s = sessions(vec![None, Some(0)]);
+        let root = turn(1, -1);
+        let first = s.before_send(0, &root).await;
+        s.after(0, first, None);
+        let t = s.before_send(1, &turn(2, 1)).await;
+        assert!(t.body.is_none());
     }
 }

@@ -6,5 +6,6 @@ pub mod prepare;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod trace;
+pub mod trace_file;
 
 pub use tokenizer::{Tokenizer, TokenizerError};

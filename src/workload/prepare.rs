@@ -12,7 +12,8 @@ use super::blocks::BlockPrompts;
 use super::dataset::{DatasetEntry, PromptContent};
 use super::synthetic::{LengthSpec, SyntheticError, generate_prompt};
 use super::tokenizer::Tokenizer;
-use super::trace::TraceRequest;
+use super::trace::{TraceError, TraceRequest};
+use super::trace_file::{TraceFile, TraceStream};
 use crate::client::openai::{BodyOptions, PromptBody, build_body};
 
 /// One request, ready to send.
@@ -32,10 +33,24 @@ pub enum PromptSource {
     Synthetic { input_len: LengthSpec },
     /// Entries of a dataset file, in order, cycling when more requests are asked for.
     Dataset(Arc<Vec<DatasetEntry>>),
-    /// A request trace: lengths from the trace, prompts built from its hash ids.
+    /// A request trace, read as a stream: lengths from the trace, prompts built from
+    /// its hash ids.
     Trace {
-        requests: Arc<Vec<TraceRequest>>,
+        file: Arc<TraceFile>,
         blocks: Arc<BlockPrompts>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Synthetic(#[from] SyntheticError),
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error("trace {}: there is no request {index} (counting from 0)", path.display())]
+    Past {
+        path: std::path::PathBuf,
+        index: u64,
     },
 }
 
@@ -76,12 +91,19 @@ pub fn prepare(
     tok: &Tokenizer,
     run: u64,
     count: usize,
-) -> Result<Vec<PreparedRequest>, SyntheticError> {
+) -> Result<Vec<PreparedRequest>, PrepareError> {
+    if let PromptSource::Trace { .. } = spec.source {
+        // Quick to build (copies of generated blocks), but read in order from the file.
+        return RequestStream::new(spec, body, tok, run)?
+            .take(count)
+            .map(|r| r.map(|p| p.req))
+            .collect();
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(count.max(1));
     let per = count.div_ceil(threads.max(1)).max(1);
-    let mut out: Vec<Result<Vec<PreparedRequest>, SyntheticError>> = Vec::new();
+    let mut out: Vec<Result<Vec<PreparedRequest>, PrepareError>> = Vec::new();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..count)
             .step_by(per)
@@ -106,13 +128,100 @@ pub fn prepare(
     Ok(all)
 }
 
+/// One prepared request, and the trace request it was made from (trace sources only).
+pub struct Prepared {
+    pub req: PreparedRequest,
+    pub trace: Option<TraceRequest>,
+}
+
+/// The requests of run `run`, in order, built one at a time as they are taken: endless
+/// for synthetic and dataset sources, the trace's requests for a trace.
+pub struct RequestStream<'a> {
+    spec: &'a WorkloadSpec,
+    body: &'a BodyOptions,
+    tok: &'a Tokenizer,
+    run: u64,
+    next: u64,
+    trace: Option<(TraceStream, &'a BlockPrompts)>,
+}
+
+impl<'a> RequestStream<'a> {
+    pub fn new(
+        spec: &'a WorkloadSpec,
+        body: &'a BodyOptions,
+        tok: &'a Tokenizer,
+        run: u64,
+    ) -> Result<Self, PrepareError> {
+        let trace = match &spec.source {
+            PromptSource::Trace { file, blocks } => Some((file.requests()?, &**blocks)),
+            _ => None,
+        };
+        Ok(RequestStream {
+            spec,
+            body,
+            tok,
+            run,
+            next: 0,
+            trace,
+        })
+    }
+}
+
+impl Iterator for RequestStream<'_> {
+    type Item = Result<Prepared, PrepareError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let i = self.next;
+        self.next += 1;
+        let s = self.spec;
+        Some(match &mut self.trace {
+            Some((requests, blocks)) => match requests.next()? {
+                Ok(t) => Ok(Prepared {
+                    req: prepare_trace(s, blocks, self.body, self.run, i, &t),
+                    trace: Some(t),
+                }),
+                Err(e) => Err(e.into()),
+            },
+            None => prepare_one(s, self.body, self.tok, self.run, i)
+                .map(|req| Prepared { req, trace: None }),
+        })
+    }
+}
+
+/// Request `i` of a trace replay.
+pub fn prepare_trace(
+    spec: &WorkloadSpec,
+    blocks: &BlockPrompts,
+    body: &BodyOptions,
+    run: u64,
+    i: u64,
+    t: &TraceRequest,
+) -> PreparedRequest {
+    let bytes = if spec.token_ids {
+        let mut out = Vec::new();
+        trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Ids(&mut out));
+        build_body(body, PromptBody::TokenIds(&out), t.output_len)
+    } else {
+        let mut out = String::new();
+        trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Text(&mut out));
+        build_body(body, PromptBody::Text(&out), t.output_len)
+    };
+    PreparedRequest {
+        id: i,
+        body: Bytes::from(bytes),
+        input_tokens: t.input_len,
+        max_tokens: t.output_len,
+    }
+}
+
+/// Request `i` of run `run`.
 pub fn prepare_one(
     spec: &WorkloadSpec,
     body: &BodyOptions,
     tok: &Tokenizer,
     run: u64,
     i: u64,
-) -> Result<PreparedRequest, SyntheticError> {
+) -> Result<PreparedRequest, PrepareError> {
     let mut rng = StdRng::seed_from_u64(request_seed(spec.seed, run, i));
     match &spec.source {
         PromptSource::Synthetic { input_len } => {
@@ -131,24 +240,15 @@ pub fn prepare_one(
                 max_tokens,
             })
         }
-        PromptSource::Trace { requests, blocks } => {
-            let t = &requests[i as usize];
-            let bytes = if spec.token_ids {
-                let mut out = Vec::new();
-                trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Ids(&mut out));
-                build_body(body, PromptBody::TokenIds(&out), t.output_len)
-            } else {
-                let mut out = String::new();
-                trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Text(&mut out));
-                build_body(body, PromptBody::Text(&out), t.output_len)
-            };
-            Ok(PreparedRequest {
-                id: i,
-                body: Bytes::from(bytes),
-                input_tokens: t.input_len,
-                max_tokens: t.output_len,
-            })
-        }
+        // Reads the file up to request i: for one-off use (`RequestStream` is the way to
+        // go through a trace).
+        PromptSource::Trace { file, blocks } => match file.requests()?.nth(i as usize) {
+            Some(t) => Ok(prepare_trace(spec, blocks, body, run, i, &t?)),
+            None => Err(PrepareError::Past {
+                path: file.path().to_path_buf(),
+                index: i,
+            }),
+        },
         PromptSource::Dataset(entries) => {
             let e = &entries[(i as usize) % entries.len()];
             let max_tokens = e
@@ -346,23 +446,23 @@ mod tests {
 
     #[test]
     fn trace_prompts_share_exactly_their_common_hash_prefix() {
-        use crate::workload::trace::TraceRequest;
         let tok = Tokenizer::builtin();
-        let req = |ids: &[u64]| TraceRequest {
-            line: 1,
-            timestamp_us: 0,
-            input_len: 48,
-            output_len: 2,
-            hash_ids: ids.to_vec(),
-            chat_id: None,
-            parent_chat_id: None,
-            turn: None,
-            kind: None,
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let line = |ids: &str| {
+            format!(
+                r#"{{"timestamp": 0, "input_length": 48, "output_length": 2, "hash_ids": [{ids}]}}"#
+            )
         };
-        let requests = Arc::new(vec![req(&[1, 2, 3]), req(&[1, 2, 9]), req(&[5, 6, 7])]);
+        std::fs::write(
+            &path,
+            [line("1, 2, 3"), line("1, 2, 9"), line("5, 6, 7")].join("\n"),
+        )
+        .unwrap();
+        let file = TraceFile::scan(&path, None, None, None).unwrap();
         let spec = WorkloadSpec {
             source: PromptSource::Trace {
-                requests,
+                file: Arc::new(file),
                 blocks: Arc::new(BlockPrompts::new(&tok, 16, 0).unwrap()),
             },
             output_len: LengthSpec::Fixed(1),
@@ -389,5 +489,17 @@ mod tests {
             tokens(1, 0),
             "each replay has its own contents"
         );
+        let streamed: Vec<_> = RequestStream::new(&spec, &opts(Api::Chat), &tok, 1)
+            .unwrap()
+            .map(|p| p.unwrap())
+            .collect();
+        assert_eq!(streamed.len(), 3, "a trace's stream ends with the file");
+        for (i, p) in streamed.iter().enumerate() {
+            let one = prepare_one(&spec, &opts(Api::Chat), &tok, 1, i as u64).unwrap();
+            assert_eq!(p.req.body, one.body, "streamed = one by one");
+            assert_eq!(p.trace.as_ref().unwrap().line, i + 1);
+        }
+        let e = prepare_one(&spec, &opts(Api::Chat), &tok, 1, 3).unwrap_err();
+        assert!(e.to_string().contains("no request 3"), "{e}");
     }
 }

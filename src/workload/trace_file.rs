@@ -1,0 +1,303 @@
+//! A trace replayed as a stream: one pass checks every line and counts what the run
+//! needs to know in advance (requests, first timestamp, output tokens); each replay then
+//! reads the file again, so a million-line trace never sits in memory.
+
+use std::path::{Path, PathBuf};
+
+use super::trace::{TraceError, TraceFormat, TraceReader, TraceRequest};
+
+/// What to do with a request longer than `--max-context`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// Shorten the prompt (and the output if it alone is too long) to fit
+    Clip,
+    /// Leave the request out
+    Skip,
+}
+
+/// `--max-context`: every request must fit `max_context` tokens, input + output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fit {
+    pub max_context: u32,
+    pub overflow: Overflow,
+    pub block_size: usize,
+}
+
+/// How many requests `--max-context` changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fitted {
+    pub clipped: usize,
+    pub skipped: usize,
+}
+
+impl Fit {
+    /// Make `r` fit: false if it is to be left out. Clipping shortens the prompt first,
+    /// the output only if it alone does not fit, and keeps the hash ids that still cover
+    /// the prompt.
+    pub fn apply(&self, r: &mut TraceRequest, fitted: &mut Fitted) -> bool {
+        if r.input_len as u64 + r.output_len as u64 <= self.max_context as u64 {
+            return true;
+        }
+        match self.overflow {
+            Overflow::Skip => {
+                fitted.skipped += 1;
+                false
+            }
+            Overflow::Clip => {
+                fitted.clipped += 1;
+                r.output_len = r.output_len.min(self.max_context.saturating_sub(1).max(1));
+                r.input_len = self.max_context.saturating_sub(r.output_len).max(1);
+                r.hash_ids
+                    .truncate((r.input_len as usize).div_ceil(self.block_size));
+                true
+            }
+        }
+    }
+}
+
+/// What one pass over the trace found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceScan {
+    /// Requests to replay (after `--limit` and `--max-context`).
+    pub requests: usize,
+    /// Their first timestamp (a trace is sorted), the replay's zero.
+    pub first_us: u64,
+    pub last_us: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub fitted: Fitted,
+}
+
+/// A trace file to replay, checked whole by `scan`.
+#[derive(Clone, Debug)]
+pub struct TraceFile {
+    path: PathBuf,
+    format: TraceFormat,
+    limit: Option<usize>,
+    fit: Option<Fit>,
+    scan: TraceScan,
+}
+
+impl TraceFile {
+    /// Read the whole trace once (up to `limit` requests), checking every line, and
+    /// remember what was found. Holds one line at a time.
+    pub fn scan(
+        path: &Path,
+        format: Option<TraceFormat>,
+        limit: Option<usize>,
+        fit: Option<Fit>,
+    ) -> Result<TraceFile, TraceError> {
+        if limit == Some(0) {
+            return Err(TraceError::ZeroLimit {
+                path: path.to_path_buf(),
+            });
+        }
+        let reader = TraceReader::open(path, format)?;
+        let mut file = TraceFile {
+            path: path.to_path_buf(),
+            format: reader.format(),
+            limit,
+            fit,
+            scan: TraceScan::default(),
+        };
+        let mut scan = TraceScan::default();
+        let mut requests = file.stream(reader);
+        for r in requests.by_ref() {
+            let r = r?;
+            if scan.requests == 0 {
+                scan.first_us = r.timestamp_us;
+            }
+            scan.last_us = r.timestamp_us;
+            scan.requests += 1;
+            scan.input_tokens += r.input_len as u64;
+            scan.output_tokens += r.output_len as u64;
+        }
+        scan.fitted = requests.fitted;
+        file.scan = scan;
+        Ok(file)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn format(&self) -> TraceFormat {
+        self.format
+    }
+
+    pub fn info(&self) -> &TraceScan {
+        &self.scan
+    }
+
+    /// The requests again, fitted, one at a time. The file is read anew, so an error
+    /// here means it changed since `scan`.
+    pub fn requests(&self) -> Result<TraceStream, TraceError> {
+        Ok(self.stream(TraceReader::open(&self.path, Some(self.format))?))
+    }
+
+    /// Every request, in memory (for `--sessions`, which links turns across the trace).
+    pub fn load(&self) -> Result<Vec<TraceRequest>, TraceError> {
+        self.requests()?.collect()
+    }
+
+    fn stream(&self, reader: TraceReader) -> TraceStream {
+        TraceStream {
+            reader,
+            left: self.limit.unwrap_or(usize::MAX),
+            fit: self.fit,
+            fitted: Fitted::default(),
+        }
+    }
+}
+
+/// A trace's requests after `--limit` and `--max-context`.
+pub struct TraceStream {
+    reader: TraceReader,
+    left: usize,
+    fit: Option<Fit>,
+    fitted: Fitted,
+}
+
+impl Iterator for TraceStream {
+    type Item = Result<TraceRequest, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.left > 0 {
+            self.left -= 1;
+            let mut r = match self.reader.next()? {
+                Ok(r) => r,
+                Err(e) => return Some(Err(e)),
+            };
+            match self.fit {
+                Some(f) if !f.apply(&mut r, &mut self.fitted) => continue,
+                _ => return Some(Ok(r)),
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(input: u32, output: u32, blocks: usize) -> TraceRequest {
+        TraceRequest {
+            line: 1,
+            timestamp_us: 0,
+            input_len: input,
+            output_len: output,
+            hash_ids: (0..blocks as u64).collect(),
+            chat_id: None,
+            parent_chat_id: None,
+            turn: None,
+            kind: None,
+        }
+    }
+
+    fn fit_all(overflow: Overflow) -> (Vec<TraceRequest>, Fitted) {
+        let fit = Fit {
+            max_context: 500,
+            overflow,
+            block_size: 16,
+        };
+        let mut fitted = Fitted::default();
+        let kept = [req(100, 10, 7), req(1000, 50, 63), req(10, 5000, 1)]
+            .into_iter()
+            .filter_map(|mut r| fit.apply(&mut r, &mut fitted).then_some(r))
+            .collect();
+        (kept, fitted)
+    }
+
+    #[test]
+    fn clip_and_skip() {
+        let (clip, f) = fit_all(Overflow::Clip);
+        assert_eq!(
+            f,
+            Fitted {
+                clipped: 2,
+                skipped: 0
+            }
+        );
+        assert_eq!((clip[0].input_len, clip[0].output_len), (100, 10));
+        assert_eq!((clip[1].input_len, clip[1].output_len), (450, 50));
+        assert_eq!(clip[1].hash_ids.len(), 29, "ceil(450 / 16) blocks kept");
+        assert_eq!((clip[2].input_len, clip[2].output_len), (1, 499));
+        let (skip, f) = fit_all(Overflow::Skip);
+        assert_eq!(
+            f,
+            Fitted {
+                clipped: 0,
+                skipped: 2
+            }
+        );
+        assert_eq!(skip.len(), 1);
+    }
+
+    #[test]
+    fn scan_counts_what_each_replay_reads_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let line = |ts: u64, input: u32, output: u32| {
+            format!(
+                r#"{{"timestamp": {ts}, "input_length": {input}, "output_length": {output}, "hash_ids": [1, 2]}}"#
+            )
+        };
+        let text = [
+            line(1000, 600, 10),
+            line(1500, 100, 20),
+            line(2500, 2000, 30),
+            line(4000, 50, 40),
+        ]
+        .join("\n");
+        std::fs::write(&path, text).unwrap();
+        let fit = Fit {
+            max_context: 1000,
+            overflow: Overflow::Skip,
+            block_size: 512,
+        };
+        let file = TraceFile::scan(&path, None, Some(3), Some(fit)).unwrap();
+        assert_eq!(
+            *file.info(),
+            TraceScan {
+                requests: 2,
+                first_us: 1_000_000,
+                last_us: 1_500_000,
+                input_tokens: 700,
+                output_tokens: 30,
+                fitted: Fitted {
+                    clipped: 0,
+                    skipped: 1
+                },
+            },
+            "the limit counts lines read; the skipped third line was one of them"
+        );
+        let again: Vec<u32> = file
+            .requests()
+            .unwrap()
+            .map(|r| r.unwrap().input_len)
+            .collect();
+        assert_eq!(again, [600, 100]);
+        assert_eq!(file.load().unwrap().len(), 2);
+        let all = TraceFile::scan(&path, None, None, None).unwrap();
+        assert_eq!((all.info().requests, all.info().last_us), (4, 4_000_000));
+    }
+
+    #[test]
+    fn a_bad_line_anywhere_fails_the_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut text = String::new();
+        for i in 0..1000 {
+            text.push_str(&format!(
+                "{{\"timestamp\": {i}, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": [1]}}\n"
+            ));
+        }
+        text.push_str("{\"timestamp\": 5, \"input_length\": 5}\n");
+        std::fs::write(&path, text).unwrap();
+        let e = TraceFile::scan(&path, None, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.jsonl:1001"), "{e}");
+    }
+}
