@@ -304,6 +304,10 @@ pub struct LoadArgs {
     /// counted after the first 10 ended, e.g. 0.1
     #[arg(long, value_name = "SHARE", value_parser = share)]
     pub max_error_rate: Option<f64>,
+    /// Build prompts up to this many MB before each run; the rest are built while it
+    /// runs, just ahead of sending (a batch, and dual-round rounds, build all first)
+    #[arg(long, value_name = "MB", default_value_t = 64)]
+    pub prepare_ahead_mb: usize,
     /// Accept invalid TLS certificates (self-signed test servers)
     #[arg(long)]
     pub insecure: bool,

@@ -10,6 +10,7 @@ pub mod clock;
 mod commands;
 pub mod convert;
 pub mod error;
+pub mod feed;
 pub mod metrics;
 pub mod progress;
 pub mod record;

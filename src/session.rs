@@ -14,6 +14,7 @@ use crate::client::openai::{Api, BodyOptions, PromptBody, build_body};
 use crate::client::{ApiKey, ClientConfig, HttpClient};
 use crate::clock::RunClock;
 use crate::error::Error;
+use crate::feed::Feeder;
 use crate::metrics::server::{DEFAULT_TIMEOUT, MetricsSpec, Scraper, same_origin};
 use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
@@ -23,19 +24,15 @@ use crate::recorder::Recorder;
 use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
 use crate::report::rounds::RoundComparison;
 use crate::report::table::{TERMINOLOGY_NOTE, render};
-use crate::schedule::arrivals::trace_offset;
-use crate::schedule::open_loop::{Timed, drive_open};
 use crate::schedule::sessions::Sessions;
 use crate::schedule::sessions::link_parents;
-use crate::schedule::{Arrivals, Load, RunContext, drive};
+use crate::schedule::{Load, RunContext};
 use crate::shutdown::Shutdown;
 use crate::sim::{SimConfig, SimServer};
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
-use crate::workload::prepare::{
-    Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare,
-};
+use crate::workload::prepare::{PreparedRequest, PromptSource, WorkloadSpec};
 use crate::workload::synthetic::LengthSpec;
 use crate::workload::trace_file::TraceFile;
 
@@ -346,18 +343,24 @@ pub fn run_session(
     let mut prepared: Option<(u64, Vec<PreparedRequest>)> = None;
     for (index, plan) in plans.iter().enumerate() {
         let run = plan.prompts.unwrap_or(index as u64);
-        // Costly prompts are built before the clock starts; a trace's, for an open-loop
-        // run, are built while the run goes, just ahead of their send times.
-        let streamed = r.workload.source.is_streamable()
-            && matches!(plan.load, Load::OpenLoop { .. })
-            && plan.prompts.is_none();
-        let mut upfront = if streamed {
-            Vec::new()
+        let feeder = Feeder {
+            workload: &r.workload,
+            body: &body_opts,
+            tokenizer: &r.tokenizer,
+            run,
+            keep_turns: r.sessions.is_some(),
+        };
+        // Prompts are built before the clock starts, within a memory budget; the rest
+        // while the run goes. A batch, and rounds that resend one prompt set, hold all.
+        let hold_all = plan.prompts.is_some() || plan.load == Load::AllAtOnce;
+        let budget = if hold_all {
+            usize::MAX
         } else {
-            match prepared.take() {
-                Some((set, reqs)) if set == run && reqs.len() == plan.requests => reqs,
-                _ => prepare(&r.workload, &body_opts, &r.tokenizer, run, plan.requests)?,
-            }
+            args.prepare_ahead_mb.saturating_mul(1 << 20)
+        };
+        let mut upfront = match prepared.take() {
+            Some((set, reqs)) if set == run && reqs.len() == plan.requests => reqs,
+            _ => feeder.upfront(plan.requests, budget)?,
         };
         if plan.prompts.is_some() {
             prepared = Some((run, upfront.clone()));
@@ -389,7 +392,11 @@ pub fn run_session(
         }
         let expected_tokens: u64 = match &r.workload.source {
             PromptSource::Trace { file, .. } => file.info().output_tokens,
-            _ => upfront.iter().map(|q| q.max_tokens as u64).sum(),
+            // Extrapolated from the prompts built so far (for the progress bar).
+            _ => {
+                let sum: u64 = upfront.iter().map(|q| q.max_tokens as u64).sum();
+                sum * plan.requests as u64 / upfront.len().max(1) as u64
+            }
         };
         let sessions = match (&r.workload.source, &r.sessions) {
             (PromptSource::Trace { blocks, .. }, Some(links)) => Some(Arc::new(Sessions::new(
@@ -439,20 +446,12 @@ pub fn run_session(
                 expected_tokens,
             );
             match &plan.load {
-                Load::OpenLoop { at, cap } => {
-                    run_open_loop(&rt, &r, &body_opts, run, upfront, at, *cap, make_ctx)?
-                }
+                Load::OpenLoop { at, cap } => feeder.open_loop(&rt, upfront, at, *cap, make_ctx)?,
                 Load::AllAtOnce => {
-                    let ctx = make_ctx();
-                    let clock = ctx.clock;
-                    rt.block_on(drive(None, Arc::new(upfront), ctx));
-                    clock
+                    feeder.closed_loop(&rt, upfront, plan.requests, None, make_ctx)?
                 }
                 Load::ClosedLoop { concurrency } => {
-                    let ctx = make_ctx();
-                    let clock = ctx.clock;
-                    rt.block_on(drive(Some(*concurrency), Arc::new(upfront), ctx));
-                    clock
+                    feeder.closed_loop(&rt, upfront, plan.requests, Some(*concurrency), make_ctx)?
                 }
             }
         };
@@ -583,93 +582,6 @@ pub fn run_session(
         runs: saved.into_iter().map(|s| (s.label, s.summary)).collect(),
         output_dir: args.output_dir.clone(),
         model,
-    })
-}
-
-/// How many prepared requests wait in line before an open-loop run's clock starts.
-const PRIMED: usize = 64;
-/// How far preparation may run ahead of sending. A trace prompt takes ~0.1 ms to build,
-/// so this is a wide margin, while memory stays small (128 long prompts ≈ 12 MB).
-const LOOKAHEAD: usize = 128;
-
-/// Feed an open-loop run from a producer thread: prepared requests in order with their
-/// send times. The channel's bound keeps memory to what is about to be sent; the clock
-/// starts once the first requests are ready, so preparing them cannot make them late.
-/// Returns the run's clock.
-#[allow(clippy::too_many_arguments)]
-fn run_open_loop(
-    rt: &tokio::runtime::Runtime,
-    r: &Resolved,
-    body: &BodyOptions,
-    run: u64,
-    upfront: Vec<PreparedRequest>,
-    at: &Arrivals,
-    cap: Option<usize>,
-    make_ctx: impl FnOnce() -> Arc<RunContext>,
-) -> Result<RunClock, Error> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(LOOKAHEAD);
-    let (primed_tx, primed_rx) = std::sync::mpsc::channel::<()>();
-    let first_us = match &r.workload.source {
-        PromptSource::Trace { file, .. } => file.info().first_us,
-        _ => 0,
-    };
-    let keep_turns = r.sessions.is_some();
-    std::thread::scope(|s| {
-        let producer = s.spawn(move || -> Result<(), Error> {
-            let mut upfront = upfront.into_iter();
-            let mut stream = RequestStream::new(&r.workload, body, &r.tokenizer, run)?;
-            for i in 0.. {
-                if let Arrivals::Offsets(offsets) = at
-                    && i >= offsets.len()
-                {
-                    break;
-                }
-                let prepared = match upfront.next() {
-                    Some(req) => Prepared { req, trace: None },
-                    None => match stream.next() {
-                        Some(p) => p?,
-                        None => break,
-                    },
-                };
-                let at_us = match (at, &prepared.trace) {
-                    (Arrivals::Offsets(offsets), _) => offsets[i],
-                    (Arrivals::Trace { time_scale }, Some(t)) => {
-                        trace_offset(t.timestamp_us, first_us, *time_scale)
-                    }
-                    (Arrivals::Trace { .. }, None) => {
-                        return Err(Error::Input(
-                            "trace arrival times need a trace as the prompt source".into(),
-                        ));
-                    }
-                };
-                let turn = prepared.trace.filter(|_| keep_turns).map(Box::new);
-                let timed = Timed {
-                    at_us,
-                    req: prepared.req,
-                    turn,
-                };
-                if tx.send(timed).is_err() {
-                    break;
-                }
-                if i + 1 == PRIMED {
-                    let _ = primed_tx.send(());
-                }
-            }
-            Ok(())
-        });
-        // Either PRIMED requests are queued, or the producer ended (all queued, or failed).
-        let _ = primed_rx.recv();
-        let ctx = make_ctx();
-        let clock = ctx.clock;
-        rt.block_on(drive_open(rx, cap, ctx));
-        producer
-            .join()
-            .unwrap_or_else(|_| {
-                Err(Error::Output(
-                    "the request preparation thread failed".into(),
-                ))
-            })
-            .map(|()| clock)
     })
 }
 

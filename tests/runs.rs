@@ -615,3 +615,60 @@ fn max_error_rate_stops_the_run_early() {
         "results are still written"
     );
 }
+
+/// Per id: (input tokens, the server's prompt tokens) of a run's records.
+fn lengths_by_id(dir: &Path) -> std::collections::BTreeMap<u64, (u64, u64)> {
+    let text = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap();
+    text.lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(r["status"], "ok", "{r}");
+            let n = |k: &str| r[k].as_u64().unwrap();
+            (n("id"), (n("input_tokens"), n("prompt_tokens")))
+        })
+        .collect()
+}
+
+/// With no budget to build prompts ahead, every prompt is built while the run goes,
+/// by the producer thread: the same requests as when all are built first, for a closed
+/// loop and for request rates.
+#[test]
+fn prompts_built_during_the_run_equal_those_built_before_it() {
+    let server = sim(fast_sim());
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, load) in [
+        ("concurrency", ["--concurrency", "8"]),
+        ("rate", ["--rates", "400"]),
+    ] {
+        let mut by_budget = Vec::new();
+        for budget in ["0", "64"] {
+            let out = dir.path().join(format!("{mode}-{budget}"));
+            session(&[
+                mode,
+                load[0],
+                load[1],
+                "--endpoint",
+                &server.url(),
+                "--num-requests",
+                "150",
+                "--input-len",
+                "10:300",
+                "--output-len",
+                "2",
+                "--prepare-ahead-mb",
+                budget,
+                "--output-dir",
+                out.to_str().unwrap(),
+                "--quiet",
+            ]);
+            let lengths = lengths_by_id(&out);
+            assert_eq!(lengths.len(), 150, "{mode}: every request once");
+            assert!(lengths.values().all(|(a, b)| a == b), "exact lengths");
+            by_budget.push(lengths);
+        }
+        assert_eq!(by_budget[0], by_budget[1], "{mode}: the same requests");
+        let distinct: std::collections::BTreeSet<u64> =
+            by_budget[0].values().map(|v| v.0).collect();
+        assert!(distinct.len() > 50, "lengths vary: {distinct:?}");
+    }
+}

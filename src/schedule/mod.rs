@@ -6,7 +6,6 @@ pub mod open_loop;
 pub mod sessions;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::Url;
 use tokio::task::JoinSet;
@@ -124,36 +123,56 @@ impl RunContext {
     }
 }
 
+/// The requests of a closed-loop or batch run: those prepared before it, then those a
+/// producer prepares while it goes (so memory holds a bounded number of prompts).
+pub struct Feed {
+    ready: std::sync::Mutex<std::vec::IntoIter<PreparedRequest>>,
+    rest: Option<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<PreparedRequest>>>,
+}
+
+impl Feed {
+    pub fn new(
+        ready: Vec<PreparedRequest>,
+        rest: Option<tokio::sync::mpsc::Receiver<PreparedRequest>>,
+    ) -> Self {
+        Feed {
+            ready: std::sync::Mutex::new(ready.into_iter()),
+            rest: rest.map(tokio::sync::Mutex::new),
+        }
+    }
+
+    async fn next(&self) -> Option<PreparedRequest> {
+        let ready = self.ready.lock().unwrap_or_else(|e| e.into_inner()).next();
+        match (ready, &self.rest) {
+            (Some(r), _) => Some(r),
+            (None, Some(rest)) => rest.lock().await.recv().await,
+            (None, None) => None,
+        }
+    }
+}
+
 /// Send every request — all at once (`concurrency` None) or in a closed loop — and
 /// return when all have finished. Open-loop runs go through `open_loop::drive_open`.
-pub async fn drive(
-    concurrency: Option<usize>,
-    requests: Arc<Vec<PreparedRequest>>,
-    ctx: Arc<RunContext>,
-) {
+pub async fn drive(concurrency: Option<usize>, feed: Feed, ctx: Arc<RunContext>) {
     let mut tasks = JoinSet::new();
     match concurrency {
         None => {
-            for i in 0..requests.len() {
+            while let Some(req) = feed.next().await {
                 if ctx.should_stop() {
                     break;
                 }
-                let (reqs, ctx) = (requests.clone(), ctx.clone());
-                tasks.spawn(async move { ctx.send(&reqs[i]).await });
+                let ctx = ctx.clone();
+                tasks.spawn(async move { ctx.send(&req).await });
             }
         }
         Some(concurrency) => {
-            let next = Arc::new(AtomicUsize::new(0));
-            for _ in 0..concurrency.min(requests.len()) {
-                let (reqs, ctx, next) = (requests.clone(), ctx.clone(), next.clone());
+            let feed = Arc::new(feed);
+            for _ in 0..concurrency {
+                let (feed, ctx) = (feed.clone(), ctx.clone());
                 tasks.spawn(async move {
-                    loop {
-                        if ctx.should_stop() {
-                            break;
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(req) = reqs.get(i) else { break };
-                        ctx.send(req).await;
+                    while !ctx.should_stop() {
+                        let Some(req) = feed.next().await else { break };
+                        ctx.send(&req).await;
                     }
                 });
             }

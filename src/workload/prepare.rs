@@ -92,23 +92,37 @@ pub fn prepare(
     run: u64,
     count: usize,
 ) -> Result<Vec<PreparedRequest>, PrepareError> {
+    prepare_range(spec, body, tok, run, 0..count)
+}
+
+/// Requests `range` of run `run`, built on every core (a trace's are read in order).
+pub fn prepare_range(
+    spec: &WorkloadSpec,
+    body: &BodyOptions,
+    tok: &Tokenizer,
+    run: u64,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<PreparedRequest>, PrepareError> {
     if let PromptSource::Trace { .. } = spec.source {
         // Quick to build (copies of generated blocks), but read in order from the file.
         return RequestStream::new(spec, body, tok, run)?
-            .take(count)
+            .skip(range.start)
+            .take(range.len())
             .map(|r| r.map(|p| p.req))
             .collect();
     }
+    let count = range.len();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(count.max(1));
     let per = count.div_ceil(threads.max(1)).max(1);
     let mut out: Vec<Result<Vec<PreparedRequest>, PrepareError>> = Vec::new();
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..count)
+        let handles: Vec<_> = range
+            .clone()
             .step_by(per)
             .map(|lo| {
-                let hi = (lo + per).min(count);
+                let hi = (lo + per).min(range.end);
                 s.spawn(move || {
                     (lo..hi)
                         .map(|i| prepare_one(spec, body, tok, run, i as u64))
@@ -164,6 +178,17 @@ impl<'a> RequestStream<'a> {
             next: 0,
             trace,
         })
+    }
+
+    /// Start at request `i` (requests before it were prepared some other way).
+    pub fn starting_at(mut self, i: u64) -> Self {
+        if let Some((requests, _)) = &mut self.trace {
+            for _ in 0..i {
+                requests.next();
+            }
+        }
+        self.next = i;
+        self
     }
 }
 

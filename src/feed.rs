@@ -1,0 +1,222 @@
+//! How prepared requests reach a run's scheduler. Synthetic and dataset prompts are
+//! built before the clock starts, within a memory budget; the rest of a long run (and a
+//! trace replay, whose prompts are cheap) is built by a producer thread just ahead of
+//! sending, so memory holds a bounded number of prompts whatever the run's length.
+
+use std::sync::Arc;
+
+use crate::client::openai::BodyOptions;
+use crate::clock::RunClock;
+use crate::error::Error;
+use crate::schedule::arrivals::trace_offset;
+use crate::schedule::open_loop::{Timed, drive_open};
+use crate::schedule::{Arrivals, Feed, RunContext, drive};
+use crate::workload::Tokenizer;
+use crate::workload::prepare::{
+    Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_range,
+};
+
+/// How many prepared requests wait in line before an open-loop run's clock starts.
+const PRIMED: usize = 64;
+/// How far preparation may run ahead of sending. A trace prompt takes ~0.1 ms to build,
+/// so this is a wide margin, while memory stays small (128 long prompts ≈ 12 MB).
+const LOOKAHEAD: usize = 128;
+
+/// What the producer of one run needs.
+pub struct Feeder<'a> {
+    pub workload: &'a WorkloadSpec,
+    pub body: &'a BodyOptions,
+    pub tokenizer: &'a Tokenizer,
+    /// Which prompt set (distinct runs get distinct prompts).
+    pub run: u64,
+    /// Keep each request's trace line for `--sessions`, which decides turns at send time.
+    pub keep_turns: bool,
+}
+
+impl Feeder<'_> {
+    /// The first of `count` requests, built on every core before the run, until their
+    /// bodies reach `budget` bytes; none for a trace, which the producer reads as it goes.
+    pub fn upfront(&self, count: usize, budget: usize) -> Result<Vec<PreparedRequest>, Error> {
+        if let PromptSource::Trace { .. } = self.workload.source {
+            return Ok(Vec::new());
+        }
+        const CHUNK: usize = 256;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while out.len() < count && bytes < budget {
+            let lo = out.len();
+            let hi = (lo + CHUNK).min(count);
+            let part = prepare_range(self.workload, self.body, self.tokenizer, self.run, lo..hi)?;
+            bytes += part.iter().map(|r| r.body.len()).sum::<usize>();
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
+    fn stream(&self, from: usize) -> Result<RequestStream<'_>, Error> {
+        Ok(
+            RequestStream::new(self.workload, self.body, self.tokenizer, self.run)?
+                .starting_at(from as u64),
+        )
+    }
+
+    /// An open-loop run: requests in order with their send times, from `upfront` then
+    /// the producer. The clock starts once the first requests are ready, so preparing
+    /// them cannot make them late. Returns the run's clock.
+    pub fn open_loop(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        upfront: Vec<PreparedRequest>,
+        at: &Arrivals,
+        cap: Option<usize>,
+        make_ctx: impl FnOnce() -> Arc<RunContext>,
+    ) -> Result<RunClock, Error> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(LOOKAHEAD);
+        let (primed_tx, primed_rx) = std::sync::mpsc::channel::<()>();
+        let first_us = match &self.workload.source {
+            PromptSource::Trace { file, .. } => file.info().first_us,
+            _ => 0,
+        };
+        std::thread::scope(|s| {
+            let producer = s.spawn(move || -> Result<(), Error> {
+                let mut stream = self.stream(upfront.len())?;
+                let mut upfront = upfront.into_iter();
+                for i in 0.. {
+                    if let Arrivals::Offsets(offsets) = at
+                        && i >= offsets.len()
+                    {
+                        break;
+                    }
+                    let prepared = match upfront.next() {
+                        Some(req) => Prepared { req, trace: None },
+                        None => match stream.next() {
+                            Some(p) => p?,
+                            None => break,
+                        },
+                    };
+                    let at_us = match (at, &prepared.trace) {
+                        (Arrivals::Offsets(offsets), _) => offsets[i],
+                        (Arrivals::Trace { time_scale }, Some(t)) => {
+                            trace_offset(t.timestamp_us, first_us, *time_scale)
+                        }
+                        (Arrivals::Trace { .. }, None) => {
+                            return Err(Error::Input(
+                                "trace arrival times need a trace as the prompt source".into(),
+                            ));
+                        }
+                    };
+                    let turn = prepared.trace.filter(|_| self.keep_turns).map(Box::new);
+                    let timed = Timed {
+                        at_us,
+                        req: prepared.req,
+                        turn,
+                    };
+                    if tx.send(timed).is_err() {
+                        break;
+                    }
+                    if i + 1 == PRIMED {
+                        let _ = primed_tx.send(());
+                    }
+                }
+                Ok(())
+            });
+            // Either PRIMED requests are queued, or the producer ended (all queued, or
+            // failed).
+            let _ = primed_rx.recv();
+            let ctx = make_ctx();
+            let clock = ctx.clock;
+            rt.block_on(drive_open(rx, cap, ctx));
+            join_producer(producer).map(|()| clock)
+        })
+    }
+
+    /// A batch (`concurrency` None) or closed-loop run of `count` requests: `upfront`
+    /// first, the rest from the producer. Returns the run's clock.
+    pub fn closed_loop(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        upfront: Vec<PreparedRequest>,
+        count: usize,
+        concurrency: Option<usize>,
+        make_ctx: impl FnOnce() -> Arc<RunContext>,
+    ) -> Result<RunClock, Error> {
+        if upfront.len() >= count {
+            let ctx = make_ctx();
+            let clock = ctx.clock;
+            rt.block_on(drive(concurrency, Feed::new(upfront, None), ctx));
+            return Ok(clock);
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+        let from = upfront.len();
+        std::thread::scope(|s| {
+            let producer = s.spawn(move || -> Result<(), Error> {
+                for p in self.stream(from)?.take(count - from) {
+                    if tx.blocking_send(p?.req).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            let ctx = make_ctx();
+            let clock = ctx.clock;
+            rt.block_on(drive(concurrency, Feed::new(upfront, Some(rx)), ctx));
+            join_producer(producer).map(|()| clock)
+        })
+    }
+}
+
+fn join_producer(h: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Result<(), Error> {
+    h.join().unwrap_or_else(|_| {
+        Err(Error::Output(
+            "the request preparation thread failed".into(),
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::openai::Api;
+    use crate::workload::synthetic::LengthSpec;
+
+    #[test]
+    fn the_producer_goes_on_where_the_upfront_part_stopped() {
+        let workload = WorkloadSpec {
+            source: PromptSource::Synthetic {
+                input_len: LengthSpec::Range { lo: 5, hi: 50 },
+            },
+            output_len: LengthSpec::Fixed(3),
+            seed: 7,
+            token_ids: false,
+        };
+        let body = BodyOptions {
+            api: Api::Chat,
+            model: "m".into(),
+            ignore_eos: true,
+            extra: Default::default(),
+        };
+        let tokenizer = Tokenizer::builtin();
+        let feeder = Feeder {
+            workload: &workload,
+            body: &body,
+            tokenizer: &tokenizer,
+            run: 2,
+            keep_turns: false,
+        };
+        let upfront = feeder.upfront(400, 1).unwrap();
+        assert_eq!(upfront.len(), 256, "one chunk, then the budget is spent");
+        assert_eq!(feeder.upfront(100, 1 << 20).unwrap().len(), 100);
+        let rest: Vec<PreparedRequest> = feeder
+            .stream(upfront.len())
+            .unwrap()
+            .take(144)
+            .map(|p| p.unwrap().req)
+            .collect();
+        let all = prepare_range(&workload, &body, &tokenizer, 2, 0..400).unwrap();
+        let joined: Vec<_> = upfront.iter().chain(&rest).collect();
+        assert_eq!(joined.len(), 400);
+        for (a, b) in joined.iter().zip(&all) {
+            assert_eq!((a.id, &a.body), (b.id, &b.body));
+        }
+    }
+}
