@@ -626,3 +626,73 @@ async fn other_http_errors_are_not_retried() {
         (FailureKind::HttpStatus, 0)
     );
 }
+
+fn full_response() -> Vec<u8> {
+    let body = content("a") + &content("b") + FINISH + DONE;
+    format!("{SSE_HEAD}{:x}\r\n{body}\r\n{END}", body.len()).into_bytes()
+}
+
+/// llama-server closes some kept-alive connections right after a streamed response,
+/// without `Connection: close`: the next request sent on one gets no answer at all. It
+/// is sent again once, on a new connection, and the record counts the retry.
+#[tokio::test]
+async fn a_kept_alive_connection_closed_unanswered_is_resent_once() {
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        // Connection 1 answers request A, reads request B, then closes.
+        let (mut sock, _) = listener.accept().await.unwrap();
+        common::read_request_async(&mut sock).await;
+        sock.write_all(&full_response()).await.unwrap();
+        common::read_request_async(&mut sock).await;
+        drop(sock);
+        // Connection 2 answers B.
+        let (mut sock, _) = listener.accept().await.unwrap();
+        common::read_request_async(&mut sock).await;
+        sock.write_all(&full_response()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    });
+    let client = HttpClient::new(&ClientConfig {
+        api_key: None,
+        timeout: Some(Duration::from_secs(5)),
+        idle_timeout: None,
+        retries: 0,
+        insecure: false,
+    })
+    .unwrap();
+    let url = format!("http://{addr}/v1/chat/completions")
+        .parse()
+        .unwrap();
+    let (clock, live) = (RunClock::start(), Live::default());
+    let send = || client.execute(&url, b"{}".to_vec().into(), &clock, &live);
+    let a = send().await;
+    assert_ok(&a);
+    assert_eq!(a.retries, 0);
+    let b = send().await;
+    assert_ok(&b);
+    assert_eq!(
+        (b.events.len(), b.retries),
+        (2, 1),
+        "resent once, and counted"
+    );
+}
+
+/// A new connection closed unanswered is the server's answer: recorded, not resent.
+#[tokio::test]
+async fn a_new_connection_closed_unanswered_is_a_failure() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            common::read_request_async(&mut sock).await;
+        }
+    });
+    let o = run_at(addr, Some(5000)).await;
+    let (kind, _) = o.failure.unwrap();
+    assert_eq!((kind, o.retries), (FailureKind::StreamCut, 0));
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -83,9 +83,34 @@ pub struct Outcome {
     pub retries: u32,
     /// A 429's `Retry-After`.
     pub retry_after: Option<Duration>,
+    /// A kept-alive connection closed before any byte of a response came back.
+    pub unanswered: bool,
 }
 
 type Failure = (FailureKind, String);
+
+tokio::task_local! {
+    /// Set when the request being sent in this task made the client open a connection.
+    static NEW_CONNECTION: std::cell::Cell<bool>;
+}
+
+/// Called by the connector as the request's task opens a connection.
+fn note_new_connection<R>(req: R) -> R {
+    let _ = NEW_CONNECTION.try_with(|c| c.set(true));
+    req
+}
+
+/// The connection closed before the response began (hyper's "incomplete message").
+fn closed_unanswered(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        source = s.source();
+    }
+    false
+}
 
 /// rustls needs a process-wide crypto provider before any client is built.
 pub fn init_tls() {
@@ -115,8 +140,12 @@ impl HttpClient {
             .no_proxy()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(usize::MAX)
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Under the 5 s keep-alive of uvicorn (vLLM, SGLang) and llama.cpp: reusing a
+            // connection the server is closing fails a request it never saw (seen
+            // against llama-server between two runs).
+            .pool_idle_timeout(Duration::from_secs(4))
             .tls_danger_accept_invalid_certs(cfg.insecure)
+            .connector_layer(tower::ServiceBuilder::new().map_request(note_new_connection))
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
         let auth = match &cfg.api_key {
@@ -210,6 +239,7 @@ impl HttpClient {
         let deadline = self.timeout.map(|d| clock.instant_at(started_at) + d);
         live.on_start();
         let mut retries = 0;
+        let mut resent = false;
         let mut out = loop {
             let mut out = Outcome {
                 started_at,
@@ -235,6 +265,16 @@ impl HttpClient {
             match result {
                 // A timeout that fires while draining after [DONE] changes nothing.
                 Err((FailureKind::Timeout, _)) if out.complete => {}
+                // Servers close kept-alive connections at will (llama-server does so
+                // right after some streamed responses, without `Connection: close`); a
+                // request sent on one the moment it closes gets no answer at all. Sent
+                // again once, on a new connection, as Go's HTTP client does; the record
+                // counts the retry.
+                Err(_) if out.unanswered && !resent => {
+                    resent = true;
+                    retries += 1;
+                    continue;
+                }
                 Err((kind, msg)) => {
                     let retryable = kind == FailureKind::ConnectError
                         || (kind == FailureKind::HttpStatus && out.http_status == Some(429));
@@ -282,18 +322,25 @@ impl HttpClient {
         if let Some(a) = &self.auth {
             rb = rb.header(AUTHORIZATION, a.clone());
         }
-        let mut resp = idle(self.idle_timeout, rb.send(), || "no response headers")
-            .await?
-            .map_err(|e| {
-                // Not connecting is a connect error; a connection that dies after the
-                // request went out (before any response) is a cut stream.
-                let kind = if e.is_connect() {
-                    FailureKind::ConnectError
-                } else {
-                    FailureKind::StreamCut
-                };
-                (kind, error_chain(&e.without_url()))
-            })?;
+        let sent = NEW_CONNECTION.scope(std::cell::Cell::new(false), async {
+            let r = idle(self.idle_timeout, rb.send(), || "no response headers").await;
+            (r, NEW_CONNECTION.with(|c| c.get()))
+        });
+        let (sent, new_connection) = sent.await;
+        let mut resp = sent?.map_err(|e| {
+            // Not connecting is a connect error; a connection that dies after the
+            // request went out (before any response) is a cut stream.
+            let kind = if e.is_connect() {
+                FailureKind::ConnectError
+            } else {
+                // Only a kept-alive connection can have been closed by the server
+                // as the request went out; a new one that closes was the server's
+                // answer.
+                out.unanswered = !new_connection && closed_unanswered(&e);
+                FailureKind::StreamCut
+            };
+            (kind, error_chain(&e.without_url()))
+        })?;
         let status = resp.status();
         out.http_status = Some(status.as_u16());
         out.retry_after = resp

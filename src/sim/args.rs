@@ -90,8 +90,8 @@ pub struct SimModelArgs {
     /// kinds, the first in this list wins [default: 0]
     #[arg(long, value_name = "N", help_heading = FAULTS)]
     pub fault_seed: Option<u64>,
-    /// Share of requests whose connection is closed without any response, after the
-    /// request was read (not a refused connection: that cannot be tied to a request)
+    /// Share of requests whose connection is reset (RST) without any response, after
+    /// the request was read (not a refused connection: that cannot be tied to a request)
     /// [default: 0]
     #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
     pub fault_drop: Option<f64>,

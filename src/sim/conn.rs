@@ -7,8 +7,10 @@
 //!
 //! A true "connection refused" (a reset answering the SYN) cannot be tied to a request:
 //! by the time a request has an ordinal it has arrived on an accepted connection, and
-//! a keep-alive client's next request may not open a new one. The `drop` fault closes
-//! the connection after reading the request instead.
+//! a keep-alive client's next request may not open a new one. The `drop` fault resets
+//! the connection (RST) after reading the request instead, as a crashed worker or a
+//! proxy giving up would. A plain close (FIN) would look like a server closing an idle
+//! kept-alive connection just as the request went out, which clients resend.
 
 use std::io;
 use std::net::SocketAddr;
@@ -93,6 +95,16 @@ fn broken() -> io::Error {
     )
 }
 
+impl FaultIo {
+    /// The injected failure; a dropped connection is reset when the socket closes.
+    fn broken(&self) -> io::Error {
+        if self.conn.state() == DROPPED {
+            let _ = self.io.set_zero_linger();
+        }
+        broken()
+    }
+}
+
 impl AsyncRead for FaultIo {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -100,7 +112,7 @@ impl AsyncRead for FaultIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         if self.conn.state() == DROPPED {
-            return Poll::Ready(Err(broken()));
+            return Poll::Ready(Err(self.broken()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
@@ -113,7 +125,7 @@ impl AsyncWrite for FaultIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         if self.conn.state() == DROPPED {
-            return Poll::Ready(Err(broken()));
+            return Poll::Ready(Err(self.broken()));
         }
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
@@ -124,7 +136,7 @@ impl AsyncWrite for FaultIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         if self.conn.state() == DROPPED {
-            return Poll::Ready(Err(broken()));
+            return Poll::Ready(Err(self.broken()));
         }
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
@@ -135,7 +147,7 @@ impl AsyncWrite for FaultIo {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.conn.state() != OPEN {
-            return Poll::Ready(Err(broken()));
+            return Poll::Ready(Err(self.broken()));
         }
         Pin::new(&mut self.io).poll_flush(cx)
     }

@@ -27,7 +27,7 @@ use crate::record::FailureKind;
 /// One kind of fault. The variants are in priority order (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FaultKind {
-    /// The connection is closed after the request was read, with no response at all.
+    /// The connection is reset after the request was read, with no response at all.
     Drop,
     /// HTTP 500 with an OpenAI-style JSON error body.
     Http500,

