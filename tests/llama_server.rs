@@ -3,6 +3,9 @@
 //! registries. Skipped, with a message, when it is not installed; with
 //! SERVEBENCH_REQUIRE_LLAMA=1 (set by .ci/run after building it) a missing server fails.
 
+mod common;
+
+use common::{records, session};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -10,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use servebench::{Outcome, run_args};
 
 struct Llama {
     child: Child,
@@ -99,23 +101,6 @@ fn llama() -> Option<Llama> {
     }
     let _ = llama.child.kill();
     panic!("llama-server did not become healthy within 120 s");
-}
-
-fn session(args: &[&str]) -> servebench::session::SessionOutcome {
-    let mut argv = vec!["servebench"];
-    argv.extend_from_slice(args);
-    match run_args(argv) {
-        Ok(Outcome::Session(s)) => s,
-        other => panic!("{args:?}: {other:?}"),
-    }
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("requests.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn results(dir: &Path) -> Value {

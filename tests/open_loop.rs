@@ -4,11 +4,13 @@
 //! lag is tens of µs; the maximum allows for a 2-core CI machine running other tests at
 //! the same time, where one wake-up can be delayed by a scheduler time slice (~10 ms).
 
+mod common;
+
+use common::{records, session};
 use std::path::Path;
 
 use serde_json::Value;
 use servebench::sim::{SimConfig, SimServer};
-use servebench::{Outcome, run_args};
 
 const MEDIAN_LAG_MS: f64 = 1.0;
 const MAX_LAG_MS: f64 = 30.0;
@@ -21,23 +23,6 @@ fn ideal_sim() -> SimServer {
         ..SimConfig::ideal()
     };
     SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap()
-}
-
-fn run(args: &[&str]) -> servebench::session::SessionOutcome {
-    let mut argv = vec!["servebench"];
-    argv.extend_from_slice(args);
-    match run_args(argv) {
-        Ok(Outcome::Session(s)) => s,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("requests.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// 200 Mooncake-format lines: ten "conversations" whose requests share their group's
@@ -79,7 +64,7 @@ fn trace_replay_keeps_the_timeline_and_the_lengths() {
     let trace = dir.path().join("trace.jsonl");
     let rows = write_trace(&trace);
     let out_dir = dir.path().join("out");
-    let out = run(&[
+    let out = session(&[
         "trace",
         trace.to_str().unwrap(),
         "--time-scale",
@@ -147,7 +132,7 @@ fn max_context_clips_or_skips() {
     let trace = dir.path().join("trace.jsonl");
     write_trace(&trace);
     // Inputs are 12..64 tokens and outputs 2..5: a 40-token context catches some.
-    let out = run(&[
+    let out = session(&[
         "trace",
         trace.to_str().unwrap(),
         "--time-scale",
@@ -171,7 +156,7 @@ fn max_context_clips_or_skips() {
     let skipped = results["runs"][0]["params"]["skipped"].as_u64().unwrap();
     assert!(skipped > 0);
     assert_eq!(s.total + skipped, 200);
-    let clipped = run(&[
+    let clipped = session(&[
         "trace",
         trace.to_str().unwrap(),
         "--time-scale",
@@ -193,7 +178,7 @@ fn max_context_clips_or_skips() {
 fn poisson_rate_with_a_concurrency_cap() {
     let server = ideal_sim();
     let dir = tempfile::tempdir().unwrap();
-    let out = run(&[
+    let out = session(&[
         "rate",
         "--rates",
         "200,inf",
@@ -259,7 +244,7 @@ fn poisson_rate_with_a_concurrency_cap() {
 #[test]
 fn rate_without_a_cap_is_open_loop() {
     let server = ideal_sim();
-    let out = run(&[
+    let out = session(&[
         "rate",
         "--rates",
         "100",
@@ -331,7 +316,7 @@ fn engine_prefix_cache_hits_like_the_trace_repeats() {
         ..SimConfig::default()
     };
     let server = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let out = run(&[
+    let out = session(&[
         "trace",
         sample.to_str().unwrap(),
         "--time-scale",
@@ -373,7 +358,7 @@ fn qwen_sessions_continue_the_parents_conversation() {
         + &line(4, 2, 0.3, 115, 4, &[1, 2, 3, 4, 5, 6, 7, 11]);
     std::fs::write(&trace, text).unwrap();
     let out_dir = dir.path().join("out");
-    let out = run(&[
+    let out = session(&[
         "trace",
         trace.to_str().unwrap(),
         "--sessions",
@@ -406,7 +391,7 @@ fn qwen_sessions_continue_the_parents_conversation() {
         );
     }
     // Without --sessions every turn stands alone and goes at its own time.
-    let alone = run(&[
+    let alone = session(&[
         "trace",
         trace.to_str().unwrap(),
         "--endpoint",

@@ -43,3 +43,22 @@ pub async fn read_request_async(conn: &mut (impl tokio::io::AsyncRead + Unpin)) 
         }
     }
 }
+
+/// Run `servebench ARGS...` in-process; panics unless it ends in a session outcome.
+pub fn session(args: &[&str]) -> servebench::session::SessionOutcome {
+    let mut argv = vec!["servebench"];
+    argv.extend_from_slice(args);
+    match servebench::run_args(argv) {
+        Ok(servebench::Outcome::Session(s)) => s,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+/// Every record of a result directory's requests.jsonl, as JSON.
+pub fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
