@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Run one command and measure what it cost, for the bench/ scripts.
+
+    measure.py OUT.json [--watch PID,...] [--stdout F] [--stderr F] -- CMD ARGS...
+
+Writes OUT.json: {"user_s", "sys_s", "cpu_s", "wall_s", "maxrss_kb", "tree_rss_kb",
+"exit", "watched_cpu_s"} and exits with the command's status.
+
+- user_s/sys_s: os.wait4 on the command: its own CPU plus that of every descendant it
+  waited for (Linux reports RUSAGE_BOTH of the child). Multi-process tools (AIPerf)
+  are fully counted this way as long as they reap their workers, which they do.
+- maxrss_kb: wait4's ru_maxrss: the largest single process of the tree (what
+  /usr/bin/time -f %M prints).
+- tree_rss_kb: the largest *sum* of RSS over the command and all its descendants,
+  sampled every 20 ms from /proc: the memory a multi-process tool really holds. For a
+  one-process tool it is at most maxrss_kb (sampling can miss a short peak).
+- watched_cpu_s: CPU used meanwhile by other processes (the server), from
+  /proc/PID/stat, to show whether the server or the client was the bottleneck.
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+
+CLK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def children_map():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name may hold spaces or parentheses: split after the last ')'.
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def tree_rss_kb(root):
+    kids = children_map()
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(kids.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE_KB
+        except OSError:
+            pass
+    return total
+
+
+def cpu_s(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / CLK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def main():
+    args = sys.argv[1:]
+    if "--" not in args or not args or args[0] == "--":
+        sys.exit(__doc__)
+    cut = args.index("--")
+    out, opts, cmd = args[0], args[1:cut], args[cut + 1 :]
+    watch, stdout, stderr = [], None, None
+    while opts:
+        flag, value = opts[0], opts[1]
+        opts = opts[2:]
+        if flag == "--watch":
+            watch = [int(p) for p in value.split(",") if p]
+        elif flag == "--stdout":
+            stdout = value
+        elif flag == "--stderr":
+            stderr = value
+        else:
+            sys.exit(f"unknown option {flag}")
+    watched_before = sum(cpu_s(p) for p in watch)
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        if stdout:
+            fd = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd, 1)
+        if stderr:
+            fd = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd, 2)
+        try:
+            os.execvp(cmd[0], cmd)
+        except OSError as e:
+            print(f"measure.py: cannot run {cmd[0]}: {e}", file=sys.stderr)
+            os._exit(127)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss_kb(pid))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.monotonic() - t0
+    done.set()
+    sampler.join()
+    code = os.waitstatus_to_exitcode(status)
+    result = {
+        "user_s": ru.ru_utime,
+        "sys_s": ru.ru_stime,
+        "cpu_s": ru.ru_utime + ru.ru_stime,
+        "wall_s": wall,
+        "maxrss_kb": ru.ru_maxrss,
+        # A command too short for one sample: its largest process is the best figure.
+        "tree_rss_kb": peak[0] or ru.ru_maxrss,
+        "exit": code,
+        "watched_cpu_s": sum(cpu_s(p) for p in watch) - watched_before,
+    }
+    with open(out, "w") as f:
+        json.dump(result, f)
+    sys.exit(code if code >= 0 else 128 - code)
+
+
+if __name__ == "__main__":
+    main()
