@@ -16,6 +16,8 @@ Writes OUT.json: {"user_s", "sys_s", "cpu_s", "wall_s", "maxrss_kb", "tree_rss_k
   one-process tool it is at most maxrss_kb (sampling can miss a short peak).
 - watched_cpu_s: CPU used meanwhile by other processes (the server), from
   /proc/PID/stat, to show whether the server or the client was the bottleneck.
+- load_start/load_end: the 1-minute load average before and after: on a shared
+  machine, wall-clock figures (lag, startup) mean little without it.
 """
 
 import json
@@ -68,6 +70,11 @@ def cpu_s(pid):
         return 0.0
 
 
+def load_avg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def main():
     args = sys.argv[1:]
     if "--" not in args or not args or args[0] == "--":
@@ -87,6 +94,7 @@ def main():
         else:
             sys.exit(f"unknown option {flag}")
     watched_before = sum(cpu_s(p) for p in watch)
+    load_start = load_avg()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -126,6 +134,8 @@ def main():
         "tree_rss_kb": peak[0] or ru.ru_maxrss,
         "exit": code,
         "watched_cpu_s": sum(cpu_s(p) for p in watch) - watched_before,
+        "load_start": load_start,
+        "load_end": load_avg(),
     }
     with open(out, "w") as f:
         json.dump(result, f)

@@ -71,11 +71,10 @@ sse_server_start() {
     cat >"$dir/nginx.conf" <<EOF
 $user_line
 worker_processes 1;
-worker_rlimit_nofile 65536;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-events { worker_connections 65536; }
+events { worker_connections 16384; }
 http {
     access_log off;
     client_body_temp_path $dir/tmp/body;
