@@ -15,8 +15,10 @@
 # The release profile strips symbols (Cargo.toml), so the binary profiled is built with
 # CARGO_PROFILE_RELEASE_STRIP=false and CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
 # (same code, with symbols and inline info), copied aside, then the normal build is
-# restored. Both builds recompile everything (~6 min of CPU each) unless
-# PROFILE_BINARY=path names an unstripped binary to use instead.
+# restored. The first such build recompiles everything (~8 min on a busy 2-core
+# machine); cargo keeps both sets of artifacts in target/ (the profile settings are part
+# of their hashes), so restoring the normal build, and later symbol builds, take seconds.
+# PROFILE_BINARY=path uses an unstripped binary given instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
