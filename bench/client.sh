@@ -214,7 +214,8 @@ for tool in tools:
 
 sb = rows["servebench"]["per_req_ms"]
 print(f"\n{n} streaming requests × {tokens} tokens, concurrency {conc}, nginx (1 worker) on "
-      f"127.0.0.1; medians of {rows['servebench']['reps']} runs; CPU = user+sys, 1-request run subtracted\n")
+      f"127.0.0.1; medians of {rows['servebench']['reps']} runs; CPU = user+sys, 1-request run subtracted; "
+      f"server CPU from /proc in 10 ms ticks\n")
 print("| client | CPU ms/request | CPU µs/token | startup CPU ms | req/s | peak RSS MB | CPU/request ÷ servebench | server CPU ms/request | load avg |")
 print("|---|---|---|---|---|---|---|---|---|")
 for tool, r in rows.items():

@@ -6,16 +6,22 @@
 Writes OUT.json: {"user_s", "sys_s", "cpu_s", "wall_s", "maxrss_kb", "tree_rss_kb",
 "exit", "watched_cpu_s"} and exits with the command's status.
 
-- user_s/sys_s: os.wait4 on the command: its own CPU plus that of every descendant it
-  waited for (Linux reports RUSAGE_BOTH of the child). Multi-process tools (AIPerf)
-  are fully counted this way as long as they reap their workers, which they do.
-- maxrss_kb: wait4's ru_maxrss: the largest single process of the tree (what
-  /usr/bin/time -f %M prints).
+- user_s/sys_s: os.wait4 on the command (µs resolution): its own CPU plus that of every
+  descendant it waited for (Linux reports RUSAGE_BOTH of the child). Multi-process
+  tools (AIPerf) are fully counted this way as long as they reap their workers, which
+  they do. /usr/bin/time's own ~1 ms is included, the same in every run (it cancels
+  where a 1-request run is subtracted).
+- maxrss_kb: the largest single process of the tree, from GNU time's %M. The command
+  runs under /usr/bin/time because a child forked from this Python process would
+  carry Python's ~10 MB into its own ru_maxrss (the kernel records the old image's
+  high-water mark at exec); time is a small C program.
 - tree_rss_kb: the largest *sum* of RSS over the command and all its descendants,
-  sampled every 20 ms from /proc: the memory a multi-process tool really holds. For a
-  one-process tool it is at most maxrss_kb (sampling can miss a short peak).
+  sampled every 20 ms from /proc: the memory a multi-process tool really holds; never
+  less than maxrss_kb (sampling can miss a short peak), so for a one-process tool it
+  is maxrss_kb.
 - watched_cpu_s: CPU used meanwhile by other processes (the server), from
-  /proc/PID/stat, to show whether the server or the client was the bottleneck.
+  /proc/PID/stat (clock ticks: 10 ms resolution), to show whether the server or the
+  client was the bottleneck.
 - load_start/load_end: the 1-minute load average before and after: on a shared
   machine, wall-clock figures (lag, startup) mean little without it.
 """
@@ -60,6 +66,14 @@ def tree_rss_kb(root):
     return total
 
 
+def own_rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE_KB
+    except OSError:
+        return 0
+
+
 def cpu_s(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -95,6 +109,8 @@ def main():
             sys.exit(f"unknown option {flag}")
     watched_before = sum(cpu_s(p) for p in watch)
     load_start = load_avg()
+    rss_file = f"{out}.maxrss"
+    cmd = ["/usr/bin/time", "-f", "%M", "-o", rss_file, "--"] + cmd
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -114,7 +130,8 @@ def main():
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss_kb(pid))
+            # The tree below /usr/bin/time: the command and its descendants.
+            peak[0] = max(peak[0], tree_rss_kb(pid) - own_rss_kb(pid))
             done.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -124,14 +141,22 @@ def main():
     done.set()
     sampler.join()
     code = os.waitstatus_to_exitcode(status)
+    try:
+        # GNU time puts "Command exited with non-zero status N" first when it did.
+        with open(rss_file) as f:
+            maxrss = int(f.read().split()[-1])
+        os.unlink(rss_file)
+    except (OSError, ValueError, IndexError):
+        maxrss = ru.ru_maxrss
     result = {
         "user_s": ru.ru_utime,
         "sys_s": ru.ru_stime,
         "cpu_s": ru.ru_utime + ru.ru_stime,
         "wall_s": wall,
-        "maxrss_kb": ru.ru_maxrss,
-        # A command too short for one sample: its largest process is the best figure.
-        "tree_rss_kb": peak[0] or ru.ru_maxrss,
+        "maxrss_kb": maxrss,
+        # The largest single process bounds the tree's peak from below (and is exact
+        # for one process); a run shorter than the sampling interval is missed by it.
+        "tree_rss_kb": max(peak[0], maxrss),
         "exit": code,
         "watched_cpu_s": sum(cpu_s(p) for p in watch) - watched_before,
         "load_start": load_start,
