@@ -177,7 +177,12 @@ fn non_empty<'s>(s: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
 /// Interpret one event's data (not `[DONE]`). Generated text is appended to `text` so
 /// the output can be counted with a tokenizer when the server reports no usage.
 pub fn parse_chunk(data: &[u8], text: &mut String) -> Result<ChunkInfo, serde_json::Error> {
-    let chunk: Chunk<'_> = serde_json::from_slice(data)?;
+    // One UTF-8 check of the whole event, then parsing a &str: from_slice would check
+    // every string again as it parses (7% of the client's CPU in a profile).
+    let data = std::str::from_utf8(data).map_err(|e| {
+        <serde_json::Error as serde::de::Error>::custom(format_args!("not UTF-8: {e}"))
+    })?;
+    let chunk: Chunk<'_> = serde_json::from_str(data)?;
     let mut info = ChunkInfo {
         usage: chunk.usage,
         ..ChunkInfo::default()
