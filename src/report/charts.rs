@@ -9,6 +9,9 @@ use crate::metrics::stats::Counts;
 use crate::metrics::summary::Sample;
 use crate::metrics::{RunData, Stats, Summary};
 
+/// Points of a curve, (x, y).
+pub type Points = Vec<(f64, f64)>;
+
 /// A curve: its name (legend) and points, in drawing order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
@@ -316,6 +319,19 @@ pub fn timeline(samples: &[Sample], max_bars: usize) -> Timeline {
 /// A step function: (time in µs, value from then on).
 pub type Steps = Vec<(u64, u64)>;
 
+/// TTFT and E2E (ms) of the drawn successful requests against their start time (s):
+/// how latency moved during the run.
+pub fn latency_over_time(t: &Timeline) -> (Points, Points) {
+    let ms = |a: f64, b: f64| ((b - a) * 1e6).round() / 1e3;
+    let ok = t.bars.iter().filter(|b| b.ok);
+    let ttft = ok
+        .clone()
+        .filter_map(|b| Some((b.started, ms(b.started, b.first?))))
+        .collect();
+    let e2e = ok.map(|b| (b.started, ms(b.started, b.ended))).collect();
+    (ttft, e2e)
+}
+
 /// How many intervals [start, end) are open over time: (time, count from then on),
 /// one point per time the count changes. Ends are counted before starts at equal
 /// times (half-open intervals), as the summary's concurrency is.
@@ -392,7 +408,7 @@ pub fn downsample_steps(steps: &[(u64, u64)], max_points: usize) -> Vec<(f64, f6
 
 /// Schedule lag per open-loop request: (scheduled time in s, lag in ms), lag being
 /// started − scheduled − queue wait (the summary's formula). With more than
-/// `max_points` requests, the latest-running request of each of `max_points` equal
+/// `max_points` requests, the most delayed request of each of `max_points` equal
 /// stretches of schedule time is kept, so the worst lag always shows. The flag says
 /// whether points were left out.
 pub fn schedule_lag(samples: &[Sample], max_points: usize) -> (Vec<(f64, f64)>, bool) {
@@ -625,6 +641,20 @@ mod tests {
         let starts: Vec<f64> = few.bars.iter().map(|b| b.started).collect();
         assert_eq!(starts, vec![0.0, 3.0, 6.0, 9.0]);
         assert_eq!(few.total, 10);
+    }
+
+    #[test]
+    fn latency_over_time_of_drawn_requests() {
+        let mut failed = sample(3_000_000, None, 3_500_000);
+        failed.ok = false;
+        let samples = vec![
+            sample(0, Some(250_000), 1_000_000),
+            sample(2_000_000, None, 2_100_000),
+            failed,
+        ];
+        let (ttft, e2e) = latency_over_time(&timeline(&samples, 10));
+        assert_eq!(ttft, vec![(0.0, 250.0)], "no first token, no TTFT");
+        assert_eq!(e2e, vec![(0.0, 1000.0), (2.0, 100.0)], "failed left out");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 use serde_json::{Map, Value};
 
-use super::page::{Page, num, opt_num, table};
+use super::page::{Page, opt_num, table};
 use super::svg::esc;
 use crate::error::Error;
 
@@ -398,7 +398,6 @@ impl Comparison {
                 ));
             }
         }
-        let _ = num;
         page.finish("servebench compare")
     }
 }

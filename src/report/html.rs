@@ -280,8 +280,7 @@ fn load_curves(page: &mut Page, runs: &[LoadedRun]) {
         return;
     }
     let summaries: Vec<&Summary> = runs.iter().map(|r| &r.saved.summary).collect();
-    for (k, sweep) in sweeps.iter().enumerate() {
-        let _ = k;
+    for sweep in &sweeps {
         page.push(&format!("<h3>{} sweep</h3>", esc(&sweep.mode)));
         if !sweep.left_out.is_empty() {
             page.push(&format!(
@@ -532,9 +531,39 @@ fn timelines(page: &mut Page, runs: &[LoadedRun]) {
             )
         });
         let id = format!("run{i}-requests");
+        let title = format!("{label}: requests");
+        page.chart(&id, svg::timeline_chart(&id, &title, &tl, note.clone()));
+
+        let (ttft, e2e) = charts::latency_over_time(&tl);
+        let series = vec![
+            Series {
+                name: "TTFT".into(),
+                points: ttft,
+            },
+            Series {
+                name: "E2E latency".into(),
+                points: e2e,
+            },
+        ];
+        let y = Axis::auto(
+            "latency (ms)",
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        );
+        let id = format!("run{i}-latency");
         page.chart(
             &id,
-            svg::timeline_chart(&id, &format!("{label}: requests"), &tl, note),
+            svg::chart(&Chart {
+                id: id.clone(),
+                title: format!("{label}: latency over the run"),
+                x: Axis::zero("request start since the run's start (s)"),
+                note: [note, y.log_note()]
+                    .into_iter()
+                    .flatten()
+                    .reduce(|a, b| a + " " + &b),
+                y,
+                series: &series,
+                style: Style::Points,
+            }),
         );
 
         let (flight, queued) = charts::in_flight_and_queued(samples);
@@ -577,13 +606,13 @@ fn timelines(page: &mut Page, runs: &[LoadedRun]) {
                     id: id.clone(),
                     title: format!("{label}: schedule lag"),
                     x: Axis::zero("scheduled time since the run's start (s)"),
-                    y: Axis::zero("lag (ms): sent − scheduled − queue wait"),
+                    y: Axis::zero("schedule lag (ms)"),
                     series: &series,
                     style: Style::Points,
                     note: Some(if thinned {
-                        format!("Downsampled: the latest request of each of {MAX_LAG_POINTS} stretches of schedule time.")
+                        format!("Downsampled: the most delayed request of each of {MAX_LAG_POINTS} stretches of schedule time.")
                     } else {
-                        "One point per request. Lag over 5 ms means the client, not the server, limited the run.".into()
+                        "One point per request: sent − scheduled − queue wait. Over 5 ms, the client, not the server, limited the run.".into()
                     }),
                 }),
             );

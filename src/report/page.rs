@@ -132,8 +132,8 @@ nav a{margin-right:12px}\
 ";
 
 /// Catches errors and blocked loads into the page, and once loaded writes what was
-/// drawn (charts laid out, series with a non-empty box per chart) into #render-check,
-/// for the headless-browser test.
+/// drawn (charts laid out, series with a non-empty box per chart) and the time the
+/// page took to load into #render-check, for the headless-browser test.
 const SCRIPT: &str = "\
 (function(){var errs=[];\
 function note(m){errs.push(String(m));var e=document.getElementById('js-errors');if(e){e.textContent=errs.join('\\n');e.hidden=false;}}\
@@ -144,7 +144,7 @@ window.addEventListener('load',function(){var out=[],drawn=0,charts=document.que
 charts.forEach(function(svg){var r=svg.getBoundingClientRect();if(r.width>0&&r.height>0)drawn++;var n=0;\
 svg.querySelectorAll('.series').forEach(function(s){var b=s.getBBox();if(b.width>0||b.height>0)n++;});out.push(svg.id+':'+n);});\
 var c=document.getElementById('render-check');c.setAttribute('data-charts',charts.length);c.setAttribute('data-drawn',drawn);\
-c.setAttribute('data-series',out.join(','));c.setAttribute('data-errors',errs.length);c.setAttribute('data-done','1');});})();";
+c.setAttribute('data-series',out.join(','));c.setAttribute('data-errors',errs.length);c.setAttribute('data-load-ms',Math.round(performance.now()));c.setAttribute('data-done','1');});})();";
 
 #[cfg(test)]
 mod tests {

@@ -9,13 +9,15 @@
 
 use std::fmt::Write as _;
 
-use super::charts::{Series, Timeline};
+use super::charts::{Points, Series, Timeline};
 
 /// Tableau 10: distinguishable, and readable on white.
 pub const PALETTE: [&str; 10] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#bab0ac",
 ];
+/// Above this many points a series' points get no tooltip each (file size).
+const MAX_TITLED_POINTS: usize = 60;
 /// After the palette's ten colours, series repeat them dashed.
 const DASHES: [&str; 3] = ["", "6 3", "2 2"];
 
@@ -368,11 +370,12 @@ pub fn chart(c: &Chart) -> String {
     open_svg(&mut out, &c.id, &c.title, (W, H));
     frame(&mut out, &x, &y, (&c.x.label, &c.y.label), (W, H));
     for (i, s) in c.series.iter().enumerate() {
-        let pts: Vec<(f64, f64)> = s
+        // Pixel positions, and the data points they show (for tooltips).
+        let (pts, kept): (Points, Points) = s
             .points
             .iter()
-            .filter_map(|&(a, b)| Some((x.px(a)?, y.px(b)?)))
-            .collect();
+            .filter_map(|&(a, b)| Some(((x.px(a)?, y.px(b)?), (a, b))))
+            .unzip();
         if pts.is_empty() {
             continue;
         }
@@ -393,16 +396,15 @@ pub fn chart(c: &Chart) -> String {
                     let _ = write!(d, "L{px:.1} {py:.1}");
                 }
             }
+            // A translucent area under the steps, down to the axis.
             if c.style == Style::StepArea
-                && let (Some(base), Some(first), Some(last)) =
-                    (y.px(y.lo.max(0.0)), pts.first(), pts.last())
+                && let Some(base) = y.px(y.lo.max(0.0))
             {
                 let _ = write!(
                     out,
                     "<path d=\"{d}V{base:.1}H{:.1}Z\" fill=\"{col}\" fill-opacity=\"0.18\" stroke=\"none\"/>",
-                    first.0
+                    pts[0].0
                 );
-                let _ = last;
             }
             let _ = write!(
                 out,
@@ -415,9 +417,20 @@ pub fn chart(c: &Chart) -> String {
                 esc(&s.name)
             );
         }
-        if points {
-            for (k, &(px, py)) in pts.iter().enumerate() {
-                let (dx, dy) = s.points.get(k).copied().unwrap_or_default();
+        if points && pts.len() > MAX_TITLED_POINTS {
+            // Many points: one path of round dots (a zero-length segment each), ~14
+            // bytes a point instead of ~120 for a circle with a tooltip.
+            let mut d = String::with_capacity(pts.len() * 14);
+            for &(px, py) in &pts {
+                let _ = write!(d, "M{px:.1} {py:.1}h0");
+            }
+            let _ = write!(
+                out,
+                "<path d=\"{d}\" stroke=\"{col}\" stroke-width=\"4\" stroke-linecap=\"round\" opacity=\"0.75\"><title>{}</title></path>",
+                esc(&s.name)
+            );
+        } else if points {
+            for (&(px, py), &(dx, dy)) in pts.iter().zip(&kept) {
                 let _ = write!(
                     out,
                     "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3\" fill=\"{col}\"><title>{}: {}, {}</title></circle>",
@@ -498,10 +511,10 @@ pub fn timeline_chart(id: &str, title: &str, t: &Timeline, note: Option<String>)
         let (Some(pa), Some(pb)) = (x.px(a), x.px(b)) else {
             return;
         };
-        // At least a hairline, so instant requests still show.
-        let w = (pb - pa).max(0.4);
+        // At least a pixel, so short requests in a long run still show.
+        let w = (pb - pa).max(1.0);
         let top = y.px(row as f64 * stride).unwrap_or(TOP);
-        let h = (row_h * 0.8).max(0.3);
+        let h = (row_h * 0.8).max(1.0);
         let _ = write!(paths[k], "M{pa:.1} {top:.2}h{w:.1}v{h:.2}h-{w:.1}z");
     };
     for (row, b) in t.bars.iter().enumerate() {
