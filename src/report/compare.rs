@@ -11,7 +11,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 use serde_json::{Map, Value};
 
-use super::page::{Page, opt_num, table};
+use super::page::{Page, num, table};
 use super::svg::esc;
 use crate::error::Error;
 
@@ -43,7 +43,7 @@ impl Verdict {
 }
 
 /// (path in a saved summary, label, direction). `requests.success_rate` is computed.
-const METRICS: [(&str, &str, Better); 23] = [
+const METRICS: [(&str, &str, Better); 28] = [
     ("throughput.output_tok_s", "output tok/s", Better::Higher),
     ("throughput.total_tok_s", "total tok/s", Better::Higher),
     ("throughput.req_s", "requests/s", Better::Higher),
@@ -64,6 +64,29 @@ const METRICS: [(&str, &str, Better); 23] = [
     ("e2e_ms.p50", "E2E p50 (ms)", Better::Lower),
     ("e2e_ms.p90", "E2E p90 (ms)", Better::Lower),
     ("e2e_ms.p99", "E2E p99 (ms)", Better::Lower),
+    // Open loop: latency from when the schedule wanted the request sent, so a client
+    // that held requests back (--max-concurrency) does not look faster.
+    (
+        "ttft_from_scheduled_ms.p50",
+        "TTFT p50 from schedule (ms)",
+        Better::Lower,
+    ),
+    (
+        "ttft_from_scheduled_ms.p99",
+        "TTFT p99 from schedule (ms)",
+        Better::Lower,
+    ),
+    (
+        "e2e_from_scheduled_ms.p50",
+        "E2E p50 from schedule (ms)",
+        Better::Lower,
+    ),
+    (
+        "e2e_from_scheduled_ms.p99",
+        "E2E p99 from schedule (ms)",
+        Better::Lower,
+    ),
+    ("queue_wait_ms.p99", "queue wait p99 (ms)", Better::Lower),
     ("goodput.req_s", "goodput req/s", Better::Higher),
     (
         "goodput.request_share",
@@ -80,6 +103,8 @@ const METRICS: [(&str, &str, Better); 23] = [
 /// One metric of one run on both sides.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
+    /// Where the value is in a saved summary (`ttft_ms.p99`).
+    pub path: &'static str,
     pub label: &'static str,
     pub better: Better,
     pub a: Option<f64>,
@@ -140,6 +165,18 @@ pub fn verdict(a: Option<f64>, b: Option<f64>, better: Better, noise_pct: f64) -
     }
 }
 
+/// A value as the tables show it: counts whole, shares in percent.
+fn shown(path: &str, v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if path == "requests.failed" => format!("{v:.0}"),
+        Some(v) if path.ends_with("_rate") || path.ends_with("_share") => {
+            format!("{:.1}%", v * 100.0)
+        }
+        Some(v) => num(v),
+    }
+}
+
 fn metric(summary: &Value, path: &str) -> Option<f64> {
     if path == "requests.success_rate" {
         let r = &summary["requests"];
@@ -148,7 +185,16 @@ fn metric(summary: &Value, path: &str) -> Option<f64> {
     }
     let mut v = summary;
     for k in path.split('.') {
-        v = v.get(k)?;
+        match v.get(k) {
+            Some(x) => v = x,
+            // An open-loop run without a cap saves no queue wait: it had none.
+            None if path.starts_with("queue_wait_ms.")
+                && summary.get("schedule_lag_ms").is_some() =>
+            {
+                return Some(0.0);
+            }
+            None => return None,
+        }
     }
     v.as_f64()
 }
@@ -211,6 +257,7 @@ pub fn compare(a: &Path, b: &Path, noise_pct: f64) -> Result<Comparison, Error> 
             .map(|&(path, name, better)| {
                 let (va, vb) = (metric(&ra["summary"], path), metric(&rb["summary"], path));
                 Row {
+                    path,
                     label: name,
                     better,
                     a: va,
@@ -298,8 +345,8 @@ impl Comparison {
                             "↑"
                         }
                     ),
-                    opt_num(r.a),
-                    opt_num(r.b),
+                    shown(r.path, r.a),
+                    shown(r.path, r.b),
                     r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
                     r.verdict.as_str().to_string(),
                 ]);
@@ -373,8 +420,8 @@ impl Comparison {
                                 "↑"
                             }
                         ),
-                        opt_num(r.a),
-                        opt_num(r.b),
+                        shown(r.path, r.a),
+                        shown(r.path, r.b),
                         r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
                         // `table` wraps cells in <td>; the class goes on an inner span.
                         format!("<span class=\"v {class}\">{}</span>", r.verdict.as_str()),

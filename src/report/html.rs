@@ -8,22 +8,16 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::charts::{self, Series, Sweep};
+use super::charts::{self, Series};
 use super::page::{Page, num, opt_num, table};
 use super::reanalyze::{Loaded, LoadedRun, Reanalysis, load};
-use super::rounds::RoundComparison;
 use super::svg::{self, Axis, Chart, Style, esc};
 use super::table::{TERMINOLOGY_NOTE, render};
+use super::{load_curves, rounds, timelines};
 use crate::cli::LoadArgs;
 use crate::error::Error;
 use crate::metrics::slo::Slo;
 use crate::metrics::{Stats, Summary};
-
-/// Requests drawn per run timeline; more are thinned evenly (and the page says so).
-pub const MAX_BARS: usize = 2000;
-/// Points per in-flight curve and per schedule-lag chart.
-pub const MAX_STEP_POINTS: usize = 1500;
-pub const MAX_LAG_POINTS: usize = 2000;
 
 /// How the report is made.
 #[derive(Clone, Copy, Debug, Default)]
@@ -83,11 +77,12 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     header(&mut page, &loaded.header, source, runs.len());
     overview(&mut page, runs);
     cdfs(&mut page, runs);
-    load_curves(&mut page, runs);
+    load_curves::section(&mut page, runs);
     dual_round(&mut page, runs);
     goodput(&mut page, runs);
-    timelines(&mut page, runs);
-    server_metrics(&mut page, runs);
+    timelines::section(&mut page, runs);
+    timelines::server_metrics(&mut page, runs);
+    terminal_tables(&mut page, runs);
     page.section("definitions", "What the numbers mean");
     page.push(&format!(
         "<p class=\"muted\">TTFT: first output event − request start. E2E: end of stream − request start. \
@@ -100,7 +95,11 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
 
 fn header(page: &mut Page, h: &Map<String, Value>, source: &str, runs: usize) {
     let s = |k: &str| h.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-    let version = h["tool"]["version"].as_str().unwrap_or("-");
+    // `get`, not indexing: a Map panics on a missing key, and files come from anywhere.
+    let version = h
+        .get("tool")
+        .and_then(|t| t["version"].as_str())
+        .unwrap_or("-");
     let command = h
         .get("command")
         .and_then(|c| c.as_array())
@@ -138,7 +137,8 @@ fn header(page: &mut Page, h: &Map<String, Value>, source: &str, runs: usize) {
     out.push_str(
         "</dl><nav><a href=\"#summary\">summary</a><a href=\"#cdf\">distributions</a>\
          <a href=\"#load\">load curves</a><a href=\"#timelines\">timelines</a>\
-         <a href=\"#server\">server metrics</a><a href=\"#definitions\">definitions</a></nav>",
+         <a href=\"#server\">server metrics</a><a href=\"#tables\">tables</a>\
+         <a href=\"#definitions\">definitions</a></nav>",
     );
     page.push(&out);
 }
@@ -155,7 +155,8 @@ fn shell_word(w: &str) -> String {
     }
 }
 
-fn p(s: &Option<Stats>, q: f64) -> Option<f64> {
+/// A percentile of optional statistics.
+pub(super) fn p(s: &Option<Stats>, q: f64) -> Option<f64> {
     s.as_ref().and_then(|s| s.percentile(q))
 }
 
@@ -205,7 +206,12 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
         })
         .collect();
     page.push(&table(&header, &body));
-    page.push("<h3>Every run, as the terminal shows it</h3>");
+    page.push("<p class=\"muted\">Every statistic of every run is in <a href=\"#tables\">the terminal tables</a> below the charts.</p>");
+}
+
+/// Every run's table, as `servebench report` prints it.
+fn terminal_tables(page: &mut Page, runs: &[LoadedRun]) {
+    page.section("tables", "Every run, as the terminal shows it");
     let mut text = String::new();
     for r in runs {
         text.push_str(&render(&r.saved.label, &r.saved.summary));
@@ -266,207 +272,12 @@ fn cdfs(page: &mut Page, runs: &[LoadedRun]) {
     page.push("</div>");
 }
 
-fn load_curves(page: &mut Page, runs: &[LoadedRun]) {
-    let sweeps = charts::sweeps(runs.iter().map(|r| {
-        (
-            r.saved.mode.as_str(),
-            &r.saved.params,
-            r.saved.label.as_str(),
-        )
-    }));
-    page.section("load", "Load curves");
-    if sweeps.is_empty() {
-        page.push("<p class=\"muted\">No sweep: load curves need runs of one mode at two or more load levels.</p>");
-        return;
-    }
-    let summaries: Vec<&Summary> = runs.iter().map(|r| &r.saved.summary).collect();
-    for sweep in &sweeps {
-        page.push(&format!("<h3>{} sweep</h3>", esc(&sweep.mode)));
-        if !sweep.left_out.is_empty() {
-            page.push(&format!(
-                "<p class=\"note\">Not on the load axis (no numeric level): {}.</p>",
-                esc(&sweep.left_out.join(", "))
-            ));
-        }
-        page.push("<div class=\"charts\">");
-        sweep_charts(
-            page,
-            sweep,
-            &summaries,
-            &format!("load-{}", slug(&sweep.mode)),
-        );
-        page.push("</div>");
-    }
-}
-
-fn slug(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
-}
-
-type Metric = (&'static str, fn(&Summary) -> Option<f64>);
-
-fn sweep_charts(page: &mut Page, sweep: &Sweep, summaries: &[&Summary], prefix: &str) {
-    let x_axis = || Axis {
-        reversed: sweep.axis.reversed,
-        ..Axis::zero(sweep.axis.label)
-    };
-    let add = |page: &mut Page,
-               id: &str,
-               title: &str,
-               x: Axis,
-               yl: &str,
-               series: Vec<Series>,
-               log_ok: bool| {
-        let y = if log_ok {
-            Axis::auto(yl, series.iter().flat_map(|s| s.points.iter().map(|p| p.1)))
-        } else {
-            Axis::zero(yl)
-        };
-        let note = y.log_note();
-        let id = format!("{prefix}-{id}");
-        page.chart(
-            &id,
-            svg::chart(&Chart {
-                id: id.clone(),
-                title: title.to_string(),
-                x,
-                y,
-                series: &series,
-                style: Style::LineAndPoints,
-                note,
-            }),
-        );
-    };
-    // Output only: with long prompts total tok/s is 50× larger and would flatten it.
-    let series = charts::load_curve(sweep, summaries, "output tok/s", |s| Some(s.output_tok_s));
-    add(
-        page,
-        "throughput",
-        "Output throughput vs load",
-        x_axis(),
-        "output tokens/s",
-        series,
-        false,
-    );
-    let series = charts::load_curve(sweep, summaries, "requests/s", |s| Some(s.req_s));
-    add(
-        page,
-        "requests",
-        "Request throughput vs load",
-        x_axis(),
-        "requests/s",
-        series,
-        false,
-    );
-    let latency: [(&str, &str, [Metric; 2]); 3] = [
-        (
-            "ttft",
-            "TTFT",
-            [
-                ("TTFT p50", |s| p(&s.ttft_ms, 50.0)),
-                ("TTFT p99", |s| p(&s.ttft_ms, 99.0)),
-            ],
-        ),
-        (
-            "tpot",
-            "TPOT",
-            [
-                ("TPOT p50", |s| p(&s.tpot_ms, 50.0)),
-                ("TPOT p99", |s| p(&s.tpot_ms, 99.0)),
-            ],
-        ),
-        (
-            "e2e",
-            "E2E latency",
-            [
-                ("E2E p50", |s| p(&s.e2e_ms, 50.0)),
-                ("E2E p99", |s| p(&s.e2e_ms, 99.0)),
-            ],
-        ),
-    ];
-    for (key, name, metrics) in &latency {
-        let series: Vec<Series> = metrics
-            .iter()
-            .flat_map(|(n, f)| charts::load_curve(sweep, summaries, n, f))
-            .collect();
-        add(
-            page,
-            key,
-            &format!("{name} p50 / p99 vs load"),
-            x_axis(),
-            &format!("{name} (ms)"),
-            series,
-            true,
-        );
-    }
-    for (key, name, metrics) in &latency {
-        let series: Vec<Series> = metrics
-            .iter()
-            .flat_map(|(n, f)| charts::latency_vs_throughput(sweep, summaries, n, f))
-            .collect();
-        add(
-            page,
-            &format!("{key}-vs-throughput"),
-            &format!("{name} vs output throughput"),
-            Axis::zero("output tokens/s"),
-            &format!("{name} (ms)"),
-            series,
-            true,
-        );
-    }
-    if summaries.iter().any(|s| s.goodput.is_some()) {
-        let series = charts::load_curve(sweep, summaries, "goodput req/s", |s| {
-            s.goodput.as_ref().map(|g| g.req_s)
-        });
-        add(
-            page,
-            "goodput",
-            "Goodput vs load (requests meeting the SLO)",
-            x_axis(),
-            "requests/s",
-            series,
-            false,
-        );
-    }
-}
-
-/// The rounds of each dual-round level compared, recomputed from the summaries shown.
-pub fn round_comparisons(runs: &[(&str, &Map<String, Value>, &Summary)]) -> Vec<RoundComparison> {
-    let mut groups: Vec<(String, Vec<(u32, &Summary)>)> = Vec::new();
-    for (mode, params, summary) in runs {
-        if *mode != "dual-round" {
-            continue;
-        }
-        let (Some(c), Some(round)) = (
-            params.get("concurrency"),
-            params.get("round").and_then(|r| r.as_u64()),
-        ) else {
-            continue;
-        };
-        let group = format!("concurrency {c}");
-        match groups.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, v)) => v.push((round as u32, summary)),
-            None => groups.push((group, vec![(round as u32, summary)])),
-        }
-    }
-    groups
-        .into_iter()
-        .filter(|(_, v)| v.len() >= 2)
-        .map(|(g, mut v)| {
-            v.sort_by_key(|(r, _)| *r);
-            RoundComparison::new(&g, &v)
-        })
-        .collect()
-}
-
 fn dual_round(page: &mut Page, runs: &[LoadedRun]) {
     let list: Vec<(&str, &Map<String, Value>, &Summary)> = runs
         .iter()
         .map(|r| (r.saved.mode.as_str(), &r.saved.params, &r.saved.summary))
         .collect();
-    let cmps = round_comparisons(&list);
+    let cmps = rounds::round_comparisons(&list);
     if cmps.is_empty() {
         return;
     }
@@ -508,175 +319,6 @@ fn goodput(page: &mut Page, runs: &[LoadedRun]) {
         })
         .collect();
     page.push(&table(&header, &rows));
-}
-
-fn timelines(page: &mut Page, runs: &[LoadedRun]) {
-    page.section("timelines", "Timelines");
-    page.push(&format!(
-        "<p class=\"muted\">Per run: each request as a bar (sent → first token → end), requests in flight and \
-         waiting for their first token over time, and for open-loop runs how late the client sent each request \
-         (schedule lag). Runs with more than {MAX_BARS} requests show an evenly spread sample of them.</p>"
-    ));
-    for (i, r) in runs.iter().enumerate() {
-        let label = &r.saved.label;
-        let samples = r.data.samples();
-        page.push(&format!("<h3>{}</h3><div class=\"charts\">", esc(label)));
-        let tl = charts::timeline(samples, MAX_BARS);
-        let note = (tl.stride > 1).then(|| {
-            format!(
-                "Downsampled: {} of {} requests drawn (every {}th by start time).",
-                tl.bars.len(),
-                tl.total,
-                tl.stride
-            )
-        });
-        let id = format!("run{i}-requests");
-        let title = format!("{label}: requests");
-        page.chart(&id, svg::timeline_chart(&id, &title, &tl, note.clone()));
-
-        let (ttft, e2e) = charts::latency_over_time(&tl);
-        let series = vec![
-            Series {
-                name: "TTFT".into(),
-                points: ttft,
-            },
-            Series {
-                name: "E2E latency".into(),
-                points: e2e,
-            },
-        ];
-        let y = Axis::auto(
-            "latency (ms)",
-            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-        );
-        let id = format!("run{i}-latency");
-        page.chart(
-            &id,
-            svg::chart(&Chart {
-                id: id.clone(),
-                title: format!("{label}: latency over the run"),
-                x: Axis::zero("request start since the run's start (s)"),
-                note: [note, y.log_note()]
-                    .into_iter()
-                    .flatten()
-                    .reduce(|a, b| a + " " + &b),
-                y,
-                series: &series,
-                style: Style::Points,
-            }),
-        );
-
-        let (flight, queued) = charts::in_flight_and_queued(samples);
-        let thinned = flight.len() > MAX_STEP_POINTS || queued.len() > MAX_STEP_POINTS;
-        let series = vec![
-            Series {
-                name: "in flight".into(),
-                points: charts::downsample_steps(&flight, MAX_STEP_POINTS),
-            },
-            Series {
-                name: "waiting for a first token".into(),
-                points: charts::downsample_steps(&queued, MAX_STEP_POINTS),
-            },
-        ];
-        let id = format!("run{i}-occupancy");
-        page.chart(
-            &id,
-            svg::chart(&Chart {
-                id: id.clone(),
-                title: format!("{label}: requests in flight"),
-                x: Axis::zero("time since the run's start (s)"),
-                y: Axis::zero("requests"),
-                series: &series,
-                style: Style::StepArea,
-                note: thinned.then(|| {
-                    format!("Downsampled to {MAX_STEP_POINTS} stretches of time, each showing its largest count.")
-                }),
-            }),
-        );
-        let (lag, thinned) = charts::schedule_lag(samples, MAX_LAG_POINTS);
-        if !lag.is_empty() {
-            let series = vec![Series {
-                name: "schedule lag".into(),
-                points: lag,
-            }];
-            let id = format!("run{i}-lag");
-            page.chart(
-                &id,
-                svg::chart(&Chart {
-                    id: id.clone(),
-                    title: format!("{label}: schedule lag"),
-                    x: Axis::zero("scheduled time since the run's start (s)"),
-                    y: Axis::zero("schedule lag (ms)"),
-                    series: &series,
-                    style: Style::Points,
-                    note: Some(if thinned {
-                        format!("Downsampled: the most delayed request of each of {MAX_LAG_POINTS} stretches of schedule time.")
-                    } else {
-                        "One point per request: sent − scheduled − queue wait. Over 5 ms, the client, not the server, limited the run.".into()
-                    }),
-                }),
-            );
-        }
-        page.push("</div>");
-    }
-}
-
-fn server_metrics(page: &mut Page, runs: &[LoadedRun]) {
-    // Gauge key → one series per run that sampled it.
-    let mut by_key: Vec<(String, Vec<Series>)> = Vec::new();
-    for r in runs {
-        let Some(m) = &r.saved.summary.server_metrics else {
-            continue;
-        };
-        for (key, points) in charts::gauge_samples(m) {
-            let s = Series {
-                name: r.saved.label.clone(),
-                points,
-            };
-            match by_key.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, v)) => v.push(s),
-                None => by_key.push((key, vec![s])),
-            }
-        }
-    }
-    page.section("server", "Server metrics over time");
-    if by_key.is_empty() {
-        page.push("<p class=\"muted\">None: runs without --metrics, or saved before servebench kept gauge samples. \
-                   Counters (increase and rate per run) are in the terminal tables above.</p>");
-        return;
-    }
-    page.push("<p class=\"muted\">Gauges sampled during each run (--metrics-interval), one line per run; \
-               time from the scrape just before the run. Counters are in the terminal tables above.</p><div class=\"charts\">");
-    for (k, (key, series)) in by_key.iter().enumerate() {
-        let id = format!("server-{k}");
-        page.chart(
-            &id,
-            svg::chart(&Chart {
-                id: id.clone(),
-                title: key.clone(),
-                x: Axis::zero("time since the run's first scrape (s)"),
-                y: Axis::zero(gauge_unit(key)),
-                series,
-                style: Style::LineAndPoints,
-                note: None,
-            }),
-        );
-    }
-    page.push("</div>");
-}
-
-/// The y label of a gauge, from its name's conventions.
-fn gauge_unit(key: &str) -> &'static str {
-    let name = key.split('{').next().unwrap_or(key);
-    if name.ends_with("_perc") || name.contains("usage") {
-        "share (0–1)"
-    } else if name.ends_with("_seconds") {
-        "seconds"
-    } else if name.contains("requests") || name.contains("num_") {
-        "requests"
-    } else {
-        "value"
-    }
 }
 
 #[cfg(test)]
@@ -756,27 +398,24 @@ mod tests {
     }
 
     #[test]
-    fn rounds_are_grouped_by_level() {
-        let a = run(
-            "concurrency 2 round 1",
-            "dual-round",
-            json!({"concurrency": 2, "round": 1}),
-            2,
+    fn a_large_run_is_downsampled_and_says_so() {
+        // 20,000 requests: 10 per 100 ms-wide slot, overlapping.
+        let loaded = Loaded {
+            header: Map::new(),
+            runs: vec![run("rate 100", "rate", json!({"rate": 100.0}), 20_000)],
+        };
+        let html = render_report(&loaded, "big");
+        assert!(
+            html.contains("Downsampled: 2000 of 20000 requests drawn (every 10th by start time)."),
+            "the page says what it left out"
         );
-        let b = run(
-            "concurrency 2 round 2",
-            "dual-round",
-            json!({"concurrency": 2, "round": 2}),
-            2,
-        );
-        let list = [
-            (b.saved.mode.as_str(), &b.saved.params, &b.saved.summary),
-            (a.saved.mode.as_str(), &a.saved.params, &a.saved.summary),
-        ];
-        let c = round_comparisons(&list);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].to_json()["level"], "concurrency 2");
-        assert_eq!(c[0].to_json()["rounds"][0]["round"], 1, "sorted by round");
+        // Bars: one subpath per drawn segment, two segments per request.
+        let bars = html.matches("h-").count();
+        assert!(bars <= 2 * timelines::MAX_BARS, "{bars} bar segments");
+        assert!(html.len() < 1_000_000, "{} bytes", html.len());
+        // Every CDF stays within its point budget.
+        let cdf = charts::run_cdfs(&loaded.runs[0].data);
+        assert!(cdf.ttft.len() <= charts::CDF_POINTS && cdf.e2e.len() <= charts::CDF_POINTS);
     }
 
     #[test]

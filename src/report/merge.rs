@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use super::html::round_comparisons;
 use super::reanalyze::{for_each_record, read_results_json, saved_slo};
 use super::results::{SavedRun, document, write_results_json, write_summary_csv};
+use super::rounds::round_comparisons;
 use super::table::render;
 use crate::error::Error;
 use crate::metrics::slo::Slo;

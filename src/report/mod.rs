@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod compare;
 pub mod html;
+pub mod load_curves;
 pub mod merge;
 pub mod page;
 pub mod reanalyze;
@@ -12,3 +13,4 @@ pub mod results;
 pub mod rounds;
 pub mod svg;
 pub mod table;
+pub mod timelines;

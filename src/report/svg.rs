@@ -45,8 +45,8 @@ pub struct Axis {
     pub reversed: bool,
     /// Start a linear axis at 0 when the data is positive (counts, throughput).
     pub from_zero: bool,
-    /// A log axis starts here (values below are drawn at its edge), so a few tiny
-    /// values do not squash the rest.
+    /// A log axis starts here, a power of ten (values below are drawn at its edge),
+    /// so a few tiny values do not squash the rest.
     pub floor: Option<f64>,
 }
 
@@ -66,10 +66,11 @@ impl Axis {
             ..Axis::linear(label)
         }
     }
-    /// Logarithmic when positive values span more than two decades: latency
+    /// Logarithmic when positive values span more than 20×: latency
     /// distributions often do, and a linear axis would crush the body of the curve.
     /// The range is judged from the lowest 1% of values up, and the log axis starts
-    /// there: a handful of near-zero gaps must not stretch it over six decades.
+    /// at the power of ten below: a handful of near-zero gaps must not stretch it over
+    /// six decades.
     pub fn auto(label: impl Into<String>, values: impl Iterator<Item = f64>) -> Axis {
         let mut v: Vec<f64> = values.filter(|v| v.is_finite()).collect();
         v.sort_by(f64::total_cmp);
@@ -78,10 +79,12 @@ impl Axis {
             return axis;
         };
         let lo = v[v.len() / 100];
-        if lo > 0.0 && hi / lo > 100.0 {
+        if lo > 0.0 && hi / lo > 20.0 {
+            // The axis starts at the power of ten below the 1% value.
+            let decade = 10f64.powi(lo.log10().floor() as i32);
             Axis {
                 scale: Scale::Log,
-                floor: (min < lo).then_some(lo),
+                floor: (min < decade).then_some(decade),
                 ..axis
             }
         } else {
@@ -93,7 +96,7 @@ impl Axis {
     pub fn log_note(&self) -> Option<String> {
         (self.scale == Scale::Log).then(|| match self.floor {
             Some(f) => format!(
-                "Logarithmic axis; the lowest 1% of values (below {}) are drawn at its left edge.",
+                "Logarithmic axis; the few values below {} are drawn at its left edge.",
                 tick_label(f)
             ),
             None => "Logarithmic axis.".to_string(),
@@ -599,6 +602,21 @@ mod tests {
         assert_eq!(t, vec![1.0, 10.0, 100.0, 1000.0, 10_000.0]);
         let (_, _, t) = log_ticks(20.0, 300.0);
         assert_eq!(t, vec![10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]);
+    }
+
+    #[test]
+    fn auto_axis_goes_logarithmic_over_a_wide_range_and_ignores_a_few_tiny_values() {
+        let narrow = Axis::auto("ms", [41.0, 100.0, 562.0].into_iter());
+        assert_eq!(narrow.scale, Scale::Linear);
+        // 200 gaps of 6–300 ms and one of 0.001 ms: log from 1 ms, the tiny one at the edge.
+        let mut gaps: Vec<f64> = (0..200).map(|i| 6.0 + i as f64 * 1.5).collect();
+        gaps.push(0.001);
+        let wide = Axis::auto("ms", gaps.into_iter());
+        assert_eq!((wide.scale, wide.floor), (Scale::Log, Some(1.0)));
+        assert!(wide.log_note().unwrap().contains("below 1 "));
+        let m = Mapping::new(&wide, &[0.001, 6.0, 300.0], 0.0, 100.0);
+        assert_eq!((m.lo, m.hi), (1.0, 1000.0));
+        assert_eq!(m.px(0.001), m.px(1.0), "clamped to the edge");
     }
 
     #[test]
