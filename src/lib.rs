@@ -35,8 +35,8 @@ use session::SessionOutcome;
 pub enum Outcome {
     Session(SessionOutcome),
     Report(Vec<report::results::SavedRun>),
-    /// Two result sets compared.
-    Compared(report::compare::Comparison),
+    /// Two result sets compared (boxed: it is much larger than the other outcomes).
+    Compared(Box<report::compare::Comparison>),
     /// Result directories merged into one; its runs.
     Merged(Vec<report::results::SavedRun>),
     /// The simulator ran until stopped.
@@ -88,12 +88,12 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
             let c = report::compare::compare(&a.a, &a.b, a.noise)?;
             print!("{}", c.render());
             if let Some(out) = &a.html {
-                std::fs::write(out, c.to_html()).map_err(|e| {
+                std::fs::write(out, report::compare_page::to_html(&c)).map_err(|e| {
                     Error::Output(format!("--html {}: cannot write: {e}", out.display()))
                 })?;
                 eprintln!("HTML comparison: {}", out.display());
             }
-            Ok(Outcome::Compared(c))
+            Ok(Outcome::Compared(Box::new(c)))
         }
         Command::Merge(a) => {
             let (p, slo) = analysis_flags(&a.percentiles, a.slo.as_deref())?;

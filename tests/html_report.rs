@@ -220,6 +220,29 @@ fn a_concurrency_sweep_report_renders_every_chart() {
         want.push((format!("run{i}-occupancy"), 2));
     }
     assert_eq!(r.series, want);
+
+    // The sweep compared with itself: every metric within noise, curves overlaid.
+    let cmp_page = dir.path().join("cmp.html");
+    let Outcome::Compared(c) =
+        run(&["compare", s(&results), s(&results), "--html", s(&cmp_page)]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(c.runs.len(), 3);
+    assert!(
+        c.runs
+            .iter()
+            .flat_map(|r| &r.rows)
+            .all(|r| r.verdict == servebench::report::compare::Verdict::Noise)
+    );
+    let r = render(&chromium, &cmp_page);
+    r.check();
+    assert_eq!(r.charts, 4);
+    assert!(
+        r.series.iter().all(|(_, n)| *n == 2),
+        "A and B: {:?}",
+        r.series
+    );
 }
 
 #[test]

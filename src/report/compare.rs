@@ -11,8 +11,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 use serde_json::{Map, Value};
 
-use super::page::{Page, num, table};
-use super::svg::esc;
+use super::page::num;
 use crate::error::Error;
 
 /// Which way a metric improves.
@@ -127,6 +126,8 @@ pub struct RunComparison {
 pub struct Side {
     pub path: PathBuf,
     pub header: Map<String, Value>,
+    /// The runs as saved (label, mode, params, summary), for the page's charts.
+    pub runs: Vec<Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -166,7 +167,7 @@ pub fn verdict(a: Option<f64>, b: Option<f64>, better: Better, noise_pct: f64) -
 }
 
 /// A value as the tables show it: counts whole, shares in percent.
-fn shown(path: &str, v: Option<f64>) -> String {
+pub(super) fn shown(path: &str, v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(v) if path == "requests.failed" => format!("{v:.0}"),
@@ -177,7 +178,7 @@ fn shown(path: &str, v: Option<f64>) -> String {
     }
 }
 
-fn metric(summary: &Value, path: &str) -> Option<f64> {
+pub(super) fn metric(summary: &Value, path: &str) -> Option<f64> {
     if path == "requests.success_rate" {
         let r = &summary["requests"];
         let total = r["total"].as_f64()?;
@@ -230,6 +231,7 @@ fn read_side(which: &str, path: &Path) -> Result<(Side, Vec<Value>), Error> {
         Side {
             path: path.to_path_buf(),
             header,
+            runs: runs.clone(),
         },
         runs,
     ))
@@ -302,7 +304,7 @@ impl Comparison {
         )
     }
 
-    fn side_line(name: &str, s: &Side) -> String {
+    pub(super) fn side_line(name: &str, s: &Side) -> String {
         let h = &s.header;
         let g = |k: &str| h.get(k).and_then(|v| v.as_str()).unwrap_or("-");
         format!(
@@ -314,7 +316,7 @@ impl Comparison {
         )
     }
 
-    fn counts(rows: &[Row]) -> String {
+    pub(super) fn counts(rows: &[Row]) -> String {
         let n = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
         format!(
             "{} better, {} worse, {} within noise",
@@ -376,76 +378,6 @@ impl Comparison {
             let _ = writeln!(out, "Only in B (not compared): {}", self.only_b.join(", "));
         }
         out
-    }
-
-    /// The same as a self-contained page.
-    pub fn to_html(&self) -> String {
-        let mut page = Page::default();
-        page.push("<h1>servebench compare</h1><dl class=\"meta\">");
-        for (name, s) in [("A (baseline)", &self.a), ("B", &self.b)] {
-            page.push(&format!(
-                "<dt>{name}</dt><dd><code>{}</code></dd>",
-                esc(&Self::side_line("", s)[2..])
-            ));
-        }
-        page.push(&format!("</dl><p>{}</p>", esc(&self.rule())));
-        for run in &self.runs {
-            page.section(&format!("run-{}", run.label.replace(' ', "-")), &run.label);
-            if let Some((ma, mb)) = &run.modes_differ {
-                page.push(&format!(
-                    "<p><b>Warning:</b> mode {} in A but {} in B.</p>",
-                    esc(ma),
-                    esc(mb)
-                ));
-            }
-            let header: Vec<String> = ["metric", "A", "B", "B/A", "verdict"]
-                .map(String::from)
-                .to_vec();
-            let rows: Vec<Vec<String>> = run
-                .rows
-                .iter()
-                .map(|r| {
-                    let class = match r.verdict {
-                        Verdict::Better => "better",
-                        Verdict::Worse => "worse",
-                        _ => "noise",
-                    };
-                    vec![
-                        format!(
-                            "{} {}",
-                            esc(r.label),
-                            if r.better == Better::Lower {
-                                "↓"
-                            } else {
-                                "↑"
-                            }
-                        ),
-                        shown(r.path, r.a),
-                        shown(r.path, r.b),
-                        r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
-                        // `table` wraps cells in <td>; the class goes on an inner span.
-                        format!("<span class=\"v {class}\">{}</span>", r.verdict.as_str()),
-                    ]
-                })
-                .collect();
-            page.push(&table(&header, &rows));
-            page.push(&format!(
-                "<p class=\"muted\">{} (↓ lower is better, ↑ higher is better)</p>",
-                Self::counts(&run.rows)
-            ));
-        }
-        if self.runs.is_empty() {
-            page.push("<p>No run label is in both A and B.</p>");
-        }
-        for (name, list) in [("A", &self.only_a), ("B", &self.only_b)] {
-            if !list.is_empty() {
-                page.push(&format!(
-                    "<p><b>Only in {name}</b> (not compared): {}</p>",
-                    esc(&list.join(", "))
-                ));
-            }
-        }
-        page.finish("servebench compare")
     }
 }
 
@@ -542,7 +474,7 @@ mod tests {
                 && text.contains("Only in B (not compared): c 16")
         );
         assert!(text.contains("within ±5% is noise"), "{text}");
-        let html = c.to_html();
+        let html = super::super::compare_page::to_html(&c);
         assert!(html.contains("class=\"v worse\"") && html.contains("Only in B"));
     }
 
