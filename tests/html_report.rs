@@ -110,6 +110,8 @@ fn render(chromium: &Path, page: &Path) -> Rendered {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            // Containers often have a small /dev/shm.
+            "--disable-dev-shm-usage",
             "--enable-logging=stderr",
             "--v=0",
             "--virtual-time-budget=5000",

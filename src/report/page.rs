@@ -50,7 +50,7 @@ impl Page {
              <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <title>{}</title><style>{CSS}</style><script>{SCRIPT}</script></head><body>\
-             <div id=\"js-errors\" hidden></div>{}\
+             <div id=\"js-errors\" hidden></div><div id=\"tip\" hidden></div>{}\
              <div id=\"render-check\" hidden data-expected-charts=\"{}\" data-expected-series=\"{}\"></div>\
              </body></html>\n",
             esc(title),
@@ -127,19 +127,32 @@ ul.legend{list-style:none;padding:0;margin:2px 0 0 66px;display:flex;flex-wrap:w
 ul.legend .sw{display:inline-block;width:18px;height:0;vertical-align:middle;margin-right:5px}\
 ul.legend .sw.box{height:10px;border:0}\
 p.note{font-size:12.5px;color:#555;margin:4px 0 0 66px}.muted{color:#666}\
+#tip{position:absolute;pointer-events:none;background:rgba(255,255,255,.94);border:1px solid #999;border-radius:3px;\
+padding:2px 6px;font-size:12px;white-space:nowrap;box-shadow:0 1px 3px rgba(0,0,0,.2)}\
 #js-errors{background:#fbe3e3;border:1px solid #e15759;padding:8px;white-space:pre-wrap}\
 nav a{margin-right:12px}\
 ";
 
-/// Catches errors and blocked loads into the page, and once loaded writes what was
-/// drawn (charts laid out, series with a non-empty box per chart) and the time the
-/// page took to load into #render-check, for the headless-browser test.
+/// Catches errors and blocked loads into the page; shows the cursor's position in a
+/// chart's data units (inverting its `data-map`); and once loaded writes what was drawn
+/// (charts laid out, series with a non-empty box per chart) and the time the page took
+/// to load into #render-check, for the headless-browser test.
 const SCRIPT: &str = "\
 (function(){var errs=[];\
 function note(m){errs.push(String(m));var e=document.getElementById('js-errors');if(e){e.textContent=errs.join('\\n');e.hidden=false;}}\
 window.addEventListener('error',function(e){note('error: '+e.message);});\
 window.addEventListener('unhandledrejection',function(e){note('unhandled rejection: '+e.reason);});\
 document.addEventListener('securitypolicyviolation',function(e){note('blocked: '+e.blockedURI+' ('+e.violatedDirective+')');});\
+function inv(v,a){var t=(v-a[0])/(a[1]-a[0]);if(a[5])t=1-t;if(!(t>=0&&t<=1))return null;\
+return a[4]?Math.pow(10,Math.log10(a[2])+t*(Math.log10(a[3])-Math.log10(a[2]))):a[2]+t*(a[3]-a[2]);}\
+function fmt(v){var a=Math.abs(v);return a>=1000?v.toFixed(0):a>=1?v.toFixed(2):v.toPrecision(3);}\
+document.addEventListener('mousemove',function(e){var tip=document.getElementById('tip');if(!tip)return;\
+var svg=e.target.closest?e.target.closest('svg.chart'):null;if(!svg||!svg.dataset.map){tip.hidden=true;return;}\
+var pt=svg.createSVGPoint();pt.x=e.clientX;pt.y=e.clientY;var p=pt.matrixTransform(svg.getScreenCTM().inverse());\
+var m=svg.dataset.map.split('|').map(function(s){return s.split(' ').map(Number);});\
+var x=inv(p.x,m[0]),y=inv(p.y,m[1]);if(x===null||y===null){tip.hidden=true;return;}\
+tip.textContent=svg.dataset.xl+': '+fmt(x)+'  ·  '+svg.dataset.yl+': '+fmt(y);\
+tip.style.left=(e.pageX+14)+'px';tip.style.top=(e.pageY+14)+'px';tip.hidden=false;});\
 window.addEventListener('load',function(){var out=[],drawn=0,charts=document.querySelectorAll('svg.chart');\
 charts.forEach(function(svg){var r=svg.getBoundingClientRect();if(r.width>0&&r.height>0)drawn++;var n=0;\
 svg.querySelectorAll('.series').forEach(function(s){var b=s.getBBox();if(b.width>0||b.height>0)n++;});out.push(svg.id+':'+n);});\

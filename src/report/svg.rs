@@ -340,13 +340,40 @@ fn frame(out: &mut String, x: &Mapping, y: &Mapping, labels: (&str, &str), size:
     );
 }
 
-fn open_svg(out: &mut String, id: &str, title: &str, size: (f64, f64)) {
-    let (w, h) = size;
+/// What a chart is and how to read it back: the page's hover readout inverts
+/// `data-map` (per axis: pixel start and end, data low and high, log, reversed) to show
+/// the cursor's position in data units.
+struct SvgHead<'a> {
+    id: &'a str,
+    title: &'a str,
+    size: (f64, f64),
+    x: (&'a Mapping, &'a str),
+    y: (&'a Mapping, &'a str),
+}
+
+fn open_svg(out: &mut String, h: SvgHead) {
+    let (w, ht) = h.size;
+    let map = |m: &Mapping| {
+        format!(
+            "{:.1} {:.1} {} {} {} {}",
+            m.px0,
+            m.px1,
+            m.lo,
+            m.hi,
+            u8::from(m.log),
+            u8::from(m.reversed)
+        )
+    };
     let _ = write!(
         out,
-        "<svg class=\"chart\" id=\"{}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{}\">",
-        esc(id),
-        esc(title)
+        "<svg class=\"chart\" id=\"{}\" viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"{}\" \
+         data-map=\"{}|{}\" data-xl=\"{}\" data-yl=\"{}\">",
+        esc(h.id),
+        esc(h.title),
+        map(h.x.0),
+        map(h.y.0),
+        esc(h.x.1),
+        esc(h.y.1),
     );
 }
 
@@ -370,7 +397,16 @@ pub fn chart(c: &Chart) -> String {
         "<figure class=\"fig\"><figcaption>{}</figcaption>",
         esc(&c.title)
     );
-    open_svg(&mut out, &c.id, &c.title, (W, H));
+    open_svg(
+        &mut out,
+        SvgHead {
+            id: &c.id,
+            title: &c.title,
+            size: (W, H),
+            x: (&x, &c.x.label),
+            y: (&y, &c.y.label),
+        },
+    );
     frame(&mut out, &x, &y, (&c.x.label, &c.y.label), (W, H));
     for (i, s) in c.series.iter().enumerate() {
         // Pixel positions, and the data points they show (for tooltips).
@@ -545,7 +581,16 @@ pub fn timeline_chart(id: &str, title: &str, t: &Timeline, note: Option<String>)
         esc(title)
     );
     let size = (WIDE_W, height);
-    open_svg(&mut out, id, title, size);
+    open_svg(
+        &mut out,
+        SvgHead {
+            id,
+            title,
+            size,
+            x: (&x, "time (s)"),
+            y: (&y, "request"),
+        },
+    );
     // The y axis counts requests (every stride-th drawn), top to bottom.
     let labels = ("time since the run's start (s)", "request (by start time)");
     frame(&mut out, &x, &y, labels, size);
@@ -660,5 +705,17 @@ mod tests {
         assert!(svg.contains("empty (no samples)"));
         assert_eq!(svg.matches("<li>").count(), 3, "legend lists every series");
         assert!(svg.contains("x (ms)"));
+        // The hover readout's mapping: x from 1 to 4 over the plot's width, linear.
+        let map = attr_of(&svg, "data-map");
+        let x: Vec<&str> = map.split('|').next().unwrap().split(' ').collect();
+        assert_eq!(x[0].parse::<f64>().unwrap(), LEFT);
+        assert_eq!(x[1].parse::<f64>().unwrap(), W - RIGHT);
+        assert_eq!(&x[4..], ["0", "0"], "linear, not reversed");
+        assert_eq!(attr_of(&svg, "data-xl"), "x (ms)");
+    }
+
+    fn attr_of(html: &str, name: &str) -> String {
+        let at = html.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        html[at..at + html[at..].find('"').unwrap()].to_string()
     }
 }
