@@ -329,9 +329,20 @@ fn merged_header(
     header
 }
 
-/// OUT must not be an input, nor hold results already (they would be overwritten).
+/// OUT must not be an input, nor hold results already (they would be overwritten); no
+/// input may be given twice (its records would count twice).
 fn check_output(out: &Path, dirs: &[PathBuf]) -> Result<(), Error> {
     let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    for (i, d) in dirs.iter().enumerate() {
+        if let Some(c) = canon(d)
+            && dirs[..i].iter().any(|e| canon(e).as_ref() == Some(&c))
+        {
+            return Err(Error::Input(format!(
+                "{}: given twice; each directory's records would be counted twice",
+                d.display()
+            )));
+        }
+    }
     if let Some(o) = canon(out)
         && dirs.iter().any(|d| canon(d).as_ref() == Some(&o))
     {
@@ -547,5 +558,11 @@ mod tests {
 
         let msg = merge(opts(&dirs, a.path())).unwrap_err().to_string();
         assert!(msg.contains("one of the directories being merged"), "{msg}");
+
+        let twice = vec![a.path().to_path_buf(), a.path().join(".")];
+        let msg = merge(opts(&twice, &out.path().join("m")))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("given twice"), "{msg}");
     }
 }
