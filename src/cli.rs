@@ -41,6 +41,11 @@ pub enum Command {
     Sim(SimArgs),
     /// Recompute and print the summaries of a saved result directory
     Report(ReportArgs),
+    /// Compare two result sets run by run: B against A, with a verdict per metric
+    Compare(CompareArgs),
+    /// Merge result directories of one workload split across client processes or
+    /// machines into one, lined up by wall-clock start
+    Merge(MergeArgs),
     /// Convert datasets (LongBench, ShareGPT) into prompt files
     Convert(crate::convert::ConvertArgs),
 }
@@ -283,6 +288,9 @@ pub struct LoadArgs {
     /// Write requests.jsonl (as requests finish), results.json and summary.csv here
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// After the session, also write a self-contained HTML report of --output-dir here
+    #[arg(long, value_name = "OUT.html", requires = "output_dir")]
+    pub html: Option<PathBuf>,
     /// Percentiles to report besides 50, 90, 99
     #[arg(long, value_name = "P,...", default_value = "50,90,99")]
     pub percentiles: String,
@@ -341,6 +349,50 @@ pub struct ReportArgs {
     /// Compute goodput under this SLO (a YAML file or inline `ttft_ms=500,tpot_ms=50`)
     #[arg(long, value_name = "FILE|K=V,...")]
     pub slo: Option<String>,
+    /// Also write a self-contained HTML report (charts, tables, timelines) here
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The baseline: a result directory or its results.json
+    pub a: PathBuf,
+    /// The candidate, compared with A: a result directory or its results.json
+    pub b: PathBuf,
+    /// A change of at most this many percent either way is reported as noise
+    #[arg(long, default_value_t = 5.0, value_name = "PERCENT", value_parser = non_negative_f64)]
+    pub noise: f64,
+    /// Also write the comparison as a self-contained HTML page here
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Result directories written with --output-dir by the processes that shared the
+    /// workload (the same runs in each)
+    #[arg(required = true, num_args = 2.., value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// The merged result directory (created; must not hold results already)
+    #[arg(long, short, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Percentiles to report besides 50, 90, 99
+    #[arg(long, value_name = "P,...", default_value = "50,90,99")]
+    pub percentiles: String,
+    /// Goodput under this SLO [default: the SLO the runs were made with, if any]
+    #[arg(long, value_name = "FILE|K=V,...")]
+    pub slo: Option<String>,
+    /// Also write a self-contained HTML report of the merged results here
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}
+
+fn non_negative_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?}: expected a number ≥ 0")),
+    }
 }
 
 /// A duration in seconds: finite and not negative.

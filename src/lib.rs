@@ -35,6 +35,10 @@ use session::SessionOutcome;
 pub enum Outcome {
     Session(SessionOutcome),
     Report(Vec<report::results::SavedRun>),
+    /// Two result sets compared (boxed: it is much larger than the other outcomes).
+    Compared(Box<report::compare::Comparison>),
+    /// Result directories merged into one; its runs.
+    Merged(Vec<report::results::SavedRun>),
     /// The simulator ran until stopped.
     Served,
     /// A dataset was converted.
@@ -64,15 +68,55 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Command::DualRound(a) => commands::dual_round(a, argv).map(Outcome::Session),
         Command::Sim(a) => run_sim(a).map(|_| Outcome::Served),
         Command::Report(a) => {
-            let p = metrics::stats::parse_percentiles(&a.percentiles)
-                .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
-            let slo = a
-                .slo
-                .as_deref()
-                .map(metrics::slo::Slo::parse_arg)
-                .transpose()
-                .map_err(|e| Error::Input(format!("--slo: {e}")))?;
-            report::reanalyze::report(&a.dir, &p, a.rewrite, slo.as_ref()).map(Outcome::Report)
+            let (p, slo) = analysis_flags(&a.percentiles, a.slo.as_deref())?;
+            let runs = report::reanalyze::report(&a.dir, &p, a.rewrite, slo.as_ref())?;
+            if let Some(out) = &a.html {
+                let opts = report::html::HtmlOptions {
+                    percentiles: &p,
+                    slo: slo.as_ref(),
+                };
+                let bytes = report::html::write_report(&a.dir, out, opts)?;
+                eprintln!(
+                    "HTML report: {} ({} KB)",
+                    out.display(),
+                    bytes.div_ceil(1024)
+                );
+            }
+            Ok(Outcome::Report(runs))
+        }
+        Command::Compare(a) => {
+            let c = report::compare::compare(&a.a, &a.b, a.noise)?;
+            print!("{}", c.render());
+            if let Some(out) = &a.html {
+                std::fs::write(out, report::compare_page::to_html(&c)).map_err(|e| {
+                    Error::Output(format!("--html {}: cannot write: {e}", out.display()))
+                })?;
+                eprintln!("HTML comparison: {}", out.display());
+            }
+            Ok(Outcome::Compared(Box::new(c)))
+        }
+        Command::Merge(a) => {
+            let (p, slo) = analysis_flags(&a.percentiles, a.slo.as_deref())?;
+            let runs = report::merge::merge(report::merge::MergeOptions {
+                dirs: &a.dirs,
+                out: &a.output,
+                percentiles: &p,
+                slo: slo.as_ref(),
+                argv,
+            })?;
+            if let Some(out) = &a.html {
+                let opts = report::html::HtmlOptions {
+                    percentiles: &p,
+                    slo: slo.as_ref(),
+                };
+                let bytes = report::html::write_report(&a.output, out, opts)?;
+                eprintln!(
+                    "HTML report: {} ({} KB)",
+                    out.display(),
+                    bytes.div_ceil(1024)
+                );
+            }
+            Ok(Outcome::Merged(runs))
         }
         Command::Convert(a) => {
             let report = convert::run(a).map_err(|e| Error::Input(e.to_string()))?;
@@ -80,6 +124,20 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
             Ok(Outcome::Converted)
         }
     }
+}
+
+/// `--percentiles` and `--slo` of the commands that recompute summaries.
+fn analysis_flags(
+    percentiles: &str,
+    slo: Option<&str>,
+) -> Result<(Vec<f64>, Option<metrics::slo::Slo>), Error> {
+    let p = metrics::stats::parse_percentiles(percentiles)
+        .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
+    let slo = slo
+        .map(metrics::slo::Slo::parse_arg)
+        .transpose()
+        .map_err(|e| Error::Input(format!("--slo: {e}")))?;
+    Ok((p, slo))
 }
 
 fn run_sim(a: cli::SimArgs) -> Result<(), Error> {

@@ -549,6 +549,8 @@ pub fn run_session(
     if let Some(dir) = &args.output_dir {
         eprintln!("Results in {}", dir.display());
     }
+    // Written whatever ended the session; its own failure counts only if nothing else failed.
+    let html = crate::report::html::after_session(args, &r.percentiles, r.slo.as_ref());
     if let Some(signal) = shutdown.requested() {
         return Err(Error::Interrupted {
             signal,
@@ -578,6 +580,7 @@ pub fn run_session(
             all_failed.join("; ")
         )));
     }
+    html?;
     Ok(SessionOutcome {
         runs: saved.into_iter().map(|s| (s.label, s.summary)).collect(),
         output_dir: args.output_dir.clone(),

@@ -436,6 +436,9 @@ pub enum SeriesValue {
     Gauge {
         /// Every sample in scrape order, NaN left out.
         samples: Vec<f64>,
+        /// When each sample was taken: seconds since the scrape before the run (for a
+        /// chart of the gauge over time).
+        times: Vec<f64>,
         /// With the default percentiles; `None` when no sample was a number.
         stats: Option<Stats>,
     },
@@ -509,7 +512,11 @@ impl ServerMetrics {
                     }
                     Value::Object(o)
                 }
-                SeriesValue::Gauge { samples, stats } => {
+                SeriesValue::Gauge {
+                    samples,
+                    times,
+                    stats,
+                } => {
                     let mut o = Map::new();
                     o.insert("type".into(), json!("gauge"));
                     // Extra percentiles need the samples again; the default ones are ready.
@@ -529,6 +536,13 @@ impl ServerMetrics {
                     if let Value::Object(st) = stats_json(stats, percentiles) {
                         o.extend(st);
                     }
+                    // [seconds since the scrape before the run, value], for charts.
+                    let timed: Vec<Value> = times
+                        .iter()
+                        .zip(samples)
+                        .map(|(t, v)| json!([(t * 1e3).round() / 1e3, v]))
+                        .collect();
+                    o.insert("samples".into(), Value::Array(timed));
                     Value::Object(o)
                 }
             };
@@ -711,8 +725,13 @@ impl Collector {
             let value = match a.kind {
                 Kind::Gauge => {
                     let samples: Vec<f64> = a.values.iter().map(|&(_, x)| x).collect();
+                    let times = a.values.iter().map(|&(i, _)| self.times[i]).collect();
                     let stats = Stats::compute(&mut samples.clone(), &DEFAULT_PERCENTILES);
-                    SeriesValue::Gauge { samples, stats }
+                    SeriesValue::Gauge {
+                        samples,
+                        times,
+                        stats,
+                    }
                 }
                 Kind::Counter => {
                     match counter_change(&a.values, &self.times, last, final_error.as_deref()) {
@@ -1199,6 +1218,11 @@ mod tests {
             assert!(g.get(k).is_some(), "{k}");
         }
         assert_eq!(g["count"], 2);
+        assert_eq!(
+            g["samples"],
+            json!([[0.0, 5.0], [2.0, 7.0]]),
+            "timed samples"
+        );
         let extra = m.to_json_with(&[99.9]);
         assert!(close(extra["g"]["p99.9"].as_f64().unwrap(), 6.998));
         assert_eq!(extra["g"]["p50"], 6.0);

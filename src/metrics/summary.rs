@@ -109,6 +109,11 @@ impl RunData {
     pub fn samples(&self) -> &[Sample] {
         &self.samples
     }
+
+    /// The inter-token gaps (µs) of successful requests, counted by value.
+    pub fn itl_us(&self) -> &Counts {
+        &self.itl_us
+    }
 }
 
 /// Token totals over successful requests.

@@ -1,7 +1,17 @@
-//! What people see: terminal tables, results.json and summary.csv, and re-analysis of
-//! saved results.
+//! What people see: terminal tables, results.json and summary.csv, re-analysis of
+//! saved results, the HTML report, comparisons of two result sets and merging of
+//! result directories.
 
+pub mod charts;
+pub mod compare;
+pub mod compare_page;
+pub mod html;
+pub mod load_curves;
+pub mod merge;
+pub mod page;
 pub mod reanalyze;
 pub mod results;
 pub mod rounds;
+pub mod svg;
 pub mod table;
+pub mod timelines;

@@ -189,6 +189,35 @@ impl RoundComparison {
     }
 }
 
+/// The rounds of each dual-round level compared, recomputed from the summaries shown.
+pub fn round_comparisons(runs: &[(&str, &Map<String, Value>, &Summary)]) -> Vec<RoundComparison> {
+    let mut groups: Vec<(String, Vec<(u32, &Summary)>)> = Vec::new();
+    for (mode, params, summary) in runs {
+        if *mode != "dual-round" {
+            continue;
+        }
+        let (Some(c), Some(round)) = (
+            params.get("concurrency"),
+            params.get("round").and_then(|r| r.as_u64()),
+        ) else {
+            continue;
+        };
+        let group = format!("concurrency {c}");
+        match groups.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, v)) => v.push((round as u32, summary)),
+            None => groups.push((group, vec![(round as u32, summary)])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, v)| v.len() >= 2)
+        .map(|(g, mut v)| {
+            v.sort_by_key(|(r, _)| *r);
+            RoundComparison::new(&g, &v)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +275,29 @@ mod tests {
         let c = RoundComparison::new("c", &[(1, &r1), (2, &r2)]);
         assert!(c.render().contains("not reported"));
         assert!(c.to_json()["rounds"][0]["cached_share"].is_null());
+    }
+
+    #[test]
+    fn rounds_are_grouped_by_level_and_sorted() {
+        let (r1, r2, other) = (round(40_000, None), round(10_000, None), round(5_000, None));
+        let p = |c: u64, r: u64| {
+            json!({"concurrency": c, "round": r})
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        let (p1, p2, p3) = (p(2, 1), p(2, 2), p(8, 1));
+        let list = [
+            ("dual-round", &p2, &r2),
+            ("dual-round", &p1, &r1),
+            ("dual-round", &p3, &other),
+            ("concurrency", &p1, &other),
+        ];
+        let c = round_comparisons(&list);
+        assert_eq!(c.len(), 1, "a level with one round compares nothing");
+        let j = c[0].to_json();
+        assert_eq!(j["level"], "concurrency 2");
+        assert_eq!(j["rounds"][0]["round"], 1, "sorted by round");
+        assert_eq!(c[0].ttft_speedup(1), Some(4.0));
     }
 }

@@ -1,0 +1,175 @@
+//! The report's load curves: for each sweep (runs of one mode at several load levels),
+//! throughput and p50/p99 latency against load, and latency against throughput.
+
+use super::charts::{self, Series, Sweep};
+use super::html::p;
+use super::page::Page;
+use super::reanalyze::LoadedRun;
+use super::svg::{self, Axis, Chart, Style, esc};
+use crate::metrics::Summary;
+
+/// Load curves of every sweep among the runs.
+pub fn section(page: &mut Page, runs: &[LoadedRun]) {
+    let sweeps = charts::sweeps(runs.iter().map(|r| {
+        (
+            r.saved.mode.as_str(),
+            &r.saved.params,
+            r.saved.label.as_str(),
+        )
+    }));
+    page.section("load", "Load curves");
+    if sweeps.is_empty() {
+        page.push("<p class=\"muted\">No sweep: load curves need runs of one mode at two or more load levels.</p>");
+        return;
+    }
+    let summaries: Vec<&Summary> = runs.iter().map(|r| &r.saved.summary).collect();
+    for sweep in &sweeps {
+        page.push(&format!("<h3>{} sweep</h3>", esc(&sweep.mode)));
+        if !sweep.left_out.is_empty() {
+            page.push(&format!(
+                "<p class=\"note\">Not on the load axis (no numeric level): {}.</p>",
+                esc(&sweep.left_out.join(", "))
+            ));
+        }
+        page.push("<div class=\"charts\">");
+        sweep_charts(page, sweep, &summaries);
+        page.push("</div>");
+    }
+}
+
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// One chart of a sweep.
+struct LoadChart {
+    /// Unique within the sweep; the page id is `load-MODE-KEY`.
+    key: String,
+    title: String,
+    x: Axis,
+    y_label: String,
+    series: Vec<Series>,
+    /// A latency: logarithmic when it spans a wide range.
+    latency: bool,
+}
+
+fn add(page: &mut Page, sweep: &Sweep, c: LoadChart) {
+    let y = if c.latency {
+        let ys = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+        Axis::auto(c.y_label, ys)
+    } else {
+        Axis::zero(c.y_label)
+    };
+    let id = format!("load-{}-{}", slug(&sweep.mode), c.key);
+    let chart = svg::chart(&Chart {
+        id: id.clone(),
+        title: c.title,
+        x: c.x,
+        note: y.log_note(),
+        y,
+        series: &c.series,
+        style: Style::LineAndPoints,
+    });
+    page.chart(&id, chart);
+}
+
+type Metric = (&'static str, fn(&Summary) -> Option<f64>);
+
+const LATENCIES: [(&str, &str, [Metric; 2]); 3] = [
+    (
+        "ttft",
+        "TTFT",
+        [
+            ("TTFT p50", |s| p(&s.ttft_ms, 50.0)),
+            ("TTFT p99", |s| p(&s.ttft_ms, 99.0)),
+        ],
+    ),
+    (
+        "tpot",
+        "TPOT",
+        [
+            ("TPOT p50", |s| p(&s.tpot_ms, 50.0)),
+            ("TPOT p99", |s| p(&s.tpot_ms, 99.0)),
+        ],
+    ),
+    (
+        "e2e",
+        "E2E latency",
+        [
+            ("E2E p50", |s| p(&s.e2e_ms, 50.0)),
+            ("E2E p99", |s| p(&s.e2e_ms, 99.0)),
+        ],
+    ),
+];
+
+fn sweep_charts(page: &mut Page, sweep: &Sweep, summaries: &[&Summary]) {
+    let load_axis = || Axis {
+        reversed: sweep.axis.reversed,
+        ..Axis::zero(sweep.axis.label)
+    };
+    // Output only: with long prompts total tok/s is 50× larger and would flatten it.
+    let chart = LoadChart {
+        key: "throughput".into(),
+        title: "Output throughput vs load".into(),
+        x: load_axis(),
+        y_label: "output tokens/s".into(),
+        series: charts::load_curve(sweep, summaries, "output tok/s", |s| Some(s.output_tok_s)),
+        latency: false,
+    };
+    add(page, sweep, chart);
+    let chart = LoadChart {
+        key: "requests".into(),
+        title: "Request throughput vs load".into(),
+        x: load_axis(),
+        y_label: "requests/s".into(),
+        series: charts::load_curve(sweep, summaries, "requests/s", |s| Some(s.req_s)),
+        latency: false,
+    };
+    add(page, sweep, chart);
+    for (key, name, metrics) in &LATENCIES {
+        let series = metrics
+            .iter()
+            .flat_map(|(n, f)| charts::load_curve(sweep, summaries, n, f))
+            .collect();
+        let chart = LoadChart {
+            key: key.to_string(),
+            title: format!("{name} p50 / p99 vs load"),
+            x: load_axis(),
+            y_label: format!("{name} (ms)"),
+            series,
+            latency: true,
+        };
+        add(page, sweep, chart);
+    }
+    for (key, name, metrics) in &LATENCIES {
+        let series = metrics
+            .iter()
+            .flat_map(|(n, f)| charts::latency_vs_throughput(sweep, summaries, n, f))
+            .collect();
+        let chart = LoadChart {
+            key: format!("{key}-vs-throughput"),
+            title: format!("{name} vs output throughput"),
+            x: Axis::zero("output tokens/s"),
+            y_label: format!("{name} (ms)"),
+            series,
+            latency: true,
+        };
+        add(page, sweep, chart);
+    }
+    if summaries.iter().any(|s| s.goodput.is_some()) {
+        let series = charts::load_curve(sweep, summaries, "goodput req/s", |s| {
+            s.goodput.as_ref().map(|g| g.req_s)
+        });
+        let chart = LoadChart {
+            key: "goodput".into(),
+            title: "Goodput vs load (requests meeting the SLO)".into(),
+            x: load_axis(),
+            y_label: "requests/s".into(),
+            series,
+            latency: false,
+        };
+        add(page, sweep, chart);
+    }
+}
