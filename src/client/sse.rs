@@ -51,7 +51,7 @@ impl SseParser {
             }
         }
         while !chunk.is_empty() {
-            let Some(pos) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let Some(pos) = memchr::memchr2(b'\n', b'\r', chunk) else {
                 if self.line.len() + self.data.len() + chunk.len() > MAX_EVENT_BYTES {
                     self.overflowed();
                 } else {
