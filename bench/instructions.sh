@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Client instructions per request (callgrind) of one or more servebench binaries, side by
+# side: 256-token streams from nginx (bench/sse-server.sh), concurrency 64, a 201-request
+# run minus a 1-request run (startup), divided by 200. callgrind counts instructions, not
+# time, so the figures repeat whatever else the machine does (system calls not counted).
+#
+#   bench/instructions.sh BINARY...      (e.g. an older build, then target/release/servebench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -ge 1 ]] || { echo "usage: $0 BINARY..." >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install -y valgrind" >&2; exit 1; }
+# shellcheck source=bench/sse-server.sh
+source bench/sse-server.sh
+W="$(mktemp -d /tmp/servebench-instructions.XXXXXX)"
+trap 'sse_server_stop; rm -rf "$W"' EXIT
+sse_server_start "$W" 256
+for bin in "$@"; do
+    for n in 1 201; do
+        valgrind --tool=callgrind --callgrind-out-file="$W/cg.$n" "$bin" concurrency \
+            --endpoint "$SSE_URL" --model bench-model --concurrency 64 --num-requests "$n" \
+            --input-len 128 --output-len 256 -q >/dev/null 2>"$W/vg.$n" || true
+        grep -o "Collected : [0-9]*" "$W/vg.$n" | awk '{ print $3 }' >"$W/ir.$n"
+    done
+    echo "$bin: $(( ($(cat "$W/ir.201") - $(cat "$W/ir.1")) / 200 )) instructions per request"
+done
