@@ -103,6 +103,40 @@ pub struct RequestRecord {
     pub retries: u32,
 }
 
+#[cfg(test)]
+impl RequestRecord {
+    /// A successful request for unit tests: HTTP 200, output counted from usage, nothing
+    /// else set; tests override the fields they need.
+    pub(crate) fn ok_for_test(
+        run: &str,
+        started_at: u64,
+        events: Vec<u64>,
+        ended_at: u64,
+        input_tokens: u32,
+        output_tokens: u32,
+    ) -> Self {
+        RequestRecord {
+            run: Arc::from(run),
+            id: 0,
+            scheduled_at: None,
+            queue_wait: None,
+            started_at,
+            ended_at,
+            events,
+            input_tokens,
+            prompt_tokens: None,
+            cached_tokens: None,
+            output_tokens,
+            output_tokens_source: TokenSource::Usage,
+            text_tokens: None,
+            failure: None,
+            error: None,
+            http_status: Some(200),
+            retries: 0,
+        }
+    }
+}
+
 impl RequestRecord {
     pub fn ok(&self) -> bool {
         self.failure.is_none()

@@ -489,28 +489,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
 mod tests {
     use super::*;
     use crate::record::{FailureKind, RequestRecord, TokenSource};
-    use std::sync::Arc;
 
     fn rec(started: u64, events: &[u64], ended: u64, out: u32) -> RequestRecord {
-        RequestRecord {
-            run: Arc::from("t"),
-            id: 0,
-            scheduled_at: None,
-            queue_wait: None,
-            started_at: started,
-            ended_at: ended,
-            events: events.to_vec(),
-            input_tokens: 10,
-            prompt_tokens: None,
-            cached_tokens: None,
-            output_tokens: out,
-            output_tokens_source: TokenSource::Usage,
-            text_tokens: None,
-            failure: None,
-            error: None,
-            http_status: Some(200),
-            retries: 0,
-        }
+        RequestRecord::ok_for_test("t", started, events.to_vec(), ended, 10, out)
     }
 
     fn close(a: f64, b: f64) -> bool {

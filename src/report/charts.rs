@@ -542,23 +542,15 @@ mod tests {
         {
             let base = i as u64 * 10_000;
             d.push(&crate::record::RequestRecord {
-                run: "r".into(),
                 id: i as u64,
-                scheduled_at: None,
-                queue_wait: None,
-                started_at: base,
-                ended_at: base + end * 1000,
-                events: vec![base + first * 1000, base + (first + 5) * 1000],
-                input_tokens: 1,
-                prompt_tokens: None,
-                cached_tokens: None,
-                output_tokens: 3,
-                output_tokens_source: TokenSource::Usage,
-                text_tokens: None,
-                failure: None,
-                error: None,
-                http_status: Some(200),
-                retries: 0,
+                ..crate::record::RequestRecord::ok_for_test(
+                    "r",
+                    base,
+                    vec![base + first * 1000, base + (first + 5) * 1000],
+                    base + end * 1000,
+                    1,
+                    3,
+                )
             });
         }
         let s = summarize(&d, &[]);

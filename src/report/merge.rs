@@ -365,28 +365,12 @@ fn check_output(out: &Path, dirs: &[PathBuf]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::TokenSource;
-    use std::sync::Arc;
 
     fn rec(run: &str, id: u64, started: u64, first: u64, ended: u64) -> RequestRecord {
         RequestRecord {
-            run: Arc::from(run),
             id,
             scheduled_at: Some(started.saturating_sub(10)),
-            queue_wait: None,
-            started_at: started,
-            ended_at: ended,
-            events: vec![first, ended],
-            input_tokens: 4,
-            prompt_tokens: None,
-            cached_tokens: None,
-            output_tokens: 2,
-            output_tokens_source: TokenSource::Usage,
-            text_tokens: None,
-            failure: None,
-            error: None,
-            http_status: Some(200),
-            retries: 0,
+            ..RequestRecord::ok_for_test(run, started, vec![first, ended], ended, 4, 2)
         }
     }
 

@@ -115,30 +115,18 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::metrics::{RunData, summarize};
-    use crate::record::{RequestRecord, TokenSource};
-    use std::sync::Arc;
+    use crate::record::RequestRecord;
 
     fn run(label: &str, ttft_us: u64) -> SavedRun {
         let mut d = RunData::default();
-        d.push(&RequestRecord {
-            run: Arc::from(label),
-            id: 0,
-            scheduled_at: None,
-            queue_wait: None,
-            started_at: 0,
-            ended_at: 2 * ttft_us,
-            events: vec![ttft_us, 2 * ttft_us - 1],
-            input_tokens: 3,
-            prompt_tokens: None,
-            cached_tokens: None,
-            output_tokens: 2,
-            output_tokens_source: TokenSource::Usage,
-            text_tokens: None,
-            failure: None,
-            error: None,
-            http_status: Some(200),
-            retries: 0,
-        });
+        d.push(&RequestRecord::ok_for_test(
+            label,
+            0,
+            vec![ttft_us, 2 * ttft_us - 1],
+            2 * ttft_us,
+            3,
+            2,
+        ));
         SavedRun {
             label: label.into(),
             mode: "concurrency".into(),

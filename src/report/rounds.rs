@@ -222,30 +222,23 @@ pub fn round_comparisons(runs: &[(&str, &Map<String, Value>, &Summary)]) -> Vec<
 mod tests {
     use super::*;
     use crate::metrics::{RunData, summarize};
-    use crate::record::{RequestRecord, TokenSource};
-    use std::sync::Arc;
+    use crate::record::RequestRecord;
 
     fn round(ttft_us: u64, cached: Option<u32>) -> Summary {
         let mut d = RunData::default();
         for i in 0..2u64 {
             d.push(&RequestRecord {
-                run: Arc::from("r"),
                 id: i,
-                scheduled_at: None,
-                queue_wait: None,
-                started_at: 0,
-                ended_at: ttft_us + 10_000,
-                events: vec![ttft_us, ttft_us + 10_000],
-                input_tokens: 100,
                 prompt_tokens: Some(100),
                 cached_tokens: cached,
-                output_tokens: 2,
-                output_tokens_source: TokenSource::Usage,
-                text_tokens: None,
-                failure: None,
-                error: None,
-                http_status: Some(200),
-                retries: 0,
+                ..RequestRecord::ok_for_test(
+                    "r",
+                    0,
+                    vec![ttft_us, ttft_us + 10_000],
+                    ttft_us + 10_000,
+                    100,
+                    2,
+                )
             });
         }
         summarize(&d, &[])

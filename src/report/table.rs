@@ -203,31 +203,12 @@ fn server_lines(m: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use crate::metrics::{RunData, summarize};
-    use crate::record::{FailureKind, RequestRecord, TokenSource};
-    use std::sync::Arc;
+    use crate::record::{FailureKind, RequestRecord};
 
     #[test]
     fn table_shows_stats_throughput_and_failures() {
         let mut d = RunData::default();
-        let ok = RequestRecord {
-            run: Arc::from("x"),
-            id: 0,
-            scheduled_at: None,
-            queue_wait: None,
-            started_at: 0,
-            ended_at: 50_000,
-            events: vec![12_345, 30_000, 40_000],
-            input_tokens: 10,
-            prompt_tokens: None,
-            cached_tokens: None,
-            output_tokens: 3,
-            output_tokens_source: TokenSource::Usage,
-            text_tokens: None,
-            failure: None,
-            error: None,
-            http_status: Some(200),
-            retries: 0,
-        };
+        let ok = RequestRecord::ok_for_test("x", 0, vec![12_345, 30_000, 40_000], 50_000, 10, 3);
         d.push(&ok);
         let mut bad = ok.clone();
         bad.failure = Some(FailureKind::Timeout);
