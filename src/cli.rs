@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::openai::Api;
-use crate::workload::synthetic::LengthSpec;
+use crate::workload::synthetic::{LengthSpec, SyntheticKind};
 use crate::workload::trace_file::Overflow;
 
 #[derive(Parser, Debug)]
@@ -268,6 +268,10 @@ pub struct LoadArgs {
     /// Send prompts as token ids (completions API; vLLM and SGLang accept them)
     #[arg(long)]
     pub prompt_token_ids: bool,
+    /// How synthetic prompts are made: `words` (random one-token words, exact with no
+    /// tokenizer work) or `random-ids` (mini-sglang's decode/re-encode of random ids)
+    #[arg(long, value_enum, default_value = "words", value_name = "KIND")]
+    pub synthetic_prompts: SyntheticKind,
     /// Do not send "ignore_eos": true (OpenAI itself rejects it); outputs may then end early
     #[arg(long)]
     pub no_ignore_eos: bool,
@@ -312,6 +316,11 @@ pub struct LoadArgs {
     /// counted after the first 10 ended, e.g. 0.1
     #[arg(long, value_name = "SHARE", value_parser = share)]
     pub max_error_rate: Option<f64>,
+    /// Count every response's text with the client tokenizer, also when the server
+    /// reports usage, to show the gap between the two counts (costs client CPU; without
+    /// it the text is counted only when usage is missing)
+    #[arg(long)]
+    pub count_output_text: bool,
     /// Build prompts up to this many MB before each run; the rest are built while it
     /// runs, just ahead of sending (a batch, and dual-round rounds, build all first)
     #[arg(long, value_name = "MB", default_value_t = 64)]

@@ -177,13 +177,14 @@ fn join_producer(h: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Res
 mod tests {
     use super::*;
     use crate::client::openai::Api;
-    use crate::workload::synthetic::LengthSpec;
+    use crate::workload::synthetic::{LengthSpec, SyntheticPrompts};
 
     #[test]
     fn the_producer_goes_on_where_the_upfront_part_stopped() {
         let workload = WorkloadSpec {
             source: PromptSource::Synthetic {
                 input_len: LengthSpec::Range { lo: 5, hi: 50 },
+                prompts: SyntheticPrompts::RandomIds,
             },
             output_len: LengthSpec::Fixed(3),
             seed: 7,

@@ -62,7 +62,7 @@ pub struct Recorder {
 impl Recorder {
     /// `jsonl`: where to append records (created, truncated), or `None` to keep them in
     /// memory only.
-    pub fn start(jsonl: Option<&Path>, tokenizer: Tokenizer) -> std::io::Result<Recorder> {
+    pub fn start(jsonl: Option<&Path>, counting: TextCounting) -> std::io::Result<Recorder> {
         let file = match jsonl {
             Some(p) => Some((p.to_path_buf(), BufWriter::new(File::create(p)?))),
             None => None,
@@ -70,7 +70,7 @@ impl Recorder {
         let (tx, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("recorder".into())
-            .spawn(move || record_loop(rx, file, tokenizer))?;
+            .spawn(move || record_loop(rx, file, counting))?;
         Ok(Recorder {
             handle: RecorderHandle { tx },
             thread: Some(thread),
@@ -93,7 +93,20 @@ impl Drop for Recorder {
     }
 }
 
-fn record_loop(rx: Receiver<Msg>, mut file: Option<(PathBuf, BufWriter<File>)>, tok: Tokenizer) {
+/// When the generated text is counted with the client's tokenizer.
+#[derive(Clone, Debug)]
+pub struct TextCounting {
+    pub tokenizer: Tokenizer,
+    /// Also when the server reports usage, to show the gap between the two counts.
+    /// Off by default: tokenizing every response was a fifth of the client's CPU.
+    pub always: bool,
+}
+
+fn record_loop(
+    rx: Receiver<Msg>,
+    mut file: Option<(PathBuf, BufWriter<File>)>,
+    counting: TextCounting,
+) {
     let mut data = RunData::default();
     let mut line = String::with_capacity(4096);
     let mut write_error: Option<String> = None;
@@ -103,7 +116,7 @@ fn record_loop(rx: Receiver<Msg>, mut file: Option<(PathBuf, BufWriter<File>)>, 
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Request(f) => {
-                    let rec = to_record(*f, &tok);
+                    let rec = to_record(*f, &counting);
                     if let Some((path, w)) = &mut file {
                         line.clear();
                         rec.write_json_line(&mut line);
@@ -139,10 +152,12 @@ fn flush(file: &mut Option<(PathBuf, BufWriter<File>)>, err: &mut Option<String>
 
 /// Token counts by the metrics spec: the server's usage, else the tokenizer's count of
 /// the generated text, else the number of output events.
-fn to_record(f: Finished, tok: &Tokenizer) -> RequestRecord {
+fn to_record(f: Finished, counting: &TextCounting) -> RequestRecord {
     let o = f.outcome;
     let usage = o.usage.unwrap_or_default();
-    let text_tokens = (!o.text.is_empty()).then(|| tok.count(&o.text) as u32);
+    let count_text = counting.always || usage.completion_tokens.is_none();
+    let text_tokens =
+        (count_text && !o.text.is_empty()).then(|| counting.tokenizer.count(&o.text) as u32);
     let (output_tokens, source) = match (usage.completion_tokens, text_tokens) {
         (Some(n), _) => (n, TokenSource::Usage),
         (None, Some(n)) => (n, TokenSource::Tokenizer),
@@ -197,24 +212,43 @@ mod tests {
         }
     }
 
+    fn counting(always: bool) -> TextCounting {
+        TextCounting {
+            tokenizer: Tokenizer::builtin(),
+            always,
+        }
+    }
+
     #[test]
     fn token_sources_in_order_of_preference() {
         let tok = Tokenizer::builtin();
+        let c = counting(false);
         let usage = Usage {
             completion_tokens: Some(9),
             prompt_tokens: Some(6),
             ..Usage::default()
         };
-        let r = to_record(finished(0, Some(usage), "a b", vec![1, 2]), &tok);
+        let r = to_record(finished(0, Some(usage), "a b", vec![1, 2]), &c);
         assert_eq!(
             (r.output_tokens, r.output_tokens_source),
             (9, TokenSource::Usage)
         );
         assert_eq!(r.prompt_tokens, Some(6));
-        let r = to_record(finished(0, None, " hello world", vec![1, 2]), &tok);
+        assert_eq!(
+            r.text_tokens, None,
+            "usage given: the text is not tokenized"
+        );
+        let r = to_record(finished(0, Some(usage), "a b", vec![1, 2]), &counting(true));
+        assert_eq!(r.output_tokens_source, TokenSource::Usage);
+        assert_eq!(
+            r.text_tokens,
+            Some(2),
+            "--count-output-text: counted for the gap"
+        );
+        let r = to_record(finished(0, None, " hello world", vec![1, 2]), &c);
         assert_eq!(r.output_tokens_source, TokenSource::Tokenizer);
         assert_eq!(r.output_tokens as usize, tok.count(" hello world"));
-        let r = to_record(finished(0, None, "", vec![1, 2, 3]), &tok);
+        let r = to_record(finished(0, None, "", vec![1, 2, 3]), &c);
         assert_eq!(
             (r.output_tokens, r.output_tokens_source),
             (3, TokenSource::Events)
@@ -225,7 +259,7 @@ mod tests {
     fn records_are_appended_and_run_data_returned() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("requests.jsonl");
-        let rec = Recorder::start(Some(&path), Tokenizer::builtin()).unwrap();
+        let rec = Recorder::start(Some(&path), counting(false)).unwrap();
         let h = rec.handle();
         h.submit(finished(0, None, "x", vec![10, 20]));
         let mut failed = finished(1, None, "", vec![]);

@@ -20,7 +20,7 @@ use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, TextCounting};
 use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
 use crate::report::rounds::RoundComparison;
 use crate::report::table::{TERMINOLOGY_NOTE, render};
@@ -33,7 +33,7 @@ use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
 use crate::workload::prepare::{PreparedRequest, PromptSource, WorkloadSpec};
-use crate::workload::synthetic::LengthSpec;
+use crate::workload::synthetic::{LengthSpec, SyntheticPrompts};
 use crate::workload::trace_file::TraceFile;
 
 /// One run of a session.
@@ -197,9 +197,17 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
                     }
                     PromptSource::Dataset(Arc::new(entries))
                 }
-                None => PromptSource::Synthetic {
-                    input_len: args.input_len.unwrap_or(defaults.input_len),
-                },
+                None => {
+                    let (prompts, fallback) =
+                        SyntheticPrompts::resolve(args.synthetic_prompts, &tokenizer);
+                    if let Some(why) = fallback {
+                        eprintln!("note: synthetic prompts use random token ids instead: {why}");
+                    }
+                    PromptSource::Synthetic {
+                        input_len: args.input_len.unwrap_or(defaults.input_len),
+                        prompts,
+                    }
+                }
             };
             (source, args.output_len.unwrap_or(defaults.output_len), None)
         }
@@ -312,7 +320,10 @@ pub fn run_session(
             .as_ref()
             .map(|d| d.join("requests.jsonl"))
             .as_deref(),
-        r.tokenizer.clone(),
+        TextCounting {
+            tokenizer: r.tokenizer.clone(),
+            always: args.count_output_text,
+        },
     )
     .map_err(|e| Error::Output(format!("cannot write requests.jsonl: {e}")))?;
 
@@ -328,6 +339,9 @@ pub fn run_session(
     header.insert("api".into(), json!(endpoint.api.as_str()));
     header.insert("tokenizer".into(), json!(r.tokenizer.name()));
     header.insert("seed".into(), json!(args.seed));
+    if let PromptSource::Synthetic { prompts, .. } = &r.workload.source {
+        header.insert("synthetic_prompts".into(), json!(prompts.name()));
+    }
     header.insert(
         "command".into(),
         json!(redacted_command(argv, args.api_key.as_deref())),

@@ -30,7 +30,7 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{Map, Value, json};
 
-use servebench::client::openai::parse_chunk;
+use servebench::client::openai::{parse_chunk, parse_chunk_reference};
 use servebench::client::sse::{Leftover, MAX_EVENT_BYTES, SseParser};
 use servebench::metrics::prometheus::{self, Sample, series_key};
 use servebench::metrics::slo::Slo;
@@ -737,8 +737,46 @@ fn check_chunk(data: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The hot-path scanner must read every well-formed chunk as serde_json does: same
+/// output, finish, usage and error; the same text (pieces may come in wire order rather
+/// than serde's field order, so it is compared as a multiset of characters).
+fn check_against_reference(data: &str) -> Result<(), TestCaseError> {
+    let (mut fast, mut slow) = (String::new(), String::new());
+    let got = parse_chunk(data.as_bytes(), &mut fast);
+    let want = parse_chunk_reference(data, &mut slow);
+    match (got, want) {
+        (Ok(g), Ok(w)) => {
+            prop_assert_eq!(g, w, "{}", data);
+            let sorted = |s: &str| {
+                let mut v: Vec<char> = s.chars().collect();
+                v.sort_unstable();
+                v
+            };
+            prop_assert_eq!(sorted(&fast), sorted(&slow), "{}", data);
+        }
+        (Err(_), Err(_)) => {}
+        (g, w) => prop_assert!(false, "scanner {:?}, serde_json {:?}: {}", g, w, data),
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(config(4096))]
+
+    #[test]
+    fn openai_chunk_scanner_agrees_with_serde(v in chunk_value(), pretty in any::<bool>()) {
+        let data = if pretty {
+            serde_json::to_string_pretty(&v).unwrap()
+        } else {
+            serde_json::to_string(&v).unwrap()
+        };
+        check_against_reference(&data)?;
+        for cut in [data.len() / 3, data.len() / 2, data.len().saturating_sub(1)] {
+            if let Some(part) = data.get(..cut) {
+                check_against_reference(part)?;
+            }
+        }
+    }
 
     #[test]
     fn openai_chunk_arbitrary_bytes(data in arb_bytes(200)) {

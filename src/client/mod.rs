@@ -2,6 +2,7 @@
 //! connections, timed event by event.
 
 pub mod endpoint;
+mod json_scan;
 pub mod openai;
 pub mod sse;
 
@@ -397,7 +398,10 @@ impl HttpClient {
             if head.len() < EXCERPT {
                 head.extend_from_slice(&chunk[..chunk.len().min(EXCERPT - head.len())]);
             }
-            parser.feed(&chunk, |data| state.on_event(data, clock, live, out));
+            // One timestamp per read: every event in it arrived then (a later clock read
+            // would add the parsing of the events before it).
+            let at = clock.now_us();
+            parser.feed(&chunk, |data| state.on_event(data, at, live, out));
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
@@ -433,7 +437,7 @@ impl HttpClient {
                     ),
                 ));
             }
-            state.on_event(&data, clock, live, out);
+            state.on_event(&data, clock.now_us(), live, out);
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
@@ -479,7 +483,8 @@ struct StreamState {
 
 impl StreamState {
     /// Handle one event; returns false to stop reading the stream.
-    fn on_event(&mut self, data: &[u8], clock: &RunClock, live: &Live, out: &mut Outcome) -> bool {
+    /// `at`: when the read holding the event arrived (µs on the run clock).
+    fn on_event(&mut self, data: &[u8], at: u64, live: &Live, out: &mut Outcome) -> bool {
         self.parsed += 1;
         // An empty event is a heartbeat some servers send.
         if data.iter().all(u8::is_ascii_whitespace) {
@@ -487,7 +492,7 @@ impl StreamState {
         }
         if data == b"[DONE]" {
             self.done = true;
-            out.ended_at = clock.now_us();
+            out.ended_at = at;
             return false;
         }
         match parse_chunk(data, &mut out.text) {
@@ -497,7 +502,7 @@ impl StreamState {
                     return false;
                 }
                 if info.output {
-                    out.events.push(clock.now_us());
+                    out.events.push(at);
                     live.on_event(out.events.len() == 1);
                 }
                 if let Some(u) = info.usage {

@@ -7,6 +7,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
+use super::json_scan::Cursor;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Api {
@@ -182,6 +184,125 @@ pub fn parse_chunk(data: &[u8], text: &mut String) -> Result<ChunkInfo, serde_js
     let data = std::str::from_utf8(data).map_err(|e| {
         <serde_json::Error as serde::de::Error>::custom(format_args!("not UTF-8: {e}"))
     })?;
+    let before = text.len();
+    if let Some(info) = scan_chunk(data, text) {
+        return Ok(info);
+    }
+    // Whatever the scanner did not take (malformed or unusual events) serde_json decides.
+    text.truncate(before);
+    parse_chunk_reference(data, text)
+}
+
+/// The fast path: walks the event once, reading only the fields measurement needs.
+/// `None` when anything is unexpected; `parse_chunk` then asks serde_json.
+fn scan_chunk(data: &str, text: &mut String) -> Option<ChunkInfo> {
+    let mut info = ChunkInfo::default();
+    let mut error: Option<&str> = None;
+    let mut object_error = false;
+    let mut message: Option<&str> = None;
+    let before = text.len();
+    let mut c = Cursor::new(data);
+    c.object(|c, key| match key.plain()? {
+        "choices" => {
+            if !c.null() {
+                c.array(|c| scan_choice(c, &mut info, text))?;
+            }
+            Some(())
+        }
+        "usage" => {
+            info.usage = serde_json::from_str::<Option<Usage>>(c.raw_value()?).ok()?;
+            Some(())
+        }
+        "error" => {
+            error = Some(c.raw_value()?).filter(|v| *v != "null");
+            Some(())
+        }
+        "object" => {
+            if !c.null() {
+                object_error = c.string()?.plain() == Some("error");
+            }
+            Some(())
+        }
+        "message" => {
+            message = Some(c.raw_value()?).filter(|v| *v != "null");
+            Some(())
+        }
+        _ => c.skip(),
+    })?;
+    c.end()?;
+    if error.is_some() || object_error {
+        // As the serde path: an error event carries no output.
+        text.truncate(before);
+        info.output = false;
+        info.finished = false;
+        let raw = error.or(message);
+        info.error = Some(match raw {
+            Some(raw) => error_message(&serde_json::from_str(raw).ok()?),
+            None => "error event".to_string(),
+        });
+    }
+    Some(info)
+}
+
+fn scan_choice(c: &mut Cursor<'_>, info: &mut ChunkInfo, text: &mut String) -> Option<()> {
+    c.object(|c, key| match key.plain()? {
+        "delta" => {
+            if !c.null() {
+                c.object(|c, key| match key.plain()? {
+                    "content" | "reasoning_content" | "reasoning" => scan_output(c, info, text),
+                    "tool_calls" => {
+                        if !c.null() {
+                            c.array(|c| {
+                                c.object(|c, key| match key.plain()? {
+                                    "function" if !c.null() => {
+                                        c.object(|c, key| match key.plain()? {
+                                            "arguments" => scan_output(c, info, text),
+                                            _ => c.skip(),
+                                        })
+                                    }
+                                    "function" => Some(()),
+                                    _ => c.skip(),
+                                })
+                            })?;
+                        }
+                        Some(())
+                    }
+                    _ => c.skip(),
+                })?;
+            }
+            Some(())
+        }
+        "text" => scan_output(c, info, text),
+        "finish_reason" => {
+            if !c.null() {
+                c.skip()?;
+                info.finished = true;
+            }
+            Some(())
+        }
+        _ => c.skip(),
+    })
+}
+
+/// A string (or null) of generated output: non-empty makes the event an output event.
+fn scan_output(c: &mut Cursor<'_>, info: &mut ChunkInfo, text: &mut String) -> Option<()> {
+    if c.null() {
+        return Some(());
+    }
+    let s = c.string()?;
+    if !s.body.is_empty() {
+        info.output = true;
+        s.push_to(text)?;
+    }
+    Some(())
+}
+
+/// The reference interpretation, with serde_json: for events the scanner does not take,
+/// and to check the scanner against (tests/fuzz_parsers.rs).
+pub fn parse_chunk_reference(
+    data: &str,
+    text: &mut String,
+) -> Result<ChunkInfo, serde_json::Error> {
     let chunk: Chunk<'_> = serde_json::from_str(data)?;
     let mut info = ChunkInfo {
         usage: chunk.usage,
@@ -400,5 +521,48 @@ mod tests {
         assert_eq!(b["prompt"], json!([1, 2, 3]));
         assert_eq!(b["temperature"], 0);
         assert!(b.get("ignore_eos").is_none());
+    }
+
+    /// Chunks as real servers send them must take the fast path (and agree with serde).
+    #[test]
+    fn real_server_chunks_take_the_fast_path() {
+        let chunks = [
+            // vLLM chat
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length","stop_reason":null}]}"#,
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":128,"total_tokens":384,"completion_tokens":256,"prompt_tokens_details":{"cached_tokens":64}}}"#,
+            // vLLM completions
+            r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"index":0,"text":" a\nb \"q\" \u00e9","logprobs":null,"finish_reason":null,"stop_reason":null}]}"#,
+            // SGLang, reasoning
+            r#"{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":null,"content":null,"reasoning_content":"think","tool_calls":null},"logprobs":null,"finish_reason":null,"matched_stop":null}],"usage":null}"#,
+            // llama.cpp
+            r#"{"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Hi"}}],"created":1,"id":"chatcmpl-x","model":"m","system_fingerprint":"b1","object":"chat.completion.chunk","timings":{"prompt_n":5,"predicted_ms":1.5}}"#,
+            // tool call arguments
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":"{\"x\":"}}]}}]}"#,
+            // errors
+            r#"{"error":{"message":"out of memory","type":"InternalServerError","code":500}}"#,
+            r#"{"object":"error","message":"too long","type":"BadRequestError","code":400}"#,
+        ];
+        for c in chunks {
+            let mut fast = String::new();
+            let got = scan_chunk(c, &mut fast).unwrap_or_else(|| panic!("slow path: {c}"));
+            let mut slow = String::new();
+            assert_eq!(got, parse_chunk_reference(c, &mut slow).unwrap(), "{c}");
+            assert_eq!(fast, slow, "{c}");
+        }
+        // Too deep for the scanner: serde_json decides, as it would alone.
+        let deep = format!(
+            r#"{{"x":{}{},"choices":[{{"text":"a"}}]}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(scan_chunk(&deep, &mut String::new()).is_none());
+        assert!(parse(&deep).0.output);
+        let (info, text) = parse(chunks[4]);
+        assert_eq!(text, " a\nb \"q\" é");
+        assert!(info.output);
+        assert_eq!(parse(chunks[8]).0.error.as_deref(), Some("out of memory"));
+        assert_eq!(parse(chunks[9]).0.error.as_deref(), Some("too long"));
     }
 }

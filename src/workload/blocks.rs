@@ -2,67 +2,32 @@
 //! of `block_size` tokens, built deterministically from (hash id, seed), so requests that
 //! share leading hash ids share exactly that many tokens of prompt prefix.
 //!
-//! Blocks are made of "safe words": vocabulary entries that are a space and a few lowercase
-//! ASCII letters. Byte-level BPE pre-tokenizers (tiktoken cl100k/o200k, GPT-2, Llama-3,
-//! Qwen2) cut before every space+letters run, so a text of such words tokenizes to exactly
-//! those words' ids: lengths are exact and shared text is shared tokens. `new` checks this
-//! claim on the tokenizer at hand instead of trusting it.
+//! Blocks are made of safe words (`words.rs`): a text of them tokenizes to exactly those
+//! words' ids, so lengths are exact and shared text is shared tokens.
 
 use std::fmt;
 use std::sync::Arc;
 
 use super::Tokenizer;
-
-/// Fewer words would make blocks repetitive enough for a server to notice.
-const MIN_WORDS: usize = 1000;
-/// Words in the construction self-test: enough to meet most word pairs a tokenizer
-/// could merge across, still only milliseconds to encode.
-const SELF_TEST_WORDS: usize = 4000;
+use super::words::{SafeWords, SplitMix, Word, WordsError, mix, pick};
 
 // Separate streams for blocks and for per-request filler, so a request's filler can never
 // repeat a block by construction.
 const BLOCK_STREAM: u64 = 0x426c_6f63_6b73_0001;
 const FILLER_STREAM: u64 = 0x4669_6c6c_6572_0002;
-const SELF_TEST_STREAM: u64 = 0x5465_7374_0003;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
     #[error("block size must be at least 1 token")]
     ZeroBlockSize,
-    #[error(
-        "tokenizer {tokenizer} has only {found} vocabulary entries that are a space and 2-12 lowercase letters and encode back to themselves (need {MIN_WORDS}); trace prompts cannot be built as text of an exact token length with it (SentencePiece-style tokenizers, whose pieces decode without their leading space, have few or none). Use --prompt-token-ids, or a byte-level BPE tokenizer (builtin:cl100k, Llama-3, Qwen2)"
-    )]
-    TooFewWords { tokenizer: String, found: usize },
-    #[error(
-        "tokenizer {tokenizer} does not keep space-separated words as single tokens (self-test: at token {position}, word {word:?} (id {expected}) became {got}); trace prompts cannot be built as text of an exact token length with it. Use --prompt-token-ids, or a byte-level BPE tokenizer (builtin:cl100k, Llama-3, Qwen2)"
-    )]
-    NotSeparable {
-        tokenizer: String,
-        position: usize,
-        word: String,
-        expected: u32,
-        got: String,
-    },
-}
-
-#[derive(Clone, Copy)]
-struct Word {
-    start: u32,
-    end: u32,
-    id: u32,
-}
-
-struct Words {
-    /// Every safe word's text (" alpha"), back to back, so building a prompt copies bytes
-    /// from one buffer instead of allocating per word.
-    text: String,
-    words: Vec<Word>,
+    #[error(transparent)]
+    Words(#[from] WordsError),
 }
 
 /// Builds trace prompts; cheap to clone and share between threads.
 #[derive(Clone)]
 pub struct BlockPrompts {
-    words: Arc<Words>,
+    words: Arc<SafeWords>,
     block_size: usize,
     block_key: u64,
     filler_key: u64,
@@ -71,29 +36,21 @@ pub struct BlockPrompts {
 impl fmt::Debug for BlockPrompts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlockPrompts")
-            .field("words", &self.words.words.len())
+            .field("words", &self.words.len())
             .field("block_size", &self.block_size)
             .finish_non_exhaustive()
     }
 }
 
 impl BlockPrompts {
-    /// Finds the tokenizer's safe words and checks that text made of them re-tokenizes to
-    /// exactly their ids. Costs one decode per vocabulary entry (tens of ms for tiktoken).
+    /// Blocks from the tokenizer's safe words (embedded for the default tokenizer, else
+    /// scanned and self-tested once per tokenizer).
     pub fn new(tok: &Tokenizer, block_size: usize, seed: u64) -> Result<Self, BlockError> {
         if block_size == 0 {
             return Err(BlockError::ZeroBlockSize);
         }
-        let words = safe_words(tok);
-        if words.words.len() < MIN_WORDS {
-            return Err(BlockError::TooFewWords {
-                tokenizer: tok.name().to_string(),
-                found: words.words.len(),
-            });
-        }
-        self_test(tok, &words)?;
         Ok(BlockPrompts {
-            words: Arc::new(words),
+            words: tok.safe_words()?,
             block_size,
             block_key: mix(seed ^ BLOCK_STREAM),
             filler_key: mix(seed ^ FILLER_STREAM),
@@ -106,7 +63,7 @@ impl BlockPrompts {
 
     /// Number of distinct words blocks are drawn from.
     pub fn word_count(&self) -> usize {
-        self.words.words.len()
+        self.words.len()
     }
 
     /// Appends the text of the prompt for `hash_ids`, cut to `input_len` tokens. Tokens past
@@ -114,10 +71,9 @@ impl BlockPrompts {
     /// different keys share none of it.
     pub fn text(&self, hash_ids: &[u64], input_len: usize, extra_key: u64, out: &mut String) {
         let w = &*self.words;
-        // Average word length, rounded up, so one reservation usually suffices.
-        out.reserve(input_len.saturating_mul(w.text.len().div_ceil(w.words.len())));
+        out.reserve(input_len.saturating_mul(w.bytes_per_word()));
         self.for_each_word(hash_ids, input_len, extra_key, |word| {
-            out.push_str(&w.text[word.start as usize..word.end as usize]);
+            out.push_str(w.text_of(word));
         });
     }
 
@@ -141,7 +97,7 @@ impl BlockPrompts {
         extra_key: u64,
         mut f: impl FnMut(Word),
     ) {
-        let words = &self.words.words;
+        let words = &*self.words;
         let n = words.len() as u64;
         let mut left = input_len;
         for &id in hash_ids {
@@ -152,98 +108,15 @@ impl BlockPrompts {
             // A block depends on its hash id only, not its position, as in the trace.
             let mut rng = SplitMix(mix(id ^ self.block_key));
             for _ in 0..take {
-                f(words[pick(rng.next(), n)]);
+                f(words.word(pick(rng.next_u64(), n)));
             }
             left -= take;
         }
         let mut rng = SplitMix(mix(extra_key ^ self.filler_key));
         for _ in 0..left {
-            f(words[pick(rng.next(), n)]);
+            f(words.word(pick(rng.next_u64(), n)));
         }
     }
-}
-
-/// Vocabulary entries that decode to " " + 2..=12 lowercase ASCII letters and encode back
-/// to exactly themselves.
-fn safe_words(tok: &Tokenizer) -> Words {
-    let mut text = String::new();
-    let mut words = Vec::new();
-    for id in 0..tok.vocab_size() {
-        let s = tok.decode(&[id]);
-        let b = s.as_bytes();
-        let shaped = (3..=13).contains(&b.len())
-            && b[0] == b' '
-            && b[1..].iter().all(u8::is_ascii_lowercase);
-        if !shaped || tok.encode(&s) != [id] {
-            continue;
-        }
-        let start = text.len() as u32;
-        text.push_str(&s);
-        words.push(Word {
-            start,
-            end: text.len() as u32,
-            id,
-        });
-    }
-    Words { text, words }
-}
-
-/// Random words joined must encode to exactly their ids; a tokenizer whose pre-tokenizer
-/// merges across spaces (or a normalizer that rewrites them) fails here, not mid-run.
-fn self_test(tok: &Tokenizer, words: &Words) -> Result<(), BlockError> {
-    let mut rng = SplitMix(mix(SELF_TEST_STREAM));
-    let n = words.words.len() as u64;
-    let picked: Vec<Word> = (0..SELF_TEST_WORDS)
-        .map(|_| words.words[pick(rng.next(), n)])
-        .collect();
-    let mut text = String::new();
-    for w in &picked {
-        text.push_str(&words.text[w.start as usize..w.end as usize]);
-    }
-    let got = tok.encode(&text);
-    let expected: Vec<u32> = picked.iter().map(|w| w.id).collect();
-    if got == expected {
-        return Ok(());
-    }
-    let position = expected
-        .iter()
-        .zip(&got)
-        .position(|(a, b)| a != b)
-        .unwrap_or(expected.len().min(got.len()));
-    let w = picked[position.min(picked.len() - 1)];
-    let got = match got.get(position) {
-        Some(&g) => format!("id {g} ({:?})", tok.decode(&[g])),
-        None => format!("the end of {} tokens", got.len()),
-    };
-    Err(BlockError::NotSeparable {
-        tokenizer: tok.name().to_string(),
-        position,
-        word: words.text[w.start as usize..w.end as usize].to_string(),
-        expected: w.id,
-        got,
-    })
-}
-
-/// splitmix64's output function: a bijection, so distinct hash ids give distinct streams.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// splitmix64: one add and one mix per word, and seeding is free.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
-    }
-}
-
-/// Maps 64 random bits onto 0..n by multiply-shift (no division; bias is ~n/2^64).
-fn pick(r: u64, n: u64) -> usize {
-    ((u128::from(r) * u128::from(n)) >> 64) as usize
 }
 
 #[cfg(test)]
@@ -402,7 +275,7 @@ mod tests {
         let (_d, few) = word_level(10, "null");
         let e = BlockPrompts::new(&few, 16, 0).unwrap_err();
         assert!(
-            matches!(e, BlockError::TooFewWords { found: 10, .. }),
+            matches!(e, BlockError::Words(WordsError::TooFew { found: 10, .. })),
             "{e}"
         );
         assert!(e.to_string().contains("--prompt-token-ids"));
@@ -410,7 +283,10 @@ mod tests {
         let (_d, joined) = word_level(1500, "null");
         let e = BlockPrompts::new(&joined, 16, 0).unwrap_err();
         assert!(
-            matches!(e, BlockError::NotSeparable { position: 0, .. }),
+            matches!(
+                e,
+                BlockError::Words(WordsError::NotSeparable { position: 0, .. })
+            ),
             "{e}"
         );
         let msg = e.to_string();

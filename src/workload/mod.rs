@@ -7,5 +7,6 @@ pub mod synthetic;
 pub mod tokenizer;
 pub mod trace;
 pub mod trace_file;
+pub mod words;
 
 pub use tokenizer::{Tokenizer, TokenizerError};

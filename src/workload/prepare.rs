@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 
 use super::blocks::BlockPrompts;
 use super::dataset::{DatasetEntry, PromptContent};
-use super::synthetic::{LengthSpec, SyntheticError, generate_prompt};
+use super::synthetic::{LengthSpec, SyntheticError, SyntheticPrompts};
 use super::tokenizer::Tokenizer;
 use super::trace::{TraceError, TraceRequest};
 use super::trace_file::{TraceFile, TraceStream};
@@ -29,8 +29,11 @@ pub struct PreparedRequest {
 /// Where prompts come from.
 #[derive(Clone, Debug)]
 pub enum PromptSource {
-    /// Random prompts of an exact token length (mini-sglang's generate_prompt).
-    Synthetic { input_len: LengthSpec },
+    /// Random prompts of an exact token length.
+    Synthetic {
+        input_len: LengthSpec,
+        prompts: SyntheticPrompts,
+    },
     /// Entries of a dataset file, in order, cycling when more requests are asked for.
     Dataset(Arc<Vec<DatasetEntry>>),
     /// A request trace, read as a stream: lengths from the trace, prompts built from
@@ -249,10 +252,10 @@ pub fn prepare_one(
 ) -> Result<PreparedRequest, PrepareError> {
     let mut rng = StdRng::seed_from_u64(request_seed(spec.seed, run, i));
     match &spec.source {
-        PromptSource::Synthetic { input_len } => {
+        PromptSource::Synthetic { input_len, prompts } => {
             let n = input_len.sample(&mut rng) as usize;
             let max_tokens = spec.output_len.sample(&mut rng);
-            let prompt = generate_prompt(tok, n, &mut rng)?;
+            let prompt = prompts.generate(tok, n, &mut rng)?;
             let pb = if spec.token_ids {
                 PromptBody::TokenIds(&prompt.token_ids)
             } else {
@@ -376,6 +379,7 @@ fn messages_tokens(tok: &Tokenizer, messages: &serde_json::Value) -> usize {
 mod tests {
     use super::*;
     use crate::client::openai::Api;
+    use crate::workload::synthetic::SyntheticKind;
 
     fn opts(api: Api) -> BodyOptions {
         BodyOptions {
@@ -388,7 +392,10 @@ mod tests {
 
     fn spec(input: LengthSpec, output: LengthSpec, seed: u64) -> WorkloadSpec {
         WorkloadSpec {
-            source: PromptSource::Synthetic { input_len: input },
+            source: PromptSource::Synthetic {
+                input_len: input,
+                prompts: SyntheticPrompts::resolve(SyntheticKind::Words, &Tokenizer::builtin()).0,
+            },
             output_len: output,
             seed,
             token_ids: false,

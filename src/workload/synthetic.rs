@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use rand::{Rng, RngExt};
 
 use super::Tokenizer;
+use super::words::{MIN_WORDS, SafeWords};
 
 /// Decode → encode rounds before giving up; mini-sglang's bound, which random text
 /// meets within a few rounds in practice.
@@ -86,6 +88,89 @@ pub enum SyntheticError {
     TinyVocabulary { tokenizer: String, vocab: u32 },
 }
 
+/// How synthetic prompts are made (`--synthetic-prompts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyntheticKind {
+    /// Random safe words (a space and lowercase letters, one token each) from the lower
+    /// half of the vocabulary: exact by construction, no tokenizer work per prompt
+    Words,
+    /// mini-sglang's algorithm: random token ids from the lower half, decoded and
+    /// re-encoded until the count is exact (~0.1 ms per 128 tokens)
+    RandomIds,
+}
+
+/// Synthetic prompts, resolved for one tokenizer.
+#[derive(Clone, Debug)]
+pub enum SyntheticPrompts {
+    /// Draws from the first `pool` safe words.
+    Words {
+        words: Arc<SafeWords>,
+        pool: usize,
+    },
+    RandomIds,
+}
+
+impl SyntheticPrompts {
+    /// `Words` falls back to `RandomIds`, with the reason, when the tokenizer has too
+    /// few safe words (SentencePiece-style vocabularies).
+    pub fn resolve(kind: SyntheticKind, tok: &Tokenizer) -> (Self, Option<String>) {
+        if kind == SyntheticKind::RandomIds {
+            return (SyntheticPrompts::RandomIds, None);
+        }
+        match tok.safe_words() {
+            Ok(words) => {
+                // The seed algorithm's lower half, when it holds enough words.
+                let below = words.count_below(tok.vocab_size() / 2);
+                let pool = if below >= MIN_WORDS {
+                    below
+                } else {
+                    words.len()
+                };
+                (SyntheticPrompts::Words { words, pool }, None)
+            }
+            Err(e) => (SyntheticPrompts::RandomIds, Some(e.to_string())),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            SyntheticPrompts::Words { .. } => "words",
+            SyntheticPrompts::RandomIds => "random-ids",
+        }
+    }
+
+    /// A prompt of exactly `n` tokens.
+    pub fn generate<R: Rng + ?Sized>(
+        &self,
+        tok: &Tokenizer,
+        n: usize,
+        rng: &mut R,
+    ) -> Result<Prompt, SyntheticError> {
+        match self {
+            SyntheticPrompts::Words { words, pool } => Ok(word_prompt(words, *pool, n, rng)),
+            SyntheticPrompts::RandomIds => generate_prompt(tok, n, rng),
+        }
+    }
+}
+
+/// `n` words drawn uniformly from the first `pool`: the text tokenizes to exactly their
+/// ids (checked for the tokenizer when its words were found), so nothing is encoded.
+pub fn word_prompt<R: Rng + ?Sized>(
+    words: &SafeWords,
+    pool: usize,
+    n: usize,
+    rng: &mut R,
+) -> Prompt {
+    let mut text = String::with_capacity(n * words.bytes_per_word());
+    let mut token_ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let w = words.word(rng.random_range(0..pool));
+        text.push_str(words.text_of(w));
+        token_ids.push(w.id);
+    }
+    Prompt { text, token_ids }
+}
+
 /// The mini-sglang `generate_prompt` algorithm: draw n random token ids from the lower half
 /// of the vocabulary, decode to text, re-encode; if the count is short append random ids,
 /// if long truncate; repeat (decode → encode → fix) up to 64 times; fail clearly if it never matches.
@@ -151,6 +236,46 @@ mod tests {
                 assert_eq!(p.token_ids, again, "n={n} seed={seed}");
             }
         }
+    }
+
+    #[test]
+    fn word_prompts_are_exact_and_from_the_lower_half() {
+        let tok = Tokenizer::builtin();
+        let (p, note) = SyntheticPrompts::resolve(SyntheticKind::Words, &tok);
+        assert!(note.is_none());
+        let SyntheticPrompts::Words { words, pool } = &p else {
+            panic!("cl100k has safe words")
+        };
+        assert!(*pool >= MIN_WORDS && *pool < words.len());
+        for &n in &[0usize, 1, 2, 7, 128, 1000, 4096] {
+            for seed in 0..3u64 {
+                let mut rng = StdRng::seed_from_u64(seed);
+                let prompt = p.generate(&tok, n, &mut rng).unwrap();
+                assert_eq!(prompt.token_ids.len(), n);
+                assert_eq!(
+                    tok.encode(&prompt.text),
+                    prompt.token_ids,
+                    "n={n} seed={seed}"
+                );
+                assert!(prompt.token_ids.iter().all(|&id| id < tok.vocab_size() / 2));
+            }
+        }
+        let again = |seed| {
+            p.generate(&tok, 50, &mut StdRng::seed_from_u64(seed))
+                .unwrap()
+        };
+        assert_eq!(again(4), again(4));
+        assert_ne!(again(4).text, again(5).text);
+    }
+
+    #[test]
+    fn random_ids_are_kept_on_request() {
+        let tok = Tokenizer::builtin();
+        let (p, _) = SyntheticPrompts::resolve(SyntheticKind::RandomIds, &tok);
+        assert_eq!(p.name(), "random-ids");
+        let a = p.generate(&tok, 64, &mut StdRng::seed_from_u64(1)).unwrap();
+        let b = generate_prompt(&tok, 64, &mut StdRng::seed_from_u64(1)).unwrap();
+        assert_eq!(a, b, "the seed algorithm, unchanged");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! that needs no download (the default, so nothing touches the network).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tiktoken_rs::CoreBPE;
+
+use super::words::{SafeWords, WordsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
@@ -23,13 +25,20 @@ pub enum TokenizerError {
 /// A tokenizer shared by every part of a run (cheap to clone).
 #[derive(Clone)]
 pub struct Tokenizer {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    kind: Inner,
+    words: OnceLock<Result<Arc<SafeWords>, WordsError>>,
 }
 
 enum Inner {
+    /// Built on first use: the vocabulary costs ~40 ms and ~20 MB, and a run whose
+    /// prompts come from safe words and whose server reports usage never needs it.
     Tiktoken {
         name: &'static str,
-        bpe: &'static CoreBPE,
+        bpe: fn() -> &'static CoreBPE,
     },
     HuggingFace {
         name: String,
@@ -48,13 +57,34 @@ impl Tokenizer {
     /// cl100k_base: of the embedded vocabularies, the closest to the Llama-3 and Qwen BPEs
     /// most served models use.
     pub fn builtin() -> Self {
-        Self::tiktoken("builtin:cl100k", tiktoken_rs::cl100k_base_singleton())
+        Self::new(Inner::Tiktoken {
+            name: "builtin:cl100k",
+            bpe: tiktoken_rs::cl100k_base_singleton,
+        })
     }
 
-    fn tiktoken(name: &'static str, bpe: &'static CoreBPE) -> Self {
+    fn new(kind: Inner) -> Self {
         Tokenizer {
-            inner: Arc::new(Inner::Tiktoken { name, bpe }),
+            inner: Arc::new(Shared {
+                kind,
+                words: OnceLock::new(),
+            }),
         }
+    }
+
+    /// The vocabulary's safe words (see `words.rs`): embedded for builtin:cl100k,
+    /// else scanned and self-tested on first use, once per tokenizer.
+    pub fn safe_words(&self) -> Result<Arc<SafeWords>, WordsError> {
+        self.inner
+            .words
+            .get_or_init(|| match &self.inner.kind {
+                Inner::Tiktoken {
+                    name: "builtin:cl100k",
+                    ..
+                } => Ok(Arc::new(SafeWords::cl100k())),
+                _ => SafeWords::scan(self).map(Arc::new),
+            })
+            .clone()
     }
 
     /// `None` → the built-in default; `builtin:cl100k` / `builtin:o200k`; a
@@ -66,10 +96,10 @@ impl Tokenizer {
         if let Some(name) = spec.strip_prefix("builtin:") {
             return match name {
                 "cl100k" | "cl100k_base" => Ok(Self::builtin()),
-                "o200k" | "o200k_base" => Ok(Self::tiktoken(
-                    "builtin:o200k",
-                    tiktoken_rs::o200k_base_singleton(),
-                )),
+                "o200k" | "o200k_base" => Ok(Self::new(Inner::Tiktoken {
+                    name: "builtin:o200k",
+                    bpe: tiktoken_rs::o200k_base_singleton,
+                })),
                 _ => Err(TokenizerError::UnknownBuiltin {
                     name: spec.to_string(),
                 }),
@@ -96,18 +126,16 @@ impl Tokenizer {
             reason: e.to_string(),
         })?;
         let vocab = tok.get_vocab_size(false) as u32;
-        Ok(Tokenizer {
-            inner: Arc::new(Inner::HuggingFace {
-                name: file.display().to_string(),
-                tok: Box::new(tok),
-                vocab,
-            }),
-        })
+        Ok(Self::new(Inner::HuggingFace {
+            name: file.display().to_string(),
+            tok: Box::new(tok),
+            vocab,
+        }))
     }
 
     /// What results record as the tokenizer that counted.
     pub fn name(&self) -> &str {
-        match &*self.inner {
+        match &self.inner.kind {
             Inner::Tiktoken { name, .. } => name,
             Inner::HuggingFace { name, .. } => name,
         }
@@ -115,8 +143,8 @@ impl Tokenizer {
 
     /// Token ids of `text`, without special tokens (what a prompt costs the model).
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        match &*self.inner {
-            Inner::Tiktoken { bpe, .. } => bpe.encode_ordinary(text),
+        match &self.inner.kind {
+            Inner::Tiktoken { bpe, .. } => bpe().encode_ordinary(text),
             Inner::HuggingFace { tok, .. } => tok
                 .encode_fast(text, false)
                 .map(|e| e.get_ids().to_vec())
@@ -131,8 +159,8 @@ impl Tokenizer {
     /// Text of `ids`; byte sequences that are not valid UTF-8 become U+FFFD, as
     /// Python's `decode` does, so any id sequence decodes.
     pub fn decode(&self, ids: &[u32]) -> String {
-        match &*self.inner {
-            Inner::Tiktoken { bpe, .. } => match bpe.decode_bytes(ids) {
+        match &self.inner.kind {
+            Inner::Tiktoken { bpe, .. } => match bpe().decode_bytes(ids) {
                 Ok(bytes) => String::from_utf8(bytes)
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
                 Err(_) => String::new(),
@@ -143,7 +171,7 @@ impl Tokenizer {
 
     /// Size of the base vocabulary (special/added tokens excluded).
     pub fn vocab_size(&self) -> u32 {
-        match &*self.inner {
+        match &self.inner.kind {
             // cl100k has 100,256 ordinary ranks, o200k 199,998; both keep specials above.
             Inner::Tiktoken { name, .. } if name.ends_with("o200k") => 199_998,
             Inner::Tiktoken { .. } => 100_256,
