@@ -317,3 +317,29 @@ fn two_shards_of_a_trace_with_sessions_merge_into_the_single_run() {
         assert_eq!(part.keys().copied().collect::<Vec<_>>(), expected);
     }
 }
+
+#[test]
+fn bad_shard_and_start_at_values_name_the_flag() {
+    let run = |extra: &[&str]| {
+        let mut argv = vec!["servebench", "rate", "--rates", "1", "--num-requests", "1"];
+        argv.extend_from_slice(extra);
+        servebench::run_args(argv).unwrap_err()
+    };
+    for (args, expected) in [
+        (&["--shard", "2/2"][..], "--shard"),
+        (&["--shard", "1"][..], "expected I/N"),
+        (&["--start-at", "tomorrow"][..], "--start-at"),
+        (
+            &["--start-at", "2026-11-22T15:30:00"][..],
+            "with a time zone",
+        ),
+        (
+            &["--start-at", "2020-01-01T00:00:00Z"][..],
+            "that instant passed",
+        ),
+    ] {
+        let e = run(args);
+        assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+        assert!(e.to_string().contains(expected), "{args:?}: {e}");
+    }
+}
