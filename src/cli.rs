@@ -2,10 +2,12 @@
 //! subcommands through `LoadArgs`.
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::openai::Api;
+use crate::shard::Shard;
 use crate::workload::synthetic::{LengthSpec, SyntheticKind};
 use crate::workload::trace_file::Overflow;
 
@@ -325,6 +327,18 @@ pub struct LoadArgs {
     /// runs, just ahead of sending (a batch, and dual-round rounds, build all first)
     #[arg(long, value_name = "MB", default_value_t = 64)]
     pub prepare_ahead_mb: usize,
+    /// Send only shard I of N of the workload (one client machine of N): request i iff
+    /// i mod N == I (trace --sessions: by the conversation's first turn), at the times
+    /// the whole workload gives it. --concurrency, --max-concurrency and batch sizes
+    /// describe the whole run: shard I gets C/N, plus one if I < C mod N (at least 1).
+    /// Join the shards' --output-dir with `servebench merge`
+    #[arg(long, value_name = "I/N", default_value_t = Shard::WHOLE)]
+    pub shard: Shard,
+    /// Prepare, then start the first run at this wall-clock instant (RFC 3339 with a
+    /// zone, e.g. 2026-11-22T15:30:00Z), so shards on several machines start together;
+    /// later runs follow as usual. More than 1 s late is an error
+    #[arg(long, value_name = "RFC3339", value_parser = crate::start_at::parse)]
+    pub start_at: Option<SystemTime>,
     /// Accept invalid TLS certificates (self-signed test servers)
     #[arg(long)]
     pub insecure: bool,
@@ -380,7 +394,7 @@ pub struct CompareArgs {
 #[derive(Args, Debug)]
 pub struct MergeArgs {
     /// Result directories written with --output-dir by the processes that shared the
-    /// workload (the same runs in each)
+    /// workload (the same runs in each), e.g. the shards of --shard I/N
     #[arg(required = true, num_args = 2.., value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
     /// The merged result directory (created; must not hold results already)

@@ -17,6 +17,17 @@ impl RunClock {
         }
     }
 
+    /// A clock whose zero is the wall-clock instant `wall` (past or future), on the
+    /// monotonic clock from here on (`--start-at`).
+    pub fn anchored(wall: SystemTime) -> Self {
+        let (now, now_wall) = (Instant::now(), SystemTime::now());
+        let start = match wall.duration_since(now_wall) {
+            Ok(ahead) => now + ahead,
+            Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+        };
+        RunClock { start, wall }
+    }
+
     pub fn now_us(&self) -> u64 {
         self.us(Instant::now())
     }

@@ -11,9 +11,10 @@ use crate::error::Error;
 use crate::schedule::arrivals::trace_offset;
 use crate::schedule::open_loop::{Timed, drive_open};
 use crate::schedule::{Arrivals, Feed, RunContext, drive};
+use crate::shard::Pick;
 use crate::workload::Tokenizer;
 use crate::workload::prepare::{
-    Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_range,
+    Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_ids,
 };
 
 /// How many prepared requests wait in line before an open-loop run's clock starts.
@@ -31,22 +32,26 @@ pub struct Feeder<'a> {
     pub run: u64,
     /// Keep each request's trace line for `--sessions`, which decides turns at send time.
     pub keep_turns: bool,
+    /// Which of the workload's requests this process sends (`--shard`).
+    pub pick: &'a Pick,
 }
 
 impl Feeder<'_> {
-    /// The first of `count` requests, built on every core before the run, until their
-    /// bodies reach `budget` bytes; none for a trace, which the producer reads as it goes.
+    /// The first of the `count` requests to send, built on every core before the run,
+    /// until their bodies reach `budget` bytes; none for a trace, which the producer
+    /// reads as it goes.
     pub fn upfront(&self, count: usize, budget: usize) -> Result<Vec<PreparedRequest>, Error> {
         if let PromptSource::Trace { .. } = self.workload.source {
             return Ok(Vec::new());
         }
         const CHUNK: usize = 256;
+        let mut ids = self.pick.ids();
         let mut out = Vec::new();
         let mut bytes = 0;
         while out.len() < count && bytes < budget {
-            let lo = out.len();
-            let hi = (lo + CHUNK).min(count);
-            let part = prepare_range(self.workload, self.body, self.tokenizer, self.run, lo..hi)?;
+            let n = CHUNK.min(count - out.len());
+            let chunk: Vec<u64> = ids.by_ref().take(n).collect();
+            let part = prepare_ids(self.workload, self.body, self.tokenizer, self.run, &chunk)?;
             bytes += part.iter().map(|r| r.body.len()).sum::<usize>();
             out.extend(part);
         }
@@ -56,20 +61,22 @@ impl Feeder<'_> {
     fn stream(&self, from: usize) -> Result<RequestStream<'_>, Error> {
         Ok(
             RequestStream::new(self.workload, self.body, self.tokenizer, self.run)?
+                .picking(self.pick.clone())
                 .starting_at(from as u64),
         )
     }
 
-    /// An open-loop run: requests in order with their send times, from `upfront` then
-    /// the producer. The clock starts once the first requests are ready, so preparing
-    /// them cannot make them late. Returns the run's clock.
+    /// An open-loop run of `count` requests: in order with their send times, from
+    /// `upfront` then the producer. The clock starts once the first requests are ready,
+    /// so preparing them cannot make them late. Returns the run's clock.
     pub fn open_loop(
         &self,
         rt: &tokio::runtime::Runtime,
         upfront: Vec<PreparedRequest>,
+        count: usize,
         at: &Arrivals,
         cap: Option<usize>,
-        make_ctx: impl FnOnce() -> Arc<RunContext>,
+        make_ctx: impl FnOnce() -> Result<Arc<RunContext>, Error>,
     ) -> Result<RunClock, Error> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(LOOKAHEAD);
         let (primed_tx, primed_rx) = std::sync::mpsc::channel::<()>();
@@ -81,12 +88,7 @@ impl Feeder<'_> {
             let producer = s.spawn(move || -> Result<(), Error> {
                 let mut stream = self.stream(upfront.len())?;
                 let mut upfront = upfront.into_iter();
-                for i in 0.. {
-                    if let Arrivals::Offsets(offsets) = at
-                        && i >= offsets.len()
-                    {
-                        break;
-                    }
+                for i in 0..count {
                     let prepared = match upfront.next() {
                         Some(req) => Prepared { req, trace: None },
                         None => match stream.next() {
@@ -94,8 +96,14 @@ impl Feeder<'_> {
                             None => break,
                         },
                     };
+                    // Send times are by index in the whole workload: a shard's requests
+                    // go when they would in one process.
+                    let id = prepared.req.id as usize;
                     let at_us = match (at, &prepared.trace) {
-                        (Arrivals::Offsets(offsets), _) => offsets[i],
+                        (Arrivals::Offsets(offsets), _) => match offsets.get(id) {
+                            Some(&t) => t,
+                            None => break,
+                        },
                         (Arrivals::Trace { time_scale }, Some(t)) => {
                             trace_offset(t.timestamp_us, first_us, *time_scale)
                         }
@@ -123,7 +131,8 @@ impl Feeder<'_> {
             // Either PRIMED requests are queued, or the producer ended (all queued, or
             // failed).
             let _ = primed_rx.recv();
-            let ctx = make_ctx();
+            // On an error, dropping the receiver stops the producer.
+            let ctx = make_ctx()?;
             let clock = ctx.clock;
             rt.block_on(drive_open(rx, cap, ctx));
             join_producer(producer).map(|()| clock)
@@ -138,10 +147,10 @@ impl Feeder<'_> {
         upfront: Vec<PreparedRequest>,
         count: usize,
         concurrency: Option<usize>,
-        make_ctx: impl FnOnce() -> Arc<RunContext>,
+        make_ctx: impl FnOnce() -> Result<Arc<RunContext>, Error>,
     ) -> Result<RunClock, Error> {
         if upfront.len() >= count {
-            let ctx = make_ctx();
+            let ctx = make_ctx()?;
             let clock = ctx.clock;
             rt.block_on(drive(concurrency, Feed::new(upfront, None), ctx));
             return Ok(clock);
@@ -157,7 +166,7 @@ impl Feeder<'_> {
                 }
                 Ok(())
             });
-            let ctx = make_ctx();
+            let ctx = make_ctx()?;
             let clock = ctx.clock;
             rt.block_on(drive(concurrency, Feed::new(upfront, Some(rx)), ctx));
             join_producer(producer).map(|()| clock)
@@ -177,6 +186,7 @@ fn join_producer(h: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Res
 mod tests {
     use super::*;
     use crate::client::openai::Api;
+    use crate::workload::prepare::prepare_range;
     use crate::workload::synthetic::{LengthSpec, SyntheticPrompts};
 
     #[test]
@@ -203,6 +213,7 @@ mod tests {
             tokenizer: &tokenizer,
             run: 2,
             keep_turns: false,
+            pick: &Pick::default(),
         };
         let upfront = feeder.upfront(400, 1).unwrap();
         assert_eq!(upfront.len(), 256, "one chunk, then the budget is spent");
@@ -218,6 +229,28 @@ mod tests {
         assert_eq!(joined.len(), 400);
         for (a, b) in joined.iter().zip(&all) {
             assert_eq!((a.id, &a.body), (b.id, &b.body));
+        }
+
+        // Shard 1 of 3: the same requests, every third, under their own indexes.
+        let pick = Pick::Every("1/3".parse().unwrap());
+        let shard = Feeder {
+            pick: &pick,
+            ..feeder
+        };
+        let upfront = shard.upfront(130, 1).unwrap();
+        assert_eq!(upfront.len(), 130, "all within one chunk");
+        let upfront = shard.upfront(300, 1).unwrap();
+        assert_eq!(upfront.len(), 256);
+        let rest: Vec<PreparedRequest> = shard
+            .stream(upfront.len())
+            .unwrap()
+            .take(10)
+            .map(|p| p.unwrap().req)
+            .collect();
+        let all = prepare_range(&workload, &body, &tokenizer, 2, 0..800).unwrap();
+        for (k, r) in upfront.iter().chain(&rest).enumerate() {
+            let i = 1 + 3 * k;
+            assert_eq!((r.id, &r.body), (all[i].id, &all[i].body), "request {i}");
         }
     }
 }

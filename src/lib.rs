@@ -19,8 +19,10 @@ mod replay;
 pub mod report;
 pub mod schedule;
 pub mod session;
+pub mod shard;
 pub mod shutdown;
 pub mod sim;
+pub mod start_at;
 pub mod timer;
 pub mod workload;
 

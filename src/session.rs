@@ -27,6 +27,7 @@ use crate::report::table::{TERMINOLOGY_NOTE, render};
 use crate::schedule::sessions::Sessions;
 use crate::schedule::sessions::link_parents;
 use crate::schedule::{Load, RunContext};
+use crate::shard::{Pick, conversation_roots};
 use crate::shutdown::Shutdown;
 use crate::sim::{SimConfig, SimServer};
 use crate::workload::Tokenizer;
@@ -258,6 +259,16 @@ pub fn run_session(
     argv: &[String],
 ) -> Result<SessionOutcome, Error> {
     let r = resolve(args, &source)?;
+    if let Some(at) = args.start_at {
+        crate::start_at::check_not_past(at, std::time::SystemTime::now()).map_err(Error::Input)?;
+    }
+    let pick = match (&r.sessions, args.shard) {
+        (Some(parents), shard) if !shard.is_whole() => Pick::ByRoot {
+            shard,
+            roots: Arc::new(conversation_roots(parents)),
+        },
+        (_, shard) => Pick::Every(shard),
+    };
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Output(format!("--output-dir {}: {e}", dir.display())))?;
@@ -342,6 +353,12 @@ pub fn run_session(
     if let PromptSource::Synthetic { prompts, .. } = &r.workload.source {
         header.insert("synthetic_prompts".into(), json!(prompts.name()));
     }
+    if !args.shard.is_whole() {
+        header.insert("shard".into(), args.shard.to_json());
+    }
+    if let Some(at) = args.start_at {
+        header.insert("start_at".into(), json!(crate::start_at::format(at)));
+    }
     header.insert(
         "command".into(),
         json!(redacted_command(argv, args.api_key.as_deref())),
@@ -355,6 +372,8 @@ pub fn run_session(
     let mut all_failed: Vec<String> = Vec::new();
     // The prepared requests of the last prompt set, reused by runs that share it.
     let mut prepared: Option<(u64, Vec<PreparedRequest>)> = None;
+    // Only the first run waits for --start-at; later ones follow as usual.
+    let mut start_at = args.start_at;
     for (index, plan) in plans.iter().enumerate() {
         let run = plan.prompts.unwrap_or(index as u64);
         let feeder = Feeder {
@@ -363,7 +382,32 @@ pub fn run_session(
             tokenizer: &r.tokenizer,
             run,
             keep_turns: r.sessions.is_some(),
+            pick: &pick,
         };
+        // This process's part of the run (all of it unless --shard).
+        let count = pick.len_of(plan.requests);
+        let shard = pick.shard();
+        let mut params = plan.params.clone();
+        if !shard.is_whole() {
+            if count == 0 {
+                eprintln!(
+                    "note: --shard {shard}: none of the {} requests of {} fall to this shard",
+                    plan.requests, plan.label
+                );
+            }
+            let mut part = shard.to_json();
+            part["num_requests"] = json!(count);
+            match &plan.load {
+                Load::ClosedLoop { concurrency } => {
+                    part["concurrency"] = json!(shard.part_of(*concurrency));
+                }
+                Load::OpenLoop { cap: Some(c), .. } => {
+                    part["max_concurrency"] = json!(shard.part_of(*c));
+                }
+                _ => {}
+            }
+            params.insert("shard".into(), part);
+        }
         // Prompts are built before the clock starts, within a memory budget; the rest
         // while the run goes. A batch, and rounds that resend one prompt set, hold all.
         let hold_all = plan.prompts.is_some() || plan.load == Load::AllAtOnce;
@@ -373,8 +417,8 @@ pub fn run_session(
             args.prepare_ahead_mb.saturating_mul(1 << 20)
         };
         let mut upfront = match prepared.take() {
-            Some((set, reqs)) if set == run && reqs.len() == plan.requests => reqs,
-            _ => feeder.upfront(plan.requests, budget)?,
+            Some((set, reqs)) if set == run && reqs.len() == count => reqs,
+            _ => feeder.upfront(count, budget)?,
         };
         if plan.prompts.is_some() {
             prepared = Some((run, upfront.clone()));
@@ -405,11 +449,12 @@ pub fn run_session(
             }
         }
         let expected_tokens: u64 = match &r.workload.source {
-            PromptSource::Trace { file, .. } => file.info().output_tokens,
+            // A shard's share, roughly (for the progress bar).
+            PromptSource::Trace { file, .. } => file.info().output_tokens / shard.count as u64,
             // Extrapolated from the prompts built so far (for the progress bar).
             _ => {
                 let sum: u64 = upfront.iter().map(|q| q.max_tokens as u64).sum();
-                sum * plan.requests as u64 / upfront.len().max(1) as u64
+                sum * count as u64 / upfront.len().max(1) as u64
             }
         };
         let sessions = match (&r.workload.source, &r.sessions) {
@@ -424,20 +469,39 @@ pub fn run_session(
             _ => None,
         };
         let live = Arc::new(Live::default());
+        let stop = || shutdown.requested().is_some();
+        let first_start = start_at.take();
+        if let Some(at) = first_start {
+            let left = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            eprintln!(
+                "--start-at {}: prepared; waiting {:.1} s",
+                crate::start_at::format(at),
+                left.as_secs_f64()
+            );
+            // Most of the wait before the server's metrics are first scraped, so their
+            // rates are not diluted by it; the last second once the run is ready.
+            crate::start_at::wait_until_near(at, Duration::from_secs(1), stop);
+        }
         // The run's clock starts when its context is made: for open-loop runs, only once
-        // the first requests are prepared.
-        let make_ctx = || {
-            Arc::new(RunContext {
+        // the first requests are prepared; with --start-at, at that instant.
+        let make_ctx = || -> Result<Arc<RunContext>, Error> {
+            let clock = match first_start {
+                Some(at) => crate::start_at::start_clock_at(at, stop).map_err(Error::Input)?,
+                None => RunClock::start(),
+            };
+            Ok(Arc::new(RunContext {
                 client: client.clone(),
                 url: endpoint.url.clone(),
-                clock: RunClock::start(),
+                clock,
                 live: live.clone(),
                 recorder: recorder.handle(),
                 label: Arc::from(plan.label.as_str()),
                 sessions: sessions.clone(),
                 max_error_rate: args.max_error_rate,
                 shutdown: shutdown.clone(),
-            })
+            }))
         };
         let scrape = match &metrics {
             Some((scraper, spec)) => match rt.block_on(scraper.start(spec)) {
@@ -456,16 +520,19 @@ pub fn run_session(
                 r.progress,
                 &plan.label,
                 live.clone(),
-                plan.requests as u64,
+                count as u64,
                 expected_tokens,
             );
+            // A shard takes its part of a limit that describes the whole run.
             match &plan.load {
-                Load::OpenLoop { at, cap } => feeder.open_loop(&rt, upfront, at, *cap, make_ctx)?,
-                Load::AllAtOnce => {
-                    feeder.closed_loop(&rt, upfront, plan.requests, None, make_ctx)?
+                Load::OpenLoop { at, cap } => {
+                    let cap = cap.map(|c| shard.part_of(c));
+                    feeder.open_loop(&rt, upfront, count, at, cap, make_ctx)?
                 }
+                Load::AllAtOnce => feeder.closed_loop(&rt, upfront, count, None, make_ctx)?,
                 Load::ClosedLoop { concurrency } => {
-                    feeder.closed_loop(&rt, upfront, plan.requests, Some(*concurrency), make_ctx)?
+                    let c = shard.part_of(*concurrency);
+                    feeder.closed_loop(&rt, upfront, count, Some(c), make_ctx)?
                 }
             }
         };
@@ -514,7 +581,7 @@ pub fn run_session(
         saved.push(SavedRun {
             label: plan.label.clone(),
             mode: plan.mode.to_string(),
-            params: plan.params.clone(),
+            params,
             started: clock.wall_rfc3339(),
             started_unix: clock.wall_unix_s(),
             summary: summary.clone(),

@@ -2,9 +2,15 @@
 //! machines, merged into one result directory. Runs are matched by label (every
 //! directory must hold the same runs, of the same modes) and lined up by their
 //! recorded wall-clock starts: each directory's records are shifted by its run's start
-//! minus the earliest start of that run, request ids are renumbered, and every
-//! summary is recomputed from the merged records (never averaged). Lining up is as
-//! good as the machines' clocks agree (NTP: typically within a millisecond or so).
+//! minus the earliest start of that run, and every summary is recomputed from the
+//! merged records (never averaged). Lining up is as good as the machines' clocks agree
+//! (NTP: typically within a millisecond or so).
+//!
+//! Shards (`--shard I/N`) keep their request ids, which are already the indexes in the
+//! whole workload; a duplicate shard, shards of different N, or shards mixed with
+//! unsharded directories are errors, a missing shard or a different seed or run
+//! settings a warning. Other directories (independent processes) have their request
+//! ids renumbered.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +24,7 @@ use crate::error::Error;
 use crate::metrics::slo::Slo;
 use crate::metrics::{RunData, summarize};
 use crate::record::RequestRecord;
+use crate::shard::Shard;
 
 /// What to merge and how.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +53,8 @@ struct Input {
     dir: PathBuf,
     header: Map<String, Value>,
     runs: Vec<InputRun>,
+    /// `--shard` it ran with, if any.
+    shard: Option<Shard>,
 }
 
 fn read_input(dir: &Path) -> Result<Input, Error> {
@@ -94,11 +103,97 @@ fn read_input(dir: &Path) -> Result<Input, Error> {
         _ => Map::new(),
     };
     header.remove("runs");
+    let shard = match header.get("shard") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Shard::from_json(v).ok_or_else(|| {
+            bad(format!(
+                "\"shard\": {v} is not {{\"index\": I, \"count\": N}} with I < N"
+            ))
+        })?),
+    };
     Ok(Input {
         dir: dir.to_path_buf(),
         header,
         runs,
+        shard,
     })
+}
+
+/// Shards must be all of the inputs, of one N, each once; returns N (None: no
+/// shards). A missing shard, or a different seed or run settings, is only a warning.
+fn check_shards(inputs: &[Input]) -> Result<Option<u32>, Error> {
+    let Some(first) = inputs.iter().find(|i| i.shard.is_some()) else {
+        return Ok(None);
+    };
+    let n = first.shard.map_or(1, |s| s.count);
+    for (k, i) in inputs.iter().enumerate() {
+        let Some(s) = i.shard else {
+            return Err(Error::Input(format!(
+                "{} ran without --shard, but {} is shard {}; merge the shards of one workload, or only unsharded directories",
+                i.dir.display(),
+                first.dir.display(),
+                first.shard.map(|s| s.to_string()).unwrap_or_default()
+            )));
+        };
+        if s.count != n {
+            return Err(Error::Input(format!(
+                "{} is shard {s} but {} is of {n} shards; merge the shards of one split",
+                i.dir.display(),
+                first.dir.display()
+            )));
+        }
+        if let Some(d) = inputs[..k].iter().find(|d| d.shard == Some(s)) {
+            return Err(Error::Input(format!(
+                "{} and {} are both shard {s}; its requests would count twice",
+                d.dir.display(),
+                i.dir.display()
+            )));
+        }
+    }
+    let missing: Vec<String> = (0..n)
+        .filter(|&index| {
+            !inputs
+                .iter()
+                .any(|i| i.shard.is_some_and(|s| s.index == index))
+        })
+        .map(|index| format!("{index}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: shard {} missing; the merged runs lack their requests",
+            missing.join(", ")
+        );
+    }
+    // Same workload: the same seed and settings (a trace may sit at another path).
+    let settings = |p: &Map<String, Value>| {
+        let mut p = p.clone();
+        p.remove("shard");
+        p.remove("trace");
+        p
+    };
+    for i in &inputs[1..] {
+        if i.header.get("seed") != inputs[0].header.get("seed") {
+            eprintln!(
+                "warning: {} ran with seed {}, {} with {}: not the same workload's shards",
+                i.dir.display(),
+                i.header.get("seed").unwrap_or(&Value::Null),
+                inputs[0].dir.display(),
+                inputs[0].header.get("seed").unwrap_or(&Value::Null)
+            );
+        }
+        for r in &i.runs {
+            let f = inputs[0].runs.iter().find(|x| x.label == r.label);
+            if f.is_some_and(|f| settings(&f.params) != settings(&r.params)) {
+                eprintln!(
+                    "warning: run {:?} has other settings in {} than in {}: not the same workload's shards",
+                    r.label,
+                    i.dir.display(),
+                    inputs[0].dir.display()
+                );
+            }
+        }
+    }
+    Ok(Some(n))
 }
 
 /// Every input must hold the runs of the first, with the same modes.
@@ -165,6 +260,7 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
         .map(|d| read_input(d))
         .collect::<Result<_, _>>()?;
     check_runs_match(&inputs)?;
+    let shards = check_shards(&inputs)?;
     for i in &inputs[1..] {
         for key in ["model", "endpoint"] {
             if i.header.get(key) != inputs[0].header.get(key) {
@@ -217,16 +313,29 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
             let offset = (offset_s * 1e6).round() as u64;
             merged.extend(recs.into_iter().map(|r| (k, shifted(r, offset))));
         }
-        // New ids by start time (ties: input order, then old id), unique in the run.
-        merged.sort_by_key(|(k, r)| (r.started_at, *k, r.id));
-        let mut recs: Vec<RequestRecord> = merged
-            .into_iter()
-            .enumerate()
-            .map(|(id, (_, mut r))| {
-                r.id = id as u64;
-                r
-            })
-            .collect();
+        let mut recs: Vec<RequestRecord> = if shards.is_some() {
+            // A shard's ids are indexes in the whole workload: kept, and unique.
+            let mut recs: Vec<RequestRecord> = merged.into_iter().map(|(_, r)| r).collect();
+            recs.sort_by_key(|r| r.id);
+            if let Some(w) = recs.windows(2).find(|w| w[0].id == w[1].id) {
+                return Err(Error::Input(format!(
+                    "run {label:?}: request {} is in more than one shard; were these shards of one workload?",
+                    w[0].id
+                )));
+            }
+            recs
+        } else {
+            // New ids by start time (ties: input order, then old id), unique in the run.
+            merged.sort_by_key(|(k, r)| (r.started_at, *k, r.id));
+            merged
+                .into_iter()
+                .enumerate()
+                .map(|(id, (_, mut r))| {
+                    r.id = id as u64;
+                    r
+                })
+                .collect()
+        };
         // Written in the order requests ended, as a live run appends them.
         recs.sort_by_key(|r| (r.ended_at, r.id));
         let mut data = RunData::default();
@@ -241,6 +350,7 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
             .iter()
             .any(|p| p.summary.get("server_metrics").is_some());
         let mut params = parts[0].params.clone();
+        params.remove("shard");
         if params.contains_key("num_requests") {
             params.insert("num_requests".into(), json!(recs.len()));
         }
@@ -258,7 +368,16 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
         });
     }
 
-    let header = merged_header(&inputs, &offsets, opts.argv, &saved);
+    let mut header = merged_header(&inputs, &offsets, opts.argv, &saved);
+    if let Some(n) = shards {
+        let mut merged: Vec<u32> = inputs
+            .iter()
+            .filter_map(|i| i.shard)
+            .map(|s| s.index)
+            .collect();
+        merged.sort_unstable();
+        header.insert("shards".into(), json!({"count": n, "merged": merged}));
+    }
     std::fs::create_dir_all(opts.out)
         .map_err(|e| Error::Output(format!("-o {}: {e}", opts.out.display())))?;
     let write_err =
@@ -292,6 +411,7 @@ fn merged_header(
 ) -> Map<String, Value> {
     let mut header = inputs[0].header.clone();
     header.remove("dual_round");
+    header.remove("shard");
     let earliest = inputs
         .iter()
         .filter_map(|i| i.header.get("started").and_then(|s| s.as_str()))
@@ -310,6 +430,7 @@ fn merged_header(
                 "endpoint": i.header.get("endpoint"),
                 "model": i.header.get("model"),
                 "command": i.header.get("command"),
+                "shard": i.header.get("shard"),
                 "run_offsets_s": off,
             })
         })
@@ -548,5 +669,90 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("given twice"), "{msg}");
+    }
+    /// Mark a directory written by `write_dir` as shard `shard` ("I/N"), with `seed`.
+    fn make_shard(dir: &Path, shard: &str, seed: u64) {
+        let path = dir.join("results.json");
+        let mut doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let s: Shard = shard.parse().unwrap();
+        doc["shard"] = s.to_json();
+        doc["seed"] = json!(seed);
+        doc["runs"][0]["params"]["shard"] = json!({"index": s.index, "count": s.count});
+        std::fs::write(&path, doc.to_string()).unwrap();
+    }
+
+    #[test]
+    fn shards_keep_their_workload_indexes() {
+        let (a, b, out) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        // Shard 0/2 sent requests 0 and 2, shard 1/2 requests 1 and 3; both started at
+        // the same instant (--start-at).
+        let recs = |ids: [u64; 2]| {
+            ids.map(|i| rec("rate 5", i, i * 100_000, i * 100_000 + 10, i * 100_000 + 50))
+        };
+        write_dir(a.path(), "rate 5", "rate", 1000.0, &recs([0, 2]));
+        write_dir(b.path(), "rate 5", "rate", 1000.0, &recs([1, 3]));
+        make_shard(a.path(), "0/2", 7);
+        make_shard(b.path(), "1/2", 7);
+        let dirs = vec![b.path().to_path_buf(), a.path().to_path_buf()];
+        let target = out.path().join("merged");
+        let runs = merge(opts(&dirs, &target)).unwrap();
+        assert_eq!(runs[0].summary.total, 4);
+        assert!(
+            runs[0].params.get("shard").is_none(),
+            "{:?}",
+            runs[0].params
+        );
+        let text = std::fs::read_to_string(target.join("requests.jsonl")).unwrap();
+        for line in text.lines() {
+            let r = RequestRecord::parse_json_line(line).unwrap();
+            assert_eq!(
+                r.started_at,
+                r.id * 100_000,
+                "request {} kept its index",
+                r.id
+            );
+        }
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(target.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(doc["shards"], json!({"count": 2, "merged": [0, 1]}));
+        assert!(doc.get("shard").is_none());
+        assert_eq!(doc["merged_from"][0]["shard"]["index"], 1);
+
+        // The same shard twice, shards of another split, a shard with an unsharded run.
+        let c = tempfile::tempdir().unwrap();
+        write_dir(c.path(), "rate 5", "rate", 1000.0, &recs([0, 2]));
+        make_shard(c.path(), "0/2", 7);
+        let dirs = vec![a.path().to_path_buf(), c.path().to_path_buf()];
+        let msg = merge(opts(&dirs, &out.path().join("m")))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("are both shard 0/2"), "{msg}");
+        make_shard(c.path(), "1/3", 7);
+        let msg = merge(opts(&dirs, &out.path().join("m")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("is shard 1/3 but") && msg.contains("of 2 shards"),
+            "{msg}"
+        );
+        write_dir(c.path(), "rate 5", "rate", 1000.0, &recs([1, 3]));
+        let msg = merge(opts(&dirs, &out.path().join("m")))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("ran without --shard"), "{msg}");
+        // Shards of another seed merge, with a warning.
+        make_shard(c.path(), "1/2", 8);
+        assert_eq!(
+            merge(opts(&dirs, &out.path().join("m"))).unwrap()[0]
+                .summary
+                .total,
+            4
+        );
     }
 }

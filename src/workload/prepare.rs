@@ -15,6 +15,7 @@ use super::tokenizer::Tokenizer;
 use super::trace::{TraceError, TraceRequest};
 use super::trace_file::{TraceFile, TraceStream};
 use crate::client::openai::{BodyOptions, PromptBody, build_body};
+use crate::shard::Pick;
 
 /// One request, ready to send.
 #[derive(Clone, Debug)]
@@ -114,21 +115,32 @@ pub fn prepare_range(
             .map(|r| r.map(|p| p.req))
             .collect();
     }
-    let count = range.len();
+    let ids: Vec<u64> = range.map(|i| i as u64).collect();
+    prepare_ids(spec, body, tok, run, &ids)
+}
+
+/// Requests `ids` (indexes in the whole workload, e.g. one shard's) of run `run` of a
+/// synthetic or dataset source, built on every core.
+pub fn prepare_ids(
+    spec: &WorkloadSpec,
+    body: &BodyOptions,
+    tok: &Tokenizer,
+    run: u64,
+    ids: &[u64],
+) -> Result<Vec<PreparedRequest>, PrepareError> {
+    let count = ids.len();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(count.max(1));
     let per = count.div_ceil(threads.max(1)).max(1);
     let mut out: Vec<Result<Vec<PreparedRequest>, PrepareError>> = Vec::new();
     std::thread::scope(|s| {
-        let handles: Vec<_> = range
-            .clone()
-            .step_by(per)
-            .map(|lo| {
-                let hi = (lo + per).min(range.end);
+        let handles: Vec<_> = ids
+            .chunks(per)
+            .map(|part| {
                 s.spawn(move || {
-                    (lo..hi)
-                        .map(|i| prepare_one(spec, body, tok, run, i as u64))
+                    part.iter()
+                        .map(|&i| prepare_one(spec, body, tok, run, i))
                         .collect::<Result<Vec<_>, _>>()
                 })
             })
@@ -152,7 +164,8 @@ pub struct Prepared {
 }
 
 /// The requests of run `run`, in order, built one at a time as they are taken: endless
-/// for synthetic and dataset sources, the trace's requests for a trace.
+/// for synthetic and dataset sources, the trace's requests for a trace. With a shard's
+/// pick, only its requests (the others are passed over unbuilt).
 pub struct RequestStream<'a> {
     spec: &'a WorkloadSpec,
     body: &'a BodyOptions,
@@ -160,6 +173,7 @@ pub struct RequestStream<'a> {
     run: u64,
     next: u64,
     trace: Option<(TraceStream, &'a BlockPrompts)>,
+    pick: Pick,
 }
 
 impl<'a> RequestStream<'a> {
@@ -180,18 +194,40 @@ impl<'a> RequestStream<'a> {
             run,
             next: 0,
             trace,
+            pick: Pick::default(),
         })
     }
 
-    /// Start at request `i` (requests before it were prepared some other way).
-    pub fn starting_at(mut self, i: u64) -> Self {
-        if let Some((requests, _)) = &mut self.trace {
-            for _ in 0..i {
-                requests.next();
+    /// Only the requests `pick` keeps (a shard's).
+    pub fn picking(mut self, pick: Pick) -> Self {
+        self.pick = pick;
+        self
+    }
+
+    /// Pass over the first `k` requests to be taken (they were prepared some other way).
+    pub fn starting_at(mut self, k: u64) -> Self {
+        for _ in 0..k {
+            if !self.advance() {
+                break;
             }
         }
-        self.next = i;
         self
+    }
+
+    /// Move past the next kept request without building it; false at the trace's end.
+    fn advance(&mut self) -> bool {
+        loop {
+            let i = self.next;
+            self.next += 1;
+            if let Some((requests, _)) = &mut self.trace
+                && requests.next().is_none()
+            {
+                return false;
+            }
+            if self.pick.keeps(i) {
+                return true;
+            }
+        }
     }
 }
 
@@ -199,18 +235,29 @@ impl Iterator for RequestStream<'_> {
     type Item = Result<Prepared, PrepareError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let i = self.next;
-        self.next += 1;
+        let (i, line) = loop {
+            let i = self.next;
+            self.next += 1;
+            // A trace line is read even when another shard sends it; an unreadable one
+            // is reported whoever sends it.
+            let line = match &mut self.trace {
+                Some((requests, _)) => Some(requests.next()?),
+                None => None,
+            };
+            if self.pick.keeps(i) || matches!(line, Some(Err(_))) {
+                break (i, line);
+            }
+        };
         let s = self.spec;
-        Some(match &mut self.trace {
-            Some((requests, blocks)) => match requests.next()? {
+        Some(match (&self.trace, line) {
+            (Some((_, blocks)), Some(line)) => match line {
                 Ok(t) => Ok(Prepared {
                     req: prepare_trace(s, blocks, self.body, self.run, i, &t),
                     trace: Some(t),
                 }),
                 Err(e) => Err(e.into()),
             },
-            None => prepare_one(s, self.body, self.tok, self.run, i)
+            _ => prepare_one(s, self.body, self.tok, self.run, i)
                 .map(|req| Prepared { req, trace: None }),
         })
     }

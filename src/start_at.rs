@@ -1,0 +1,194 @@
+//! `--start-at RFC3339`: shards on several machines start their runs on one wall-clock
+//! instant. Everything is prepared first; then the process waits for the instant and
+//! the run's clock starts there, so each shard's `started_unix` is that very instant.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::clock::RunClock;
+use crate::schedule::open_loop::precise_wait_unless;
+
+/// How late a start may be and still go: clocks disagree a little, and a process may
+/// be scheduled late. The run still counts from the instant itself (so shards stay
+/// lined up); the lateness shows as schedule lag.
+pub const GRACE: Duration = Duration::from_secs(1);
+
+const FORMAT_HINT: &str =
+    "expected RFC 3339 with a time zone, e.g. 2026-11-22T15:30:00Z or 2026-11-22T16:30:00+01:00";
+
+/// Parse an RFC 3339 instant. The zone is required (`Z` or `±HH:MM`): a local time would
+/// mean a different instant on machines in different zones.
+pub fn parse(s: &str) -> Result<SystemTime, String> {
+    let bad = || format!("{s:?}: {FORMAT_HINT}");
+    let t = s.trim();
+    let b = t.as_bytes();
+    let (utc, offset_s): (&str, i64) = if b.last().is_some_and(|c| c.eq_ignore_ascii_case(&b'Z')) {
+        (&t[..t.len() - 1], 0)
+    } else if b.len() > 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':' {
+        let (rest, zone) = t.split_at(t.len() - 6);
+        let digits = |r: std::ops::Range<usize>| {
+            zone.get(r)
+                .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+                .and_then(|d| d.parse::<i64>().ok())
+        };
+        let (h, m) = (digits(1..3).ok_or_else(bad)?, digits(4..6).ok_or_else(bad)?);
+        if h > 23 || m > 59 {
+            return Err(bad());
+        }
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        (rest, sign * (h * 3600 + m * 60))
+    } else {
+        return Err(bad());
+    };
+    // humantime reads the date and time (as UTC); the separator must be RFC 3339's.
+    if utc
+        .as_bytes()
+        .get(10)
+        .is_none_or(|c| !c.eq_ignore_ascii_case(&b'T'))
+    {
+        return Err(bad());
+    }
+    let mut utc = utc.to_string();
+    utc.replace_range(10..11, "T");
+    let local = humantime::parse_rfc3339_weak(&utc).map_err(|_| bad())?;
+    // 16:30+01:00 is 15:30 UTC.
+    let shift = Duration::from_secs(offset_s.unsigned_abs());
+    let t = if offset_s >= 0 {
+        local.checked_sub(shift)
+    } else {
+        local.checked_add(shift)
+    };
+    t.filter(|t| *t >= UNIX_EPOCH).ok_or_else(bad)
+}
+
+/// RFC 3339 in UTC, to the millisecond.
+pub fn format(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// An error unless `at` is still ahead of `now`, or at most `GRACE` behind it.
+pub fn check_not_past(at: SystemTime, now: SystemTime) -> Result<(), String> {
+    match now.duration_since(at) {
+        Ok(late) if late > GRACE => {
+            let ago = if late < Duration::from_secs(120) {
+                format!("{:.1} s", late.as_secs_f64())
+            } else {
+                humantime::format_duration(Duration::from_secs(late.as_secs())).to_string()
+            };
+            Err(format!(
+                "--start-at {}: that instant passed {ago} ago; give one far enough ahead for every shard to prepare (e.g. `date -u -d '+2 min' +%FT%TZ`)",
+                format(at)
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Sleep until about `margin` before `at` (reading the wall clock as it goes, so a clock
+/// step during a long wait is followed). Gives up early when `stop` says so.
+pub fn wait_until_near(at: SystemTime, margin: Duration, stop: impl Fn() -> bool) {
+    const CHECK: Duration = Duration::from_millis(200);
+    loop {
+        let left = at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        if left <= margin || stop() {
+            return;
+        }
+        std::thread::sleep((left - margin).min(CHECK));
+    }
+}
+
+/// Wait precisely until `at` and return a run clock whose zero is `at`. Late by more
+/// than `GRACE` (preparing took too long) is an error; late by less, the clock still
+/// starts at `at`.
+pub fn start_clock_at(at: SystemTime, stop: impl Fn() -> bool) -> Result<RunClock, String> {
+    wait_until_near(at, Duration::from_millis(50), &stop);
+    check_not_past(at, SystemTime::now()).map_err(|e| format!("{e} (preparing took longer)"))?;
+    let clock = RunClock::anchored(at);
+    precise_wait_unless(clock.instant_at(0), stop);
+    let late = clock.now_us();
+    if late > 1_000 {
+        eprintln!(
+            "warning: --start-at {}: started {:.1} ms late; the lateness shows as schedule lag",
+            format(at),
+            late as f64 / 1e3
+        );
+    }
+    Ok(clock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix(t: SystemTime) -> f64 {
+        t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+    }
+
+    #[test]
+    fn rfc3339_with_zone_or_offset() {
+        let z = parse("2026-11-22T15:30:00Z").unwrap();
+        assert_eq!(unix(z), 1_795_361_400.0);
+        assert_eq!(parse("2026-11-22t15:30:00z").unwrap(), z);
+        assert_eq!(parse("2026-11-22T16:30:00+01:00").unwrap(), z);
+        assert_eq!(parse("2026-11-22T10:00:00-05:30").unwrap(), z);
+        assert_eq!(
+            parse("2026-11-22T10:30:00-05:30").unwrap(),
+            z + Duration::from_secs(1800)
+        );
+        assert_eq!(parse("2026-11-22T15:30:00+00:00").unwrap(), z);
+        let frac = parse("2026-11-22T15:30:00.250Z").unwrap();
+        assert_eq!(frac, z + Duration::from_millis(250));
+        assert_eq!(format(frac), "2026-11-22T15:30:00.250Z");
+        for bad in [
+            "",
+            "now",
+            "2026-11-22T15:30:00",  // no zone: ambiguous across machines
+            "2026-11-22 15:30:00Z", // not RFC 3339's separator
+            "2026-11-22T15:30:00+1:00",
+            "2026-11-22T15:30:00+24:00",
+            "2026-13-22T15:30:00Z",
+            "2026-11-22T25:30:00Z",
+            "1969-12-31T23:00:00Z",
+            "2026-11-22T15:30Z",
+            "2026-11-22T15:30:00+01:0é",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(
+                e.contains("expected RFC 3339 with a time zone"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_past_instant_is_an_error_saying_how_late() {
+        let at = parse("2026-11-22T15:30:00Z").unwrap();
+        assert!(
+            check_not_past(at, at - Duration::from_secs(60)).is_ok(),
+            "ahead"
+        );
+        assert!(
+            check_not_past(at, at + Duration::from_millis(900)).is_ok(),
+            "within grace"
+        );
+        let e = check_not_past(at, at + Duration::from_secs_f64(12.34)).unwrap_err();
+        assert!(e.starts_with("--start-at 2026-11-22T15:30:00.000Z"), "{e}");
+        assert!(e.contains("passed 12.3 s ago"), "{e}");
+        let e = check_not_past(at, at + Duration::from_secs(3 * 3600 + 5)).unwrap_err();
+        assert!(e.contains("passed 3h 5s ago"), "{e}");
+    }
+
+    #[test]
+    fn the_clock_starts_at_the_instant() {
+        let at = SystemTime::now() + Duration::from_millis(120);
+        let clock = start_clock_at(at, || false).unwrap();
+        assert!(
+            (clock.wall_unix_s() - unix(at)).abs() < 1e-6,
+            "anchored on the instant"
+        );
+        assert!(SystemTime::now() >= at, "not early");
+        let e = start_clock_at(at - Duration::from_secs(5), || false).unwrap_err();
+        assert!(e.contains("preparing took longer"), "{e}");
+    }
+}
