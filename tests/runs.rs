@@ -335,6 +335,50 @@ fn completions_with_token_id_prompts() {
     assert_eq!(s.tokens.input, 4 * 64);
 }
 
+/// The response text is tokenized only on request when the server reports usage; both
+/// synthetic prompt kinds are exact in the simulator's (the same) tokenizer.
+#[test]
+fn output_text_is_counted_on_request_and_prompt_kinds_are_exact() {
+    let server = sim(fast_sim());
+    let url = server.url();
+    for (extra, counted, kind) in [
+        (None, false, "words"),
+        (Some("--count-output-text"), true, "random-ids"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "concurrency",
+            "--endpoint",
+            &url,
+            "--concurrency",
+            "2",
+            "--num-requests",
+            "4",
+            "--input-len",
+            "50",
+            "--output-len",
+            "6",
+            "--synthetic-prompts",
+            kind,
+            "--output-dir",
+            dir.path().to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend(extra);
+        let s = session(&args).runs[0].1.clone();
+        assert_eq!(s.tokens.source_usage, 4);
+        assert_eq!(s.tokens.prompt_gap_mean, Some(0.0), "{kind}: exact prompts");
+        assert_eq!(s.tokens.output_gap_mean.is_some(), counted, "{extra:?}");
+        let recs = common::records(dir.path());
+        assert!(recs.iter().all(|r| r["text_tokens"].is_null() != counted));
+        let results: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("results.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(results["synthetic_prompts"], kind);
+    }
+}
+
 #[test]
 fn no_endpoint_benchmarks_the_embedded_simulator() {
     let out = session(&[
