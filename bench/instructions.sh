@@ -5,6 +5,9 @@
 # time, so the figures repeat whatever else the machine does (system calls not counted).
 #
 #   bench/instructions.sh BINARY...      (e.g. an older build, then target/release/servebench)
+#
+# A BINARY may carry extra flags after a colon, to attribute a cost on one build:
+#   bench/instructions.sh target/release/servebench target/release/servebench:--count-output-text
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { echo "usage: $0 BINARY..." >&2; exit 2; }
@@ -14,12 +17,15 @@ source bench/sse-server.sh
 W="$(mktemp -d /tmp/servebench-instructions.XXXXXX)"
 trap 'sse_server_stop; rm -rf "$W"' EXIT
 sse_server_start "$W" 256
-for bin in "$@"; do
+for spec in "$@"; do
+    bin="${spec%%:*}"
+    extra=()
+    [[ "$spec" == *:* ]] && read -r -a extra <<<"${spec#*:}"
     for n in 1 201; do
         valgrind --tool=callgrind --callgrind-out-file="$W/cg.$n" "$bin" concurrency \
             --endpoint "$SSE_URL" --model bench-model --concurrency 64 --num-requests "$n" \
-            --input-len 128 --output-len 256 -q >/dev/null 2>"$W/vg.$n" || true
+            --input-len 128 --output-len 256 -q "${extra[@]}" >/dev/null 2>"$W/vg.$n" || true
         grep -o "Collected : [0-9]*" "$W/vg.$n" | awk '{ print $3 }' >"$W/ir.$n"
     done
-    echo "$bin: $(( ($(cat "$W/ir.201") - $(cat "$W/ir.1")) / 200 )) instructions per request"
+    echo "$spec: $(( ($(cat "$W/ir.201") - $(cat "$W/ir.1")) / 200 )) instructions per request"
 done
