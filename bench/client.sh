@@ -5,12 +5,23 @@
 # hits them alike. Prints a markdown table: client CPU per request and per token,
 # achieved req/s, peak RSS, and each tool's CPU per request as a ratio to servebench's.
 #
-#   bench/client.sh [--short] [--no-aiperf] [--repeat N] [--requests N]
+#   bench/client.sh [--short] [--no-aiperf] [--repeat N] [--requests N] [--binary PATH]
+#                   [--max-ratio R]
+#   bench/client.sh --ci [--max-ratio R] [--binary PATH]
 #
-#   --short       400 requests, 1 repetition (a quick check, ~1 min without AIPerf)
-#   --no-aiperf   skip AIPerf (its runs take ~1 min each)
-#   --repeat N    full and tiny runs of each tool N times, medians reported (default 3)
-#   --requests N  requests per full run (default 2000)
+#   --short        400 requests, 1 repetition (a quick check, ~1 min without AIPerf)
+#   --no-aiperf    skip AIPerf (its runs take ~1 min each)
+#   --repeat N     full and tiny runs of each tool N times, medians reported (default 3)
+#   --requests N   requests per full run (default 2000)
+#   --binary PATH  measure this servebench build instead of building and measuring
+#                  target/release/servebench (also $SERVEBENCH_BIN)
+#   --max-ratio R  fail (exit 1) if servebench's CPU per token is more than R times
+#                  oha's, medians of this run (default with --ci: 12)
+#   --ci           the CI check (.ci/run; bench/README.md): servebench and oha only,
+#                  10000 requests × 5 repetitions unless given; installs what is missing
+#                  (nginx-light, time, curl, procps with apt-get; oha with cargo) and fails
+#                  if it cannot; no cargo build: measures target/release/servebench (or
+#                  --binary) as the caller built it; --max-ratio 12 unless given
 #
 # Peers, installed on first use under $SERVEBENCH_BENCH_TOOLS (default
 # /tmp/servebench-clientbench-tools), from registries only:
@@ -37,19 +48,37 @@ AIPERF=1
 CONCURRENCY=64
 TOKENS=256
 ISL=128
+CI=0
+CI_REQUESTS=10000
+CI_REPEAT=5
+MAX_RATIO=""
+SB="${SERVEBENCH_BIN:-}"
+REQUESTS_SET="" REPEAT_SET=""
 while (($#)); do
     case "$1" in
     --short) REQUESTS=400 REPEAT=1 ;;
     --no-aiperf) AIPERF=0 ;;
-    --repeat) REPEAT="${2:?--repeat needs a number}"; shift ;;
-    --requests) REQUESTS="${2:?--requests needs a number}"; shift ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    --repeat) REPEAT="${2:?--repeat needs a number}" REPEAT_SET=1; shift ;;
+    --requests) REQUESTS="${2:?--requests needs a number}" REQUESTS_SET=1; shift ;;
+    --binary) SB="${2:?--binary needs a path}"; shift ;;
+    --max-ratio) MAX_RATIO="${2:?--max-ratio needs a number}"; shift ;;
+    --ci) CI=1 ;;
+    -h | --help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
+if ((CI)); then
+    AIPERF=0
+    [[ -n "$REQUESTS_SET" ]] || REQUESTS="$CI_REQUESTS"
+    [[ -n "$REPEAT_SET" ]] || REPEAT="$CI_REPEAT"
+    [[ -n "$MAX_RATIO" ]] || MAX_RATIO=12
+    [[ -n "$SB" ]] || SB="$ROOT/target/release/servebench"
+fi
 [[ "$REQUESTS" =~ ^[0-9]+$ && "$REQUESTS" -ge 2 ]] || { echo "--requests must be ≥ 2" >&2; exit 2; }
 [[ "$REPEAT" =~ ^[0-9]+$ && "$REPEAT" -ge 1 ]] || { echo "--repeat must be ≥ 1" >&2; exit 2; }
+[[ -z "$MAX_RATIO" || "$MAX_RATIO" =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+    { echo "--max-ratio must be a positive number" >&2; exit 2; }
 
 TOOLS="${SERVEBENCH_BENCH_TOOLS:-/tmp/servebench-clientbench-tools}"
 WORK="$(mktemp -d /tmp/servebench-client.XXXXXX)"
@@ -64,16 +93,37 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 step() { echo "== $*" >&2; }
+fail() { echo "error: $*" >&2; exit 1; }
 
 # --- tools ------------------------------------------------------------------------
-step "building servebench"
-cargo build --release -q
-SB="$ROOT/target/release/servebench"
+if ((CI)); then
+    # CI starts on a machine with only the Rust toolchain: install what the check
+    # needs, and fail (not skip) when that is impossible.
+    missing=()
+    command -v nginx >/dev/null || missing+=(nginx-light)
+    [[ -x /usr/bin/time ]] || missing+=(time) # measure.py runs the tools under it
+    command -v curl >/dev/null || missing+=(curl)
+    command -v pgrep >/dev/null || missing+=(procps)
+    if ((${#missing[@]})); then
+        step "installing ${missing[*]} (apt-get)"
+        apt-get install -y -q "${missing[@]}" ||
+            { apt-get update -q && apt-get install -y -q "${missing[@]}"; } ||
+            fail "cannot install ${missing[*]} with apt-get, which the client CPU check needs"
+    fi
+fi
+if [[ -n "$SB" ]]; then
+    [[ -x "$SB" ]] || fail "no servebench binary at $SB (build it first: cargo build --release)"
+else
+    step "building servebench"
+    cargo build --release -q
+    SB="$ROOT/target/release/servebench"
+fi
 
 OHA="$TOOLS/oha/bin/oha"
 if [[ ! -x "$OHA" ]]; then
     step "installing oha 1.16.0 from crates.io (a few minutes of CPU, once)"
-    cargo install oha --version 1.16.0 --locked --root "$TOOLS/oha" -q
+    cargo install oha --version 1.16.0 --locked --root "$TOOLS/oha" -q ||
+        fail "cannot install oha 1.16.0 from crates.io, the reference of the client CPU check"
 fi
 
 AIPERF_BIN="$TOOLS/aiperf-venv/bin/aiperf"
@@ -163,10 +213,11 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
 done
 
 # --- table ------------------------------------------------------------------------
-python3 - "$WORK/runs" "$REQUESTS" "$TOKENS" "$CONCURRENCY" "${TOOLS_RUN[@]}" <<'PYEOF'
+python3 - "$WORK/runs" "$REQUESTS" "$TOKENS" "$CONCURRENCY" "$MAX_RATIO" "${TOOLS_RUN[@]}" <<'PYEOF'
 import glob, json, os, statistics, sys
 
-runs, n, tokens, conc, tools = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+runs, n, tokens, conc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+max_ratio, tools = (float(sys.argv[5]) if sys.argv[5] else None), sys.argv[6:]
 
 def tool_figures(tool, d):
     """(succeeded requests, req/s) as the tool itself reports them."""
@@ -210,6 +261,10 @@ for tool in tools:
         out_tok=figs[0][2],
         load=statistics.median(m["load_end"] for m in m_full),
         reps=len(full),
+        # The CPU the requests themselves cost in the median run (startup removed),
+        # and each repetition's per-request figure (full minus its own tiny run).
+        net_ms=(cpu_full - cpu_tiny) * 1e3,
+        per_rep=[(f["cpu_s"] - t["cpu_s"]) / (n - 1) for f, t in zip(m_full, m_tiny)],
     )
 
 sb = rows["servebench"]["per_req_ms"]
@@ -224,8 +279,9 @@ for tool, r in rows.items():
         rss += f" ({r['rss_big_mb']:.0f} largest process)"
     print(f"| {tool} | {r['per_req_ms']:.3f} | {r['per_tok_us']:.2f} | {r['startup_ms']:.0f} | "
           f"{r['req_s']:.0f} | {rss} | {r['per_req_ms'] / sb:.2f}× | {r['server_ms']:.3f} | {r['load']:.1f} |")
-if "oha" in rows:
-    ratio = sb / rows["oha"]["per_req_ms"]
+ratio = sb / rows["oha"]["per_req_ms"] if "oha" in rows else None
+if ratio is not None and max_ratio is None:
+    # The issue's targets (not the CI check's bound, which is printed below instead).
     rss = rows["servebench"]["rss_mb"]
     print(f"\ntarget: servebench CPU/request ≤ 5× oha's: {ratio:.2f}× "
           f"({'met' if ratio <= 5 else 'NOT met'}); peak RSS < 40 MB: {rss:.1f} MB "
@@ -233,4 +289,22 @@ if "oha" in rows:
 for tool, r in rows.items():
     if r["out_tok"] is not None and abs(r["out_tok"] - tokens) > 0.5:
         print(f"note: {tool} counted {r['out_tok']:.1f} output tokens per request (expected {tokens})")
+if max_ratio is not None:
+    # The regression check: servebench's CPU per token as a multiple of oha's on the
+    # same server in the same run (both get the same 256 tokens per request, so it is
+    # also the per-request ratio). A ratio, never an absolute time: a busy or slow
+    # machine slows both tools alike.
+    oha = rows["oha"]
+    if oha["net_ms"] < 20:
+        # oha's whole run must be well above the noise (a few ms) of the subtraction.
+        sys.exit(f"error: oha's {n} requests cost only {oha['net_ms']:.1f} ms of CPU beyond its "
+                 f"startup: too little to divide by; use more --requests")
+    reps = " ".join(f"{s / o:.2f}×" for s, o in zip(rows["servebench"]["per_rep"], oha["per_rep"]) if o > 0)
+    print(f"\nclient CPU check: servebench {rows['servebench']['per_tok_us']:.3f} µs/token ÷ oha "
+          f"{oha['per_tok_us']:.3f} µs/token = {ratio:.2f}× (bound {max_ratio:g}×; each repetition: {reps})")
+    if ratio > max_ratio:
+        sys.exit(f"FAIL: servebench's client CPU per token is {ratio:.2f}× oha's on the same server, above "
+                 f"the bound of {max_ratio:g}× (7.4-8.5× in Nov 2026): a regression on the client's hot path "
+                 f"(see bench/README.md, 'CI check')")
+    print(f"ok: {ratio:.2f}× ≤ {max_ratio:g}×")
 PYEOF
