@@ -56,73 +56,76 @@ pub fn precise_wait_unless(target: Instant, stop: impl Fn() -> bool) -> bool {
 /// that many are in flight and the rest wait for a slot (their wait is recorded).
 /// Returns when all have finished.
 pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<RunContext>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Timed>();
     let clock = ctx.clock;
     let keeper_ctx = ctx.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let slots = cap.map(|c| Arc::new(Semaphore::new(c)));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    // The timekeeper spawns each request's task itself, the moment it is due: one hop
+    // into the runtime, not a wake-up of a dispatching task and then a spawn.
     let timekeeper = std::thread::Builder::new()
         .name("schedule".into())
         .spawn(move || {
+            let mut tasks = JoinSet::new();
             for timed in incoming {
                 let due = clock.instant_at(timed.at_us);
-                if !precise_wait_unless(due, || keeper_ctx.should_stop()) {
-                    return;
+                if !precise_wait_unless(due, || keeper_ctx.should_stop())
+                    || keeper_ctx.should_stop()
+                {
+                    break;
                 }
-                if tx.send(timed).is_err() {
-                    return;
-                }
+                tasks.spawn_on(
+                    send_timed(timed, cap, slots.clone(), keeper_ctx.clone()),
+                    &runtime,
+                );
+                // Reap finished tasks as we go: memory stays bounded by what is in flight.
+                while tasks.try_join_next().is_some() {}
             }
+            // Dropping `incoming` stops the preparation behind it.
+            let _ = done_tx.send(tasks);
         })
         .expect("cannot start the schedule thread");
-    let slots = cap.map(|c| Arc::new(Semaphore::new(c)));
-    let mut tasks = JoinSet::new();
-    loop {
-        let timed = tokio::select! {
-            t = rx.recv() => match t {
-                Some(t) => t,
-                None => break,
-            },
-            _ = ctx.shutdown.wait() => break,
-        };
-        if ctx.should_stop() {
-            // Dropping the receiver stops the timekeeper and the preparation behind it.
-            break;
-        }
-        let (ctx, slots) = (ctx.clone(), slots.clone());
-        tasks.spawn(async move {
-            let i = timed.req.id;
-            let t0 = ctx.clock.now_us();
-            // A session's next turn first waits for its parent; then for a slot.
-            let turn = match (&ctx.sessions, &timed.turn) {
-                (Some(s), Some(t)) => Some(s.before_send(i as usize, t).await),
-                _ => None,
-            };
-            let _permit = match slots {
-                Some(s) => s.acquire_owned().await.ok(),
-                None => None,
-            };
-            let waited = ctx.clock.now_us() - t0;
-            let wait = (cap.is_some() || ctx.sessions.is_some()).then_some(waited);
-            match (turn, &ctx.sessions) {
-                (Some(mut turn), Some(s)) => {
-                    let (body, tokens) = turn
-                        .body
-                        .take()
-                        .unwrap_or_else(|| (timed.req.body.clone(), timed.req.input_tokens));
-                    let keep = s.has_children(i as usize);
-                    let answer = ctx
-                        .send_body(i, body, tokens, Some(timed.at_us), wait, keep)
-                        .await;
-                    s.after(i as usize, turn, answer.as_deref());
-                }
-                _ => ctx.send_at(&timed.req, Some(timed.at_us), wait).await,
-            }
-        });
-        // Reap finished tasks as we go: memory stays bounded by what is in flight.
-        while tasks.try_join_next().is_some() {}
-    }
-    drop(rx);
+    // On a stop the timekeeper notices within 50 ms (`should_stop` covers signals) and
+    // hands over the tasks in flight, which then get the usual grace period.
+    let mut tasks = done_rx.await.unwrap_or_default();
+    let _ = tokio::task::spawn_blocking(move || timekeeper.join()).await;
     super::join_all(&mut tasks, &ctx.shutdown).await;
-    let _ = timekeeper.join();
+}
+
+/// One open-loop request: a session's turn first waits for its parent, then any request
+/// for a slot under `cap`; both waits are recorded.
+async fn send_timed(
+    timed: Timed,
+    cap: Option<usize>,
+    slots: Option<Arc<Semaphore>>,
+    ctx: Arc<RunContext>,
+) {
+    let i = timed.req.id;
+    let t0 = ctx.clock.now_us();
+    let turn = match (&ctx.sessions, &timed.turn) {
+        (Some(s), Some(t)) => Some(s.before_send(i as usize, t).await),
+        _ => None,
+    };
+    let _permit = match slots {
+        Some(s) => s.acquire_owned().await.ok(),
+        None => None,
+    };
+    let waited = ctx.clock.now_us() - t0;
+    let wait = (cap.is_some() || ctx.sessions.is_some()).then_some(waited);
+    match (turn, &ctx.sessions) {
+        (Some(mut turn), Some(s)) => {
+            let (body, tokens) = turn
+                .body
+                .take()
+                .unwrap_or_else(|| (timed.req.body.clone(), timed.req.input_tokens));
+            let keep = s.has_children(i as usize);
+            let answer = ctx
+                .send_body(i, body, tokens, Some(timed.at_us), wait, keep)
+                .await;
+            s.after(i as usize, turn, answer.as_deref());
+        }
+        _ => ctx.send_at(&timed.req, Some(timed.at_us), wait).await,
+    }
 }
 
 #[cfg(test)]
