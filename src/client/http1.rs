@@ -129,7 +129,7 @@ impl Conn {
         let tcp = TcpStream::connect((bare, port))
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-        // Each event must leave the server as it is written (no Nagle delay on acks).
+        // A request larger than a segment must not wait for an ACK (Nagle).
         let _ = tcp.set_nodelay(true);
         let stream = match tls {
             None => Stream::Plain(tcp),

@@ -449,11 +449,14 @@ impl HttpClient {
         let (mut conn, reused) = match self.pool.take(origin) {
             Some(c) => (c, true),
             None => {
-                let tls = match origin.https {
-                    true => Some(self.tls().map_err(|e| (FailureKind::ConnectError, e))?),
-                    false => None,
+                let tls = if origin.https {
+                    Some(self.tls().map_err(|e| (FailureKind::ConnectError, e))?)
+                } else {
+                    None
                 };
-                let c = Conn::connect(origin, tls)
+                // Boxed: connecting (a TLS handshake above all) takes ~2 KB of state that
+                // would otherwise stay in every request's future for its whole life.
+                let c = Box::pin(Conn::connect(origin, tls))
                     .await
                     .map_err(|e| (FailureKind::ConnectError, e))?;
                 (c, false)
