@@ -202,7 +202,7 @@ groups = [
     ("timestamps (clock_gettime, Instant)", r"clock_gettime|Instant|clock::|__vdso|vdso|timespec"),
     ("records: JSON lines, formatting, summaries (record, recorder, metrics, fmt)", r"recorder|record::|metrics::|stats::|core::fmt|fmt::"),
     ("prompt preparation (workload)", r"workload::|feed::"),
-    ("HTTP (hyper, reqwest, http, httparse, bytes)", r"hyper|reqwest|http::|httparse|h1::|tower|bytes::"),
+    ("HTTP (client::http1, chunked, pool, tls; rustls; httparse; reqwest, hyper for other calls)", r"client::http1|client::chunked|client::pool|client::tls|rustls|hyper|reqwest|http::|httparse|h1::|tower|bytes::"),
     ("tokio runtime, wakers, sync, syscalls wrappers", r"tokio|parking_lot|futures|mio|std::sync|crossbeam|syscall|epoll|__lll|pthread|__GI_|__libc_|std::sys|std::thread"),
     ("servebench's request path (client, schedule)", r"servebench::"),
 ]

@@ -1,5 +1,5 @@
-//! Property-based fuzzing of every parser that reads outside input: the SSE stream, the
-//! OpenAI chunk JSON, request traces, datasets, Prometheus text, SLO specs and
+//! Property-based fuzzing of every parser that reads outside input: the SSE stream and
+//! the chunked bodies it comes in, the OpenAI chunk JSON, request traces, datasets, Prometheus text, SLO specs and
 //! requests.jsonl records. Each must never panic, must report errors with a location,
 //! and must read back what its writer (or a model of the format) produced.
 //!
@@ -30,6 +30,7 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{Map, Value, json};
 
+use servebench::client::chunked::{ChunkError, Chunked};
 use servebench::client::openai::{parse_chunk, parse_chunk_reference};
 use servebench::client::sse::{Leftover, MAX_EVENT_BYTES, SseParser};
 use servebench::metrics::prometheus::{self, Sample, series_key};
@@ -615,6 +616,153 @@ fn sse_memory_is_bounded_when_nothing_ends() {
     });
     assert!(n > 0);
     assert!(growth < MIB, "{growth} bytes for ordinary events");
+}
+
+// ---------------------------------------------------------------------------------------
+// Chunked transfer coding.
+
+/// One chunk as a server may frame it.
+#[derive(Clone, Debug)]
+struct FramedChunk {
+    data: Vec<u8>,
+    upper: bool,
+    zeros: usize,
+    /// Spaces or tabs, then `;` and an extension (no line end inside).
+    ext: Option<(String, String)>,
+    crlf: bool,
+}
+
+fn chunk_ext() -> impl Strategy<Value = Option<(String, String)>> {
+    prop::option::of((
+        "[ \t]{0,2}",
+        "[a-z]{1,5}(=([a-z0-9]{0,4}|\"[ ;a-z=]{0,6}\"))?(;[a-z]{1,3})?",
+    ))
+}
+
+fn framed_chunk() -> impl Strategy<Value = FramedChunk> {
+    (
+        prop::collection::vec(any::<u8>(), 1..300),
+        any::<bool>(),
+        0usize..3,
+        chunk_ext(),
+        any::<bool>(),
+    )
+        .prop_map(|(data, upper, zeros, ext, crlf)| FramedChunk {
+            data,
+            upper,
+            zeros,
+            ext,
+            crlf,
+        })
+}
+
+fn eol_bytes(crlf: bool) -> &'static [u8] {
+    if crlf { b"\r\n" } else { b"\n" }
+}
+
+impl FramedChunk {
+    fn size_line(&self, size: usize, out: &mut Vec<u8>) {
+        let hex = if self.upper {
+            format!("{size:X}")
+        } else {
+            format!("{size:x}")
+        };
+        out.extend(std::iter::repeat_n(b'0', self.zeros));
+        out.extend_from_slice(hex.as_bytes());
+        if let Some((ws, ext)) = &self.ext {
+            out.extend_from_slice(ws.as_bytes());
+            out.push(b';');
+            out.extend_from_slice(ext.as_bytes());
+        }
+        out.extend_from_slice(eol_bytes(self.crlf));
+    }
+}
+
+/// A chunked body: its chunks, the last chunk's framing, trailer lines.
+fn chunked_body() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+    (
+        prop::collection::vec(framed_chunk(), 0..6),
+        framed_chunk(),
+        prop::collection::vec(("[A-Za-z-]{1,8}: [ -~]{0,12}", any::<bool>()), 0..3),
+        any::<bool>(),
+    )
+        .prop_map(|(chunks, last, trailers, crlf)| {
+            let mut body = Vec::new();
+            let mut data = Vec::new();
+            for c in &chunks {
+                c.size_line(c.data.len(), &mut body);
+                body.extend_from_slice(&c.data);
+                body.extend_from_slice(eol_bytes(c.crlf));
+                data.extend_from_slice(&c.data);
+            }
+            last.size_line(0, &mut body);
+            for (line, crlf) in trailers {
+                body.extend_from_slice(line.as_bytes());
+                body.extend_from_slice(eol_bytes(crlf));
+            }
+            body.extend_from_slice(eol_bytes(crlf));
+            (body, data)
+        })
+}
+
+type Dechunked = (Vec<u8>, Result<(usize, bool), ChunkError>);
+
+/// Decode `pieces` in turn: the data handed out, then the bytes taken and whether the
+/// body ended, or the error.
+fn dechunk(pieces: &[&[u8]]) -> Dechunked {
+    let mut d = Chunked::new();
+    let mut data = Vec::new();
+    let mut used = 0;
+    for p in pieces {
+        match d.decode(p, |s| data.extend_from_slice(s)) {
+            Ok(n) => used += n,
+            Err(e) => return (data, Err(e)),
+        }
+    }
+    (data, Ok((used, d.is_done())))
+}
+
+proptest! {
+    #![proptest_config(config(4096))]
+
+    /// Bodies framed every way a server may (extensions, leading zeros, either hex case,
+    /// LF or CRLF, trailers), whole, byte by byte and cut anywhere: exactly the original
+    /// data, and nothing of what follows the body is taken.
+    #[test]
+    fn chunked_decodes_the_original_for_any_split(
+        (body, data) in chunked_body(),
+        after in prop::collection::vec(any::<u8>(), 0..8),
+        idx in prop::collection::vec(any::<Index>(), 0..12),
+    ) {
+        let mut bytes = body.clone();
+        bytes.extend_from_slice(&after);
+        let expected: Dechunked = (data, Ok((body.len(), true)));
+        prop_assert_eq!(&dechunk(&[&bytes]), &expected);
+        let by_byte: Vec<&[u8]> = bytes.chunks(1).collect();
+        prop_assert_eq!(&dechunk(&by_byte), &expected);
+        prop_assert_eq!(&dechunk(&pieces(&bytes, &cut_points(bytes.len(), &idx))), &expected);
+        // Cut short, it is simply not over yet.
+        let short = &body[..body.len() - 1];
+        prop_assert_eq!(dechunk(&[short]).1, Ok((short.len(), false)));
+    }
+
+    /// Arbitrary bytes: never a panic, and the same data and verdict however they are cut.
+    #[test]
+    fn chunked_arbitrary_bytes_are_split_invariant(
+        bytes in prop::collection::vec(
+            prop_oneof![
+                4 => pick(b"0123456789abcdefABCDEF;= \t\r\n"),
+                1 => any::<u8>(),
+            ],
+            0..200,
+        ),
+        idx in prop::collection::vec(any::<Index>(), 0..12),
+    ) {
+        let whole = dechunk(&[&bytes]);
+        prop_assert_eq!(&dechunk(&pieces(&bytes, &cut_points(bytes.len(), &idx))), &whole);
+        let by_byte: Vec<&[u8]> = bytes.chunks(1).collect();
+        prop_assert_eq!(&dechunk(&by_byte), &whole);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

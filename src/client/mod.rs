@@ -1,21 +1,28 @@
 //! How requests are sent: one streaming HTTP exchange per request over keep-alive
 //! connections, timed event by event.
 
+pub mod chunked;
 pub mod endpoint;
+mod http1;
 mod json_scan;
 pub mod openai;
+mod pool;
 pub mod sse;
+mod tls;
 
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use tokio_rustls::TlsConnector;
 
 use crate::clock::RunClock;
 use crate::progress::Live;
 use crate::record::FailureKind;
+use http1::{Conn, HeadError, Origin};
 use openai::{Usage, http_error_message, parse_chunk};
+use pool::Pool;
 use sse::{Leftover, SseParser};
 
 /// Largest error body kept from an HTTP error response.
@@ -90,29 +97,6 @@ pub struct Outcome {
 
 type Failure = (FailureKind, String);
 
-tokio::task_local! {
-    /// Set when the request being sent in this task made the client open a connection.
-    static NEW_CONNECTION: std::cell::Cell<bool>;
-}
-
-/// Called by the connector as the request's task opens a connection.
-fn note_new_connection<R>(req: R) -> R {
-    let _ = NEW_CONNECTION.try_with(|c| c.set(true));
-    req
-}
-
-/// The connection closed before the response began (hyper's "incomplete message").
-fn closed_unanswered(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message();
-        }
-        source = s.source();
-    }
-    false
-}
-
 /// rustls needs a process-wide crypto provider before any client is built.
 pub fn init_tls() {
     static ONCE: Once = Once::new();
@@ -121,9 +105,16 @@ pub fn init_tls() {
     });
 }
 
+/// Benchmark requests go over this crate's own HTTP/1.1 connections (`http1`, `pool`),
+/// direct to the server; reqwest serves the few other calls (`/v1/models`, a cache
+/// reset). Neither uses a proxy: one would distort the measurement.
 #[derive(Clone)]
 pub struct HttpClient {
     http: reqwest::Client,
+    pool: Arc<Pool>,
+    /// Built on the first https connection (it loads the system's roots).
+    tls: Arc<OnceLock<Result<TlsConnector, String>>>,
+    insecure: bool,
     auth: Option<HeaderValue>,
     /// Kept only to mask it in messages a server might echo it into.
     key: Option<ApiKey>,
@@ -140,13 +131,8 @@ impl HttpClient {
             // A benchmark measures the server, not a proxy that happens to be configured.
             .no_proxy()
             .tcp_nodelay(true)
-            .pool_max_idle_per_host(usize::MAX)
-            // Under the 5 s keep-alive of uvicorn (vLLM, SGLang) and llama.cpp: reusing a
-            // connection the server is closing fails a request it never saw (seen
-            // against llama-server between two runs).
-            .pool_idle_timeout(Duration::from_secs(4))
+            .pool_idle_timeout(pool::IDLE_TIMEOUT)
             .tls_danger_accept_invalid_certs(cfg.insecure)
-            .connector_layer(tower::ServiceBuilder::new().map_request(note_new_connection))
             .build()
             .map_err(|e| ClientError::Build(e.to_string()))?;
         let auth = match &cfg.api_key {
@@ -160,6 +146,9 @@ impl HttpClient {
         };
         Ok(HttpClient {
             http,
+            pool: Arc::default(),
+            tls: Arc::default(),
+            insecure: cfg.insecure,
             auth,
             key: cfg.api_key.clone().filter(|k| !k.expose().is_empty()),
             timeout: cfg.timeout,
@@ -247,7 +236,7 @@ impl HttpClient {
                 retries,
                 ..Outcome::default()
             };
-            let exchange = self.exchange(url, body.clone(), clock, live, &mut out);
+            let exchange = self.exchange(url, &body, clock, live, &mut out);
             // One deadline over every try: latency counts from the first.
             let result = match deadline {
                 Some(at) => tokio::time::timeout_at(at.into(), exchange)
@@ -310,98 +299,68 @@ impl HttpClient {
     async fn exchange(
         &self,
         url: &reqwest::Url,
-        body: Bytes,
+        body: &[u8],
         clock: &RunClock,
         live: &Live,
         out: &mut Outcome,
     ) -> Result<(), Failure> {
-        let mut rb = self
-            .http
-            .post(url.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
-        if let Some(a) = &self.auth {
-            rb = rb.header(AUTHORIZATION, a.clone());
-        }
-        let sent = NEW_CONNECTION.scope(std::cell::Cell::new(false), async {
-            let r = idle(self.idle_timeout, rb.send(), || "no response headers").await;
-            (r, NEW_CONNECTION.with(|c| c.get()))
-        });
-        let (sent, new_connection) = sent.await;
-        let mut resp = sent?.map_err(|e| {
-            // Not connecting is a connect error; a connection that dies after the
-            // request went out (before any response) is a cut stream.
-            let kind = if e.is_connect() {
-                FailureKind::ConnectError
-            } else {
-                // Only a kept-alive connection can have been closed by the server
-                // as the request went out; a new one that closes was the server's
-                // answer.
-                out.unanswered = !new_connection && closed_unanswered(&e);
-                FailureKind::StreamCut
-            };
-            (kind, error_chain(&e.without_url()))
-        })?;
-        let status = resp.status();
-        out.http_status = Some(status.as_u16());
-        out.retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .and_then(|s| Duration::try_from_secs_f64(s).ok());
-        if !status.is_success() {
-            let body = read_limited(&mut resp, MAX_ERROR_BODY).await;
+        let origin = Origin::of(url);
+        let sent = self.send(&origin, url, body, out);
+        let (mut conn, head) = idle(self.idle_timeout, sent, || "no response headers").await??;
+        out.http_status = Some(head.status);
+        out.retry_after = head.retry_after;
+        if !(200..300).contains(&head.status) {
+            let body = self.read_limited(&origin, conn, MAX_ERROR_BODY).await;
             return Err((
                 FailureKind::HttpStatus,
-                http_error_message(status.as_u16(), &body),
+                http_error_message(head.status, &body),
             ));
         }
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if content_type.starts_with("application/json") {
-            let body = read_limited(&mut resp, MAX_ERROR_BODY).await;
+        if head.content_type.starts_with("application/json") {
+            let body = self.read_limited(&origin, conn, MAX_ERROR_BODY).await;
             return Err(json_instead_of_stream(&body));
         }
-        let content_type = content_type.to_string();
-        let mut head: Vec<u8> = Vec::new();
+        let mut excerpt: Vec<u8> = Vec::new();
 
         let mut parser = SseParser::new();
         let mut state = StreamState::default();
-        loop {
+        while !conn.body_ended() {
             let n = out.events.len();
-            let chunk = match idle(self.idle_timeout, resp.chunk(), || {
+            let got = idle(self.idle_timeout, conn.fill(), || {
                 if n == 0 {
                     "no output yet"
                 } else {
                     "the stream went silent"
                 }
             })
-            .await?
-            {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err((
-                        FailureKind::StreamCut,
-                        format!(
-                            "stream broken after {} output events: {}",
-                            out.events.len(),
-                            error_chain(&e.without_url())
-                        ),
-                    ));
-                }
-            };
-            if head.len() < EXCERPT {
-                head.extend_from_slice(&chunk[..chunk.len().min(EXCERPT - head.len())]);
-            }
+            .await?;
             // One timestamp per read: every event in it arrived then (a later clock read
             // would add the parsing of the events before it).
             let at = clock.now_us();
-            parser.feed(&chunk, |data| state.on_event(data, at, live, out));
+            let broken = |why: String| {
+                let msg = format!("stream broken after {n} output events: {why}");
+                (FailureKind::StreamCut, msg)
+            };
+            match got {
+                Err(e) => return Err(broken(e.to_string())),
+                Ok(0) if !conn.closed() => {
+                    return Err(broken(
+                        "the connection closed in the middle of the body".into(),
+                    ));
+                }
+                Ok(0) => break,
+                Ok(_) => {}
+            }
+            let decoded = conn.take(|piece| {
+                // What follows the end of the stream or a failure in this read is not read.
+                if state.done || state.failure.is_some() || parser.overflowed_limit() {
+                    return;
+                }
+                if excerpt.len() < EXCERPT {
+                    excerpt.extend_from_slice(&piece[..piece.len().min(EXCERPT - excerpt.len())]);
+                }
+                parser.feed(piece, |data| state.on_event(data, at, live, out));
+            });
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
@@ -416,11 +375,16 @@ impl HttpClient {
             }
             if state.done {
                 out.complete = true;
-                // Read the (normally empty) rest so the connection goes back to the pool.
-                let drain = async { while let Ok(Some(_)) = resp.chunk().await {} };
-                let _ = tokio::time::timeout(DRAIN_AFTER_DONE, drain).await;
+                if decoded.is_ok() {
+                    drain(&mut conn).await;
+                }
                 break;
             }
+            // Malformed framing is the server's error, like a malformed event.
+            decoded.map_err(|e| (FailureKind::InvalidResponse, e.to_string()))?;
+        }
+        if conn.reusable() {
+            self.pool.put(&origin, conn);
         }
         if !state.done
             && let Leftover::Partial(data) = parser.finish()
@@ -446,8 +410,9 @@ impl HttpClient {
             return Err((
                 FailureKind::InvalidResponse,
                 format!(
-                    "the response (content-type {content_type:?}) holds no server-sent events: {}",
-                    String::from_utf8_lossy(&head).trim()
+                    "the response (content-type {:?}) holds no server-sent events: {}",
+                    head.content_type,
+                    String::from_utf8_lossy(&excerpt).trim()
                 ),
             ));
         }
@@ -471,6 +436,120 @@ impl HttpClient {
         }
         Ok(())
     }
+
+    /// Send the request on a kept-alive connection or a new one, and read the response
+    /// head.
+    async fn send(
+        &self,
+        origin: &Origin<'_>,
+        url: &reqwest::Url,
+        body: &[u8],
+        out: &mut Outcome,
+    ) -> Result<(Conn, http1::Head), Failure> {
+        let (mut conn, reused) = match self.pool.take(origin) {
+            Some(c) => (c, true),
+            None => {
+                let tls = if origin.https {
+                    Some(self.tls().map_err(|e| (FailureKind::ConnectError, e))?)
+                } else {
+                    None
+                };
+                // Boxed: connecting (a TLS handshake above all) takes ~2 KB of state that
+                // would otherwise stay in every request's future for its whole life.
+                let c = Box::pin(Conn::connect(origin, tls))
+                    .await
+                    .map_err(|e| (FailureKind::ConnectError, e))?;
+                (c, false)
+            }
+        };
+        let head = http1::request_head(
+            url,
+            self.auth.as_ref().map(HeaderValue::as_bytes),
+            body.len(),
+        );
+        // Only a kept-alive connection can have been closed by the server as the request
+        // went out (it may not have seen the request); a new one that closes unanswered
+        // was the server's answer. Not connecting is a connect error; a connection that
+        // dies after that is a cut stream.
+        if let Err(e) = conn.send(&head, body).await {
+            out.unanswered = reused;
+            return Err((
+                FailureKind::StreamCut,
+                format!("the connection failed as the request was sent: {e}"),
+            ));
+        }
+        drop(head);
+        match conn.read_head().await {
+            Ok(h) => Ok((conn, h)),
+            Err(HeadError::Closed { answered: false }) => {
+                out.unanswered = reused;
+                Err((
+                    FailureKind::StreamCut,
+                    "the connection closed before any response".into(),
+                ))
+            }
+            Err(HeadError::Closed { answered: true }) => Err((
+                FailureKind::StreamCut,
+                "the connection closed in the middle of the response head".into(),
+            )),
+            Err(HeadError::Io(e)) => Err((
+                FailureKind::StreamCut,
+                format!("the connection failed before a response: {e}"),
+            )),
+            Err(HeadError::Invalid(msg)) => Err((FailureKind::InvalidResponse, msg)),
+        }
+    }
+
+    fn tls(&self) -> Result<&TlsConnector, String> {
+        self.tls
+            .get_or_init(|| tls::connector(self.insecure))
+            .as_ref()
+            .map_err(|e| format!("cannot set up TLS: {e}"))
+    }
+
+    /// An error body, at most `max` bytes; the connection is kept if it was read whole.
+    async fn read_limited(&self, origin: &Origin<'_>, mut conn: Conn, max: usize) -> Vec<u8> {
+        let mut body = Vec::new();
+        while !conn.body_ended() && body.len() < max {
+            match conn.fill().await {
+                Ok(0) => {
+                    conn.closed();
+                    break;
+                }
+                Ok(_) => {
+                    let taken = conn.take(|piece| {
+                        let room = max - body.len();
+                        body.extend_from_slice(&piece[..piece.len().min(room)]);
+                    });
+                    if taken.is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if conn.reusable() {
+            self.pool.put(origin, conn);
+        }
+        body
+    }
+}
+
+/// After `[DONE]`: read the (normally empty) rest of the body so the connection can be
+/// reused. A server that keeps the stream open is left; the connection is dropped.
+async fn drain(conn: &mut Conn) {
+    if conn.body_ended() {
+        return;
+    }
+    let rest = async {
+        while !conn.body_ended() {
+            match conn.fill().await {
+                Ok(n) if n > 0 && conn.take(|_| {}).is_ok() => {}
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_AFTER_DONE, rest).await;
 }
 
 #[derive(Default)]
@@ -558,18 +637,6 @@ fn json_instead_of_stream(body: &[u8]) -> Failure {
          (does it support \"stream\": true?)"
             .into(),
     )
-}
-
-async fn read_limited(resp: &mut reqwest::Response, max: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Ok(Some(c)) = resp.chunk().await {
-        let room = max - body.len();
-        body.extend_from_slice(&c[..c.len().min(room)]);
-        if body.len() >= max {
-            break;
-        }
-    }
-    body
 }
 
 /// An error and its causes on one line (reqwest's own message alone is vague).

@@ -218,6 +218,9 @@ impl Shared {
 /// so a client that stopped reading cannot hang the drop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// Connections waiting to be accepted (see `SimServer::start`).
+const LISTEN_BACKLOG: u32 = 8192;
+
 /// A simulator running on its own OS thread with its own current-thread tokio runtime
 /// (so it never competes with the client's runtime for scheduling).
 pub struct SimServer {
@@ -230,17 +233,25 @@ pub struct SimServer {
 impl SimServer {
     /// Binds `addr` (port 0 = pick a free port) before returning, then serves in the background.
     pub fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimServer> {
-        let std_listener = std::net::TcpListener::bind(addr)?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         // Registering the socket needs the runtime's I/O driver in context.
         let listener = {
             let _guard = rt.enter();
-            tokio::net::TcpListener::from_std(std_listener)?
+            let socket = match addr {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            // The usual backlog of 128 overflows when a batch opens thousands of
+            // connections at once, and the kernel then retries them after 1, 3, 7 ...
+            // s: latency of the listen queue, not of the simulated server. The kernel
+            // caps this at net.core.somaxconn.
+            socket.listen(LISTEN_BACKLOG)?
         };
+        let addr = listener.local_addr()?;
         let (shared, engine) = Shared::new(config)?;
         let (shutdown, mut stop) = watch::channel(false);
         let mut graceful = stop.clone();

@@ -1,0 +1,161 @@
+//! Kept-alive connections between requests, per origin (scheme, host, port).
+//!
+//! Reuse is last in, first out: the connection idle the shortest is the least likely
+//! to be closed by the server, and the rest age out together. An idle connection older
+//! than `IDLE_TIMEOUT` is dropped, and one taken out is first checked for a close the
+//! server sent while it waited (no task watches idle connections).
+//!
+//! The number idle per origin is not bounded: it never exceeds the most requests that
+//! were in flight at once (each idle connection carried one of them), and they expire
+//! within seconds. A bound below the concurrency would only make the next wave of
+//! requests open new connections, which a benchmark must not add to their latency.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::http1::{Conn, Origin};
+
+/// Under the 5 s keep-alive of uvicorn (vLLM, SGLang) and llama.cpp: reusing a
+/// connection the server is closing fails a request it never saw (seen against
+/// llama-server between two runs).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+#[derive(Default)]
+pub struct Pool {
+    /// One entry per origin (benchmarks talk to one, so a list beats a map).
+    origins: Mutex<Vec<OriginIdle>>,
+}
+
+struct OriginIdle {
+    https: bool,
+    host: String,
+    port: u16,
+    /// Oldest first; each with the instant it became idle.
+    idle: Vec<(Conn, Instant)>,
+}
+
+impl OriginIdle {
+    fn is(&self, o: &Origin<'_>) -> bool {
+        self.https == o.https && self.port == o.port && self.host == o.host
+    }
+}
+
+impl Pool {
+    /// The most recently used idle connection to `origin` that is still open.
+    pub fn take(&self, origin: &Origin<'_>) -> Option<Conn> {
+        loop {
+            let mut conn = {
+                let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+                let entry = origins.iter_mut().find(|e| e.is(origin))?;
+                let (conn, since) = entry.idle.pop()?;
+                if since.elapsed() >= IDLE_TIMEOUT {
+                    // The newest is too old, so are all the others.
+                    let stale = std::mem::take(&mut entry.idle);
+                    drop(origins);
+                    drop((conn, stale));
+                    return None;
+                }
+                conn
+            };
+            if conn.still_open() {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Keep `conn` (whose response ended cleanly) for the next request to `origin`.
+    pub fn put(&self, origin: &Origin<'_>, conn: Conn) {
+        self.put_at(origin, conn, Instant::now());
+    }
+
+    /// `put`, idle since `now`.
+    fn put_at(&self, origin: &Origin<'_>, mut conn: Conn, now: Instant) {
+        conn.shrink();
+        let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        let i = match origins.iter().position(|e| e.is(origin)) {
+            Some(i) => i,
+            None => {
+                origins.push(OriginIdle {
+                    https: origin.https,
+                    host: origin.host.to_string(),
+                    port: origin.port,
+                    idle: Vec::new(),
+                });
+                origins.len() - 1
+            }
+        };
+        let idle = &mut origins[i].idle;
+        let expired = idle.partition_point(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT);
+        let stale: Vec<_> = idle.drain(..expired).collect();
+        idle.push((conn, now));
+        drop(origins);
+        // Closed outside the lock.
+        drop(stale);
+    }
+
+    /// Idle connections held now.
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        let origins = self.origins.lock().unwrap();
+        origins.iter().map(|e| e.idle.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A connection to `listener` and the server's end of it.
+    async fn pair(listener: &TcpListener, origin: &Origin<'_>) -> (Conn, TcpStream) {
+        let conn = Conn::connect(origin, None).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (conn, server)
+    }
+
+    #[tokio::test]
+    async fn newest_first_stale_dropped_closed_skipped() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = Origin {
+            https: false,
+            host: "127.0.0.1",
+            port,
+        };
+        let other = Origin { port: 1, ..origin };
+        let pool = Pool::default();
+        let (a, _sa) = pair(&listener, &origin).await;
+        let (b, _sb) = pair(&listener, &origin).await;
+        let (a_port, b_port) = (a.local_port(), b.local_port());
+        pool.put(&origin, a);
+        pool.put(&origin, b);
+        assert!(pool.take(&other).is_none(), "another origin's");
+        assert_eq!(pool.take(&origin).unwrap().local_port(), b_port, "LIFO");
+        assert_eq!(pool.take(&origin).unwrap().local_port(), a_port);
+        assert!(pool.take(&origin).is_none());
+
+        // Past the idle timeout: dropped when taken, and when another is put.
+        let long_ago = Instant::now() - IDLE_TIMEOUT - Duration::from_millis(1);
+        let (c, _sc) = pair(&listener, &origin).await;
+        pool.put_at(&origin, c, long_ago);
+        assert!(pool.take(&origin).is_none());
+        assert_eq!(pool.idle_count(), 0);
+        let (c, _sc) = pair(&listener, &origin).await;
+        let (d, _sd) = pair(&listener, &origin).await;
+        pool.put_at(&origin, c, long_ago);
+        pool.put(&origin, d);
+        assert_eq!(pool.idle_count(), 1);
+        assert!(pool.take(&origin).is_some());
+
+        // One the server closed while it waited is skipped.
+        let (e, _se) = pair(&listener, &origin).await;
+        let (f, sf) = pair(&listener, &origin).await;
+        let e_port = e.local_port();
+        pool.put(&origin, e);
+        pool.put(&origin, f);
+        drop(sf);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(pool.take(&origin).unwrap().local_port(), e_port);
+        assert_eq!(pool.idle_count(), 0);
+    }
+}
