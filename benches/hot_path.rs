@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use servebench::client::openai::parse_chunk;
+use servebench::client::openai::{ChunkMemo, parse_chunk, parse_chunk_in_stream};
 use servebench::client::sse::SseParser;
 
 fn stream(tokens: usize) -> Vec<u8> {
@@ -30,10 +30,12 @@ fn run(body: &[u8], read: usize, reps: usize) -> (f64, usize) {
     for _ in 0..reps {
         let mut parser = SseParser::new();
         let mut text = String::new();
+        let mut memo = ChunkMemo::default();
         for chunk in body.chunks(read) {
             parser.feed(black_box(chunk), |data| {
                 if data != b"[DONE]" {
-                    let info = parse_chunk(data, &mut text).expect("valid chunk");
+                    let info =
+                        parse_chunk_in_stream(data, &mut text, &mut memo).expect("valid chunk");
                     events += usize::from(info.output);
                 }
                 true
@@ -60,7 +62,8 @@ fn frame(body: &[u8], read: usize, reps: usize) -> (f64, usize) {
     (start.elapsed().as_nanos() as f64, events)
 }
 
-/// Interpretation only: parse_chunk on events already split out.
+/// Interpretation only: parse_chunk on events already split out (each on its own, so
+/// without the per-stream memo).
 fn interpret(body: &[u8], reps: usize) -> (f64, usize) {
     let text = std::str::from_utf8(body).unwrap();
     let datas: Vec<&str> = text

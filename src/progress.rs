@@ -38,8 +38,11 @@ impl Live {
         self.in_flight.fetch_add(1, Relaxed);
         self.queued.fetch_add(1, Relaxed);
     }
-    pub fn on_event(&self, first: bool) {
-        self.events.fetch_add(1, Relaxed);
+    /// `n` more output events of one request, `first` when they are its first. Called
+    /// once per read, not per event: a shared counter bumped per event by both runtime
+    /// threads was 15% of the client's CPU (its cache line went back and forth).
+    pub fn on_events(&self, n: u64, first: bool) {
+        self.events.fetch_add(n, Relaxed);
         if first {
             self.first_events.fetch_add(1, Relaxed);
             self.queued.fetch_sub(1, Relaxed);

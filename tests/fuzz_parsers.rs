@@ -31,7 +31,9 @@ use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{Map, Value, json};
 
 use servebench::client::chunked::{ChunkError, Chunked};
-use servebench::client::openai::{parse_chunk, parse_chunk_reference};
+use servebench::client::openai::{
+    ChunkMemo, parse_chunk, parse_chunk_in_stream, parse_chunk_reference,
+};
 use servebench::client::sse::{Leftover, MAX_EVENT_BYTES, SseParser};
 use servebench::metrics::prometheus::{self, Sample, series_key};
 use servebench::metrics::slo::Slo;
@@ -910,6 +912,67 @@ fn check_against_reference(data: &str) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(config(4096))]
+
+    /// Two events of one stream: the second sometimes shares the first's members before
+    /// `choices` byte for byte, so the scanner resumes there; it must still agree.
+    #[test]
+    fn openai_chunk_scanner_agrees_within_a_stream(
+        a in chunk_value(),
+        b in chunk_value(),
+        share in any::<bool>(),
+        rot in 0usize..6,
+    ) {
+        // Members in another order, after an id: `choices` is rarely first in real chunks.
+        let a = match a {
+            Value::Object(m) => {
+                let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+                let n = entries.len().max(1);
+                entries.rotate_left(rot % n);
+                let mut out = Map::new();
+                out.insert("id".into(), json!("chatcmpl-1"));
+                out.extend(entries);
+                Value::Object(out)
+            }
+            other => other,
+        };
+        let first = serde_json::to_string(&a).unwrap();
+        // Sharing: a's members before its `choices`, then b's choices and b's other members
+        // (never a key twice: serde_json refuses duplicates, the scanner need not).
+        let b = match (&a, b) {
+            (Value::Object(am), Value::Object(bm)) if share && am.contains_key("choices") => {
+                let mut out = Map::new();
+                for (k, v) in am.iter().take_while(|(k, _)| *k != "choices") {
+                    out.insert(k.clone(), v.clone());
+                }
+                out.insert("choices".into(), bm.get("choices").cloned().unwrap_or(Value::Null));
+                for (k, v) in bm {
+                    if !out.contains_key(k.as_str()) {
+                        out.insert(k.clone(), v.clone());
+                    }
+                }
+                Value::Object(out)
+            }
+            (_, b) => b,
+        };
+        let second = serde_json::to_string(&b).unwrap();
+        let mut memo = ChunkMemo::default();
+        let (mut fast, mut slow) = (String::new(), String::new());
+        for e in [&first, &second, &second] {
+            let got = parse_chunk_in_stream(e.as_bytes(), &mut fast, &mut memo);
+            let want = parse_chunk_reference(e, &mut slow);
+            match (got, want) {
+                (Ok(g), Ok(w)) => prop_assert_eq!(g, w, "{}", e),
+                (Err(_), Err(_)) => {}
+                (g, w) => prop_assert!(false, "scanner {:?}, serde_json {:?}: {}", g, w, e),
+            }
+            let sorted = |s: &str| {
+                let mut v: Vec<char> = s.chars().collect();
+                v.sort_unstable();
+                v
+            };
+            prop_assert_eq!(sorted(&fast), sorted(&slow), "{}", e);
+        }
+    }
 
     #[test]
     fn openai_chunk_scanner_agrees_with_serde(v in chunk_value(), pretty in any::<bool>()) {

@@ -114,7 +114,7 @@ impl<'a> Cursor<'a> {
     /// Walks an object, calling `member` with each key; `member` must consume the value.
     pub fn object(
         &mut self,
-        mut member: impl FnMut(&mut Self, RawStr<'a>) -> Option<()>,
+        member: impl FnMut(&mut Self, RawStr<'a>) -> Option<()>,
     ) -> Option<()> {
         self.eat(b'{')?;
         self.enter()?;
@@ -122,6 +122,33 @@ impl<'a> Cursor<'a> {
             self.pos += 1;
             return self.leave();
         }
+        self.members(member)
+    }
+
+    /// Resumes walking the top-level object at byte `pos`, where a member's key starts
+    /// (what `object` would be doing there, had it read the bytes before `pos`).
+    pub fn object_from(
+        &mut self,
+        pos: usize,
+        member: impl FnMut(&mut Self, RawStr<'a>) -> Option<()>,
+    ) -> Option<()> {
+        if pos > self.s.len() || self.depth != 0 {
+            return None;
+        }
+        self.pos = pos;
+        self.enter()?;
+        self.members(member)
+    }
+
+    /// Byte offset of `part` (a slice of the text being walked) in it.
+    pub fn offset_of(&self, part: &str) -> usize {
+        part.as_ptr() as usize - self.s.as_ptr() as usize
+    }
+
+    fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, RawStr<'a>) -> Option<()>,
+    ) -> Option<()> {
         loop {
             let key = self.string()?;
             self.eat(b':')?;

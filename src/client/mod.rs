@@ -21,7 +21,7 @@ use crate::clock::RunClock;
 use crate::progress::Live;
 use crate::record::FailureKind;
 use http1::{Conn, HeadError, Origin};
-use openai::{Usage, http_error_message, parse_chunk};
+use openai::{ChunkMemo, Usage, http_error_message, parse_chunk_in_stream};
 use pool::Pool;
 use sse::{Leftover, SseParser};
 
@@ -359,8 +359,9 @@ impl HttpClient {
                 if excerpt.len() < EXCERPT {
                     excerpt.extend_from_slice(&piece[..piece.len().min(EXCERPT - excerpt.len())]);
                 }
-                parser.feed(piece, |data| state.on_event(data, at, live, out));
+                parser.feed(piece, |data| state.on_event(data, at, out));
             });
+            state.publish(live, out);
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
@@ -401,7 +402,8 @@ impl HttpClient {
                     ),
                 ));
             }
-            state.on_event(&data, clock.now_us(), live, out);
+            state.on_event(&data, clock.now_us(), out);
+            state.publish(live, out);
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
@@ -558,12 +560,24 @@ struct StreamState {
     finished: bool,
     parsed: u64,
     failure: Option<Failure>,
+    /// Output events already counted in the live progress.
+    published: usize,
+    memo: ChunkMemo,
 }
 
 impl StreamState {
+    /// Count the read's new output events in the live progress, once per read.
+    fn publish(&mut self, live: &Live, out: &Outcome) {
+        let n = out.events.len();
+        if n > self.published {
+            live.on_events((n - self.published) as u64, self.published == 0);
+            self.published = n;
+        }
+    }
+
     /// Handle one event; returns false to stop reading the stream.
     /// `at`: when the read holding the event arrived (µs on the run clock).
-    fn on_event(&mut self, data: &[u8], at: u64, live: &Live, out: &mut Outcome) -> bool {
+    fn on_event(&mut self, data: &[u8], at: u64, out: &mut Outcome) -> bool {
         self.parsed += 1;
         // An empty event is a heartbeat some servers send.
         if data.iter().all(u8::is_ascii_whitespace) {
@@ -574,7 +588,7 @@ impl StreamState {
             out.ended_at = at;
             return false;
         }
-        match parse_chunk(data, &mut out.text) {
+        match parse_chunk_in_stream(data, &mut out.text, &mut self.memo) {
             Ok(info) => {
                 if let Some(e) = info.error {
                     self.failure = Some((FailureKind::ErrorEvent, e));
@@ -582,7 +596,6 @@ impl StreamState {
                 }
                 if info.output {
                     out.events.push(at);
-                    live.on_event(out.events.len() == 1);
                 }
                 if let Some(u) = info.usage {
                     out.usage = Some(u);

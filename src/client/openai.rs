@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
-use super::json_scan::Cursor;
+use super::json_scan::{Cursor, RawStr};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,15 +179,37 @@ fn non_empty<'s>(s: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
 /// Interpret one event's data (not `[DONE]`). Generated text is appended to `text` so
 /// the output can be counted with a tokenizer when the server reports no usage.
 pub fn parse_chunk(data: &[u8], text: &mut String) -> Result<ChunkInfo, serde_json::Error> {
+    parse_chunk_in_stream(data, text, &mut ChunkMemo::default())
+}
+
+/// What the scanner keeps from one event of a stream to the next. Servers repeat the
+/// members before `choices` (`id`, `object`, `created`, `model`) byte for byte in every
+/// chunk of a stream: when an event starts with the same bytes as the last one did up to
+/// its `choices` key, reading those bytes again would give the same result, so the walk
+/// resumes there (a third of the scanning of a vLLM-shaped chunk).
+#[derive(Debug, Default)]
+pub struct ChunkMemo {
+    /// The last event's bytes before its `"choices"` key; empty when there is nothing to
+    /// skip (the key came first, or a member before it mattered).
+    prefix: Vec<u8>,
+}
+
+/// `parse_chunk` for the events of one stream, in order, with their shared `memo`.
+pub fn parse_chunk_in_stream(
+    data: &[u8],
+    text: &mut String,
+    memo: &mut ChunkMemo,
+) -> Result<ChunkInfo, serde_json::Error> {
     // One UTF-8 check of the whole event, then parsing a &str: from_slice would check
     // every string again as it parses (7% of the client's CPU in a profile).
     let data = std::str::from_utf8(data).map_err(|e| {
         <serde_json::Error as serde::de::Error>::custom(format_args!("not UTF-8: {e}"))
     })?;
     let before = text.len();
-    if let Some(info) = scan_chunk(data, text) {
+    if let Some(info) = scan_chunk(data, text, memo) {
         return Ok(info);
     }
+    memo.prefix.clear();
     // Whatever the scanner did not take (malformed or unusual events) serde_json decides.
     text.truncate(before);
     parse_chunk_reference(data, text)
@@ -195,41 +217,65 @@ pub fn parse_chunk(data: &[u8], text: &mut String) -> Result<ChunkInfo, serde_js
 
 /// The fast path: walks the event once, reading only the fields measurement needs.
 /// `None` when anything is unexpected; `parse_chunk` then asks serde_json.
-fn scan_chunk(data: &str, text: &mut String) -> Option<ChunkInfo> {
+fn scan_chunk<'a>(data: &'a str, text: &mut String, memo: &mut ChunkMemo) -> Option<ChunkInfo> {
     let mut info = ChunkInfo::default();
-    let mut error: Option<&str> = None;
+    let mut error: Option<&'a str> = None;
     let mut object_error = false;
-    let mut message: Option<&str> = None;
+    let mut message: Option<&'a str> = None;
     let before = text.len();
+    // Where this event's `"choices"` key starts, when only members that change nothing
+    // (skipped ones, a non-error `object`) come before it.
+    let mut choices_at: Option<usize> = None;
+    let mut plain_so_far = true;
+    let resume = (!memo.prefix.is_empty() && data.as_bytes().starts_with(&memo.prefix))
+        .then_some(memo.prefix.len());
     let mut c = Cursor::new(data);
-    c.object(|c, key| match key.plain()? {
+    let member = |c: &mut Cursor<'a>, key: RawStr<'a>| match key.plain()? {
         "choices" => {
+            if plain_so_far && choices_at.is_none() {
+                choices_at = Some(c.offset_of(key.quoted));
+            }
             if !c.null() {
                 c.array(|c| scan_choice(c, &mut info, text))?;
             }
             Some(())
         }
         "usage" => {
+            plain_so_far = false;
             info.usage = serde_json::from_str::<Option<Usage>>(c.raw_value()?).ok()?;
             Some(())
         }
         "error" => {
+            plain_so_far = false;
             error = Some(c.raw_value()?).filter(|v| *v != "null");
             Some(())
         }
         "object" => {
             if !c.null() {
                 object_error = c.string()?.plain() == Some("error");
+                plain_so_far &= !object_error;
             }
             Some(())
         }
         "message" => {
+            plain_so_far = false;
             message = Some(c.raw_value()?).filter(|v| *v != "null");
             Some(())
         }
         _ => c.skip(),
-    })?;
+    };
+    match resume {
+        Some(pos) => c.object_from(pos, member)?,
+        None => c.object(member)?,
+    }
     c.end()?;
+    // A resumed walk found `choices` where the last event had it: the memo stands.
+    if resume.is_none() {
+        memo.prefix.clear();
+        if let Some(at) = choices_at.filter(|&at| at > 1) {
+            memo.prefix.extend_from_slice(&data.as_bytes()[..at]);
+        }
+    }
     if error.is_some() || object_error {
         // As the serde path: an error event carries no output.
         text.truncate(before);
@@ -546,7 +592,8 @@ mod tests {
         ];
         for c in chunks {
             let mut fast = String::new();
-            let got = scan_chunk(c, &mut fast).unwrap_or_else(|| panic!("slow path: {c}"));
+            let got = scan_chunk(c, &mut fast, &mut ChunkMemo::default())
+                .unwrap_or_else(|| panic!("slow path: {c}"));
             let mut slow = String::new();
             assert_eq!(got, parse_chunk_reference(c, &mut slow).unwrap(), "{c}");
             assert_eq!(fast, slow, "{c}");
@@ -557,12 +604,67 @@ mod tests {
             "[".repeat(200),
             "]".repeat(200)
         );
-        assert!(scan_chunk(&deep, &mut String::new()).is_none());
+        assert!(scan_chunk(&deep, &mut String::new(), &mut ChunkMemo::default()).is_none());
         assert!(parse(&deep).0.output);
         let (info, text) = parse(chunks[4]);
         assert_eq!(text, " a\nb \"q\" é");
         assert!(info.output);
         assert_eq!(parse(chunks[8]).0.error.as_deref(), Some("out of memory"));
         assert_eq!(parse(chunks[9]).0.error.as_deref(), Some("too long"));
+    }
+
+    /// Events of one stream share their members before `choices`: the scanner skips them
+    /// after the first and must read exactly what it reads without the memo.
+    #[test]
+    fn a_stream_resumes_at_choices_and_reads_the_same() {
+        let head = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","#;
+        let events = [
+            format!(
+                r#"{head}"choices":[{{"index":0,"delta":{{"content":"a"}},"finish_reason":null}}]}}"#
+            ),
+            format!(
+                r#"{head}"choices":[{{"index":0,"delta":{{"content":"bc"}},"finish_reason":null}}]}}"#
+            ),
+            format!(r#"{head}"choices":[{{"index":0,"delta":{{}},"finish_reason":"length"}}]}}"#),
+            format!(r#"{head}"choices":[],"usage":{{"prompt_tokens":3,"completion_tokens":2}}}}"#),
+            format!(r#"{head}"choices":[],"error":{{"message":"late"}}}}"#),
+            // Another head: the memo is dropped, then rebuilt.
+            r#"{"id":"c2","object":"chat.completion.chunk","choices":[{"delta":{"content":"d"}}]}"#
+                .to_string(),
+            r#"{"id":"c2","object":"chat.completion.chunk","choices":[{"delta":{"content":"e"}}]}"#
+                .to_string(),
+            // A prefix that is not a whole member any more: the walk fails, serde decides.
+            r#"{"id":"c2","object":"chat.completion.chunk","choices"]"#.to_string(),
+            r#"{"id":"c2","object":"chat.completion.chunk","choices":[{"delta":{"content":"f"}}]}"#
+                .to_string(),
+        ];
+        let mut memo = ChunkMemo::default();
+        let (mut fast, mut slow) = (String::new(), String::new());
+        for (i, e) in events.iter().enumerate() {
+            let resumed = !memo.prefix.is_empty() && e.as_bytes().starts_with(&memo.prefix);
+            let got = parse_chunk_in_stream(e.as_bytes(), &mut fast, &mut memo);
+            let want = parse_chunk_reference(e, &mut slow);
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "event {i}"),
+                (Err(_), Err(_)) => {}
+                (g, w) => panic!("event {i}: {g:?} vs {w:?}"),
+            }
+            assert_eq!(fast, slow, "event {i}");
+            // The second event of each head takes the shortcut.
+            if i == 1 || i == 6 {
+                assert!(resumed, "event {i} resumed at choices");
+            }
+        }
+        assert_eq!(fast, "abcdef");
+        // A non-error `object` may come before `choices`; an error one may not be skipped.
+        let mut memo = ChunkMemo::default();
+        let e = r#"{"object":"error","choices":[],"message":"boom"}"#;
+        assert!(
+            parse_chunk_in_stream(e.as_bytes(), &mut String::new(), &mut memo)
+                .unwrap()
+                .error
+                .is_some()
+        );
+        assert!(memo.prefix.is_empty());
     }
 }
