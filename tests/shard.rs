@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -25,49 +24,21 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const TTFT_TOLERANCE_MS: f64 = 5.0;
 const TPOT_TOLERANCE_MS: f64 = 1.5;
 
-struct Sim {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_servebench"))
 }
 
 /// `servebench sim` on a free port, with a fixed timetable per request.
-fn sim() -> Sim {
-    let mut child = bin()
-        .args([
-            "sim",
-            "--port",
-            "0",
-            "--ideal",
-            "--ttft-ms",
-            "20",
-            "--tpot-ms",
-            "5",
-        ])
-        .args(["--prefill-ms-per-token", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    Sim { child, url }
+fn sim() -> common::SimProcess {
+    common::SimProcess::start(&[
+        "--ideal",
+        "--ttft-ms",
+        "20",
+        "--tpot-ms",
+        "5",
+        "--prefill-ms-per-token",
+        "0",
+    ])
 }
 
 fn spawn(args: &[String]) -> Child {

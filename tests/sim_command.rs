@@ -1,48 +1,28 @@
 //! `servebench sim` as users start it: `--port 0` picks a free port and prints it, and
 //! the flags reach the latency model.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::{Read, Write};
 
 use servebench::{Outcome, run_args};
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn sim_subcommand_prints_its_port_and_serves() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_servebench"))
-        .args([
-            "sim",
-            "--port",
-            "0",
-            "--ideal",
-            "--model",
-            "tiny",
-            "--ttft-ms",
-            "30",
-            "--tpot-ms",
-            "2",
-        ])
-        .args(["--prefill-ms-per-token", "0", "--tokens-per-chunk", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _guard = Kill(child);
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
+    let sim = common::SimProcess::start(&[
+        "--ideal",
+        "--model",
+        "tiny",
+        "--ttft-ms",
+        "30",
+        "--tpot-ms",
+        "2",
+        "--prefill-ms-per-token",
+        "0",
+        "--tokens-per-chunk",
+        "2",
+    ]);
+    let url = sim.url.clone();
     assert!(!url.ends_with(":0"), "a real port is printed: {url}");
 
     // /v1/models names the model given with --model.

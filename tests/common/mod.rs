@@ -62,3 +62,45 @@ pub fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// `servebench sim ARGS...` as its own process on a free loopback port (`--port 0`),
+/// killed when dropped.
+pub struct SimProcess {
+    child: std::process::Child,
+    /// The base URL the simulator printed.
+    pub url: String,
+}
+
+impl SimProcess {
+    pub fn start(args: &[&str]) -> SimProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_servebench"))
+            .args(["sim", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:"))
+            .map(str::to_string);
+        // Owned before a missing URL panics, so the process is killed either way.
+        let mut sim = SimProcess {
+            child,
+            url: String::new(),
+        };
+        sim.url = url.unwrap_or_else(|| panic!("no URL in {line:?}"));
+        sim
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
