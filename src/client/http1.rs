@@ -4,7 +4,8 @@
 //! buffer, a dispatch channel and a task of its own: ~29 KB per open stream in a heap
 //! profile, where 10,000 streams must fit in 150 MB. Here a connection is a socket and
 //! one read buffer that starts at 4 KB and grows only for a response head that does
-//! not fit; the request's own task drives it. The request head goes out with the body
+//! not fit, or up to 32 KB for a server that fills it on every read; the request's own
+//! task drives it. The request head goes out with the body
 //! in one vectored write; body bytes are handed on read by read, never held whole.
 
 use std::io::{self, IoSlice, Write as _};
