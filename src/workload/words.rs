@@ -66,7 +66,7 @@ impl SafeWords {
         for id in 0..tok.vocab_size() {
             let s = tok.decode(&[id]);
             if is_shaped(&s) && tok.encode(&s) == [id] {
-                words.push(&s, id);
+                words.push(&[&s], id);
             }
         }
         if words.len() < MIN_WORDS {
@@ -91,21 +91,17 @@ impl SafeWords {
                 .split_once(' ')
                 .expect("cl100k_words.txt: `id word` lines");
             let id = id.parse().expect("cl100k_words.txt: numeric ids");
-            words.text.push(' ');
-            words.text.push_str(w);
-            let end = words.text.len() as u32;
-            words.words.push(Word {
-                start: end - w.len() as u32 - 1,
-                end,
-                id,
-            });
+            words.push(&[" ", w], id);
         }
         words
     }
 
-    fn push(&mut self, s: &str, id: u32) {
+    /// Appends a word given as pieces of its text (" " and the letters, or the whole).
+    fn push(&mut self, pieces: &[&str], id: u32) {
         let start = self.text.len() as u32;
-        self.text.push_str(s);
+        for p in pieces {
+            self.text.push_str(p);
+        }
         self.words.push(Word {
             start,
             end: self.text.len() as u32,
