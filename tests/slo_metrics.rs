@@ -24,13 +24,15 @@ fn results(dir: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
 }
 
-/// Ideal timetable: TTFT 20 ms + 0.1 ms per prompt token. Prompts of 10..200 tokens
-/// give TTFTs of 21..40 ms, so a 30 ms bound splits them where a 100-token prompt lies.
+/// Ideal timetable: TTFT 20 ms + 1 ms per prompt token. Prompts of 10..200 tokens give
+/// TTFTs of 30..220 ms, so a 125 ms bound splits them where a 105-token prompt lies. The
+/// spread is wide so that a loaded machine (CI saw +18 ms at 2 cores busy) cannot push
+/// every request over the bound; which requests meet it is read from the records.
 #[test]
 fn goodput_counts_requests_within_the_slo_and_report_recomputes_it() {
     let server = sim(SimConfig {
         ttft_base_ms: 20.0,
-        prefill_ms_per_token: 0.1,
+        prefill_ms_per_token: 1.0,
         tpot_ms: 1.0,
         ..SimConfig::ideal()
     });
@@ -46,7 +48,7 @@ fn goodput_counts_requests_within_the_slo_and_report_recomputes_it() {
         "--output-len",
         "4",
         "--slo",
-        "ttft_ms=30",
+        "ttft_ms=125",
         "--output-dir",
         dir.path().to_str().unwrap(),
         "--quiet",
@@ -63,7 +65,7 @@ fn goodput_counts_requests_within_the_slo_and_report_recomputes_it() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|r| {
             (r["first_token_at"].as_f64().unwrap() - r["started_at"].as_f64().unwrap()) * 1e3
-                <= 30.0
+                <= 125.0
         })
         .count() as u64;
     assert!(met > 0 && met < 40, "the bound splits the batch: {met}");
@@ -74,7 +76,7 @@ fn goodput_counts_requests_within_the_slo_and_report_recomputes_it() {
     assert_eq!(saved["runs"][0]["summary"]["goodput"]["met"], met);
     assert_eq!(
         saved["runs"][0]["summary"]["goodput"]["slo"]["ttft_ms"],
-        30.0
+        125.0
     );
     let csv = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
     assert!(csv.lines().any(|l| l.starts_with("goodput.req_s,")));
