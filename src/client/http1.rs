@@ -20,6 +20,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::chunked::{ChunkError, Chunked};
+use super::resolve::Resolver;
 
 /// The read buffer's size: a response head and a few events fit.
 const INITIAL_BUFFER: usize = 4 * 1024;
@@ -126,10 +127,14 @@ pub struct Conn {
 
 impl Conn {
     /// Connect (and shake hands, for https).
-    pub async fn connect(origin: &Origin<'_>, tls: Option<&TlsConnector>) -> Result<Conn, String> {
+    pub async fn connect(
+        origin: &Origin<'_>,
+        resolver: &Resolver,
+        tls: Option<&TlsConnector>,
+    ) -> Result<Conn, String> {
         let (host, port) = (origin.host, origin.port);
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let tcp = TcpStream::connect((bare, port))
+        let tcp = resolver
+            .connect(host, port)
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
         // A request larger than a segment must not wait for an ACK (Nagle).

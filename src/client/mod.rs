@@ -7,6 +7,7 @@ mod http1;
 mod json_scan;
 pub mod openai;
 mod pool;
+mod resolve;
 pub mod sse;
 mod tls;
 
@@ -23,6 +24,7 @@ use crate::record::FailureKind;
 use http1::{Conn, HeadError, Origin};
 use openai::{ChunkMemo, Usage, http_error_message, parse_chunk_in_stream};
 use pool::Pool;
+use resolve::Resolver;
 use sse::{Leftover, SseParser};
 
 /// Largest error body kept from an HTTP error response.
@@ -112,6 +114,7 @@ pub fn init_tls() {
 pub struct HttpClient {
     http: reqwest::Client,
     pool: Arc<Pool>,
+    resolver: Arc<Resolver>,
     /// Built on the first https connection (it loads the system's roots).
     tls: Arc<OnceLock<Result<TlsConnector, String>>>,
     insecure: bool,
@@ -147,6 +150,7 @@ impl HttpClient {
         Ok(HttpClient {
             http,
             pool: Arc::default(),
+            resolver: Arc::default(),
             tls: Arc::default(),
             insecure: cfg.insecure,
             auth,
@@ -458,7 +462,7 @@ impl HttpClient {
                 };
                 // Boxed: connecting (a TLS handshake above all) takes ~2 KB of state that
                 // would otherwise stay in every request's future for its whole life.
-                let c = Box::pin(Conn::connect(origin, tls))
+                let c = Box::pin(Conn::connect(origin, &self.resolver, tls))
                     .await
                     .map_err(|e| (FailureKind::ConnectError, e))?;
                 (c, false)

@@ -104,11 +104,14 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::resolve::Resolver;
     use tokio::net::{TcpListener, TcpStream};
 
     /// A connection to `listener` and the server's end of it.
     async fn pair(listener: &TcpListener, origin: &Origin<'_>) -> (Conn, TcpStream) {
-        let conn = Conn::connect(origin, None).await.unwrap();
+        let conn = Conn::connect(origin, &Resolver::default(), None)
+            .await
+            .unwrap();
         let (server, _) = listener.accept().await.unwrap();
         (conn, server)
     }
