@@ -81,18 +81,9 @@ fi
     { echo "--max-ratio must be a positive number" >&2; exit 2; }
 
 TOOLS="${SERVEBENCH_BENCH_TOOLS:-/tmp/servebench-clientbench-tools}"
-WORK="$(mktemp -d /tmp/servebench-client.XXXXXX)"
 # shellcheck source=bench/sse-server.sh
 source "$ROOT/bench/sse-server.sh"
-cleanup() {
-    sse_server_stop
-    # KEEP_WORK=1 keeps every tool's output for a look afterwards.
-    if [[ -z "${KEEP_WORK:-}" ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-step() { echo "== $*" >&2; }
+bench_workdir client
 fail() { echo "error: $*" >&2; exit 1; }
 
 # --- tools ------------------------------------------------------------------------

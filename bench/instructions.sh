@@ -14,18 +14,17 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install -y valgrind" >&2; exit 1; }
 # shellcheck source=bench/sse-server.sh
 source bench/sse-server.sh
-W="$(mktemp -d /tmp/servebench-instructions.XXXXXX)"
-trap 'sse_server_stop; rm -rf "$W"' EXIT
-sse_server_start "$W" 256
+bench_workdir instructions
+sse_server_start "$WORK" 256
 for spec in "$@"; do
     bin="${spec%%:*}"
     extra=()
     [[ "$spec" == *:* ]] && read -r -a extra <<<"${spec#*:}"
     for n in 1 201; do
-        valgrind --tool=callgrind --callgrind-out-file="$W/cg.$n" "$bin" concurrency \
+        valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$n" "$bin" concurrency \
             --endpoint "$SSE_URL" --model bench-model --concurrency 64 --num-requests "$n" \
-            --input-len 128 --output-len 256 -q "${extra[@]}" >/dev/null 2>"$W/vg.$n" || true
-        grep -o "Collected : [0-9]*" "$W/vg.$n" | awk '{ print $3 }' >"$W/ir.$n"
+            --input-len 128 --output-len 256 -q "${extra[@]}" >/dev/null 2>"$WORK/vg.$n" || true
+        grep -o "Collected : [0-9]*" "$WORK/vg.$n" | awk '{ print $3 }' >"$WORK/ir.$n"
     done
-    echo "$spec: $(( ($(cat "$W/ir.201") - $(cat "$W/ir.1")) / 200 )) instructions per request"
+    echo "$spec: $(( ($(cat "$WORK/ir.201") - $(cat "$WORK/ir.1")) / 200 )) instructions per request"
 done

@@ -26,16 +26,9 @@ REQUESTS="${1:-300}"
 [[ "$REQUESTS" =~ ^[0-9]+$ && "$REQUESTS" -ge 2 ]] || { echo "REQUESTS must be ≥ 2" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "valgrind not found: apt-get install -y valgrind" >&2; exit 1; }
 
-WORK="$(mktemp -d /tmp/servebench-profile.XXXXXX)"
 # shellcheck source=bench/sse-server.sh
 source "$ROOT/bench/sse-server.sh"
-cleanup() {
-    sse_server_stop
-    if [[ -z "${KEEP_WORK:-}" ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-step() { echo "== $*" >&2; }
+bench_workdir profile
 
 BIN="${PROFILE_BINARY:-}"
 if [[ -z "$BIN" ]]; then

@@ -1,10 +1,15 @@
+# shellcheck shell=bash
 # A zero-latency OpenAI-compatible SSE server that is not servebench: Debian's nginx
 # serving one pre-generated chat-completions stream as a static file. Sourced by
-# bench/client.sh, bench/targets.sh and bench/profile.sh (not run on its own).
+# bench/client.sh, targets.sh, profile.sh and instructions.sh (not run on its own).
 #
 #   sse_server_start DIR [TOKENS]   sets SSE_URL (no access log) and SSE_LOG_URL (a
 #                                   second port that logs each request's arrival time)
-#   sse_server_stop                 (callers run it from their EXIT trap)
+#   sse_server_stop                 (bench_workdir's EXIT trap runs it)
+#   bench_workdir NAME              sets WORK to a new scratch directory and traps EXIT
+#                                   to stop the server, run bench_on_exit if the caller
+#                                   defines one, and remove WORK (KEEP_WORK=1 keeps it)
+#   step TEXT                       says which stage runs, on stderr
 #
 # Why nginx: it answers from memory in a few µs per request with one worker, so what
 # the benchmark sees is the client's own cost, not a server's. The static module
@@ -25,6 +30,20 @@
 # no model emits (servebench's recorder tokenizes every response's text).
 
 SSE_NGINX_PID=""
+
+bench_workdir() {
+    WORK="$(mktemp -d "/tmp/servebench-$1.XXXXXX")"
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+    sse_server_stop
+    if declare -F bench_on_exit >/dev/null; then bench_on_exit; fi
+    if [[ -z "${KEEP_WORK:-}" ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+}
+
+step() { echo "== $*" >&2; }
 
 sse_free_port() {
     # Ask the kernel for a free port; the tiny race until nginx binds is acceptable for

@@ -33,18 +33,13 @@ REPS=3 STREAMS=10000 RECORDS=1000000
 ((SHORT)) && REPS=1 STREAMS=2000 RECORDS=200000
 MOONCAKE="${MOONCAKE_TRACE:-/work/shared/traces/mooncake_synthetic_trace.jsonl}"
 
-WORK="$(mktemp -d /tmp/servebench-targets.XXXXXX)"
 SIM_PID=""
 # shellcheck source=bench/sse-server.sh
 source "$ROOT/bench/sse-server.sh"
-cleanup() {
-    sse_server_stop
+bench_workdir targets
+bench_on_exit() {
     if [[ -n "$SIM_PID" ]]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; fi
-    if [[ -z "${KEEP_WORK:-}" ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-step() { echo "== $*" >&2; }
 
 step "building servebench"
 cargo build --release -q
