@@ -14,11 +14,11 @@ fn sim_subcommand_prints_its_port_and_serves() {
         "--model",
         "tiny",
         "--ttft-ms",
-        "30",
+        "100",
         "--tpot-ms",
-        "2",
+        "50",
         "--prefill-ms-per-token",
-        "0",
+        "5",
         "--tokens-per-chunk",
         "2",
     ]);
@@ -38,8 +38,12 @@ fn sim_subcommand_prints_its_port_and_serves() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("\"tiny\""), "{resp}");
 
-    // The flags set the timing: TTFT 30 ms (+1 ms for the second token of the first
-    // chunk), two tokens per event.
+    // The flags set the timing: TTFT 100 ms + 5 ms × 20 prompt tokens + 50 ms for the
+    // second token of the first chunk = 250 ms, two tokens per event. Without any one
+    // flag (defaults: TTFT 15 ms, 0.04 ms per prompt token, 10 ms per token, one token
+    // per chunk) the first event would come at most 210 ms in, and the simulator never
+    // sends early, so no TTFT below 250 ms is allowed. The upper bound catches a wrong
+    // time unit and leaves 400 ms for a loaded machine (the batch is delayed together).
     let out = match run_args([
         "servebench",
         "batch",
@@ -50,7 +54,7 @@ fn sim_subcommand_prints_its_port_and_serves() {
         "--input-len",
         "20",
         "--output-len",
-        "6",
+        "4",
         "--quiet",
     ]) {
         Ok(Outcome::Session(s)) => s,
@@ -59,6 +63,8 @@ fn sim_subcommand_prints_its_port_and_serves() {
     assert_eq!(out.model, "tiny");
     let s = &out.runs[0].1;
     assert_eq!(s.tokens_per_event, Some(2.0));
-    let ttft = s.ttft_ms.as_ref().unwrap().mean;
-    assert!((32.0..38.0).contains(&ttft), "TTFT {ttft}");
+    let ttft = s.ttft_ms.as_ref().unwrap();
+    // 1 µs: the client keeps whole µs.
+    assert!(ttft.min >= 250.0 - 0.001, "min TTFT {}", ttft.min);
+    assert!(ttft.mean < 650.0, "mean TTFT {}", ttft.mean);
 }
