@@ -170,7 +170,9 @@ mod tests {
 
     #[tokio::test]
     async fn never_early_and_in_order() {
-        let t0 = Instant::now();
+        // 200 ms ahead, so all four are waiting before the first deadline even on a
+        // loaded machine: one first polled after its deadline returns at once.
+        let t0 = Instant::now() + Duration::from_millis(200);
         let mut handles = Vec::new();
         for ms in [30u64, 10, 20, 0] {
             handles.push(tokio::spawn(async move {

@@ -1329,6 +1329,13 @@ mod tests {
             "the first scrape is awaited"
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
+        // Then until two samples are in, however slow the machine: the fourth scrape
+        // is sent only once the third one's answer was read.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while st.hits.load(Ordering::SeqCst) < 4 {
+            assert!(tokio::time::Instant::now() < deadline, "not sampling");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let m = running.finish().await.unwrap();
         assert_eq!(m.failed_samples, 0, "{:?}", m.last_error);
         assert!(m.scrapes >= 4, "before, some samples, after: {}", m.scrapes);

@@ -506,22 +506,34 @@ async fn a_malformed_event_comes_after_half_the_tokens_and_the_stream_goes_on() 
 #[tokio::test]
 async fn a_stall_holds_back_the_second_half_then_resumes() {
     let mut f = at(FaultKind::Stall, &[0]);
-    f.stall_ms = Some(150);
-    let sim = start(fast(f));
+    f.stall_ms = Some(300);
+    // 40 ms apart: paced, the five tokens after the stall would take 160 ms.
+    let sim = start(SimConfig {
+        tpot_ms: 40.0,
+        ..fast(f)
+    });
+    let t_send = Instant::now();
     let mut conn = open(&sim, 10, true).await;
     let r = read_response(&mut conn, &mut Vec::new()).await;
-    let content: Vec<Instant> = r
+    let content: Vec<Duration> = r
         .events
         .iter()
         .filter(|(_, e)| is_content(e))
-        .map(|(t, _)| *t)
+        .map(|(t, _)| *t - t_send)
         .collect();
     assert_eq!(content.len(), 10);
-    let gap = content[5] - content[4];
-    assert!(gap >= Duration::from_millis(150), "{gap:?}");
-    // The tokens produced during the stall come out together.
+    // Token 4 (the fifth) is due at 2 + 4 × 40 = 162 ms; the stall starts once it is
+    // sent, so token 5 comes no earlier than 462 ms. Counted from the send, as a
+    // late read of token 4 would shorten the gap between the two.
+    let ms = Duration::from_millis;
+    assert!(content[5] >= ms(462), "{content:?}");
+    // Catch a stall twice too long (762 ms), or one before token 4 (which would then
+    // come at ≥ 422 ms), with 250 ms of slack for a loaded machine.
+    assert!(content[5] < ms(462 + 250), "{content:?}");
+    assert!(content[4] < ms(162 + 250), "{content:?}");
+    // The tokens produced during the stall come out together, not paced (160 ms).
     let rest = content[9] - content[5];
-    assert!(rest < Duration::from_millis(50), "{rest:?}");
+    assert!(rest < ms(100), "{rest:?}");
     assert_eq!(r.events.last().unwrap().1, "[DONE]");
     let st = sim.stats();
     assert_eq!((st.completed, st.faults_injected.stall), (1, 1));
@@ -546,7 +558,7 @@ async fn a_stall_without_end_lasts_until_the_client_leaves() {
 #[tokio::test]
 async fn slow_headers_come_late_and_the_response_is_whole() {
     let mut f = at(FaultKind::SlowHeaders, &[0]);
-    f.slow_headers_ms = 200;
+    f.slow_headers_ms = 300;
     let sim = start(fast(f));
     let t = Instant::now();
     let mut conn = open(&sim, 3, true).await;
@@ -557,9 +569,10 @@ async fn slow_headers_come_late_and_the_response_is_whole() {
         End::Stopped
     );
     let late = t.elapsed();
-    assert!(late >= Duration::from_millis(200), "{late:?}");
+    assert!(late >= Duration::from_millis(300), "{late:?}");
+    // Catches a delay counted twice (600 ms), with 300 ms of slack for a loaded machine.
     assert!(
-        late < Duration::from_millis(400),
+        late < Duration::from_millis(600),
         "counted from arrival: {late:?}"
     );
     read_raw(&mut conn, &mut raw, Duration::from_secs(5), |_| false).await;
@@ -723,8 +736,9 @@ async fn the_next_request_gets_the_seat(kind: FaultKind, leave: bool) {
     let r = read_response(&mut second, &mut Vec::new()).await;
     assert_eq!(r.events.last().unwrap().1, "[DONE]");
     let waited = t_fault.elapsed();
+    // Kept from the seat, it would wait for `first`'s last 1000 tokens: ≥ 500 ms.
     assert!(
-        waited < Duration::from_millis(200),
+        waited < Duration::from_millis(300),
         "{kind}: the next request waited {waited:?} after the fault"
     );
 }
