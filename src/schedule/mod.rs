@@ -105,12 +105,15 @@ impl RunContext {
         scheduled_at: Option<u64>,
         queue_wait: Option<u64>,
         keep_answer: bool,
-    ) -> Option<String> {
+    ) -> Option<sessions::Answer> {
         let outcome = self
             .client
             .execute(&self.url, body, &self.clock, &self.live)
             .await;
-        let answer = (keep_answer && outcome.failure.is_none()).then(|| outcome.text.clone());
+        let answer = (keep_answer && outcome.failure.is_none()).then(|| sessions::Answer {
+            text: outcome.text.clone(),
+            tokens: outcome.usage.and_then(|u| u.completion_tokens),
+        });
         self.recorder.submit(Finished {
             run: self.label.clone(),
             id,

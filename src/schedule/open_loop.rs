@@ -122,7 +122,7 @@ async fn send_timed(
             let answer = ctx
                 .send_body(i, body, tokens, Some(timed.at_us), wait, keep)
                 .await;
-            s.after(i as usize, turn, answer.as_deref());
+            s.after(i as usize, turn, answer).await;
         }
         _ => ctx.send_at(&timed.req, Some(timed.at_us), wait).await,
     }

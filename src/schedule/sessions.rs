@@ -74,6 +74,13 @@ struct Slot {
     notify: Notify,
 }
 
+/// What a turn generated, for the turns that continue it.
+pub struct Answer {
+    pub text: String,
+    /// As the server counted them (its usage), when it reported them.
+    pub tokens: Option<u32>,
+}
+
 /// What a request is sent with, decided when it is due.
 pub struct Turn {
     /// Replaces the prepared body (a continuation); `None` sends the prepared one.
@@ -211,15 +218,30 @@ impl Sessions {
     }
 
     /// Record how request `i` ended, so its children can go.
-    pub fn after(&self, i: usize, turn: Turn, answer: Option<&str>) {
+    pub async fn after(&self, i: usize, turn: Turn, answer: Option<Answer>) {
         let Some(slot) = u32::try_from(i).ok().and_then(|i| self.slots.get(&i)) else {
             return;
         };
         let conversation = match (turn.history, answer) {
             (Some(mut h), Some(a)) => {
-                h.tokens += self.tokenizer.count(a) as u32;
-                h.messages.push(("assistant", Arc::from(a)));
-                Some(Arc::new(h))
+                // The server's count when it gave one (what the model saw). Otherwise the
+                // answer is tokenized on a blocking thread: a long one takes a while, and
+                // the first builds the vocabulary (~40 ms), which on a runtime thread would
+                // delay the timestamps of every stream it serves.
+                let counted = match a.tokens {
+                    Some(n) => Some((n, a.text)),
+                    None => {
+                        let tok = self.tokenizer.clone();
+                        tokio::task::spawn_blocking(move || (tok.count(&a.text) as u32, a.text))
+                            .await
+                            .ok()
+                    }
+                };
+                counted.map(|(n, text)| {
+                    h.tokens += n;
+                    h.messages.push(("assistant", Arc::from(text)));
+                    Arc::new(h)
+                })
             }
             _ => None,
         };
@@ -314,7 +336,11 @@ mod tests {
         root.input_len = 20;
         let first = s.before_send(0, &root).await;
         assert!(first.body.is_none(), "a root goes as prepared");
-        s.after(0, first, Some("the answer"));
+        let answer = Answer {
+            text: "the answer".into(),
+            tokens: None,
+        };
+        s.after(0, first, Some(answer)).await;
         for (i, input) in [(1, 40), (2, 45)] {
             let mut child = turn(2, 1);
             child.hash_ids = vec![1, 2, 7];
@@ -349,11 +375,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_servers_count_of_an_answer_is_used_when_it_gave_one() {
+        let s = sessions(vec![None, Some(0)]);
+        let mut root = turn(1, -1);
+        root.input_len = 20;
+        let first = s.before_send(0, &root).await;
+        let answer = Answer {
+            text: "the answer".into(),
+            tokens: Some(50),
+        };
+        s.after(0, first, Some(answer)).await;
+        let mut child = turn(2, 1);
+        child.input_len = 60;
+        let t = s.before_send(1, &child).await;
+        assert_eq!(messages(&t)[1]["content"], "the answer");
+        // The history is 20 + 50 tokens (by the client's tokenizer it would be 20 + 2,
+        // and the turn 60); the trace asks for less, so one new token goes on top.
+        assert_eq!(t.body.as_ref().unwrap().1, 71);
+    }
+
+    #[tokio::test]
     async fn a_child_of_a_failed_turn_goes_on_its_own() {
         let s = sessions(vec![None, Some(0)]);
         let root = turn(1, -1);
         let first = s.before_send(0, &root).await;
-        s.after(0, first, None);
+        s.after(0, first, None).await;
         let t = s.before_send(1, &turn(2, 1)).await;
         assert!(t.body.is_none());
     }
