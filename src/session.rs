@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::cli::LoadArgs;
 use crate::client::endpoint::Endpoint;
 use crate::client::openai::{Api, BodyOptions, PromptBody, build_body};
-use crate::client::{ApiKey, ClientConfig, HttpClient};
+use crate::client::{ApiKey, ClientConfig, DRAIN_AFTER_DONE, HttpClient};
 use crate::clock::RunClock;
 use crate::error::Error;
 use crate::feed::Feeder;
@@ -302,6 +302,7 @@ pub fn run_session(
             .and_then(|s| Duration::try_from_secs_f64(s).ok()),
         retries: args.retries,
         insecure: args.insecure,
+        drain_after_done: DRAIN_AFTER_DONE,
     })?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()

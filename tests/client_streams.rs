@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use servebench::client::{ClientConfig, HttpClient, Outcome};
+use servebench::client::{ClientConfig, DRAIN_AFTER_DONE, HttpClient, Outcome};
 use servebench::clock::RunClock;
 use servebench::progress::Live;
 use servebench::record::FailureKind;
@@ -93,6 +93,7 @@ async fn run_with_key(addr: SocketAddr, timeout_ms: Option<u64>, key: Option<&st
             idle_timeout: None,
             retries: 0,
             insecure: false,
+            drain_after_done: DRAIN_AFTER_DONE,
         },
     )
     .await
@@ -339,22 +340,24 @@ async fn finish_reason_then_close_is_complete() {
 
 #[tokio::test]
 async fn timeout_keeps_what_arrived() {
+    // The timeout is long enough for the first event to beat it on a stalled machine.
     let o = run(
         vec![
             Raw(SSE_HEAD.into()),
             chunk(&content("a")),
-            Sleep(2_000),
+            Sleep(5_000),
             chunk(DONE),
         ],
-        Some(200),
+        Some(800),
     )
     .await;
     let (kind, msg) = o.failure.unwrap();
     assert_eq!(kind, FailureKind::Timeout, "{msg}");
     assert_eq!(o.events.len(), 1);
     let elapsed = o.ended_at - o.started_at;
+    // Never before the timeout; well before the rest of the stream would come.
     assert!(
-        (200_000..1_500_000).contains(&elapsed),
+        (800_000..3_000_000).contains(&elapsed),
         "ended after {elapsed} µs"
     );
 }
@@ -418,17 +421,18 @@ async fn stream_held_open_after_done_is_still_complete() {
         vec![
             Raw(SSE_HEAD.into()),
             chunk(&body),
-            Sleep(300),
+            Sleep(1_200),
             chunk(": ping\n\n"),
-            Sleep(2_000),
+            Sleep(5_000),
         ],
-        Some(250),
+        Some(1_000),
     )
     .await;
     assert_ok(&o);
     assert!(o.complete);
+    // The timeout (1 s) would end it at 1 s, the ping at 1.2 s.
     assert!(
-        o.ended_at - o.started_at < 200_000,
+        o.ended_at - o.started_at < 800_000,
         "ended at [DONE], not at the drain"
     );
 }
@@ -490,6 +494,7 @@ async fn an_echoed_api_key_is_masked() {
         idle_timeout: None,
         retries: 0,
         insecure: false,
+        drain_after_done: DRAIN_AFTER_DONE,
     })
     .unwrap();
     let url = format!("http://{addr}/v1/chat/completions")
@@ -518,6 +523,7 @@ async fn run_idle(script: Vec<Step>, idle_ms: u64) -> Outcome {
             idle_timeout: Some(Duration::from_millis(idle_ms)),
             retries: 0,
             insecure: false,
+            drain_after_done: DRAIN_AFTER_DONE,
         },
     )
     .await
@@ -525,9 +531,10 @@ async fn run_idle(script: Vec<Step>, idle_ms: u64) -> Outcome {
 
 #[tokio::test]
 async fn a_stalled_stream_is_an_idle_timeout() {
+    // A limit the first event beats even on a stalled machine.
     let o = run_idle(
         vec![Raw(SSE_HEAD.into()), chunk(&content("a")), Sleep(5_000)],
-        150,
+        600,
     )
     .await;
     let (kind, msg) = o.failure.unwrap();
@@ -550,17 +557,19 @@ async fn headers_that_never_come_are_an_idle_timeout() {
 
 #[tokio::test]
 async fn slow_but_steady_streams_are_not_idle() {
-    // Events every 60 ms for 0.6 s: silence never reaches the 150 ms limit.
+    // Events every 25 ms for 1.5 s: silence never reaches the 1 s limit (even when a
+    // busy machine pauses the process for several hundred ms), while the stream lasts
+    // well over it: a timer that each event does not restart would fire.
     let mut script = vec![Raw(SSE_HEAD.into())];
-    for _ in 0..10 {
+    for _ in 0..60 {
         script.push(chunk(&content("x")));
-        script.push(Sleep(60));
+        script.push(Sleep(25));
     }
     script.push(chunk(&(FINISH.to_string() + DONE)));
     script.push(Raw(END.into()));
-    let o = run_idle(script, 150).await;
+    let o = run_idle(script, 1_000).await;
     assert_ok(&o);
-    assert_eq!(o.events.len(), 10);
+    assert_eq!(o.events.len(), 60);
 }
 
 async fn run_retrying(scripts: Vec<Vec<Step>>, retries: u32) -> Outcome {
@@ -573,6 +582,7 @@ async fn run_retrying(scripts: Vec<Vec<Step>>, retries: u32) -> Outcome {
             idle_timeout: None,
             retries,
             insecure: false,
+            drain_after_done: DRAIN_AFTER_DONE,
         },
     )
     .await
@@ -659,6 +669,7 @@ async fn a_kept_alive_connection_closed_unanswered_is_resent_once() {
         idle_timeout: None,
         retries: 0,
         insecure: false,
+        drain_after_done: DRAIN_AFTER_DONE,
     })
     .unwrap();
     let url = format!("http://{addr}/v1/chat/completions")

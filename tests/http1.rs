@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use servebench::client::{ApiKey, ClientConfig, HttpClient, Outcome};
+use servebench::client::{ApiKey, ClientConfig, DRAIN_AFTER_DONE, HttpClient, Outcome};
 use servebench::clock::RunClock;
 use servebench::progress::Live;
 use servebench::record::FailureKind;
@@ -99,12 +99,18 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
 }
 
 fn client(key: Option<&str>) -> HttpClient {
+    client_draining(key, DRAIN_AFTER_DONE)
+}
+
+/// A client that reads up to `drain` past `[DONE]` for the end of the body.
+fn client_draining(key: Option<&str>, drain: Duration) -> HttpClient {
     HttpClient::new(&ClientConfig {
         api_key: key.map(|k| ApiKey::new(k.into())),
         timeout: Some(Duration::from_secs(2)),
         idle_timeout: None,
         retries: 0,
         insecure: false,
+        drain_after_done: drain,
     })
     .unwrap()
 }
@@ -188,7 +194,9 @@ async fn the_request_is_written_as_specified() {
 #[tokio::test]
 async fn a_kept_alive_connection_is_reused() {
     // Chunked with the last chunk late (read after [DONE]), a body framed by its
-    // length, an error status with its body, then chunked again: one connection.
+    // length, an error status with its body, then chunked again: one connection. The
+    // drain window is long so that a busy machine delaying the last chunk past the
+    // default 50 ms does not drop the connection (the server takes only one).
     let mut early = chunked(&["a"]);
     let last = early.split_off(early.len() - 5);
     let e500 = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\noops".to_vec();
@@ -199,10 +207,10 @@ async fn a_kept_alive_connection_is_reused() {
             vec![Part::Bytes(e500)],
             vec![Part::Bytes(chunked(&["c"]))],
         ],
-        hold_ms: 1000,
+        hold_ms: 3000,
     }])
     .await;
-    let c = client(None);
+    let c = client_draining(None, Duration::from_secs(2));
     assert_ok(&send(&c, s.addr, b"{}").await, "a");
     assert_ok(&send(&c, s.addr, b"{}").await, "b");
     let o = send(&c, s.addr, b"{}").await;
@@ -258,7 +266,9 @@ async fn a_connection_the_server_closed_while_idle_is_not_used() {
     .await;
     let c = client(None);
     assert_ok(&send(&c, s.addr, b"{}").await, "a");
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Long after the server's close (20 ms), so that a stalled machine still has it
+    // seen closed before the next request.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // Seen closed before sending: no resend needed (retries 0).
     assert_ok(&send(&c, s.addr, b"{}").await, "b");
     assert_eq!(s.accepted.load(Ordering::SeqCst), 2);

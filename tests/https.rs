@@ -62,6 +62,7 @@ async fn request(addr: std::net::SocketAddr, insecure: bool) -> servebench::clie
         idle_timeout: None,
         retries: 0,
         insecure,
+        drain_after_done: servebench::client::DRAIN_AFTER_DONE,
     })
     .unwrap();
     let url = format!("https://localhost:{}/v1/chat/completions", addr.port())

@@ -244,7 +244,9 @@ fn batch_concurrency_trace_and_dual_round_against_llama_cpp() {
     check_records(&recs, None);
     for r in &recs {
         let lag = r["started_at"].as_f64().unwrap() - r["scheduled_at"].as_f64().unwrap();
-        assert!((0.0..0.05).contains(&lag), "sent on time: lag {lag} s");
+        // Never early; late by a stall at most (the trace spans 1.5 s: a sender on the
+        // wrong time scale would lag by far more).
+        assert!((0.0..0.25).contains(&lag), "sent on time: lag {lag} s");
     }
 
     // Two rounds of the same prompts: llama.cpp reuses cached prompts (per slot, and in

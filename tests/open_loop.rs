@@ -1,8 +1,15 @@
 //! Open-loop runs end to end: trace replay and request rates against the simulator.
 //!
-//! Lag bounds: the timing thread spins the last 200 µs before each send, so the median
-//! lag is tens of µs; the maximum allows for a 2-core CI machine running other tests at
-//! the same time, where one wake-up can be delayed by a scheduler time slice (~10 ms).
+//! Lag: no request is ever sent before its time (exact, from the records). The timing
+//! thread spins the last 200 µs before each send, so on an idle machine the median lag
+//! is tens of µs; a loaded 2-core CI machine starves it (medians of 15 ms, once 58 ms,
+//! and maxima up to 270 ms were seen with 8–12 busy loops), so the default bounds only
+//! catch a sender far off its timetable: one on the wrong time scale (a lost
+//! `--time-scale` lags the trace's middle by 400 ms, its end by 800 ms) or one that
+//! waits for earlier requests (falls behind by up to 1 s). Sending early is caught
+//! exactly.
+//! SERVEBENCH_STRICT_TIMING=1 checks the idle-machine bounds; bench/targets.sh measures
+//! the accuracy itself.
 
 mod common;
 
@@ -12,8 +19,29 @@ use std::path::Path;
 use serde_json::Value;
 use servebench::sim::{SimConfig, SimServer};
 
-const MEDIAN_LAG_MS: f64 = 1.0;
-const MAX_LAG_MS: f64 = 30.0;
+/// Bounds on the median and the maximum schedule lag, in ms.
+fn lag_bounds() -> (f64, f64) {
+    if std::env::var("SERVEBENCH_STRICT_TIMING").is_ok_and(|v| v == "1") {
+        (1.0, 30.0)
+    } else {
+        (100.0, 500.0)
+    }
+}
+
+/// Every record with a schedule started at or after it (and after its wait for a
+/// slot): µs on the run's clock, so exact whatever the machine's load.
+fn never_early(recs: &[Value]) {
+    for r in recs {
+        let wait = match &r["queue_wait"] {
+            Value::Null => 0,
+            w => secs_to_us(w),
+        };
+        assert!(
+            secs_to_us(&r["started_at"]) >= secs_to_us(&r["scheduled_at"]) + wait,
+            "sent early: {r}"
+        );
+    }
+}
 
 fn ideal_sim() -> SimServer {
     let cfg = SimConfig {
@@ -85,6 +113,7 @@ fn trace_replay_keeps_the_timeline_and_the_lengths() {
         "every request sent and answered"
     );
     let recs = records(&out_dir);
+    never_early(&recs);
     let t0 = rows[0].0;
     let mut lags = Vec::new();
     for r in &recs {
@@ -109,13 +138,16 @@ fn trace_replay_keeps_the_timeline_and_the_lengths() {
             *input as u64,
             "request {i}"
         );
-        lags.push((r["started_at"].as_f64().unwrap() - r["scheduled_at"].as_f64().unwrap()) * 1e3);
+        lags.push((secs_to_us(&r["started_at"]) - secs_to_us(&r["scheduled_at"])) as f64 / 1e3);
     }
     let (median, max) = median_and_max(lags);
-    assert!(median < MEDIAN_LAG_MS, "median lag {median} ms");
-    assert!(max < MAX_LAG_MS, "max lag {max} ms");
+    let (median_bound, max_bound) = lag_bounds();
+    assert!(median < median_bound, "median lag {median} ms");
+    assert!(max < max_bound, "max lag {max} ms");
+    // The summary's lag is the records' (no slot to wait for here).
     let lag = s.schedule_lag_ms.as_ref().unwrap();
     assert_eq!(lag.count, 200);
+    assert!((lag.max - max).abs() < 1e-9, "{lag:?}, records {max} ms");
     // A second scale replays the same requests on a stretched timeline.
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
@@ -208,16 +240,19 @@ fn poisson_rate_with_a_concurrency_cap() {
         assert!(from_sched.mean > s.ttft_ms.as_ref().unwrap().mean + 1.0);
         // Lag excludes the deliberate wait. (At `inf` every request is due at 0, so one
         // delayed start on a busy machine shifts them all: only the bound applies.)
+        let (median_bound, max_bound) = lag_bounds();
         let lag = s.schedule_lag_ms.as_ref().unwrap();
-        assert!(lag.max < MAX_LAG_MS, "{label}: {lag:?}");
+        assert!(lag.max < max_bound, "{label}: {lag:?}");
         if label == "rate 200" {
             assert!(
-                lag.percentile(50.0).unwrap() < MEDIAN_LAG_MS,
+                lag.percentile(50.0).unwrap() < median_bound,
                 "{label}: {lag:?}"
             );
         }
     }
     let recs = records(dir.path());
+    // Sent neither before its time nor before its slot's wait was over.
+    never_early(&recs);
     let rate200: Vec<&Value> = recs.iter().filter(|r| r["run"] == "rate 200").collect();
     let mut sched: Vec<u64> = rate200
         .iter()
@@ -244,6 +279,7 @@ fn poisson_rate_with_a_concurrency_cap() {
 #[test]
 fn rate_without_a_cap_is_open_loop() {
     let server = ideal_sim();
+    let dir = tempfile::tempdir().unwrap();
     let out = session(&[
         "rate",
         "--rates",
@@ -256,6 +292,8 @@ fn rate_without_a_cap_is_open_loop() {
         "30",
         "--endpoint",
         &server.url(),
+        "--output-dir",
+        dir.path().to_str().unwrap(),
         "--quiet",
     ]);
     let s = &out.runs[0].1;
@@ -264,9 +302,12 @@ fn rate_without_a_cap_is_open_loop() {
     assert!((25..=80).contains(&s.total), "{} arrivals", s.total);
     assert!(s.concurrency.max_in_flight >= 2);
     assert!(s.queue_wait_ms.is_none());
+    never_early(&records(dir.path()));
+    // Sending one at a time (≥ 35 ms each, 10 ms apart) would fall behind by up to ~1 s.
+    let (median_bound, max_bound) = lag_bounds();
     let lag = s.schedule_lag_ms.as_ref().unwrap();
     assert!(
-        lag.percentile(50.0).unwrap() < MEDIAN_LAG_MS && lag.max < MAX_LAG_MS,
+        lag.percentile(50.0).unwrap() < median_bound && lag.max < max_bound,
         "{lag:?}"
     );
 }
@@ -340,11 +381,18 @@ fn engine_prefix_cache_hits_like_the_trace_repeats() {
 }
 
 /// Qwen sessions: turn 2 is due 10 ms after turn 1 starts but must wait for turn 1's
-/// answer (5 ms + 29 × 1 ms ≈ 34 ms), then carries prompt + answer + new turn; its trace input length
-/// (50 + 30 + 20) is met exactly, as the simulator's own count shows.
+/// answer (5 ms + 29 × 8 ms ≈ 240 ms, long enough that a late start of turn 2 on a busy
+/// machine still leaves a wait to record), then carries prompt + answer + new turn; its
+/// trace input length (50 + 30 + 20) is met exactly, as the simulator's own count shows.
 #[test]
 fn qwen_sessions_continue_the_parents_conversation() {
-    let server = ideal_sim();
+    let cfg = SimConfig {
+        ttft_base_ms: 5.0,
+        prefill_ms_per_token: 0.001,
+        tpot_ms: 8.0,
+        ..SimConfig::ideal()
+    };
+    let server = SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("qwen.jsonl");
     let line = |chat: i64, parent: i64, t: f64, input: u32, output: u32, ids: &[u64]| {
@@ -377,8 +425,9 @@ fn qwen_sessions_continue_the_parents_conversation() {
         f(t2, "started_at") >= f(t1, "ended_at"),
         "turn 2 waits for turn 1"
     );
+    // ≈ 230 ms; a start of turn 2 late by up to 130 ms still leaves over 100 ms.
     assert!(
-        f(t2, "queue_wait") > 0.015,
+        f(t2, "queue_wait") > 0.1,
         "the wait is recorded: {}",
         t2["queue_wait"]
     );

@@ -31,7 +31,8 @@ use sse::{Leftover, SseParser};
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// How long to read what follows `[DONE]` (normally just the end of the body) so the
 /// connection can be reused; a server that keeps the stream open is simply dropped.
-const DRAIN_AFTER_DONE: Duration = Duration::from_millis(50);
+/// The default of `ClientConfig::drain_after_done`.
+pub const DRAIN_AFTER_DONE: Duration = Duration::from_millis(50);
 /// Bytes of a non-SSE body quoted in the error.
 const EXCERPT: usize = 200;
 /// The longest a retry waits, whatever a `Retry-After` says.
@@ -74,6 +75,8 @@ pub struct ClientConfig {
     /// Tries again after a connection error or an HTTP 429, this many times at most.
     pub retries: u32,
     pub insecure: bool,
+    /// How long to read past `[DONE]` for the end of the body (`DRAIN_AFTER_DONE`).
+    pub drain_after_done: Duration,
 }
 
 /// What happened to one request, before token counting.
@@ -124,6 +127,7 @@ pub struct HttpClient {
     timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     retries: u32,
+    drain_after_done: Duration,
 }
 
 impl HttpClient {
@@ -158,6 +162,7 @@ impl HttpClient {
             timeout: cfg.timeout,
             idle_timeout: cfg.idle_timeout,
             retries: cfg.retries,
+            drain_after_done: cfg.drain_after_done,
         })
     }
 
@@ -381,7 +386,7 @@ impl HttpClient {
             if state.done {
                 out.complete = true;
                 if decoded.is_ok() {
-                    drain(&mut conn).await;
+                    drain(&mut conn, self.drain_after_done).await;
                 }
                 break;
             }
@@ -543,7 +548,7 @@ impl HttpClient {
 
 /// After `[DONE]`: read the (normally empty) rest of the body so the connection can be
 /// reused. A server that keeps the stream open is left; the connection is dropped.
-async fn drain(conn: &mut Conn) {
+async fn drain(conn: &mut Conn, limit: Duration) {
     if conn.body_ended() {
         return;
     }
@@ -555,7 +560,7 @@ async fn drain(conn: &mut Conn) {
             }
         }
     };
-    let _ = tokio::time::timeout(DRAIN_AFTER_DONE, rest).await;
+    let _ = tokio::time::timeout(limit, rest).await;
 }
 
 #[derive(Default)]

@@ -134,17 +134,31 @@ mod tests {
 
     #[test]
     fn precise_wait_is_never_early_and_rarely_late() {
-        let mut late = Vec::new();
-        for i in 0..50 {
-            let target = Instant::now() + Duration::from_micros(300 + 97 * i);
-            precise_wait(target);
-            let now = Instant::now();
-            assert!(now >= target);
-            late.push((now - target).as_micros());
+        // Never early, exactly. On an idle machine the spin gives a median of tens of µs;
+        // a loaded one delays wake-ups (medians of 2–5 ms were seen with a dozen busy
+        // loops), so the default bound, best of three rounds, catches only a wait late by
+        // far more: sleeping a whole 50 ms check period, a wrong unit.
+        // SERVEBENCH_STRICT_TIMING=1 asks for the idle figure (bench/targets.sh measures
+        // it).
+        let strict = std::env::var("SERVEBENCH_STRICT_TIMING").is_ok_and(|v| v == "1");
+        let bound_us = if strict { 500 } else { 10_000 };
+        let mut medians = Vec::new();
+        for _ in 0..3 {
+            let mut late = Vec::new();
+            for i in 0..50 {
+                let target = Instant::now() + Duration::from_micros(300 + 97 * i);
+                precise_wait(target);
+                let now = Instant::now();
+                assert!(now >= target, "woke {:?} early", target - now);
+                late.push((now - target).as_micros());
+            }
+            late.sort_unstable();
+            // The odd wake-up delayed by the machine's load leaves the median alone.
+            medians.push(late[25]);
+            if late[25] < bound_us {
+                return;
+            }
         }
-        late.sort_unstable();
-        // The median is what this machine's spin gives; a loaded machine may delay the
-        // odd wake-up, so only the middle is checked.
-        assert!(late[25] < 500, "median lateness {} µs", late[25]);
+        panic!("median lateness {medians:?} µs, over {bound_us} µs in every round");
     }
 }
