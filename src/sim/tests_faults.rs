@@ -720,9 +720,19 @@ async fn the_next_request_gets_the_seat(kind: FaultKind, leave: bool) {
     // 2000 tokens of 0.5 ms: the fault comes at ~0.5 s, the end would be at ~1 s.
     let n = 2000;
     let mut first = open(&sim, n, true).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let mut second = open(&sim, 2, true).await;
+    // The second is sent once the first holds the seat (its first token came), not after
+    // a fixed pause: under load the second could take the seat first and check nothing.
     let mut raw = Vec::new();
+    let started = read_raw(&mut first, &mut raw, Duration::from_secs(5), |b| {
+        content_events(b) >= 1
+    })
+    .await;
+    assert_eq!(
+        started,
+        End::Stopped,
+        "{kind}: the first request never began"
+    );
+    let mut second = open(&sim, 2, true).await;
     let half = fault_point(n) as usize;
     let end = read_raw(&mut first, &mut raw, Duration::from_secs(5), |b| {
         !leave && find(b, b"\"error\"").is_some() || content_events(b) >= half
