@@ -21,7 +21,7 @@ use servebench::sim::{SimConfig, SimServer};
 
 /// Bounds on the median and the maximum schedule lag, in ms.
 fn lag_bounds() -> (f64, f64) {
-    if std::env::var("SERVEBENCH_STRICT_TIMING").is_ok_and(|v| v == "1") {
+    if common::strict_timing() {
         (1.0, 30.0)
     } else {
         (100.0, 500.0)

@@ -60,11 +60,7 @@ fn timed_sim() -> SimConfig {
 /// suites loading the machine at once) medians reached 240 ms. SERVEBENCH_STRICT_TIMING=1
 /// asks for a quiet machine's few ms.
 fn slack_ms() -> f64 {
-    if std::env::var_os("SERVEBENCH_STRICT_TIMING").is_some_and(|v| v == "1") {
-        6.0
-    } else {
-        400.0
-    }
+    if common::strict_timing() { 6.0 } else { 400.0 }
 }
 
 fn session(args: &[&str]) -> SessionOutcome {

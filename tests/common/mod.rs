@@ -104,3 +104,9 @@ impl Drop for SimProcess {
         let _ = self.child.wait();
     }
 }
+
+/// `SERVEBENCH_STRICT_TIMING=1`: a quiet machine, so timing bounds may be tight (the
+/// default bounds hold on a loaded one).
+pub fn strict_timing() -> bool {
+    std::env::var_os("SERVEBENCH_STRICT_TIMING").is_some_and(|v| v == "1")
+}
