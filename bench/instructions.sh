@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Client instructions per request (callgrind) of one or more servebench binaries, side by
+# Client instructions per request (callgrind) of one or more servescope binaries, side by
 # side: 256-token streams from nginx (bench/sse-server.sh), concurrency 64, a 201-request
 # run minus a 1-request run (startup), divided by 200. callgrind counts instructions, not
 # time, so the figures repeat whatever else the machine does (system calls not counted).
 #
-#   bench/instructions.sh BINARY...      (e.g. an older build, then target/release/servebench)
+#   bench/instructions.sh BINARY...      (e.g. an older build, then target/release/servescope)
 #
 # A BINARY may carry extra flags after a colon, to attribute a cost on one build:
-#   bench/instructions.sh target/release/servebench target/release/servebench:--count-output-text
+#   bench/instructions.sh target/release/servescope target/release/servescope:--count-output-text
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { echo "usage: $0 BINARY..." >&2; exit 2; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Peak memory (max RSS) of servebench at scale, against the simulator in a separate
+# Peak memory (max RSS) of servescope at scale, against the simulator in a separate
 # process. Give a second binary (an older build, say) to measure it side by side:
 #
-#   bench/memory.sh [OTHER_SERVEBENCH]
+#   bench/memory.sh [OTHER_SERVESCOPE]
 #
 # 1. A 1,000,000-line Mooncake trace (the bundled 500-line sample repeated 2000 times,
 #    each copy later in time and with its own hash ids, ~230 MB): the checking pass alone
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
-BINS=("$PWD/target/release/servebench")
+BINS=("$PWD/target/release/servescope")
 [[ $# -ge 1 ]] && BINS+=("$(realpath "$1")")
 WORK="$(mktemp -d)"
 trap 'kill $SIM 2>/dev/null || true; rm -rf "$WORK"' EXIT

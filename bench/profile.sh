@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where servebench's client CPU goes on the nginx workload (bench/sse-server.sh, 256
+# Where servescope's client CPU goes on the nginx workload (bench/sse-server.sh, 256
 # tokens per stream, concurrency 64): callgrind instruction counts by function,
 # inclusive and self, and grouped by component, for a full run minus a 1-request run
 # (so startup is separated from the per-request cost). The callgrind files are read
@@ -32,12 +32,12 @@ bench_workdir profile
 
 BIN="${PROFILE_BINARY:-}"
 if [[ -z "$BIN" ]]; then
-    BIN="${SERVEBENCH_BENCH_TOOLS:-/tmp/servebench-clientbench-tools}/servebench-symbols"
+    BIN="${SERVESCOPE_BENCH_TOOLS:-/tmp/servescope-clientbench-tools}/servescope-symbols"
     mkdir -p "$(dirname "$BIN")"
-    step "building servebench with symbols (then the normal stripped build again)"
+    step "building servescope with symbols (then the normal stripped build again)"
     CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
         cargo build --release -q
-    cp target/release/servebench "$BIN"
+    cp target/release/servescope "$BIN"
     cargo build --release -q
 fi
 # Captured, not piped: with pipefail, `grep -q` closing the pipe early would fail nm.
@@ -172,9 +172,9 @@ for f in [f for f in sorted(i_full, key=lambda f: -pr(i_full, i_tiny, f)) if not
 
 # Who calls what, per request: the tokenizer (prompt preparation or the recorder's
 # count of the output) and UTF-8 validation.
-for target, label in (("servebench::workload::tokenizer::Tokenizer::encode", "Tokenizer::encode (tiktoken cl100k)"),
+for target, label in (("servescope::workload::tokenizer::Tokenizer::encode", "Tokenizer::encode (tiktoken cl100k)"),
                       ("core::str::converts::from_utf8", "core::str::from_utf8"),
-                      ("servebench::client::openai::parse_chunk", "parse_chunk")):
+                      ("servescope::client::openai::parse_chunk", "parse_chunk")):
     print(f"\nCallers of {label}, inclusive per request")
     print("| k instr/request | share | caller |")
     print("|---|---|---|")
@@ -197,7 +197,7 @@ groups = [
     ("prompt preparation (workload)", r"workload::|feed::"),
     ("HTTP (client::http1, chunked, pool, tls; rustls; httparse; reqwest, hyper for other calls)", r"client::http1|client::chunked|client::pool|client::tls|rustls|hyper|reqwest|http::|httparse|h1::|tower|bytes::"),
     ("tokio runtime, wakers, sync, syscalls wrappers", r"tokio|parking_lot|futures|mio|std::sync|crossbeam|syscall|epoll|__lll|pthread|__GI_|__libc_|std::sys|std::thread"),
-    ("servebench's request path (client, schedule)", r"servebench::"),
+    ("servescope's request path (client, schedule)", r"servescope::"),
 ]
 print("\nBy component (self cost per request, inline pass; a function counts in the first group it matches)")
 print("| component | k instr/request | share |")
@@ -221,7 +221,7 @@ print("| M instr | share of the 1-request run | function |")
 print("|---|---|---|")
 shown = 0
 for f in sorted(i_tiny, key=lambda f: -i_tiny[f]):
-    if skip.search(f) or f.startswith(("servebench::main", "servebench::run", "main")):
+    if skip.search(f) or f.startswith(("servescope::main", "servescope::run", "main")):
         continue
     print(f"| {i_tiny[f] / 1e6:.1f} | {i_tiny[f] / ptot_tiny:.1%} | `{f[:120]}` |")
     shown += 1

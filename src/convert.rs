@@ -1,4 +1,4 @@
-//! `servebench convert`: public datasets to servebench's dataset format, JSON Lines of
+//! `servescope convert`: public datasets to servescope's dataset format, JSON Lines of
 //! `{"text": ...}` or `{"messages": [...]}` that `workload::dataset` reads back, per the
 //! workloads spec.
 //!

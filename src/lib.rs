@@ -1,4 +1,4 @@
-//! servebench: benchmark LLM serving endpoints exactly and cheaply.
+//! servescope: benchmark LLM serving endpoints exactly and cheaply.
 //!
 //! Data flows one way: workload (what is sent) → schedule (when) → client (how) →
 //! record (what happened) → metrics (numbers) → report (what people see). The
@@ -156,7 +156,7 @@ fn run_sim(a: cli::SimArgs) -> Result<(), Error> {
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;
         println!(
-            "servebench sim listening on http://{addr} (model {})",
+            "servescope sim listening on http://{addr} (model {})",
             config.model
         );
         sim::serve(listener, config)

@@ -1,5 +1,5 @@
 //! One record per request: what happened, timed in integer microseconds from the run's
-//! start. Integer times make `servebench report` reproduce a run's numbers exactly: the
+//! start. Integer times make `servescope report` reproduce a run's numbers exactly: the
 //! file stores the same microseconds the live summary was computed from.
 
 use std::fmt::Write as _;

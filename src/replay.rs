@@ -1,4 +1,4 @@
-//! `servebench trace FILE`: check the trace in one streaming pass, then plan one
+//! `servescope trace FILE`: check the trace in one streaming pass, then plan one
 //! open-loop replay per time scale; each replay reads the file again as it goes.
 
 use std::sync::Arc;

@@ -282,7 +282,7 @@ pub fn run_session(
             sim = SimServer::start(SimConfig::default(), ([127, 0, 0, 1], 0).into())
                 .map_err(|e| Error::Server(format!("cannot start the built-in simulator: {e}")))?;
             eprintln!(
-                "No --endpoint given: benchmarking the built-in simulator at {} (see `servebench sim --help`).",
+                "No --endpoint given: benchmarking the built-in simulator at {} (see `servescope sim --help`).",
                 sim.url()
             );
             (sim.url(), true)
@@ -342,7 +342,7 @@ pub fn run_session(
     let mut header = Map::new();
     header.insert(
         "tool".into(),
-        json!({"name": "servebench", "version": env!("CARGO_PKG_VERSION")}),
+        json!({"name": "servescope", "version": env!("CARGO_PKG_VERSION")}),
     );
     header.insert("started".into(), json!(RunClock::start().wall_rfc3339()));
     header.insert("endpoint".into(), json!(endpoint.url.as_str()));
@@ -773,7 +773,7 @@ mod tests {
     #[test]
     fn api_key_is_masked_in_the_saved_command() {
         let argv: Vec<String> = [
-            "servebench",
+            "servescope",
             "batch",
             "--api-key",
             "sk-secret",

@@ -7,10 +7,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use servebench::client::{ClientConfig, DRAIN_AFTER_DONE, HttpClient, Outcome};
-use servebench::clock::RunClock;
-use servebench::progress::Live;
-use servebench::record::FailureKind;
+use servescope::client::{ClientConfig, DRAIN_AFTER_DONE, HttpClient, Outcome};
+use servescope::clock::RunClock;
+use servescope::progress::Live;
+use servescope::record::FailureKind;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
@@ -88,7 +88,7 @@ async fn run_with_key(addr: SocketAddr, timeout_ms: Option<u64>, key: Option<&st
     execute_with(
         addr,
         ClientConfig {
-            api_key: key.map(|k| servebench::client::ApiKey::new(k.into())),
+            api_key: key.map(|k| servescope::client::ApiKey::new(k.into())),
             timeout: timeout_ms.map(Duration::from_millis),
             idle_timeout: None,
             retries: 0,
@@ -489,7 +489,7 @@ async fn an_echoed_api_key_is_masked() {
     );
     let addr = scripted(vec![Raw(resp.into_bytes())]).await;
     let client = HttpClient::new(&ClientConfig {
-        api_key: Some(servebench::client::ApiKey::new(key.into())),
+        api_key: Some(servescope::client::ApiKey::new(key.into())),
         timeout: None,
         idle_timeout: None,
         retries: 0,

@@ -1,6 +1,6 @@
 //! The Kubernetes manifests in deploy/kubernetes/ cannot drift from the command line:
 //! the shard job's container arguments, with Kubernetes' `$(VAR)` substitutions done
-//! as the cluster would for shard 0, parse with servebench's own `Cli`, and so does the
+//! as the cluster would for shard 0, parse with servescope's own `Cli`, and so does the
 //! merge job's command. No cluster needed.
 
 use std::collections::BTreeMap;
@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use serde_json::Value;
-use servebench::cli::{Cli, Command, LoadArgs};
-use servebench::shard::Shard;
+use servescope::cli::{Cli, Command, LoadArgs};
+use servescope::shard::Shard;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes")
@@ -48,7 +48,7 @@ fn run_env() -> BTreeMap<String, String> {
     assert!(strs(&kust["resources"]).contains(&"shards.yaml".to_string()));
     assert!(strs(&kust["resources"]).contains(&"pvc.yaml".to_string()));
     let generator = &kust["configMapGenerator"][0];
-    assert_eq!(generator["name"], "servebench-run");
+    assert_eq!(generator["name"], "servescope-run");
     assert_eq!(strs(&generator["envs"]), ["run.env"]);
     assert_eq!(kust["generatorOptions"]["disableNameSuffixHash"], true);
     std::fs::read_to_string(dir().join("run.env"))
@@ -74,7 +74,7 @@ fn env(container: &Value, run: &BTreeMap<String, String>) -> BTreeMap<String, St
                 Some(v) => v.to_string(),
                 None => {
                     let r = &e["valueFrom"]["configMapKeyRef"];
-                    assert_eq!(r["name"], "servebench-run", "{name}");
+                    assert_eq!(r["name"], "servescope-run", "{name}");
                     run[r["key"].as_str().unwrap()].clone()
                 }
             };
@@ -124,9 +124,9 @@ fn load_args(cmd: Command) -> LoadArgs {
 }
 
 #[test]
-fn the_shard_job_runs_servebench_with_arguments_it_accepts() {
+fn the_shard_job_runs_servescope_with_arguments_it_accepts() {
     let run = run_env();
-    let at = servebench::start_at::parse(&run["START_AT"]).expect("START_AT in run.env");
+    let at = servescope::start_at::parse(&run["START_AT"]).expect("START_AT in run.env");
     let job = one("shards.yaml", "Job");
     let spec = &job["spec"];
     assert_eq!(spec["completionMode"], "Indexed");
@@ -140,7 +140,7 @@ fn the_shard_job_runs_servebench_with_arguments_it_accepts() {
     // Set by Kubernetes in an Indexed Job; shard 0 here.
     vars.insert("JOB_COMPLETION_INDEX".into(), "0".into());
     let mut argv = strs(&container["command"]);
-    assert_eq!(argv, ["servebench"]);
+    assert_eq!(argv, ["servescope"]);
     argv.extend(strs(&container["args"]).iter().map(|a| expand(a, &vars)));
 
     let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
@@ -174,8 +174,8 @@ fn the_merge_job_merges_every_shard_of_the_run() {
     let line = script
         .lines()
         .map(str::trim)
-        .find(|l| l.starts_with("servebench merge "))
-        .unwrap_or_else(|| panic!("no `servebench merge` in {script}"));
+        .find(|l| l.starts_with("servescope merge "))
+        .unwrap_or_else(|| panic!("no `servescope merge` in {script}"));
     // The shell's expansion: $RUN, then the glob over the run's shard directories.
     let shards: Vec<String> = (0..n).map(|i| format!("/results/$RUN/shard-{i}")).collect();
     let line = line

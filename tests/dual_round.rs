@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use serde_json::Value;
-use servebench::sim::{EngineConfig, SimConfig, SimServer};
-use servebench::{Outcome, run_args};
+use servescope::sim::{EngineConfig, SimConfig, SimServer};
+use servescope::{Outcome, run_args};
 
 /// The engine model with small costs, so runs take milliseconds, but prefill dear
 /// enough (256 tokens: 64 ms cold, under 5 ms warm) that the cache's effect stands well
@@ -24,8 +24,8 @@ fn engine_sim() -> SimServer {
     SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 
-fn run(args: &[&str]) -> Result<servebench::session::SessionOutcome, servebench::Error> {
-    let mut argv = vec!["servebench", "dual-round"];
+fn run(args: &[&str]) -> Result<servescope::session::SessionOutcome, servescope::Error> {
+    let mut argv = vec!["servescope", "dual-round"];
     argv.extend_from_slice(args);
     run_args(argv).map(|o| match o {
         Outcome::Session(s) => s,
@@ -52,12 +52,12 @@ fn send_order(recs: &[Value]) -> Vec<u64> {
     v.into_iter().map(|(_, id)| id).collect()
 }
 
-fn cached_share(s: &servebench::metrics::Summary) -> f64 {
+fn cached_share(s: &servescope::metrics::Summary) -> f64 {
     s.tokens.cached.unwrap() as f64 / s.tokens.input as f64
 }
 
 /// The median rather than the mean: one stalled request does not move it.
-fn ttft_p50(s: &servebench::metrics::Summary) -> f64 {
+fn ttft_p50(s: &servescope::metrics::Summary) -> f64 {
     s.ttft_ms.as_ref().unwrap().percentile(50.0).unwrap()
 }
 

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use servebench::record::FailureKind;
-use servebench::sim::{FaultConfig, FaultKind, FaultSpec, SimConfig, SimServer};
-use servebench::{Outcome, run_args};
+use servescope::record::FailureKind;
+use servescope::sim::{FaultConfig, FaultKind, FaultSpec, SimConfig, SimServer};
+use servescope::{Outcome, run_args};
 
 fn at(ordinals: &[u64]) -> FaultSpec {
     FaultSpec {
@@ -33,9 +33,9 @@ fn sim(faults: FaultConfig) -> SimServer {
     SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 
-fn run(server: &SimServer, n: &str) -> servebench::metrics::Summary {
+fn run(server: &SimServer, n: &str) -> servescope::metrics::Summary {
     let out = match run_args([
-        "servebench",
+        "servescope",
         "concurrency",
         "--endpoint",
         &server.url(),

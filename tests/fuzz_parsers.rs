@@ -30,18 +30,18 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{Map, Value, json};
 
-use servebench::client::chunked::{ChunkError, Chunked};
-use servebench::client::openai::{
+use servescope::client::chunked::{ChunkError, Chunked};
+use servescope::client::openai::{
     ChunkMemo, parse_chunk, parse_chunk_in_stream, parse_chunk_reference,
 };
-use servebench::client::sse::{Leftover, MAX_EVENT_BYTES, SseParser};
-use servebench::metrics::prometheus::{self, Sample, series_key};
-use servebench::metrics::slo::Slo;
-use servebench::record::{FailureKind, RequestRecord, TokenSource};
-use servebench::workload::dataset::{
+use servescope::client::sse::{Leftover, MAX_EVENT_BYTES, SseParser};
+use servescope::metrics::prometheus::{self, Sample, series_key};
+use servescope::metrics::slo::Slo;
+use servescope::record::{FailureKind, RequestRecord, TokenSource};
+use servescope::workload::dataset::{
     Conversation, DatasetEntry, DatasetError, PromptContent, read_dataset,
 };
-use servebench::workload::trace::{TraceFormat, TraceReader, TraceRequest, read_trace};
+use servescope::workload::trace::{TraceFormat, TraceReader, TraceRequest, read_trace};
 
 // ---------------------------------------------------------------------------------------
 // Heap accounting: live bytes allocated by the current thread, and their peak, so a test

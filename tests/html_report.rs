@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use servebench::sim::{SimConfig, SimServer};
-use servebench::{Error, Outcome, run_args};
+use servescope::sim::{SimConfig, SimServer};
+use servescope::{Error, Outcome, run_args};
 
 fn sim() -> SimServer {
     let cfg = SimConfig {
@@ -24,7 +24,7 @@ fn sim() -> SimServer {
 }
 
 fn run(args: &[&str]) -> Result<Outcome, Error> {
-    let mut argv = vec!["servebench"];
+    let mut argv = vec!["servescope"];
     argv.extend_from_slice(args);
     run_args(argv)
 }
@@ -235,7 +235,7 @@ fn a_concurrency_sweep_report_renders_every_chart() {
         c.runs
             .iter()
             .flat_map(|r| &r.rows)
-            .all(|r| r.verdict == servebench::report::compare::Verdict::Noise)
+            .all(|r| r.verdict == servescope::report::compare::Verdict::Noise)
     );
     let r = render(&chromium, &cmp_page);
     r.check();

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use servebench::client::{ApiKey, ClientConfig, DRAIN_AFTER_DONE, HttpClient, Outcome};
-use servebench::clock::RunClock;
-use servebench::progress::Live;
-use servebench::record::FailureKind;
+use servescope::client::{ApiKey, ClientConfig, DRAIN_AFTER_DONE, HttpClient, Outcome};
+use servescope::clock::RunClock;
+use servescope::progress::Live;
+use servescope::record::FailureKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -184,7 +184,7 @@ async fn the_request_is_written_as_specified() {
         "Content-Length: 7".into(),
         "Content-Type: application/json".into(),
         format!("Host: {}", s.addr),
-        format!("User-Agent: servebench/{version}"),
+        format!("User-Agent: servescope/{version}"),
     ];
     expected.sort_unstable();
     assert_eq!(fields, expected);

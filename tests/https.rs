@@ -6,10 +6,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use servebench::client::{ClientConfig, HttpClient, init_tls};
-use servebench::clock::RunClock;
-use servebench::progress::Live;
-use servebench::record::FailureKind;
+use servescope::client::{ClientConfig, HttpClient, init_tls};
+use servescope::clock::RunClock;
+use servescope::progress::Live;
+use servescope::record::FailureKind;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -55,14 +55,14 @@ async fn tls_server() -> std::net::SocketAddr {
     addr
 }
 
-async fn request(addr: std::net::SocketAddr, insecure: bool) -> servebench::client::Outcome {
+async fn request(addr: std::net::SocketAddr, insecure: bool) -> servescope::client::Outcome {
     let client = HttpClient::new(&ClientConfig {
         api_key: None,
         timeout: Some(Duration::from_secs(10)),
         idle_timeout: None,
         retries: 0,
         insecure,
-        drain_after_done: servebench::client::DRAIN_AFTER_DONE,
+        drain_after_done: servescope::client::DRAIN_AFTER_DONE,
     })
     .unwrap();
     let url = format!("https://localhost:{}/v1/chat/completions", addr.port())

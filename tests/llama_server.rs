@@ -1,7 +1,7 @@
 //! End to end against a real inference server: llama.cpp's `llama-server` with
 //! SmolLM2-135M on the CPU, as `scripts/llama-server.sh install` builds it from package
 //! registries. Skipped, with a message, when it is not installed; with
-//! SERVEBENCH_REQUIRE_LLAMA=1 (set by .ci/run after building it) a missing server fails.
+//! SERVESCOPE_REQUIRE_LLAMA=1 (set by .ci/run after building it) a missing server fails.
 
 mod common;
 
@@ -28,10 +28,10 @@ impl Drop for Llama {
 }
 
 fn install_dir() -> PathBuf {
-    match std::env::var_os("SERVEBENCH_LLAMA_DIR") {
+    match std::env::var_os("SERVESCOPE_LLAMA_DIR") {
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/servebench/llama"),
+            .join(".cache/servescope/llama"),
     }
 }
 
@@ -62,8 +62,8 @@ fn llama() -> Option<Llama> {
             "no llama-server at {} (run scripts/llama-server.sh install)",
             server.display()
         );
-        if std::env::var("SERVEBENCH_REQUIRE_LLAMA").is_ok_and(|v| v == "1") {
-            panic!("{msg}, and SERVEBENCH_REQUIRE_LLAMA=1");
+        if std::env::var("SERVESCOPE_REQUIRE_LLAMA").is_ok_and(|v| v == "1") {
+            panic!("{msg}, and SERVESCOPE_REQUIRE_LLAMA=1");
         }
         eprintln!("SKIPPED the llama.cpp end-to-end test: {msg}");
         return None;
@@ -178,7 +178,7 @@ fn batch_concurrency_trace_and_dual_round_against_llama_cpp() {
     assert_eq!(
         counter(run, "llamacpp:tokens_predicted_total"),
         output as f64,
-        "the server generated exactly the tokens servebench counted"
+        "the server generated exactly the tokens servescope counted"
     );
     // llama.cpp counts the prompt tokens it evaluated and those it found cached apart;
     // together they are the prompt tokens its usage reported.

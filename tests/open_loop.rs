@@ -8,7 +8,7 @@
 //! `--time-scale` lags the trace's middle by 400 ms, its end by 800 ms) or one that
 //! waits for earlier requests (falls behind by up to 1 s). Sending early is caught
 //! exactly.
-//! SERVEBENCH_STRICT_TIMING=1 checks the idle-machine bounds; bench/targets.sh measures
+//! SERVESCOPE_STRICT_TIMING=1 checks the idle-machine bounds; bench/targets.sh measures
 //! the accuracy itself.
 
 mod common;
@@ -17,7 +17,7 @@ use common::{records, session};
 use std::path::Path;
 
 use serde_json::Value;
-use servebench::sim::{SimConfig, SimServer};
+use servescope::sim::{SimConfig, SimServer};
 
 /// Bounds on the median and the maximum schedule lag, in ms.
 fn lag_bounds() -> (f64, f64) {
@@ -321,7 +321,7 @@ fn rate_without_a_cap_is_open_loop() {
 /// before the next sharing request arrives, and the KV cache holds everything.
 #[test]
 fn engine_prefix_cache_hits_like_the_trace_repeats() {
-    use servebench::sim::EngineConfig;
+    use servescope::sim::EngineConfig;
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/mooncake-sample.jsonl");
     let text = std::fs::read_to_string(&sample).unwrap();
     let mut seen = std::collections::HashSet::new();

@@ -12,7 +12,7 @@
 //!   ms or more, so a lost setting shows even when most requests were delayed;
 //! - upper bounds, on medians over records, within [`slack_ms`]: these catch only gross
 //!   errors (a start stamped at the run's start, a wrong time unit, a stream not ended at
-//!   its last event); SERVEBENCH_STRICT_TIMING=1 makes them tight for a quiet machine.
+//!   its last event); SERVESCOPE_STRICT_TIMING=1 makes them tight for a quiet machine.
 
 mod common;
 
@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
-use servebench::metrics::Summary;
-use servebench::record::FailureKind;
-use servebench::session::SessionOutcome;
-use servebench::sim::{SimConfig, SimServer};
-use servebench::{Error, Outcome, run_args};
+use servescope::metrics::Summary;
+use servescope::record::FailureKind;
+use servescope::session::SessionOutcome;
+use servescope::sim::{SimConfig, SimServer};
+use servescope::{Error, Outcome, run_args};
 
 fn sim(cfg: SimConfig) -> SimServer {
     SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap()
@@ -57,14 +57,14 @@ fn timed_sim() -> SimConfig {
 /// How much later than the timetable the median request may see its first token, its
 /// last, or its end (ms). Requests sent together are delayed together, so a median over
 /// a batch is one sample: on 2 cores with 8-12 busy loops at nice −10 (several test
-/// suites loading the machine at once) medians reached 240 ms. SERVEBENCH_STRICT_TIMING=1
+/// suites loading the machine at once) medians reached 240 ms. SERVESCOPE_STRICT_TIMING=1
 /// asks for a quiet machine's few ms.
 fn slack_ms() -> f64 {
     if common::strict_timing() { 6.0 } else { 400.0 }
 }
 
 fn session(args: &[&str]) -> SessionOutcome {
-    let mut argv = vec!["servebench"];
+    let mut argv = vec!["servescope"];
     argv.extend_from_slice(args);
     match run_args(argv) {
         Ok(Outcome::Session(s)) => s,
@@ -74,7 +74,7 @@ fn session(args: &[&str]) -> SessionOutcome {
 }
 
 fn failing(args: &[&str]) -> Error {
-    let mut argv = vec!["servebench"];
+    let mut argv = vec!["servescope"];
     argv.extend_from_slice(args);
     match run_args(argv) {
         Ok(o) => panic!("expected an error, got {o:?}"),
@@ -238,7 +238,7 @@ fn concurrency_levels_agree_with_the_simulator() {
         dir.path().to_str().unwrap(),
         "--quiet",
     ]);
-    assert_eq!(out.model, "servebench-sim", "model taken from /v1/models");
+    assert_eq!(out.model, "servescope-sim", "model taken from /v1/models");
     assert_eq!(out.runs.len(), 2);
     for ((label, s), c) in out.runs.iter().zip([1u64, 4]) {
         assert_eq!(label, &format!("concurrency {c}"));
@@ -275,8 +275,8 @@ fn concurrency_levels_agree_with_the_simulator() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
             .unwrap();
-    assert_eq!(results["tool"]["name"], "servebench");
-    assert_eq!(results["model"], "servebench-sim");
+    assert_eq!(results["tool"]["name"], "servescope");
+    assert_eq!(results["model"], "servescope-sim");
     assert_eq!(results["api"], "chat");
     assert_eq!(results["tokenizer"], "builtin:cl100k");
     assert_eq!(results["runs"][1]["params"]["concurrency"], 4);
@@ -289,7 +289,7 @@ fn concurrency_levels_agree_with_the_simulator() {
     );
 
     // `report` recomputes exactly the same summaries from requests.jsonl.
-    let again = match run_args(["servebench", "report", dir.path().to_str().unwrap()]) {
+    let again = match run_args(["servescope", "report", dir.path().to_str().unwrap()]) {
         Ok(Outcome::Report(runs)) => runs,
         other => panic!("{other:?}"),
     };
@@ -517,7 +517,7 @@ fn no_endpoint_benchmarks_the_embedded_simulator() {
         "3",
         "--quiet",
     ]);
-    assert_eq!(out.model, "servebench-sim");
+    assert_eq!(out.model, "servescope-sim");
     assert_eq!(out.runs[0].1.succeeded, 2);
 }
 

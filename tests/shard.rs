@@ -1,6 +1,6 @@
 //! One workload from several client processes: `--shard 0/2` and `--shard 1/2` run as
-//! two processes at once, started together with `--start-at`, against `servebench sim`
-//! in its own process; `servebench merge` of the two must be the one-process run: the
+//! two processes at once, started together with `--start-at`, against `servescope sim`
+//! in its own process; `servescope merge` of the two must be the one-process run: the
 //! same requests (by their index in the workload), the same send times, the same
 //! tokens, and a summary that is the merged records' and statistically the single run's
 //! (the simulator's ideal timetable makes latencies deterministic but for a busy
@@ -29,10 +29,10 @@ const TTFT_TOLERANCE_MS: f64 = 100.0;
 const TPOT_TOLERANCE_MS: f64 = 25.0;
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_servebench"))
+    Command::new(env!("CARGO_BIN_EXE_servescope"))
 }
 
-/// `servebench sim` on a free port, with a fixed timetable per request.
+/// `servescope sim` on a free port, with a fixed timetable per request.
 fn sim() -> common::SimProcess {
     common::SimProcess::start(&[
         "--ideal",
@@ -165,7 +165,7 @@ fn single_and_shards(dir: &Path, load: &[String]) -> ([PathBuf; 4], SystemTime) 
     // whole milliseconds, as a user would write it.
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let at = UNIX_EPOCH + Duration::from_millis(now.as_millis() as u64 + 5_000);
-    let at_text = servebench::start_at::format(at);
+    let at_text = servescope::start_at::format(at);
     let shards: Vec<Child> = (0..2)
         .map(|i| {
             spawn(&with(&[
@@ -359,9 +359,9 @@ fn two_shards_of_a_trace_with_sessions_merge_into_the_single_run() {
 #[test]
 fn bad_shard_and_start_at_values_name_the_flag() {
     let run = |extra: &[&str]| {
-        let mut argv = vec!["servebench", "rate", "--rates", "1", "--num-requests", "1"];
+        let mut argv = vec!["servescope", "rate", "--rates", "1", "--num-requests", "1"];
         argv.extend_from_slice(extra);
-        servebench::run_args(argv).unwrap_err()
+        servescope::run_args(argv).unwrap_err()
     };
     for (args, expected) in [
         (&["--shard", "2/2"][..], "--shard"),

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use servebench::sim::{SimConfig, SimServer};
+use servescope::sim::{SimConfig, SimServer};
 
 fn sim() -> SimServer {
     let cfg = SimConfig {
@@ -21,7 +21,7 @@ fn sim() -> SimServer {
 }
 
 fn start(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_servebench"))
+    Command::new(env!("CARGO_BIN_EXE_servescope"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,11 +1,11 @@
-//! `servebench sim` as users start it: `--port 0` picks a free port and prints it, and
+//! `servescope sim` as users start it: `--port 0` picks a free port and prints it, and
 //! the flags reach the latency model.
 
 mod common;
 
 use std::io::{Read, Write};
 
-use servebench::{Outcome, run_args};
+use servescope::{Outcome, run_args};
 
 #[test]
 fn sim_subcommand_prints_its_port_and_serves() {
@@ -45,7 +45,7 @@ fn sim_subcommand_prints_its_port_and_serves() {
     // sends early, so no TTFT below 250 ms is allowed. The upper bound catches a wrong
     // time unit and leaves 400 ms for a loaded machine (the batch is delayed together).
     let out = match run_args([
-        "servebench",
+        "servescope",
         "batch",
         "--endpoint",
         &url,

@@ -7,15 +7,15 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use servebench::sim::{SimConfig, SimServer};
-use servebench::{Error, Outcome, run_args};
+use servescope::sim::{SimConfig, SimServer};
+use servescope::{Error, Outcome, run_args};
 
 fn sim(cfg: SimConfig) -> SimServer {
     SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 
 fn run(args: &[&str]) -> Result<Outcome, Error> {
-    let mut argv = vec!["servebench"];
+    let mut argv = vec!["servescope"];
     argv.extend_from_slice(args);
     run_args(argv)
 }

@@ -65,7 +65,7 @@ pub fn request_head(url: &Url, auth: Option<&[u8]>, body_len: usize) -> Vec<u8> 
         let _ = write!(h, ":{port}");
     }
     h.extend_from_slice(
-        concat!("\r\nUser-Agent: servebench/", env!("CARGO_PKG_VERSION")).as_bytes(),
+        concat!("\r\nUser-Agent: servescope/", env!("CARGO_PKG_VERSION")).as_bytes(),
     );
     h.extend_from_slice(b"\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n");
     if let Some(a) = auth {

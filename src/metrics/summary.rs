@@ -1,5 +1,5 @@
 //! The per-run summary, per the metrics spec. It is computed from compact per-request
-//! facts (`RunData`), which both a live run and `servebench report` build from the same
+//! facts (`RunData`), which both a live run and `servescope report` build from the same
 //! records, so both print the same numbers.
 
 use std::collections::BTreeMap;

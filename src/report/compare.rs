@@ -1,4 +1,4 @@
-//! `servebench compare A B`: two result sets run by run (matched by label), every
+//! `servescope compare A B`: two result sets run by run (matched by label), every
 //! metric side by side with B/A and a verdict. The rule: a change within ±noise %
 //! (default 5) is noise; otherwise lower is better for latencies and failures, higher
 //! for throughput, goodput and the success rate. Summaries are read from results.json
@@ -218,7 +218,7 @@ fn read_side(which: &str, path: &Path) -> Result<(Side, Vec<Value>), Error> {
     let runs = doc["runs"].as_array().cloned().unwrap_or_default();
     if runs.is_empty() || runs.iter().any(|r| r["label"].as_str().is_none()) {
         return Err(Error::Input(format!(
-            "{which} {}: expected servebench results (a \"runs\" list of labelled runs)",
+            "{which} {}: expected servescope results (a \"runs\" list of labelled runs)",
             file.display()
         )));
     }

@@ -137,7 +137,7 @@ fn overlays(page: &mut Page, c: &Comparison) {
 /// The comparison as a self-contained page.
 pub fn to_html(c: &Comparison) -> String {
     let mut page = Page::default();
-    page.push("<h1>servebench compare</h1><dl class=\"meta\">");
+    page.push("<h1>servescope compare</h1><dl class=\"meta\">");
     for (name, s) in [("A (baseline)", &c.a), ("B", &c.b)] {
         page.push(&format!(
             "<dt>{name}</dt><dd><code>{}</code></dd>",
@@ -199,7 +199,7 @@ pub fn to_html(c: &Comparison) -> String {
             ));
         }
     }
-    page.finish("servebench compare")
+    page.finish("servescope compare")
 }
 
 #[cfg(test)]

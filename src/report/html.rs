@@ -1,7 +1,7 @@
 //! `--html OUT.html`: the report of a result directory as one self-contained page —
 //! header, the terminal's tables, latency CDFs, load curves of a sweep, per-run
 //! timelines, the dual-round comparison, goodput and the server's gauges over time.
-//! Summaries are recomputed from requests.jsonl exactly as `servebench report` does.
+//! Summaries are recomputed from requests.jsonl exactly as `servescope report` does.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -90,7 +90,7 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
          Throughput counts the output tokens of successful requests over the run's duration.</p>",
         esc(TERMINOLOGY_NOTE.trim_start_matches("Note: "))
     ));
-    page.finish(&format!("servebench report: {source}"))
+    page.finish(&format!("servescope report: {source}"))
 }
 
 fn header(page: &mut Page, h: &Map<String, Value>, source: &str, runs: usize) {
@@ -123,14 +123,14 @@ fn header(page: &mut Page, h: &Map<String, Value>, source: &str, runs: usize) {
         ("command", command),
         ("started", s("started")),
         ("seed", h.get("seed").map_or("-".into(), |v| v.to_string())),
-        ("servebench", version.to_string()),
+        ("servescope", version.to_string()),
         ("results", format!("{source} ({runs} runs)")),
     ];
     if let Some(m) = h.get("merged_from").and_then(|m| m.as_array()) {
         let dirs: Vec<&str> = m.iter().filter_map(|d| d["dir"].as_str()).collect();
         rows.push(("merged from", dirs.join(", ")));
     }
-    let mut out = String::from("<h1>servebench report</h1><dl class=\"meta\">");
+    let mut out = String::from("<h1>servescope report</h1><dl class=\"meta\">");
     for (k, v) in rows {
         let _ = write!(out, "<dt>{k}</dt><dd><code>{}</code></dd>", esc(&v));
     }
@@ -209,7 +209,7 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
     page.push("<p class=\"muted\">Every statistic of every run is in <a href=\"#tables\">the terminal tables</a> below the charts.</p>");
 }
 
-/// Every run's table, as `servebench report` prints it.
+/// Every run's table, as `servescope report` prints it.
 fn terminal_tables(page: &mut Page, runs: &[LoadedRun]) {
     page.section("tables", "Every run, as the terminal shows it");
     let mut text = String::new();
@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn a_sweep_page_has_every_chart_with_one_series_per_run() {
         let loaded = Loaded {
-            header: json!({"model": "m", "endpoint": "http://x", "command": ["servebench", "concurrency", "--api-key", "***"], "tool": {"version": "0.1.0"}})
+            header: json!({"model": "m", "endpoint": "http://x", "command": ["servescope", "concurrency", "--api-key", "***"], "tool": {"version": "0.1.0"}})
                 .as_object()
                 .unwrap()
                 .clone(),

@@ -1,4 +1,4 @@
-//! `servebench merge DIR... -o OUT`: one workload split across client processes or
+//! `servescope merge DIR... -o OUT`: one workload split across client processes or
 //! machines, merged into one result directory. Runs are matched by label (every
 //! directory must hold the same runs, of the same modes) and lined up by their
 //! recorded wall-clock starts: each directory's records are shifted by its run's start
@@ -501,7 +501,7 @@ mod tests {
         recs.iter().for_each(|r| r.write_json_line(&mut text));
         std::fs::write(dir.join("requests.jsonl"), text).unwrap();
         let doc = json!({
-            "tool": {"name": "servebench", "version": "0.1.0"},
+            "tool": {"name": "servescope", "version": "0.1.0"},
             "started": "2026-11-22T10:00:00Z", "model": "m", "endpoint": "http://x",
             "runs": [{"label": label, "mode": mode, "params": {"rate": 5.0, "num_requests": recs.len()},
                       "started": "", "started_unix": t0, "summary": {}}]

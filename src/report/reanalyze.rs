@@ -1,4 +1,4 @@
-//! `servebench report DIR`: recompute every summary from requests.jsonl, with other
+//! `servescope report DIR`: recompute every summary from requests.jsonl, with other
 //! percentiles if asked, without re-running anything. The loader here is shared by the
 //! HTML report and `merge`, so every page and merged file shows the numbers `report`
 //! prints.

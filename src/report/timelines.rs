@@ -146,7 +146,7 @@ pub fn server_metrics(page: &mut Page, runs: &[LoadedRun]) {
     }
     page.section("server", "Server metrics over time");
     if by_key.is_empty() {
-        page.push("<p class=\"muted\">None: runs without --metrics, or saved before servebench kept gauge samples. \
+        page.push("<p class=\"muted\">None: runs without --metrics, or saved before servescope kept gauge samples. \
                    Counters (increase and rate per run) are in the terminal tables above.</p>");
         return;
     }

@@ -138,9 +138,9 @@ mod tests {
         // a loaded one delays wake-ups (medians of 2–5 ms were seen with a dozen busy
         // loops), so the default bound, best of three rounds, catches only a wait late by
         // far more: sleeping a whole 50 ms check period, a wrong unit.
-        // SERVEBENCH_STRICT_TIMING=1 asks for the idle figure (bench/targets.sh measures
+        // SERVESCOPE_STRICT_TIMING=1 asks for the idle figure (bench/targets.sh measures
         // it).
-        let strict = std::env::var("SERVEBENCH_STRICT_TIMING").is_ok_and(|v| v == "1");
+        let strict = std::env::var("SERVESCOPE_STRICT_TIMING").is_ok_and(|v| v == "1");
         let bound_us = if strict { 500 } else { 10_000 };
         let mut medians = Vec::new();
         for _ in 0..3 {

@@ -18,7 +18,7 @@ macro_rules! at_help {
         concat!(
             "Request ordinals that get ",
             $what,
-            ": completion requests in arrival order from 0 (servebench's connection test is 0)"
+            ": completion requests in arrival order from 0 (servescope's connection test is 0)"
         )
     };
 }
@@ -31,7 +31,7 @@ pub struct SimModelArgs {
     /// (null = ideal timetable); unknown keys are errors; flags override the file
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Model id the simulator serves [default: servebench-sim]
+    /// Model id the simulator serves [default: servescope-sim]
     #[arg(long)]
     pub model: Option<String>,
     /// Output tokens per streamed chunk, >1 mimics speculative decoding [default: 1]

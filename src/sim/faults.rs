@@ -2,7 +2,7 @@
 //!
 //! Requests are numbered by an *ordinal*: completion requests (`/v1/chat/completions`
 //! and `/v1/completions`, valid or not) in the order their handlers start, from 0.
-//! Other routes (`/v1/models`, `/metrics`, ...) do not count. servebench's connection
+//! Other routes (`/v1/models`, `/metrics`, ...) do not count. servescope's connection
 //! test is the first completion request it sends, so against a fresh simulator it is
 //! ordinal 0 and a run's requests start at 1.
 //!
@@ -73,7 +73,7 @@ impl FaultKind {
         }
     }
 
-    /// How servebench's client records a streamed request with this fault. `None`: it
+    /// How servescope's client records a streamed request with this fault. `None`: it
     /// succeeds (slow headers, and a bounded stall), unless a timeout of the client's
     /// fires first; a stall without end is ended only by such a timeout.
     pub fn expected_failure(self) -> Option<FailureKind> {
@@ -320,7 +320,7 @@ impl FaultCounts {
 }
 
 /// Every injected message starts with this, so a log shows the fault was on purpose.
-const TAG: &str = "servebench-sim injected fault";
+const TAG: &str = "servescope-sim injected fault";
 
 fn error_body(message: String, kind: &str, code: u16) -> serde_json::Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": code}})

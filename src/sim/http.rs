@@ -45,7 +45,7 @@ async fn models(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
             "id": shared.config.model,
             "object": "model",
             "created": 0,
-            "owned_by": "servebench",
+            "owned_by": "servescope",
         }],
     }))
 }
@@ -129,7 +129,7 @@ fn before_response(shared: &Shared, kind: FaultKind, conn: Option<Conn>) -> Resp
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
             // Only when served without our listener (never by `SimServer` or `serve`).
-            None => unavailable("servebench-sim cannot drop this connection"),
+            None => unavailable("servescope-sim cannot drop this connection"),
         },
         _ => faults::http_500(),
     }

@@ -82,7 +82,7 @@ impl SimConfig {
     /// token to the first token, then 10 ms per token).
     pub fn ideal() -> SimConfig {
         SimConfig {
-            model: "servebench-sim".to_string(),
+            model: "servescope-sim".to_string(),
             ttft_base_ms: 15.0,
             prefill_ms_per_token: 0.04,
             tpot_ms: 10.0,
@@ -258,7 +258,7 @@ impl SimServer {
         let app = http::router(shared.clone()).into_make_service_with_connect_info::<conn::Conn>();
         let engine_shared = shared.clone();
         let thread = std::thread::Builder::new()
-            .name("servebench-sim".to_string())
+            .name("servescope-sim".to_string())
             .spawn(move || {
                 rt.block_on(async move {
                     if let Some(engine) = engine {
@@ -316,7 +316,7 @@ impl Drop for SimServer {
     }
 }
 
-/// Serve on an already-bound listener until the process ends (for `servebench sim`).
+/// Serve on an already-bound listener until the process ends (for `servescope sim`).
 pub async fn serve(listener: tokio::net::TcpListener, config: SimConfig) -> std::io::Result<()> {
     let (shared, engine) = Shared::new(config)?;
     if let Some(engine) = engine {

@@ -158,7 +158,7 @@ pub(super) async fn post(sim: &SimServer, path: &str, body: Value) -> Resp {
 
 fn chat_body(text: &str, max_tokens: u32, stream: bool) -> Value {
     json!({
-        "model": "servebench-sim",
+        "model": "servescope-sim",
         "messages": [{"role": "user", "content": text}],
         "max_tokens": max_tokens,
         "stream": stream,
@@ -184,7 +184,7 @@ async fn models_and_health() {
     assert_eq!(
         resp.json(),
         json!({"object": "list", "data": [
-            {"id": "m1", "object": "model", "created": 0, "owned_by": "servebench"}
+            {"id": "m1", "object": "model", "created": 0, "owned_by": "servescope"}
         ]})
     );
     assert_eq!(request(&sim, "GET", "/health", "").await.status, 200);
@@ -208,7 +208,7 @@ async fn streaming_chat_has_role_content_finish_usage_done() {
     assert_eq!(chunks.len(), 1 + 5 + 1 + 1, "role, 5 tokens, finish, usage");
     for c in &chunks {
         assert_eq!(c["object"], "chat.completion.chunk");
-        assert_eq!(c["model"], "servebench-sim");
+        assert_eq!(c["model"], "servescope-sim");
         assert_eq!(c["id"], chunks[0]["id"]);
         assert!(c["id"].as_str().unwrap().starts_with("chatcmpl-"));
     }

@@ -74,7 +74,7 @@ async fn scrape(sim: &SimServer) -> BTreeMap<String, f64> {
             .parse()
             .unwrap_or_else(|_| panic!("value in {line:?}"));
         let (name, labels) = series.split_once('{').unwrap();
-        assert!(labels.ends_with('}') && labels.contains("model_name=\"servebench-sim\""));
+        assert!(labels.ends_with('}') && labels.contains("model_name=\"servescope-sim\""));
         let family = ["_bucket", "_sum", "_count"]
             .iter()
             .find_map(|s| {
@@ -100,13 +100,13 @@ async fn scrape(sim: &SimServer) -> BTreeMap<String, f64> {
     assert!(buckets.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(
         Some(&buckets[22]),
-        samples.get(&format!("{h}_count{{model_name=\"servebench-sim\"}}"))
+        samples.get(&format!("{h}_count{{model_name=\"servescope-sim\"}}"))
     );
     samples
 }
 
 fn metric(samples: &BTreeMap<String, f64>, name: &str) -> f64 {
-    samples[&format!("{name}{{model_name=\"servebench-sim\"}}")]
+    samples[&format!("{name}{{model_name=\"servescope-sim\"}}")]
 }
 
 #[tokio::test]

@@ -594,7 +594,7 @@ async fn a_dropped_connection_gets_no_response() {
     assert!(raw.is_empty(), "{}", String::from_utf8_lossy(&raw));
 
     // An HTTP client connected, sent, and then lost the connection: not a connect
-    // error (servebench records it as stream_cut).
+    // error (servescope records it as stream_cut).
     let err = http_client()
         .post(chat_url(&sim))
         .header("content-type", "application/json")

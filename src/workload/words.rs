@@ -221,13 +221,13 @@ mod tests {
         let scanned = SafeWords::scan(&Tokenizer::load(Some("builtin:cl100k")).unwrap())
             .expect("cl100k has safe words");
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/workload/cl100k_words.txt");
-        if std::env::var_os("SERVEBENCH_WRITE_WORDS").is_some() {
+        if std::env::var_os("SERVESCOPE_WRITE_WORDS").is_some() {
             std::fs::write(path, scanned.to_lines()).unwrap();
         }
         let embedded = SafeWords::cl100k();
         assert!(
             embedded == scanned,
-            "{path} differs from a scan of cl100k ({} vs {} words); rewrite it with SERVEBENCH_WRITE_WORDS=1 cargo test --release --lib embedded_cl100k",
+            "{path} differs from a scan of cl100k ({} vs {} words); rewrite it with SERVESCOPE_WRITE_WORDS=1 cargo test --release --lib embedded_cl100k",
             embedded.len(),
             scanned.len()
         );

@@ -44,12 +44,12 @@ pub async fn read_request_async(conn: &mut (impl tokio::io::AsyncRead + Unpin)) 
     }
 }
 
-/// Run `servebench ARGS...` in-process; panics unless it ends in a session outcome.
-pub fn session(args: &[&str]) -> servebench::session::SessionOutcome {
-    let mut argv = vec!["servebench"];
+/// Run `servescope ARGS...` in-process; panics unless it ends in a session outcome.
+pub fn session(args: &[&str]) -> servescope::session::SessionOutcome {
+    let mut argv = vec!["servescope"];
     argv.extend_from_slice(args);
-    match servebench::run_args(argv) {
-        Ok(servebench::Outcome::Session(s)) => s,
+    match servescope::run_args(argv) {
+        Ok(servescope::Outcome::Session(s)) => s,
         other => panic!("{args:?}: {other:?}"),
     }
 }
@@ -63,7 +63,7 @@ pub fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// `servebench sim ARGS...` as its own process on a free loopback port (`--port 0`),
+/// `servescope sim ARGS...` as its own process on a free loopback port (`--port 0`),
 /// killed when dropped.
 pub struct SimProcess {
     child: std::process::Child,
@@ -74,7 +74,7 @@ pub struct SimProcess {
 impl SimProcess {
     pub fn start(args: &[&str]) -> SimProcess {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_servebench"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_servescope"))
             .args(["sim", "--port", "0"])
             .args(args)
             .stdout(std::process::Stdio::piped())
@@ -105,8 +105,8 @@ impl Drop for SimProcess {
     }
 }
 
-/// `SERVEBENCH_STRICT_TIMING=1`: a quiet machine, so timing bounds may be tight (the
+/// `SERVESCOPE_STRICT_TIMING=1`: a quiet machine, so timing bounds may be tight (the
 /// default bounds hold on a loaded one).
 pub fn strict_timing() -> bool {
-    std::env::var_os("SERVEBENCH_STRICT_TIMING").is_some_and(|v| v == "1")
+    std::env::var_os("SERVESCOPE_STRICT_TIMING").is_some_and(|v| v == "1")
 }
