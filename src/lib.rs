@@ -70,7 +70,7 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Command::DualRound(a) => commands::dual_round(a, argv).map(Outcome::Session),
         Command::Sim(a) => run_sim(a).map(|_| Outcome::Served),
         Command::Report(a) => {
-            let (p, slo) = analysis_flags(&a.percentiles, a.slo.as_deref())?;
+            let (p, slo) = analysis_flags(&a.percentiles.percentiles, a.slo.as_deref())?;
             let runs = report::reanalyze::report(&a.dir, &p, a.rewrite, slo.as_ref())?;
             if let Some(out) = &a.html {
                 let opts = report::html::HtmlOptions {
@@ -98,7 +98,7 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
             Ok(Outcome::Compared(Box::new(c)))
         }
         Command::Merge(a) => {
-            let (p, slo) = analysis_flags(&a.percentiles, a.slo.as_deref())?;
+            let (p, slo) = analysis_flags(&a.percentiles.percentiles, a.slo.as_deref())?;
             let runs = report::merge::merge(report::merge::MergeOptions {
                 dirs: &a.dirs,
                 out: &a.output,

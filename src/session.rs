@@ -111,7 +111,7 @@ fn resolve(args: &LoadArgs, source: &Source) -> Result<Resolved, Error> {
         .map(Slo::parse_arg)
         .transpose()
         .map_err(|e| Error::Input(format!("--slo: {e}")))?;
-    let percentiles = parse_percentiles(&args.percentiles)
+    let percentiles = parse_percentiles(&args.percentiles.percentiles)
         .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
     let extra = match &args.extra_body {
         None => Map::new(),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::json_scan::{Cursor, RawStr};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Api {
     Chat,

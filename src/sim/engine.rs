@@ -78,7 +78,7 @@ impl EngineConfig {
     }
 
     /// [`Self::validate`] with `name` rendering a field's name (e.g. as a flag).
-    pub(super) fn check(&self, name: impl Fn(&'static str) -> String) -> Result<(), String> {
+    pub(crate) fn check(&self, name: impl Fn(&'static str) -> String) -> Result<(), String> {
         let positive = [
             ("max_num_seqs", u64::from(self.max_num_seqs)),
             (

@@ -232,7 +232,7 @@ impl FaultConfig {
     }
 
     /// [`Self::validate`] with `name` rendering a kind's rate setting (e.g. as a flag).
-    pub(super) fn check(&self, name: impl Fn(FaultKind) -> String) -> Result<(), String> {
+    pub(crate) fn check(&self, name: impl Fn(FaultKind) -> String) -> Result<(), String> {
         for kind in FaultKind::ALL {
             let rate = self.spec(kind).rate;
             if !(0.0..=1.0).contains(&rate) {

@@ -8,7 +8,6 @@
 //! contract in `stream.rs`), so a client's measurements can be checked exactly.
 //! [`FaultConfig`] makes chosen requests fail on purpose, in either mode.
 
-mod args;
 mod conn;
 mod driver;
 mod engine;
@@ -38,7 +37,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::workload::Tokenizer;
-pub use args::SimModelArgs;
 pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
 

@@ -13,7 +13,8 @@ use tokio::time::Instant;
 use super::engine::EngineConfig;
 use super::faults::fault_point;
 use super::tests::{header, read_response, send, start};
-use super::{FaultConfig, FaultKind, SimConfig, SimModelArgs, SimServer};
+use super::{FaultConfig, FaultKind, SimConfig, SimServer};
+use crate::cli::sim::SimModelArgs;
 
 fn fast(faults: FaultConfig) -> SimConfig {
     SimConfig {

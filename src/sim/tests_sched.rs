@@ -3,10 +3,11 @@
 
 use clap::Parser;
 
+use super::SimConfig;
 use super::engine::EngineConfig;
 use super::kv::block_hashes;
 use super::sched::{NewRequest, Sampled, Scheduler, Step};
-use super::{SimConfig, SimModelArgs};
+use crate::cli::sim::SimModelArgs;
 
 fn cfg(seqs: u32, budget: u32, kv_tokens: u64) -> EngineConfig {
     EngineConfig {

@@ -89,7 +89,7 @@ pub enum SyntheticError {
 }
 
 /// How synthetic prompts are made (`--synthetic-prompts`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyntheticKind {
     /// Random safe words (a space and lowercase letters, one token each) from the lower
     /// half of the vocabulary: exact by construction, no tokenizer work per prompt

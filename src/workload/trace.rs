@@ -20,7 +20,7 @@ const QWEN_FIELDS: &str =
     "chat_id, parent_chat_id, timestamp, input_length, output_length, type, turn, hash_ids";
 const MOONCAKE_FIELDS: &str = "timestamp, input_length, output_length, hash_ids";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TraceFormat {
     Qwen,
     Mooncake,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::trace::{TraceError, TraceFormat, TraceReader, TraceRequest};
 
 /// What to do with a request longer than `--max-context`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overflow {
     /// Shorten the prompt (and the output if it alone is too long) to fit
     Clip,

@@ -1,4 +1,6 @@
-//! The simulator's settings as command-line flags, optionally over a JSON file.
+//! `servescope sim`: the simulator's settings as command-line flags, optionally over a
+//! JSON file; [`SimModelArgs::into_config`] turns them into the simulator's plain
+//! [`SimConfig`].
 //!
 //! Every flag is optional so that only the flags given override the file (or the
 //! defaults); defaults are therefore written in the help text rather than by clap.
@@ -6,7 +8,21 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{EngineConfig, FaultKind, SimConfig};
+use clap::Args;
+
+use crate::sim::{EngineConfig, FaultKind, SimConfig};
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one and prints it)
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    #[command(flatten)]
+    pub model: SimModelArgs,
+}
 
 const IDEAL: &str = "Simulator: ideal timetable (--ideal)";
 const ENGINE: &str = "Simulator: engine model (default)";
@@ -195,33 +211,7 @@ impl SimModelArgs {
         cfg.seed = self.seed.unwrap_or(cfg.seed);
         match &mut cfg.engine {
             Some(e) => self.apply_engine(e, &mut given)?,
-            None => {
-                if let Some(field) = self.engine_flag() {
-                    let off = match &file {
-                        Some((path, _)) if !self.ideal => format!("\"engine\": null in {path}"),
-                        _ => "--ideal".to_string(),
-                    };
-                    return Err(format!(
-                        "{} sets the engine model, which {off} turns off",
-                        flag(field)
-                    ));
-                }
-                let ideal = [
-                    ("ttft_base_ms", self.ttft_ms, &mut cfg.ttft_base_ms),
-                    ("tpot_ms", self.tpot_ms, &mut cfg.tpot_ms),
-                    (
-                        "prefill_ms_per_token",
-                        self.prefill_ms_per_token,
-                        &mut cfg.prefill_ms_per_token,
-                    ),
-                ];
-                for (field, value, slot) in ideal {
-                    if let Some(v) = value {
-                        *slot = v;
-                        given.insert(field);
-                    }
-                }
-            }
+            None => self.apply_ideal(&mut cfg, file.as_ref(), &mut given)?,
         }
         // A field is named by the flag that set it, else by the file's key, else as a default.
         let name = |field: &'static str| match &file {
@@ -231,21 +221,7 @@ impl SimModelArgs {
         };
         match &cfg.engine {
             Some(e) => e.check(name)?,
-            None => {
-                let ms = [
-                    ("ttft_base_ms", cfg.ttft_base_ms),
-                    ("prefill_ms_per_token", cfg.prefill_ms_per_token),
-                    ("tpot_ms", cfg.tpot_ms),
-                ];
-                if let Some((field, v)) =
-                    ms.into_iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0))
-                {
-                    return Err(format!(
-                        "{}: expected a number of milliseconds ≥ 0, got {v}",
-                        name(field)
-                    ));
-                }
-            }
+            None => check_ideal(&cfg, name)?,
         }
         let faults_given = self.apply_faults(&mut cfg);
         let fault_name = |kind: FaultKind| {
@@ -266,6 +242,42 @@ impl SimModelArgs {
             ));
         }
         Ok(cfg)
+    }
+
+    /// Ideal-timetable flags over `cfg` (the engine is off), recording in `given` the
+    /// fields they set; an engine flag is an error, naming what turned the engine off.
+    fn apply_ideal(
+        &self,
+        cfg: &mut SimConfig,
+        file: Option<&(String, BTreeSet<String>)>,
+        given: &mut BTreeSet<&str>,
+    ) -> Result<(), String> {
+        if let Some(field) = self.engine_flag() {
+            let off = match file {
+                Some((path, _)) if !self.ideal => format!("\"engine\": null in {path}"),
+                _ => "--ideal".to_string(),
+            };
+            return Err(format!(
+                "{} sets the engine model, which {off} turns off",
+                flag(field)
+            ));
+        }
+        let ideal = [
+            ("ttft_base_ms", self.ttft_ms, &mut cfg.ttft_base_ms),
+            ("tpot_ms", self.tpot_ms, &mut cfg.tpot_ms),
+            (
+                "prefill_ms_per_token",
+                self.prefill_ms_per_token,
+                &mut cfg.prefill_ms_per_token,
+            ),
+        ];
+        for (field, value, slot) in ideal {
+            if let Some(v) = value {
+                *slot = v;
+                given.insert(field);
+            }
+        }
+        Ok(())
     }
 
     /// Fault flags over the config; returns the kinds whose rate a flag set.
@@ -376,6 +388,22 @@ impl SimModelArgs {
             given.insert("prefix_caching");
         }
         Ok(())
+    }
+}
+
+/// The ideal timetable's times, each named as `name` names its field.
+fn check_ideal(cfg: &SimConfig, name: impl Fn(&'static str) -> String) -> Result<(), String> {
+    let ms = [
+        ("ttft_base_ms", cfg.ttft_base_ms),
+        ("prefill_ms_per_token", cfg.prefill_ms_per_token),
+        ("tpot_ms", cfg.tpot_ms),
+    ];
+    match ms.into_iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+        Some((field, v)) => Err(format!(
+            "{}: expected a number of milliseconds ≥ 0, got {v}",
+            name(field)
+        )),
+        None => Ok(()),
     }
 }
 

@@ -1,56 +1,18 @@
-//! Command-line definitions only; each flag is defined once and shared by the load
+//! The load subcommands' flags; each flag is defined once and shared by the load
 //! subcommands through `LoadArgs`.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
+use super::analysis::PercentilesArg;
+use super::values::{positive_f64, seconds, share};
 use crate::client::openai::Api;
 use crate::shard::Shard;
 use crate::workload::synthetic::{LengthSpec, SyntheticKind};
+use crate::workload::trace::TraceFormat;
 use crate::workload::trace_file::Overflow;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "servescope",
-    version,
-    about = "Benchmark LLM serving endpoints (vLLM, SGLang, TGI, llama.cpp, any OpenAI-compatible server)",
-    long_about = "Benchmark LLM serving endpoints exactly: every request is streamed and every output event timed.\n\
-                  Without --endpoint, a load subcommand benchmarks the built-in simulator."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Send each batch of requests all at once and wait for all (one run per size)
-    Batch(BatchArgs),
-    /// Offline throughput: one warm-up request, then every request at once
-    Throughput(ThroughputArgs),
-    /// Closed loop: keep N requests in flight (one run per level)
-    Concurrency(ConcurrencyArgs),
-    /// Open loop: requests at a rate, Poisson or gamma arrivals (one run per rate)
-    Rate(RateArgs),
-    /// Replay a request trace (Qwen/Bailian or Mooncake) at its timestamps
-    Trace(TraceArgs),
-    /// Cache study: the same requests in two (or more) rounds, cold then warm, per
-    /// concurrency level
-    DualRound(DualRoundArgs),
-    /// Run the built-in simulated OpenAI-compatible server
-    Sim(SimArgs),
-    /// Recompute and print the summaries of a saved result directory
-    Report(ReportArgs),
-    /// Compare two result sets run by run: B against A, with a verdict per metric
-    Compare(CompareArgs),
-    /// Merge result directories of one workload split across client processes or
-    /// machines into one, lined up by wall-clock start
-    Merge(MergeArgs),
-    /// Convert datasets (LongBench, ShareGPT) into prompt files
-    Convert(crate::convert::ConvertArgs),
-}
 
 #[derive(Args, Debug)]
 pub struct BatchArgs {
@@ -137,7 +99,7 @@ pub struct TraceArgs {
     pub file: PathBuf,
     /// Force the format instead of recognising it from the fields
     #[arg(long, value_enum)]
-    pub format: Option<crate::workload::trace::TraceFormat>,
+    pub format: Option<TraceFormat>,
     /// Time scales, one replay each: request i is sent at (t_i − t_0) × scale
     /// (< 1 compresses time: more load)
     #[arg(long, value_delimiter = ',', default_value = "1", value_name = "S,...", value_parser = positive_f64)]
@@ -166,7 +128,7 @@ pub struct TraceArgs {
 }
 
 /// When `--reset-cache-url` is called.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResetBetween {
     /// Before every round after the first (each round starts cold)
     Rounds,
@@ -208,20 +170,6 @@ pub struct DualRoundArgs {
     pub limit: Option<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
-}
-
-fn share(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?}: expected a share between 0 and 1, e.g. 0.1")),
-    }
-}
-
-fn positive_f64(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?}: expected a number > 0")),
-    }
 }
 
 /// Flags shared by every load subcommand.
@@ -297,9 +245,8 @@ pub struct LoadArgs {
     /// After the session, also write a self-contained HTML report of --output-dir here
     #[arg(long, value_name = "OUT.html", requires = "output_dir")]
     pub html: Option<PathBuf>,
-    /// Percentiles to report besides 50, 90, 99
-    #[arg(long, value_name = "P,...", default_value = "50,90,99")]
-    pub percentiles: String,
+    #[command(flatten)]
+    pub percentiles: PercentilesArg,
     /// Service-level objective for goodput: a YAML file (`slo: {ttft_ms: 500, tpot_ms:
     /// 50, e2e_ms: 10000, min_output_tok_s: 20}`) or inline `ttft_ms=500,tpot_ms=50`
     #[arg(long, value_name = "FILE|K=V,...")]
@@ -345,83 +292,4 @@ pub struct LoadArgs {
     /// No progress display
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct SimArgs {
-    /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// Port to listen on (0 picks a free one and prints it)
-    #[arg(long, default_value_t = 8000)]
-    pub port: u16,
-    #[command(flatten)]
-    pub model: crate::sim::SimModelArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct ReportArgs {
-    /// A directory written with --output-dir
-    pub dir: PathBuf,
-    /// Percentiles to report besides 50, 90, 99
-    #[arg(long, value_name = "P,...", default_value = "50,90,99")]
-    pub percentiles: String,
-    /// Also rewrite DIR/results.json and DIR/summary.csv from the records
-    #[arg(long)]
-    pub rewrite: bool,
-    /// Compute goodput under this SLO (a YAML file or inline `ttft_ms=500,tpot_ms=50`)
-    #[arg(long, value_name = "FILE|K=V,...")]
-    pub slo: Option<String>,
-    /// Also write a self-contained HTML report (charts, tables, timelines) here
-    #[arg(long, value_name = "OUT.html")]
-    pub html: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-pub struct CompareArgs {
-    /// The baseline: a result directory or its results.json
-    pub a: PathBuf,
-    /// The candidate, compared with A: a result directory or its results.json
-    pub b: PathBuf,
-    /// A change of at most this many percent either way is reported as noise
-    #[arg(long, default_value_t = 5.0, value_name = "PERCENT", value_parser = non_negative_f64)]
-    pub noise: f64,
-    /// Also write the comparison as a self-contained HTML page here
-    #[arg(long, value_name = "OUT.html")]
-    pub html: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-pub struct MergeArgs {
-    /// Result directories written with --output-dir by the processes that shared the
-    /// workload (the same runs in each), e.g. the shards of --shard I/N
-    #[arg(required = true, num_args = 2.., value_name = "DIR")]
-    pub dirs: Vec<PathBuf>,
-    /// The merged result directory (created; must not hold results already)
-    #[arg(long, short, value_name = "OUT")]
-    pub output: PathBuf,
-    /// Percentiles to report besides 50, 90, 99
-    #[arg(long, value_name = "P,...", default_value = "50,90,99")]
-    pub percentiles: String,
-    /// Goodput under this SLO [default: the SLO the runs were made with, if any]
-    #[arg(long, value_name = "FILE|K=V,...")]
-    pub slo: Option<String>,
-    /// Also write a self-contained HTML report of the merged results here
-    #[arg(long, value_name = "OUT.html")]
-    pub html: Option<PathBuf>,
-}
-
-fn non_negative_f64(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s:?}: expected a number ≥ 0")),
-    }
-}
-
-/// A duration in seconds: finite and not negative.
-fn seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s:?}: expected a number of seconds ≥ 0")),
-    }
 }

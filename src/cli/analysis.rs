@@ -1,0 +1,65 @@
+//! The flags of the commands that read saved results: report, compare, merge.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::values::non_negative_f64;
+
+/// `--percentiles`, shared by the load subcommands, report and merge.
+#[derive(Args, Debug, Clone)]
+pub struct PercentilesArg {
+    /// Percentiles to report besides 50, 90, 99
+    #[arg(long, value_name = "P,...", default_value = "50,90,99")]
+    pub percentiles: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A directory written with --output-dir
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub percentiles: PercentilesArg,
+    /// Also rewrite DIR/results.json and DIR/summary.csv from the records
+    #[arg(long)]
+    pub rewrite: bool,
+    /// Compute goodput under this SLO (a YAML file or inline `ttft_ms=500,tpot_ms=50`)
+    #[arg(long, value_name = "FILE|K=V,...")]
+    pub slo: Option<String>,
+    /// Also write a self-contained HTML report (charts, tables, timelines) here
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The baseline: a result directory or its results.json
+    pub a: PathBuf,
+    /// The candidate, compared with A: a result directory or its results.json
+    pub b: PathBuf,
+    /// A change of at most this many percent either way is reported as noise
+    #[arg(long, default_value_t = 5.0, value_name = "PERCENT", value_parser = non_negative_f64)]
+    pub noise: f64,
+    /// Also write the comparison as a self-contained HTML page here
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Result directories written with --output-dir by the processes that shared the
+    /// workload (the same runs in each), e.g. the shards of --shard I/N
+    #[arg(required = true, num_args = 2.., value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// The merged result directory (created; must not hold results already)
+    #[arg(long, short, value_name = "OUT")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub percentiles: PercentilesArg,
+    /// Goodput under this SLO [default: the SLO the runs were made with, if any]
+    #[arg(long, value_name = "FILE|K=V,...")]
+    pub slo: Option<String>,
+    /// Also write a self-contained HTML report of the merged results here
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}

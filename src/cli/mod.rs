@@ -1,0 +1,56 @@
+//! Every command-line definition: load subcommands, simulator, analysis commands.
+
+pub mod analysis;
+pub mod load;
+pub mod sim;
+mod values;
+
+use clap::{Parser, Subcommand};
+
+pub use analysis::{CompareArgs, MergeArgs, ReportArgs};
+pub use load::{
+    BatchArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, Rate, RateArgs, ResetBetween,
+    ThroughputArgs, TraceArgs,
+};
+pub use sim::{SimArgs, SimModelArgs};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "servescope",
+    version,
+    about = "Benchmark LLM serving endpoints (vLLM, SGLang, TGI, llama.cpp, any OpenAI-compatible server)",
+    long_about = "Benchmark LLM serving endpoints exactly: every request is streamed and every output event timed.\n\
+                  Without --endpoint, a load subcommand benchmarks the built-in simulator."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Send each batch of requests all at once and wait for all (one run per size)
+    Batch(BatchArgs),
+    /// Offline throughput: one warm-up request, then every request at once
+    Throughput(ThroughputArgs),
+    /// Closed loop: keep N requests in flight (one run per level)
+    Concurrency(ConcurrencyArgs),
+    /// Open loop: requests at a rate, Poisson or gamma arrivals (one run per rate)
+    Rate(RateArgs),
+    /// Replay a request trace (Qwen/Bailian or Mooncake) at its timestamps
+    Trace(TraceArgs),
+    /// Cache study: the same requests in two (or more) rounds, cold then warm, per
+    /// concurrency level
+    DualRound(DualRoundArgs),
+    /// Run the built-in simulated OpenAI-compatible server
+    Sim(SimArgs),
+    /// Recompute and print the summaries of a saved result directory
+    Report(ReportArgs),
+    /// Compare two result sets run by run: B against A, with a verdict per metric
+    Compare(CompareArgs),
+    /// Merge result directories of one workload split across client processes or
+    /// machines into one, lined up by wall-clock start
+    Merge(MergeArgs),
+    /// Convert datasets (LongBench, ShareGPT) into prompt files
+    Convert(crate::convert::ConvertArgs),
+}
