@@ -1,41 +1,34 @@
-//! The load subcommands: each turns its flags into a list of runs for one session.
+//! The load subcommands: each turns its settings into a list of runs for one session.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{
-    BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ResetBetween, ThroughputArgs,
-};
 use crate::error::Error;
-use crate::schedule::arrivals::{Span, rate_arrivals};
+use crate::schedule::arrivals::rate_arrivals;
 use crate::schedule::{Arrivals, Load};
-use crate::session::{Defaults, RunPlan, SessionOutcome, Source, run_session};
+use crate::session::{RunPlan, SessionOutcome, Source, run_session};
+use crate::settings::{
+    DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween,
+};
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
-use crate::workload::synthetic::LengthSpec;
 use crate::workload::trace_file::TraceFile;
 
-/// Levels name their runs, and run labels must be unique within a result file.
-pub fn check_levels<T: PartialEq + std::fmt::Display>(flag: &str, v: &[T]) -> Result<(), Error> {
-    if let Some(d) = v
-        .iter()
-        .enumerate()
-        .find_map(|(i, x)| v[..i].contains(x).then_some(x))
-    {
-        return Err(Error::Input(format!(
-            "{flag}: {d} is given twice; list each level once"
-        )));
-    }
-    Ok(())
-}
-
-fn positive(flag: &str, v: &[usize]) -> Result<(), Error> {
-    if v.is_empty() || v.contains(&0) {
-        return Err(Error::Input(format!(
-            "{flag}: expected a comma-separated list of positive integers"
-        )));
-    }
-    check_levels(flag, v)
+/// Plan the runs of a load subcommand and do them in one session.
+pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error> {
+    let LoadSettings { mode, session } = load;
+    let (source, plans) = match mode {
+        LoadMode::Batch { sizes } => (Source::Prompts, batch(&sizes)),
+        LoadMode::Throughput { num_requests } => (Source::Prompts, throughput(num_requests)),
+        LoadMode::Concurrency {
+            levels,
+            num_requests,
+        } => (Source::Prompts, concurrency(&levels, num_requests)),
+        LoadMode::Rate(r) => (Source::Prompts, rate(&r, session.workload.seed)),
+        LoadMode::Trace(t) => crate::replay::plan_trace(&t)?,
+        LoadMode::DualRound(d) => dual_round(&d, &session.workload.prompts, session.workload.seed)?,
+    };
+    run_session(&session, source, plans, argv)
 }
 
 fn map(v: Value) -> Map<String, Value> {
@@ -45,15 +38,8 @@ fn map(v: Value) -> Map<String, Value> {
     }
 }
 
-pub fn batch(a: BatchArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
-    positive("--batch-sizes", &a.batch_sizes)?;
-    if a.load.num_requests.is_some() {
-        return Err(Error::Input(
-            "--num-requests does not apply to batch: each batch size is its request count".into(),
-        ));
-    }
-    let plans = a
-        .batch_sizes
+fn batch(sizes: &[usize]) -> Vec<RunPlan> {
+    sizes
         .iter()
         .map(|&b| RunPlan {
             label: format!("batch {b}"),
@@ -64,19 +50,11 @@ pub fn batch(a: BatchArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
             warmup: false,
             ..RunPlan::default()
         })
-        .collect();
-    let d = Defaults {
-        input_len: LengthSpec::Range { lo: 1, hi: 8192 },
-        output_len: LengthSpec::Range { lo: 16, hi: 1024 },
-        expand_turns: false,
-    };
-    run_session(&a.load, Source::Args(d), plans, argv)
+        .collect()
 }
 
-pub fn throughput(a: ThroughputArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
-    let n = a.load.num_requests.unwrap_or(256);
-    positive("--num-requests", &[n])?;
-    let plans = vec![RunPlan {
+fn throughput(n: usize) -> Vec<RunPlan> {
+    vec![RunPlan {
         label: "throughput".into(),
         mode: "throughput",
         params: map(json!({"num_requests": n})),
@@ -84,21 +62,11 @@ pub fn throughput(a: ThroughputArgs, argv: &[String]) -> Result<SessionOutcome, 
         requests: n,
         warmup: true,
         ..RunPlan::default()
-    }];
-    let d = Defaults {
-        input_len: LengthSpec::Range { lo: 100, hi: 1024 },
-        output_len: LengthSpec::Range { lo: 100, hi: 1024 },
-        expand_turns: false,
-    };
-    run_session(&a.load, Source::Args(d), plans, argv)
+    }]
 }
 
-pub fn concurrency(a: ConcurrencyArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
-    positive("--concurrency", &a.concurrency)?;
-    let n = a.load.num_requests.unwrap_or(256);
-    positive("--num-requests", &[n])?;
-    let plans = a
-        .concurrency
+fn concurrency(levels: &[usize], n: usize) -> Vec<RunPlan> {
+    levels
         .iter()
         .map(|&c| RunPlan {
             label: format!("concurrency {c}"),
@@ -109,45 +77,15 @@ pub fn concurrency(a: ConcurrencyArgs, argv: &[String]) -> Result<SessionOutcome
             warmup: false,
             ..RunPlan::default()
         })
-        .collect();
-    let d = Defaults {
-        input_len: LengthSpec::Fixed(1024),
-        output_len: LengthSpec::Fixed(256),
-        expand_turns: false,
-    };
-    run_session(&a.load, Source::Args(d), plans, argv)
+        .collect()
 }
 
-pub fn rate(a: RateArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
-    check_levels("--rates", &a.rates)?;
-    if let Some(c) = a.max_concurrency {
-        positive("--max-concurrency", &[c])?;
-    }
-    // Without a count or a duration: 256 requests per rate, as the other modes.
-    let span = Span {
-        requests: a.load.num_requests.or(if a.duration.is_some() {
-            None
-        } else {
-            Some(256)
-        }),
-        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
-    };
-    if let Some(n) = span.requests {
-        positive("--num-requests", &[n])?;
-    }
-    if a.rates.iter().any(|r| r.0.is_none()) && span.requests.is_none() {
-        return Err(Error::Input(
-            "--rates inf needs --num-requests (a duration means nothing at an infinite rate)"
-                .into(),
-        ));
-    }
-    let plans = a
-        .rates
+fn rate(a: &RateSettings, seed: u64) -> Vec<RunPlan> {
+    a.rates
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let offsets =
-                rate_arrivals(r.0, a.burstiness, span, a.load.seed.wrapping_add(i as u64));
+            let offsets = rate_arrivals(r.0, a.burstiness, a.span, seed.wrapping_add(i as u64));
             RunPlan {
                 label: format!("rate {r}"),
                 mode: "rate",
@@ -155,7 +93,7 @@ pub fn rate(a: RateArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
                     "rate": r.0,
                     "burstiness": a.burstiness,
                     "num_requests": offsets.len(),
-                    "duration_s": a.duration,
+                    "duration_s": a.duration_s,
                     "max_concurrency": a.max_concurrency,
                 })),
                 requests: offsets.len(),
@@ -167,76 +105,57 @@ pub fn rate(a: RateArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
                 ..RunPlan::default()
             }
         })
-        .collect();
-    let d = Defaults {
-        input_len: LengthSpec::Fixed(1024),
-        output_len: LengthSpec::Fixed(256),
-        expand_turns: false,
-    };
-    run_session(&a.load, Source::Args(d), plans, argv)
+        .collect()
 }
 
-pub fn dual_round(a: DualRoundArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
-    positive("--concurrency", &a.concurrency)?;
-    if a.rounds < 2 {
+/// The requests of a dual-round level: from the trace, or the prompt flags.
+fn dual_round_source(a: &DualRoundSettings, prompts: &Prompts) -> Result<(Source, usize), Error> {
+    if let Some(path) = &a.trace {
+        let file =
+            TraceFile::scan(path, None, a.limit, None).map_err(|e| Error::Input(e.to_string()))?;
+        let n = file.info().requests;
+        let source = Source::Trace {
+            block_size: file.format().block_size(),
+            file: Arc::new(file),
+            sessions: false,
+        };
+        return Ok((source, n));
+    }
+    // A dataset is sent whole (each turn of a conversation once) unless limited.
+    let n = match (a.num_requests, prompts) {
+        (Some(n), _) => n,
+        (None, Prompts::Dataset { path, .. }) => {
+            let entries = read_dataset(path, Conversation::FirstTurn)?;
+            expand_turns(entries).len()
+        }
+        (None, _) => 100,
+    };
+    Ok((Source::Prompts, n))
+}
+
+fn dual_round(
+    a: &DualRoundSettings,
+    prompts: &Prompts,
+    seed: u64,
+) -> Result<(Source, Vec<RunPlan>), Error> {
+    let (source, n) = dual_round_source(a, prompts)?;
+    // The count a trace or a dataset gave (a given --num-requests is checked already).
+    if n == 0 {
         return Err(Error::Input(
-            "--rounds: expected at least 2 (a cache study compares later rounds with the first)"
-                .into(),
+            "--num-requests: expected a comma-separated list of positive integers".into(),
         ));
     }
-    if a.limit == Some(0) {
-        return Err(Error::Input("--limit must be positive".into()));
-    }
-    let (source, n) = match &a.trace {
-        Some(path) => {
-            if a.load.num_requests.is_some() {
-                return Err(Error::Input(
-                    "--num-requests does not apply with --trace (use --limit)".into(),
-                ));
-            }
-            let file = TraceFile::scan(path, None, a.limit, None)
-                .map_err(|e| Error::Input(e.to_string()))?;
-            let n = file.info().requests;
-            let source = Source::Trace {
-                block_size: file.format().block_size(),
-                file: Arc::new(file),
-                sessions: false,
-            };
-            (source, n)
-        }
-        None => {
-            let d = Defaults {
-                input_len: LengthSpec::Fixed(2048),
-                output_len: LengthSpec::Fixed(128),
-                expand_turns: true,
-            };
-            // A dataset is sent whole (each turn of a conversation once) unless limited.
-            let n = match (a.load.num_requests, &a.load.dataset) {
-                (Some(n), _) => n,
-                (None, Some(path)) => {
-                    let entries = read_dataset(path, Conversation::FirstTurn)?;
-                    expand_turns(entries).len()
-                }
-                (None, None) => 100,
-            };
-            (Source::Args(d), n)
-        }
-    };
-    positive("--num-requests", &[n])?;
-    let between = a
-        .reset_cache_url
-        .as_ref()
-        .map(|_| a.reset_between.unwrap_or(ResetBetween::Levels));
-    let reset_here = |round: usize| match between {
+    let reset_here = |round: usize| match a.reset_cache.as_ref().map(|r| r.1) {
         Some(ResetBetween::Rounds) => round > 1,
         Some(ResetBetween::Levels) => round == 1,
         Some(ResetBetween::Both) => true,
         None => false,
     };
     let mut plans = Vec::new();
-    for (level, &c) in a.concurrency.iter().enumerate() {
+    for (level, &c) in a.levels.iter().enumerate() {
         let group = format!("concurrency {c}");
         for round in 1..=a.rounds {
+            let shuffled = round > 1 && a.shuffle;
             plans.push(RunPlan {
                 label: format!("concurrency {c} round {round}"),
                 mode: "dual-round",
@@ -244,22 +163,21 @@ pub fn dual_round(a: DualRoundArgs, argv: &[String]) -> Result<SessionOutcome, E
                     "concurrency": c,
                     "round": round,
                     "num_requests": n,
-                    "shuffled": round > 1 && !a.no_shuffle,
+                    "shuffled": shuffled,
                     "cache_reset_before": reset_here(round),
                 })),
                 load: Load::ClosedLoop { concurrency: c },
                 requests: n,
                 // Every round of a level sends the same requests; each level its own.
                 prompts: Some(level as u64),
-                shuffle: (round > 1 && !a.no_shuffle)
-                    .then(|| a.load.seed.wrapping_add((level * 1000 + round) as u64)),
+                shuffle: shuffled.then(|| seed.wrapping_add((level * 1000 + round) as u64)),
                 reset_cache: reset_here(round)
-                    .then(|| a.reset_cache_url.clone())
+                    .then(|| a.reset_cache.as_ref().map(|r| r.0.clone()))
                     .flatten(),
                 group: Some((group.clone(), round as u32)),
                 ..RunPlan::default()
             });
         }
     }
-    run_session(&a.load, source, plans, argv)
+    Ok((source, plans))
 }

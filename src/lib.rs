@@ -19,6 +19,7 @@ mod replay;
 pub mod report;
 pub mod schedule;
 pub mod session;
+pub mod settings;
 pub mod shard;
 pub mod shutdown;
 pub mod sim;
@@ -31,6 +32,7 @@ use clap::Parser;
 pub use cli::Cli;
 pub use error::Error;
 use session::SessionOutcome;
+use settings::{CompareSettings, MergeSettings, ReportSettings, Settings, SimSettings};
 
 /// What a command produced.
 #[derive(Debug)]
@@ -60,67 +62,13 @@ where
 }
 
 pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
-    use cli::Command;
-    match cli.command {
-        Command::Batch(a) => commands::batch(a, argv).map(Outcome::Session),
-        Command::Throughput(a) => commands::throughput(a, argv).map(Outcome::Session),
-        Command::Concurrency(a) => commands::concurrency(a, argv).map(Outcome::Session),
-        Command::Rate(a) => commands::rate(a, argv).map(Outcome::Session),
-        Command::Trace(a) => replay::run_trace(a, argv).map(Outcome::Session),
-        Command::DualRound(a) => commands::dual_round(a, argv).map(Outcome::Session),
-        Command::Sim(a) => run_sim(a).map(|_| Outcome::Served),
-        Command::Report(a) => {
-            let (p, slo) = analysis_flags(&a.percentiles.percentiles, a.slo.as_deref())?;
-            let runs = report::reanalyze::report(&a.dir, &p, a.rewrite, slo.as_ref())?;
-            if let Some(out) = &a.html {
-                let opts = report::html::HtmlOptions {
-                    percentiles: &p,
-                    slo: slo.as_ref(),
-                };
-                let bytes = report::html::write_report(&a.dir, out, opts)?;
-                eprintln!(
-                    "HTML report: {} ({} KB)",
-                    out.display(),
-                    bytes.div_ceil(1024)
-                );
-            }
-            Ok(Outcome::Report(runs))
-        }
-        Command::Compare(a) => {
-            let c = report::compare::compare(&a.a, &a.b, a.noise)?;
-            print!("{}", c.render());
-            if let Some(out) = &a.html {
-                std::fs::write(out, report::compare_page::to_html(&c)).map_err(|e| {
-                    Error::Output(format!("--html {}: cannot write: {e}", out.display()))
-                })?;
-                eprintln!("HTML comparison: {}", out.display());
-            }
-            Ok(Outcome::Compared(Box::new(c)))
-        }
-        Command::Merge(a) => {
-            let (p, slo) = analysis_flags(&a.percentiles.percentiles, a.slo.as_deref())?;
-            let runs = report::merge::merge(report::merge::MergeOptions {
-                dirs: &a.dirs,
-                out: &a.output,
-                percentiles: &p,
-                slo: slo.as_ref(),
-                argv,
-            })?;
-            if let Some(out) = &a.html {
-                let opts = report::html::HtmlOptions {
-                    percentiles: &p,
-                    slo: slo.as_ref(),
-                };
-                let bytes = report::html::write_report(&a.output, out, opts)?;
-                eprintln!(
-                    "HTML report: {} ({} KB)",
-                    out.display(),
-                    bytes.div_ceil(1024)
-                );
-            }
-            Ok(Outcome::Merged(runs))
-        }
-        Command::Convert(a) => {
+    match Settings::from_cli(cli)? {
+        Settings::Load(load) => commands::run(*load, argv).map(Outcome::Session),
+        Settings::Sim(s) => run_sim(*s).map(|_| Outcome::Served),
+        Settings::Report(s) => run_report(s).map(Outcome::Report),
+        Settings::Compare(s) => run_compare(s).map(|c| Outcome::Compared(Box::new(c))),
+        Settings::Merge(s) => run_merge(s, argv).map(Outcome::Merged),
+        Settings::Convert(a) => {
             let report = convert::run(a).map_err(|e| Error::Input(e.to_string()))?;
             println!("{report}");
             Ok(Outcome::Converted)
@@ -128,30 +76,67 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
     }
 }
 
-/// `--percentiles` and `--slo` of the commands that recompute summaries.
-fn analysis_flags(
-    percentiles: &str,
-    slo: Option<&str>,
-) -> Result<(Vec<f64>, Option<metrics::slo::Slo>), Error> {
-    let p = metrics::stats::parse_percentiles(percentiles)
-        .map_err(|e| Error::Input(format!("--percentiles: {e}")))?;
-    let slo = slo
-        .map(metrics::slo::Slo::parse_arg)
-        .transpose()
-        .map_err(|e| Error::Input(format!("--slo: {e}")))?;
-    Ok((p, slo))
+fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error> {
+    let runs = report::reanalyze::report(&s.dir, &s.percentiles, s.rewrite, s.slo.as_ref())?;
+    if let Some(out) = &s.html {
+        let opts = report::html::HtmlOptions {
+            percentiles: &s.percentiles,
+            slo: s.slo.as_ref(),
+        };
+        let bytes = report::html::write_report(&s.dir, out, opts)?;
+        eprintln!(
+            "HTML report: {} ({} KB)",
+            out.display(),
+            bytes.div_ceil(1024)
+        );
+    }
+    Ok(runs)
 }
 
-fn run_sim(a: cli::SimArgs) -> Result<(), Error> {
-    let config = a.model.into_config().map_err(Error::Input)?;
+fn run_compare(s: CompareSettings) -> Result<report::compare::Comparison, Error> {
+    let c = report::compare::compare(&s.a, &s.b, s.noise)?;
+    print!("{}", c.render());
+    if let Some(out) = &s.html {
+        std::fs::write(out, report::compare_page::to_html(&c))
+            .map_err(|e| Error::Output(format!("--html {}: cannot write: {e}", out.display())))?;
+        eprintln!("HTML comparison: {}", out.display());
+    }
+    Ok(c)
+}
+
+fn run_merge(s: MergeSettings, argv: &[String]) -> Result<Vec<report::results::SavedRun>, Error> {
+    let runs = report::merge::merge(report::merge::MergeOptions {
+        dirs: &s.dirs,
+        out: &s.output,
+        percentiles: &s.percentiles,
+        slo: s.slo.as_ref(),
+        argv,
+    })?;
+    if let Some(out) = &s.html {
+        let opts = report::html::HtmlOptions {
+            percentiles: &s.percentiles,
+            slo: s.slo.as_ref(),
+        };
+        let bytes = report::html::write_report(&s.output, out, opts)?;
+        eprintln!(
+            "HTML report: {} ({} KB)",
+            out.display(),
+            bytes.div_ceil(1024)
+        );
+    }
+    Ok(runs)
+}
+
+fn run_sim(s: SimSettings) -> Result<(), Error> {
+    let SimSettings { host, port, config } = s;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind((a.host.as_str(), a.port))
+        let listener = tokio::net::TcpListener::bind((host.as_str(), port))
             .await
-            .map_err(|e| Error::Input(format!("--host/--port {}:{}: {e}", a.host, a.port)))?;
+            .map_err(|e| Error::Input(format!("--host/--port {host}:{port}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;

@@ -5,24 +5,15 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::TraceArgs;
-use crate::commands::check_levels;
 use crate::error::Error;
 use crate::schedule::{Arrivals, Load};
-use crate::session::{RunPlan, SessionOutcome, Source, run_session};
+use crate::session::{RunPlan, Source};
+use crate::settings::TraceSettings;
 use crate::workload::trace::TraceFormat;
 use crate::workload::trace_file::{Fit, TraceFile};
 
-pub fn run_trace(a: TraceArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
-    check_levels("--time-scale", &a.time_scale)?;
-    if a.limit == Some(0) || a.max_concurrency == Some(0) || a.block_size == Some(0) {
-        return Err(Error::Input(
-            "--limit, --max-concurrency and --block-size must be positive".into(),
-        ));
-    }
-    if a.max_context == Some(0) {
-        return Err(Error::Input("--max-context must be positive".into()));
-    }
+/// Scan the trace (its flags are checked already) and plan one replay per time scale.
+pub fn plan_trace(a: &TraceSettings) -> Result<(Source, Vec<RunPlan>), Error> {
     // The block size depends on the format, known once the first line is read.
     let format = match a.format {
         Some(f) => f,
@@ -33,7 +24,7 @@ pub fn run_trace(a: TraceArgs, argv: &[String]) -> Result<SessionOutcome, Error>
     let block_size = a.block_size.unwrap_or(format.block_size());
     let fit = a.max_context.map(|max_context| Fit {
         max_context,
-        overflow: a.on_overflow,
+        overflow: a.overflow,
         block_size,
     });
     let file = TraceFile::scan(&a.file, Some(format), a.limit, fit)
@@ -63,7 +54,7 @@ pub fn run_trace(a: TraceArgs, argv: &[String]) -> Result<SessionOutcome, Error>
         )));
     }
     let plans = a
-        .time_scale
+        .time_scales
         .iter()
         .map(|&scale| RunPlan {
             label: format!("trace x{scale}"),
@@ -98,5 +89,5 @@ pub fn run_trace(a: TraceArgs, argv: &[String]) -> Result<SessionOutcome, Error>
         block_size,
         sessions: a.sessions,
     };
-    run_session(&a.load, source, plans, argv)
+    Ok((source, plans))
 }

@@ -9,6 +9,7 @@ use clap::Args;
 use super::analysis::PercentilesArg;
 use super::values::{positive_f64, seconds, share};
 use crate::client::openai::Api;
+use crate::settings::{Rate, ResetBetween};
 use crate::shard::Shard;
 use crate::workload::synthetic::{LengthSpec, SyntheticKind};
 use crate::workload::trace::TraceFormat;
@@ -46,32 +47,6 @@ pub struct ConcurrencyArgs {
     pub concurrency: Vec<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
-}
-
-/// A request rate: requests per second, or `inf` (everything at once).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Rate(pub Option<f64>);
-
-impl std::str::FromStr for Rate {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("inf") {
-            return Ok(Rate(None));
-        }
-        match s.parse::<f64>() {
-            Ok(r) if r.is_finite() && r > 0.0 => Ok(Rate(Some(r))),
-            _ => Err(format!("{s:?}: expected requests per second > 0, or inf")),
-        }
-    }
-}
-
-impl std::fmt::Display for Rate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(r) => write!(f, "{r}"),
-            None => f.write_str("inf"),
-        }
-    }
 }
 
 #[derive(Args, Debug)]
@@ -125,17 +100,6 @@ pub struct TraceArgs {
     pub max_concurrency: Option<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
-}
-
-/// When `--reset-cache-url` is called.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResetBetween {
-    /// Before every round after the first (each round starts cold)
-    Rounds,
-    /// Before every concurrency level (each level starts cold; rounds share the cache)
-    Levels,
-    /// Both
-    Both,
 }
 
 #[derive(Args, Debug)]

@@ -1,7 +1,10 @@
-//! Every command-line definition: load subcommands, simulator, analysis commands.
+//! Every command-line definition, and the one place that turns them into
+//! [`Settings`](crate::settings::Settings) ([`settings`]). Nothing past that point sees
+//! a clap type.
 
 pub mod analysis;
 pub mod load;
+mod settings;
 pub mod sim;
 mod values;
 
@@ -9,8 +12,7 @@ use clap::{Parser, Subcommand};
 
 pub use analysis::{CompareArgs, MergeArgs, ReportArgs};
 pub use load::{
-    BatchArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, Rate, RateArgs, ResetBetween,
-    ThroughputArgs, TraceArgs,
+    BatchArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, ThroughputArgs, TraceArgs,
 };
 pub use sim::{SimArgs, SimModelArgs};
 
@@ -54,3 +56,7 @@ pub enum Command {
     /// Convert datasets (LongBench, ShareGPT) into prompt files
     Convert(crate::convert::ConvertArgs),
 }
+
+#[cfg(test)]
+#[path = "tests_settings.rs"]
+mod tests;

@@ -4,8 +4,8 @@
 use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
-use super::load::ResetBetween;
 use crate::client::openai::Api;
+use crate::settings::ResetBetween;
 use crate::workload::synthetic::SyntheticKind;
 use crate::workload::trace::TraceFormat;
 use crate::workload::trace_file::Overflow;

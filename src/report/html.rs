@@ -14,7 +14,6 @@ use super::reanalyze::{Loaded, LoadedRun, Reanalysis, load};
 use super::svg::{self, Axis, Chart, Style, esc};
 use super::table::{TERMINOLOGY_NOTE, render};
 use super::{load_curves, rounds, timelines};
-use crate::cli::LoadArgs;
 use crate::error::Error;
 use crate::metrics::slo::Slo;
 use crate::metrics::{Stats, Summary};
@@ -42,32 +41,6 @@ pub fn write_report(dir: &Path, out: &Path, opts: HtmlOptions) -> Result<u64, Er
     std::fs::write(out, &html)
         .map_err(|e| Error::Output(format!("--html {}: cannot write: {e}", out.display())))?;
     Ok(html.len() as u64)
-}
-
-/// `--html` of a load subcommand: the report of its --output-dir, once the session
-/// ended (nothing when no run saved a record).
-pub fn after_session(args: &LoadArgs, percentiles: &[f64], slo: Option<&Slo>) -> Result<(), Error> {
-    let (Some(out), Some(dir)) = (&args.html, &args.output_dir) else {
-        return Ok(());
-    };
-    if !dir.join("requests.jsonl").exists() {
-        return Ok(());
-    }
-    let opts = HtmlOptions { percentiles, slo };
-    match write_report(dir, out, opts) {
-        Ok(bytes) => {
-            eprintln!(
-                "HTML report: {} ({} KB)",
-                out.display(),
-                bytes.div_ceil(1024)
-            );
-            Ok(())
-        }
-        Err(e) => {
-            eprintln!("error: the HTML report was not written: {e}");
-            Err(e)
-        }
-    }
 }
 
 /// The page for loaded results; `source` names where they came from.

@@ -1,0 +1,435 @@
+//! The one conversion from clap's arguments to [`Settings`], as hyperfine's
+//! `Options::from_cli_arguments` does: every flag check, default and conflict lives
+//! here, and each error names its flag. Checks that need the server or a file's
+//! contents (the endpoint's API, a trace's format) stay where those are known.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::load::{
+    BatchArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, ThroughputArgs, TraceArgs,
+};
+use super::{Cli, Command, CompareArgs, MergeArgs, ReportArgs, SimArgs};
+use crate::error::Error;
+use crate::metrics::slo::Slo;
+use crate::metrics::stats::parse_percentiles;
+use crate::schedule::arrivals::Span;
+use crate::settings::{
+    CompareSettings, DualRoundSettings, LoadMode, LoadSettings, MergeSettings, MetricsSettings,
+    OutputSettings, Prompts, RateSettings, ReportSettings, ResetBetween, RunSettings,
+    SessionSettings, Settings, SimSettings, TargetSettings, TraceSettings, WorkloadSettings,
+};
+use crate::workload::synthetic::LengthSpec;
+
+impl Settings {
+    /// Check the parsed command line and fill in every default.
+    pub fn from_cli(cli: Cli) -> Result<Settings, Error> {
+        let load = |mode, session| Settings::Load(Box::new(LoadSettings { mode, session }));
+        Ok(match cli.command {
+            Command::Batch(a) => {
+                let (mode, prompts) = batch(&a)?;
+                load(mode, session(a.load, prompts)?)
+            }
+            Command::Throughput(a) => {
+                let (mode, prompts) = throughput(&a)?;
+                load(mode, session(a.load, prompts)?)
+            }
+            Command::Concurrency(a) => {
+                let (mode, prompts) = concurrency(&a)?;
+                load(mode, session(a.load, prompts)?)
+            }
+            Command::Rate(a) => {
+                let (mode, prompts) = rate(&a)?;
+                load(mode, session(a.load, prompts)?)
+            }
+            Command::Trace(a) => {
+                let (mode, prompts) = trace(&a)?;
+                load(mode, session(a.load, prompts)?)
+            }
+            Command::DualRound(a) => {
+                let (mode, prompts) = dual_round(&a)?;
+                load(mode, session(a.load, prompts)?)
+            }
+            Command::Sim(a) => Settings::Sim(Box::new(sim(a)?)),
+            Command::Report(a) => Settings::Report(report(a)?),
+            Command::Compare(a) => Settings::Compare(compare(a)),
+            Command::Merge(a) => Settings::Merge(merge(a)?),
+            Command::Convert(a) => Settings::Convert(a),
+        })
+    }
+}
+
+/// Levels name their runs, and run labels must be unique within a result file.
+fn check_levels<T: PartialEq + std::fmt::Display>(flag: &str, v: &[T]) -> Result<(), Error> {
+    if let Some(d) = v
+        .iter()
+        .enumerate()
+        .find_map(|(i, x)| v[..i].contains(x).then_some(x))
+    {
+        return Err(Error::Input(format!(
+            "{flag}: {d} is given twice; list each level once"
+        )));
+    }
+    Ok(())
+}
+
+fn positive(flag: &str, v: &[usize]) -> Result<(), Error> {
+    if v.is_empty() || v.contains(&0) {
+        return Err(Error::Input(format!(
+            "{flag}: expected a comma-separated list of positive integers"
+        )));
+    }
+    check_levels(flag, v)
+}
+
+/// Where a mode's prompts come from, before the shared flags are read.
+enum PromptMode {
+    /// Synthetic prompts or `--dataset`, with the mode's defaults for unset lengths.
+    Flags(Defaults),
+    /// A trace gives every request's lengths; `sessions`: `--sessions`.
+    Trace { sessions: bool },
+}
+
+/// Per-mode defaults for flags the user left out.
+#[derive(Clone, Copy)]
+struct Defaults {
+    input_len: LengthSpec,
+    output_len: LengthSpec,
+    /// Replay a multi-turn dataset entry as growing chat histories, one request per
+    /// user turn (dual-round: each turn resends the history, so a prefix cache matters).
+    expand_turns: bool,
+}
+
+impl Defaults {
+    fn fixed(input: u32, output: u32) -> PromptMode {
+        PromptMode::Flags(Defaults {
+            input_len: LengthSpec::Fixed(input),
+            output_len: LengthSpec::Fixed(output),
+            expand_turns: false,
+        })
+    }
+}
+
+fn batch(a: &BatchArgs) -> Result<(LoadMode, PromptMode), Error> {
+    positive("--batch-sizes", &a.batch_sizes)?;
+    if a.load.num_requests.is_some() {
+        return Err(Error::Input(
+            "--num-requests does not apply to batch: each batch size is its request count".into(),
+        ));
+    }
+    let mode = LoadMode::Batch {
+        sizes: a.batch_sizes.clone(),
+    };
+    let d = Defaults {
+        input_len: LengthSpec::Range { lo: 1, hi: 8192 },
+        output_len: LengthSpec::Range { lo: 16, hi: 1024 },
+        expand_turns: false,
+    };
+    Ok((mode, PromptMode::Flags(d)))
+}
+
+fn throughput(a: &ThroughputArgs) -> Result<(LoadMode, PromptMode), Error> {
+    let n = a.load.num_requests.unwrap_or(256);
+    positive("--num-requests", &[n])?;
+    let d = Defaults {
+        input_len: LengthSpec::Range { lo: 100, hi: 1024 },
+        output_len: LengthSpec::Range { lo: 100, hi: 1024 },
+        expand_turns: false,
+    };
+    Ok((
+        LoadMode::Throughput { num_requests: n },
+        PromptMode::Flags(d),
+    ))
+}
+
+fn concurrency(a: &ConcurrencyArgs) -> Result<(LoadMode, PromptMode), Error> {
+    positive("--concurrency", &a.concurrency)?;
+    let n = a.load.num_requests.unwrap_or(256);
+    positive("--num-requests", &[n])?;
+    let mode = LoadMode::Concurrency {
+        levels: a.concurrency.clone(),
+        num_requests: n,
+    };
+    Ok((mode, Defaults::fixed(1024, 256)))
+}
+
+fn rate(a: &RateArgs) -> Result<(LoadMode, PromptMode), Error> {
+    check_levels("--rates", &a.rates)?;
+    if let Some(c) = a.max_concurrency {
+        positive("--max-concurrency", &[c])?;
+    }
+    // Without a count or a duration: 256 requests per rate, as the other modes.
+    let span = Span {
+        requests: a.load.num_requests.or(if a.duration.is_some() {
+            None
+        } else {
+            Some(256)
+        }),
+        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
+    };
+    if let Some(n) = span.requests {
+        positive("--num-requests", &[n])?;
+    }
+    if a.rates.iter().any(|r| r.0.is_none()) && span.requests.is_none() {
+        return Err(Error::Input(
+            "--rates inf needs --num-requests (a duration means nothing at an infinite rate)"
+                .into(),
+        ));
+    }
+    let mode = LoadMode::Rate(RateSettings {
+        rates: a.rates.clone(),
+        burstiness: a.burstiness,
+        duration_s: a.duration,
+        span,
+        max_concurrency: a.max_concurrency,
+    });
+    Ok((mode, Defaults::fixed(1024, 256)))
+}
+
+fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
+    check_levels("--time-scale", &a.time_scale)?;
+    if a.limit == Some(0) || a.max_concurrency == Some(0) || a.block_size == Some(0) {
+        return Err(Error::Input(
+            "--limit, --max-concurrency and --block-size must be positive".into(),
+        ));
+    }
+    if a.max_context == Some(0) {
+        return Err(Error::Input("--max-context must be positive".into()));
+    }
+    let mode = LoadMode::Trace(TraceSettings {
+        file: a.file.clone(),
+        format: a.format,
+        time_scales: a.time_scale.clone(),
+        limit: a.limit,
+        block_size: a.block_size,
+        max_context: a.max_context,
+        overflow: a.on_overflow,
+        sessions: a.sessions,
+        max_concurrency: a.max_concurrency,
+    });
+    Ok((
+        mode,
+        PromptMode::Trace {
+            sessions: a.sessions,
+        },
+    ))
+}
+
+fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Error> {
+    positive("--concurrency", &a.concurrency)?;
+    if a.rounds < 2 {
+        return Err(Error::Input(
+            "--rounds: expected at least 2 (a cache study compares later rounds with the first)"
+                .into(),
+        ));
+    }
+    if a.limit == Some(0) {
+        return Err(Error::Input("--limit must be positive".into()));
+    }
+    let prompts = if a.trace.is_some() {
+        if a.load.num_requests.is_some() {
+            return Err(Error::Input(
+                "--num-requests does not apply with --trace (use --limit)".into(),
+            ));
+        }
+        PromptMode::Trace { sessions: false }
+    } else {
+        if let Some(n) = a.load.num_requests {
+            positive("--num-requests", &[n])?;
+        }
+        PromptMode::Flags(Defaults {
+            input_len: LengthSpec::Fixed(2048),
+            output_len: LengthSpec::Fixed(128),
+            expand_turns: true,
+        })
+    };
+    let reset_cache = a
+        .reset_cache_url
+        .clone()
+        .map(|url| (url, a.reset_between.unwrap_or(ResetBetween::Levels)));
+    let mode = LoadMode::DualRound(DualRoundSettings {
+        levels: a.concurrency.clone(),
+        rounds: a.rounds,
+        shuffle: !a.no_shuffle,
+        reset_cache,
+        trace: a.trace.clone(),
+        limit: a.limit,
+        num_requests: a.load.num_requests,
+    });
+    Ok((mode, prompts))
+}
+
+/// The flags every load subcommand shares.
+fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
+    let slo = slo(a.slo.as_deref())?;
+    let percentiles = percentiles(&a.percentiles.percentiles)?;
+    let extra_body = extra_body(a.extra_body.as_deref())?;
+    let timeout = match a.timeout {
+        0.0 => None,
+        t => Some(Duration::try_from_secs_f64(t).map_err(|_| {
+            Error::Input(format!(
+                "--timeout {t}: expected a number of seconds ≥ 0 (0 = no timeout)"
+            ))
+        })?),
+    };
+    let (prompts, output_len) = prompts(&a, mode)?;
+    if let Some(at) = a.start_at {
+        crate::start_at::check_not_past(at, std::time::SystemTime::now()).map_err(Error::Input)?;
+    }
+    let metrics = (a.metrics.is_some() || a.metrics_url.is_some()).then(|| MetricsSettings {
+        names: a
+            .metrics
+            .clone()
+            .unwrap_or_else(|| "vllm,sglang,llamacpp".into()),
+        url: a.metrics_url.clone(),
+        interval: Duration::from_secs_f64(a.metrics_interval),
+    });
+    Ok(SessionSettings {
+        target: TargetSettings {
+            endpoint: a.endpoint,
+            model: a.model,
+            api: a.api,
+            api_key: a.api_key,
+            timeout,
+            idle_timeout: a
+                .idle_timeout
+                .and_then(|s| Duration::try_from_secs_f64(s).ok()),
+            retries: a.retries,
+            insecure: a.insecure,
+            metrics,
+        },
+        workload: WorkloadSettings {
+            tokenizer: a.tokenizer,
+            prompts,
+            output_len,
+            seed: a.seed,
+            prompt_token_ids: a.prompt_token_ids,
+            ignore_eos: !a.no_ignore_eos,
+            extra_body,
+            count_output_text: a.count_output_text,
+            prepare_ahead_mb: a.prepare_ahead_mb,
+        },
+        run: RunSettings {
+            max_error_rate: a.max_error_rate,
+            shard: a.shard,
+            start_at: a.start_at,
+            quiet: a.quiet,
+        },
+        output: OutputSettings {
+            dir: a.output_dir,
+            html: a.html,
+            percentiles,
+            slo,
+        },
+    })
+}
+
+/// The prompt source and max_tokens, with the flags that conflict with them.
+fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Error> {
+    match mode {
+        PromptMode::Trace { sessions } => {
+            if sessions && a.prompt_token_ids {
+                return Err(Error::Input(
+                    "--sessions sends chat histories as text: it cannot be combined with --prompt-token-ids".into(),
+                ));
+            }
+            for (given, flag) in [
+                (a.dataset.is_some(), "--dataset"),
+                (a.input_len.is_some(), "--input-len"),
+                (a.output_len.is_some(), "--output-len"),
+                (a.num_requests.is_some(), "--num-requests (use --limit)"),
+            ] {
+                if given {
+                    return Err(Error::Input(format!(
+                        "{flag} does not apply to trace replay: the trace gives every request's lengths"
+                    )));
+                }
+            }
+            Ok((Prompts::Trace, LengthSpec::Fixed(1)))
+        }
+        PromptMode::Flags(d) => {
+            let prompts = match &a.dataset {
+                Some(path) => {
+                    if a.input_len.is_some() {
+                        return Err(Error::Input(
+                            "--input-len does not apply with --dataset (prompts come from the file)"
+                                .into(),
+                        ));
+                    }
+                    Prompts::Dataset {
+                        path: path.clone(),
+                        expand_turns: d.expand_turns,
+                    }
+                }
+                None => Prompts::Synthetic {
+                    kind: a.synthetic_prompts,
+                    input_len: a.input_len.unwrap_or(d.input_len),
+                },
+            };
+            Ok((prompts, a.output_len.unwrap_or(d.output_len)))
+        }
+    }
+}
+
+fn extra_body(s: Option<&str>) -> Result<Map<String, Value>, Error> {
+    match s {
+        None => Ok(Map::new()),
+        Some(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(Error::Input(
+                "--extra-body: expected a JSON object, e.g. '{\"top_k\": 1}'".into(),
+            )),
+            Err(e) => Err(Error::Input(format!(
+                "--extra-body: not valid JSON ({e}); expected an object, e.g. '{{\"top_k\": 1}}'"
+            ))),
+        },
+    }
+}
+
+fn percentiles(s: &str) -> Result<Vec<f64>, Error> {
+    parse_percentiles(s).map_err(|e| Error::Input(format!("--percentiles: {e}")))
+}
+
+fn slo(s: Option<&str>) -> Result<Option<Slo>, Error> {
+    s.map(Slo::parse_arg)
+        .transpose()
+        .map_err(|e| Error::Input(format!("--slo: {e}")))
+}
+
+fn sim(a: SimArgs) -> Result<SimSettings, Error> {
+    Ok(SimSettings {
+        config: a.model.into_config().map_err(Error::Input)?,
+        host: a.host,
+        port: a.port,
+    })
+}
+
+fn report(a: ReportArgs) -> Result<ReportSettings, Error> {
+    Ok(ReportSettings {
+        percentiles: percentiles(&a.percentiles.percentiles)?,
+        slo: slo(a.slo.as_deref())?,
+        dir: a.dir,
+        rewrite: a.rewrite,
+        html: a.html,
+    })
+}
+
+fn compare(a: CompareArgs) -> CompareSettings {
+    CompareSettings {
+        a: a.a,
+        b: a.b,
+        noise: a.noise,
+        html: a.html,
+    }
+}
+
+fn merge(a: MergeArgs) -> Result<MergeSettings, Error> {
+    Ok(MergeSettings {
+        percentiles: percentiles(&a.percentiles.percentiles)?,
+        slo: slo(a.slo.as_deref())?,
+        dirs: a.dirs,
+        output: a.output,
+        html: a.html,
+    })
+}

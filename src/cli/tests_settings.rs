@@ -1,0 +1,113 @@
+//! `Settings::from_cli`: defaults filled in, and flag checks made before any file is
+//! read or any server is reached.
+
+use clap::Parser;
+
+use super::Cli;
+use crate::settings::{LoadMode, LoadSettings, Prompts, ResetBetween, Settings};
+use crate::workload::synthetic::LengthSpec;
+
+fn settings(args: &[&str]) -> Result<Settings, String> {
+    let argv = std::iter::once("servescope").chain(args.iter().copied());
+    let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+    Settings::from_cli(cli).map_err(|e| e.to_string())
+}
+
+fn load(args: &[&str]) -> LoadSettings {
+    match settings(args).unwrap() {
+        Settings::Load(l) => *l,
+        other => panic!("not a load command: {other:?}"),
+    }
+}
+
+#[test]
+fn each_mode_fills_in_its_own_defaults() {
+    let b = load(&["batch"]);
+    assert!(matches!(b.mode, LoadMode::Batch { ref sizes } if sizes == &[64]));
+    assert!(matches!(
+        b.session.workload.prompts,
+        Prompts::Synthetic {
+            input_len: LengthSpec::Range { lo: 1, hi: 8192 },
+            ..
+        }
+    ));
+    assert_eq!(
+        b.session.workload.output_len,
+        LengthSpec::Range { lo: 16, hi: 1024 }
+    );
+    let c = load(&["concurrency", "--concurrency", "2"]);
+    assert!(matches!(
+        c.mode,
+        LoadMode::Concurrency {
+            num_requests: 256,
+            ..
+        }
+    ));
+    assert_eq!(c.session.workload.output_len, LengthSpec::Fixed(256));
+    assert_eq!(c.session.output.percentiles, [50.0, 90.0, 99.0]);
+    assert_eq!(c.session.target.timeout.unwrap().as_secs(), 600);
+    let d = load(&["dual-round", "--reset-cache-url", "http://x/reset"]);
+    let LoadMode::DualRound(d) = d.mode else {
+        panic!("not dual-round");
+    };
+    assert_eq!(
+        d.reset_cache,
+        Some(("http://x/reset".to_string(), ResetBetween::Levels))
+    );
+}
+
+#[test]
+fn trace_conflicts_are_found_before_the_trace_is_read() {
+    // The file does not exist: the flags alone are enough to refuse.
+    let err = settings(&["trace", "/nonexistent.jsonl", "--input-len", "5"]).unwrap_err();
+    assert!(
+        err.starts_with("--input-len does not apply to trace replay"),
+        "{err}"
+    );
+    let err = settings(&[
+        "trace",
+        "/nonexistent.jsonl",
+        "--sessions",
+        "--prompt-token-ids",
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("cannot be combined with --prompt-token-ids"),
+        "{err}"
+    );
+    let err = settings(&[
+        "dual-round",
+        "--trace",
+        "/nonexistent.jsonl",
+        "--num-requests",
+        "3",
+    ])
+    .unwrap_err();
+    assert!(err.contains("(use --limit)"), "{err}");
+}
+
+#[test]
+fn every_command_names_the_flag_it_refuses() {
+    for (args, flag) in [
+        (&["batch", "--num-requests", "3"][..], "--num-requests"),
+        (
+            &["concurrency", "--concurrency", "2,2"],
+            "--concurrency: 2 is given twice",
+        ),
+        (
+            &["rate", "--rates", "inf", "--duration", "3"],
+            "--rates inf",
+        ),
+        (&["batch", "--extra-body", "[1]"], "--extra-body"),
+        (&["batch", "--slo", "nonsense=1"], "--slo"),
+        (&["report", "dir", "--percentiles", "x"], "--percentiles"),
+        (
+            &["merge", "a", "b", "-o", "c", "--percentiles", "x"],
+            "--percentiles",
+        ),
+        (&["sim", "--ideal", "--max-num-seqs", "4"], "--max-num-seqs"),
+    ] {
+        let err = settings(args).unwrap_err();
+        assert!(err.starts_with(flag), "{args:?}: {err}");
+    }
+}

@@ -1,0 +1,231 @@
+//! One benchmark session, by stage: resolve the workload ([`inputs`]), find the
+//! server or start the simulator and test the connection ([`target`]), then do each
+//! planned run ([`runner`]: prepare its requests, send them by its load, summarise)
+//! and show and save its results after every run ([`sinks`]).
+
+mod inputs;
+mod runner;
+mod sinks;
+mod target;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::metrics::Summary;
+use crate::progress::ProgressMode;
+use crate::recorder::{Recorder, TextCounting};
+use crate::report::results::SavedRun;
+use crate::report::table::TERMINOLOGY_NOTE;
+use crate::schedule::Load;
+use crate::settings::SessionSettings;
+use crate::workload::trace_file::TraceFile;
+use inputs::Inputs;
+use runner::{Finished, Runner, Stage};
+use sinks::Sinks;
+pub use sinks::redacted_command;
+use target::Target;
+
+/// One run of a session.
+#[derive(Clone, Debug, Default)]
+pub struct RunPlan {
+    pub label: String,
+    pub mode: &'static str,
+    pub params: Map<String, Value>,
+    pub load: Load,
+    pub requests: usize,
+    /// Send one request, unrecorded, before the run (the seed's throughput warm-up).
+    pub warmup: bool,
+    /// Which prompt set: runs with the same number send the same requests (a
+    /// dual-round level's rounds); by default each run has its own.
+    pub prompts: Option<u64>,
+    /// Send the requests in an order shuffled with this seed.
+    pub shuffle: Option<u64>,
+    /// POST to this URL (a prefix-cache reset) before the run.
+    pub reset_cache: Option<String>,
+    /// Runs compared with each other (a dual-round level), and this run's round.
+    pub group: Option<(String, u32)>,
+}
+
+/// Where a session's requests come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// The prompts the settings name: synthetic or `--dataset`.
+    Prompts,
+    /// A request trace, checked by a first pass and read again by each replay.
+    Trace {
+        file: Arc<TraceFile>,
+        block_size: usize,
+        /// Send turns as continuations of their parent's conversation.
+        sessions: bool,
+    },
+}
+
+/// What a finished session produced (tests inspect it).
+#[derive(Debug)]
+pub struct SessionOutcome {
+    pub runs: Vec<(String, Summary)>,
+    pub output_dir: Option<PathBuf>,
+    pub model: String,
+}
+
+/// Why the runs ended early or failed, as they went.
+#[derive(Default)]
+struct Tally {
+    /// The run after which more than `--max-error-rate` of requests had failed.
+    error_rate_stop: Option<String>,
+    /// Runs in which every request failed, with the failures by kind.
+    all_failed: Vec<String>,
+}
+
+pub fn run_session(
+    s: &SessionSettings,
+    source: Source,
+    plans: Vec<RunPlan>,
+    argv: &[String],
+) -> Result<SessionOutcome, Error> {
+    let inputs = Inputs::resolve(&s.workload, &source)?;
+    let pick = inputs.pick(s.run.shard);
+    if let Some(dir) = &s.output.dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Output(format!("--output-dir {}: {e}", dir.display())))?;
+    }
+    let target = Target::connect(&s.target, &s.workload)?;
+    let metrics = target.metrics(&s.target)?;
+    let recorder = Recorder::start(
+        s.output
+            .dir
+            .as_ref()
+            .map(|d| d.join("requests.jsonl"))
+            .as_deref(),
+        TextCounting {
+            tokenizer: inputs.tokenizer.clone(),
+            always: s.workload.count_output_text,
+        },
+    )
+    .map_err(|e| Error::Output(format!("cannot write requests.jsonl: {e}")))?;
+    let mut sinks = Sinks::new(sinks::header(s, &target, &inputs, argv), &s.output);
+
+    let progress = ProgressMode::detect(s.run.quiet);
+    if progress != ProgressMode::Off {
+        eprintln!("{TERMINOLOGY_NOTE}");
+    }
+    let mut runner = Runner::new(Stage {
+        settings: s,
+        inputs: &inputs,
+        target: &target,
+        pick: &pick,
+        recorder: &recorder,
+        metrics: metrics.as_ref(),
+        progress,
+    });
+    let mut tally = Tally::default();
+    for (index, plan) in plans.iter().enumerate() {
+        let run = runner.run(index, plan)?;
+        let stopped = record_run(s, &mut sinks, &mut tally, plan, run);
+        sinks.compare_rounds(&plans, index);
+        if stopped {
+            tally.error_rate_stop = Some(plan.label.clone());
+        }
+        sinks.save()?;
+        if tally.error_rate_stop.is_some() || target.shutdown.requested().is_some() {
+            break;
+        }
+    }
+    drop(runner);
+    drop(recorder);
+    if let Some(dir) = &s.output.dir {
+        eprintln!("Results in {}", dir.display());
+    }
+    // Written whatever ended the session; its own failure counts only if nothing else failed.
+    let html = sinks::html_report(&s.output);
+    ending(&target, tally, &sinks.saved)?;
+    html?;
+    Ok(SessionOutcome {
+        runs: sinks
+            .saved
+            .into_iter()
+            .map(|s| (s.label, s.summary))
+            .collect(),
+        output_dir: s.output.dir.clone(),
+        model: target.model.clone(),
+    })
+}
+
+/// Print a finished run and keep it; returns whether it passed `--max-error-rate`.
+fn record_run(
+    s: &SessionSettings,
+    sinks: &mut Sinks,
+    tally: &mut Tally,
+    plan: &RunPlan,
+    run: Finished,
+) -> bool {
+    let Finished {
+        summary,
+        params,
+        clock,
+        error_rate_exceeded,
+    } = run;
+    sinks.print_run(plan, &summary);
+    if error_rate_exceeded {
+        eprintln!(
+            "error: {} — more than {} of its requests failed; stopping (--max-error-rate)",
+            plan.label,
+            s.run.max_error_rate.unwrap_or(0.0)
+        );
+    }
+    if summary.succeeded == 0 && summary.total > 0 {
+        tally
+            .all_failed
+            .push(format!("{}: {}", plan.label, failure_counts(&summary)));
+    }
+    sinks.push(SavedRun {
+        label: plan.label.clone(),
+        mode: plan.mode.to_string(),
+        params,
+        started: clock.wall_rfc3339(),
+        started_unix: clock.wall_unix_s(),
+        summary,
+    });
+    error_rate_exceeded
+}
+
+/// The session's error, if it ended with one: a signal, the failure share, or runs in
+/// which every request failed.
+fn ending(target: &Target, tally: Tally, saved: &[SavedRun]) -> Result<(), Error> {
+    if let Some(signal) = target.shutdown.requested() {
+        return Err(Error::Interrupted {
+            signal,
+            runs: saved.len(),
+        });
+    }
+    if let Some(label) = tally.error_rate_stop {
+        let failures = saved
+            .last()
+            .map(|s| failure_counts(&s.summary))
+            .unwrap_or_default();
+        return Err(Error::AllFailed(format!(
+            "{label}: the failure share passed --max-error-rate ({failures}); later runs were not started"
+        )));
+    }
+    if !tally.all_failed.is_empty() {
+        return Err(Error::AllFailed(format!(
+            "every request failed in: {}",
+            tally.all_failed.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// "3 timeout, 1 http" — a run's failures by kind.
+fn failure_counts(summary: &Summary) -> String {
+    summary
+        .failures
+        .counts
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

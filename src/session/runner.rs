@@ -1,0 +1,313 @@
+//! One run plan: prepare its requests, send them by its load, and summarise it.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value, json};
+
+use super::RunPlan;
+use super::inputs::Inputs;
+use super::target::Target;
+use crate::clock::RunClock;
+use crate::error::Error;
+use crate::feed::Feeder;
+use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper};
+use crate::metrics::{Summary, summarize};
+use crate::progress::{Live, Progress, ProgressMode};
+use crate::recorder::Recorder;
+use crate::schedule::sessions::Sessions;
+use crate::schedule::{Load, RunContext};
+use crate::settings::SessionSettings;
+use crate::shard::{Pick, Shard};
+use crate::workload::prepare::{PreparedRequest, PromptSource};
+
+/// What a run needs from the session, borrowed for all of its runs.
+pub struct Stage<'a> {
+    pub settings: &'a SessionSettings,
+    pub inputs: &'a Inputs,
+    pub target: &'a Target,
+    pub pick: &'a Pick,
+    pub recorder: &'a Recorder,
+    pub metrics: Option<&'a (Scraper, MetricsSpec)>,
+    pub progress: ProgressMode,
+}
+
+/// Does the runs of a session in order, carrying what passes from one to the next.
+pub struct Runner<'a> {
+    stage: Stage<'a>,
+    /// The prepared requests of the last prompt set, reused by runs that share it.
+    prepared: Option<(u64, Vec<PreparedRequest>)>,
+    /// Only the first run waits for --start-at; later ones follow as usual.
+    start_at: Option<SystemTime>,
+}
+
+/// A finished run.
+pub struct Finished {
+    pub summary: Summary,
+    /// The plan's parameters, with this shard's part when sharded.
+    pub params: Map<String, Value>,
+    pub clock: RunClock,
+    /// More than `--max-error-rate` of its requests failed.
+    pub error_rate_exceeded: bool,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(stage: Stage<'a>) -> Self {
+        let start_at = stage.settings.run.start_at;
+        Runner {
+            stage,
+            prepared: None,
+            start_at,
+        }
+    }
+
+    /// Run `plan`, the `index`th of the session.
+    pub fn run(&mut self, index: usize, plan: &RunPlan) -> Result<Finished, Error> {
+        let (inputs, target, pick) = (self.stage.inputs, self.stage.target, self.stage.pick);
+        let run = plan.prompts.unwrap_or(index as u64);
+        let feeder = Feeder {
+            workload: &inputs.workload,
+            body: &target.body,
+            tokenizer: &inputs.tokenizer,
+            run,
+            keep_turns: inputs.sessions.is_some(),
+            pick,
+        };
+        // This process's part of the run (all of it unless --shard).
+        let count = pick.len_of(plan.requests);
+        let params = shard_params(plan, count, pick.shard());
+        let upfront = self.prepare(&feeder, plan, run, count)?;
+        self.before_run(plan, &upfront);
+        let live = Arc::new(Live::default());
+        let (clock, scrape) = self.drive(&feeder, plan, upfront, count, &live)?;
+        let summary = self.summarise(plan, scrape)?;
+        Ok(Finished {
+            summary,
+            params,
+            clock,
+            error_rate_exceeded: live.error_rate_exceeded(self.stage.settings.run.max_error_rate),
+        })
+    }
+
+    /// Prompts are built before the clock starts, within a memory budget; the rest
+    /// while the run goes. A batch, and rounds that resend one prompt set, hold all.
+    fn prepare(
+        &mut self,
+        feeder: &Feeder,
+        plan: &RunPlan,
+        run: u64,
+        count: usize,
+    ) -> Result<Vec<PreparedRequest>, Error> {
+        let hold_all = plan.prompts.is_some() || plan.load == Load::AllAtOnce;
+        let budget = if hold_all {
+            usize::MAX
+        } else {
+            let mb = self.stage.settings.workload.prepare_ahead_mb;
+            mb.saturating_mul(1 << 20)
+        };
+        let mut upfront = match self.prepared.take() {
+            Some((set, reqs)) if set == run && reqs.len() == count => reqs,
+            _ => feeder.upfront(count, budget)?,
+        };
+        if plan.prompts.is_some() {
+            self.prepared = Some((run, upfront.clone()));
+        }
+        if let Some(seed) = plan.shuffle {
+            use rand::SeedableRng;
+            use rand::seq::SliceRandom;
+            upfront.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        }
+        Ok(upfront)
+    }
+
+    /// The cache reset and the warm-up request, when the plan asks for them.
+    fn before_run(&self, plan: &RunPlan, upfront: &[PreparedRequest]) {
+        let target = self.stage.target;
+        if let Some(url) = &plan.reset_cache {
+            target.reset_cache(url);
+        }
+        if plan.warmup
+            && let Some(first) = upfront.first()
+        {
+            let live = Live::default();
+            let out = target.rt.block_on(target.client.execute(
+                &target.endpoint.url,
+                first.body.clone(),
+                &RunClock::start(),
+                &live,
+            ));
+            if let Some((kind, msg)) = out.failure {
+                eprintln!(
+                    "warning: the warm-up request failed ({}): {msg}",
+                    kind.as_str()
+                );
+            }
+        }
+    }
+
+    /// Send the run's requests by its load, with the server's metrics scraped and the
+    /// progress shown meanwhile. Returns the run's clock and the scrape to finish.
+    fn drive(
+        &mut self,
+        feeder: &Feeder,
+        plan: &RunPlan,
+        upfront: Vec<PreparedRequest>,
+        count: usize,
+        live: &Arc<Live>,
+    ) -> Result<(RunClock, Option<RunningScrape>), Error> {
+        let first_start = self.start_at.take();
+        let s = &self.stage;
+        let target = s.target;
+        let shard = s.pick.shard();
+        let expected_tokens = expected_tokens(&s.inputs.workload.source, &upfront, count, shard);
+        let sessions = self.sessions(feeder.run);
+        let stop = || target.shutdown.requested().is_some();
+        if let Some(at) = first_start {
+            wait_for_start(at, stop);
+        }
+        // The run's clock starts when its context is made: for open-loop runs, only once
+        // the first requests are prepared; with --start-at, at that instant.
+        let make_ctx = || -> Result<Arc<RunContext>, Error> {
+            let clock = match first_start {
+                Some(at) => crate::start_at::start_clock_at(at, stop).map_err(Error::Input)?,
+                None => RunClock::start(),
+            };
+            Ok(Arc::new(RunContext {
+                client: target.client.clone(),
+                url: target.endpoint.url.clone(),
+                clock,
+                live: live.clone(),
+                recorder: s.recorder.handle(),
+                label: Arc::from(plan.label.as_str()),
+                sessions: sessions.clone(),
+                max_error_rate: s.settings.run.max_error_rate,
+                shutdown: target.shutdown.clone(),
+            }))
+        };
+        let scrape = self.start_scrape();
+        let _progress = Progress::start(
+            s.progress,
+            &plan.label,
+            live.clone(),
+            count as u64,
+            expected_tokens,
+        );
+        let rt = &target.rt;
+        // A shard takes its part of a limit that describes the whole run.
+        let clock = match &plan.load {
+            Load::OpenLoop { at, cap } => {
+                let cap = cap.map(|c| shard.part_of(c));
+                feeder.open_loop(rt, upfront, count, at, cap, make_ctx)?
+            }
+            Load::AllAtOnce => feeder.closed_loop(rt, upfront, count, None, make_ctx)?,
+            Load::ClosedLoop { concurrency } => {
+                let c = shard.part_of(*concurrency);
+                feeder.closed_loop(rt, upfront, count, Some(c), make_ctx)?
+            }
+        };
+        Ok((clock, scrape))
+    }
+
+    /// Trace `--sessions`: this run's conversations.
+    fn sessions(&self, run: u64) -> Option<Arc<Sessions>> {
+        let inputs = self.stage.inputs;
+        match (&inputs.workload.source, &inputs.sessions) {
+            (PromptSource::Trace { blocks, .. }, Some(links)) => Some(Arc::new(Sessions::new(
+                links.clone(),
+                blocks.clone(),
+                inputs.tokenizer.clone(),
+                self.stage.target.body.clone(),
+                inputs.workload.seed,
+                run,
+            ))),
+            _ => None,
+        }
+    }
+
+    fn start_scrape(&self) -> Option<RunningScrape> {
+        let (scraper, spec) = self.stage.metrics?;
+        match self.stage.target.rt.block_on(scraper.start(spec)) {
+            Ok(running) => Some(running),
+            Err(e) => {
+                eprintln!("WARNING: cannot scrape the server's metrics ({e}); this run has none");
+                None
+            }
+        }
+    }
+
+    /// The run's records summarised, with goodput and the server's metrics.
+    fn summarise(&self, plan: &RunPlan, scrape: Option<RunningScrape>) -> Result<Summary, Error> {
+        let s = &self.stage;
+        let output = &s.settings.output;
+        let data = s.recorder.handle().end_run().map_err(Error::Output)?;
+        let mut summary =
+            summarize(&data, &output.percentiles).with_goodput(&data, output.slo.as_ref());
+        if let Some(running) = scrape {
+            match s.target.rt.block_on(running.finish()) {
+                Ok(m) => summary.server_metrics = Some(m.to_json_with(&summary.percentiles)),
+                Err(e) => eprintln!(
+                    "WARNING: the server's metrics after {} are unusable: {e}",
+                    plan.label
+                ),
+            }
+        }
+        Ok(summary)
+    }
+}
+
+/// The plan's parameters, with this shard's part of the run when sharded.
+fn shard_params(plan: &RunPlan, count: usize, shard: Shard) -> Map<String, Value> {
+    let mut params = plan.params.clone();
+    if shard.is_whole() {
+        return params;
+    }
+    if count == 0 {
+        eprintln!(
+            "note: --shard {shard}: none of the {} requests of {} fall to this shard",
+            plan.requests, plan.label
+        );
+    }
+    let mut part = shard.to_json();
+    part["num_requests"] = json!(count);
+    match &plan.load {
+        Load::ClosedLoop { concurrency } => {
+            part["concurrency"] = json!(shard.part_of(*concurrency));
+        }
+        Load::OpenLoop { cap: Some(c), .. } => {
+            part["max_concurrency"] = json!(shard.part_of(*c));
+        }
+        _ => {}
+    }
+    params.insert("shard".into(), part);
+    params
+}
+
+/// Output tokens the run should produce (for the progress bar).
+fn expected_tokens(
+    source: &PromptSource,
+    upfront: &[PreparedRequest],
+    count: usize,
+    shard: Shard,
+) -> u64 {
+    match source {
+        // A shard's share, roughly.
+        PromptSource::Trace { file, .. } => file.info().output_tokens / shard.count as u64,
+        // Extrapolated from the prompts built so far.
+        _ => {
+            let sum: u64 = upfront.iter().map(|q| q.max_tokens as u64).sum();
+            sum * count as u64 / upfront.len().max(1) as u64
+        }
+    }
+}
+
+/// `--start-at`: most of the wait, before the server's metrics are first scraped so
+/// their rates are not diluted by it; the last second once the run is ready.
+fn wait_for_start(at: SystemTime, stop: impl Fn() -> bool) {
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    eprintln!(
+        "--start-at {}: prepared; waiting {:.1} s",
+        crate::start_at::format(at),
+        left.as_secs_f64()
+    );
+    crate::start_at::wait_until_near(at, Duration::from_secs(1), stop);
+}

@@ -1,0 +1,184 @@
+//! The target of a session: the built-in simulator or the given endpoint, the HTTP
+//! client, the model, and a connection test before any run.
+
+use std::sync::Arc;
+
+use crate::client::endpoint::Endpoint;
+use crate::client::openai::{Api, BodyOptions, PromptBody, build_body};
+use crate::client::{ApiKey, ClientConfig, DRAIN_AFTER_DONE, HttpClient};
+use crate::clock::RunClock;
+use crate::error::Error;
+use crate::metrics::server::{DEFAULT_TIMEOUT, MetricsSpec, Scraper, same_origin};
+use crate::progress::Live;
+use crate::settings::{TargetSettings, WorkloadSettings};
+use crate::shutdown::Shutdown;
+use crate::sim::{SimConfig, SimServer};
+
+/// A server that answered the connection test, and what talks to it.
+pub struct Target {
+    pub endpoint: Endpoint,
+    /// The built-in simulator (no `--endpoint`).
+    pub simulated: bool,
+    pub client: HttpClient,
+    pub rt: tokio::runtime::Runtime,
+    pub shutdown: Arc<Shutdown>,
+    pub model: String,
+    /// What every request body shares.
+    pub body: BodyOptions,
+    // Last, so it is dropped after the runtime whose requests it serves.
+    _sim: Option<SimServer>,
+}
+
+impl Target {
+    /// Find the server (or start the simulator), build the client, watch for Ctrl-C,
+    /// find the model and test the connection.
+    pub fn connect(t: &TargetSettings, w: &WorkloadSettings) -> Result<Target, Error> {
+        let (endpoint, sim) = endpoint(t)?;
+        if w.prompt_token_ids && endpoint.api != Api::Completions {
+            return Err(Error::Input(
+                "--prompt-token-ids needs the completions API (add --api completions)".into(),
+            ));
+        }
+        let client = HttpClient::new(&ClientConfig {
+            api_key: t.api_key.clone().map(ApiKey::new),
+            timeout: t.timeout,
+            idle_timeout: t.idle_timeout,
+            retries: t.retries,
+            insecure: t.insecure,
+            drain_after_done: DRAIN_AFTER_DONE,
+        })?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
+        let shutdown = Arc::new(Shutdown::default());
+        rt.block_on(async { shutdown.listen() })
+            .map_err(|e| Error::Server(format!("cannot watch for Ctrl-C: {e}")))?;
+        let model = match &t.model {
+            Some(m) => m.clone(),
+            None => rt.block_on(first_model(&client, &endpoint))?,
+        };
+        let body = BodyOptions {
+            api: endpoint.api,
+            model: model.clone(),
+            ignore_eos: w.ignore_eos,
+            extra: w.extra_body.clone(),
+        };
+        rt.block_on(connection_test(&client, &endpoint, &body))?;
+        Ok(Target {
+            endpoint,
+            simulated: sim.is_some(),
+            client,
+            rt,
+            shutdown,
+            model,
+            body,
+            _sim: sim,
+        })
+    }
+
+    /// The scraper and what it scrapes, when `--metrics` or `--metrics-url` is given.
+    /// The API key goes to the metrics URL only when it is the benchmarked server itself.
+    pub fn metrics(&self, t: &TargetSettings) -> Result<Option<(Scraper, MetricsSpec)>, Error> {
+        let Some(m) = &t.metrics else {
+            return Ok(None);
+        };
+        let url = match &m.url {
+            Some(u) => reqwest::Url::parse(u)
+                .map_err(|e| Error::Input(format!("--metrics-url {u}: not a URL ({e})")))?,
+            None => self
+                .endpoint
+                .root
+                .join("metrics")
+                .map_err(|e| Error::Input(format!("--metrics-url: {e}")))?,
+        };
+        let spec = MetricsSpec::new(url.clone(), &m.names, m.interval)
+            .map_err(|e| Error::Input(format!("--metrics: {e}")))?;
+        let auth = same_origin(&url, &self.endpoint.url)
+            .then(|| self.client.auth_header())
+            .flatten();
+        let scraper = Scraper::new(auth, DEFAULT_TIMEOUT).map_err(Error::Server)?;
+        Ok(Some((scraper, spec)))
+    }
+
+    /// Empty the server's prefix cache (a POST), warning loudly when it fails: a round
+    /// meant to start cold would then measure a warm cache.
+    pub fn reset_cache(&self, url: &str) {
+        let root = &self.endpoint.root;
+        let result = match reqwest::Url::parse(url) {
+            Ok(u) => {
+                // The key goes only where the benchmarked server is.
+                let same_origin = u.scheme() == root.scheme()
+                    && u.host_str() == root.host_str()
+                    && u.port_or_known_default() == root.port_or_known_default();
+                self.rt.block_on(self.client.post_empty(&u, same_origin))
+            }
+            Err(e) => Err(format!("not a URL ({e})")),
+        };
+        if let Err(e) = result {
+            eprintln!(
+                "WARNING: the cache reset at {url} failed ({e}); the next round may start with a warm cache"
+            );
+        }
+    }
+}
+
+/// The given endpoint, or the embedded default: the simulator, in-process.
+fn endpoint(t: &TargetSettings) -> Result<(Endpoint, Option<SimServer>), Error> {
+    let Some(e) = &t.endpoint else {
+        let sim = SimServer::start(SimConfig::default(), ([127, 0, 0, 1], 0).into())
+            .map_err(|e| Error::Server(format!("cannot start the built-in simulator: {e}")))?;
+        eprintln!(
+            "No --endpoint given: benchmarking the built-in simulator at {} (see `servescope sim --help`).",
+            sim.url()
+        );
+        let endpoint = Endpoint::parse(&sim.url(), t.api)?;
+        return Ok((endpoint, Some(sim)));
+    };
+    Ok((Endpoint::parse(e, t.api)?, None))
+}
+
+async fn first_model(client: &HttpClient, endpoint: &Endpoint) -> Result<String, Error> {
+    let doc = client.get_json(&endpoint.models_url).await.map_err(|e| {
+        Error::Server(format!(
+            "cannot list models at {} ({e}); give --model",
+            endpoint.models_url
+        ))
+    })?;
+    doc["data"][0]["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::Server(format!(
+                "{} lists no model (expected {{\"data\": [{{\"id\": ...}}]}}); give --model",
+                endpoint.models_url
+            ))
+        })
+}
+
+/// One short request before the run, as bench_simple does: a server that cannot answer
+/// it is reported now, not as hundreds of failed requests.
+async fn connection_test(
+    client: &HttpClient,
+    endpoint: &Endpoint,
+    opts: &BodyOptions,
+) -> Result<(), Error> {
+    let body = build_body(opts, PromptBody::Text("Hello"), 4);
+    let out = client
+        .execute(
+            &endpoint.url,
+            body.into(),
+            &RunClock::start(),
+            &Live::default(),
+        )
+        .await;
+    match out.failure {
+        None => Ok(()),
+        Some((kind, msg)) => Err(Error::Server(format!(
+            "connection test to {} failed ({}): {msg}",
+            endpoint.url,
+            kind.as_str()
+        ))),
+    }
+}

@@ -1,0 +1,256 @@
+//! What a command's flags mean once checked, defaulted and reconciled: the one value
+//! the rest of the program reads. Only `cli` builds it (`Settings::from_cli`), where
+//! every flag check, default and conflict lives; nothing here knows clap.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+
+use crate::client::openai::Api;
+use crate::metrics::slo::Slo;
+use crate::schedule::arrivals::Span;
+use crate::shard::Shard;
+use crate::sim::SimConfig;
+use crate::workload::synthetic::{LengthSpec, SyntheticKind};
+use crate::workload::trace::TraceFormat;
+use crate::workload::trace_file::Overflow;
+
+/// One command, ready to run.
+#[derive(Debug)]
+pub enum Settings {
+    /// A load subcommand: a benchmark session (boxed: much larger than the others).
+    Load(Box<LoadSettings>),
+    /// The simulator (boxed: its model is much larger than the other commands).
+    Sim(Box<SimSettings>),
+    Report(ReportSettings),
+    Compare(CompareSettings),
+    Merge(MergeSettings),
+    /// `convert` still reads its own flags (they move under `cli` with its split).
+    Convert(crate::convert::ConvertArgs),
+}
+
+/// A load subcommand: which runs (`mode`) and how the session sends them.
+#[derive(Debug)]
+pub struct LoadSettings {
+    pub mode: LoadMode,
+    pub session: SessionSettings,
+}
+
+/// The runs of each load subcommand, checked and with their defaults filled in.
+#[derive(Debug)]
+pub enum LoadMode {
+    Batch {
+        sizes: Vec<usize>,
+    },
+    Throughput {
+        num_requests: usize,
+    },
+    Concurrency {
+        levels: Vec<usize>,
+        num_requests: usize,
+    },
+    Rate(RateSettings),
+    Trace(TraceSettings),
+    DualRound(DualRoundSettings),
+}
+
+#[derive(Debug)]
+pub struct RateSettings {
+    pub rates: Vec<Rate>,
+    pub burstiness: f64,
+    pub duration_s: Option<f64>,
+    /// How many arrivals, or for how long, per rate.
+    pub span: Span,
+    pub max_concurrency: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct TraceSettings {
+    pub file: PathBuf,
+    /// Forced by `--format`; else recognised from the file.
+    pub format: Option<TraceFormat>,
+    pub time_scales: Vec<f64>,
+    pub limit: Option<usize>,
+    /// `--block-size`; else the format's.
+    pub block_size: Option<usize>,
+    pub max_context: Option<u32>,
+    pub overflow: Overflow,
+    pub sessions: bool,
+    pub max_concurrency: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct DualRoundSettings {
+    pub levels: Vec<usize>,
+    pub rounds: usize,
+    /// Later rounds are shuffled (not `--no-shuffle`).
+    pub shuffle: bool,
+    /// The cache reset's URL and when it is called.
+    pub reset_cache: Option<(String, ResetBetween)>,
+    /// Requests from this trace instead of the prompt flags.
+    pub trace: Option<PathBuf>,
+    pub limit: Option<usize>,
+    /// `--num-requests`; else the trace's or the dataset's count, or 100.
+    pub num_requests: Option<usize>,
+}
+
+/// A request rate: requests per second, or `inf` (everything at once).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate(pub Option<f64>);
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("inf") {
+            return Ok(Rate(None));
+        }
+        match s.parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 => Ok(Rate(Some(r))),
+            _ => Err(format!("{s:?}: expected requests per second > 0, or inf")),
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(r) => write!(f, "{r}"),
+            None => f.write_str("inf"),
+        }
+    }
+}
+
+/// When `--reset-cache-url` is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetBetween {
+    /// Before every round after the first (each round starts cold)
+    Rounds,
+    /// Before every concurrency level (each level starts cold; rounds share the cache)
+    Levels,
+    /// Both
+    Both,
+}
+
+/// Everything a benchmark session needs besides its runs.
+#[derive(Debug)]
+pub struct SessionSettings {
+    pub target: TargetSettings,
+    pub workload: WorkloadSettings,
+    pub run: RunSettings,
+    pub output: OutputSettings,
+}
+
+/// The server and how requests reach it.
+#[derive(Debug)]
+pub struct TargetSettings {
+    /// None: the built-in simulator, in-process.
+    pub endpoint: Option<String>,
+    /// None: the first model the server lists.
+    pub model: Option<String>,
+    pub api: Option<Api>,
+    pub api_key: Option<String>,
+    /// Per request; None: never.
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub retries: u32,
+    pub insecure: bool,
+    /// Scrape the server's metrics (`--metrics` or `--metrics-url` given).
+    pub metrics: Option<MetricsSettings>,
+}
+
+#[derive(Debug)]
+pub struct MetricsSettings {
+    /// Metric names and presets.
+    pub names: String,
+    /// None: the endpoint's /metrics.
+    pub url: Option<String>,
+    pub interval: Duration,
+}
+
+/// What is sent.
+#[derive(Debug)]
+pub struct WorkloadSettings {
+    pub tokenizer: Option<String>,
+    pub prompts: Prompts,
+    /// max_tokens (unused by a trace, which gives every request's).
+    pub output_len: LengthSpec,
+    pub seed: u64,
+    pub prompt_token_ids: bool,
+    pub ignore_eos: bool,
+    /// Merged into every request body last.
+    pub extra_body: Map<String, Value>,
+    pub count_output_text: bool,
+    pub prepare_ahead_mb: usize,
+}
+
+/// Where prompts come from.
+#[derive(Debug)]
+pub enum Prompts {
+    Synthetic {
+        kind: SyntheticKind,
+        input_len: LengthSpec,
+    },
+    Dataset {
+        path: PathBuf,
+        /// One request per user turn of a multi-turn entry, each with its history.
+        expand_turns: bool,
+    },
+    /// A trace's lengths and hash-id prompts (the command reads the trace).
+    Trace,
+}
+
+/// How the runs go.
+#[derive(Debug)]
+pub struct RunSettings {
+    pub max_error_rate: Option<f64>,
+    pub shard: Shard,
+    /// The first run starts at this instant.
+    pub start_at: Option<SystemTime>,
+    pub quiet: bool,
+}
+
+/// What is written and printed.
+#[derive(Debug)]
+pub struct OutputSettings {
+    pub dir: Option<PathBuf>,
+    pub html: Option<PathBuf>,
+    pub percentiles: Vec<f64>,
+    pub slo: Option<Slo>,
+}
+
+#[derive(Debug)]
+pub struct SimSettings {
+    pub host: String,
+    pub port: u16,
+    pub config: SimConfig,
+}
+
+/// `report DIR`.
+#[derive(Debug)]
+pub struct ReportSettings {
+    pub dir: PathBuf,
+    pub percentiles: Vec<f64>,
+    pub rewrite: bool,
+    pub slo: Option<Slo>,
+    pub html: Option<PathBuf>,
+}
+
+/// `compare A B`.
+#[derive(Debug)]
+pub struct CompareSettings {
+    pub a: PathBuf,
+    pub b: PathBuf,
+    pub noise: f64,
+    pub html: Option<PathBuf>,
+}
+
+/// `merge DIR... -o OUT`.
+#[derive(Debug)]
+pub struct MergeSettings {
+    pub dirs: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub percentiles: Vec<f64>,
+    pub slo: Option<Slo>,
+    pub html: Option<PathBuf>,
+}
