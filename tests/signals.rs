@@ -60,6 +60,32 @@ fn finish(mut child: Child, limit: Duration) -> (Option<i32>, String) {
     }
 }
 
+/// Waits until the child has written `n` whole records to `path` (requests.jsonl is
+/// appended as requests end): the run has reached the phase the signal is meant for,
+/// however slow the machine. Fails clearly if the child exits or 60 s pass first.
+fn wait_for_records(child: &mut Child, path: &std::path::Path, n: usize) {
+    let t0 = Instant::now();
+    loop {
+        let written = std::fs::read(path)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0);
+        if written >= n {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("exited ({status}) before writing {n} records: {err}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{written} of {n} records in {} after 60 s",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -73,7 +99,7 @@ fn ctrl_c_saves_what_finished_and_exits_130() {
     let server = sim();
     let dir = tempfile::tempdir().unwrap();
     // Each request takes ~0.5 s; 1000 of them would take two minutes.
-    let child = start(&[
+    let mut child = start(&[
         "concurrency",
         "--endpoint",
         &server.url(),
@@ -89,7 +115,8 @@ fn ctrl_c_saves_what_finished_and_exits_130() {
         dir.path().to_str().unwrap(),
         "--quiet",
     ]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Two rounds of 4 finished: the run is well under way, with 4 more in flight.
+    wait_for_records(&mut child, &dir.path().join("requests.jsonl"), 8);
     let t = Instant::now();
     signal(&child, "-INT");
     let (code, stdout) = finish(child, Duration::from_secs(15));
@@ -123,7 +150,7 @@ fn sigterm_during_a_long_open_loop_gap_exits_143_promptly() {
     let server = sim();
     let dir = tempfile::tempdir().unwrap();
     // One request every 5 s on average: the signal comes while waiting for the next.
-    let child = start(&[
+    let mut child = start(&[
         "rate",
         "--rates",
         "0.2",
@@ -141,7 +168,8 @@ fn sigterm_during_a_long_open_loop_gap_exits_143_promptly() {
         dir.path().to_str().unwrap(),
         "--quiet",
     ]);
-    std::thread::sleep(Duration::from_millis(1000));
+    // The first request (sent at once) has ended: the next is ~5 s away.
+    wait_for_records(&mut child, &dir.path().join("requests.jsonl"), 1);
     let t = Instant::now();
     signal(&child, "-TERM");
     let (code, _) = finish(child, Duration::from_secs(10));
@@ -161,7 +189,7 @@ fn sigterm_during_a_long_open_loop_gap_exits_143_promptly() {
 fn sigkill_leaves_only_whole_records() {
     let server = sim();
     let dir = tempfile::tempdir().unwrap();
-    let child = start(&[
+    let mut child = start(&[
         "concurrency",
         "--endpoint",
         &server.url(),
@@ -177,7 +205,8 @@ fn sigkill_leaves_only_whole_records() {
         dir.path().to_str().unwrap(),
         "--quiet",
     ]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Killed while requests are being recorded (8 at a time in flight).
+    wait_for_records(&mut child, &dir.path().join("requests.jsonl"), 8);
     signal(&child, "-KILL");
     let (code, _) = finish(child, Duration::from_secs(10));
     assert_eq!(code, None, "killed");

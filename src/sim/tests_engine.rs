@@ -173,9 +173,21 @@ async fn concurrent_requests_batch_within_limits() {
             read_response(&mut conn, &mut Vec::new()).await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(8)).await;
-    let m = scrape(&sim).await;
-    assert!(metric(&m, "vllm:num_requests_running") <= 4.0);
+    // Scraped until every request is answered: the gauge must never pass the cap, and
+    // must have been seen full (4 running, more waiting) at least once, where the cap
+    // is what holds requests back, so the check cannot pass without checking.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen_full = false;
+    while !tasks.iter().all(|t| t.is_finished()) {
+        let m = scrape(&sim).await;
+        let running = metric(&m, "vllm:num_requests_running");
+        let waiting = metric(&m, "vllm:num_requests_waiting");
+        assert!(running <= 4.0, "{running} running, {waiting} waiting");
+        seen_full |= running == 4.0 && waiting > 0.0;
+        assert!(Instant::now() < deadline, "requests not answered in 10 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(seen_full, "never seen 4 running with more waiting");
     for t in tasks {
         let resp = t.await.unwrap();
         assert_eq!(usage(&resp)["completion_tokens"], 8);

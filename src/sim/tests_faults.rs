@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::engine::EngineConfig;
 use super::faults::fault_point;
-use super::tests::{header, read_response, send, start};
+use super::tests::{header, read_response, request, send, start};
 use super::{FaultConfig, FaultKind, SimConfig, SimServer};
 use crate::cli::sim::SimModelArgs;
 
@@ -550,10 +550,30 @@ async fn a_stall_without_end_lasts_until_the_client_leaves() {
     assert_eq!(end, End::Stopped);
     let end = read_raw(&mut conn, &mut raw, Duration::from_millis(300), |_| true).await;
     assert_eq!(end, End::Silent, "no byte during the stall");
+    assert_eq!(running(&sim).await, 1.0, "the stalled request is in flight");
     drop(conn);
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Once the simulator has seen the client leave, the request has ended: only then
+    // does "not completed" say something (a fixed pause could check it too early).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(&sim).await != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the stall outlived its client by 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let st = sim.stats();
     assert_eq!((st.completed, st.faults_injected.stall), (0, 1));
+}
+
+/// `vllm:num_requests_running` from the simulator's /metrics.
+async fn running(sim: &SimServer) -> f64 {
+    let text = String::from_utf8(request(sim, "GET", "/metrics", "").await.body).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("vllm:num_requests_running{"))
+        .unwrap_or_else(|| panic!("no running gauge in {text}"));
+    line.rsplit_once(' ').unwrap().1.parse().unwrap()
 }
 
 #[tokio::test]
