@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
-
 use crate::cli::{
     BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ResetBetween, ThroughputArgs,
 };
 use crate::error::Error;
+use crate::report::document::{RunMode, RunParams};
 use crate::schedule::arrivals::{Span, rate_arrivals};
 use crate::schedule::{Arrivals, Load};
 use crate::session::{Defaults, RunPlan, SessionOutcome, Source, run_session};
@@ -38,13 +37,6 @@ fn positive(flag: &str, v: &[usize]) -> Result<(), Error> {
     check_levels(flag, v)
 }
 
-fn map(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
 pub fn batch(a: BatchArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
     positive("--batch-sizes", &a.batch_sizes)?;
     if a.load.num_requests.is_some() {
@@ -57,8 +49,12 @@ pub fn batch(a: BatchArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
         .iter()
         .map(|&b| RunPlan {
             label: format!("batch {b}"),
-            mode: "batch",
-            params: map(json!({"batch_size": b, "num_requests": b})),
+            mode: RunMode::Batch,
+            params: RunParams {
+                batch_size: Some(b),
+                num_requests: Some(b),
+                ..RunParams::default()
+            },
             load: Load::AllAtOnce,
             requests: b,
             warmup: false,
@@ -78,8 +74,11 @@ pub fn throughput(a: ThroughputArgs, argv: &[String]) -> Result<SessionOutcome, 
     positive("--num-requests", &[n])?;
     let plans = vec![RunPlan {
         label: "throughput".into(),
-        mode: "throughput",
-        params: map(json!({"num_requests": n})),
+        mode: RunMode::Throughput,
+        params: RunParams {
+            num_requests: Some(n),
+            ..RunParams::default()
+        },
         load: Load::AllAtOnce,
         requests: n,
         warmup: true,
@@ -102,8 +101,12 @@ pub fn concurrency(a: ConcurrencyArgs, argv: &[String]) -> Result<SessionOutcome
         .iter()
         .map(|&c| RunPlan {
             label: format!("concurrency {c}"),
-            mode: "concurrency",
-            params: map(json!({"concurrency": c, "num_requests": n})),
+            mode: RunMode::Concurrency,
+            params: RunParams {
+                concurrency: Some(c),
+                num_requests: Some(n),
+                ..RunParams::default()
+            },
             load: Load::ClosedLoop { concurrency: c },
             requests: n,
             warmup: false,
@@ -150,14 +153,15 @@ pub fn rate(a: RateArgs, argv: &[String]) -> Result<SessionOutcome, Error> {
                 rate_arrivals(r.0, a.burstiness, span, a.load.seed.wrapping_add(i as u64));
             RunPlan {
                 label: format!("rate {r}"),
-                mode: "rate",
-                params: map(json!({
-                    "rate": r.0,
-                    "burstiness": a.burstiness,
-                    "num_requests": offsets.len(),
-                    "duration_s": a.duration,
-                    "max_concurrency": a.max_concurrency,
-                })),
+                mode: RunMode::Rate,
+                params: RunParams {
+                    rate: Some(r.0),
+                    burstiness: Some(a.burstiness),
+                    num_requests: Some(offsets.len()),
+                    duration_s: Some(a.duration),
+                    max_concurrency: Some(a.max_concurrency),
+                    ..RunParams::default()
+                },
                 requests: offsets.len(),
                 load: Load::OpenLoop {
                     at: Arrivals::Offsets(Arc::new(offsets)),
@@ -235,18 +239,18 @@ pub fn dual_round(a: DualRoundArgs, argv: &[String]) -> Result<SessionOutcome, E
     };
     let mut plans = Vec::new();
     for (level, &c) in a.concurrency.iter().enumerate() {
-        let group = format!("concurrency {c}");
         for round in 1..=a.rounds {
             plans.push(RunPlan {
                 label: format!("concurrency {c} round {round}"),
-                mode: "dual-round",
-                params: map(json!({
-                    "concurrency": c,
-                    "round": round,
-                    "num_requests": n,
-                    "shuffled": round > 1 && !a.no_shuffle,
-                    "cache_reset_before": reset_here(round),
-                })),
+                mode: RunMode::DualRound,
+                params: RunParams {
+                    concurrency: Some(c),
+                    round: Some(round as u32),
+                    num_requests: Some(n),
+                    shuffled: Some(round > 1 && !a.no_shuffle),
+                    cache_reset_before: Some(reset_here(round)),
+                    ..RunParams::default()
+                },
                 load: Load::ClosedLoop { concurrency: c },
                 requests: n,
                 // Every round of a level sends the same requests; each level its own.
@@ -256,7 +260,6 @@ pub fn dual_round(a: DualRoundArgs, argv: &[String]) -> Result<SessionOutcome, E
                 reset_cache: reset_here(round)
                     .then(|| a.reset_cache_url.clone())
                     .flatten(),
-                group: Some((group.clone(), round as u32)),
                 ..RunPlan::default()
             });
         }

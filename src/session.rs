@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::cli::LoadArgs;
 use crate::client::endpoint::Endpoint;
@@ -16,13 +16,15 @@ use crate::clock::RunClock;
 use crate::error::Error;
 use crate::feed::Feeder;
 use crate::metrics::server::{DEFAULT_TIMEOUT, MetricsSpec, Scraper, same_origin};
+use crate::metrics::server_saved::ServerMetrics;
 use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::{Recorder, TextCounting};
-use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
-use crate::report::rounds::RoundComparison;
+use crate::report::document::{ResultsDoc, RunMode, RunParams, SavedRun, ShardParams};
+use crate::report::results::{write_results_json, write_summary_csv};
+use crate::report::rounds::finished_level;
 use crate::report::table::{TERMINOLOGY_NOTE, render};
 use crate::schedule::sessions::Sessions;
 use crate::schedule::sessions::link_parents;
@@ -41,8 +43,8 @@ use crate::workload::trace_file::TraceFile;
 #[derive(Clone, Debug, Default)]
 pub struct RunPlan {
     pub label: String,
-    pub mode: &'static str,
-    pub params: Map<String, Value>,
+    pub mode: RunMode,
+    pub params: RunParams,
     pub load: Load,
     pub requests: usize,
     /// Send one request, unrecorded, before the run (the seed's throughput warm-up).
@@ -54,8 +56,6 @@ pub struct RunPlan {
     pub shuffle: Option<u64>,
     /// POST to this URL (a prefix-cache reset) before the run.
     pub reset_cache: Option<String>,
-    /// Runs compared with each other (a dual-round level), and this run's round.
-    pub group: Option<(String, u32)>,
 }
 
 /// Per-mode defaults for flags the user left out.
@@ -339,36 +339,27 @@ pub fn run_session(
     )
     .map_err(|e| Error::Output(format!("cannot write requests.jsonl: {e}")))?;
 
-    let mut header = Map::new();
-    header.insert(
-        "tool".into(),
-        json!({"name": "servescope", "version": env!("CARGO_PKG_VERSION")}),
-    );
-    header.insert("started".into(), json!(RunClock::start().wall_rfc3339()));
-    header.insert("endpoint".into(), json!(endpoint.url.as_str()));
-    header.insert("simulated".into(), json!(simulated));
-    header.insert("model".into(), json!(model));
-    header.insert("api".into(), json!(endpoint.api.as_str()));
-    header.insert("tokenizer".into(), json!(r.tokenizer.name()));
-    header.insert("seed".into(), json!(args.seed));
-    if let PromptSource::Synthetic { prompts, .. } = &r.workload.source {
-        header.insert("synthetic_prompts".into(), json!(prompts.name()));
-    }
-    if !args.shard.is_whole() {
-        header.insert("shard".into(), args.shard.to_json());
-    }
-    if let Some(at) = args.start_at {
-        header.insert("start_at".into(), json!(crate::start_at::format(at)));
-    }
-    header.insert(
-        "command".into(),
-        json!(redacted_command(argv, args.api_key.as_deref())),
-    );
+    let mut doc = ResultsDoc {
+        started: Some(RunClock::start().wall_rfc3339()),
+        endpoint: Some(endpoint.url.to_string()),
+        simulated: Some(simulated),
+        model: Some(model.clone()),
+        api: Some(endpoint.api.as_str().to_string()),
+        tokenizer: Some(r.tokenizer.name().to_string()),
+        seed: Some(args.seed),
+        synthetic_prompts: match &r.workload.source {
+            PromptSource::Synthetic { prompts, .. } => Some(prompts.name().to_string()),
+            _ => None,
+        },
+        shard: (!args.shard.is_whole()).then(|| args.shard.into()),
+        start_at: args.start_at.map(crate::start_at::format),
+        command: Some(redacted_command(argv, args.api_key.as_deref())),
+        ..ResultsDoc::new()
+    };
 
     if r.progress != ProgressMode::Off {
         eprintln!("{TERMINOLOGY_NOTE}");
     }
-    let mut saved: Vec<SavedRun> = Vec::new();
     let mut error_rate_stop: Option<String> = None;
     let mut all_failed: Vec<String> = Vec::new();
     // The prepared requests of the last prompt set, reused by runs that share it.
@@ -396,18 +387,19 @@ pub fn run_session(
                     plan.requests, plan.label
                 );
             }
-            let mut part = shard.to_json();
-            part["num_requests"] = json!(count);
-            match &plan.load {
-                Load::ClosedLoop { concurrency } => {
-                    part["concurrency"] = json!(shard.part_of(*concurrency));
-                }
-                Load::OpenLoop { cap: Some(c), .. } => {
-                    part["max_concurrency"] = json!(shard.part_of(*c));
-                }
-                _ => {}
-            }
-            params.insert("shard".into(), part);
+            params.shard = Some(ShardParams {
+                index: shard.index,
+                count: shard.count,
+                num_requests: count,
+                concurrency: match &plan.load {
+                    Load::ClosedLoop { concurrency } => Some(shard.part_of(*concurrency)),
+                    _ => None,
+                },
+                max_concurrency: match &plan.load {
+                    Load::OpenLoop { cap: Some(c), .. } => Some(shard.part_of(*c)),
+                    _ => None,
+                },
+            });
         }
         // Prompts are built before the clock starts, within a memory budget; the rest
         // while the run goes. A batch, and rounds that resend one prompt set, hold all.
@@ -541,7 +533,10 @@ pub fn run_session(
         let mut summary = summarize(&data, &r.percentiles).with_goodput(&data, r.slo.as_ref());
         if let Some(running) = scrape {
             match rt.block_on(running.finish()) {
-                Ok(m) => summary.server_metrics = Some(m.to_json_with(&summary.percentiles)),
+                Ok(m) => {
+                    summary.server_metrics =
+                        ServerMetrics::from_json(m.to_json_with(&summary.percentiles)).ok()
+                }
                 Err(e) => eprintln!(
                     "WARNING: the server's metrics after {} are unusable: {e}",
                     plan.label
@@ -549,7 +544,7 @@ pub fn run_session(
             }
         }
         print!("{}", render(&plan.label, &summary));
-        if plan.mode == "throughput" {
+        if plan.mode == RunMode::Throughput {
             println!(
                 "Offline throughput: {} requests, {} tokens ({} input + {} output) in {:.2} s = {:.2} tok/s ({:.2} output tok/s)",
                 summary.succeeded,
@@ -579,46 +574,29 @@ pub fn run_session(
                 .collect();
             all_failed.push(format!("{}: {}", plan.label, kinds.join(", ")));
         }
-        saved.push(SavedRun {
+        doc.runs.push(SavedRun {
             label: plan.label.clone(),
-            mode: plan.mode.to_string(),
+            mode: plan.mode.clone(),
             params,
             started: clock.wall_rfc3339(),
             started_unix: clock.wall_unix_s(),
             summary: summary.clone(),
         });
         // The last round of a level: compare the rounds.
-        if let Some((group, _)) = &plan.group
-            && plans
-                .get(index + 1)
-                .and_then(|p| p.group.as_ref())
-                .map(|g| &g.0)
-                != Some(group)
-        {
-            let rounds: Vec<(u32, &Summary)> = plans
-                .iter()
-                .zip(&saved)
-                .filter_map(|(p, s)| match &p.group {
-                    Some((g, round)) if g == group => Some((*round, &s.summary)),
-                    _ => None,
-                })
-                .collect();
-            let cmp = RoundComparison::new(group, &rounds);
+        let next = plans.get(index + 1).map(|p| (&p.mode, &p.params));
+        if let Some(cmp) = finished_level(&doc.runs, next) {
             print!("{}", cmp.render());
             println!();
-            match header.get_mut("dual_round") {
-                Some(Value::Array(list)) => list.push(cmp.to_json()),
-                _ => {
-                    header.insert("dual_round".into(), Value::Array(vec![cmp.to_json()]));
-                }
-            }
+            doc.dual_round
+                .get_or_insert_with(Vec::new)
+                .push(cmp.to_doc());
         }
         if stopped {
             error_rate_stop = Some(plan.label.clone());
         }
         if let Some(dir) = &args.output_dir {
-            write_results_json(dir, &document(&header, &saved))
-                .and_then(|_| write_summary_csv(dir, &saved))
+            write_results_json(dir, &doc)
+                .and_then(|_| write_summary_csv(dir, &doc.runs))
                 .map_err(|e| {
                     Error::Output(format!("cannot write results to {}: {e}", dir.display()))
                 })?;
@@ -636,11 +614,12 @@ pub fn run_session(
     if let Some(signal) = shutdown.requested() {
         return Err(Error::Interrupted {
             signal,
-            runs: saved.len(),
+            runs: doc.runs.len(),
         });
     }
     if let Some(label) = error_rate_stop {
-        let failures = saved
+        let failures = doc
+            .runs
             .last()
             .map(|s| {
                 s.summary
@@ -664,7 +643,7 @@ pub fn run_session(
     }
     html?;
     Ok(SessionOutcome {
-        runs: saved.into_iter().map(|s| (s.label, s.summary)).collect(),
+        runs: doc.runs.into_iter().map(|s| (s.label, s.summary)).collect(),
         output_dir: args.output_dir.clone(),
         model,
     })

@@ -3,8 +3,9 @@
 //! can be checked on hand-computed examples. Times in records are µs from the run's
 //! start; charts use seconds (time axes) and milliseconds (latencies).
 
-use serde_json::{Map, Value};
-
+use super::document::{RunMode, RunParams};
+use super::rounds::level_of;
+use crate::metrics::server_saved::{Series as MetricSeries, ServerMetrics};
 use crate::metrics::stats::Counts;
 use crate::metrics::summary::Sample;
 use crate::metrics::{RunData, Stats, Summary};
@@ -76,11 +77,8 @@ pub fn latencies(samples: &[Sample]) -> Latencies {
             l.ttft.push(ms(f.saturating_sub(s.started)));
         }
         l.e2e.push(ms(s.ended.saturating_sub(s.started)));
-        if let (Some(f), Some(last)) = (s.first, s.last)
-            && s.output_tokens >= 2
-        {
-            l.tpot
-                .push(ms(last.saturating_sub(f)) / (s.output_tokens - 1) as f64);
+        if let Some(t) = s.tpot_ms() {
+            l.tpot.push(t);
         }
     }
     l
@@ -117,26 +115,32 @@ pub struct LoadAxis {
 
 /// The load a run was made at, by its mode: `None` when the mode has no load level
 /// (throughput) or the level is not a number (rate `inf`).
-pub fn load_level(mode: &str, params: &Map<String, Value>) -> Option<(LoadAxis, f64)> {
-    let (key, label, reversed) = match mode {
-        "batch" => ("batch_size", "batch size (requests sent at once)", false),
-        "concurrency" | "dual-round" => ("concurrency", "concurrency (requests in flight)", false),
-        "rate" => ("rate", "request rate (req/s)", false),
-        "trace" => (
-            "time_scale",
-            "trace time scale (× its duration; more load →)",
-            true,
+pub fn load_level(mode: &RunMode, params: &RunParams) -> Option<(LoadAxis, f64)> {
+    let axis = |label, reversed| LoadAxis { label, reversed };
+    let n = |v: Option<usize>| v.map(|v| v as f64);
+    let (a, x) = match mode {
+        RunMode::Batch => (
+            axis("batch size (requests sent at once)", false),
+            n(params.batch_size),
+        ),
+        RunMode::Concurrency | RunMode::DualRound => (
+            axis("concurrency (requests in flight)", false),
+            n(params.concurrency),
+        ),
+        RunMode::Rate => (axis("request rate (req/s)", false), params.rate.flatten()),
+        RunMode::Trace => (
+            axis("trace time scale (× its duration; more load →)", true),
+            params.time_scale,
         ),
         _ => return None,
     };
-    let x = params.get(key)?.as_f64()?;
-    Some((LoadAxis { label, reversed }, x))
+    Some((a, x?))
 }
 
 /// Runs of one mode at several load levels; one group per round for dual-round runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sweep {
-    pub mode: String,
+    pub mode: RunMode,
     pub axis: LoadAxis,
     /// (group name, [(load level, run index)] by level).
     pub groups: Vec<(String, Vec<(f64, usize)>)>,
@@ -146,73 +150,72 @@ pub struct Sweep {
 
 /// One run's place in a sweep.
 struct Level {
-    mode: String,
+    mode: RunMode,
     level: Option<(LoadAxis, f64)>,
+    /// The curve it is drawn on: its round for dual-round runs, else its mode.
+    group: String,
     label: String,
 }
 
 /// The sweeps among `runs` (mode, params, label): modes with at least two levels.
 pub fn sweeps<'a>(
-    runs: impl IntoIterator<Item = (&'a str, &'a Map<String, Value>, &'a str)>,
+    runs: impl IntoIterator<Item = (&'a RunMode, &'a RunParams, &'a str)>,
 ) -> Vec<Sweep> {
     let levels: Vec<Level> = runs
         .into_iter()
         .map(|(mode, params, label)| Level {
-            mode: mode.to_string(),
+            mode: mode.clone(),
             level: load_level(mode, params),
+            group: match level_of(mode, params) {
+                Some((_, round)) => format!("round {round}"),
+                None => mode.to_string(),
+            },
             label: label.to_string(),
         })
         .collect();
-    let mut modes: Vec<&str> = Vec::new();
+    let mut modes: Vec<&RunMode> = Vec::new();
     for l in &levels {
-        if !modes.contains(&l.mode.as_str()) {
+        if !modes.contains(&&l.mode) {
             modes.push(&l.mode);
         }
     }
-    let mut out: Vec<Sweep> = Vec::new();
-    for mode in modes {
-        let mut groups: Vec<(String, Vec<(f64, usize)>)> = Vec::new();
-        let mut left_out = Vec::new();
-        let mut axis = None;
-        for (i, l) in levels.iter().enumerate().filter(|(_, l)| l.mode == mode) {
-            let Some((a, x)) = &l.level else {
-                left_out.push(l.label.clone());
-                continue;
-            };
-            axis.get_or_insert(a.clone());
-            let group = match mode {
-                "dual-round" => round_name(&l.label),
-                _ => mode.to_string(),
-            };
-            match groups.iter_mut().find(|(g, _)| *g == group) {
-                Some((_, pts)) => pts.push((*x, i)),
-                None => groups.push((group, vec![(*x, i)])),
-            }
-        }
-        let Some(axis) = axis else { continue };
-        for (_, pts) in &mut groups {
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        }
-        let distinct =
-            |pts: &Vec<(f64, usize)>| pts.windows(2).filter(|w| w[0].0 != w[1].0).count() + 1;
-        if groups.iter().any(|(_, pts)| distinct(pts) >= 2) {
-            out.push(Sweep {
-                mode: mode.to_string(),
-                axis,
-                groups,
-                left_out,
-            });
-        }
-    }
-    out
+    modes
+        .into_iter()
+        .filter_map(|mode| sweep_of(mode, &levels))
+        .collect()
 }
 
-/// "concurrency 8 round 2" → "round 2".
-fn round_name(label: &str) -> String {
-    match label.rfind("round ") {
-        Some(i) => label[i..].to_string(),
-        None => label.to_string(),
+/// The sweep of one mode, when its runs span at least two load levels.
+fn sweep_of(mode: &RunMode, levels: &[Level]) -> Option<Sweep> {
+    let mut groups: Vec<(String, Vec<(f64, usize)>)> = Vec::new();
+    let mut left_out = Vec::new();
+    let mut axis = None;
+    for (i, l) in levels.iter().enumerate().filter(|(_, l)| l.mode == *mode) {
+        let Some((a, x)) = &l.level else {
+            left_out.push(l.label.clone());
+            continue;
+        };
+        axis.get_or_insert(a.clone());
+        match groups.iter_mut().find(|(g, _)| *g == l.group) {
+            Some((_, pts)) => pts.push((*x, i)),
+            None => groups.push((l.group.clone(), vec![(*x, i)])),
+        }
     }
+    let axis = axis?;
+    for (_, pts) in &mut groups {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let distinct =
+        |pts: &Vec<(f64, usize)>| pts.windows(2).filter(|w| w[0].0 != w[1].0).count() + 1;
+    groups
+        .iter()
+        .any(|(_, pts)| distinct(pts) >= 2)
+        .then(|| Sweep {
+            mode: mode.clone(),
+            axis,
+            groups,
+            left_out,
+        })
 }
 
 /// One curve per sweep group: `metric` of each run against its load level (runs
@@ -444,17 +447,18 @@ pub fn schedule_lag(samples: &[Sample], max_points: usize) -> (Vec<(f64, f64)>, 
 
 /// Gauge series of a saved `server_metrics` object that carry timed samples:
 /// (series key, [(seconds since the scrape before the run, value)]).
-pub fn gauge_samples(server_metrics: &Value) -> Vec<(String, Vec<(f64, f64)>)> {
-    let Some(obj) = server_metrics.as_object() else {
-        return Vec::new();
-    };
-    obj.iter()
-        .filter(|(_, v)| v["type"] == "gauge")
+pub fn gauge_samples(server_metrics: &ServerMetrics) -> Vec<(String, Vec<(f64, f64)>)> {
+    server_metrics
+        .series
+        .iter()
         .filter_map(|(k, v)| {
-            let pts: Vec<(f64, f64)> = v["samples"]
-                .as_array()?
+            let MetricSeries::Gauge(g) = v else {
+                return None;
+            };
+            let pts: Vec<(f64, f64)> = g
+                .samples
                 .iter()
-                .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                .filter_map(|&(t, v)| Some((t, v?)))
                 .collect();
             (!pts.is_empty()).then(|| (k.clone(), pts))
         })
@@ -466,7 +470,19 @@ mod tests {
     use super::*;
     use crate::metrics::summarize;
     use crate::record::TokenSource;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// (mode, params, label) as `sweeps` takes them.
+    fn typed<'a>(
+        runs: &'a [(&str, RunParams, &'a str)],
+    ) -> Vec<(&'a RunMode, &'a RunParams, &'a str)> {
+        let modes: &'a [RunMode] = Box::leak(runs.iter().map(|r| RunMode::parse(r.0)).collect());
+        modes
+            .iter()
+            .zip(runs)
+            .map(|(m, (_, p, l))| (m, p, *l))
+            .collect()
+    }
 
     fn sample(started: u64, first: Option<u64>, ended: u64) -> Sample {
         Sample {
@@ -679,7 +695,7 @@ mod tests {
 
     #[test]
     fn sweeps_by_mode_and_round() {
-        let p = |v: Value| v.as_object().unwrap().clone();
+        let p = |v: Value| -> RunParams { serde_json::from_value(v).unwrap() };
         let runs = [
             (
                 "concurrency",
@@ -693,9 +709,9 @@ mod tests {
             ("throughput", p(json!({"num_requests": 4})), "throughput"),
             ("trace", p(json!({"time_scale": 1.6})), "trace x1.6"),
         ];
-        let s = sweeps(runs.iter().map(|(m, p, l)| (*m, p, *l)));
+        let s = sweeps(typed(&runs));
         assert_eq!(s.len(), 2, "one-level trace and throughput are no sweep");
-        assert_eq!(s[0].mode, "concurrency");
+        assert_eq!(s[0].mode, RunMode::Concurrency);
         assert_eq!(
             s[0].groups,
             vec![("concurrency".into(), vec![(1.0, 1), (16.0, 0)])]
@@ -725,11 +741,11 @@ mod tests {
                 "concurrency 8 round 2",
             ),
         ];
-        let s = sweeps(dual.iter().map(|(m, p, l)| (*m, p, *l)));
+        let s = sweeps(typed(&dual));
         let names: Vec<&str> = s[0].groups.iter().map(|g| g.0.as_str()).collect();
         assert_eq!(names, ["round 1", "round 2"]);
         assert_eq!(s[0].groups[1].1, vec![(2.0, 1), (8.0, 3)]);
-        let t = load_level("trace", &p(json!({"time_scale": 0.8}))).unwrap();
+        let t = load_level(&RunMode::Trace, &p(json!({"time_scale": 0.8}))).unwrap();
         assert!(t.0.reversed && t.1 == 0.8);
     }
 
@@ -746,12 +762,12 @@ mod tests {
             summarize(&d, &[])
         };
         let (a, b) = (mk(100_000), mk(300_000));
-        let p = |v: Value| v.as_object().unwrap().clone();
+        let p = |v: Value| -> RunParams { serde_json::from_value(v).unwrap() };
         let runs = [
             ("concurrency", p(json!({"concurrency": 4})), "c 4"),
             ("concurrency", p(json!({"concurrency": 2})), "c 2"),
         ];
-        let s = &sweeps(runs.iter().map(|(m, p, l)| (*m, p, *l)))[0];
+        let s = &sweeps(typed(&runs))[0];
         let sums = [&a, &b];
         let ttft = load_curve(s, &sums, "TTFT p50", |s| {
             s.ttft_ms.as_ref()?.percentile(50.0)
@@ -772,7 +788,7 @@ mod tests {
             "old:gauge": {"type": "gauge", "mean": 2.0},
             "derived": {}
         });
-        let g = gauge_samples(&m);
+        let g = gauge_samples(&ServerMetrics::from_json(m).unwrap());
         assert_eq!(
             g,
             vec![(

@@ -6,9 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::{Map, Value};
-
 use super::charts::{self, Series};
+use super::document::ResultsDoc;
 use super::page::{Page, num, opt_num, table};
 use super::reanalyze::{Loaded, LoadedRun, Reanalysis, load};
 use super::svg::{self, Axis, Chart, Style, esc};
@@ -93,41 +92,35 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     page.finish(&format!("servescope report: {source}"))
 }
 
-fn header(page: &mut Page, h: &Map<String, Value>, source: &str, runs: usize) {
-    let s = |k: &str| h.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-    // `get`, not indexing: a Map panics on a missing key, and files come from anywhere.
-    let version = h
-        .get("tool")
-        .and_then(|t| t["version"].as_str())
-        .unwrap_or("-");
-    let command = h
-        .get("command")
-        .and_then(|c| c.as_array())
-        .map(|a| {
+fn header(page: &mut Page, h: &ResultsDoc, source: &str, runs: usize) {
+    let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let version = h.tool.as_ref().map_or("-", |t| t.version.as_str());
+    let command = h.command.as_ref().map_or_else(
+        || "-".into(),
+        |a| {
             a.iter()
-                .filter_map(|v| v.as_str())
-                .map(shell_word)
+                .map(|w| shell_word(w))
                 .collect::<Vec<_>>()
                 .join(" ")
-        })
-        .unwrap_or_else(|| "-".into());
-    let mut endpoint = s("endpoint");
-    if h.get("simulated").and_then(|v| v.as_bool()) == Some(true) {
+        },
+    );
+    let mut endpoint = s(&h.endpoint);
+    if h.simulated == Some(true) {
         endpoint.push_str(" (the built-in simulator)");
     }
     let mut rows = vec![
         ("endpoint", endpoint),
-        ("model", s("model")),
-        ("API", s("api")),
-        ("tokenizer", s("tokenizer")),
+        ("model", s(&h.model)),
+        ("API", s(&h.api)),
+        ("tokenizer", s(&h.tokenizer)),
         ("command", command),
-        ("started", s("started")),
-        ("seed", h.get("seed").map_or("-".into(), |v| v.to_string())),
+        ("started", s(&h.started)),
+        ("seed", h.seed.map_or("-".into(), |v| v.to_string())),
         ("servescope", version.to_string()),
         ("results", format!("{source} ({runs} runs)")),
     ];
-    if let Some(m) = h.get("merged_from").and_then(|m| m.as_array()) {
-        let dirs: Vec<&str> = m.iter().filter_map(|d| d["dir"].as_str()).collect();
+    if let Some(m) = &h.merged_from {
+        let dirs: Vec<&str> = m.iter().map(|d| d.dir.as_str()).collect();
         rows.push(("merged from", dirs.join(", ")));
     }
     let mut out = String::from("<h1>servescope report</h1><dl class=\"meta\">");
@@ -273,11 +266,7 @@ fn cdfs(page: &mut Page, runs: &[LoadedRun]) {
 }
 
 fn dual_round(page: &mut Page, runs: &[LoadedRun]) {
-    let list: Vec<(&str, &Map<String, Value>, &Summary)> = runs
-        .iter()
-        .map(|r| (r.saved.mode.as_str(), &r.saved.params, &r.saved.summary))
-        .collect();
-    let cmps = rounds::round_comparisons(&list);
+    let cmps = rounds::round_comparisons(runs.iter().map(|r| &r.saved));
     if cmps.is_empty() {
         return;
     }
@@ -326,8 +315,9 @@ mod tests {
     use super::*;
     use crate::metrics::{RunData, summarize};
     use crate::record::RequestRecord;
+    use crate::report::document::RunMode;
     use crate::report::results::SavedRun;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn run(label: &str, mode: &str, params: Value, n: u64) -> LoadedRun {
         let mut d = RunData::default();
@@ -344,8 +334,8 @@ mod tests {
         LoadedRun {
             saved: SavedRun {
                 label: label.into(),
-                mode: mode.into(),
-                params: params.as_object().unwrap().clone(),
+                mode: RunMode::parse(mode),
+                params: serde_json::from_value(params).unwrap(),
                 started: String::new(),
                 started_unix: 0.0,
                 summary: summarize(&d, &[]),
@@ -357,10 +347,8 @@ mod tests {
     #[test]
     fn a_sweep_page_has_every_chart_with_one_series_per_run() {
         let loaded = Loaded {
-            header: json!({"model": "m", "endpoint": "http://x", "command": ["servescope", "concurrency", "--api-key", "***"], "tool": {"version": "0.1.0"}})
-                .as_object()
-                .unwrap()
-                .clone(),
+            header: serde_json::from_value(json!({"model": "m", "endpoint": "http://x", "command": ["servescope", "concurrency", "--api-key", "***"], "tool": {"version": "0.1.0"}}))
+                .unwrap(),
             runs: vec![
                 run("concurrency 1", "concurrency", json!({"concurrency": 1}), 3),
                 run("concurrency 4", "concurrency", json!({"concurrency": 4}), 5),
@@ -401,7 +389,7 @@ mod tests {
     fn a_large_run_is_downsampled_and_says_so() {
         // 20,000 requests: 10 per 100 ms-wide slot, overlapping.
         let loaded = Loaded {
-            header: Map::new(),
+            header: ResultsDoc::default(),
             runs: vec![run("rate 100", "rate", json!({"rate": 100.0}), 20_000)],
         };
         let html = render_report(&loaded, "big");

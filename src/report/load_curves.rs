@@ -10,13 +10,10 @@ use crate::metrics::Summary;
 
 /// Load curves of every sweep among the runs.
 pub fn section(page: &mut Page, runs: &[LoadedRun]) {
-    let sweeps = charts::sweeps(runs.iter().map(|r| {
-        (
-            r.saved.mode.as_str(),
-            &r.saved.params,
-            r.saved.label.as_str(),
-        )
-    }));
+    let sweeps = charts::sweeps(
+        runs.iter()
+            .map(|r| (&r.saved.mode, &r.saved.params, r.saved.label.as_str())),
+    );
     page.section("load", "Load curves");
     if sweeps.is_empty() {
         page.push("<p class=\"muted\">No sweep: load curves need runs of one mode at two or more load levels.</p>");
@@ -24,7 +21,7 @@ pub fn section(page: &mut Page, runs: &[LoadedRun]) {
     }
     let summaries: Vec<&Summary> = runs.iter().map(|r| &r.saved.summary).collect();
     for sweep in &sweeps {
-        page.push(&format!("<h3>{} sweep</h3>", esc(&sweep.mode)));
+        page.push(&format!("<h3>{} sweep</h3>", esc(sweep.mode.as_str())));
         if !sweep.left_out.is_empty() {
             page.push(&format!(
                 "<p class=\"note\">Not on the load axis (no numeric level): {}.</p>",
@@ -62,7 +59,7 @@ fn add(page: &mut Page, sweep: &Sweep, c: LoadChart) {
     } else {
         Axis::zero(c.y_label)
     };
-    let id = format!("load-{}-{}", slug(&sweep.mode), c.key);
+    let id = format!("load-{}-{}", slug(sweep.mode.as_str()), c.key);
     let chart = svg::chart(&Chart {
         id: id.clone(),
         title: c.title,

@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod compare;
 pub mod compare_page;
+pub mod document;
 pub mod html;
 pub mod load_curves;
 pub mod merge;

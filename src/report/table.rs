@@ -5,6 +5,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
 use crate::metrics::Stats;
+use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
 use crate::metrics::summary::Summary;
 
@@ -152,48 +153,46 @@ pub fn render(label: &str, s: &Summary) -> String {
 
 /// The server's metrics in a few lines: derived values, then each series (gauges: mean
 /// and max over the run; counters: increase and rate).
-fn server_lines(m: &serde_json::Value) -> String {
+fn server_lines(m: &ServerMetrics) -> String {
     let mut out = String::new();
-    let Some(obj) = m.as_object() else {
-        return out;
-    };
-    if let Some(d) = obj.get("derived").and_then(|d| d.as_object()) {
-        for (k, v) in d {
-            let Some(v) = v.as_f64() else { continue };
-            let shown = if k.starts_with("prefix_cache_hit_rate") {
-                format!("{:.1}%", v * 100.0)
-            } else {
-                format!("{v:.2}")
-            };
-            out.push_str(&format!("server     {k} = {shown}\n"));
-        }
+    for (k, v) in m.derived.iter() {
+        let Some(v) = *v else { continue };
+        let shown = if k.starts_with("prefix_cache_hit_rate") {
+            format!("{:.1}%", v * 100.0)
+        } else {
+            format!("{v:.2}")
+        };
+        out.push_str(&format!("server     {k} = {shown}\n"));
     }
-    for (k, v) in obj {
-        match v["type"].as_str() {
-            Some("gauge") => out.push_str(&format!(
-                "server     {k}: mean {:.3}, max {:.3}\n",
-                v["mean"].as_f64().unwrap_or(f64::NAN),
-                v["max"].as_f64().unwrap_or(f64::NAN)
-            )),
-            Some("counter") => {
-                let d = v["delta"].as_f64().unwrap_or(f64::NAN);
+    let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    for (k, v) in &m.series {
+        match v {
+            Series::Gauge(g) => {
+                let st = g.stats.stats.as_ref();
+                out.push_str(&format!(
+                    "server     {k}: mean {:.3}, max {:.3}\n",
+                    or_nan(st.map(|s| s.mean)),
+                    or_nan(st.map(|s| s.max))
+                ))
+            }
+            Series::Counter(c) => {
+                let d = or_nan(c.delta);
                 let d = if d.fract() == 0.0 {
                     format!("{d:.0}")
                 } else {
                     format!("{d:.4}")
                 };
-                out.push_str(&format!(
-                    "server     {k}: +{d} ({:.1}/s)\n",
-                    v["rate"].as_f64().unwrap_or(f64::NAN)
-                ))
+                out.push_str(&format!("server     {k}: +{d} ({:.1}/s)\n", or_nan(c.rate)))
             }
-            _ => {}
         }
     }
-    if let Some(missing) = obj.get("missing").and_then(|m| m.as_array())
-        && !missing.is_empty()
-    {
-        let names: Vec<String> = missing.iter().map(|n| n.to_string()).collect();
+    if !m.missing.is_empty() {
+        // Quoted as JSON strings, as they were always shown.
+        let names: Vec<String> = m
+            .missing
+            .iter()
+            .map(|n| serde_json::Value::from(n.as_str()).to_string())
+            .collect();
         out.push_str(&format!("server     not exposed: {}\n", names.join(", ")));
     }
     out
