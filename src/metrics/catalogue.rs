@@ -4,6 +4,7 @@
 //! charts take their metrics from here.
 
 use super::Stats;
+use super::stats::percentile_key;
 use super::summary::Summary;
 
 /// Which way a metric improves.
@@ -101,6 +102,15 @@ pub struct Metric {
 }
 
 impl Metric {
+    /// The label without its unit, for chart legends: `TTFT p99`, `output tok/s`.
+    pub fn short_label(&self) -> String {
+        match self.read {
+            Read::Stat(d, Stat::Mean) => format!("{} mean", d.short),
+            Read::Stat(d, Stat::P(p)) => format!("{} {}", d.short, percentile_key(p)),
+            Read::Value(_) => self.label.to_string(),
+        }
+    }
+
     pub fn value(&self, s: &Summary) -> Option<f64> {
         match self.read {
             Read::Stat(d, stat) => {

@@ -15,8 +15,9 @@ use super::table::{TERMINOLOGY_NOTE, render};
 use super::{load_curves, rounds, timelines};
 use crate::cli::LoadArgs;
 use crate::error::Error;
+use crate::metrics::Summary;
+use crate::metrics::catalogue;
 use crate::metrics::slo::Slo;
-use crate::metrics::{Stats, Summary};
 
 /// How the report is made.
 #[derive(Clone, Copy, Debug, Default)]
@@ -148,10 +149,18 @@ fn shell_word(w: &str) -> String {
     }
 }
 
-/// A percentile of optional statistics.
-pub(super) fn p(s: &Option<Stats>, q: f64) -> Option<f64> {
-    s.as_ref().and_then(|s| s.percentile(q))
-}
+/// The catalogue's latencies in the overview, between throughput and concurrency.
+const OVERVIEW_LATENCIES: [&str; 9] = [
+    "ttft_ms.p50",
+    "ttft_ms.p99",
+    "tpot_ms.p50",
+    "tpot_ms.p99",
+    "itl_ms.p50",
+    "itl_ms.p99",
+    "e2e_ms.p50",
+    "e2e_ms.p99",
+    "schedule_lag_ms.p99",
+];
 
 /// One column per run, key figures per row; then every run's terminal table.
 fn overview(page: &mut Page, runs: &[LoadedRun]) {
@@ -159,7 +168,7 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
     let mut header = vec![String::new()];
     header.extend(runs.iter().map(|r| esc(&r.saved.label)));
     type Row = (&'static str, fn(&Summary) -> String);
-    let rows: [Row; 16] = [
+    let before: [Row; 5] = [
         ("requests ok / sent", |s| {
             format!("{} / {}", s.succeeded, s.total)
         }),
@@ -167,17 +176,8 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
         ("output tok/s", |s| num(s.output_tok_s)),
         ("total tok/s", |s| num(s.total_tok_s)),
         ("requests/s", |s| format!("{:.3}", s.req_s)),
-        ("TTFT p50 (ms)", |s| opt_num(p(&s.ttft_ms, 50.0))),
-        ("TTFT p99 (ms)", |s| opt_num(p(&s.ttft_ms, 99.0))),
-        ("TPOT p50 (ms)", |s| opt_num(p(&s.tpot_ms, 50.0))),
-        ("TPOT p99 (ms)", |s| opt_num(p(&s.tpot_ms, 99.0))),
-        ("ITL p50 (ms)", |s| opt_num(p(&s.itl_ms, 50.0))),
-        ("ITL p99 (ms)", |s| opt_num(p(&s.itl_ms, 99.0))),
-        ("E2E p50 (ms)", |s| opt_num(p(&s.e2e_ms, 50.0))),
-        ("E2E p99 (ms)", |s| opt_num(p(&s.e2e_ms, 99.0))),
-        ("schedule lag p99 (ms)", |s| {
-            opt_num(p(&s.schedule_lag_ms, 99.0))
-        }),
+    ];
+    let after: [Row; 2] = [
         ("in flight max (mean)", |s| {
             format!(
                 "{} ({:.2})",
@@ -190,13 +190,19 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
                 .map_or("-".into(), |g| format!("{:.3}", g.req_s))
         }),
     ];
-    let body: Vec<Vec<String>> = rows
+    let row = |name: &str, f: &dyn Fn(&Summary) -> String| {
+        let mut row = vec![name.to_string()];
+        row.extend(runs.iter().map(|r| f(&r.saved.summary)));
+        row
+    };
+    let body: Vec<Vec<String>> = before
         .iter()
-        .map(|(name, f)| {
-            let mut row = vec![name.to_string()];
-            row.extend(runs.iter().map(|r| f(&r.saved.summary)));
-            row
-        })
+        .map(|(name, f)| row(name, f))
+        .chain(OVERVIEW_LATENCIES.iter().map(|k| {
+            let m = catalogue::known(k);
+            row(m.label, &|s| opt_num(m.value(s)))
+        }))
+        .chain(after.iter().map(|(name, f)| row(name, f)))
         .collect();
     page.push(&table(&header, &body));
     page.push("<p class=\"muted\">Every statistic of every run is in <a href=\"#tables\">the terminal tables</a> below the charts.</p>");

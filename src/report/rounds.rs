@@ -3,7 +3,7 @@
 //! share of prompt tokens the server reported as cached.
 
 use super::document::{RoundFigures, RoundRatios, RoundsDoc, RunMode, RunParams, SavedRun};
-use crate::metrics::Stats;
+use crate::metrics::catalogue::{self, Metric};
 use crate::metrics::ordered_map::OrderedMap;
 use crate::metrics::summary::Summary;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -20,30 +20,22 @@ struct Row {
     server_hit_rate: Option<f64>,
 }
 
-/// (name in results.json, label in the table, value from a summary)
-type Getter = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
-
-const METRICS: [Getter; 10] = [
-    ("ttft_ms.mean", "TTFT mean (ms)", |s| mean(&s.ttft_ms)),
-    ("ttft_ms.p50", "TTFT p50 (ms)", |s| p50(&s.ttft_ms)),
-    ("tpot_ms.mean", "TPOT mean (ms)", |s| mean(&s.tpot_ms)),
-    ("tpot_ms.p50", "TPOT p50 (ms)", |s| p50(&s.tpot_ms)),
-    ("itl_ms.mean", "ITL mean (ms)", |s| mean(&s.itl_ms)),
-    ("itl_ms.p50", "ITL p50 (ms)", |s| p50(&s.itl_ms)),
-    ("e2e_ms.mean", "E2E mean (ms)", |s| mean(&s.e2e_ms)),
-    ("e2e_ms.p50", "E2E p50 (ms)", |s| p50(&s.e2e_ms)),
-    ("throughput.output_tok_s", "output tok/s", |s| {
-        Some(s.output_tok_s)
-    }),
-    ("throughput.req_s", "requests/s", |s| Some(s.req_s)),
+/// The catalogue's metrics each round shows (the keys in results.json's `dual_round`).
+const METRICS: [&str; 10] = [
+    "ttft_ms.mean",
+    "ttft_ms.p50",
+    "tpot_ms.mean",
+    "tpot_ms.p50",
+    "itl_ms.mean",
+    "itl_ms.p50",
+    "e2e_ms.mean",
+    "e2e_ms.p50",
+    "throughput.output_tok_s",
+    "throughput.req_s",
 ];
 
-fn mean(s: &Option<Stats>) -> Option<f64> {
-    s.as_ref().map(|s| s.mean)
-}
-
-fn p50(s: &Option<Stats>) -> Option<f64> {
-    s.as_ref().and_then(|s| s.percentile(50.0))
+fn metrics() -> impl Iterator<Item = &'static Metric> {
+    METRICS.iter().map(|k| catalogue::known(k))
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -66,7 +58,7 @@ impl RoundComparison {
             .iter()
             .map(|(round, s)| Row {
                 round: *round,
-                values: METRICS.iter().map(|(_, _, get)| get(s)).collect(),
+                values: metrics().map(|m| m.value(s)).collect(),
                 server_hit_rate: s
                     .server_metrics
                     .as_ref()
@@ -112,8 +104,8 @@ impl RoundComparison {
         t.set_header(header);
         let fmt =
             |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
-        for (m, (_, label, _)) in METRICS.iter().enumerate() {
-            let mut row = vec![label.to_string()];
+        for (m, metric) in metrics().enumerate() {
+            let mut row = vec![metric.label.to_string()];
             row.extend(self.rows.iter().map(|r| fmt(r.values[m], 2)));
             row.extend((1..self.rows.len()).map(|k| fmt(self.ratio(k, m), 3)));
             t.add_row(row);
@@ -163,7 +155,7 @@ impl RoundComparison {
                 METRICS
                     .iter()
                     .enumerate()
-                    .map(|(i, (name, _, _))| (name.to_string(), f(i)))
+                    .map(|(i, key)| (key.to_string(), f(i)))
                     .collect(),
             )
         };

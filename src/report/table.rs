@@ -5,6 +5,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
 use crate::metrics::Stats;
+use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDULE};
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
 use crate::metrics::summary::Summary;
@@ -32,29 +33,21 @@ pub fn render(label: &str, s: &Summary) -> String {
     header.extend(s.percentiles.iter().map(|p| percentile_key(*p)));
     header.extend(["min", "max", "std", "n"].map(String::from));
     t.set_header(header);
-    let mut rows: Vec<(&str, &Option<Stats>)> = vec![
-        ("TTFT", &s.ttft_ms),
-        ("TPOT", &s.tpot_ms),
-        ("ITL", &s.itl_ms),
-        ("E2E", &s.e2e_ms),
-    ];
     // Latency from the schedule differs from TTFT/E2E only by lag unless requests
-    // waited (a concurrency cap, a session's parent): shown then.
+    // waited (a concurrency cap, a session's parent): shown then. The first four rows
+    // are always shown; the others when the run has them.
     let waited = s.queue_wait_ms.is_some();
-    for (name, st, show) in [
-        ("TTFT sched.", &s.ttft_from_scheduled_ms, waited),
-        ("E2E sched.", &s.e2e_from_scheduled_ms, waited),
-        ("queue wait", &s.queue_wait_ms, true),
-        ("sched. lag", &s.schedule_lag_ms, true),
-    ] {
-        if show && st.is_some() {
-            rows.push((name, st));
-        }
-    }
+    let rows = TABLE_ROWS.iter().enumerate().filter_map(|(i, d)| {
+        let from_schedule = d.key == TTFT_FROM_SCHEDULE.key || d.key == E2E_FROM_SCHEDULE.key;
+        let stats = (d.get)(s);
+        let shown = i < 4 || (stats.is_some() && (waited || !from_schedule));
+        shown.then_some((d.short, stats))
+    });
     for (name, st) in rows {
         let mut row = vec![name.to_string()];
         match st {
             Some(st) => {
+                let st: &Stats = st;
                 row.push(fmt_ms(st.mean));
                 row.extend(st.percentiles.iter().map(|(_, v)| fmt_ms(*v)));
                 row.extend([fmt_ms(st.min), fmt_ms(st.max), fmt_ms(st.std)]);
