@@ -2,6 +2,7 @@
 //! saved results, the HTML report, comparisons of two result sets and merging of
 //! result directories.
 
+pub mod axis;
 pub mod charts;
 pub mod compare;
 pub mod compare_page;
