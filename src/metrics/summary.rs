@@ -223,35 +223,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         }
     };
 
-    let mut tokens = TokenTotals::default();
-    let mut gap_sum = 0i64;
-    let mut gap_n = 0u64;
-    let mut events_total = 0u64;
-    let (mut out_gap_sum, mut out_gap_n) = (0i64, 0u64);
-    for s in &ok {
-        if let (TokenSource::Usage, Some(t)) = (s.source, s.text_tokens) {
-            out_gap_sum += s.output_tokens as i64 - t as i64;
-            out_gap_n += 1;
-        }
-        tokens.input += s.input_tokens as u64;
-        tokens.output += s.output_tokens as u64;
-        events_total += s.events as u64;
-        if let Some(p) = s.prompt_tokens {
-            *tokens.server_prompt.get_or_insert(0) += p as u64;
-            gap_sum += p as i64 - s.input_tokens as i64;
-            gap_n += 1;
-        }
-        if let Some(c) = s.cached_tokens {
-            *tokens.cached.get_or_insert(0) += c as u64;
-        }
-        match s.source {
-            TokenSource::Usage => tokens.source_usage += 1,
-            TokenSource::Tokenizer => tokens.source_tokenizer += 1,
-            TokenSource::Events => tokens.source_events += 1,
-        }
-    }
-    tokens.prompt_gap_mean = (gap_n > 0).then(|| gap_sum as f64 / gap_n as f64);
-    tokens.output_gap_mean = (out_gap_n > 0).then(|| out_gap_sum as f64 / out_gap_n as f64);
+    let (tokens, events_total) = token_totals(&ok);
 
     let mut ttft: Vec<f64> = ok
         .iter()
@@ -312,6 +284,40 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         goodput: None,
         server_metrics: None,
     }
+}
+
+/// Token totals over successful requests, and how many output events carried them.
+fn token_totals(ok: &[&Sample]) -> (TokenTotals, u64) {
+    let mut tokens = TokenTotals::default();
+    let mut gap_sum = 0i64;
+    let mut gap_n = 0u64;
+    let mut events_total = 0u64;
+    let (mut out_gap_sum, mut out_gap_n) = (0i64, 0u64);
+    for s in ok {
+        if let (TokenSource::Usage, Some(t)) = (s.source, s.text_tokens) {
+            out_gap_sum += s.output_tokens as i64 - t as i64;
+            out_gap_n += 1;
+        }
+        tokens.input += s.input_tokens as u64;
+        tokens.output += s.output_tokens as u64;
+        events_total += s.events as u64;
+        if let Some(p) = s.prompt_tokens {
+            *tokens.server_prompt.get_or_insert(0) += p as u64;
+            gap_sum += p as i64 - s.input_tokens as i64;
+            gap_n += 1;
+        }
+        if let Some(c) = s.cached_tokens {
+            *tokens.cached.get_or_insert(0) += c as u64;
+        }
+        match s.source {
+            TokenSource::Usage => tokens.source_usage += 1,
+            TokenSource::Tokenizer => tokens.source_tokenizer += 1,
+            TokenSource::Events => tokens.source_events += 1,
+        }
+    }
+    tokens.prompt_gap_mean = (gap_n > 0).then(|| gap_sum as f64 / gap_n as f64);
+    tokens.output_gap_mean = (out_gap_n > 0).then(|| out_gap_sum as f64 / out_gap_n as f64);
+    (tokens, events_total)
 }
 
 impl Summary {

@@ -193,77 +193,7 @@ pub fn chart(c: &Chart) -> String {
     );
     frame(&mut out, &x, &y, (&c.x.label, &c.y.label), (W, H));
     for (i, s) in c.series.iter().enumerate() {
-        // Pixel positions, and the data points they show (for tooltips).
-        let (pts, kept): (Points, Points) = s
-            .points
-            .iter()
-            .filter_map(|&(a, b)| Some(((x.px(a)?, y.px(b)?), (a, b))))
-            .unzip();
-        if pts.is_empty() {
-            continue;
-        }
-        let (col, dash) = color(i);
-        let _ = write!(out, "<g class=\"series\" data-name=\"{}\">", esc(&s.name));
-        let step = matches!(c.style, Style::Step | Style::StepArea);
-        let line = c.style != Style::Points;
-        // A lone point has no line to draw: show it as a point.
-        let points = matches!(c.style, Style::Points | Style::LineAndPoints) || pts.len() == 1;
-        if line && pts.len() > 1 {
-            let mut d = String::with_capacity(pts.len() * 14);
-            for (k, &(px, py)) in pts.iter().enumerate() {
-                if k == 0 {
-                    let _ = write!(d, "M{px:.1} {py:.1}");
-                } else if step {
-                    let _ = write!(d, "H{px:.1}V{py:.1}");
-                } else {
-                    let _ = write!(d, "L{px:.1} {py:.1}");
-                }
-            }
-            // A translucent area under the steps, down to the axis.
-            if c.style == Style::StepArea
-                && let Some(base) = y.px(y.lo.max(0.0))
-            {
-                let _ = write!(
-                    out,
-                    "<path d=\"{d}V{base:.1}H{:.1}Z\" fill=\"{col}\" fill-opacity=\"0.18\" stroke=\"none\"/>",
-                    pts[0].0
-                );
-            }
-            let _ = write!(
-                out,
-                "<path d=\"{d}\" fill=\"none\" stroke=\"{col}\" stroke-width=\"1.8\"{}><title>{}</title></path>",
-                if dash.is_empty() {
-                    String::new()
-                } else {
-                    format!(" stroke-dasharray=\"{dash}\"")
-                },
-                esc(&s.name)
-            );
-        }
-        if points && pts.len() > MAX_TITLED_POINTS {
-            // Many points: one path of round dots (a zero-length segment each), ~14
-            // bytes a point instead of ~120 for a circle with a tooltip.
-            let mut d = String::with_capacity(pts.len() * 14);
-            for &(px, py) in &pts {
-                let _ = write!(d, "M{px:.1} {py:.1}h0");
-            }
-            let _ = write!(
-                out,
-                "<path d=\"{d}\" stroke=\"{col}\" stroke-width=\"4\" stroke-linecap=\"round\" opacity=\"0.75\"><title>{}</title></path>",
-                esc(&s.name)
-            );
-        } else if points {
-            for (&(px, py), &(dx, dy)) in pts.iter().zip(&kept) {
-                let _ = write!(
-                    out,
-                    "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3\" fill=\"{col}\"><title>{}: {}, {}</title></circle>",
-                    esc(&s.name),
-                    tick_label(dx),
-                    tick_label(dy)
-                );
-            }
-        }
-        out.push_str("</g>");
+        series(&mut out, c.style, (i, s), &x, &y);
     }
     out.push_str("</svg>");
     out.push_str(&legend(
@@ -276,6 +206,88 @@ pub fn chart(c: &Chart) -> String {
     }
     out.push_str("</figure>");
     out
+}
+
+/// One series of a chart, in a `<g class="series">`.
+fn series(out: &mut String, style: Style, (i, s): (usize, &Series), x: &Mapping, y: &Mapping) {
+    // Pixel positions, and the data points they show (for tooltips).
+    let (pts, kept): (Points, Points) = s
+        .points
+        .iter()
+        .filter_map(|&(a, b)| Some(((x.px(a)?, y.px(b)?), (a, b))))
+        .unzip();
+    if pts.is_empty() {
+        return;
+    }
+    let (col, dash) = color(i);
+    let _ = write!(out, "<g class=\"series\" data-name=\"{}\">", esc(&s.name));
+    let step = matches!(style, Style::Step | Style::StepArea);
+    let line = style != Style::Points;
+    // A lone point has no line to draw: show it as a point.
+    let points = matches!(style, Style::Points | Style::LineAndPoints) || pts.len() == 1;
+    if line && pts.len() > 1 {
+        let mut d = String::with_capacity(pts.len() * 14);
+        for (k, &(px, py)) in pts.iter().enumerate() {
+            if k == 0 {
+                let _ = write!(d, "M{px:.1} {py:.1}");
+            } else if step {
+                let _ = write!(d, "H{px:.1}V{py:.1}");
+            } else {
+                let _ = write!(d, "L{px:.1} {py:.1}");
+            }
+        }
+        // A translucent area under the steps, down to the axis.
+        if style == Style::StepArea
+            && let Some(base) = y.px(y.lo.max(0.0))
+        {
+            let _ = write!(
+                out,
+                "<path d=\"{d}V{base:.1}H{:.1}Z\" fill=\"{col}\" fill-opacity=\"0.18\" stroke=\"none\"/>",
+                pts[0].0
+            );
+        }
+        let _ = write!(
+            out,
+            "<path d=\"{d}\" fill=\"none\" stroke=\"{col}\" stroke-width=\"1.8\"{}><title>{}</title></path>",
+            if dash.is_empty() {
+                String::new()
+            } else {
+                format!(" stroke-dasharray=\"{dash}\"")
+            },
+            esc(&s.name)
+        );
+    }
+    if points {
+        dots(out, &pts, &kept, col, &s.name);
+    }
+    out.push_str("</g>");
+}
+
+/// A series' points: circles with tooltips, or one path of dots when there are many.
+fn dots(out: &mut String, pts: &Points, kept: &Points, col: &str, name: &str) {
+    if pts.len() > MAX_TITLED_POINTS {
+        // Many points: one path of round dots (a zero-length segment each), ~14
+        // bytes a point instead of ~120 for a circle with a tooltip.
+        let mut d = String::with_capacity(pts.len() * 14);
+        for &(px, py) in pts {
+            let _ = write!(d, "M{px:.1} {py:.1}h0");
+        }
+        let _ = write!(
+            out,
+            "<path d=\"{d}\" stroke=\"{col}\" stroke-width=\"4\" stroke-linecap=\"round\" opacity=\"0.75\"><title>{}</title></path>",
+            esc(name)
+        );
+    } else {
+        for (&(px, py), &(dx, dy)) in pts.iter().zip(kept) {
+            let _ = write!(
+                out,
+                "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3\" fill=\"{col}\"><title>{}: {}, {}</title></circle>",
+                esc(name),
+                tick_label(dx),
+                tick_label(dy)
+            );
+        }
+    }
 }
 
 /// The legend under a chart: one entry per series, in series order (the colour order).

@@ -4,7 +4,6 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use crate::metrics::Stats;
 use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDULE};
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
@@ -27,6 +26,17 @@ fn fmt_ms(v: f64) -> String {
 
 /// Render a run's summary as text (table plus a few lines), ending with a newline.
 pub fn render(label: &str, s: &Summary) -> String {
+    let mut out = format!("── {label} ──\n{}\n", latency_table(s));
+    out.push_str(&totals(s));
+    if let Some(m) = &s.server_metrics {
+        out.push_str(&server_lines(m));
+    }
+    out.push_str(&verdicts(s));
+    out
+}
+
+/// The latency statistics of the catalogue's table rows, in ms.
+fn latency_table(s: &Summary) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     let mut header = vec!["ms".to_string(), "mean".to_string()];
@@ -47,7 +57,6 @@ pub fn render(label: &str, s: &Summary) -> String {
         let mut row = vec![name.to_string()];
         match st {
             Some(st) => {
-                let st: &Stats = st;
                 row.push(fmt_ms(st.mean));
                 row.extend(st.percentiles.iter().map(|(_, v)| fmt_ms(*v)));
                 row.extend([fmt_ms(st.min), fmt_ms(st.max), fmt_ms(st.std)]);
@@ -68,8 +77,12 @@ pub fn render(label: &str, s: &Summary) -> String {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
+    t
+}
 
-    let mut out = format!("── {label} ──\n{t}\n");
+/// Requests, throughput, tokens and concurrency, a line each.
+fn totals(s: &Summary) -> String {
+    let mut out = String::new();
     let failed = s.total - s.succeeded;
     out.push_str(&format!(
         "requests   {} ok / {} sent ({} failed{})   duration {:.3} s\n",
@@ -113,9 +126,12 @@ pub fn render(label: &str, s: &Summary) -> String {
         "concurrency max {} in flight (mean {:.2}) · max {} waiting for a first token\n",
         s.concurrency.max_in_flight, s.concurrency.mean_in_flight, s.concurrency.max_queued
     ));
-    if let Some(m) = &s.server_metrics {
-        out.push_str(&server_lines(m));
-    }
+    out
+}
+
+/// Goodput under the SLO, the schedule-lag warning and the failures by kind.
+fn verdicts(s: &Summary) -> String {
+    let mut out = String::new();
     if let Some(g) = &s.goodput {
         out.push_str(&format!(
             "goodput    {:.3} req/s · {:.1} output tok/s · {:.1}% of requests, {:.1}% of output tokens meet the SLO ({})\n",
