@@ -3,13 +3,10 @@ use crate::metrics::summarize;
 use crate::record::TokenSource;
 use serde_json::{Value, json};
 
-/// (mode, params, label) as `sweeps` takes them.
-fn typed<'a>(runs: &'a [(&str, RunParams, &'a str)]) -> Vec<(&'a RunMode, &'a RunParams, &'a str)> {
-    let modes: &'a [RunMode] = Box::leak(runs.iter().map(|r| RunMode::parse(r.0)).collect());
-    modes
-        .iter()
-        .zip(runs)
-        .map(|(m, (_, p, l))| (m, p, *l))
+/// (mode, params, label) with the mode typed; `sweeps` takes references to these.
+fn typed<'a>(runs: &'a [(&str, RunParams, &'a str)]) -> Vec<(RunMode, &'a RunParams, &'a str)> {
+    runs.iter()
+        .map(|(m, p, l)| (RunMode::parse(m), p, *l))
         .collect()
 }
 
@@ -237,7 +234,8 @@ fn sweeps_by_mode_and_round() {
         ("throughput", p(json!({"num_requests": 4})), "throughput"),
         ("trace", p(json!({"time_scale": 1.6})), "trace x1.6"),
     ];
-    let s = sweeps(typed(&runs));
+    let t = typed(&runs);
+    let s = sweeps(t.iter().map(|(m, p, l)| (m, *p, *l)));
     assert_eq!(s.len(), 2, "one-level trace and throughput are no sweep");
     assert_eq!(s[0].mode, RunMode::Concurrency);
     assert_eq!(
@@ -269,7 +267,8 @@ fn sweeps_by_mode_and_round() {
             "concurrency 8 round 2",
         ),
     ];
-    let s = sweeps(typed(&dual));
+    let t = typed(&dual);
+    let s = sweeps(t.iter().map(|(m, p, l)| (m, *p, *l)));
     let names: Vec<&str> = s[0].groups.iter().map(|g| g.0.as_str()).collect();
     assert_eq!(names, ["round 1", "round 2"]);
     assert_eq!(s[0].groups[1].1, vec![(2.0, 1), (8.0, 3)]);
@@ -295,7 +294,8 @@ fn load_curves_follow_the_sweep() {
         ("concurrency", p(json!({"concurrency": 4})), "c 4"),
         ("concurrency", p(json!({"concurrency": 2})), "c 2"),
     ];
-    let s = &sweeps(typed(&runs))[0];
+    let t = typed(&runs);
+    let s = &sweeps(t.iter().map(|(m, p, l)| (m, *p, *l)))[0];
     let sums = [&a, &b];
     let ttft = load_curve(s, &sums, "TTFT p50", |s| {
         s.ttft_ms.as_ref()?.percentile(50.0)
