@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
-
 use crate::error::Error;
+use crate::report::document::{RunMode, RunParams};
 use crate::schedule::arrivals::rate_arrivals;
 use crate::schedule::{Arrivals, Load};
 use crate::session::{RunPlan, SessionOutcome, Source, run_session};
@@ -31,20 +30,17 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
     run_session(&session, source, plans, argv)
 }
 
-fn map(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
 fn batch(sizes: &[usize]) -> Vec<RunPlan> {
     sizes
         .iter()
         .map(|&b| RunPlan {
             label: format!("batch {b}"),
-            mode: "batch",
-            params: map(json!({"batch_size": b, "num_requests": b})),
+            mode: RunMode::Batch,
+            params: RunParams {
+                batch_size: Some(b),
+                num_requests: Some(b),
+                ..RunParams::default()
+            },
             load: Load::AllAtOnce,
             requests: b,
             warmup: false,
@@ -56,8 +52,11 @@ fn batch(sizes: &[usize]) -> Vec<RunPlan> {
 fn throughput(n: usize) -> Vec<RunPlan> {
     vec![RunPlan {
         label: "throughput".into(),
-        mode: "throughput",
-        params: map(json!({"num_requests": n})),
+        mode: RunMode::Throughput,
+        params: RunParams {
+            num_requests: Some(n),
+            ..RunParams::default()
+        },
         load: Load::AllAtOnce,
         requests: n,
         warmup: true,
@@ -70,8 +69,12 @@ fn concurrency(levels: &[usize], n: usize) -> Vec<RunPlan> {
         .iter()
         .map(|&c| RunPlan {
             label: format!("concurrency {c}"),
-            mode: "concurrency",
-            params: map(json!({"concurrency": c, "num_requests": n})),
+            mode: RunMode::Concurrency,
+            params: RunParams {
+                concurrency: Some(c),
+                num_requests: Some(n),
+                ..RunParams::default()
+            },
             load: Load::ClosedLoop { concurrency: c },
             requests: n,
             warmup: false,
@@ -88,14 +91,15 @@ fn rate(a: &RateSettings, seed: u64) -> Vec<RunPlan> {
             let offsets = rate_arrivals(r.0, a.burstiness, a.span, seed.wrapping_add(i as u64));
             RunPlan {
                 label: format!("rate {r}"),
-                mode: "rate",
-                params: map(json!({
-                    "rate": r.0,
-                    "burstiness": a.burstiness,
-                    "num_requests": offsets.len(),
-                    "duration_s": a.duration_s,
-                    "max_concurrency": a.max_concurrency,
-                })),
+                mode: RunMode::Rate,
+                params: RunParams {
+                    rate: Some(r.0),
+                    burstiness: Some(a.burstiness),
+                    num_requests: Some(offsets.len()),
+                    duration_s: Some(a.duration_s),
+                    max_concurrency: Some(a.max_concurrency),
+                    ..RunParams::default()
+                },
                 requests: offsets.len(),
                 load: Load::OpenLoop {
                     at: Arrivals::Offsets(Arc::new(offsets)),
@@ -153,19 +157,19 @@ fn dual_round(
     };
     let mut plans = Vec::new();
     for (level, &c) in a.levels.iter().enumerate() {
-        let group = format!("concurrency {c}");
         for round in 1..=a.rounds {
             let shuffled = round > 1 && a.shuffle;
             plans.push(RunPlan {
                 label: format!("concurrency {c} round {round}"),
-                mode: "dual-round",
-                params: map(json!({
-                    "concurrency": c,
-                    "round": round,
-                    "num_requests": n,
-                    "shuffled": shuffled,
-                    "cache_reset_before": reset_here(round),
-                })),
+                mode: RunMode::DualRound,
+                params: RunParams {
+                    concurrency: Some(c),
+                    round: Some(round as u32),
+                    num_requests: Some(n),
+                    shuffled: Some(shuffled),
+                    cache_reset_before: Some(reset_here(round)),
+                    ..RunParams::default()
+                },
                 load: Load::ClosedLoop { concurrency: c },
                 requests: n,
                 // Every round of a level sends the same requests; each level its own.
@@ -174,7 +178,6 @@ fn dual_round(
                 reset_cache: reset_here(round)
                     .then(|| a.reset_cache.as_ref().map(|r| r.0.clone()))
                     .flatten(),
-                group: Some((group.clone(), round as u32)),
                 ..RunPlan::default()
             });
         }

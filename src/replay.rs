@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::error::Error;
+use crate::report::document::{RunMode, RunParams};
 use crate::schedule::{Arrivals, Load};
 use crate::session::{RunPlan, Source};
 use crate::settings::TraceSettings;
@@ -58,22 +57,20 @@ pub fn plan_trace(a: &TraceSettings) -> Result<(Source, Vec<RunPlan>), Error> {
         .iter()
         .map(|&scale| RunPlan {
             label: format!("trace x{scale}"),
-            mode: "trace",
-            params: match json!({
-                "time_scale": scale,
-                "num_requests": info.requests,
-                "max_concurrency": a.max_concurrency,
-                "trace": a.file.display().to_string(),
-                "format": format.name(),
-                "limit": a.limit,
-                "block_size": block_size,
-                "max_context": a.max_context,
-                "sessions": a.sessions,
-                "clipped": fitted.clipped,
-                "skipped": fitted.skipped,
-            }) {
-                serde_json::Value::Object(m) => m,
-                _ => serde_json::Map::new(),
+            mode: RunMode::Trace,
+            params: RunParams {
+                time_scale: Some(scale),
+                num_requests: Some(info.requests),
+                max_concurrency: Some(a.max_concurrency),
+                trace: Some(a.file.display().to_string()),
+                format: Some(format.name().to_string()),
+                limit: Some(a.limit),
+                block_size: Some(block_size),
+                max_context: Some(a.max_context),
+                sessions: Some(a.sessions),
+                clipped: Some(fitted.clipped),
+                skipped: Some(fitted.skipped),
+                ..RunParams::default()
             },
             requests: info.requests,
             load: Load::OpenLoop {

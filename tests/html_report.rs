@@ -431,7 +431,7 @@ fn merged_and_compared_results_render() {
     let req_s = c.runs[0]
         .rows
         .iter()
-        .find(|r| r.label == "success rate")
+        .find(|r| r.metric.label == "success rate")
         .unwrap();
     assert_eq!((req_s.a, req_s.b), (Some(1.0), Some(1.0)));
 

@@ -301,7 +301,7 @@ fn concurrency_levels_agree_with_the_simulator() {
             saved.summary.to_json(),
             "report differs for {label}"
         );
-        assert_eq!(saved.mode, "concurrency");
+        assert_eq!(saved.mode.as_str(), "concurrency");
     }
 }
 

@@ -1,10 +1,14 @@
 //! What is measured: statistics over exact samples, and the per-run summary.
 
+pub mod catalogue;
+pub mod ordered_map;
 pub mod prometheus;
 pub mod server;
+pub mod server_saved;
 pub mod slo;
 pub mod stats;
 pub mod summary;
+mod summary_json;
 
 pub use stats::Stats;
 pub use summary::{RunData, Summary, summarize};

@@ -263,7 +263,7 @@ impl Slo {
                 _ => return false,
             }
         }
-        if let (Some(bound), Some(tpot)) = (self.tpot_ms, tpot_ms(s))
+        if let (Some(bound), Some(tpot)) = (self.tpot_ms, s.tpot_ms())
             && tpot > bound
         {
             return false;
@@ -309,14 +309,6 @@ impl fmt::Display for Slo {
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
-}
-
-/// The same formula as the summary's, so a request listed with TPOT = bound meets it.
-fn tpot_ms(s: &Sample) -> Option<f64> {
-    if s.output_tokens < 2 {
-        return None;
-    }
-    Some(ms(s.last?.saturating_sub(s.first?)) / (s.output_tokens - 1) as f64)
 }
 
 /// Goodput of one run under one SLO.

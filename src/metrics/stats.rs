@@ -2,7 +2,9 @@
 //! agree with vLLM's and SGLang's on the same samples: linear-interpolation
 //! percentiles and the population standard deviation.
 
-use serde_json::{Map, Value, json};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 /// The percentiles every summary carries (the results spec's STATS keys).
 pub const DEFAULT_PERCENTILES: [f64; 3] = [50.0, 90.0, 99.0];
@@ -216,25 +218,103 @@ pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, String> {
 /// The STATS object of the results spec; nulls when there were no samples. The
 /// default percentiles are always present, extra ones are added.
 pub fn stats_json(stats: Option<&Stats>, percentiles: &[f64]) -> Value {
-    let mut keys: Vec<f64> = DEFAULT_PERCENTILES.to_vec();
-    for p in percentiles {
-        if !keys.contains(p) {
-            keys.push(*p);
+    let saved = SavedStats {
+        stats: stats.cloned(),
+        percentiles: percentiles.to_vec(),
+    };
+    // Serialising numbers and options into a Value cannot fail.
+    serde_json::to_value(&saved).unwrap_or(Value::Null)
+}
+
+/// A STATS object as results.json holds it: the statistics (`None` without samples)
+/// and the percentiles its keys name (the default ones, then any others).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SavedStats {
+    pub stats: Option<Stats>,
+    pub percentiles: Vec<f64>,
+}
+
+impl SavedStats {
+    /// The percentile keys written: the defaults always, then the others asked for.
+    fn keys(&self) -> Vec<f64> {
+        let mut keys: Vec<f64> = DEFAULT_PERCENTILES.to_vec();
+        for p in &self.percentiles {
+            if !keys.contains(p) {
+                keys.push(*p);
+            }
         }
+        keys
     }
-    let mut m = Map::new();
-    m.insert("mean".into(), stats.map_or(Value::Null, |s| json!(s.mean)));
-    for p in keys {
-        let v = stats
-            .and_then(|s| s.percentile(p))
-            .map_or(Value::Null, |v| json!(v));
-        m.insert(percentile_key(p), v);
+}
+
+impl Serialize for SavedStats {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let st = self.stats.as_ref();
+        let keys = self.keys();
+        let mut m = s.serialize_map(Some(keys.len() + 5))?;
+        m.serialize_entry("mean", &st.map(|s| s.mean))?;
+        for p in keys {
+            m.serialize_entry(&percentile_key(p), &st.and_then(|s| s.percentile(p)))?;
+        }
+        m.serialize_entry("min", &st.map(|s| s.min))?;
+        m.serialize_entry("max", &st.map(|s| s.max))?;
+        m.serialize_entry("std", &st.map(|s| s.std))?;
+        m.serialize_entry("count", &st.map_or(0, |s| s.count))?;
+        m.end()
     }
-    m.insert("min".into(), stats.map_or(Value::Null, |s| json!(s.min)));
-    m.insert("max".into(), stats.map_or(Value::Null, |s| json!(s.max)));
-    m.insert("std".into(), stats.map_or(Value::Null, |s| json!(s.std)));
-    m.insert("count".into(), json!(stats.map_or(0, |s| s.count)));
-    Value::Object(m)
+}
+
+impl<'de> Deserialize<'de> for SavedStats {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(StatsVisitor)
+    }
+}
+
+struct StatsVisitor;
+
+impl<'de> Visitor<'de> for StatsVisitor {
+    type Value = SavedStats;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a STATS object (mean, p50, ..., min, max, std, count)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<SavedStats, A::Error> {
+        let (mut mean, mut min, mut max, mut std, mut count) = (None, None, None, None, 0);
+        let mut pcts: Vec<(f64, Option<f64>)> = Vec::new();
+        while let Some(key) = a.next_key::<String>()? {
+            match key.as_str() {
+                "mean" => mean = a.next_value()?,
+                "min" => min = a.next_value()?,
+                "max" => max = a.next_value()?,
+                "std" => std = a.next_value()?,
+                "count" => count = a.next_value::<Option<usize>>()?.unwrap_or(0),
+                k => match k.strip_prefix('p').and_then(|p| p.parse::<f64>().ok()) {
+                    Some(p) => pcts.push((p, a.next_value()?)),
+                    // A field of a newer writer: not ours to read.
+                    None => {
+                        a.next_value::<IgnoredAny>()?;
+                    }
+                },
+            }
+        }
+        let percentiles: Vec<f64> = pcts.iter().map(|(p, _)| *p).collect();
+        // A hand-made file may give only some statistics: the others are NaN.
+        let any = [mean, min, max, std].iter().any(Option::is_some)
+            || pcts.iter().any(|(_, v)| v.is_some());
+        let stats = any.then(|| Stats {
+            count,
+            mean: mean.unwrap_or(f64::NAN),
+            std: std.unwrap_or(f64::NAN),
+            min: min.unwrap_or(f64::NAN),
+            max: max.unwrap_or(f64::NAN),
+            percentiles: pcts
+                .into_iter()
+                .filter_map(|(p, v)| Some((p, v?)))
+                .collect(),
+        });
+        Ok(SavedStats { stats, percentiles })
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::server_saved::ServerMetrics;
 use super::slo::{Goodput, Slo, goodput};
-use super::stats::{Counts, DEFAULT_PERCENTILES, Stats, stats_json};
+use super::stats::{Counts, DEFAULT_PERCENTILES, Stats};
+use super::summary_json::SummaryJson;
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 
 /// How many messages are kept per failure kind (the rest are only counted).
@@ -32,6 +34,17 @@ pub struct Sample {
     pub source: TokenSource,
     pub ok: bool,
     pub retries: u32,
+}
+
+impl Sample {
+    /// TPOT: (last output event − first) / (output tokens − 1), in ms; `None` under two
+    /// tokens. The only place it is computed (summary, goodput and charts call it).
+    pub fn tpot_ms(&self) -> Option<f64> {
+        if self.output_tokens < 2 {
+            return None;
+        }
+        Some(ms(self.last?.saturating_sub(self.first?)) / (self.output_tokens - 1) as f64)
+    }
 }
 
 /// Failures counted by kind, with the first few messages of each.
@@ -142,7 +155,10 @@ pub struct Concurrency {
     pub max_queued: u64,
 }
 
-#[derive(Clone, Debug)]
+/// One run's summary; serialised as the `summary` object of results.json (the layout
+/// lives in `summary_json`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(into = "SummaryJson", from = "SummaryJson")]
 pub struct Summary {
     pub total: u64,
     pub succeeded: u64,
@@ -174,7 +190,7 @@ pub struct Summary {
     /// Requests meeting the SLO, when one was given.
     pub goodput: Option<Goodput>,
     /// The server's own metrics over the run (`--metrics`), as saved in results.json.
-    pub server_metrics: Option<Value>,
+    pub server_metrics: Option<ServerMetrics>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -207,35 +223,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         }
     };
 
-    let mut tokens = TokenTotals::default();
-    let mut gap_sum = 0i64;
-    let mut gap_n = 0u64;
-    let mut events_total = 0u64;
-    let (mut out_gap_sum, mut out_gap_n) = (0i64, 0u64);
-    for s in &ok {
-        if let (TokenSource::Usage, Some(t)) = (s.source, s.text_tokens) {
-            out_gap_sum += s.output_tokens as i64 - t as i64;
-            out_gap_n += 1;
-        }
-        tokens.input += s.input_tokens as u64;
-        tokens.output += s.output_tokens as u64;
-        events_total += s.events as u64;
-        if let Some(p) = s.prompt_tokens {
-            *tokens.server_prompt.get_or_insert(0) += p as u64;
-            gap_sum += p as i64 - s.input_tokens as i64;
-            gap_n += 1;
-        }
-        if let Some(c) = s.cached_tokens {
-            *tokens.cached.get_or_insert(0) += c as u64;
-        }
-        match s.source {
-            TokenSource::Usage => tokens.source_usage += 1,
-            TokenSource::Tokenizer => tokens.source_tokenizer += 1,
-            TokenSource::Events => tokens.source_events += 1,
-        }
-    }
-    tokens.prompt_gap_mean = (gap_n > 0).then(|| gap_sum as f64 / gap_n as f64);
-    tokens.output_gap_mean = (out_gap_n > 0).then(|| out_gap_sum as f64 / out_gap_n as f64);
+    let (tokens, events_total) = token_totals(&ok);
 
     let mut ttft: Vec<f64> = ok
         .iter()
@@ -245,11 +233,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         .iter()
         .map(|s| ms(s.ended.saturating_sub(s.started)))
         .collect();
-    let mut tpot: Vec<f64> = ok
-        .iter()
-        .filter(|s| s.output_tokens >= 2)
-        .filter_map(|s| Some(ms(s.last?.saturating_sub(s.first?)) / (s.output_tokens - 1) as f64))
-        .collect();
+    let mut tpot: Vec<f64> = ok.iter().filter_map(|s| s.tpot_ms()).collect();
     let mut lag: Vec<f64> = data
         .samples
         .iter()
@@ -302,6 +286,40 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     }
 }
 
+/// Token totals over successful requests, and how many output events carried them.
+fn token_totals(ok: &[&Sample]) -> (TokenTotals, u64) {
+    let mut tokens = TokenTotals::default();
+    let mut gap_sum = 0i64;
+    let mut gap_n = 0u64;
+    let mut events_total = 0u64;
+    let (mut out_gap_sum, mut out_gap_n) = (0i64, 0u64);
+    for s in ok {
+        if let (TokenSource::Usage, Some(t)) = (s.source, s.text_tokens) {
+            out_gap_sum += s.output_tokens as i64 - t as i64;
+            out_gap_n += 1;
+        }
+        tokens.input += s.input_tokens as u64;
+        tokens.output += s.output_tokens as u64;
+        events_total += s.events as u64;
+        if let Some(p) = s.prompt_tokens {
+            *tokens.server_prompt.get_or_insert(0) += p as u64;
+            gap_sum += p as i64 - s.input_tokens as i64;
+            gap_n += 1;
+        }
+        if let Some(c) = s.cached_tokens {
+            *tokens.cached.get_or_insert(0) += c as u64;
+        }
+        match s.source {
+            TokenSource::Usage => tokens.source_usage += 1,
+            TokenSource::Tokenizer => tokens.source_tokenizer += 1,
+            TokenSource::Events => tokens.source_events += 1,
+        }
+    }
+    tokens.prompt_gap_mean = (gap_n > 0).then(|| gap_sum as f64 / gap_n as f64);
+    tokens.output_gap_mean = (out_gap_n > 0).then(|| out_gap_sum as f64 / out_gap_n as f64);
+    (tokens, events_total)
+}
+
 impl Summary {
     /// Add goodput under `slo`, computed from the same requests.
     pub fn with_goodput(mut self, data: &RunData, slo: Option<&Slo>) -> Self {
@@ -346,76 +364,8 @@ fn concurrency(samples: &[Sample], duration_us: u64) -> Concurrency {
 impl Summary {
     /// The `summary` object of results.json.
     pub fn to_json(&self) -> Value {
-        let st = |s: &Option<Stats>| stats_json(s.as_ref(), &self.percentiles);
-        let failures: serde_json::Map<String, Value> = self
-            .failures
-            .counts
-            .iter()
-            .map(|(k, n)| (k.as_str().to_string(), json!(n)))
-            .collect();
-        let examples: serde_json::Map<String, Value> = self
-            .failures
-            .examples
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), json!(v)))
-            .collect();
-        let mut out = json!({
-            "requests": {
-                "total": self.total,
-                "succeeded": self.succeeded,
-                "failed": self.total - self.succeeded,
-                "failures": failures,
-                "failure_examples": examples,
-                "retried": self.retried,
-            },
-            "duration_s": self.duration_s,
-            "throughput": {
-                "output_tok_s": self.output_tok_s,
-                "input_tok_s": self.input_tok_s,
-                "total_tok_s": self.total_tok_s,
-                "req_s": self.req_s,
-            },
-            "ttft_ms": st(&self.ttft_ms),
-            "tpot_ms": st(&self.tpot_ms),
-            "itl_ms": st(&self.itl_ms),
-            "e2e_ms": st(&self.e2e_ms),
-            "tokens_per_event": self.tokens_per_event,
-            "concurrency": {
-                "max_in_flight": self.concurrency.max_in_flight,
-                "mean_in_flight": self.concurrency.mean_in_flight,
-                "max_queued": self.concurrency.max_queued,
-            },
-            "tokens": {
-                "input": self.tokens.input,
-                "output": self.tokens.output,
-                "server_prompt": self.tokens.server_prompt,
-                "cached": self.tokens.cached,
-                "prompt_gap_mean": self.tokens.prompt_gap_mean,
-                "output_gap_mean": self.tokens.output_gap_mean,
-                "output_source": {
-                    "usage": self.tokens.source_usage,
-                    "tokenizer": self.tokens.source_tokenizer,
-                    "events": self.tokens.source_events,
-                },
-            },
-        });
-        if let Some(g) = &self.goodput {
-            out["goodput"] = g.to_json();
-        }
-        if let Some(m) = &self.server_metrics {
-            out["server_metrics"] = m.clone();
-        }
-        for (key, stats) in [
-            ("schedule_lag_ms", &self.schedule_lag_ms),
-            ("queue_wait_ms", &self.queue_wait_ms),
-            ("ttft_from_scheduled_ms", &self.ttft_from_scheduled_ms),
-            ("e2e_from_scheduled_ms", &self.e2e_from_scheduled_ms),
-        ] {
-            if stats.is_some() {
-                out[key] = st(stats);
-            }
-        }
-        out
+        // Serialising numbers, strings and options into a Value cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 

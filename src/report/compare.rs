@@ -7,19 +7,15 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, Table};
-use serde_json::{Map, Value};
-
+use super::document::{ReadError, ResultsDoc};
 use super::page::num;
 use crate::error::Error;
+use crate::metrics::Summary;
+use crate::metrics::catalogue::{METRICS, Metric, Unit};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
 
-/// Which way a metric improves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Better {
-    Lower,
-    Higher,
-}
+pub use crate::metrics::catalogue::Better;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -41,71 +37,11 @@ impl Verdict {
     }
 }
 
-/// (path in a saved summary, label, direction). `requests.success_rate` is computed.
-const METRICS: [(&str, &str, Better); 28] = [
-    ("throughput.output_tok_s", "output tok/s", Better::Higher),
-    ("throughput.total_tok_s", "total tok/s", Better::Higher),
-    ("throughput.req_s", "requests/s", Better::Higher),
-    ("requests.success_rate", "success rate", Better::Higher),
-    ("requests.failed", "failed requests", Better::Lower),
-    ("ttft_ms.mean", "TTFT mean (ms)", Better::Lower),
-    ("ttft_ms.p50", "TTFT p50 (ms)", Better::Lower),
-    ("ttft_ms.p90", "TTFT p90 (ms)", Better::Lower),
-    ("ttft_ms.p99", "TTFT p99 (ms)", Better::Lower),
-    ("tpot_ms.mean", "TPOT mean (ms)", Better::Lower),
-    ("tpot_ms.p50", "TPOT p50 (ms)", Better::Lower),
-    ("tpot_ms.p90", "TPOT p90 (ms)", Better::Lower),
-    ("tpot_ms.p99", "TPOT p99 (ms)", Better::Lower),
-    ("itl_ms.mean", "ITL mean (ms)", Better::Lower),
-    ("itl_ms.p50", "ITL p50 (ms)", Better::Lower),
-    ("itl_ms.p99", "ITL p99 (ms)", Better::Lower),
-    ("e2e_ms.mean", "E2E mean (ms)", Better::Lower),
-    ("e2e_ms.p50", "E2E p50 (ms)", Better::Lower),
-    ("e2e_ms.p90", "E2E p90 (ms)", Better::Lower),
-    ("e2e_ms.p99", "E2E p99 (ms)", Better::Lower),
-    // Open loop: latency from when the schedule wanted the request sent, so a client
-    // that held requests back (--max-concurrency) does not look faster.
-    (
-        "ttft_from_scheduled_ms.p50",
-        "TTFT p50 from schedule (ms)",
-        Better::Lower,
-    ),
-    (
-        "ttft_from_scheduled_ms.p99",
-        "TTFT p99 from schedule (ms)",
-        Better::Lower,
-    ),
-    (
-        "e2e_from_scheduled_ms.p50",
-        "E2E p50 from schedule (ms)",
-        Better::Lower,
-    ),
-    (
-        "e2e_from_scheduled_ms.p99",
-        "E2E p99 from schedule (ms)",
-        Better::Lower,
-    ),
-    ("queue_wait_ms.p99", "queue wait p99 (ms)", Better::Lower),
-    ("goodput.req_s", "goodput req/s", Better::Higher),
-    (
-        "goodput.request_share",
-        "share meeting the SLO",
-        Better::Higher,
-    ),
-    (
-        "schedule_lag_ms.p99",
-        "schedule lag p99 (ms)",
-        Better::Lower,
-    ),
-];
-
 /// One metric of one run on both sides.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Row {
-    /// Where the value is in a saved summary (`ttft_ms.p99`).
-    pub path: &'static str,
-    pub label: &'static str,
-    pub better: Better,
+    /// Which metric (key, label, direction).
+    pub metric: &'static Metric,
     pub a: Option<f64>,
     pub b: Option<f64>,
     /// B / A, when A is not 0.
@@ -121,13 +57,11 @@ pub struct RunComparison {
     pub rows: Vec<Row>,
 }
 
-/// One side: where it came from and its header.
+/// One side: where it came from and its results (runs as saved, for the page's charts).
 #[derive(Clone, Debug)]
 pub struct Side {
     pub path: PathBuf,
-    pub header: Map<String, Value>,
-    /// The runs as saved (label, mode, params, summary), for the page's charts.
-    pub runs: Vec<Value>,
+    pub doc: ResultsDoc,
 }
 
 #[derive(Clone, Debug)]
@@ -167,123 +101,85 @@ pub fn verdict(a: Option<f64>, b: Option<f64>, better: Better, noise_pct: f64) -
 }
 
 /// A value as the tables show it: counts whole, shares in percent.
-pub(super) fn shown(path: &str, v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(v) if path == "requests.failed" => format!("{v:.0}"),
-        Some(v) if path.ends_with("_rate") || path.ends_with("_share") => {
-            format!("{:.1}%", v * 100.0)
-        }
-        Some(v) => num(v),
+pub(super) fn shown(metric: &Metric, v: Option<f64>) -> String {
+    match (v, metric.unit) {
+        (None, _) => "-".into(),
+        (Some(v), Unit::Requests) => format!("{v:.0}"),
+        (Some(v), Unit::Share) => format!("{:.1}%", v * 100.0),
+        (Some(v), _) => num(v),
     }
-}
-
-pub(super) fn metric(summary: &Value, path: &str) -> Option<f64> {
-    if path == "requests.success_rate" {
-        let r = &summary["requests"];
-        let total = r["total"].as_f64()?;
-        return (total > 0.0).then(|| r["succeeded"].as_f64().unwrap_or(0.0) / total);
-    }
-    let mut v = summary;
-    for k in path.split('.') {
-        match v.get(k) {
-            Some(x) => v = x,
-            // An open-loop run without a cap saves no queue wait: it had none.
-            None if path.starts_with("queue_wait_ms.")
-                && summary.get("schedule_lag_ms").is_some() =>
-            {
-                return Some(0.0);
-            }
-            None => return None,
-        }
-    }
-    v.as_f64()
 }
 
 /// results.json of a directory, or the file itself.
-fn read_side(which: &str, path: &Path) -> Result<(Side, Vec<Value>), Error> {
+fn read_side(which: &str, path: &Path) -> Result<Side, Error> {
     let file = if path.is_dir() {
         path.join("results.json")
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        Error::Input(format!(
+    let doc = ResultsDoc::read(&file).map_err(|e| match e {
+        ReadError::Io(e) => Error::Input(format!(
             "{which} {}: {e} (expected a result directory or its results.json)",
             file.display()
-        ))
+        )),
+        ReadError::Invalid(m) => Error::Input(format!("{which} {}: {m}", file.display())),
     })?;
-    let doc: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Input(format!("{which} {}: not valid JSON: {e}", file.display())))?;
-    let runs = doc["runs"].as_array().cloned().unwrap_or_default();
-    if runs.is_empty() || runs.iter().any(|r| r["label"].as_str().is_none()) {
+    if doc.runs.is_empty() {
         return Err(Error::Input(format!(
             "{which} {}: expected servescope results (a \"runs\" list of labelled runs)",
             file.display()
         )));
     }
-    let mut header = match doc {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    header.remove("runs");
-    Ok((
-        Side {
-            path: path.to_path_buf(),
-            header,
-            runs: runs.clone(),
+    Ok(Side {
+        path: path.to_path_buf(),
+        doc,
+    })
+}
+
+/// One metric of a run on both sides.
+fn row(metric: &'static Metric, a: &Summary, b: &Summary, noise_pct: f64) -> Row {
+    let (va, vb) = (metric.value(a), metric.value(b));
+    Row {
+        metric,
+        a: va,
+        b: vb,
+        ratio: match (va, vb) {
+            (Some(x), Some(y)) if x != 0.0 => Some(y / x),
+            _ => None,
         },
-        runs,
-    ))
+        verdict: verdict(va, vb, metric.better, noise_pct),
+    }
 }
 
 /// Compare B with A.
 pub fn compare(a: &Path, b: &Path, noise_pct: f64) -> Result<Comparison, Error> {
-    let (side_a, runs_a) = read_side("A", a)?;
-    let (side_b, runs_b) = read_side("B", b)?;
-    let label = |r: &Value| r["label"].as_str().unwrap_or_default().to_string();
+    let side_a = read_side("A", a)?;
+    let side_b = read_side("B", b)?;
     let mut runs = Vec::new();
     let mut only_a = Vec::new();
-    for ra in &runs_a {
-        let l = label(ra);
-        let Some(rb) = runs_b.iter().find(|r| label(r) == l) else {
-            only_a.push(l);
+    for ra in &side_a.doc.runs {
+        let Some(rb) = side_b.doc.run(&ra.label) else {
+            only_a.push(ra.label.clone());
             continue;
         };
-        let (ma, mb) = (
-            ra["mode"].as_str().unwrap_or(""),
-            rb["mode"].as_str().unwrap_or(""),
-        );
         let rows = METRICS
             .iter()
-            .map(|&(path, name, better)| {
-                let (va, vb) = (metric(&ra["summary"], path), metric(&rb["summary"], path));
-                Row {
-                    path,
-                    label: name,
-                    better,
-                    a: va,
-                    b: vb,
-                    ratio: match (va, vb) {
-                        (Some(x), Some(y)) if x != 0.0 => Some(y / x),
-                        _ => None,
-                    },
-                    verdict: verdict(va, vb, better, noise_pct),
-                }
-            })
+            .map(|m| row(m, &ra.summary, &rb.summary, noise_pct))
             // A metric neither side has (goodput without an SLO) says nothing.
             .filter(|r| r.a.is_some() || r.b.is_some())
             .collect();
         runs.push(RunComparison {
-            label: l,
-            modes_differ: (ma != mb).then(|| (ma.to_string(), mb.to_string())),
+            label: ra.label.clone(),
+            modes_differ: (ra.mode != rb.mode).then(|| (ra.mode.to_string(), rb.mode.to_string())),
             rows,
         });
     }
-    let only_b = runs_b
+    let only_b = side_b
+        .doc
+        .runs
         .iter()
-        .map(label)
-        .filter(|l| !runs_a.iter().any(|r| label(r) == *l))
+        .filter(|r| side_a.doc.run(&r.label).is_none())
+        .map(|r| r.label.clone())
         .collect();
     Ok(Comparison {
         a: side_a,
@@ -305,14 +201,14 @@ impl Comparison {
     }
 
     pub(super) fn side_line(name: &str, s: &Side) -> String {
-        let h = &s.header;
-        let g = |k: &str| h.get(k).and_then(|v| v.as_str()).unwrap_or("-");
+        let h = &s.doc;
+        let g = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         format!(
             "{name}: {} — model {}, endpoint {}, started {}",
             s.path.display(),
-            g("model"),
-            g("endpoint"),
-            g("started")
+            g(&h.model),
+            g(&h.endpoint),
+            g(&h.started)
         )
     }
 
@@ -340,15 +236,15 @@ impl Comparison {
                 t.add_row(vec![
                     format!(
                         "{} {}",
-                        r.label,
-                        if r.better == Better::Lower {
+                        r.metric.label,
+                        if r.metric.better == Better::Lower {
                             "↓"
                         } else {
                             "↑"
                         }
                     ),
-                    shown(r.path, r.a),
-                    shown(r.path, r.b),
+                    shown(r.metric, r.a),
+                    shown(r.metric, r.b),
                     r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
                     r.verdict.as_str().to_string(),
                 ]);
@@ -384,7 +280,7 @@ impl Comparison {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn verdicts_follow_the_stated_rule() {
@@ -454,7 +350,7 @@ mod tests {
             c.runs[run]
                 .rows
                 .iter()
-                .find(|r| r.label == label)
+                .find(|r| r.metric.label == label)
                 .unwrap()
                 .clone()
         };
@@ -465,7 +361,10 @@ mod tests {
         assert_eq!(row(1, "TTFT p99 (ms)").verdict, Verdict::Better);
         assert_eq!(row(1, "success rate").verdict, Verdict::Noise);
         assert!(
-            c.runs[0].rows.iter().all(|r| r.label != "goodput req/s"),
+            c.runs[0]
+                .rows
+                .iter()
+                .all(|r| r.metric.label != "goodput req/s"),
             "neither side has goodput"
         );
         let text = c.render();

@@ -2,14 +2,14 @@
 //! per matched run with coloured verdicts, the unmatched runs, and when both sides swept
 //! the same mode, their load curves overlaid (A against B).
 
-use serde_json::Value;
-
 use super::charts::{Series, load_level};
-use super::compare::{Better, Comparison, Verdict, metric, shown};
+use super::compare::{Better, Comparison, Verdict, shown};
+use super::document::{RunMode, SavedRun};
 use super::page::{Page, table};
 use super::svg::{self, Axis, Chart, Style, esc};
+use crate::metrics::catalogue::{self, Metric};
 
-/// (path in a saved summary, chart title, y label, a latency).
+/// (catalogue key, chart title, y label, a latency).
 const OVERLAYS: [(&str, &str, &str, bool); 4] = [
     (
         "throughput.output_tok_s",
@@ -27,14 +27,14 @@ const OVERLAYS: [(&str, &str, &str, bool); 4] = [
     ),
 ];
 
-/// `path` of each run of `mode` against its load level, by level.
-fn curve(runs: &[Value], mode: &str, path: &str) -> Vec<(f64, f64)> {
+/// `metric` of each run of `mode` against its load level, by level.
+fn curve(runs: &[SavedRun], mode: &RunMode, metric: &Metric) -> Vec<(f64, f64)> {
     let mut pts: Vec<(f64, f64)> = runs
         .iter()
-        .filter(|r| r["mode"] == mode)
+        .filter(|r| r.mode == *mode)
         .filter_map(|r| {
-            let (_, x) = load_level(mode, r["params"].as_object()?)?;
-            Some((x, metric(&r["summary"], path)?))
+            let (_, x) = load_level(mode, &r.params)?;
+            Some((x, metric.value(&r.summary)?))
         })
         .collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -43,25 +43,20 @@ fn curve(runs: &[Value], mode: &str, path: &str) -> Vec<(f64, f64)> {
 
 /// Modes both sides swept (two or more levels each). Dual-round runs are left out:
 /// their rounds share levels, and the tables compare them round by round.
-fn shared_sweeps(c: &Comparison) -> Vec<String> {
-    let mut modes: Vec<String> = Vec::new();
-    for r in &c.a.runs {
-        let Some(mode) = r["mode"].as_str() else {
-            continue;
+fn shared_sweeps(c: &Comparison) -> Vec<RunMode> {
+    let mut modes: Vec<RunMode> = Vec::new();
+    for r in &c.a.doc.runs {
+        let mode = &r.mode;
+        let swept = |runs: &[SavedRun]| {
+            let levels = runs.iter().filter(|r| r.mode == *mode);
+            levels.filter_map(|r| load_level(mode, &r.params)).count() >= 2
         };
-        let swept = |runs: &[Value]| {
-            let levels = runs.iter().filter(|r| r["mode"] == mode);
-            levels
-                .filter_map(|r| load_level(mode, r["params"].as_object()?))
-                .count()
-                >= 2
-        };
-        if mode != "dual-round"
-            && !modes.iter().any(|m| m == mode)
-            && swept(&c.a.runs)
-            && swept(&c.b.runs)
+        if *mode != RunMode::DualRound
+            && !modes.contains(mode)
+            && swept(&c.a.doc.runs)
+            && swept(&c.b.doc.runs)
         {
-            modes.push(mode.to_string());
+            modes.push(mode.clone());
         }
     }
     modes
@@ -71,37 +66,41 @@ fn overlays(page: &mut Page, c: &Comparison) {
     for mode in shared_sweeps(c) {
         page.section(&format!("sweep-{mode}"), &format!("{mode} sweep: A and B"));
         page.push("<div class=\"charts\">");
-        let axis = c.a.runs.iter().find_map(|r| {
-            (r["mode"] == mode.as_str())
-                .then(|| load_level(&mode, r["params"].as_object()?))
+        let axis = c.a.doc.runs.iter().find_map(|r| {
+            (r.mode == mode)
+                .then(|| load_level(&mode, &r.params))
                 .flatten()
                 .map(|(a, _)| a)
         });
         let Some(axis) = axis else { continue };
         // Open loop: latency from the schedule, so holding requests back shows.
-        let from_schedule = |path: &str| {
-            let alt = path.replacen("_ms.", "_from_scheduled_ms.", 1);
-            let saved = |runs: &[Value]| runs.iter().any(|r| metric(&r["summary"], &alt).is_some());
-            (saved(&c.a.runs) && saved(&c.b.runs)).then_some(alt)
+        let from_schedule = |key: &str| {
+            let alt = catalogue::metric(&key.replacen("_ms.", "_from_scheduled_ms.", 1))?;
+            let saved = |runs: &[SavedRun]| runs.iter().any(|r| alt.value(&r.summary).is_some());
+            (saved(&c.a.doc.runs) && saved(&c.b.doc.runs)).then_some(alt)
         };
-        for (path, title, y_label, latency) in OVERLAYS {
-            let (path, title, y_label) = match from_schedule(path) {
-                Some(alt) if path.starts_with("ttft") || path.starts_with("e2e") => (
+        for (key, title, y_label, latency) in OVERLAYS {
+            let (metric, title, y_label) = match from_schedule(key) {
+                Some(alt) if key.starts_with("ttft") || key.starts_with("e2e") => (
                     alt,
                     title.replace(" vs load", " from schedule vs load"),
                     y_label.replace(" (ms)", " from schedule (ms)"),
                 ),
-                _ => (path.to_string(), title.to_string(), y_label.to_string()),
+                _ => (
+                    catalogue::known(key),
+                    title.to_string(),
+                    y_label.to_string(),
+                ),
             };
-            let path = path.as_str();
+            let path = metric.key;
             let series = vec![
                 Series {
                     name: "A (baseline)".into(),
-                    points: curve(&c.a.runs, &mode, path),
+                    points: curve(&c.a.doc.runs, &mode, metric),
                 },
                 Series {
                     name: "B".into(),
-                    points: curve(&c.b.runs, &mode, path),
+                    points: curve(&c.b.doc.runs, &mode, metric),
                 },
             ];
             if series.iter().all(|s| s.points.is_empty()) {
@@ -167,15 +166,15 @@ pub fn to_html(c: &Comparison) -> String {
                     Verdict::Worse => "worse",
                     _ => "noise",
                 };
-                let arrow = if r.better == Better::Lower {
+                let arrow = if r.metric.better == Better::Lower {
                     "↓"
                 } else {
                     "↑"
                 };
                 vec![
-                    format!("{} {arrow}", esc(r.label)),
-                    shown(r.path, r.a),
-                    shown(r.path, r.b),
+                    format!("{} {arrow}", esc(r.metric.label)),
+                    shown(r.metric, r.a),
+                    shown(r.metric, r.b),
                     r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
                     // `table` wraps cells in <td>; the class goes on an inner span.
                     format!("<span class=\"v {class}\">{}</span>", r.verdict.as_str()),
@@ -206,7 +205,7 @@ pub fn to_html(c: &Comparison) -> String {
 mod tests {
     use super::*;
     use crate::report::compare::compare;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn sweep(dir: &std::path::Path, runs: &[(u64, f64)]) {
         let runs: Vec<Value> = runs
@@ -229,9 +228,13 @@ mod tests {
         sweep(a.path(), &[(4, 400.0), (1, 100.0)]);
         sweep(b.path(), &[(1, 120.0), (4, 300.0), (16, 900.0)]);
         let c = compare(a.path(), b.path(), 5.0).unwrap();
-        assert_eq!(shared_sweeps(&c), ["concurrency"]);
+        assert_eq!(shared_sweeps(&c), [RunMode::Concurrency]);
         assert_eq!(
-            curve(&c.b.runs, "concurrency", "throughput.output_tok_s"),
+            curve(
+                &c.b.doc.runs,
+                &RunMode::Concurrency,
+                catalogue::known("throughput.output_tok_s")
+            ),
             vec![(1.0, 120.0), (4.0, 300.0), (16.0, 900.0)]
         );
         let html = to_html(&c);

@@ -6,17 +6,17 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::{Map, Value};
-
 use super::charts::{self, Series};
+use super::document::ResultsDoc;
 use super::page::{Page, num, opt_num, table};
 use super::reanalyze::{Loaded, LoadedRun, Reanalysis, load};
 use super::svg::{self, Axis, Chart, Style, esc};
 use super::table::{TERMINOLOGY_NOTE, render};
 use super::{load_curves, rounds, timelines};
 use crate::error::Error;
+use crate::metrics::Summary;
+use crate::metrics::catalogue;
 use crate::metrics::slo::Slo;
-use crate::metrics::{Stats, Summary};
 
 /// How the report is made.
 #[derive(Clone, Copy, Debug, Default)]
@@ -66,41 +66,35 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     page.finish(&format!("servescope report: {source}"))
 }
 
-fn header(page: &mut Page, h: &Map<String, Value>, source: &str, runs: usize) {
-    let s = |k: &str| h.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-    // `get`, not indexing: a Map panics on a missing key, and files come from anywhere.
-    let version = h
-        .get("tool")
-        .and_then(|t| t["version"].as_str())
-        .unwrap_or("-");
-    let command = h
-        .get("command")
-        .and_then(|c| c.as_array())
-        .map(|a| {
+fn header(page: &mut Page, h: &ResultsDoc, source: &str, runs: usize) {
+    let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let version = h.tool.as_ref().map_or("-", |t| t.version.as_str());
+    let command = h.command.as_ref().map_or_else(
+        || "-".into(),
+        |a| {
             a.iter()
-                .filter_map(|v| v.as_str())
-                .map(shell_word)
+                .map(|w| shell_word(w))
                 .collect::<Vec<_>>()
                 .join(" ")
-        })
-        .unwrap_or_else(|| "-".into());
-    let mut endpoint = s("endpoint");
-    if h.get("simulated").and_then(|v| v.as_bool()) == Some(true) {
+        },
+    );
+    let mut endpoint = s(&h.endpoint);
+    if h.simulated == Some(true) {
         endpoint.push_str(" (the built-in simulator)");
     }
     let mut rows = vec![
         ("endpoint", endpoint),
-        ("model", s("model")),
-        ("API", s("api")),
-        ("tokenizer", s("tokenizer")),
+        ("model", s(&h.model)),
+        ("API", s(&h.api)),
+        ("tokenizer", s(&h.tokenizer)),
         ("command", command),
-        ("started", s("started")),
-        ("seed", h.get("seed").map_or("-".into(), |v| v.to_string())),
+        ("started", s(&h.started)),
+        ("seed", h.seed.map_or("-".into(), |v| v.to_string())),
         ("servescope", version.to_string()),
         ("results", format!("{source} ({runs} runs)")),
     ];
-    if let Some(m) = h.get("merged_from").and_then(|m| m.as_array()) {
-        let dirs: Vec<&str> = m.iter().filter_map(|d| d["dir"].as_str()).collect();
+    if let Some(m) = &h.merged_from {
+        let dirs: Vec<&str> = m.iter().map(|d| d.dir.as_str()).collect();
         rows.push(("merged from", dirs.join(", ")));
     }
     let mut out = String::from("<h1>servescope report</h1><dl class=\"meta\">");
@@ -128,10 +122,18 @@ fn shell_word(w: &str) -> String {
     }
 }
 
-/// A percentile of optional statistics.
-pub(super) fn p(s: &Option<Stats>, q: f64) -> Option<f64> {
-    s.as_ref().and_then(|s| s.percentile(q))
-}
+/// The catalogue's latencies in the overview, between throughput and concurrency.
+const OVERVIEW_LATENCIES: [&str; 9] = [
+    "ttft_ms.p50",
+    "ttft_ms.p99",
+    "tpot_ms.p50",
+    "tpot_ms.p99",
+    "itl_ms.p50",
+    "itl_ms.p99",
+    "e2e_ms.p50",
+    "e2e_ms.p99",
+    "schedule_lag_ms.p99",
+];
 
 /// One column per run, key figures per row; then every run's terminal table.
 fn overview(page: &mut Page, runs: &[LoadedRun]) {
@@ -139,7 +141,7 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
     let mut header = vec![String::new()];
     header.extend(runs.iter().map(|r| esc(&r.saved.label)));
     type Row = (&'static str, fn(&Summary) -> String);
-    let rows: [Row; 16] = [
+    let before: [Row; 5] = [
         ("requests ok / sent", |s| {
             format!("{} / {}", s.succeeded, s.total)
         }),
@@ -147,17 +149,8 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
         ("output tok/s", |s| num(s.output_tok_s)),
         ("total tok/s", |s| num(s.total_tok_s)),
         ("requests/s", |s| format!("{:.3}", s.req_s)),
-        ("TTFT p50 (ms)", |s| opt_num(p(&s.ttft_ms, 50.0))),
-        ("TTFT p99 (ms)", |s| opt_num(p(&s.ttft_ms, 99.0))),
-        ("TPOT p50 (ms)", |s| opt_num(p(&s.tpot_ms, 50.0))),
-        ("TPOT p99 (ms)", |s| opt_num(p(&s.tpot_ms, 99.0))),
-        ("ITL p50 (ms)", |s| opt_num(p(&s.itl_ms, 50.0))),
-        ("ITL p99 (ms)", |s| opt_num(p(&s.itl_ms, 99.0))),
-        ("E2E p50 (ms)", |s| opt_num(p(&s.e2e_ms, 50.0))),
-        ("E2E p99 (ms)", |s| opt_num(p(&s.e2e_ms, 99.0))),
-        ("schedule lag p99 (ms)", |s| {
-            opt_num(p(&s.schedule_lag_ms, 99.0))
-        }),
+    ];
+    let after: [Row; 2] = [
         ("in flight max (mean)", |s| {
             format!(
                 "{} ({:.2})",
@@ -170,13 +163,19 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
                 .map_or("-".into(), |g| format!("{:.3}", g.req_s))
         }),
     ];
-    let body: Vec<Vec<String>> = rows
+    let row = |name: &str, f: &dyn Fn(&Summary) -> String| {
+        let mut row = vec![name.to_string()];
+        row.extend(runs.iter().map(|r| f(&r.saved.summary)));
+        row
+    };
+    let body: Vec<Vec<String>> = before
         .iter()
-        .map(|(name, f)| {
-            let mut row = vec![name.to_string()];
-            row.extend(runs.iter().map(|r| f(&r.saved.summary)));
-            row
-        })
+        .map(|(name, f)| row(name, f))
+        .chain(OVERVIEW_LATENCIES.iter().map(|k| {
+            let m = catalogue::known(k);
+            row(m.label, &|s| opt_num(m.value(s)))
+        }))
+        .chain(after.iter().map(|(name, f)| row(name, f)))
         .collect();
     page.push(&table(&header, &body));
     page.push("<p class=\"muted\">Every statistic of every run is in <a href=\"#tables\">the terminal tables</a> below the charts.</p>");
@@ -246,11 +245,7 @@ fn cdfs(page: &mut Page, runs: &[LoadedRun]) {
 }
 
 fn dual_round(page: &mut Page, runs: &[LoadedRun]) {
-    let list: Vec<(&str, &Map<String, Value>, &Summary)> = runs
-        .iter()
-        .map(|r| (r.saved.mode.as_str(), &r.saved.params, &r.saved.summary))
-        .collect();
-    let cmps = rounds::round_comparisons(&list);
+    let cmps = rounds::round_comparisons(runs.iter().map(|r| &r.saved));
     if cmps.is_empty() {
         return;
     }
@@ -299,8 +294,9 @@ mod tests {
     use super::*;
     use crate::metrics::{RunData, summarize};
     use crate::record::RequestRecord;
+    use crate::report::document::RunMode;
     use crate::report::results::SavedRun;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn run(label: &str, mode: &str, params: Value, n: u64) -> LoadedRun {
         let mut d = RunData::default();
@@ -317,8 +313,8 @@ mod tests {
         LoadedRun {
             saved: SavedRun {
                 label: label.into(),
-                mode: mode.into(),
-                params: params.as_object().unwrap().clone(),
+                mode: RunMode::parse(mode),
+                params: serde_json::from_value(params).unwrap(),
                 started: String::new(),
                 started_unix: 0.0,
                 summary: summarize(&d, &[]),
@@ -330,10 +326,8 @@ mod tests {
     #[test]
     fn a_sweep_page_has_every_chart_with_one_series_per_run() {
         let loaded = Loaded {
-            header: json!({"model": "m", "endpoint": "http://x", "command": ["servescope", "concurrency", "--api-key", "***"], "tool": {"version": "0.1.0"}})
-                .as_object()
-                .unwrap()
-                .clone(),
+            header: serde_json::from_value(json!({"model": "m", "endpoint": "http://x", "command": ["servescope", "concurrency", "--api-key", "***"], "tool": {"version": "0.1.0"}}))
+                .unwrap(),
             runs: vec![
                 run("concurrency 1", "concurrency", json!({"concurrency": 1}), 3),
                 run("concurrency 4", "concurrency", json!({"concurrency": 4}), 5),
@@ -374,7 +368,7 @@ mod tests {
     fn a_large_run_is_downsampled_and_says_so() {
         // 20,000 requests: 10 per 100 ms-wide slot, overlapping.
         let loaded = Loaded {
-            header: Map::new(),
+            header: ResultsDoc::default(),
             runs: vec![run("rate 100", "rate", json!({"rate": 100.0}), 20_000)],
         };
         let html = render_report(&loaded, "big");

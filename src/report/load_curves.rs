@@ -2,21 +2,18 @@
 //! throughput and p50/p99 latency against load, and latency against throughput.
 
 use super::charts::{self, Series, Sweep};
-use super::html::p;
 use super::page::Page;
 use super::reanalyze::LoadedRun;
 use super::svg::{self, Axis, Chart, Style, esc};
 use crate::metrics::Summary;
+use crate::metrics::catalogue;
 
 /// Load curves of every sweep among the runs.
 pub fn section(page: &mut Page, runs: &[LoadedRun]) {
-    let sweeps = charts::sweeps(runs.iter().map(|r| {
-        (
-            r.saved.mode.as_str(),
-            &r.saved.params,
-            r.saved.label.as_str(),
-        )
-    }));
+    let sweeps = charts::sweeps(
+        runs.iter()
+            .map(|r| (&r.saved.mode, &r.saved.params, r.saved.label.as_str())),
+    );
     page.section("load", "Load curves");
     if sweeps.is_empty() {
         page.push("<p class=\"muted\">No sweep: load curves need runs of one mode at two or more load levels.</p>");
@@ -24,7 +21,7 @@ pub fn section(page: &mut Page, runs: &[LoadedRun]) {
     }
     let summaries: Vec<&Summary> = runs.iter().map(|r| &r.saved.summary).collect();
     for sweep in &sweeps {
-        page.push(&format!("<h3>{} sweep</h3>", esc(&sweep.mode)));
+        page.push(&format!("<h3>{} sweep</h3>", esc(sweep.mode.as_str())));
         if !sweep.left_out.is_empty() {
             page.push(&format!(
                 "<p class=\"note\">Not on the load axis (no numeric level): {}.</p>",
@@ -62,7 +59,7 @@ fn add(page: &mut Page, sweep: &Sweep, c: LoadChart) {
     } else {
         Axis::zero(c.y_label)
     };
-    let id = format!("load-{}-{}", slug(&sweep.mode), c.key);
+    let id = format!("load-{}-{}", slug(sweep.mode.as_str()), c.key);
     let chart = svg::chart(&Chart {
         id: id.clone(),
         title: c.title,
@@ -75,34 +72,18 @@ fn add(page: &mut Page, sweep: &Sweep, c: LoadChart) {
     page.chart(&id, chart);
 }
 
-type Metric = (&'static str, fn(&Summary) -> Option<f64>);
-
-const LATENCIES: [(&str, &str, [Metric; 2]); 3] = [
-    (
-        "ttft",
-        "TTFT",
-        [
-            ("TTFT p50", |s| p(&s.ttft_ms, 50.0)),
-            ("TTFT p99", |s| p(&s.ttft_ms, 99.0)),
-        ],
-    ),
-    (
-        "tpot",
-        "TPOT",
-        [
-            ("TPOT p50", |s| p(&s.tpot_ms, 50.0)),
-            ("TPOT p99", |s| p(&s.tpot_ms, 99.0)),
-        ],
-    ),
-    (
-        "e2e",
-        "E2E latency",
-        [
-            ("E2E p50", |s| p(&s.e2e_ms, 50.0)),
-            ("E2E p99", |s| p(&s.e2e_ms, 99.0)),
-        ],
-    ),
+/// (chart key, name, the catalogue's p50 and p99 of the latency).
+const LATENCIES: [(&str, &str, [&str; 2]); 3] = [
+    ("ttft", "TTFT", ["ttft_ms.p50", "ttft_ms.p99"]),
+    ("tpot", "TPOT", ["tpot_ms.p50", "tpot_ms.p99"]),
+    ("e2e", "E2E latency", ["e2e_ms.p50", "e2e_ms.p99"]),
 ];
+
+/// One curve per sweep group of the catalogue's metric `key`.
+fn curve(sweep: &Sweep, summaries: &[&Summary], key: &str) -> Vec<Series> {
+    let m = catalogue::known(key);
+    charts::load_curve(sweep, summaries, &m.short_label(), |s| m.value(s))
+}
 
 fn sweep_charts(page: &mut Page, sweep: &Sweep, summaries: &[&Summary]) {
     let load_axis = || Axis {
@@ -115,7 +96,7 @@ fn sweep_charts(page: &mut Page, sweep: &Sweep, summaries: &[&Summary]) {
         title: "Output throughput vs load".into(),
         x: load_axis(),
         y_label: "output tokens/s".into(),
-        series: charts::load_curve(sweep, summaries, "output tok/s", |s| Some(s.output_tok_s)),
+        series: curve(sweep, summaries, "throughput.output_tok_s"),
         latency: false,
     };
     add(page, sweep, chart);
@@ -124,14 +105,14 @@ fn sweep_charts(page: &mut Page, sweep: &Sweep, summaries: &[&Summary]) {
         title: "Request throughput vs load".into(),
         x: load_axis(),
         y_label: "requests/s".into(),
-        series: charts::load_curve(sweep, summaries, "requests/s", |s| Some(s.req_s)),
+        series: curve(sweep, summaries, "throughput.req_s"),
         latency: false,
     };
     add(page, sweep, chart);
     for (key, name, metrics) in &LATENCIES {
         let series = metrics
             .iter()
-            .flat_map(|(n, f)| charts::load_curve(sweep, summaries, n, f))
+            .flat_map(|k| curve(sweep, summaries, k))
             .collect();
         let chart = LoadChart {
             key: key.to_string(),
@@ -146,7 +127,10 @@ fn sweep_charts(page: &mut Page, sweep: &Sweep, summaries: &[&Summary]) {
     for (key, name, metrics) in &LATENCIES {
         let series = metrics
             .iter()
-            .flat_map(|(n, f)| charts::latency_vs_throughput(sweep, summaries, n, f))
+            .map(|k| catalogue::known(k))
+            .flat_map(|m| {
+                charts::latency_vs_throughput(sweep, summaries, &m.short_label(), |s| m.value(s))
+            })
             .collect();
         let chart = LoadChart {
             key: format!("{key}-vs-throughput"),
@@ -159,9 +143,7 @@ fn sweep_charts(page: &mut Page, sweep: &Sweep, summaries: &[&Summary]) {
         add(page, sweep, chart);
     }
     if summaries.iter().any(|s| s.goodput.is_some()) {
-        let series = charts::load_curve(sweep, summaries, "goodput req/s", |s| {
-            s.goodput.as_ref().map(|g| g.req_s)
-        });
+        let series = curve(sweep, summaries, "goodput.req_s");
         let chart = LoadChart {
             key: "goodput".into(),
             title: "Goodput vs load (requests meeting the SLO)".into(),

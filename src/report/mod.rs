@@ -2,9 +2,11 @@
 //! saved results, the HTML report, comparisons of two result sets and merging of
 //! result directories.
 
+pub mod axis;
 pub mod charts;
 pub mod compare;
 pub mod compare_page;
+pub mod document;
 pub mod html;
 pub mod load_curves;
 pub mod merge;

@@ -6,13 +6,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use serde_json::{Map, Value};
-
-use super::results::{SavedRun, document, write_results_json, write_summary_csv};
+use super::document::{ReadError, ResultsDoc};
+use super::results::{SavedRun, write_results_json, write_summary_csv};
 use super::table::render;
 use crate::error::Error;
 use crate::metrics::slo::Slo;
-use crate::metrics::{RunData, summarize};
+use crate::metrics::{RunData, Summary, summarize};
 use crate::record::RequestRecord;
 
 /// How summaries are recomputed.
@@ -34,10 +33,10 @@ pub struct LoadedRun {
     pub data: RunData,
 }
 
-/// A result directory: results.json's header (without `runs`) and every run.
+/// A result directory: results.json's header (its `runs` left empty) and every run.
 #[derive(Clone, Debug)]
 pub struct Loaded {
-    pub header: Map<String, Value>,
+    pub header: ResultsDoc,
     pub runs: Vec<LoadedRun>,
 }
 
@@ -64,26 +63,19 @@ pub fn for_each_record(
     Ok(())
 }
 
-/// DIR/results.json parsed, or `None` when there is none.
-pub fn read_results_json(dir: &Path) -> Result<Option<Value>, Error> {
+/// DIR/results.json parsed, or `None` when there is none (or it cannot be read).
+pub fn read_results_json(dir: &Path) -> Result<Option<ResultsDoc>, Error> {
     let path = dir.join("results.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Input(format!("{}: not valid JSON: {e}", path.display()))),
-        Err(_) => Ok(None),
+    match ResultsDoc::read(&path) {
+        Ok(doc) => Ok(Some(doc)),
+        Err(ReadError::Io(_)) => Ok(None),
+        Err(e) => Err(e.at(&path)),
     }
 }
 
 /// The SLO a saved summary's goodput was computed under.
-pub fn saved_slo(summary: &Value) -> Option<Slo> {
-    let s = summary.get("goodput")?.get("slo")?;
-    let slo = Slo {
-        ttft_ms: s["ttft_ms"].as_f64(),
-        tpot_ms: s["tpot_ms"].as_f64(),
-        e2e_ms: s["e2e_ms"].as_f64(),
-        min_output_tok_s: s["min_output_tok_s"].as_f64(),
-    };
+pub fn saved_slo(summary: &Summary) -> Option<Slo> {
+    let slo = summary.goodput.as_ref()?.slo.clone();
     (!slo.is_empty()).then_some(slo)
 }
 
@@ -109,46 +101,27 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
     if order.is_empty() {
         return Err(Error::Input(format!("{}: no records", path.display())));
     }
-    let saved_runs: Vec<Value> = results
-        .as_ref()
-        .and_then(|r| r["runs"].as_array().cloned())
-        .unwrap_or_default();
-    let mut header = match results {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    header.remove("runs");
+    let mut header = results.unwrap_or_default();
+    let saved_runs = std::mem::take(&mut header.runs);
     let runs = order
         .into_iter()
         .zip(data)
         .map(|(label, d)| {
-            let meta = saved_runs.iter().find(|r| r["label"] == label.as_str());
-            let field = |k: &str| meta.and_then(|m| m.get(k)).cloned();
+            let meta = saved_runs.iter().find(|r| r.label == label);
             let own_slo = match how.slo {
-                None if how.saved_slo => meta.and_then(|m| saved_slo(&m["summary"])),
+                None if how.saved_slo => meta.and_then(|m| saved_slo(&m.summary)),
                 _ => None,
             };
             let slo = how.slo.or(own_slo.as_ref());
             let mut summary = summarize(&d, how.percentiles).with_goodput(&d, slo);
             // Server metrics cannot be recomputed from the records: keep them.
-            summary.server_metrics = meta
-                .and_then(|m| m["summary"].get("server_metrics"))
-                .cloned();
+            summary.server_metrics = meta.and_then(|m| m.summary.server_metrics.clone());
             let saved = SavedRun {
                 summary,
-                mode: field("mode")
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                params: match field("params") {
-                    Some(Value::Object(m)) => m,
-                    _ => Map::new(),
-                },
-                started: field("started")
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                started_unix: field("started_unix")
-                    .and_then(|v| v.as_f64())
-                    .unwrap_or(0.0),
+                mode: meta.map(|m| m.mode.clone()).unwrap_or_default(),
+                params: meta.map(|m| m.params.clone()).unwrap_or_default(),
+                started: meta.map(|m| m.started.clone()).unwrap_or_default(),
+                started_unix: meta.map_or(0.0, |m| m.started_unix),
                 label,
             };
             LoadedRun { saved, data: d }
@@ -162,7 +135,7 @@ pub fn reanalyze(
     dir: &Path,
     percentiles: &[f64],
     slo: Option<&Slo>,
-) -> Result<(Map<String, Value>, Vec<SavedRun>), Error> {
+) -> Result<(ResultsDoc, Vec<SavedRun>), Error> {
     let loaded = load(
         dir,
         Reanalysis {
@@ -182,12 +155,13 @@ pub fn report(
     rewrite: bool,
     slo: Option<&Slo>,
 ) -> Result<Vec<SavedRun>, Error> {
-    let (header, runs) = reanalyze(dir, percentiles, slo)?;
+    let (mut doc, runs) = reanalyze(dir, percentiles, slo)?;
     for run in &runs {
         println!("{}", render(&run.label, &run.summary));
     }
     if rewrite {
-        write_results_json(dir, &document(&header, &runs))
+        doc.runs = runs.clone();
+        write_results_json(dir, &doc)
             .and_then(|_| write_summary_csv(dir, &runs))
             .map_err(|e| {
                 Error::Output(format!("cannot rewrite results in {}: {e}", dir.display()))

@@ -3,48 +3,14 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::metrics::Summary;
+use super::document::ResultsDoc;
 
-/// One run as saved in results.json.
-#[derive(Clone, Debug)]
-pub struct SavedRun {
-    pub label: String,
-    pub mode: String,
-    pub params: Map<String, Value>,
-    /// Wall-clock start: RFC 3339 and UNIX seconds.
-    pub started: String,
-    pub started_unix: f64,
-    pub summary: Summary,
-}
+pub use super::document::SavedRun;
 
-impl SavedRun {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "label": self.label,
-            "mode": self.mode,
-            "params": self.params,
-            "started": self.started,
-            "started_unix": self.started_unix,
-            "summary": self.summary.to_json(),
-        })
-    }
-}
-
-/// The header fields of results.json (tool, endpoint, model, ...), without `runs`.
-pub fn document(header: &Map<String, Value>, runs: &[SavedRun]) -> Value {
-    let mut doc = header.clone();
-    doc.insert(
-        "runs".into(),
-        Value::Array(runs.iter().map(SavedRun::to_json).collect()),
-    );
-    Value::Object(doc)
-}
-
-pub fn write_results_json(dir: &Path, doc: &Value) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(doc).map_err(std::io::Error::other)?;
-    write_atomically(&dir.join("results.json"), text.as_bytes())
+pub fn write_results_json(dir: &Path, doc: &ResultsDoc) -> std::io::Result<()> {
+    doc.write(dir)
 }
 
 /// One column per run, one row per statistic (`ttft_ms.p99`, `throughput.output_tok_s`...).
@@ -105,7 +71,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut Map<String, Value>) {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
@@ -116,6 +82,7 @@ mod tests {
     use super::*;
     use crate::metrics::{RunData, summarize};
     use crate::record::RequestRecord;
+    use crate::report::document::{RunMode, RunParams};
 
     fn run(label: &str, ttft_us: u64) -> SavedRun {
         let mut d = RunData::default();
@@ -129,8 +96,8 @@ mod tests {
         ));
         SavedRun {
             label: label.into(),
-            mode: "concurrency".into(),
-            params: Map::new(),
+            mode: RunMode::Concurrency,
+            params: RunParams::default(),
             started: "2026-11-22T10:00:00Z".into(),
             started_unix: 0.0,
             summary: summarize(&d, &[]),
@@ -159,15 +126,18 @@ mod tests {
     #[test]
     fn results_json_has_header_and_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let mut header = Map::new();
-        header.insert("model".into(), json!("m"));
-        let doc = document(&header, &[run("a", 1000)]);
+        let doc = ResultsDoc {
+            model: Some("m".into()),
+            runs: vec![run("a", 1000)],
+            ..ResultsDoc::new()
+        };
         write_results_json(dir.path(), &doc).unwrap();
         let v: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("results.json")).unwrap(),
         )
         .unwrap();
         assert_eq!(v["model"], "m");
+        assert_eq!(v["schema_version"], 1);
         assert_eq!(v["runs"][0]["label"], "a");
         assert_eq!(v["runs"][0]["summary"]["requests"]["total"], 1);
         assert!(!dir.path().join("results.tmp").exists());

@@ -2,12 +2,12 @@
 //! the ratio of mean and p50 of each latency, of throughput, the TTFT speedup, and the
 //! share of prompt tokens the server reported as cached.
 
+use super::document::{RoundFigures, RoundRatios, RoundsDoc, RunMode, RunParams, SavedRun};
+use crate::metrics::catalogue::{self, Metric};
+use crate::metrics::ordered_map::OrderedMap;
+use crate::metrics::summary::Summary;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
-use serde_json::{Map, Value, json};
-
-use crate::metrics::Stats;
-use crate::metrics::summary::Summary;
 
 /// One round's figures.
 #[derive(Clone, Debug)]
@@ -20,30 +20,22 @@ struct Row {
     server_hit_rate: Option<f64>,
 }
 
-/// (name in results.json, label in the table, value from a summary)
-type Getter = (&'static str, &'static str, fn(&Summary) -> Option<f64>);
-
-const METRICS: [Getter; 10] = [
-    ("ttft_ms.mean", "TTFT mean (ms)", |s| mean(&s.ttft_ms)),
-    ("ttft_ms.p50", "TTFT p50 (ms)", |s| p50(&s.ttft_ms)),
-    ("tpot_ms.mean", "TPOT mean (ms)", |s| mean(&s.tpot_ms)),
-    ("tpot_ms.p50", "TPOT p50 (ms)", |s| p50(&s.tpot_ms)),
-    ("itl_ms.mean", "ITL mean (ms)", |s| mean(&s.itl_ms)),
-    ("itl_ms.p50", "ITL p50 (ms)", |s| p50(&s.itl_ms)),
-    ("e2e_ms.mean", "E2E mean (ms)", |s| mean(&s.e2e_ms)),
-    ("e2e_ms.p50", "E2E p50 (ms)", |s| p50(&s.e2e_ms)),
-    ("throughput.output_tok_s", "output tok/s", |s| {
-        Some(s.output_tok_s)
-    }),
-    ("throughput.req_s", "requests/s", |s| Some(s.req_s)),
+/// The catalogue's metrics each round shows (the keys in results.json's `dual_round`).
+const METRICS: [&str; 10] = [
+    "ttft_ms.mean",
+    "ttft_ms.p50",
+    "tpot_ms.mean",
+    "tpot_ms.p50",
+    "itl_ms.mean",
+    "itl_ms.p50",
+    "e2e_ms.mean",
+    "e2e_ms.p50",
+    "throughput.output_tok_s",
+    "throughput.req_s",
 ];
 
-fn mean(s: &Option<Stats>) -> Option<f64> {
-    s.as_ref().map(|s| s.mean)
-}
-
-fn p50(s: &Option<Stats>) -> Option<f64> {
-    s.as_ref().and_then(|s| s.percentile(50.0))
+fn metrics() -> impl Iterator<Item = &'static Metric> {
+    METRICS.iter().map(|k| catalogue::known(k))
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -66,14 +58,11 @@ impl RoundComparison {
             .iter()
             .map(|(round, s)| Row {
                 round: *round,
-                values: METRICS.iter().map(|(_, _, get)| get(s)).collect(),
-                server_hit_rate: s.server_metrics.as_ref().and_then(|m| {
-                    m["derived"].as_object()?.iter().find_map(|(k, v)| {
-                        k.starts_with("prefix_cache_hit_rate")
-                            .then(|| v.as_f64())
-                            .flatten()
-                    })
-                }),
+                values: metrics().map(|m| m.value(s)).collect(),
+                server_hit_rate: s
+                    .server_metrics
+                    .as_ref()
+                    .and_then(|m| m.derived_starting("prefix_cache_hit_rate")),
                 cached_share: s.tokens.cached.map(|c| {
                     let prompt = s.tokens.server_prompt.unwrap_or(s.tokens.input);
                     if prompt > 0 {
@@ -115,8 +104,8 @@ impl RoundComparison {
         t.set_header(header);
         let fmt =
             |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
-        for (m, (_, label, _)) in METRICS.iter().enumerate() {
-            let mut row = vec![label.to_string()];
+        for (m, metric) in metrics().enumerate() {
+            let mut row = vec![metric.label.to_string()];
             row.extend(self.rows.iter().map(|r| fmt(r.values[m], 2)));
             row.extend((1..self.rows.len()).map(|k| fmt(self.ratio(k, m), 3)));
             t.add_row(row);
@@ -159,53 +148,84 @@ impl RoundComparison {
         out
     }
 
-    pub fn to_json(&self) -> Value {
-        let rounds: Vec<Value> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let mut m = Map::new();
-                m.insert("round".into(), json!(r.round));
-                for (i, (name, _, _)) in METRICS.iter().enumerate() {
-                    m.insert((*name).into(), json!(r.values[i]));
-                }
-                m.insert("cached_share".into(), json!(r.cached_share));
-                m.insert("server_hit_rate".into(), json!(r.server_hit_rate));
-                Value::Object(m)
-            })
-            .collect();
-        let ratios: Vec<Value> = (1..self.rows.len())
-            .map(|k| {
-                let mut m = Map::new();
-                m.insert("round".into(), json!(self.rows[k].round));
-                for (i, (name, _, _)) in METRICS.iter().enumerate() {
-                    m.insert((*name).into(), json!(self.ratio(k, i)));
-                }
-                m.insert("ttft_speedup".into(), json!(self.ttft_speedup(k)));
-                Value::Object(m)
-            })
-            .collect();
-        json!({"level": self.group, "rounds": rounds, "ratios_to_round_1": ratios})
+    /// The level's entry of results.json's `dual_round`.
+    pub fn to_doc(&self) -> RoundsDoc {
+        let values = |f: &dyn Fn(usize) -> Option<f64>| {
+            OrderedMap(
+                METRICS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| (key.to_string(), f(i)))
+                    .collect(),
+            )
+        };
+        RoundsDoc {
+            level: self.group.clone(),
+            rounds: self
+                .rows
+                .iter()
+                .map(|r| RoundFigures {
+                    round: r.round,
+                    values: values(&|i| r.values[i]),
+                    cached_share: r.cached_share,
+                    server_hit_rate: r.server_hit_rate,
+                })
+                .collect(),
+            ratios_to_round_1: (1..self.rows.len())
+                .map(|k| RoundRatios {
+                    round: self.rows[k].round,
+                    values: values(&|i| self.ratio(k, i)),
+                    ttft_speedup: self.ttft_speedup(k),
+                })
+                .collect(),
+        }
+    }
+
+    /// The level's name (`concurrency 8`).
+    pub fn level(&self) -> &str {
+        &self.group
     }
 }
 
-/// The rounds of each dual-round level compared, recomputed from the summaries shown.
-pub fn round_comparisons(runs: &[(&str, &Map<String, Value>, &Summary)]) -> Vec<RoundComparison> {
+/// The dual-round level of a run and its round: the one place runs are grouped into
+/// levels (`None` for other modes).
+pub fn level_of(mode: &RunMode, params: &RunParams) -> Option<(String, u32)> {
+    if *mode != RunMode::DualRound {
+        return None;
+    }
+    Some((
+        format!("concurrency {}", params.concurrency?),
+        params.round?,
+    ))
+}
+
+/// When the last of `runs` ends a dual-round level (the next run, if any, is of
+/// another), that level's comparison.
+pub fn finished_level(
+    runs: &[SavedRun],
+    next: Option<(&RunMode, &RunParams)>,
+) -> Option<RoundComparison> {
+    let last = runs.last()?;
+    let (level, _) = level_of(&last.mode, &last.params)?;
+    if next.and_then(|(m, p)| level_of(m, p)).map(|(l, _)| l) == Some(level.clone()) {
+        return None;
+    }
+    round_comparisons(runs)
+        .into_iter()
+        .find(|c| c.group == level)
+}
+
+/// The rounds of each dual-round level compared (levels with at least two rounds), in
+/// the order levels first appear.
+pub fn round_comparisons<'a>(runs: impl IntoIterator<Item = &'a SavedRun>) -> Vec<RoundComparison> {
     let mut groups: Vec<(String, Vec<(u32, &Summary)>)> = Vec::new();
-    for (mode, params, summary) in runs {
-        if *mode != "dual-round" {
-            continue;
-        }
-        let (Some(c), Some(round)) = (
-            params.get("concurrency"),
-            params.get("round").and_then(|r| r.as_u64()),
-        ) else {
+    for run in runs {
+        let Some((group, round)) = level_of(&run.mode, &run.params) else {
             continue;
         };
-        let group = format!("concurrency {c}");
         match groups.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, v)) => v.push((round as u32, summary)),
-            None => groups.push((group, vec![(round as u32, summary)])),
+            Some((_, v)) => v.push((round, &run.summary)),
+            None => groups.push((group, vec![(round, &run.summary)])),
         }
     }
     groups
@@ -223,6 +243,12 @@ mod tests {
     use super::*;
     use crate::metrics::{RunData, summarize};
     use crate::record::RequestRecord;
+    use serde_json::Value;
+
+    /// The comparison as results.json holds it.
+    fn to_json(c: &RoundComparison) -> Value {
+        serde_json::to_value(c.to_doc()).unwrap()
+    }
 
     fn round(ttft_us: u64, cached: Option<u32>) -> Summary {
         let mut d = RunData::default();
@@ -251,7 +277,7 @@ mod tests {
         assert_eq!(c.ratio(1, 0), Some(0.25), "TTFT mean r2/r1");
         assert_eq!(c.ttft_speedup(1), Some(4.0));
         assert_eq!(c.ratio(1, 2), Some(1.0), "TPOT unchanged");
-        let j = c.to_json();
+        let j = to_json(&c);
         assert_eq!(j["rounds"][1]["cached_share"], 0.8);
         assert_eq!(j["ratios_to_round_1"][0]["ttft_speedup"], 4.0);
         assert_eq!(j["ratios_to_round_1"][0]["ttft_ms.mean"], 0.25);
@@ -267,28 +293,33 @@ mod tests {
         let (r1, r2) = (round(40_000, None), round(30_000, None));
         let c = RoundComparison::new("c", &[(1, &r1), (2, &r2)]);
         assert!(c.render().contains("not reported"));
-        assert!(c.to_json()["rounds"][0]["cached_share"].is_null());
+        assert!(to_json(&c)["rounds"][0]["cached_share"].is_null());
     }
 
     #[test]
     fn rounds_are_grouped_by_level_and_sorted() {
         let (r1, r2, other) = (round(40_000, None), round(10_000, None), round(5_000, None));
-        let p = |c: u64, r: u64| {
-            json!({"concurrency": c, "round": r})
-                .as_object()
-                .unwrap()
-                .clone()
+        let run = |mode: RunMode, c: usize, r: u32, s: &Summary| SavedRun {
+            label: format!("c {c} r {r}"),
+            mode,
+            params: RunParams {
+                concurrency: Some(c),
+                round: Some(r),
+                ..RunParams::default()
+            },
+            started: String::new(),
+            started_unix: 0.0,
+            summary: s.clone(),
         };
-        let (p1, p2, p3) = (p(2, 1), p(2, 2), p(8, 1));
         let list = [
-            ("dual-round", &p2, &r2),
-            ("dual-round", &p1, &r1),
-            ("dual-round", &p3, &other),
-            ("concurrency", &p1, &other),
+            run(RunMode::DualRound, 2, 2, &r2),
+            run(RunMode::DualRound, 2, 1, &r1),
+            run(RunMode::DualRound, 8, 1, &other),
+            run(RunMode::Concurrency, 2, 1, &other),
         ];
         let c = round_comparisons(&list);
         assert_eq!(c.len(), 1, "a level with one round compares nothing");
-        let j = c[0].to_json();
+        let j = to_json(&c[0]);
         assert_eq!(j["level"], "concurrency 2");
         assert_eq!(j["rounds"][0]["round"], 1, "sorted by round");
         assert_eq!(c[0].ttft_speedup(1), Some(4.0));

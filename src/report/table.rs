@@ -4,7 +4,8 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use crate::metrics::Stats;
+use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDULE};
+use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
 use crate::metrics::summary::Summary;
 
@@ -25,31 +26,33 @@ fn fmt_ms(v: f64) -> String {
 
 /// Render a run's summary as text (table plus a few lines), ending with a newline.
 pub fn render(label: &str, s: &Summary) -> String {
+    let mut out = format!("── {label} ──\n{}\n", latency_table(s));
+    out.push_str(&totals(s));
+    if let Some(m) = &s.server_metrics {
+        out.push_str(&server_lines(m));
+    }
+    out.push_str(&verdicts(s));
+    out
+}
+
+/// The latency statistics of the catalogue's table rows, in ms.
+fn latency_table(s: &Summary) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     let mut header = vec!["ms".to_string(), "mean".to_string()];
     header.extend(s.percentiles.iter().map(|p| percentile_key(*p)));
     header.extend(["min", "max", "std", "n"].map(String::from));
     t.set_header(header);
-    let mut rows: Vec<(&str, &Option<Stats>)> = vec![
-        ("TTFT", &s.ttft_ms),
-        ("TPOT", &s.tpot_ms),
-        ("ITL", &s.itl_ms),
-        ("E2E", &s.e2e_ms),
-    ];
     // Latency from the schedule differs from TTFT/E2E only by lag unless requests
-    // waited (a concurrency cap, a session's parent): shown then.
+    // waited (a concurrency cap, a session's parent): shown then. The first four rows
+    // are always shown; the others when the run has them.
     let waited = s.queue_wait_ms.is_some();
-    for (name, st, show) in [
-        ("TTFT sched.", &s.ttft_from_scheduled_ms, waited),
-        ("E2E sched.", &s.e2e_from_scheduled_ms, waited),
-        ("queue wait", &s.queue_wait_ms, true),
-        ("sched. lag", &s.schedule_lag_ms, true),
-    ] {
-        if show && st.is_some() {
-            rows.push((name, st));
-        }
-    }
+    let rows = TABLE_ROWS.iter().enumerate().filter_map(|(i, d)| {
+        let from_schedule = d.key == TTFT_FROM_SCHEDULE.key || d.key == E2E_FROM_SCHEDULE.key;
+        let stats = (d.get)(s);
+        let shown = i < 4 || (stats.is_some() && (waited || !from_schedule));
+        shown.then_some((d.short, stats))
+    });
     for (name, st) in rows {
         let mut row = vec![name.to_string()];
         match st {
@@ -74,8 +77,12 @@ pub fn render(label: &str, s: &Summary) -> String {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
+    t
+}
 
-    let mut out = format!("── {label} ──\n{t}\n");
+/// Requests, throughput, tokens and concurrency, a line each.
+fn totals(s: &Summary) -> String {
+    let mut out = String::new();
     let failed = s.total - s.succeeded;
     out.push_str(&format!(
         "requests   {} ok / {} sent ({} failed{})   duration {:.3} s\n",
@@ -119,9 +126,12 @@ pub fn render(label: &str, s: &Summary) -> String {
         "concurrency max {} in flight (mean {:.2}) · max {} waiting for a first token\n",
         s.concurrency.max_in_flight, s.concurrency.mean_in_flight, s.concurrency.max_queued
     ));
-    if let Some(m) = &s.server_metrics {
-        out.push_str(&server_lines(m));
-    }
+    out
+}
+
+/// Goodput under the SLO, the schedule-lag warning and the failures by kind.
+fn verdicts(s: &Summary) -> String {
+    let mut out = String::new();
     if let Some(g) = &s.goodput {
         out.push_str(&format!(
             "goodput    {:.3} req/s · {:.1} output tok/s · {:.1}% of requests, {:.1}% of output tokens meet the SLO ({})\n",
@@ -152,48 +162,46 @@ pub fn render(label: &str, s: &Summary) -> String {
 
 /// The server's metrics in a few lines: derived values, then each series (gauges: mean
 /// and max over the run; counters: increase and rate).
-fn server_lines(m: &serde_json::Value) -> String {
+fn server_lines(m: &ServerMetrics) -> String {
     let mut out = String::new();
-    let Some(obj) = m.as_object() else {
-        return out;
-    };
-    if let Some(d) = obj.get("derived").and_then(|d| d.as_object()) {
-        for (k, v) in d {
-            let Some(v) = v.as_f64() else { continue };
-            let shown = if k.starts_with("prefix_cache_hit_rate") {
-                format!("{:.1}%", v * 100.0)
-            } else {
-                format!("{v:.2}")
-            };
-            out.push_str(&format!("server     {k} = {shown}\n"));
-        }
+    for (k, v) in m.derived.iter() {
+        let Some(v) = *v else { continue };
+        let shown = if k.starts_with("prefix_cache_hit_rate") {
+            format!("{:.1}%", v * 100.0)
+        } else {
+            format!("{v:.2}")
+        };
+        out.push_str(&format!("server     {k} = {shown}\n"));
     }
-    for (k, v) in obj {
-        match v["type"].as_str() {
-            Some("gauge") => out.push_str(&format!(
-                "server     {k}: mean {:.3}, max {:.3}\n",
-                v["mean"].as_f64().unwrap_or(f64::NAN),
-                v["max"].as_f64().unwrap_or(f64::NAN)
-            )),
-            Some("counter") => {
-                let d = v["delta"].as_f64().unwrap_or(f64::NAN);
+    let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    for (k, v) in &m.series {
+        match v {
+            Series::Gauge(g) => {
+                let st = g.stats.stats.as_ref();
+                out.push_str(&format!(
+                    "server     {k}: mean {:.3}, max {:.3}\n",
+                    or_nan(st.map(|s| s.mean)),
+                    or_nan(st.map(|s| s.max))
+                ))
+            }
+            Series::Counter(c) => {
+                let d = or_nan(c.delta);
                 let d = if d.fract() == 0.0 {
                     format!("{d:.0}")
                 } else {
                     format!("{d:.4}")
                 };
-                out.push_str(&format!(
-                    "server     {k}: +{d} ({:.1}/s)\n",
-                    v["rate"].as_f64().unwrap_or(f64::NAN)
-                ))
+                out.push_str(&format!("server     {k}: +{d} ({:.1}/s)\n", or_nan(c.rate)))
             }
-            _ => {}
         }
     }
-    if let Some(missing) = obj.get("missing").and_then(|m| m.as_array())
-        && !missing.is_empty()
-    {
-        let names: Vec<String> = missing.iter().map(|n| n.to_string()).collect();
+    if !m.missing.is_empty() {
+        // Quoted as JSON strings, as they were always shown.
+        let names: Vec<String> = m
+            .missing
+            .iter()
+            .map(|n| serde_json::Value::from(n.as_str()).to_string())
+            .collect();
         out.push_str(&format!("server     not exposed: {}\n", names.join(", ")));
     }
     out

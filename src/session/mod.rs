@@ -11,13 +11,11 @@ mod target;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use crate::error::Error;
 use crate::metrics::Summary;
 use crate::progress::ProgressMode;
 use crate::recorder::{Recorder, TextCounting};
-use crate::report::results::SavedRun;
+use crate::report::document::{RunMode, RunParams, SavedRun};
 use crate::report::table::TERMINOLOGY_NOTE;
 use crate::schedule::Load;
 use crate::settings::SessionSettings;
@@ -32,8 +30,8 @@ use target::Target;
 #[derive(Clone, Debug, Default)]
 pub struct RunPlan {
     pub label: String,
-    pub mode: &'static str,
-    pub params: Map<String, Value>,
+    pub mode: RunMode,
+    pub params: RunParams,
     pub load: Load,
     pub requests: usize,
     /// Send one request, unrecorded, before the run (the seed's throughput warm-up).
@@ -45,8 +43,6 @@ pub struct RunPlan {
     pub shuffle: Option<u64>,
     /// POST to this URL (a prefix-cache reset) before the run.
     pub reset_cache: Option<String>,
-    /// Runs compared with each other (a dual-round level), and this run's round.
-    pub group: Option<(String, u32)>,
 }
 
 /// Where a session's requests come from.
@@ -141,11 +137,12 @@ pub fn run_session(
     }
     // Written whatever ended the session; its own failure counts only if nothing else failed.
     let html = sinks::html_report(&s.output);
-    ending(&target, tally, &sinks.saved)?;
+    ending(&target, tally, &sinks.doc.runs)?;
     html?;
     Ok(SessionOutcome {
         runs: sinks
-            .saved
+            .doc
+            .runs
             .into_iter()
             .map(|s| (s.label, s.summary))
             .collect(),
@@ -183,7 +180,7 @@ fn record_run(
     }
     sinks.push(SavedRun {
         label: plan.label.clone(),
-        mode: plan.mode.to_string(),
+        mode: plan.mode.clone(),
         params,
         started: clock.wall_rfc3339(),
         started_unix: clock.wall_unix_s(),

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value, json};
+use crate::metrics::server_saved::ServerMetrics;
+use crate::report::document::{RunParams, ShardParams};
 
 use super::RunPlan;
 use super::inputs::Inputs;
@@ -45,7 +46,7 @@ pub struct Runner<'a> {
 pub struct Finished {
     pub summary: Summary,
     /// The plan's parameters, with this shard's part when sharded.
-    pub params: Map<String, Value>,
+    pub params: RunParams,
     pub clock: RunClock,
     /// More than `--max-error-rate` of its requests failed.
     pub error_rate_exceeded: bool,
@@ -244,7 +245,10 @@ impl<'a> Runner<'a> {
             summarize(&data, &output.percentiles).with_goodput(&data, output.slo.as_ref());
         if let Some(running) = scrape {
             match s.target.rt.block_on(running.finish()) {
-                Ok(m) => summary.server_metrics = Some(m.to_json_with(&summary.percentiles)),
+                Ok(m) => {
+                    summary.server_metrics =
+                        ServerMetrics::from_json(m.to_json_with(&summary.percentiles)).ok()
+                }
                 Err(e) => eprintln!(
                     "WARNING: the server's metrics after {} are unusable: {e}",
                     plan.label
@@ -256,7 +260,7 @@ impl<'a> Runner<'a> {
 }
 
 /// The plan's parameters, with this shard's part of the run when sharded.
-fn shard_params(plan: &RunPlan, count: usize, shard: Shard) -> Map<String, Value> {
+fn shard_params(plan: &RunPlan, count: usize, shard: Shard) -> RunParams {
     let mut params = plan.params.clone();
     if shard.is_whole() {
         return params;
@@ -267,18 +271,19 @@ fn shard_params(plan: &RunPlan, count: usize, shard: Shard) -> Map<String, Value
             plan.requests, plan.label
         );
     }
-    let mut part = shard.to_json();
-    part["num_requests"] = json!(count);
-    match &plan.load {
-        Load::ClosedLoop { concurrency } => {
-            part["concurrency"] = json!(shard.part_of(*concurrency));
-        }
-        Load::OpenLoop { cap: Some(c), .. } => {
-            part["max_concurrency"] = json!(shard.part_of(*c));
-        }
-        _ => {}
-    }
-    params.insert("shard".into(), part);
+    params.shard = Some(ShardParams {
+        index: shard.index,
+        count: shard.count,
+        num_requests: count,
+        concurrency: match &plan.load {
+            Load::ClosedLoop { concurrency } => Some(shard.part_of(*concurrency)),
+            _ => None,
+        },
+        max_concurrency: match &plan.load {
+            Load::OpenLoop { cap: Some(c), .. } => Some(shard.part_of(*c)),
+            _ => None,
+        },
+    });
     params
 }
 

@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
-
 use super::RunPlan;
 use super::inputs::Inputs;
 use super::target::Target;
@@ -13,26 +11,25 @@ use crate::clock::RunClock;
 use crate::error::Error;
 use crate::metrics::Summary;
 use crate::metrics::slo::Slo;
+use crate::report::document::{ResultsDoc, RunMode, SavedRun};
 use crate::report::html::{HtmlOptions, write_report};
-use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
-use crate::report::rounds::RoundComparison;
+use crate::report::results::{write_results_json, write_summary_csv};
+use crate::report::rounds::finished_level;
 use crate::report::table::render;
 use crate::settings::{OutputSettings, SessionSettings};
 use crate::workload::prepare::PromptSource;
 
 /// The results of the runs so far, and where they are saved.
 pub struct Sinks {
-    /// results.json's header.
-    header: Map<String, Value>,
-    pub saved: Vec<SavedRun>,
+    /// results.json: the header, and each run as it ends.
+    pub doc: ResultsDoc,
     dir: Option<PathBuf>,
 }
 
 impl Sinks {
-    pub fn new(header: Map<String, Value>, output: &OutputSettings) -> Self {
+    pub fn new(doc: ResultsDoc, output: &OutputSettings) -> Self {
         Sinks {
-            header,
-            saved: Vec::new(),
+            doc,
             dir: output.dir.clone(),
         }
     }
@@ -40,7 +37,7 @@ impl Sinks {
     /// The run's table on stdout (and the offline-throughput line of `throughput`).
     pub fn print_run(&self, plan: &RunPlan, summary: &Summary) {
         print!("{}", render(&plan.label, summary));
-        if plan.mode == "throughput" {
+        if plan.mode == RunMode::Throughput {
             println!(
                 "Offline throughput: {} requests, {} tokens ({} input + {} output) in {:.2} s = {:.2} tok/s ({:.2} output tok/s)",
                 summary.succeeded,
@@ -56,37 +53,22 @@ impl Sinks {
     }
 
     pub fn push(&mut self, run: SavedRun) {
-        self.saved.push(run);
+        self.doc.runs.push(run);
     }
 
-    /// After the last round of a dual-round level (`plans[index]`): compare its
-    /// rounds, print the comparison and keep it for results.json.
+    /// After the last round of a dual-round level (`plans[index]`, just pushed):
+    /// compare its rounds, print the comparison and keep it for results.json.
     pub fn compare_rounds(&mut self, plans: &[RunPlan], index: usize) {
-        let Some((group, _)) = &plans[index].group else {
+        let next = plans.get(index + 1).map(|p| (&p.mode, &p.params));
+        let Some(cmp) = finished_level(&self.doc.runs, next) else {
             return;
         };
-        let next = plans.get(index + 1).and_then(|p| p.group.as_ref());
-        if next.map(|g| &g.0) == Some(group) {
-            return;
-        }
-        let rounds: Vec<(u32, &Summary)> = plans
-            .iter()
-            .zip(&self.saved)
-            .filter_map(|(p, s)| match &p.group {
-                Some((g, round)) if g == group => Some((*round, &s.summary)),
-                _ => None,
-            })
-            .collect();
-        let cmp = RoundComparison::new(group, &rounds);
         print!("{}", cmp.render());
         println!();
-        match self.header.get_mut("dual_round") {
-            Some(Value::Array(list)) => list.push(cmp.to_json()),
-            _ => {
-                self.header
-                    .insert("dual_round".into(), Value::Array(vec![cmp.to_json()]));
-            }
-        }
+        self.doc
+            .dual_round
+            .get_or_insert_with(Vec::new)
+            .push(cmp.to_doc());
     }
 
     /// Rewrite results.json and summary.csv with every run so far.
@@ -94,8 +76,8 @@ impl Sinks {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        write_results_json(dir, &document(&self.header, &self.saved))
-            .and_then(|_| write_summary_csv(dir, &self.saved))
+        write_results_json(dir, &self.doc)
+            .and_then(|_| write_summary_csv(dir, &self.doc.runs))
             .map_err(|e| Error::Output(format!("cannot write results to {}: {e}", dir.display())))
     }
 }
@@ -136,33 +118,24 @@ pub fn header(
     target: &Target,
     inputs: &Inputs,
     argv: &[String],
-) -> Map<String, Value> {
-    let mut header = Map::new();
-    header.insert(
-        "tool".into(),
-        json!({"name": "servescope", "version": env!("CARGO_PKG_VERSION")}),
-    );
-    header.insert("started".into(), json!(RunClock::start().wall_rfc3339()));
-    header.insert("endpoint".into(), json!(target.endpoint.url.as_str()));
-    header.insert("simulated".into(), json!(target.simulated));
-    header.insert("model".into(), json!(target.model));
-    header.insert("api".into(), json!(target.endpoint.api.as_str()));
-    header.insert("tokenizer".into(), json!(inputs.tokenizer.name()));
-    header.insert("seed".into(), json!(s.workload.seed));
-    if let PromptSource::Synthetic { prompts, .. } = &inputs.workload.source {
-        header.insert("synthetic_prompts".into(), json!(prompts.name()));
+) -> ResultsDoc {
+    ResultsDoc {
+        started: Some(RunClock::start().wall_rfc3339()),
+        endpoint: Some(target.endpoint.url.to_string()),
+        simulated: Some(target.simulated),
+        model: Some(target.model.clone()),
+        api: Some(target.endpoint.api.as_str().to_string()),
+        tokenizer: Some(inputs.tokenizer.name().to_string()),
+        seed: Some(s.workload.seed),
+        synthetic_prompts: match &inputs.workload.source {
+            PromptSource::Synthetic { prompts, .. } => Some(prompts.name().to_string()),
+            _ => None,
+        },
+        shard: (!s.run.shard.is_whole()).then(|| s.run.shard.into()),
+        start_at: s.run.start_at.map(crate::start_at::format),
+        command: Some(redacted_command(argv, s.target.api_key.as_deref())),
+        ..ResultsDoc::new()
     }
-    if !s.run.shard.is_whole() {
-        header.insert("shard".into(), s.run.shard.to_json());
-    }
-    if let Some(at) = s.run.start_at {
-        header.insert("start_at".into(), json!(crate::start_at::format(at)));
-    }
-    header.insert(
-        "command".into(),
-        json!(redacted_command(argv, s.target.api_key.as_deref())),
-    );
-    header
 }
 
 /// The command line as saved in results.json, with the API key's value masked.

@@ -1,0 +1,293 @@
+//! Every reported metric, defined once: its key in a saved summary (`ttft_ms.p99`), its
+//! label, unit and better direction, and how it is read from a `Summary`. The terminal
+//! table, `compare` (direction-aware verdicts), the dual-round comparison and the HTML
+//! charts take their metrics from here.
+
+use super::Stats;
+use super::stats::percentile_key;
+use super::summary::Summary;
+
+/// Which way a metric improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Ms,
+    TokensPerS,
+    RequestsPerS,
+    /// A count of requests.
+    Requests,
+    /// A fraction, shown in percent.
+    Share,
+}
+
+/// A distribution a summary carries as STATS (a latency, in ms).
+#[derive(Debug)]
+pub struct Distribution {
+    /// The summary key (`ttft_ms`).
+    pub key: &'static str,
+    /// Its row in the terminal table.
+    pub short: &'static str,
+    pub get: fn(&Summary) -> Option<&Stats>,
+}
+
+pub const TTFT: Distribution = Distribution {
+    key: "ttft_ms",
+    short: "TTFT",
+    get: |s| s.ttft_ms.as_ref(),
+};
+pub const TPOT: Distribution = Distribution {
+    key: "tpot_ms",
+    short: "TPOT",
+    get: |s| s.tpot_ms.as_ref(),
+};
+pub const ITL: Distribution = Distribution {
+    key: "itl_ms",
+    short: "ITL",
+    get: |s| s.itl_ms.as_ref(),
+};
+pub const E2E: Distribution = Distribution {
+    key: "e2e_ms",
+    short: "E2E",
+    get: |s| s.e2e_ms.as_ref(),
+};
+pub const TTFT_FROM_SCHEDULE: Distribution = Distribution {
+    key: "ttft_from_scheduled_ms",
+    short: "TTFT sched.",
+    get: |s| s.ttft_from_scheduled_ms.as_ref(),
+};
+pub const E2E_FROM_SCHEDULE: Distribution = Distribution {
+    key: "e2e_from_scheduled_ms",
+    short: "E2E sched.",
+    get: |s| s.e2e_from_scheduled_ms.as_ref(),
+};
+pub const QUEUE_WAIT: Distribution = Distribution {
+    key: "queue_wait_ms",
+    short: "queue wait",
+    get: |s| s.queue_wait_ms.as_ref(),
+};
+pub const SCHEDULE_LAG: Distribution = Distribution {
+    key: "schedule_lag_ms",
+    short: "sched. lag",
+    get: |s| s.schedule_lag_ms.as_ref(),
+};
+
+/// One statistic of a distribution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stat {
+    Mean,
+    P(f64),
+}
+
+/// How a metric is read from a summary.
+#[derive(Clone, Copy, Debug)]
+pub enum Read {
+    Stat(&'static Distribution, Stat),
+    Value(fn(&Summary) -> Option<f64>),
+}
+
+/// One reported metric.
+#[derive(Clone, Copy, Debug)]
+pub struct Metric {
+    /// Where it is in a saved summary (`ttft_ms.p99`, `throughput.req_s`).
+    pub key: &'static str,
+    pub label: &'static str,
+    pub unit: Unit,
+    pub better: Better,
+    pub read: Read,
+}
+
+impl Metric {
+    /// The label without its unit, for chart legends: `TTFT p99`, `output tok/s`.
+    pub fn short_label(&self) -> String {
+        match self.read {
+            Read::Stat(d, Stat::Mean) => format!("{} mean", d.short),
+            Read::Stat(d, Stat::P(p)) => format!("{} {}", d.short, percentile_key(p)),
+            Read::Value(_) => self.label.to_string(),
+        }
+    }
+
+    pub fn value(&self, s: &Summary) -> Option<f64> {
+        match self.read {
+            Read::Stat(d, stat) => {
+                let Some(st) = (d.get)(s) else {
+                    // An open-loop run without a cap saves no queue wait: it had none.
+                    let had_none = d.key == QUEUE_WAIT.key && s.schedule_lag_ms.is_some();
+                    return had_none.then_some(0.0);
+                };
+                let v = match stat {
+                    Stat::Mean => Some(st.mean),
+                    Stat::P(p) => st.percentile(p),
+                };
+                // NaN: not in the (hand-made) file.
+                v.filter(|v| !v.is_nan())
+            }
+            Read::Value(f) => f(s),
+        }
+    }
+}
+
+const fn latency(
+    key: &'static str,
+    label: &'static str,
+    d: &'static Distribution,
+    stat: Stat,
+) -> Metric {
+    Metric {
+        key,
+        label,
+        unit: Unit::Ms,
+        better: Better::Lower,
+        read: Read::Stat(d, stat),
+    }
+}
+
+const fn value(
+    key: &'static str,
+    label: &'static str,
+    unit: Unit,
+    better: Better,
+    f: fn(&Summary) -> Option<f64>,
+) -> Metric {
+    Metric {
+        key,
+        label,
+        unit,
+        better,
+        read: Read::Value(f),
+    }
+}
+
+use Stat::{Mean, P};
+
+/// Every metric, in the order `compare` lists them.
+pub const METRICS: [Metric; 28] = [
+    value(
+        "throughput.output_tok_s",
+        "output tok/s",
+        Unit::TokensPerS,
+        Better::Higher,
+        |s| Some(s.output_tok_s),
+    ),
+    value(
+        "throughput.total_tok_s",
+        "total tok/s",
+        Unit::TokensPerS,
+        Better::Higher,
+        |s| Some(s.total_tok_s),
+    ),
+    value(
+        "throughput.req_s",
+        "requests/s",
+        Unit::RequestsPerS,
+        Better::Higher,
+        |s| Some(s.req_s),
+    ),
+    value(
+        "requests.success_rate",
+        "success rate",
+        Unit::Share,
+        Better::Higher,
+        |s| (s.total > 0).then(|| s.succeeded as f64 / s.total as f64),
+    ),
+    value(
+        "requests.failed",
+        "failed requests",
+        Unit::Requests,
+        Better::Lower,
+        |s| Some((s.total - s.succeeded) as f64),
+    ),
+    latency("ttft_ms.mean", "TTFT mean (ms)", &TTFT, Mean),
+    latency("ttft_ms.p50", "TTFT p50 (ms)", &TTFT, P(50.0)),
+    latency("ttft_ms.p90", "TTFT p90 (ms)", &TTFT, P(90.0)),
+    latency("ttft_ms.p99", "TTFT p99 (ms)", &TTFT, P(99.0)),
+    latency("tpot_ms.mean", "TPOT mean (ms)", &TPOT, Mean),
+    latency("tpot_ms.p50", "TPOT p50 (ms)", &TPOT, P(50.0)),
+    latency("tpot_ms.p90", "TPOT p90 (ms)", &TPOT, P(90.0)),
+    latency("tpot_ms.p99", "TPOT p99 (ms)", &TPOT, P(99.0)),
+    latency("itl_ms.mean", "ITL mean (ms)", &ITL, Mean),
+    latency("itl_ms.p50", "ITL p50 (ms)", &ITL, P(50.0)),
+    latency("itl_ms.p99", "ITL p99 (ms)", &ITL, P(99.0)),
+    latency("e2e_ms.mean", "E2E mean (ms)", &E2E, Mean),
+    latency("e2e_ms.p50", "E2E p50 (ms)", &E2E, P(50.0)),
+    latency("e2e_ms.p90", "E2E p90 (ms)", &E2E, P(90.0)),
+    latency("e2e_ms.p99", "E2E p99 (ms)", &E2E, P(99.0)),
+    // Open loop: latency from when the schedule wanted the request sent, so a client
+    // that held requests back (--max-concurrency) does not look faster.
+    latency(
+        "ttft_from_scheduled_ms.p50",
+        "TTFT p50 from schedule (ms)",
+        &TTFT_FROM_SCHEDULE,
+        P(50.0),
+    ),
+    latency(
+        "ttft_from_scheduled_ms.p99",
+        "TTFT p99 from schedule (ms)",
+        &TTFT_FROM_SCHEDULE,
+        P(99.0),
+    ),
+    latency(
+        "e2e_from_scheduled_ms.p50",
+        "E2E p50 from schedule (ms)",
+        &E2E_FROM_SCHEDULE,
+        P(50.0),
+    ),
+    latency(
+        "e2e_from_scheduled_ms.p99",
+        "E2E p99 from schedule (ms)",
+        &E2E_FROM_SCHEDULE,
+        P(99.0),
+    ),
+    latency(
+        "queue_wait_ms.p99",
+        "queue wait p99 (ms)",
+        &QUEUE_WAIT,
+        P(99.0),
+    ),
+    value(
+        "goodput.req_s",
+        "goodput req/s",
+        Unit::RequestsPerS,
+        Better::Higher,
+        |s| s.goodput.as_ref().map(|g| g.req_s),
+    ),
+    value(
+        "goodput.request_share",
+        "share meeting the SLO",
+        Unit::Share,
+        Better::Higher,
+        |s| s.goodput.as_ref().map(|g| g.request_share),
+    ),
+    latency(
+        "schedule_lag_ms.p99",
+        "schedule lag p99 (ms)",
+        &SCHEDULE_LAG,
+        P(99.0),
+    ),
+];
+
+/// The distributions of the terminal table, in its row order.
+pub const TABLE_ROWS: [&Distribution; 8] = [
+    &TTFT,
+    &TPOT,
+    &ITL,
+    &E2E,
+    &TTFT_FROM_SCHEDULE,
+    &E2E_FROM_SCHEDULE,
+    &QUEUE_WAIT,
+    &SCHEDULE_LAG,
+];
+
+/// The metric saved under `key`.
+pub fn metric(key: &str) -> Option<&'static Metric> {
+    METRICS.iter().find(|m| m.key == key)
+}
+
+/// The metric under `key`; for keys fixed in the code, where a typo is a bug.
+pub fn known(key: &str) -> &'static Metric {
+    metric(key).unwrap_or_else(|| panic!("{key} is not in the metric catalogue"))
+}

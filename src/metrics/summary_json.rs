@@ -1,0 +1,277 @@
+//! The `summary` object of results.json, mirrored field by field in the layout of the
+//! results spec, so that a `Summary` is written and read back through serde alone.
+//! Reading is lenient: a field missing from a hand-made or older file reads as empty.
+
+use serde::{Deserialize, Serialize};
+
+use super::ordered_map::OrderedMap;
+use super::server_saved::ServerMetrics;
+use super::slo::{Goodput, Slo};
+use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
+use super::summary::{Concurrency, FailureTally, Summary, TokenTotals};
+use crate::record::FailureKind;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct SummaryJson {
+    requests: RequestsJson,
+    duration_s: f64,
+    throughput: ThroughputJson,
+    ttft_ms: SavedStats,
+    tpot_ms: SavedStats,
+    itl_ms: SavedStats,
+    e2e_ms: SavedStats,
+    tokens_per_event: Option<f64>,
+    concurrency: ConcurrencyJson,
+    tokens: TokensJson,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    goodput: Option<GoodputJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_metrics: Option<ServerMetrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schedule_lag_ms: Option<SavedStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queue_wait_ms: Option<SavedStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttft_from_scheduled_ms: Option<SavedStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e2e_from_scheduled_ms: Option<SavedStats>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RequestsJson {
+    total: u64,
+    succeeded: u64,
+    /// total − succeeded; written for readers, recomputed when read.
+    failed: u64,
+    failures: OrderedMap<String, u64>,
+    failure_examples: OrderedMap<String, Vec<String>>,
+    retried: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct ThroughputJson {
+    output_tok_s: f64,
+    input_tok_s: f64,
+    total_tok_s: f64,
+    req_s: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct ConcurrencyJson {
+    max_in_flight: u64,
+    mean_in_flight: f64,
+    max_queued: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct TokensJson {
+    input: u64,
+    output: u64,
+    server_prompt: Option<u64>,
+    cached: Option<u64>,
+    prompt_gap_mean: Option<f64>,
+    output_gap_mean: Option<f64>,
+    output_source: OutputSourceJson,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct OutputSourceJson {
+    usage: u64,
+    tokenizer: u64,
+    events: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct GoodputJson {
+    req_s: f64,
+    tok_s: f64,
+    request_share: f64,
+    token_share: f64,
+    met: u64,
+    slo: SloJson,
+}
+
+/// `Slo` as saved beside its goodput: every bound, null when unset.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct SloJson {
+    ttft_ms: Option<f64>,
+    tpot_ms: Option<f64>,
+    e2e_ms: Option<f64>,
+    min_output_tok_s: Option<f64>,
+}
+
+fn saved(stats: &Option<Stats>, percentiles: &[f64]) -> SavedStats {
+    SavedStats {
+        stats: stats.clone(),
+        percentiles: percentiles.to_vec(),
+    }
+}
+
+impl From<Summary> for SummaryJson {
+    fn from(s: Summary) -> Self {
+        let p = &s.percentiles;
+        let some = |st: &Option<Stats>| st.as_ref().map(|_| saved(st, p));
+        SummaryJson {
+            requests: RequestsJson {
+                total: s.total,
+                succeeded: s.succeeded,
+                failed: s.total - s.succeeded,
+                failures: OrderedMap(
+                    s.failures
+                        .counts
+                        .iter()
+                        .map(|(k, n)| (k.as_str().to_string(), *n))
+                        .collect(),
+                ),
+                failure_examples: OrderedMap(
+                    s.failures
+                        .examples
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                        .collect(),
+                ),
+                retried: s.retried,
+            },
+            duration_s: s.duration_s,
+            throughput: ThroughputJson {
+                output_tok_s: s.output_tok_s,
+                input_tok_s: s.input_tok_s,
+                total_tok_s: s.total_tok_s,
+                req_s: s.req_s,
+            },
+            ttft_ms: saved(&s.ttft_ms, p),
+            tpot_ms: saved(&s.tpot_ms, p),
+            itl_ms: saved(&s.itl_ms, p),
+            e2e_ms: saved(&s.e2e_ms, p),
+            tokens_per_event: s.tokens_per_event,
+            concurrency: ConcurrencyJson {
+                max_in_flight: s.concurrency.max_in_flight,
+                mean_in_flight: s.concurrency.mean_in_flight,
+                max_queued: s.concurrency.max_queued,
+            },
+            tokens: tokens_json(&s.tokens),
+            goodput: s.goodput.as_ref().map(goodput_json),
+            schedule_lag_ms: some(&s.schedule_lag_ms),
+            queue_wait_ms: some(&s.queue_wait_ms),
+            ttft_from_scheduled_ms: some(&s.ttft_from_scheduled_ms),
+            e2e_from_scheduled_ms: some(&s.e2e_from_scheduled_ms),
+            server_metrics: s.server_metrics,
+        }
+    }
+}
+
+fn tokens_json(t: &TokenTotals) -> TokensJson {
+    TokensJson {
+        input: t.input,
+        output: t.output,
+        server_prompt: t.server_prompt,
+        cached: t.cached,
+        prompt_gap_mean: t.prompt_gap_mean,
+        output_gap_mean: t.output_gap_mean,
+        output_source: OutputSourceJson {
+            usage: t.source_usage,
+            tokenizer: t.source_tokenizer,
+            events: t.source_events,
+        },
+    }
+}
+
+fn goodput_json(g: &Goodput) -> GoodputJson {
+    GoodputJson {
+        req_s: g.req_s,
+        tok_s: g.tok_s,
+        request_share: g.request_share,
+        token_share: g.token_share,
+        met: g.met,
+        slo: SloJson {
+            ttft_ms: g.slo.ttft_ms,
+            tpot_ms: g.slo.tpot_ms,
+            e2e_ms: g.slo.e2e_ms,
+            min_output_tok_s: g.slo.min_output_tok_s,
+        },
+    }
+}
+
+impl From<SummaryJson> for Summary {
+    fn from(j: SummaryJson) -> Self {
+        // The percentiles a summary carries are the keys of its STATS objects.
+        let percentiles = if j.ttft_ms.percentiles.is_empty() {
+            DEFAULT_PERCENTILES.to_vec()
+        } else {
+            j.ttft_ms.percentiles.clone()
+        };
+        let kind = |k: &String| FailureKind::parse(k);
+        let mut failures = FailureTally::default();
+        for (k, n) in j.requests.failures.0 {
+            // A failure kind a newer writer knows: counted in `total` only.
+            if let Some(k) = kind(&k) {
+                failures.counts.insert(k, n);
+            }
+        }
+        for (k, v) in j.requests.failure_examples.0 {
+            if let Some(k) = kind(&k) {
+                failures.examples.insert(k, v);
+            }
+        }
+        let t = j.tokens;
+        Summary {
+            total: j.requests.total,
+            succeeded: j.requests.succeeded,
+            retried: j.requests.retried,
+            failures,
+            duration_s: j.duration_s,
+            output_tok_s: j.throughput.output_tok_s,
+            input_tok_s: j.throughput.input_tok_s,
+            total_tok_s: j.throughput.total_tok_s,
+            req_s: j.throughput.req_s,
+            ttft_ms: j.ttft_ms.stats,
+            tpot_ms: j.tpot_ms.stats,
+            itl_ms: j.itl_ms.stats,
+            e2e_ms: j.e2e_ms.stats,
+            schedule_lag_ms: j.schedule_lag_ms.and_then(|s| s.stats),
+            queue_wait_ms: j.queue_wait_ms.and_then(|s| s.stats),
+            ttft_from_scheduled_ms: j.ttft_from_scheduled_ms.and_then(|s| s.stats),
+            e2e_from_scheduled_ms: j.e2e_from_scheduled_ms.and_then(|s| s.stats),
+            tokens_per_event: j.tokens_per_event,
+            concurrency: Concurrency {
+                max_in_flight: j.concurrency.max_in_flight,
+                mean_in_flight: j.concurrency.mean_in_flight,
+                max_queued: j.concurrency.max_queued,
+            },
+            tokens: TokenTotals {
+                input: t.input,
+                output: t.output,
+                server_prompt: t.server_prompt,
+                cached: t.cached,
+                source_usage: t.output_source.usage,
+                source_tokenizer: t.output_source.tokenizer,
+                source_events: t.output_source.events,
+                prompt_gap_mean: t.prompt_gap_mean,
+                output_gap_mean: t.output_gap_mean,
+            },
+            percentiles,
+            goodput: j.goodput.map(|g| Goodput {
+                met: g.met,
+                req_s: g.req_s,
+                tok_s: g.tok_s,
+                request_share: g.request_share,
+                token_share: g.token_share,
+                slo: Slo {
+                    ttft_ms: g.slo.ttft_ms,
+                    tpot_ms: g.slo.tpot_ms,
+                    e2e_ms: g.slo.e2e_ms,
+                    min_output_tok_s: g.slo.min_output_tok_s,
+                },
+            }),
+            server_metrics: j.server_metrics,
+        }
+    }
+}

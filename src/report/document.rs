@@ -1,0 +1,378 @@
+//! results.json as one typed document: every writer (a session's runs, `merge`) builds
+//! a `ResultsDoc` and every reader (`report`, `compare`, the HTML pages, `merge`) gets
+//! one back, so field names live here and nowhere else. The layout is the results
+//! spec's; fields a newer writer adds are ignored when read.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::metrics::Summary;
+use crate::metrics::ordered_map::OrderedMap;
+use crate::shard::Shard;
+
+/// The `schema_version` this build writes. Files without the field were written before
+/// it existed and are version 1, the same layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// DIR/results.json.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ResultsDoc {
+    /// Absent in files written before the field existed: read those as version 1
+    /// (`ResultsDoc::version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<Tool>,
+    /// RFC 3339, when the session (or the earliest merged part) started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The built-in simulator, not a real server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Which synthetic prompt generator, when prompts were synthetic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic_prompts: Option<String>,
+    /// `--shard I/N`, when the session sent only a part of the workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// The command line (the API key masked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// `merge`: the directories merged, in the order given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<Vec<MergedFrom>>,
+    /// Dual-round levels: every round against the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dual_round: Option<Vec<RoundsDoc>>,
+    /// `merge` of shards: how many, and which were merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardsDoc>,
+    #[serde(default)]
+    pub runs: Vec<SavedRun>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    /// This build.
+    pub fn this() -> Tool {
+        Tool {
+            name: "servescope".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// `--shard I/N` as saved.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardDoc {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl From<Shard> for ShardDoc {
+    fn from(s: Shard) -> Self {
+        ShardDoc {
+            index: s.index,
+            count: s.count,
+        }
+    }
+}
+
+impl ShardDoc {
+    /// The shard, when the numbers make one (index < count).
+    pub fn shard(self) -> Option<Shard> {
+        (self.index < self.count).then_some(Shard {
+            index: self.index,
+            count: self.count,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardsDoc {
+    pub count: u32,
+    pub merged: Vec<u32>,
+}
+
+/// One directory of a merge, with its header's identity and how far each of its runs
+/// started after the earliest part of that run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergedFrom {
+    pub dir: String,
+    pub started: Option<String>,
+    pub endpoint: Option<String>,
+    pub model: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub shard: Option<ShardDoc>,
+    pub run_offsets_s: OrderedMap<String, f64>,
+}
+
+/// One dual-round level: each round's figures and their ratios to round 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundsDoc {
+    pub level: String,
+    pub rounds: Vec<RoundFigures>,
+    pub ratios_to_round_1: Vec<RoundRatios>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundFigures {
+    pub round: u32,
+    /// By catalogue key (`ttft_ms.mean`, ...).
+    #[serde(flatten)]
+    pub values: OrderedMap<String, Option<f64>>,
+    pub cached_share: Option<f64>,
+    pub server_hit_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRatios {
+    pub round: u32,
+    #[serde(flatten)]
+    pub values: OrderedMap<String, Option<f64>>,
+    pub ttft_speedup: Option<f64>,
+}
+
+/// One run as saved in results.json.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedRun {
+    pub label: String,
+    pub mode: RunMode,
+    #[serde(default)]
+    pub params: RunParams,
+    /// Wall-clock start: RFC 3339 and UNIX seconds (0 in files that lack it).
+    #[serde(default)]
+    pub started: String,
+    #[serde(default)]
+    pub started_unix: f64,
+    pub summary: Summary,
+}
+
+/// How a run sent its requests; saved as the strings of the results spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    Batch,
+    Throughput,
+    Concurrency,
+    Rate,
+    Trace,
+    DualRound,
+    /// A mode this build does not know (a newer writer's), kept as written.
+    Other(String),
+}
+
+/// Unknown: a run of a directory without results.json.
+impl Default for RunMode {
+    fn default() -> Self {
+        RunMode::Other(String::new())
+    }
+}
+
+impl RunMode {
+    pub fn as_str(&self) -> &str {
+        match self {
+            RunMode::Batch => "batch",
+            RunMode::Throughput => "throughput",
+            RunMode::Concurrency => "concurrency",
+            RunMode::Rate => "rate",
+            RunMode::Trace => "trace",
+            RunMode::DualRound => "dual-round",
+            RunMode::Other(s) => s,
+        }
+    }
+
+    pub fn parse(s: &str) -> RunMode {
+        match s {
+            "batch" => RunMode::Batch,
+            "throughput" => RunMode::Throughput,
+            "concurrency" => RunMode::Concurrency,
+            "rate" => RunMode::Rate,
+            "trace" => RunMode::Trace,
+            "dual-round" => RunMode::DualRound,
+            other => RunMode::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for RunMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RunMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RunMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(RunMode::parse(&String::deserialize(d)?))
+    }
+}
+
+/// A run's load settings (`params`). Each mode writes its own subset; a field is left
+/// out when `None`. Fields that can be written as null are `Option<Option<_>>`:
+/// `Some(None)` is written as null (an unset cap, an infinite rate).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    /// Closed loop: requests in flight (the whole run's, when sharded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// Dual-round: which round of the level, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    /// Requests per second; null for inf.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    pub rate: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burstiness: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_requests: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    pub duration_s: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    pub max_concurrency: Option<Option<usize>>,
+    /// Trace replay: the file, its format and how it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    pub limit: Option<Option<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    pub max_context: Option<Option<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<usize>,
+    /// Dual-round: sent in a shuffled order; the cache was reset before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_reset_before: Option<bool>,
+    /// `--shard`: this process's part of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardParams>,
+    /// `merge`: how many processes' records the run holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_processes: Option<usize>,
+}
+
+/// One shard's part of a run: its requests and its share of the concurrency limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardParams {
+    pub index: u32,
+    pub count: u32,
+    #[serde(default)]
+    pub num_requests: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
+}
+
+/// `Option<Option<T>>` as a field that may be absent (outer `None`), null or a value.
+mod nullable {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+impl ResultsDoc {
+    /// A new document of this build, without runs.
+    pub fn new() -> ResultsDoc {
+        ResultsDoc {
+            schema_version: Some(SCHEMA_VERSION),
+            tool: Some(Tool::this()),
+            ..ResultsDoc::default()
+        }
+    }
+
+    /// The layout version; files without the field are version 1.
+    pub fn version(&self) -> u32 {
+        self.schema_version.unwrap_or(1)
+    }
+
+    pub fn run(&self, label: &str) -> Option<&SavedRun> {
+        self.runs.iter().find(|r| r.label == label)
+    }
+
+    /// `path` parsed: a syntax error is "not valid JSON", a wrong shape names the field.
+    pub fn read(path: &Path) -> Result<ResultsDoc, ReadError> {
+        let text = std::fs::read_to_string(path).map_err(ReadError::Io)?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| ReadError::Invalid(format!("not valid JSON: {e}")))?;
+        serde_json::from_value(value).map_err(|e| {
+            ReadError::Invalid(format!(
+                "not servescope results (expected the results spec's layout): {e}"
+            ))
+        })
+    }
+
+    /// Written whole via a temporary file and a rename (a reader never sees half).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        super::results::write_atomically(&dir.join("results.json"), text.as_bytes())
+    }
+}
+
+/// Why results.json could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    Invalid(String),
+}
+
+impl ReadError {
+    /// As the input error of a command, naming the file.
+    pub fn at(self, path: &Path) -> Error {
+        match self {
+            ReadError::Io(e) => Error::Input(format!("{}: {e}", path.display())),
+            ReadError::Invalid(m) => Error::Input(format!("{}: {m}", path.display())),
+        }
+    }
+}
