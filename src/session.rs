@@ -24,8 +24,6 @@ use crate::recorder::{Recorder, TextCounting};
 use crate::report::results::{SavedRun, document, write_results_json, write_summary_csv};
 use crate::report::rounds::RoundComparison;
 use crate::report::table::{TERMINOLOGY_NOTE, render};
-use crate::schedule::sessions::Sessions;
-use crate::schedule::sessions::link_parents;
 use crate::schedule::{Load, RunContext};
 use crate::shard::{Pick, conversation_roots};
 use crate::shutdown::Shutdown;
@@ -34,6 +32,8 @@ use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
 use crate::workload::prepare::{PreparedRequest, PromptSource, WorkloadSpec};
+use crate::workload::sessions::Sessions;
+use crate::workload::sessions::link_parents;
 use crate::workload::synthetic::{LengthSpec, SyntheticPrompts};
 use crate::workload::trace_file::TraceFile;
 
@@ -470,6 +470,7 @@ pub fn run_session(
             _ => None,
         };
         let live = Arc::new(Live::default());
+        let failures = Arc::new(crate::schedule::FailureCounter::default());
         let stop = || shutdown.requested().is_some();
         let first_start = start_at.take();
         if let Some(at) = first_start {
@@ -497,9 +498,10 @@ pub fn run_session(
                 url: endpoint.url.clone(),
                 clock,
                 live: live.clone(),
+                failures: failures.clone(),
                 recorder: recorder.handle(),
                 label: Arc::from(plan.label.as_str()),
-                sessions: sessions.clone(),
+                sessions: sessions.clone().map(|s| s as _),
                 max_error_rate: args.max_error_rate,
                 shutdown: shutdown.clone(),
             }))
@@ -562,7 +564,7 @@ pub fn run_session(
             );
         }
         println!();
-        let stopped = live.error_rate_exceeded(args.max_error_rate);
+        let stopped = failures.exceeded(args.max_error_rate);
         if stopped {
             eprintln!(
                 "error: {} — more than {} of its requests failed; stopping (--max-error-rate)",

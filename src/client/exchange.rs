@@ -7,13 +7,13 @@ use bytes::Bytes;
 use reqwest::header::HeaderValue;
 use tokio_rustls::TlsConnector;
 
+use super::RequestObserver;
 use super::http1::{self, Conn, HeadError, Origin};
 use super::openai::{self, ChunkMemo, http_error_message, parse_chunk_in_stream};
 use super::sse::{self, Leftover, SseParser};
 use super::tls;
 use super::{EXCERPT, Failure, HttpClient, MAX_ERROR_BODY, MAX_RETRY_WAIT, Outcome};
 use crate::clock::RunClock;
-use crate::progress::Live;
 use crate::record::FailureKind;
 
 impl HttpClient {
@@ -24,11 +24,11 @@ impl HttpClient {
         url: &reqwest::Url,
         body: Bytes,
         clock: &RunClock,
-        live: &Live,
+        obs: &impl RequestObserver,
     ) -> Outcome {
         let started_at = clock.now_us();
         let deadline = self.timeout.map(|d| clock.instant_at(started_at) + d);
-        live.on_start();
+        obs.sent();
         let mut retries = 0;
         let mut resent = false;
         let mut out = loop {
@@ -37,7 +37,7 @@ impl HttpClient {
                 retries,
                 ..Outcome::default()
             };
-            let exchange = self.exchange(url, &body, clock, live, &mut out);
+            let exchange = self.exchange(url, &body, clock, obs, &mut out);
             // One deadline over every try: latency counts from the first.
             let result = match deadline {
                 Some(at) => tokio::time::timeout_at(at.into(), exchange)
@@ -91,9 +91,9 @@ impl HttpClient {
         };
         out.retries = retries;
         if let Some(n) = out.usage.and_then(|u| u.completion_tokens) {
-            live.add_tokens(i64::from(n) - out.events.len() as i64);
+            obs.tokens_counted(i64::from(n) - out.events.len() as i64);
         }
-        live.on_end(!out.events.is_empty(), out.failure.is_none());
+        obs.ended(!out.events.is_empty(), out.failure.is_none());
         out
     }
 
@@ -102,7 +102,7 @@ impl HttpClient {
         url: &reqwest::Url,
         body: &[u8],
         clock: &RunClock,
-        live: &Live,
+        obs: &impl RequestObserver,
         out: &mut Outcome,
     ) -> Result<(), Failure> {
         let origin = Origin::of(url);
@@ -162,7 +162,7 @@ impl HttpClient {
                 }
                 parser.feed(piece, |data| state.on_event(data, at, out));
             });
-            state.publish(live, out);
+            state.publish(obs, out);
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
@@ -204,7 +204,7 @@ impl HttpClient {
                 ));
             }
             state.on_event(&data, clock.now_us(), out);
-            state.publish(live, out);
+            state.publish(obs, out);
             if let Some(f) = state.failure.take() {
                 return Err(f);
             }
@@ -361,17 +361,17 @@ struct StreamState {
     finished: bool,
     parsed: u64,
     failure: Option<Failure>,
-    /// Output events already counted in the live progress.
+    /// Output events already reported to the observer.
     published: usize,
     memo: ChunkMemo,
 }
 
 impl StreamState {
-    /// Count the read's new output events in the live progress, once per read.
-    fn publish(&mut self, live: &Live, out: &Outcome) {
+    /// Report the read's new output events, once per read.
+    fn publish(&mut self, obs: &impl RequestObserver, out: &Outcome) {
         let n = out.events.len();
         if n > self.published {
-            live.on_events((n - self.published) as u64, self.published == 0);
+            obs.output((n - self.published) as u64, self.published == 0);
             self.published = n;
         }
     }

@@ -6,6 +6,7 @@ pub mod endpoint;
 mod exchange;
 mod http1;
 mod json_scan;
+pub mod observe;
 pub mod openai;
 mod pool;
 mod resolve;
@@ -19,6 +20,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use tokio_rustls::TlsConnector;
 
 use crate::record::FailureKind;
+pub use observe::RequestObserver;
 use openai::{Usage, http_error_message};
 use pool::Pool;
 use resolve::Resolver;

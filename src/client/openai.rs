@@ -8,6 +8,8 @@ use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
 use super::json_scan::{Cursor, RawStr};
+use crate::workload::EncodeBody;
+use bytes::Bytes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -25,14 +27,8 @@ impl Api {
     }
 }
 
-/// What the prompt of one request is.
-#[derive(Clone, Debug)]
-pub enum PromptBody<'a> {
-    Text(&'a str),
-    TokenIds(&'a [u32]),
-    /// An OpenAI chat `messages` list, sent as is.
-    Messages(&'a Value),
-}
+/// What the prompt of one request is (the workload's description).
+pub use crate::workload::Prompt as PromptBody;
 
 /// Settings shared by every request body of a run.
 #[derive(Clone, Debug)]
@@ -42,6 +38,12 @@ pub struct BodyOptions {
     pub ignore_eos: bool,
     /// Merged in last, so it can override anything.
     pub extra: Map<String, Value>,
+}
+
+impl EncodeBody for BodyOptions {
+    fn encode(&self, prompt: PromptBody<'_>, max_tokens: u32) -> Bytes {
+        Bytes::from(build_body(self, prompt, max_tokens))
+    }
 }
 
 /// The JSON body of one streaming request.

@@ -14,7 +14,7 @@ use super::synthetic::{LengthSpec, SyntheticError, SyntheticPrompts};
 use super::tokenizer::Tokenizer;
 use super::trace::{TraceError, TraceRequest};
 use super::trace_file::{TraceFile, TraceStream};
-use crate::client::openai::{BodyOptions, PromptBody, build_body};
+use super::{EncodeBody, Prompt};
 use crate::shard::Pick;
 
 /// One request, ready to send.
@@ -91,7 +91,7 @@ fn request_seed(seed: u64, run: u64, i: u64) -> u64 {
 /// server's prefix cache cannot carry one run's prompts into the next).
 pub fn prepare(
     spec: &WorkloadSpec,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     count: usize,
@@ -102,7 +102,7 @@ pub fn prepare(
 /// Requests `range` of run `run`, built on every core (a trace's are read in order).
 pub fn prepare_range(
     spec: &WorkloadSpec,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     range: std::ops::Range<usize>,
@@ -123,7 +123,7 @@ pub fn prepare_range(
 /// synthetic or dataset source, built on every core.
 pub fn prepare_ids(
     spec: &WorkloadSpec,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     ids: &[u64],
@@ -168,7 +168,7 @@ pub struct Prepared {
 /// pick, only its requests (the others are passed over unbuilt).
 pub struct RequestStream<'a> {
     spec: &'a WorkloadSpec,
-    body: &'a BodyOptions,
+    body: &'a dyn EncodeBody,
     tok: &'a Tokenizer,
     run: u64,
     next: u64,
@@ -179,7 +179,7 @@ pub struct RequestStream<'a> {
 impl<'a> RequestStream<'a> {
     pub fn new(
         spec: &'a WorkloadSpec,
-        body: &'a BodyOptions,
+        body: &'a dyn EncodeBody,
         tok: &'a Tokenizer,
         run: u64,
     ) -> Result<Self, PrepareError> {
@@ -267,7 +267,7 @@ impl Iterator for RequestStream<'_> {
 pub fn prepare_trace(
     spec: &WorkloadSpec,
     blocks: &BlockPrompts,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     run: u64,
     i: u64,
     t: &TraceRequest,
@@ -275,15 +275,15 @@ pub fn prepare_trace(
     let bytes = if spec.token_ids {
         let mut out = Vec::new();
         trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Ids(&mut out));
-        build_body(body, PromptBody::TokenIds(&out), t.output_len)
+        body.encode(Prompt::TokenIds(&out), t.output_len)
     } else {
         let mut out = String::new();
         trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Text(&mut out));
-        build_body(body, PromptBody::Text(&out), t.output_len)
+        body.encode(Prompt::Text(&out), t.output_len)
     };
     PreparedRequest {
         id: i,
-        body: Bytes::from(bytes),
+        body: bytes,
         input_tokens: t.input_len,
         max_tokens: t.output_len,
     }
@@ -292,7 +292,7 @@ pub fn prepare_trace(
 /// Request `i` of run `run`.
 pub fn prepare_one(
     spec: &WorkloadSpec,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     i: u64,
@@ -304,13 +304,13 @@ pub fn prepare_one(
             let max_tokens = spec.output_len.sample(&mut rng);
             let prompt = prompts.generate(tok, n, &mut rng)?;
             let pb = if spec.token_ids {
-                PromptBody::TokenIds(&prompt.token_ids)
+                Prompt::TokenIds(&prompt.token_ids)
             } else {
-                PromptBody::Text(&prompt.text)
+                Prompt::Text(&prompt.text)
             };
             Ok(PreparedRequest {
                 id: i,
-                body: Bytes::from(build_body(body, pb, max_tokens)),
+                body: body.encode(pb, max_tokens),
                 input_tokens: prompt.token_ids.len() as u32,
                 max_tokens,
             })
@@ -332,23 +332,17 @@ pub fn prepare_one(
             let (bytes, input_tokens) = match &e.content {
                 PromptContent::Text(t) if spec.token_ids => {
                     let ids = tok.encode(t);
-                    (
-                        build_body(body, PromptBody::TokenIds(&ids), max_tokens),
-                        ids.len(),
-                    )
+                    (body.encode(Prompt::TokenIds(&ids), max_tokens), ids.len())
                 }
-                PromptContent::Text(t) => (
-                    build_body(body, PromptBody::Text(t), max_tokens),
-                    tok.count(t),
-                ),
+                PromptContent::Text(t) => (body.encode(Prompt::Text(t), max_tokens), tok.count(t)),
                 PromptContent::Messages(m) => (
-                    build_body(body, PromptBody::Messages(m), max_tokens),
+                    body.encode(Prompt::Messages(m), max_tokens),
                     messages_tokens(tok, m),
                 ),
             };
             Ok(PreparedRequest {
                 id: i,
-                body: Bytes::from(bytes),
+                body: bytes,
                 input_tokens: input_tokens as u32,
                 max_tokens,
             })

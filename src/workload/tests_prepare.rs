@@ -1,5 +1,5 @@
 use super::*;
-use crate::client::openai::Api;
+use crate::client::openai::{Api, BodyOptions};
 use crate::workload::synthetic::SyntheticKind;
 
 fn opts(api: Api) -> BodyOptions {
