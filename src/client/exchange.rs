@@ -106,25 +106,8 @@ impl HttpClient {
         out: &mut Outcome,
     ) -> Result<(), Failure> {
         let origin = Origin::of(url);
-        let sent = self.send(&origin, url, body, out);
-        let (mut conn, head) = idle(self.idle_timeout, sent, || "no response headers").await??;
-        out.http_status = Some(head.status);
-        out.retry_after = head.retry_after;
-        if !(200..300).contains(&head.status) {
-            let body = self.read_limited(&origin, conn, MAX_ERROR_BODY).await;
-            return Err((
-                FailureKind::HttpStatus,
-                http_error_message(head.status, &body),
-            ));
-        }
-        if head.content_type.starts_with("application/json") {
-            let body = self.read_limited(&origin, conn, MAX_ERROR_BODY).await;
-            return Err(json_instead_of_stream(&body));
-        }
-        let mut excerpt: Vec<u8> = Vec::new();
-
-        let mut parser = SseParser::new();
-        let mut state = StreamState::default();
+        let (mut conn, head) = self.stream_head(&origin, url, body, out).await?;
+        let mut r = Reading::new();
         while !conn.body_ended() {
             let n = out.events.len();
             let got = idle(self.idle_timeout, conn.fill(), || {
@@ -152,6 +135,11 @@ impl HttpClient {
                 Ok(0) => break,
                 Ok(_) => {}
             }
+            let Reading {
+                parser,
+                state,
+                excerpt,
+            } = &mut r;
             let decoded = conn.take(|piece| {
                 // What follows the end of the stream or a failure in this read is not read.
                 if state.done || state.failure.is_some() || parser.overflowed_limit() {
@@ -162,20 +150,9 @@ impl HttpClient {
                 }
                 parser.feed(piece, |data| state.on_event(data, at, out));
             });
-            state.publish(obs, out);
-            if let Some(f) = state.failure.take() {
-                return Err(f);
-            }
-            if parser.overflowed_limit() {
-                return Err((
-                    FailureKind::InvalidResponse,
-                    format!(
-                        "an event or line passed {} MiB without ending",
-                        sse::MAX_EVENT_BYTES >> 20
-                    ),
-                ));
-            }
-            if state.done {
+            r.state.publish(obs, out);
+            r.after_read()?;
+            if r.state.done {
                 out.complete = true;
                 if decoded.is_ok() {
                     drain(&mut conn, self.drain_after_done).await;
@@ -188,56 +165,34 @@ impl HttpClient {
         if conn.reusable() {
             self.pool.put(&origin, conn);
         }
-        if !state.done
-            && let Leftover::Partial(data) = parser.finish()
-        {
-            // Tolerate a server that omits the final blank line; a truly cut event
-            // fails to parse and is reported as a cut stream.
-            if data != b"[DONE]" && serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err()
-            {
-                return Err((
-                    FailureKind::StreamCut,
-                    format!(
-                        "connection closed in the middle of an event after {} output events",
-                        out.events.len()
-                    ),
-                ));
-            }
-            state.on_event(&data, clock.now_us(), out);
-            state.publish(obs, out);
-            if let Some(f) = state.failure.take() {
-                return Err(f);
-            }
-        }
-        if !state.done && state.parsed == 0 {
+        r.end(&head.content_type, clock, obs, out)
+    }
+
+    /// Send the request and read the head of a streamed answer: an error status or a
+    /// JSON document instead of a stream fails the request.
+    async fn stream_head(
+        &self,
+        origin: &Origin<'_>,
+        url: &reqwest::Url,
+        body: &[u8],
+        out: &mut Outcome,
+    ) -> Result<(Conn, http1::Head), Failure> {
+        let sent = self.send(origin, url, body, out);
+        let (conn, head) = idle(self.idle_timeout, sent, || "no response headers").await??;
+        out.http_status = Some(head.status);
+        out.retry_after = head.retry_after;
+        if !(200..300).contains(&head.status) {
+            let body = self.read_limited(origin, conn, MAX_ERROR_BODY).await;
             return Err((
-                FailureKind::InvalidResponse,
-                format!(
-                    "the response (content-type {:?}) holds no server-sent events: {}",
-                    head.content_type,
-                    String::from_utf8_lossy(&excerpt).trim()
-                ),
+                FailureKind::HttpStatus,
+                http_error_message(head.status, &body),
             ));
         }
-        if !state.done && !state.finished {
-            return Err((
-                FailureKind::StreamCut,
-                format!(
-                    "connection closed before the end of the stream (no [DONE], no finish_reason) after {} output events",
-                    out.events.len()
-                ),
-            ));
+        if head.content_type.starts_with("application/json") {
+            let body = self.read_limited(origin, conn, MAX_ERROR_BODY).await;
+            return Err(json_instead_of_stream(&body));
         }
-        if !state.done {
-            out.ended_at = clock.now_us();
-        }
-        if out.events.is_empty() {
-            return Err((
-                FailureKind::InvalidResponse,
-                "the stream ended without any output event".into(),
-            ));
-        }
-        Ok(())
+        Ok((conn, head))
     }
 
     /// Send the request on a kept-alive connection or a new one, and read the response
@@ -353,6 +308,103 @@ async fn drain(conn: &mut Conn, limit: Duration) {
         }
     };
     let _ = tokio::time::timeout(limit, rest).await;
+}
+
+/// An event stream being read: its framing, what its events said, and its first bytes
+/// (quoted when it holds no events at all).
+struct Reading {
+    parser: SseParser,
+    state: StreamState,
+    excerpt: Vec<u8>,
+}
+
+impl Reading {
+    fn new() -> Self {
+        Reading {
+            parser: SseParser::new(),
+            state: StreamState::default(),
+            excerpt: Vec::new(),
+        }
+    }
+
+    /// What one read showed: a failed event, or an event that never ends.
+    fn after_read(&mut self) -> Result<(), Failure> {
+        if let Some(f) = self.state.failure.take() {
+            return Err(f);
+        }
+        if self.parser.overflowed_limit() {
+            return Err((
+                FailureKind::InvalidResponse,
+                format!(
+                    "an event or line passed {} MiB without ending",
+                    sse::MAX_EVENT_BYTES >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The body ended (or `[DONE]` came): a last event without its blank line, and
+    /// whether the stream as a whole was a complete answer.
+    fn end(
+        mut self,
+        content_type: &str,
+        clock: &RunClock,
+        obs: &impl RequestObserver,
+        out: &mut Outcome,
+    ) -> Result<(), Failure> {
+        let state = &mut self.state;
+        if !state.done
+            && let Leftover::Partial(data) = self.parser.finish()
+        {
+            // Tolerate a server that omits the final blank line; a truly cut event
+            // fails to parse and is reported as a cut stream.
+            if data != b"[DONE]" && serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err()
+            {
+                return Err((
+                    FailureKind::StreamCut,
+                    format!(
+                        "connection closed in the middle of an event after {} output events",
+                        out.events.len()
+                    ),
+                ));
+            }
+            state.on_event(&data, clock.now_us(), out);
+            state.publish(obs, out);
+            if let Some(f) = state.failure.take() {
+                return Err(f);
+            }
+        }
+        if !state.done && state.parsed == 0 {
+            return Err((
+                FailureKind::InvalidResponse,
+                format!(
+                    "the response (content-type {:?}) holds no server-sent events: {}",
+                    content_type,
+                    String::from_utf8_lossy(&self.excerpt).trim()
+                ),
+            ));
+        }
+        if !state.done && !state.finished {
+            return Err((
+                FailureKind::StreamCut,
+                format!(
+                    "connection closed before the end of the stream (no [DONE], no finish_reason) after {} output events",
+                    out.events.len()
+                ),
+            ));
+        }
+        if !state.done {
+            out.ended_at = clock.now_us();
+        }
+        if out.events.is_empty() {
+            return Err((
+                FailureKind::InvalidResponse,
+                "the stream ended without any output event".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Default)]
