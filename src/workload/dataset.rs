@@ -559,43 +559,5 @@ pub fn expand_turns(entries: Vec<DatasetEntry>) -> Vec<DatasetEntry> {
 }
 
 #[cfg(test)]
-mod expand_tests {
-    use super::*;
-
-    #[test]
-    fn conversations_become_growing_histories() {
-        let msgs = serde_json::json!([
-            {"role": "system", "content": "s"},
-            {"role": "user", "content": "u1"},
-            {"role": "assistant", "content": "a1"},
-            {"role": "user", "content": "u2"}
-        ]);
-        let e = DatasetEntry {
-            location: "d:1".into(),
-            content: PromptContent::Messages(msgs),
-            output_len: Some(3),
-        };
-        let single = DatasetEntry {
-            location: "d:2".into(),
-            content: PromptContent::Text("t".into()),
-            output_len: None,
-        };
-        let out = expand_turns(vec![e, single.clone()]);
-        assert_eq!(out.len(), 3);
-        let len = |e: &DatasetEntry| match &e.content {
-            PromptContent::Messages(serde_json::Value::Array(m)) => m.len(),
-            _ => 0,
-        };
-        assert_eq!(
-            (len(&out[0]), len(&out[1])),
-            (2, 4),
-            "history grows, ends on a user turn"
-        );
-        assert_eq!(out[1].location, "d:1 (turn 2)");
-        assert_eq!(out[2], single);
-    }
-}
-
-#[cfg(test)]
 #[path = "tests_dataset.rs"]
 mod tests;

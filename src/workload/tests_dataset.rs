@@ -400,3 +400,41 @@ fn hostile_input_never_panics() {
     std::fs::write(&p, [0xff, 0xfe, b'{', 0x80, b'}', b'\n']).unwrap();
     assert!(read_dataset(&p, Conversation::FirstTurn).is_err());
 }
+
+/// `expand_turns` alone.
+mod expand_tests {
+    use super::*;
+
+    #[test]
+    fn conversations_become_growing_histories() {
+        let msgs = serde_json::json!([
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "u1"},
+            {"role": "assistant", "content": "a1"},
+            {"role": "user", "content": "u2"}
+        ]);
+        let e = DatasetEntry {
+            location: "d:1".into(),
+            content: PromptContent::Messages(msgs),
+            output_len: Some(3),
+        };
+        let single = DatasetEntry {
+            location: "d:2".into(),
+            content: PromptContent::Text("t".into()),
+            output_len: None,
+        };
+        let out = expand_turns(vec![e, single.clone()]);
+        assert_eq!(out.len(), 3);
+        let len = |e: &DatasetEntry| match &e.content {
+            PromptContent::Messages(serde_json::Value::Array(m)) => m.len(),
+            _ => 0,
+        };
+        assert_eq!(
+            (len(&out[0]), len(&out[1])),
+            (2, 4),
+            "history grows, ends on a user turn"
+        );
+        assert_eq!(out[1].location, "d:1 (turn 2)");
+        assert_eq!(out[2], single);
+    }
+}
