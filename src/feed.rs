@@ -5,17 +5,16 @@
 
 use std::sync::Arc;
 
-use crate::client::openai::BodyOptions;
 use crate::clock::RunClock;
 use crate::error::Error;
 use crate::schedule::arrivals::trace_offset;
 use crate::schedule::open_loop::{Timed, drive_open};
 use crate::schedule::{Arrivals, Feed, RunContext, drive};
 use crate::shard::Pick;
-use crate::workload::Tokenizer;
 use crate::workload::prepare::{
     Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_ids,
 };
+use crate::workload::{EncodeBody, Tokenizer};
 
 /// How many prepared requests wait in line before an open-loop run's clock starts.
 const PRIMED: usize = 64;
@@ -26,7 +25,7 @@ const LOOKAHEAD: usize = 128;
 /// What the producer of one run needs.
 pub struct Feeder<'a> {
     pub workload: &'a WorkloadSpec,
-    pub body: &'a BodyOptions,
+    pub body: &'a dyn EncodeBody,
     pub tokenizer: &'a Tokenizer,
     /// Which prompt set (distinct runs get distinct prompts).
     pub run: u64,
@@ -185,7 +184,7 @@ fn join_producer(h: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::openai::Api;
+    use crate::client::openai::{Api, BodyOptions};
     use crate::workload::prepare::prepare_range;
     use crate::workload::synthetic::{LengthSpec, SyntheticPrompts};
 

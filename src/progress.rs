@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::client::RequestObserver;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Counters the request tasks update (relaxed atomics: display only, never measurement).
@@ -22,35 +23,22 @@ pub struct Live {
     pub queued: AtomicU64,
 }
 
-/// Failures counted before `--max-error-rate` can stop a run.
-pub const MIN_ENDED_FOR_ERROR_RATE: u64 = 10;
-
-impl Live {
-    /// More than `max` of the ended requests failed (after the first few).
-    pub fn error_rate_exceeded(&self, max: Option<f64>) -> bool {
-        let Some(max) = max else { return false };
-        let done = self.done.load(Relaxed);
-        done >= MIN_ENDED_FOR_ERROR_RATE && self.failed.load(Relaxed) as f64 > max * done as f64
-    }
-
-    pub fn on_start(&self) {
+/// The live display subscribes to each request's progress.
+impl RequestObserver for Live {
+    fn sent(&self) {
         self.sent.fetch_add(1, Relaxed);
         self.in_flight.fetch_add(1, Relaxed);
         self.queued.fetch_add(1, Relaxed);
     }
-    /// `n` more output events of one request, `first` when they are its first. Called
-    /// once per read, not per event: a shared counter bumped per event by both runtime
-    /// threads was 15% of the client's CPU (its cache line went back and forth).
-    pub fn on_events(&self, n: u64, first: bool) {
+    fn output(&self, n: u64, first: bool) {
         self.events.fetch_add(n, Relaxed);
         if first {
             self.first_events.fetch_add(1, Relaxed);
             self.queued.fetch_sub(1, Relaxed);
         }
     }
-    /// The server's token count is known at the end: the decode counter moves from
-    /// events to tokens (they differ when events carry several tokens).
-    pub fn add_tokens(&self, n: i64) {
+    /// The decode counter moves from events to tokens.
+    fn tokens_counted(&self, n: i64) {
         if n >= 0 {
             self.events.fetch_add(n as u64, Relaxed);
         } else {
@@ -58,7 +46,7 @@ impl Live {
         }
     }
 
-    pub fn on_end(&self, had_output: bool, ok: bool) {
+    fn ended(&self, had_output: bool, ok: bool) {
         if !had_output {
             self.queued.fetch_sub(1, Relaxed);
         }

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::clock::RunClock;
-use crate::schedule::open_loop::precise_wait_unless;
+use crate::timer::wait_until_unless;
 
 /// How late a start may be and still go: clocks disagree a little, and a process may
 /// be scheduled late. The run still counts from the instant itself (so shards stay
@@ -105,7 +105,7 @@ pub fn start_clock_at(at: SystemTime, stop: impl Fn() -> bool) -> Result<RunCloc
     wait_until_near(at, Duration::from_millis(50), &stop);
     check_not_past(at, SystemTime::now()).map_err(|e| format!("{e} (preparing took longer)"))?;
     let clock = RunClock::anchored(at);
-    precise_wait_unless(clock.instant_at(0), stop);
+    wait_until_unless(clock.instant_at(0), stop);
     let late = clock.now_us();
     if late > 1_000 {
         eprintln!(

@@ -2,10 +2,16 @@
 //! number in flight, or an open-loop timeline (request rates, trace replay).
 
 pub mod arrivals;
+mod failures;
 pub mod open_loop;
-pub mod sessions;
 
+pub use failures::{FailureCounter, MIN_ENDED_FOR_ERROR_RATE};
+
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use reqwest::Url;
 use tokio::task::JoinSet;
@@ -15,6 +21,7 @@ use crate::clock::RunClock;
 use crate::progress::Live;
 use crate::recorder::{Finished, RecorderHandle};
 use crate::workload::prepare::PreparedRequest;
+use crate::workload::trace::TraceRequest;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Load {
@@ -37,16 +44,46 @@ pub enum Arrivals {
     Trace { time_scale: f64 },
 }
 
+/// What the server generated for a request, for the requests that continue it.
+pub struct Answer {
+    pub text: String,
+    /// As the server counted them (its usage), when it reported them.
+    pub tokens: Option<u32>,
+}
+
+/// Sends a due request: with a body of its own and its input tokens (`None`: the
+/// prepared one), keeping the answer when asked (`true`).
+pub type SendTurn<'a> = Box<
+    dyn FnOnce(
+            Option<(Bytes, u32)>,
+            bool,
+        ) -> Pin<Box<dyn Future<Output = Option<Answer>> + Send + 'a>>
+        + Send
+        + 'a,
+>;
+pub type TurnFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Requests that continue earlier ones (a trace's multi-turn sessions): the workload
+/// decides what a due request sends and keeps what it needs of the answer; the schedule
+/// only says when, and sends.
+pub trait Continuations: Send + Sync {
+    /// Request `id` (trace request `trace`) is due: wait for what it continues, then send
+    /// it once through `send`.
+    fn turn<'a>(&'a self, id: u64, trace: &'a TraceRequest, send: SendTurn<'a>) -> TurnFuture<'a>;
+}
+
 /// What every request task of one run shares.
 pub struct RunContext {
     pub client: HttpClient,
     pub url: Url,
     pub clock: RunClock,
+    /// Subscribers to every request's progress: the display and the failure counter.
     pub live: Arc<Live>,
+    pub failures: Arc<FailureCounter>,
     pub recorder: RecorderHandle,
     pub label: Arc<str>,
     /// Multi-turn sessions of a trace replay (`--sessions`).
-    pub sessions: Option<Arc<sessions::Sessions>>,
+    pub sessions: Option<Arc<dyn Continuations>>,
     /// `--max-error-rate`: stop sending once more than this share failed.
     pub max_error_rate: Option<f64>,
     /// Set by SIGINT / SIGTERM.
@@ -57,7 +94,7 @@ impl RunContext {
     /// Too many failures, or a signal: send nothing more (requests in flight still
     /// finish, within the grace period after a signal).
     pub fn should_stop(&self) -> bool {
-        self.shutdown.requested().is_some() || self.live.error_rate_exceeded(self.max_error_rate)
+        self.shutdown.requested().is_some() || self.failures.exceeded(self.max_error_rate)
     }
 }
 
@@ -73,26 +110,9 @@ pub(crate) async fn join_all(tasks: &mut JoinSet<()>, shutdown: &crate::shutdown
 
 impl RunContext {
     async fn send(&self, req: &PreparedRequest) {
-        self.send_at(req, None, None).await
-    }
-
-    /// Send one request; `scheduled_at` and `queue_wait` (µs) for open-loop runs.
-    pub(crate) async fn send_at(
-        &self,
-        req: &PreparedRequest,
-        scheduled_at: Option<u64>,
-        queue_wait: Option<u64>,
-    ) {
         let body = req.body.clone();
-        self.send_body(
-            req.id,
-            body,
-            req.input_tokens,
-            scheduled_at,
-            queue_wait,
-            false,
-        )
-        .await;
+        self.send_body(req.id, body, req.input_tokens, None, None, false)
+            .await;
     }
 
     /// Send a body; returns the generated text of a successful request when asked
@@ -105,12 +125,17 @@ impl RunContext {
         scheduled_at: Option<u64>,
         queue_wait: Option<u64>,
         keep_answer: bool,
-    ) -> Option<sessions::Answer> {
+    ) -> Option<Answer> {
         let outcome = self
             .client
-            .execute(&self.url, body, &self.clock, &self.live)
+            .execute(
+                &self.url,
+                body,
+                &self.clock,
+                &(&*self.live, &*self.failures),
+            )
             .await;
-        let answer = (keep_answer && outcome.failure.is_none()).then(|| sessions::Answer {
+        let answer = (keep_answer && outcome.failure.is_none()).then(|| Answer {
             text: outcome.text.clone(),
             tokens: outcome.usage.and_then(|u| u.completion_tokens),
         });

@@ -1,17 +1,19 @@
 //! Open-loop sending on an absolute timeline: request i goes at `start + offset_i`
-//! whatever the server does. A dedicated thread keeps the time: it sleeps until ~200 µs
-//! before each deadline, spins the rest, and hands the request to the async runtime
-//! (tokio's own timer fires up to 1 ms late and merges sub-millisecond gaps). Offsets
-//! are absolute, never relative to the previous send, so lateness cannot accumulate.
+//! whatever the server does. A dedicated thread keeps the time (`timer::wait_until`:
+//! it sleeps until ~200 µs before each deadline and spins the rest) and hands the
+//! request to the async runtime (tokio's own timer fires up to 1 ms late and merges
+//! sub-millisecond gaps). Offsets are absolute, never relative to the previous send, so
+//! lateness cannot accumulate.
 
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::RunContext;
+use crate::timer::wait_until_unless;
 use crate::workload::prepare::PreparedRequest;
 use crate::workload::trace::TraceRequest;
 
@@ -22,34 +24,6 @@ pub struct Timed {
     pub req: PreparedRequest,
     /// The trace request it was made from, when a session's turn is decided at send time.
     pub turn: Option<Box<TraceRequest>>,
-}
-
-/// Spinning covers the sleep's wake-up error; longer waits sleep.
-const SPIN: Duration = Duration::from_micros(200);
-
-/// Wait until `target` with well under a millisecond of error.
-pub fn precise_wait(target: Instant) {
-    precise_wait_unless(target, || false);
-}
-
-/// The same, giving up (false) when `stop` says so; it is asked at least every 50 ms.
-pub fn precise_wait_unless(target: Instant, stop: impl Fn() -> bool) -> bool {
-    const CHECK: Duration = Duration::from_millis(50);
-    loop {
-        let now = Instant::now();
-        if now >= target {
-            return true;
-        }
-        let left = target - now;
-        if left > SPIN {
-            if stop() {
-                return false;
-            }
-            std::thread::sleep((left - SPIN).min(CHECK));
-        } else {
-            std::hint::spin_loop();
-        }
-    }
 }
 
 /// Send every request from `incoming` (in time order) at its time; with `cap`, at most
@@ -69,8 +43,7 @@ pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<
             let mut tasks = JoinSet::new();
             for timed in incoming {
                 let due = clock.instant_at(timed.at_us);
-                if !precise_wait_unless(due, || keeper_ctx.should_stop())
-                    || keeper_ctx.should_stop()
+                if !wait_until_unless(due, || keeper_ctx.should_stop()) || keeper_ctx.should_stop()
                 {
                     break;
                 }
@@ -100,65 +73,34 @@ async fn send_timed(
     slots: Option<Arc<Semaphore>>,
     ctx: Arc<RunContext>,
 ) {
-    let i = timed.req.id;
     let t0 = ctx.clock.now_us();
-    let turn = match (&ctx.sessions, &timed.turn) {
-        (Some(s), Some(t)) => Some(s.before_send(i as usize, t).await),
-        _ => None,
-    };
-    let _permit = match slots {
-        Some(s) => s.acquire_owned().await.ok(),
-        None => None,
-    };
-    let waited = ctx.clock.now_us() - t0;
-    let wait = (cap.is_some() || ctx.sessions.is_some()).then_some(waited);
-    match (turn, &ctx.sessions) {
-        (Some(mut turn), Some(s)) => {
-            let (body, tokens) = turn
-                .body
-                .take()
-                .unwrap_or_else(|| (timed.req.body.clone(), timed.req.input_tokens));
-            let keep = s.has_children(i as usize);
-            let answer = ctx
-                .send_body(i, body, tokens, Some(timed.at_us), wait, keep)
-                .await;
-            s.after(i as usize, turn, answer).await;
+    let Timed { at_us, req, turn } = timed;
+    // Waits for a slot, then sends; `None` sends the prepared body.
+    let send = |body: Option<(Bytes, u32)>, keep_answer: bool| {
+        let (slots, ctx, req) = (&slots, &ctx, &req);
+        async move {
+            let _permit = match slots {
+                Some(s) => s.acquire().await.ok(),
+                None => None,
+            };
+            let waited = ctx.clock.now_us() - t0;
+            let wait = (cap.is_some() || ctx.sessions.is_some()).then_some(waited);
+            let (body, tokens) = body.unwrap_or_else(|| (req.body.clone(), req.input_tokens));
+            ctx.send_body(req.id, body, tokens, Some(at_us), wait, keep_answer)
+                .await
         }
-        _ => ctx.send_at(&timed.req, Some(timed.at_us), wait).await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn precise_wait_is_never_early_and_rarely_late() {
-        // Never early, exactly. On an idle machine the spin gives a median of tens of µs;
-        // a loaded one delays wake-ups (medians of 2–5 ms were seen with a dozen busy
-        // loops), so the default bound, best of three rounds, catches only a wait late by
-        // far more: sleeping a whole 50 ms check period, a wrong unit.
-        // SERVESCOPE_STRICT_TIMING=1 asks for the idle figure (bench/targets.sh measures
-        // it).
-        let strict = std::env::var("SERVESCOPE_STRICT_TIMING").is_ok_and(|v| v == "1");
-        let bound_us = if strict { 500 } else { 10_000 };
-        let mut medians = Vec::new();
-        for _ in 0..3 {
-            let mut late = Vec::new();
-            for i in 0..50 {
-                let target = Instant::now() + Duration::from_micros(300 + 97 * i);
-                precise_wait(target);
-                let now = Instant::now();
-                assert!(now >= target, "woke {:?} early", target - now);
-                late.push((now - target).as_micros());
-            }
-            late.sort_unstable();
-            // The odd wake-up delayed by the machine's load leaves the median alone.
-            medians.push(late[25]);
-            if late[25] < bound_us {
-                return;
-            }
+    };
+    match (&ctx.sessions, turn) {
+        (Some(s), Some(t)) => {
+            s.turn(
+                req.id,
+                &t,
+                Box::new(|body, keep| Box::pin(send(body, keep))),
+            )
+            .await
         }
-        panic!("median lateness {medians:?} µs, over {bound_us} µs in every round");
+        _ => {
+            send(None, false).await;
+        }
     }
 }

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use super::Source;
 use crate::error::Error;
-use crate::schedule::sessions::link_parents;
 use crate::settings::{Prompts, WorkloadSettings};
 use crate::shard::{Pick, Shard, conversation_roots};
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
 use crate::workload::prepare::{PromptSource, WorkloadSpec};
+use crate::workload::sessions::link_parents;
 use crate::workload::synthetic::SyntheticPrompts;
 use crate::workload::trace_file::TraceFile;
 

@@ -16,11 +16,11 @@ use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper};
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
-use crate::schedule::sessions::Sessions;
-use crate::schedule::{Load, RunContext};
+use crate::schedule::{FailureCounter, Load, RunContext};
 use crate::settings::SessionSettings;
 use crate::shard::{Pick, Shard};
 use crate::workload::prepare::{PreparedRequest, PromptSource};
+use crate::workload::sessions::Sessions;
 
 /// What a run needs from the session, borrowed for all of its runs.
 pub struct Stage<'a> {
@@ -80,13 +80,14 @@ impl<'a> Runner<'a> {
         let upfront = self.prepare(&feeder, plan, run, count)?;
         self.before_run(plan, &upfront);
         let live = Arc::new(Live::default());
-        let (clock, scrape) = self.drive(&feeder, plan, upfront, count, &live)?;
+        let failures = Arc::new(FailureCounter::default());
+        let (clock, scrape) = self.drive(&feeder, plan, upfront, count, (&live, &failures))?;
         let summary = self.summarise(plan, scrape)?;
         Ok(Finished {
             summary,
             params,
             clock,
-            error_rate_exceeded: live.error_rate_exceeded(self.stage.settings.run.max_error_rate),
+            error_rate_exceeded: failures.exceeded(self.stage.settings.run.max_error_rate),
         })
     }
 
@@ -154,7 +155,7 @@ impl<'a> Runner<'a> {
         plan: &RunPlan,
         upfront: Vec<PreparedRequest>,
         count: usize,
-        live: &Arc<Live>,
+        (live, failures): (&Arc<Live>, &Arc<FailureCounter>),
     ) -> Result<(RunClock, Option<RunningScrape>), Error> {
         let first_start = self.start_at.take();
         let s = &self.stage;
@@ -178,9 +179,10 @@ impl<'a> Runner<'a> {
                 url: target.endpoint.url.clone(),
                 clock,
                 live: live.clone(),
+                failures: failures.clone(),
                 recorder: s.recorder.handle(),
                 label: Arc::from(plan.label.as_str()),
-                sessions: sessions.clone(),
+                sessions: sessions.clone().map(|s| s as _),
                 max_error_rate: s.settings.run.max_error_rate,
                 shutdown: target.shutdown.clone(),
             }))

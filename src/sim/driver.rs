@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, error::TryRecv
 
 use super::Shared;
 use super::engine::EngineConfig;
-use super::sched::{NewRequest, Scheduler, Step};
+use super::sched::{NewRequest, Sampled, Scheduler, Step};
 
 /// A request handed to the engine, its prompt already tokenized.
 pub(super) struct Arrival {
@@ -62,16 +62,7 @@ impl Engine {
                     Err(TryRecvError::Disconnected) => return,
                 }
             }
-            // A response that is gone (client disconnected) drops its receiver.
-            let gone: Vec<u64> = clients
-                .iter()
-                .filter(|(_, c)| c.tx.is_closed())
-                .map(|(&id, _)| id)
-                .collect();
-            for id in gone {
-                sched.cancel(id);
-                clients.remove(&id);
-            }
+            drop_gone(&mut sched, &mut clients);
             if !sched.has_work() {
                 publish(&shared, &sched, &Step::default());
                 let Some(a) = self.rx.recv().await else {
@@ -102,34 +93,59 @@ impl Engine {
                 .unwrap_or(step_start);
             crate::timer::sleep_until(end).await;
             let sampled = sched.finish(&step);
-            {
-                let mut c = shared.counters();
-                for s in &sampled {
-                    c.metrics.generation_tokens += 1;
-                    if s.generated == 1 {
-                        c.metrics.prompt_tokens += u64::from(s.prompt_len);
-                        if let Some(client) = clients.get(&s.id) {
-                            let ttft = end.saturating_duration_since(client.t0);
-                            c.metrics.observe_ttft(ttft.as_secs_f64());
-                        }
-                    }
-                }
-            }
-            for s in sampled {
-                if let Some(client) = clients.get(&s.id) {
-                    let p = Progress {
-                        generated: s.generated,
-                        cached_tokens: s.cached_tokens,
-                    };
-                    // An error means the response is gone; it is cancelled next step.
-                    let _ = client.tx.send(p);
-                }
-                if s.finished {
-                    clients.remove(&s.id);
-                }
-            }
+            deliver(&shared, &mut clients, end, sampled);
             // Absolute: lateness of the timer does not accumulate.
             step_start = end;
+        }
+    }
+}
+
+/// A response that is gone (client disconnected) dropped its receiver: its request is
+/// cancelled.
+fn drop_gone(sched: &mut Scheduler, clients: &mut BTreeMap<u64, Client>) {
+    let gone: Vec<u64> = clients
+        .iter()
+        .filter(|(_, c)| c.tx.is_closed())
+        .map(|(&id, _)| id)
+        .collect();
+    for id in gone {
+        sched.cancel(id);
+        clients.remove(&id);
+    }
+}
+
+/// A step ended at `end`: count its tokens in the metrics and tell each request what it
+/// generated.
+fn deliver(
+    shared: &Shared,
+    clients: &mut BTreeMap<u64, Client>,
+    end: Instant,
+    sampled: Vec<Sampled>,
+) {
+    {
+        let mut c = shared.counters();
+        for s in &sampled {
+            c.metrics.generation_tokens += 1;
+            if s.generated == 1 {
+                c.metrics.prompt_tokens += u64::from(s.prompt_len);
+                if let Some(client) = clients.get(&s.id) {
+                    let ttft = end.saturating_duration_since(client.t0);
+                    c.metrics.observe_ttft(ttft.as_secs_f64());
+                }
+            }
+        }
+    }
+    for s in sampled {
+        if let Some(client) = clients.get(&s.id) {
+            let p = Progress {
+                generated: s.generated,
+                cached_tokens: s.cached_tokens,
+            };
+            // An error means the response is gone; it is cancelled next step.
+            let _ = client.tx.send(p);
+        }
+        if s.finished {
+            clients.remove(&s.id);
         }
     }
 }

@@ -24,88 +24,190 @@ use serde_json::json;
 use super::stream::mix;
 use crate::record::FailureKind;
 
-/// One kind of fault. The variants are in priority order (see the module docs).
+/// One kind of fault. The variants are in priority order (see the module docs); what
+/// each does is in its row of [`KINDS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FaultKind {
-    /// The connection is reset after the request was read, with no response at all.
     Drop,
-    /// HTTP 500 with an OpenAI-style JSON error body.
     Http500,
-    /// HTTP 429 with `Retry-After` and a JSON error body.
     Http429,
-    /// The response headers come late; the response is otherwise normal.
     SlowHeaders,
-    /// After half of the output, the connection is closed mid-body.
     Cut,
-    /// After half of the output, a `data: {"error": ...}` event ends the stream.
     ErrorEvent,
-    /// After half of the output, an event that is not JSON; the stream then goes on.
     Malformed,
-    /// After half of the output, no bytes for a while (or until the client leaves).
     Stall,
 }
 
+/// When a fault is injected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before any response, so the request never reaches generation.
+    BeforeResponse,
+    /// At the response headers.
+    Headers,
+    /// Part-way through the output (see [`fault_point`]).
+    MidOutput,
+}
+
+/// Everything that sets one kind apart. Every list of kinds (priority, names, the
+/// config's and the counters' fields, the client's expected failure) is read from
+/// [`KINDS`], one row per kind.
+pub struct KindInfo {
+    pub kind: FaultKind,
+    /// The name in the config file (`faults.<name>`) and, with `-` for `_`, in the
+    /// flags (`--fault-<name>`).
+    pub name: &'static str,
+    /// What a client sees, for help text.
+    pub effect: &'static str,
+    pub phase: Phase,
+    /// How servescope's client records a streamed request with this fault. `None`: it
+    /// succeeds (slow headers, and a bounded stall), unless a timeout of the client's
+    /// fires first; a stall without end is ended only by such a timeout.
+    pub expected_failure: Option<FailureKind>,
+    /// The client cannot accept the response, so it does not count as completed.
+    pub spoils: bool,
+    spec: fn(&FaultConfig) -> &FaultSpec,
+    spec_mut: fn(&mut FaultConfig) -> &mut FaultSpec,
+    count: fn(&mut FaultCounts) -> &mut u64,
+}
+
+/// One row of [`KINDS`]: the kind, its field name in the config and the counters, and
+/// the rest.
+macro_rules! kind {
+    ($kind:ident, $field:ident, $phase:ident, $failure:expr, $spoils:expr, $effect:expr) => {
+        KindInfo {
+            kind: FaultKind::$kind,
+            name: stringify!($field),
+            effect: $effect,
+            phase: Phase::$phase,
+            expected_failure: $failure,
+            spoils: $spoils,
+            spec: |c| &c.$field,
+            spec_mut: |c| &mut c.$field,
+            count: |c| &mut c.$field,
+        }
+    };
+}
+
+/// How many kinds there are.
+pub const KIND_COUNT: usize = 8;
+
+/// The kinds in priority order (the order of [`FaultKind`]'s variants).
+pub const KINDS: [KindInfo; KIND_COUNT] = [
+    // Not a connect error: the TCP connection was made and the request sent.
+    kind!(
+        Drop,
+        drop,
+        BeforeResponse,
+        Some(FailureKind::StreamCut),
+        true,
+        "the connection is reset after the request was read, with no response at all"
+    ),
+    kind!(
+        Http500,
+        http_500,
+        BeforeResponse,
+        Some(FailureKind::HttpStatus),
+        true,
+        "HTTP 500 with an OpenAI-style JSON error body"
+    ),
+    kind!(
+        Http429,
+        http_429,
+        BeforeResponse,
+        Some(FailureKind::HttpStatus),
+        true,
+        "HTTP 429 with Retry-After and a JSON error body"
+    ),
+    kind!(
+        SlowHeaders,
+        slow_headers,
+        Headers,
+        None,
+        false,
+        "the response headers come late; the response is otherwise normal"
+    ),
+    kind!(
+        Cut,
+        cut,
+        MidOutput,
+        Some(FailureKind::StreamCut),
+        true,
+        "after half of the output, the connection is closed mid-body"
+    ),
+    kind!(
+        ErrorEvent,
+        error_event,
+        MidOutput,
+        Some(FailureKind::ErrorEvent),
+        true,
+        "after half of the output, a data: {\"error\": ...} event ends the stream"
+    ),
+    kind!(
+        Malformed,
+        malformed,
+        MidOutput,
+        Some(FailureKind::InvalidResponse),
+        true,
+        "after half of the output, an event that is not JSON; the stream then goes on"
+    ),
+    kind!(
+        Stall,
+        stall,
+        MidOutput,
+        None,
+        false,
+        "after half of the output, no bytes for a while (or until the client leaves)"
+    ),
+];
+
+// Each row sits at its kind's index, so `info` is a lookup.
+const _: () = {
+    let mut i = 0;
+    while i < KIND_COUNT {
+        assert!(KINDS[i].kind as usize == i);
+        i += 1;
+    }
+};
+
 impl FaultKind {
     /// Every kind, in priority order.
-    pub const ALL: [FaultKind; 8] = [
-        FaultKind::Drop,
-        FaultKind::Http500,
-        FaultKind::Http429,
-        FaultKind::SlowHeaders,
-        FaultKind::Cut,
-        FaultKind::ErrorEvent,
-        FaultKind::Malformed,
-        FaultKind::Stall,
-    ];
+    pub const ALL: [FaultKind; KIND_COUNT] = {
+        let mut all = [FaultKind::Drop; KIND_COUNT];
+        let mut i = 0;
+        while i < KIND_COUNT {
+            all[i] = KINDS[i].kind;
+            i += 1;
+        }
+        all
+    };
+
+    /// This kind's row of [`KINDS`].
+    pub fn info(self) -> &'static KindInfo {
+        &KINDS[self as usize]
+    }
 
     /// The name used in the config file (`faults.<name>`) and, with `-` for `_`, in
     /// the flags (`--fault-<name>`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            FaultKind::Drop => "drop",
-            FaultKind::Http500 => "http_500",
-            FaultKind::Http429 => "http_429",
-            FaultKind::SlowHeaders => "slow_headers",
-            FaultKind::Cut => "cut",
-            FaultKind::ErrorEvent => "error_event",
-            FaultKind::Malformed => "malformed",
-            FaultKind::Stall => "stall",
-        }
+        self.info().name
     }
 
-    /// How servescope's client records a streamed request with this fault. `None`: it
-    /// succeeds (slow headers, and a bounded stall), unless a timeout of the client's
-    /// fires first; a stall without end is ended only by such a timeout.
+    /// See [`KindInfo::expected_failure`].
     pub fn expected_failure(self) -> Option<FailureKind> {
-        match self {
-            // Not a connect error: the TCP connection was made and the request sent.
-            FaultKind::Drop | FaultKind::Cut => Some(FailureKind::StreamCut),
-            FaultKind::Http500 | FaultKind::Http429 => Some(FailureKind::HttpStatus),
-            FaultKind::ErrorEvent => Some(FailureKind::ErrorEvent),
-            FaultKind::Malformed => Some(FailureKind::InvalidResponse),
-            FaultKind::SlowHeaders | FaultKind::Stall => None,
-        }
+        self.info().expected_failure
     }
 
-    /// Injected before any response, so the request never reaches generation.
     pub(super) fn before_response(self) -> bool {
-        matches!(
-            self,
-            FaultKind::Drop | FaultKind::Http500 | FaultKind::Http429
-        )
+        self.info().phase == Phase::BeforeResponse
     }
 
-    /// Injected part-way through the output (see [`fault_point`]).
     pub(super) fn mid_output(self) -> bool {
-        matches!(
-            self,
-            FaultKind::Cut | FaultKind::ErrorEvent | FaultKind::Malformed | FaultKind::Stall
-        )
+        self.info().phase == Phase::MidOutput
     }
 
-    /// The client cannot accept the response, so it does not count as completed.
     pub(super) fn spoils(self) -> bool {
-        !matches!(self, FaultKind::SlowHeaders | FaultKind::Stall)
+        self.info().spoils
     }
 }
 
@@ -175,29 +277,11 @@ impl Default for FaultConfig {
 
 impl FaultConfig {
     pub fn spec(&self, kind: FaultKind) -> &FaultSpec {
-        match kind {
-            FaultKind::Drop => &self.drop,
-            FaultKind::Http500 => &self.http_500,
-            FaultKind::Http429 => &self.http_429,
-            FaultKind::SlowHeaders => &self.slow_headers,
-            FaultKind::Cut => &self.cut,
-            FaultKind::ErrorEvent => &self.error_event,
-            FaultKind::Malformed => &self.malformed,
-            FaultKind::Stall => &self.stall,
-        }
+        (kind.info().spec)(self)
     }
 
     pub fn spec_mut(&mut self, kind: FaultKind) -> &mut FaultSpec {
-        match kind {
-            FaultKind::Drop => &mut self.drop,
-            FaultKind::Http500 => &mut self.http_500,
-            FaultKind::Http429 => &mut self.http_429,
-            FaultKind::SlowHeaders => &mut self.slow_headers,
-            FaultKind::Cut => &mut self.cut,
-            FaultKind::ErrorEvent => &mut self.error_event,
-            FaultKind::Malformed => &mut self.malformed,
-            FaultKind::Stall => &mut self.stall,
-        }
+        (kind.info().spec_mut)(self)
     }
 
     /// No fault can fire.
@@ -306,16 +390,7 @@ impl FaultCounts {
     }
 
     fn slot(&mut self, kind: FaultKind) -> &mut u64 {
-        match kind {
-            FaultKind::Drop => &mut self.drop,
-            FaultKind::Http500 => &mut self.http_500,
-            FaultKind::Http429 => &mut self.http_429,
-            FaultKind::SlowHeaders => &mut self.slow_headers,
-            FaultKind::Cut => &mut self.cut,
-            FaultKind::ErrorEvent => &mut self.error_event,
-            FaultKind::Malformed => &mut self.malformed,
-            FaultKind::Stall => &mut self.stall,
-        }
+        (kind.info().count)(self)
     }
 }
 

@@ -101,6 +101,12 @@ impl Metrics {
         for (name, help, v) in counters {
             one(name, "counter", help, v.to_string());
         }
+        self.render_ttft(&mut out, &label);
+        out
+    }
+
+    /// The TTFT histogram, its buckets cumulative as the text format has them.
+    fn render_ttft(&self, out: &mut String, label: &str) {
         let name = "vllm:time_to_first_token_seconds";
         let _ = write!(
             out,
@@ -116,7 +122,6 @@ impl Metrics {
         }
         let _ = writeln!(out, "{name}_sum{{{label}}} {:?}", self.ttft_sum);
         let _ = writeln!(out, "{name}_count{{{label}}} {cumulative}");
-        out
     }
 }
 

@@ -1,8 +1,10 @@
-//! What is sent: prompts (synthetic, from a dataset) and their token counts.
+//! What is sent: prompts (synthetic, from a dataset, from a trace, a session's next
+//! turn) and their token counts; the client encodes them (`EncodeBody`).
 
 pub mod blocks;
 pub mod dataset;
 pub mod prepare;
+pub mod sessions;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod trace;
@@ -10,3 +12,22 @@ pub mod trace_file;
 pub mod words;
 
 pub use tokenizer::{Tokenizer, TokenizerError};
+
+use bytes::Bytes;
+
+/// What the prompt of one request is; the client's API module turns it into a body.
+#[derive(Clone, Copy, Debug)]
+pub enum Prompt<'a> {
+    Text(&'a str),
+    TokenIds(&'a [u32]),
+    /// An OpenAI chat `messages` list, sent as is.
+    Messages(&'a serde_json::Value),
+}
+
+/// Encodes a prompt and its max_tokens as a request body: the client's API format
+/// (`client::openai::BodyOptions`) implements it, and the workload calls it as it
+/// prepares each request, before the run's clock starts (or ahead of sending), so no
+/// encoding sits on the hot path.
+pub trait EncodeBody: Sync {
+    fn encode(&self, prompt: Prompt<'_>, max_tokens: u32) -> Bytes;
+}

@@ -14,7 +14,7 @@ use super::synthetic::{LengthSpec, SyntheticError, SyntheticPrompts};
 use super::tokenizer::Tokenizer;
 use super::trace::{TraceError, TraceRequest};
 use super::trace_file::{TraceFile, TraceStream};
-use crate::client::openai::{BodyOptions, PromptBody, build_body};
+use super::{EncodeBody, Prompt};
 use crate::shard::Pick;
 
 /// One request, ready to send.
@@ -91,7 +91,7 @@ fn request_seed(seed: u64, run: u64, i: u64) -> u64 {
 /// server's prefix cache cannot carry one run's prompts into the next).
 pub fn prepare(
     spec: &WorkloadSpec,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     count: usize,
@@ -102,7 +102,7 @@ pub fn prepare(
 /// Requests `range` of run `run`, built on every core (a trace's are read in order).
 pub fn prepare_range(
     spec: &WorkloadSpec,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     range: std::ops::Range<usize>,
@@ -123,7 +123,7 @@ pub fn prepare_range(
 /// synthetic or dataset source, built on every core.
 pub fn prepare_ids(
     spec: &WorkloadSpec,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     ids: &[u64],
@@ -168,7 +168,7 @@ pub struct Prepared {
 /// pick, only its requests (the others are passed over unbuilt).
 pub struct RequestStream<'a> {
     spec: &'a WorkloadSpec,
-    body: &'a BodyOptions,
+    body: &'a dyn EncodeBody,
     tok: &'a Tokenizer,
     run: u64,
     next: u64,
@@ -179,7 +179,7 @@ pub struct RequestStream<'a> {
 impl<'a> RequestStream<'a> {
     pub fn new(
         spec: &'a WorkloadSpec,
-        body: &'a BodyOptions,
+        body: &'a dyn EncodeBody,
         tok: &'a Tokenizer,
         run: u64,
     ) -> Result<Self, PrepareError> {
@@ -267,7 +267,7 @@ impl Iterator for RequestStream<'_> {
 pub fn prepare_trace(
     spec: &WorkloadSpec,
     blocks: &BlockPrompts,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     run: u64,
     i: u64,
     t: &TraceRequest,
@@ -275,15 +275,15 @@ pub fn prepare_trace(
     let bytes = if spec.token_ids {
         let mut out = Vec::new();
         trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Ids(&mut out));
-        build_body(body, PromptBody::TokenIds(&out), t.output_len)
+        body.encode(Prompt::TokenIds(&out), t.output_len)
     } else {
         let mut out = String::new();
         trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Text(&mut out));
-        build_body(body, PromptBody::Text(&out), t.output_len)
+        body.encode(Prompt::Text(&out), t.output_len)
     };
     PreparedRequest {
         id: i,
-        body: Bytes::from(bytes),
+        body: bytes,
         input_tokens: t.input_len,
         max_tokens: t.output_len,
     }
@@ -292,7 +292,7 @@ pub fn prepare_trace(
 /// Request `i` of run `run`.
 pub fn prepare_one(
     spec: &WorkloadSpec,
-    body: &BodyOptions,
+    body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     i: u64,
@@ -304,13 +304,13 @@ pub fn prepare_one(
             let max_tokens = spec.output_len.sample(&mut rng);
             let prompt = prompts.generate(tok, n, &mut rng)?;
             let pb = if spec.token_ids {
-                PromptBody::TokenIds(&prompt.token_ids)
+                Prompt::TokenIds(&prompt.token_ids)
             } else {
-                PromptBody::Text(&prompt.text)
+                Prompt::Text(&prompt.text)
             };
             Ok(PreparedRequest {
                 id: i,
-                body: Bytes::from(build_body(body, pb, max_tokens)),
+                body: body.encode(pb, max_tokens),
                 input_tokens: prompt.token_ids.len() as u32,
                 max_tokens,
             })
@@ -332,23 +332,17 @@ pub fn prepare_one(
             let (bytes, input_tokens) = match &e.content {
                 PromptContent::Text(t) if spec.token_ids => {
                     let ids = tok.encode(t);
-                    (
-                        build_body(body, PromptBody::TokenIds(&ids), max_tokens),
-                        ids.len(),
-                    )
+                    (body.encode(Prompt::TokenIds(&ids), max_tokens), ids.len())
                 }
-                PromptContent::Text(t) => (
-                    build_body(body, PromptBody::Text(t), max_tokens),
-                    tok.count(t),
-                ),
+                PromptContent::Text(t) => (body.encode(Prompt::Text(t), max_tokens), tok.count(t)),
                 PromptContent::Messages(m) => (
-                    build_body(body, PromptBody::Messages(m), max_tokens),
+                    body.encode(Prompt::Messages(m), max_tokens),
                     messages_tokens(tok, m),
                 ),
             };
             Ok(PreparedRequest {
                 id: i,
-                body: Bytes::from(bytes),
+                body: bytes,
                 input_tokens: input_tokens as u32,
                 max_tokens,
             })
@@ -423,162 +417,5 @@ fn messages_tokens(tok: &Tokenizer, messages: &serde_json::Value) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::client::openai::Api;
-    use crate::workload::synthetic::SyntheticKind;
-
-    fn opts(api: Api) -> BodyOptions {
-        BodyOptions {
-            api,
-            model: "m".into(),
-            ignore_eos: true,
-            extra: Default::default(),
-        }
-    }
-
-    fn spec(input: LengthSpec, output: LengthSpec, seed: u64) -> WorkloadSpec {
-        WorkloadSpec {
-            source: PromptSource::Synthetic {
-                input_len: input,
-                prompts: SyntheticPrompts::resolve(SyntheticKind::Words, &Tokenizer::builtin()).0,
-            },
-            output_len: output,
-            seed,
-            token_ids: false,
-        }
-    }
-
-    #[test]
-    fn synthetic_requests_are_exact_and_deterministic() {
-        let tok = Tokenizer::builtin();
-        let s = spec(
-            LengthSpec::Range { lo: 5, hi: 60 },
-            LengthSpec::Fixed(7),
-            42,
-        );
-        let a = prepare(&s, &opts(Api::Chat), &tok, 0, 9).unwrap();
-        let b = prepare(&s, &opts(Api::Chat), &tok, 0, 9).unwrap();
-        assert_eq!(a.len(), 9);
-        for (x, y) in a.iter().zip(&b) {
-            assert_eq!(x.body, y.body, "same seed, same requests");
-        }
-        for (i, r) in a.iter().enumerate() {
-            assert_eq!(r.id, i as u64);
-            assert_eq!(r.max_tokens, 7);
-            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-            let text = v["messages"][0]["content"].as_str().unwrap();
-            assert_eq!(tok.count(text) as u32, r.input_tokens);
-            assert!((5..=60).contains(&r.input_tokens));
-        }
-        let other_run = prepare(&s, &opts(Api::Chat), &tok, 1, 9).unwrap();
-        assert_ne!(a[0].body, other_run[0].body, "runs get their own prompts");
-    }
-
-    #[test]
-    fn token_id_prompts_on_completions() {
-        let tok = Tokenizer::builtin();
-        let mut s = spec(LengthSpec::Fixed(33), LengthSpec::Fixed(3), 1);
-        s.token_ids = true;
-        let r = &prepare(&s, &opts(Api::Completions), &tok, 0, 1).unwrap()[0];
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v["prompt"].as_array().unwrap().len(), 33);
-        assert_eq!(r.input_tokens, 33);
-    }
-
-    #[test]
-    fn dataset_entries_cycle_and_keep_their_output_length() {
-        let tok = Tokenizer::builtin();
-        let entries = vec![
-            DatasetEntry {
-                location: "d:1".into(),
-                content: PromptContent::Text("hello there".into()),
-                output_len: Some(5),
-            },
-            DatasetEntry {
-                location: "d:2".into(),
-                content: PromptContent::Messages(serde_json::json!([
-                    {"role": "system", "content": "be brief"},
-                    {"role": "user", "content": "hi"}
-                ])),
-                output_len: None,
-            },
-        ];
-        let s = WorkloadSpec {
-            source: PromptSource::Dataset(Arc::new(entries)),
-            output_len: LengthSpec::Fixed(9),
-            seed: 0,
-            token_ids: false,
-        };
-        let r = prepare(&s, &opts(Api::Chat), &tok, 0, 3).unwrap();
-        assert_eq!(r[0].max_tokens, 5);
-        assert_eq!(r[1].max_tokens, 9);
-        assert_eq!(r[2].max_tokens, 5, "entries cycle");
-        assert_eq!(r[0].input_tokens as usize, tok.count("hello there"));
-        assert_eq!(
-            r[1].input_tokens as usize,
-            tok.count("be brief") + tok.count("hi")
-        );
-        let v: serde_json::Value = serde_json::from_slice(&r[1].body).unwrap();
-        assert_eq!(v["messages"][0]["role"], "system");
-    }
-
-    #[test]
-    fn trace_prompts_share_exactly_their_common_hash_prefix() {
-        let tok = Tokenizer::builtin();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.jsonl");
-        let line = |ids: &str| {
-            format!(
-                r#"{{"timestamp": 0, "input_length": 48, "output_length": 2, "hash_ids": [{ids}]}}"#
-            )
-        };
-        std::fs::write(
-            &path,
-            [line("1, 2, 3"), line("1, 2, 9"), line("5, 6, 7")].join("\n"),
-        )
-        .unwrap();
-        let file = TraceFile::scan(&path, None, None, None).unwrap();
-        let spec = WorkloadSpec {
-            source: PromptSource::Trace {
-                file: Arc::new(file),
-                blocks: Arc::new(BlockPrompts::new(&tok, 16, 0).unwrap()),
-            },
-            output_len: LengthSpec::Fixed(1),
-            seed: 0,
-            token_ids: false,
-        };
-        // The prompt as the server would see it: the body's text, tokenized.
-        let tokens = |run: u64, i: u64| {
-            let r = prepare_one(&spec, &opts(Api::Chat), &tok, run, i).unwrap();
-            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-            let ids = tok.encode(v["messages"][0]["content"].as_str().unwrap());
-            assert_eq!(ids.len(), 48, "exact length");
-            assert_eq!(r.input_tokens, 48);
-            ids
-        };
-        for run in [0, 1] {
-            let (a, b, c) = (tokens(run, 0), tokens(run, 1), tokens(run, 2));
-            assert_eq!(a[..32], b[..32], "two shared blocks = 32 shared tokens");
-            assert_ne!(a[32..], b[32..], "the third block differs");
-            assert_ne!(a[..16], c[..16], "no shared hash id, no shared block");
-        }
-        assert_ne!(
-            tokens(0, 0),
-            tokens(1, 0),
-            "each replay has its own contents"
-        );
-        let streamed: Vec<_> = RequestStream::new(&spec, &opts(Api::Chat), &tok, 1)
-            .unwrap()
-            .map(|p| p.unwrap())
-            .collect();
-        assert_eq!(streamed.len(), 3, "a trace's stream ends with the file");
-        for (i, p) in streamed.iter().enumerate() {
-            let one = prepare_one(&spec, &opts(Api::Chat), &tok, 1, i as u64).unwrap();
-            assert_eq!(p.req.body, one.body, "streamed = one by one");
-            assert_eq!(p.trace.as_ref().unwrap().line, i + 1);
-        }
-        let e = prepare_one(&spec, &opts(Api::Chat), &tok, 1, 3).unwrap_err();
-        assert!(e.to_string().contains("no request 3"), "{e}");
-    }
-}
+#[path = "tests_prepare.rs"]
+mod tests;

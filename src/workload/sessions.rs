@@ -1,4 +1,5 @@
-//! Multi-turn sessions of a Qwen trace: a turn whose parent (`parent_chat_id`) is in the
+//! Multi-turn sessions of a Qwen trace, a workload capability the schedule reaches
+//! through `schedule::Continuations`: a turn whose parent (`parent_chat_id`) is in the
 //! replay is sent as a continuation of the parent's conversation — the parent's prompt,
 //! the answer the server actually generated, then the new turn — at its own timestamp
 //! or once the parent has ended, whichever is later. A turn whose parent failed is sent
@@ -11,11 +12,11 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::client::openai::{BodyOptions, PromptBody, build_body};
-use crate::workload::Tokenizer;
-use crate::workload::blocks::BlockPrompts;
-use crate::workload::prepare::{TraceOut, trace_blocks, trace_prompt};
-use crate::workload::trace::{TraceError, TraceRequest};
+use super::blocks::BlockPrompts;
+use super::prepare::{TraceOut, trace_blocks, trace_prompt};
+use super::trace::{TraceError, TraceRequest};
+use super::{EncodeBody, Prompt, Tokenizer};
+use crate::schedule::{Answer, Continuations, SendTurn, TurnFuture};
 
 /// For each request, the index of its parent turn (an earlier one), from each request's
 /// `(chat_id, parent_chat_id)` in trace order.
@@ -74,13 +75,6 @@ struct Slot {
     notify: Notify,
 }
 
-/// What a turn generated, for the turns that continue it.
-pub struct Answer {
-    pub text: String,
-    /// As the server counted them (its usage), when it reported them.
-    pub tokens: Option<u32>,
-}
-
 /// What a request is sent with, decided when it is due.
 pub struct Turn {
     /// Replaces the prepared body (a continuation); `None` sends the prepared one.
@@ -96,7 +90,7 @@ pub struct Sessions {
     slots: HashMap<u32, Slot>,
     blocks: Arc<BlockPrompts>,
     tokenizer: Tokenizer,
-    body: BodyOptions,
+    body: Box<dyn EncodeBody + Send>,
     seed: u64,
     run: u64,
 }
@@ -106,7 +100,7 @@ impl Sessions {
         parent: Arc<Vec<Option<u32>>>,
         blocks: Arc<BlockPrompts>,
         tokenizer: Tokenizer,
-        body: BodyOptions,
+        body: impl EncodeBody + Send + 'static,
         seed: u64,
         run: u64,
     ) -> Self {
@@ -130,7 +124,7 @@ impl Sessions {
             slots,
             blocks,
             tokenizer,
-            body,
+            body: Box::new(body),
             seed,
             run,
         }
@@ -206,13 +200,11 @@ impl Sessions {
             tokens: parent.tokens + new_tokens,
             hash_ids: t.hash_ids.clone(),
         };
-        let body = build_body(
-            &self.body,
-            PromptBody::Messages(&history.to_json()),
-            t.output_len,
-        );
+        let body = self
+            .body
+            .encode(Prompt::Messages(&history.to_json()), t.output_len);
         Turn {
-            body: Some((Bytes::from(body), history.tokens)),
+            body: Some((body, history.tokens)),
             history: self.has_children(i).then_some(history),
         }
     }
@@ -274,9 +266,23 @@ impl Sessions {
     }
 }
 
+/// The schedule's view: a due turn waits for its parent, is sent, and its answer is
+/// kept for the turns that continue it.
+impl Continuations for Sessions {
+    fn turn<'a>(&'a self, id: u64, trace: &'a TraceRequest, send: SendTurn<'a>) -> TurnFuture<'a> {
+        Box::pin(async move {
+            let i = id as usize;
+            let mut turn = self.before_send(i, trace).await;
+            let answer = send(turn.body.take(), self.has_children(i)).await;
+            self.after(i, turn, answer).await;
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::openai::BodyOptions;
 
     fn turn(chat: i64, parent: i64) -> TraceRequest {
         TraceRequest {

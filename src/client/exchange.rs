@@ -1,0 +1,506 @@
+//! One streaming exchange: send the request (on a kept-alive connection or a new one),
+//! read the event stream, time each read, and retry what may be retried.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::HeaderValue;
+use tokio_rustls::TlsConnector;
+
+use super::RequestObserver;
+use super::http1::{self, Conn, HeadError, Origin};
+use super::openai::{self, ChunkMemo, http_error_message, parse_chunk_in_stream};
+use super::sse::{self, Leftover, SseParser};
+use super::tls;
+use super::{EXCERPT, Failure, HttpClient, MAX_ERROR_BODY, MAX_RETRY_WAIT, Outcome};
+use crate::clock::RunClock;
+use crate::record::FailureKind;
+
+impl HttpClient {
+    /// Send one streaming request and time its output events. Never fails: a failure is
+    /// part of the outcome, with everything measured up to that point.
+    pub async fn execute(
+        &self,
+        url: &reqwest::Url,
+        body: Bytes,
+        clock: &RunClock,
+        obs: &impl RequestObserver,
+    ) -> Outcome {
+        let started_at = clock.now_us();
+        let deadline = self.timeout.map(|d| clock.instant_at(started_at) + d);
+        obs.sent();
+        let mut retries = 0;
+        let mut resent = false;
+        let mut out = loop {
+            let mut out = Outcome {
+                started_at,
+                retries,
+                ..Outcome::default()
+            };
+            let exchange = self.exchange(url, &body, clock, obs, &mut out);
+            // One deadline over every try: latency counts from the first.
+            let result = match deadline {
+                Some(at) => tokio::time::timeout_at(at.into(), exchange)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err((
+                            FailureKind::Timeout,
+                            format!(
+                                "no complete response within the {} s timeout",
+                                self.timeout.unwrap_or_default().as_secs_f64()
+                            ),
+                        ))
+                    }),
+                None => exchange.await,
+            };
+            match result {
+                // A timeout that fires while draining after [DONE] changes nothing.
+                Err((FailureKind::Timeout, _)) if out.complete => {}
+                // Servers close kept-alive connections at will (llama-server does so
+                // right after some streamed responses, without `Connection: close`); a
+                // request sent on one the moment it closes gets no answer at all. Sent
+                // again once, on a new connection, as Go's HTTP client does; the record
+                // counts the retry.
+                Err(_) if out.unanswered && !resent => {
+                    resent = true;
+                    retries += 1;
+                    continue;
+                }
+                Err((kind, msg)) => {
+                    let retryable = kind == FailureKind::ConnectError
+                        || (kind == FailureKind::HttpStatus && out.http_status == Some(429));
+                    if retryable && retries < self.retries {
+                        let wait = out
+                            .retry_after
+                            .unwrap_or(Duration::from_millis(50 << retries.min(5)))
+                            .min(MAX_RETRY_WAIT);
+                        let past_deadline =
+                            deadline.is_some_and(|at| std::time::Instant::now() + wait >= at);
+                        if !past_deadline {
+                            tokio::time::sleep(wait).await;
+                            retries += 1;
+                            continue;
+                        }
+                    }
+                    out.failure = Some((kind, self.mask(msg)));
+                    out.ended_at = clock.now_us();
+                }
+                Ok(()) => {}
+            }
+            break out;
+        };
+        out.retries = retries;
+        if let Some(n) = out.usage.and_then(|u| u.completion_tokens) {
+            obs.tokens_counted(i64::from(n) - out.events.len() as i64);
+        }
+        obs.ended(!out.events.is_empty(), out.failure.is_none());
+        out
+    }
+
+    async fn exchange(
+        &self,
+        url: &reqwest::Url,
+        body: &[u8],
+        clock: &RunClock,
+        obs: &impl RequestObserver,
+        out: &mut Outcome,
+    ) -> Result<(), Failure> {
+        let origin = Origin::of(url);
+        let (mut conn, head) = self.stream_head(&origin, url, body, out).await?;
+        let mut r = Reading::new();
+        while !conn.body_ended() {
+            let n = out.events.len();
+            let got = idle(self.idle_timeout, conn.fill(), || {
+                if n == 0 {
+                    "no output yet"
+                } else {
+                    "the stream went silent"
+                }
+            })
+            .await?;
+            // One timestamp per read: every event in it arrived then (a later clock read
+            // would add the parsing of the events before it).
+            let at = clock.now_us();
+            let broken = |why: String| {
+                let msg = format!("stream broken after {n} output events: {why}");
+                (FailureKind::StreamCut, msg)
+            };
+            match got {
+                Err(e) => return Err(broken(e.to_string())),
+                Ok(0) if !conn.closed() => {
+                    return Err(broken(
+                        "the connection closed in the middle of the body".into(),
+                    ));
+                }
+                Ok(0) => break,
+                Ok(_) => {}
+            }
+            let Reading {
+                parser,
+                state,
+                excerpt,
+            } = &mut r;
+            let decoded = conn.take(|piece| {
+                // What follows the end of the stream or a failure in this read is not read.
+                if state.done || state.failure.is_some() || parser.overflowed_limit() {
+                    return;
+                }
+                if excerpt.len() < EXCERPT {
+                    excerpt.extend_from_slice(&piece[..piece.len().min(EXCERPT - excerpt.len())]);
+                }
+                parser.feed(piece, |data| state.on_event(data, at, out));
+            });
+            r.state.publish(obs, out);
+            r.after_read()?;
+            if r.state.done {
+                out.complete = true;
+                if decoded.is_ok() {
+                    drain(&mut conn, self.drain_after_done).await;
+                }
+                break;
+            }
+            // Malformed framing is the server's error, like a malformed event.
+            decoded.map_err(|e| (FailureKind::InvalidResponse, e.to_string()))?;
+        }
+        if conn.reusable() {
+            self.pool.put(&origin, conn);
+        }
+        r.end(&head.content_type, clock, obs, out)
+    }
+
+    /// Send the request and read the head of a streamed answer: an error status or a
+    /// JSON document instead of a stream fails the request.
+    async fn stream_head(
+        &self,
+        origin: &Origin<'_>,
+        url: &reqwest::Url,
+        body: &[u8],
+        out: &mut Outcome,
+    ) -> Result<(Conn, http1::Head), Failure> {
+        let sent = self.send(origin, url, body, out);
+        let (conn, head) = idle(self.idle_timeout, sent, || "no response headers").await??;
+        out.http_status = Some(head.status);
+        out.retry_after = head.retry_after;
+        if !(200..300).contains(&head.status) {
+            let body = self.read_limited(origin, conn, MAX_ERROR_BODY).await;
+            return Err((
+                FailureKind::HttpStatus,
+                http_error_message(head.status, &body),
+            ));
+        }
+        if head.content_type.starts_with("application/json") {
+            let body = self.read_limited(origin, conn, MAX_ERROR_BODY).await;
+            return Err(json_instead_of_stream(&body));
+        }
+        Ok((conn, head))
+    }
+
+    /// Send the request on a kept-alive connection or a new one, and read the response
+    /// head.
+    async fn send(
+        &self,
+        origin: &Origin<'_>,
+        url: &reqwest::Url,
+        body: &[u8],
+        out: &mut Outcome,
+    ) -> Result<(Conn, http1::Head), Failure> {
+        let (mut conn, reused) = match self.pool.take(origin) {
+            Some(c) => (c, true),
+            None => {
+                let tls = if origin.https {
+                    Some(self.tls().map_err(|e| (FailureKind::ConnectError, e))?)
+                } else {
+                    None
+                };
+                // Boxed: connecting (a TLS handshake above all) takes ~2 KB of state that
+                // would otherwise stay in every request's future for its whole life.
+                let c = Box::pin(Conn::connect(origin, &self.resolver, tls))
+                    .await
+                    .map_err(|e| (FailureKind::ConnectError, e))?;
+                (c, false)
+            }
+        };
+        let head = http1::request_head(
+            url,
+            self.auth.as_ref().map(HeaderValue::as_bytes),
+            body.len(),
+        );
+        // Only a kept-alive connection can have been closed by the server as the request
+        // went out (it may not have seen the request); a new one that closes unanswered
+        // was the server's answer. Not connecting is a connect error; a connection that
+        // dies after that is a cut stream.
+        if let Err(e) = conn.send(&head, body).await {
+            out.unanswered = reused;
+            return Err((
+                FailureKind::StreamCut,
+                format!("the connection failed as the request was sent: {e}"),
+            ));
+        }
+        drop(head);
+        match conn.read_head().await {
+            Ok(h) => Ok((conn, h)),
+            Err(HeadError::Closed { answered: false }) => {
+                out.unanswered = reused;
+                Err((
+                    FailureKind::StreamCut,
+                    "the connection closed before any response".into(),
+                ))
+            }
+            Err(HeadError::Closed { answered: true }) => Err((
+                FailureKind::StreamCut,
+                "the connection closed in the middle of the response head".into(),
+            )),
+            Err(HeadError::Io(e)) => Err((
+                FailureKind::StreamCut,
+                format!("the connection failed before a response: {e}"),
+            )),
+            Err(HeadError::Invalid(msg)) => Err((FailureKind::InvalidResponse, msg)),
+        }
+    }
+
+    fn tls(&self) -> Result<&TlsConnector, String> {
+        self.tls
+            .get_or_init(|| tls::connector(self.insecure))
+            .as_ref()
+            .map_err(|e| format!("cannot set up TLS: {e}"))
+    }
+
+    /// An error body, at most `max` bytes; the connection is kept if it was read whole.
+    async fn read_limited(&self, origin: &Origin<'_>, mut conn: Conn, max: usize) -> Vec<u8> {
+        let mut body = Vec::new();
+        while !conn.body_ended() && body.len() < max {
+            match conn.fill().await {
+                Ok(0) => {
+                    conn.closed();
+                    break;
+                }
+                Ok(_) => {
+                    let taken = conn.take(|piece| {
+                        let room = max - body.len();
+                        body.extend_from_slice(&piece[..piece.len().min(room)]);
+                    });
+                    if taken.is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if conn.reusable() {
+            self.pool.put(origin, conn);
+        }
+        body
+    }
+}
+
+/// After `[DONE]`: read the (normally empty) rest of the body so the connection can be
+/// reused. A server that keeps the stream open is left; the connection is dropped.
+async fn drain(conn: &mut Conn, limit: Duration) {
+    if conn.body_ended() {
+        return;
+    }
+    let rest = async {
+        while !conn.body_ended() {
+            match conn.fill().await {
+                Ok(n) if n > 0 && conn.take(|_| {}).is_ok() => {}
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, rest).await;
+}
+
+/// An event stream being read: its framing, what its events said, and its first bytes
+/// (quoted when it holds no events at all).
+struct Reading {
+    parser: SseParser,
+    state: StreamState,
+    excerpt: Vec<u8>,
+}
+
+impl Reading {
+    fn new() -> Self {
+        Reading {
+            parser: SseParser::new(),
+            state: StreamState::default(),
+            excerpt: Vec::new(),
+        }
+    }
+
+    /// What one read showed: a failed event, or an event that never ends.
+    fn after_read(&mut self) -> Result<(), Failure> {
+        if let Some(f) = self.state.failure.take() {
+            return Err(f);
+        }
+        if self.parser.overflowed_limit() {
+            return Err((
+                FailureKind::InvalidResponse,
+                format!(
+                    "an event or line passed {} MiB without ending",
+                    sse::MAX_EVENT_BYTES >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The body ended (or `[DONE]` came): a last event without its blank line, and
+    /// whether the stream as a whole was a complete answer.
+    fn end(
+        mut self,
+        content_type: &str,
+        clock: &RunClock,
+        obs: &impl RequestObserver,
+        out: &mut Outcome,
+    ) -> Result<(), Failure> {
+        let state = &mut self.state;
+        if !state.done
+            && let Leftover::Partial(data) = self.parser.finish()
+        {
+            // Tolerate a server that omits the final blank line; a truly cut event
+            // fails to parse and is reported as a cut stream.
+            if data != b"[DONE]" && serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err()
+            {
+                return Err((
+                    FailureKind::StreamCut,
+                    format!(
+                        "connection closed in the middle of an event after {} output events",
+                        out.events.len()
+                    ),
+                ));
+            }
+            state.on_event(&data, clock.now_us(), out);
+            state.publish(obs, out);
+            if let Some(f) = state.failure.take() {
+                return Err(f);
+            }
+        }
+        if !state.done && state.parsed == 0 {
+            return Err((
+                FailureKind::InvalidResponse,
+                format!(
+                    "the response (content-type {:?}) holds no server-sent events: {}",
+                    content_type,
+                    String::from_utf8_lossy(&self.excerpt).trim()
+                ),
+            ));
+        }
+        if !state.done && !state.finished {
+            return Err((
+                FailureKind::StreamCut,
+                format!(
+                    "connection closed before the end of the stream (no [DONE], no finish_reason) after {} output events",
+                    out.events.len()
+                ),
+            ));
+        }
+        if !state.done {
+            out.ended_at = clock.now_us();
+        }
+        if out.events.is_empty() {
+            return Err((
+                FailureKind::InvalidResponse,
+                "the stream ended without any output event".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct StreamState {
+    done: bool,
+    finished: bool,
+    parsed: u64,
+    failure: Option<Failure>,
+    /// Output events already reported to the observer.
+    published: usize,
+    memo: ChunkMemo,
+}
+
+impl StreamState {
+    /// Report the read's new output events, once per read.
+    fn publish(&mut self, obs: &impl RequestObserver, out: &Outcome) {
+        let n = out.events.len();
+        if n > self.published {
+            obs.output((n - self.published) as u64, self.published == 0);
+            self.published = n;
+        }
+    }
+
+    /// Handle one event; returns false to stop reading the stream.
+    /// `at`: when the read holding the event arrived (µs on the run clock).
+    fn on_event(&mut self, data: &[u8], at: u64, out: &mut Outcome) -> bool {
+        self.parsed += 1;
+        // An empty event is a heartbeat some servers send.
+        if data.iter().all(u8::is_ascii_whitespace) {
+            return true;
+        }
+        if data == b"[DONE]" {
+            self.done = true;
+            out.ended_at = at;
+            return false;
+        }
+        match parse_chunk_in_stream(data, &mut out.text, &mut self.memo) {
+            Ok(info) => {
+                if let Some(e) = info.error {
+                    self.failure = Some((FailureKind::ErrorEvent, e));
+                    return false;
+                }
+                if info.output {
+                    out.events.push(at);
+                }
+                if let Some(u) = info.usage {
+                    out.usage = Some(u);
+                }
+                self.finished |= info.finished;
+                true
+            }
+            Err(e) => {
+                let shown = String::from_utf8_lossy(&data[..data.len().min(200)]).into_owned();
+                self.failure = Some((
+                    FailureKind::InvalidResponse,
+                    format!("event {} is not valid JSON ({e}): {shown}", self.parsed),
+                ));
+                false
+            }
+        }
+    }
+}
+
+/// Await `fut`, failing as an idle timeout if it takes longer than `limit`.
+async fn idle<T>(
+    limit: Option<Duration>,
+    fut: impl std::future::Future<Output = T>,
+    what: impl FnOnce() -> &'static str,
+) -> Result<T, Failure> {
+    match limit {
+        None => Ok(fut.await),
+        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
+            (
+                FailureKind::IdleTimeout,
+                format!(
+                    "{}: no bytes for {} s (--idle-timeout)",
+                    what(),
+                    d.as_secs_f64()
+                ),
+            )
+        }),
+    }
+}
+
+/// A 200 with one JSON document: an error object is the server's failure, anything else
+/// means the server does not stream.
+fn json_instead_of_stream(body: &[u8]) -> Failure {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(e) = v.get("error").filter(|e| !e.is_null())
+    {
+        return (FailureKind::ErrorEvent, openai::error_message(e));
+    }
+    (
+        FailureKind::InvalidResponse,
+        "the server answered with one JSON document instead of an event stream \
+         (does it support \"stream\": true?)"
+            .into(),
+    )
+}
