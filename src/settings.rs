@@ -27,7 +27,7 @@ pub enum Settings {
     Compare(CompareSettings),
     Merge(MergeSettings),
     /// `convert` still reads its own flags (they move under `cli` with its split).
-    Convert(crate::convert::ConvertArgs),
+    Convert(crate::convert::ConvertJob),
 }
 
 /// A load subcommand: which runs (`mode`) and how the session sends them.

@@ -3,6 +3,7 @@
 //! a clap type.
 
 pub mod analysis;
+pub mod convert;
 pub mod load;
 mod settings;
 pub mod sim;
@@ -54,7 +55,7 @@ pub enum Command {
     /// machines into one, lined up by wall-clock start
     Merge(MergeArgs),
     /// Convert datasets (LongBench, ShareGPT) into prompt files
-    Convert(crate::convert::ConvertArgs),
+    Convert(convert::ConvertArgs),
 }
 
 #[cfg(test)]

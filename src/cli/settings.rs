@@ -55,7 +55,7 @@ impl Settings {
             Command::Report(a) => Settings::Report(report(a)?),
             Command::Compare(a) => Settings::Compare(compare(a)),
             Command::Merge(a) => Settings::Merge(merge(a)?),
-            Command::Convert(a) => Settings::Convert(a),
+            Command::Convert(a) => Settings::Convert(a.into_job()),
         })
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use super::args::{LongbenchArgs, LongbenchFormat};
+use super::job::{LongbenchFormat, LongbenchJob};
 use super::{ConvertError, ConvertReport, finish, lines, read, without_line};
 use crate::workload::dataset::{describe, describe_opt};
 
@@ -60,7 +60,7 @@ impl LongbenchFormat {
 }
 
 /// Converts LongBench subsets, deduplicating across all inputs.
-pub fn longbench(args: &LongbenchArgs) -> Result<ConvertReport, ConvertError> {
+pub fn longbench(args: &LongbenchJob) -> Result<ConvertReport, ConvertError> {
     let mut report = ConvertReport {
         output: args.output.clone(),
         ..ConvertReport::default()

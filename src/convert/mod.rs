@@ -5,7 +5,7 @@
 //! Converting is where bad entries are dropped (and counted): reading a dataset for a run
 //! treats them as errors, so a run never quietly sends fewer requests than the file has.
 
-mod args;
+mod job;
 mod longbench;
 mod sharegpt;
 #[cfg(test)]
@@ -21,9 +21,7 @@ use rand::rngs::StdRng;
 /// How many skip reasons a report keeps (the rest are only counted).
 pub(super) const SKIP_EXAMPLES: usize = 5;
 
-pub use args::{
-    ConvertArgs, ConvertKind, LongbenchArgs, LongbenchFormat, SampleArgs, SharegptArgs,
-};
+pub use job::{ConvertJob, LongbenchFormat, LongbenchJob, Sample, SharegptJob};
 pub use longbench::longbench;
 pub use sharegpt::sharegpt;
 
@@ -119,10 +117,10 @@ pub enum ConvertError {
     Write { file: String, error: std::io::Error },
 }
 
-pub fn run(args: ConvertArgs) -> Result<ConvertReport, ConvertError> {
-    match args.kind {
-        ConvertKind::Longbench(a) => longbench(&a),
-        ConvertKind::Sharegpt(a) => sharegpt(&a),
+pub fn run(job: ConvertJob) -> Result<ConvertReport, ConvertError> {
+    match job {
+        ConvertJob::Longbench(a) => longbench(&a),
+        ConvertJob::Sharegpt(a) => sharegpt(&a),
     }
 }
 
@@ -130,7 +128,7 @@ pub fn run(args: ConvertArgs) -> Result<ConvertReport, ConvertError> {
 pub(super) fn finish(
     mut report: ConvertReport,
     mut lines: Vec<String>,
-    sample: SampleArgs,
+    sample: Sample,
 ) -> Result<ConvertReport, ConvertError> {
     report.usable = lines.len() as u64;
     if lines.is_empty() {

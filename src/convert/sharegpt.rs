@@ -5,7 +5,7 @@ use std::fmt;
 use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
-use super::args::SharegptArgs;
+use super::job::SharegptJob;
 use super::{ConvertError, ConvertReport, finish, lines, read, without_line, without_position};
 use crate::workload::dataset::{Role, describe, describe_opt, sharegpt_turn};
 
@@ -13,7 +13,7 @@ const SHAREGPT_SHAPE: &str =
     "a JSON list of {\"id\", \"conversations\": [{\"from\", \"value\"}]} objects, or one per line";
 
 /// Converts ShareGPT conversations; entries with no usable human turn are skipped.
-pub fn sharegpt(args: &SharegptArgs) -> Result<ConvertReport, ConvertError> {
+pub fn sharegpt(args: &SharegptJob) -> Result<ConvertReport, ConvertError> {
     let mut report = ConvertReport {
         output: args.output.clone(),
         ..ConvertReport::default()

@@ -23,15 +23,11 @@ impl Files {
     }
 }
 
-/// The parser as the CLI would build it, so flag names are tested too.
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    kind: ConvertKind,
-}
-
-fn args(files: &Files, argv: &[&str]) -> ConvertArgs {
-    let argv: Vec<String> = std::iter::once("convert".to_string())
+/// The job as the command line gives it, so flag names are tested too.
+fn args(files: &Files, argv: &[&str]) -> ConvertJob {
+    let argv: Vec<String> = ["servescope", "convert"]
+        .into_iter()
+        .map(String::from)
         .chain(argv.iter().map(|a| {
             // Bare file names live in the temp directory.
             if a.ends_with(".jsonl") || a.ends_with(".json") {
@@ -41,8 +37,9 @@ fn args(files: &Files, argv: &[&str]) -> ConvertArgs {
             }
         }))
         .collect();
-    ConvertArgs {
-        kind: Cli::try_parse_from(argv).unwrap().kind,
+    match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+        crate::cli::Command::Convert(a) => a.into_job(),
+        other => panic!("not convert: {other:?}"),
     }
 }
 
@@ -254,7 +251,19 @@ fn num_samples_is_seeded_and_keeps_file_order() {
     )
     .unwrap();
     assert_eq!(r.written, 50);
-    assert!(Cli::try_parse_from(["c", "longbench", "x", "-o", "y", "--num-samples", "0"]).is_err());
+    assert!(
+        crate::cli::Cli::try_parse_from([
+            "servescope",
+            "convert",
+            "longbench",
+            "x",
+            "-o",
+            "y",
+            "--num-samples",
+            "0"
+        ])
+        .is_err()
+    );
 }
 
 #[test]

@@ -1,6 +1,11 @@
-//! The `convert` command's flags.
+//! The `convert` command's flags, and the conversion job they describe.
 
 use std::path::PathBuf;
+
+use clap::ValueEnum;
+use clap::builder::PossibleValue;
+
+use crate::convert::{ConvertJob, LongbenchFormat, LongbenchJob, Sample, SharegptJob};
 
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
@@ -58,18 +63,49 @@ pub struct SampleArgs {
     pub seed: u64,
 }
 
-/// How a LongBench entry becomes a prompt.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-#[value(rename_all = "snake_case")]
-pub enum LongbenchFormat {
-    /// Per subset, as the dual-round tool's converter chose
-    Auto,
-    /// `{context}\n\n问题: {input}`
-    ContextQuestion,
-    /// `{context}`
-    ContextOnly,
-    /// `{input}`
-    QuestionOnly,
-    /// `{context}\n{input}`
-    Concatenate,
+impl ConvertArgs {
+    /// The conversion the flags ask for.
+    pub(crate) fn into_job(self) -> ConvertJob {
+        let sample = |s: SampleArgs| Sample {
+            num_samples: s.num_samples,
+            seed: s.seed,
+        };
+        match self.kind {
+            ConvertKind::Longbench(a) => ConvertJob::Longbench(LongbenchJob {
+                inputs: a.inputs,
+                output: a.output,
+                format: a.format,
+                sample: sample(a.sample),
+            }),
+            ConvertKind::Sharegpt(a) => ConvertJob::Sharegpt(SharegptJob {
+                input: a.input,
+                output: a.output,
+                multi_turn: a.multi_turn,
+                sample: sample(a.sample),
+            }),
+        }
+    }
+}
+
+impl ValueEnum for LongbenchFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        use LongbenchFormat::*;
+        &[
+            Auto,
+            ContextQuestion,
+            ContextOnly,
+            QuestionOnly,
+            Concatenate,
+        ]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            LongbenchFormat::Auto => "Per subset, as the dual-round tool's converter chose",
+            LongbenchFormat::ContextQuestion => "`{context}\\n\\n问题: {input}`",
+            LongbenchFormat::ContextOnly => "`{context}`",
+            LongbenchFormat::QuestionOnly => "`{input}`",
+            LongbenchFormat::Concatenate => "`{context}\\n{input}`",
+        };
+        Some(PossibleValue::new(self.as_str()).help(help))
+    }
 }
