@@ -43,17 +43,6 @@ impl Shard {
         let (n, i) = (self.count as usize, self.index as usize);
         (c / n + usize::from(i < c % n)).max(1)
     }
-
-    /// As saved in results.json.
-    pub fn to_json(self) -> serde_json::Value {
-        serde_json::json!({"index": self.index, "count": self.count})
-    }
-
-    pub fn from_json(v: &serde_json::Value) -> Option<Shard> {
-        let index = u32::try_from(v.get("index")?.as_u64()?).ok()?;
-        let count = u32::try_from(v.get("count")?.as_u64()?).ok()?;
-        (index < count).then_some(Shard { index, count })
-    }
 }
 
 impl std::str::FromStr for Shard {
@@ -145,6 +134,7 @@ pub fn conversation_roots(parents: &[Option<u32>]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::document::ShardDoc;
 
     #[test]
     fn shard_flag_parses_i_of_n() {
@@ -160,12 +150,13 @@ mod tests {
             let e = bad.parse::<Shard>().unwrap_err();
             assert!(e.contains("expected I/N with 0 ≤ I < N"), "{bad}: {e}");
         }
+        // As saved in results.json (`ShardDoc`), and read back only when it is a shard.
         let s = Shard { index: 1, count: 3 };
-        assert_eq!(Shard::from_json(&s.to_json()), Some(s));
-        assert_eq!(
-            Shard::from_json(&serde_json::json!({"index": 3, "count": 3})),
-            None
-        );
+        let saved = serde_json::to_value(ShardDoc::from(s)).unwrap();
+        assert_eq!(saved, serde_json::json!({"index": 1, "count": 3}));
+        let read = |v| serde_json::from_value::<ShardDoc>(v).unwrap().shard();
+        assert_eq!(read(saved), Some(s));
+        assert_eq!(read(serde_json::json!({"index": 3, "count": 3})), None);
     }
 
     #[test]

@@ -198,22 +198,9 @@ fn ms(us: u64) -> f64 {
 }
 
 pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
-    let mut pcts = DEFAULT_PERCENTILES.to_vec();
-    for p in extra_percentiles {
-        if !pcts.contains(p) {
-            pcts.push(*p);
-        }
-    }
+    let pcts = percentiles(extra_percentiles);
     let ok: Vec<&Sample> = data.samples.iter().filter(|s| s.ok).collect();
-
-    let begin = data
-        .samples
-        .iter()
-        .map(|s| s.scheduled.map_or(s.started, |t| t.min(s.started)))
-        .min()
-        .unwrap_or(0);
-    let end = data.samples.iter().map(|s| s.ended).max().unwrap_or(0);
-    let duration_us = end.saturating_sub(begin);
+    let duration_us = span_us(&data.samples);
     let duration_s = duration_us as f64 / 1e6;
     let per_s = |x: f64| {
         if duration_s > 0.0 {
@@ -222,43 +209,8 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
             0.0
         }
     };
-
     let (tokens, events_total) = token_totals(&ok);
-
-    let mut ttft: Vec<f64> = ok
-        .iter()
-        .filter_map(|s| s.first.map(|f| ms(f.saturating_sub(s.started))))
-        .collect();
-    let mut e2e: Vec<f64> = ok
-        .iter()
-        .map(|s| ms(s.ended.saturating_sub(s.started)))
-        .collect();
-    let mut tpot: Vec<f64> = ok.iter().filter_map(|s| s.tpot_ms()).collect();
-    let mut lag: Vec<f64> = data
-        .samples
-        .iter()
-        .filter_map(|s| {
-            let t = s.scheduled?;
-            Some(ms(s
-                .started
-                .saturating_sub(t)
-                .saturating_sub(s.queue_wait.unwrap_or(0))))
-        })
-        .collect();
-    let mut queue_wait: Vec<f64> = data
-        .samples
-        .iter()
-        .filter_map(|s| s.queue_wait.map(ms))
-        .collect();
-    let mut ttft_sched: Vec<f64> = ok
-        .iter()
-        .filter_map(|s| Some(ms(s.first?.saturating_sub(s.scheduled?))))
-        .collect();
-    let mut e2e_sched: Vec<f64> = ok
-        .iter()
-        .filter_map(|s| Some(ms(s.ended.saturating_sub(s.scheduled?))))
-        .collect();
-
+    let lat = LatencyStats::compute(&data.samples, &ok, &pcts);
     Summary {
         total: data.samples.len() as u64,
         succeeded: ok.len() as u64,
@@ -269,20 +221,101 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         input_tok_s: per_s(tokens.input as f64),
         total_tok_s: per_s((tokens.input + tokens.output) as f64),
         req_s: per_s(ok.len() as f64),
-        ttft_ms: Stats::compute(&mut ttft, &pcts),
-        tpot_ms: Stats::compute(&mut tpot, &pcts),
+        ttft_ms: lat.ttft,
+        tpot_ms: lat.tpot,
         itl_ms: Stats::from_counts(&data.itl_us, 1000.0, &pcts),
-        e2e_ms: Stats::compute(&mut e2e, &pcts),
-        schedule_lag_ms: Stats::compute(&mut lag, &pcts),
-        queue_wait_ms: Stats::compute(&mut queue_wait, &pcts),
-        ttft_from_scheduled_ms: Stats::compute(&mut ttft_sched, &pcts),
-        e2e_from_scheduled_ms: Stats::compute(&mut e2e_sched, &pcts),
+        e2e_ms: lat.e2e,
+        schedule_lag_ms: lat.schedule_lag,
+        queue_wait_ms: lat.queue_wait,
+        ttft_from_scheduled_ms: lat.ttft_from_scheduled,
+        e2e_from_scheduled_ms: lat.e2e_from_scheduled,
         tokens_per_event: (events_total > 0).then(|| tokens.output as f64 / events_total as f64),
         concurrency: concurrency(&data.samples, duration_us),
         tokens,
         percentiles: pcts,
         goodput: None,
         server_metrics: None,
+    }
+}
+
+/// The default percentiles, then any others asked for, in the order given.
+fn percentiles(extra: &[f64]) -> Vec<f64> {
+    let mut pcts = DEFAULT_PERCENTILES.to_vec();
+    for p in extra {
+        if !pcts.contains(p) {
+            pcts.push(*p);
+        }
+    }
+    pcts
+}
+
+/// The run's span in µs: from the first request scheduled or started (whichever is
+/// earlier) to the last one ended, failed requests included.
+fn span_us(samples: &[Sample]) -> u64 {
+    let begin = samples
+        .iter()
+        .map(|s| s.scheduled.map_or(s.started, |t| t.min(s.started)))
+        .min()
+        .unwrap_or(0);
+    let end = samples.iter().map(|s| s.ended).max().unwrap_or(0);
+    end.saturating_sub(begin)
+}
+
+/// The per-request latency distributions of a run, in ms.
+struct LatencyStats {
+    ttft: Option<Stats>,
+    tpot: Option<Stats>,
+    e2e: Option<Stats>,
+    schedule_lag: Option<Stats>,
+    queue_wait: Option<Stats>,
+    ttft_from_scheduled: Option<Stats>,
+    e2e_from_scheduled: Option<Stats>,
+}
+
+impl LatencyStats {
+    /// Latencies over the successful requests `ok`; the client's schedule lag and
+    /// queue wait over all of `samples`, failed ones included.
+    fn compute(samples: &[Sample], ok: &[&Sample], pcts: &[f64]) -> Self {
+        let mut ttft: Vec<f64> = ok
+            .iter()
+            .filter_map(|s| s.first.map(|f| ms(f.saturating_sub(s.started))))
+            .collect();
+        let mut e2e: Vec<f64> = ok
+            .iter()
+            .map(|s| ms(s.ended.saturating_sub(s.started)))
+            .collect();
+        let mut tpot: Vec<f64> = ok.iter().filter_map(|s| s.tpot_ms()).collect();
+        let mut lag: Vec<f64> = samples
+            .iter()
+            .filter_map(|s| {
+                let t = s.scheduled?;
+                Some(ms(s
+                    .started
+                    .saturating_sub(t)
+                    .saturating_sub(s.queue_wait.unwrap_or(0))))
+            })
+            .collect();
+        let mut queue_wait: Vec<f64> = samples
+            .iter()
+            .filter_map(|s| s.queue_wait.map(ms))
+            .collect();
+        let mut ttft_sched: Vec<f64> = ok
+            .iter()
+            .filter_map(|s| Some(ms(s.first?.saturating_sub(s.scheduled?))))
+            .collect();
+        let mut e2e_sched: Vec<f64> = ok
+            .iter()
+            .filter_map(|s| Some(ms(s.ended.saturating_sub(s.scheduled?))))
+            .collect();
+        LatencyStats {
+            ttft: Stats::compute(&mut ttft, pcts),
+            tpot: Stats::compute(&mut tpot, pcts),
+            e2e: Stats::compute(&mut e2e, pcts),
+            schedule_lag: Stats::compute(&mut lag, pcts),
+            queue_wait: Stats::compute(&mut queue_wait, pcts),
+            ttft_from_scheduled: Stats::compute(&mut ttft_sched, pcts),
+            e2e_from_scheduled: Stats::compute(&mut e2e_sched, pcts),
+        }
     }
 }
 

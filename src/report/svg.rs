@@ -327,8 +327,40 @@ const BAR_KINDS: [(&str, &str, &str); 4] = [
 /// Each drawn request as a bar from its start to its first token to its end, one row
 /// per request by start time. One `<path>` per kind keeps the DOM small.
 pub fn timeline_chart(id: &str, title: &str, t: &Timeline, note: Option<String>) -> String {
-    let n = t.bars.len();
-    let height = (n as f64 * 3.0).clamp(220.0, 520.0) + TOP + BOTTOM;
+    let height = (t.bars.len() as f64 * 3.0).clamp(220.0, 520.0) + TOP + BOTTOM;
+    let (x, y) = timeline_mappings(t, height);
+    let paths = bar_paths(t, &x, &y);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<figure class=\"fig wide\"><figcaption>{}</figcaption>",
+        esc(title)
+    );
+    let size = (WIDE_W, height);
+    open_svg(
+        &mut out,
+        SvgHead {
+            id,
+            title,
+            size,
+            x: (&x, "time (s)"),
+            y: (&y, "request"),
+        },
+    );
+    // The y axis counts requests (every stride-th drawn), top to bottom.
+    let labels = ("time since the run's start (s)", "request (by start time)");
+    frame(&mut out, &x, &y, labels, size);
+    bars_and_legend(&mut out, &paths);
+    if let Some(n) = note {
+        let _ = write!(out, "<p class=\"note\">{}</p>", esc(&n));
+    }
+    out.push_str("</figure>");
+    out
+}
+
+/// A timeline's axes: time from the earliest schedule or start (0 at the latest) to the
+/// last end; one row per request of the unsampled run, top to bottom.
+fn timeline_mappings(t: &Timeline, height: f64) -> (Mapping, Mapping) {
     let t_end = t.bars.iter().map(|b| b.ended).fold(0.0f64, f64::max);
     let t_begin = t
         .bars
@@ -337,8 +369,13 @@ pub fn timeline_chart(id: &str, title: &str, t: &Timeline, note: Option<String>)
         .fold(f64::INFINITY, f64::min)
         .min(0.0);
     let x = Mapping::exact(&Axis::zero(""), t_begin, t_end, LEFT, WIDE_W - RIGHT);
-    let rows = (n.max(1) * t.stride) as f64;
+    let rows = (t.bars.len().max(1) * t.stride) as f64;
     let y = Mapping::exact(&Axis::zero(""), 0.0, rows, TOP, height - BOTTOM);
+    (x, y)
+}
+
+/// The path data of each of `BAR_KINDS`, every drawn request's pieces in its row.
+fn bar_paths(t: &Timeline, x: &Mapping, y: &Mapping) -> [String; 4] {
     let stride = t.stride as f64;
     let row_h = y.px(stride).unwrap_or(TOP) - y.px(0.0).unwrap_or(TOP);
     let mut paths: [String; 4] = Default::default();
@@ -370,26 +407,11 @@ pub fn timeline_chart(id: &str, title: &str, t: &Timeline, note: Option<String>)
             None => rect(2, b.started, b.ended, row),
         }
     }
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<figure class=\"fig wide\"><figcaption>{}</figcaption>",
-        esc(title)
-    );
-    let size = (WIDE_W, height);
-    open_svg(
-        &mut out,
-        SvgHead {
-            id,
-            title,
-            size,
-            x: (&x, "time (s)"),
-            y: (&y, "request"),
-        },
-    );
-    // The y axis counts requests (every stride-th drawn), top to bottom.
-    let labels = ("time since the run's start (s)", "request (by start time)");
-    frame(&mut out, &x, &y, labels, size);
+    paths
+}
+
+/// One `<path>` per kind of bar drawn, closing the `<svg>`, then their legend.
+fn bars_and_legend(out: &mut String, paths: &[String; 4]) {
     let mut legend_items = Vec::new();
     for (k, (class, col, name)) in BAR_KINDS.iter().enumerate() {
         if paths[k].is_empty() {
@@ -410,11 +432,6 @@ pub fn timeline_chart(id: &str, title: &str, t: &Timeline, note: Option<String>)
         );
     }
     out.push_str("</ul>");
-    if let Some(n) = note {
-        let _ = write!(out, "<p class=\"note\">{}</p>", esc(&n));
-    }
-    out.push_str("</figure>");
-    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `merge`: lining up, shards and the errors that name the directory.
 
 use super::*;
+use crate::report::document::ShardDoc;
 use serde_json::{Value, json};
 
 fn rec(run: &str, id: u64, started: u64, first: u64, ended: u64) -> RequestRecord {
@@ -191,7 +192,7 @@ fn make_shard(dir: &Path, shard: &str, seed: u64) {
     let path = dir.join("results.json");
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let s: Shard = shard.parse().unwrap();
-    doc["shard"] = s.to_json();
+    doc["shard"] = serde_json::to_value(ShardDoc::from(s)).unwrap();
     doc["seed"] = json!(seed);
     doc["runs"][0]["params"]["shard"] = json!({"index": s.index, "count": s.count});
     std::fs::write(&path, doc.to_string()).unwrap();

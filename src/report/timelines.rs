@@ -1,10 +1,11 @@
 //! The report's charts over time: each run's requests as bars, latency over the run,
 //! requests in flight and queued, schedule lag, and the server's gauges.
 
-use super::charts::{self, Series};
+use super::charts::{self, Series, Timeline};
 use super::page::Page;
 use super::reanalyze::LoadedRun;
 use super::svg::{self, Axis, Chart, Style, esc};
+use crate::metrics::summary::Sample;
 
 /// Requests drawn per run timeline; more are thinned evenly (and the page says so).
 pub const MAX_BARS: usize = 2000;
@@ -37,92 +38,108 @@ pub fn section(page: &mut Page, runs: &[LoadedRun]) {
         let id = format!("run{i}-requests");
         let title = format!("{label}: requests");
         page.chart(&id, svg::timeline_chart(&id, &title, &tl, note.clone()));
-
-        let (ttft, e2e) = charts::latency_over_time(&tl);
-        let series = vec![
-            Series {
-                name: "TTFT".into(),
-                points: ttft,
-            },
-            Series {
-                name: "E2E latency".into(),
-                points: e2e,
-            },
-        ];
-        let y = Axis::auto(
-            "latency (ms)",
-            series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-        );
-        let id = format!("run{i}-latency");
-        page.chart(
-            &id,
-            svg::chart(&Chart {
-                id: id.clone(),
-                title: format!("{label}: latency over the run"),
-                x: Axis::zero("request start since the run's start (s)"),
-                note: [note, y.log_note()]
-                    .into_iter()
-                    .flatten()
-                    .reduce(|a, b| a + " " + &b),
-                y,
-                series: &series,
-                style: Style::Points,
-            }),
-        );
-
-        let (flight, queued) = charts::in_flight_and_queued(samples);
-        let thinned = flight.len() > MAX_STEP_POINTS || queued.len() > MAX_STEP_POINTS;
-        let series = vec![
-            Series {
-                name: "in flight".into(),
-                points: charts::downsample_steps(&flight, MAX_STEP_POINTS),
-            },
-            Series {
-                name: "waiting for a first token".into(),
-                points: charts::downsample_steps(&queued, MAX_STEP_POINTS),
-            },
-        ];
-        let id = format!("run{i}-occupancy");
-        page.chart(
-            &id,
-            svg::chart(&Chart {
-                id: id.clone(),
-                title: format!("{label}: requests in flight"),
-                x: Axis::zero("time since the run's start (s)"),
-                y: Axis::zero("requests"),
-                series: &series,
-                style: Style::StepArea,
-                note: thinned.then(|| {
-                    format!("Downsampled to {MAX_STEP_POINTS} stretches of time, each showing its largest count.")
-                }),
-            }),
-        );
-        let (lag, thinned) = charts::schedule_lag(samples, MAX_LAG_POINTS);
-        if !lag.is_empty() {
-            let series = vec![Series {
-                name: "schedule lag".into(),
-                points: lag,
-            }];
-            let id = format!("run{i}-lag");
-            page.chart(
-                &id,
-                svg::chart(&Chart {
-                    id: id.clone(),
-                    title: format!("{label}: schedule lag"),
-                    x: Axis::zero("scheduled time since the run's start (s)"),
-                    y: Axis::zero("schedule lag (ms)"),
-                    series: &series,
-                    style: Style::Points,
-                    note: Some(if thinned {
-                        format!("Downsampled: the most delayed request of each of {MAX_LAG_POINTS} stretches of schedule time.")
-                    } else {
-                        "One point per request: sent − scheduled − queue wait. Over 5 ms, the client, not the server, limited the run.".into()
-                    }),
-                }),
-            );
-        }
+        latency_chart(page, (i, label), &tl, note);
+        occupancy_chart(page, (i, label), samples);
+        lag_chart(page, (i, label), samples);
         page.push("</div>");
     }
+}
+
+/// TTFT and end-to-end latency of the drawn requests, by start time; `note` says how
+/// the requests were sampled, if they were.
+fn latency_chart(page: &mut Page, (i, label): (usize, &str), tl: &Timeline, note: Option<String>) {
+    let (ttft, e2e) = charts::latency_over_time(tl);
+    let series = vec![
+        Series {
+            name: "TTFT".into(),
+            points: ttft,
+        },
+        Series {
+            name: "E2E latency".into(),
+            points: e2e,
+        },
+    ];
+    let y = Axis::auto(
+        "latency (ms)",
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+    );
+    let id = format!("run{i}-latency");
+    page.chart(
+        &id,
+        svg::chart(&Chart {
+            id: id.clone(),
+            title: format!("{label}: latency over the run"),
+            x: Axis::zero("request start since the run's start (s)"),
+            note: [note, y.log_note()]
+                .into_iter()
+                .flatten()
+                .reduce(|a, b| a + " " + &b),
+            y,
+            series: &series,
+            style: Style::Points,
+        }),
+    );
+}
+
+/// Requests in flight and waiting for their first token over the run.
+fn occupancy_chart(page: &mut Page, (i, label): (usize, &str), samples: &[Sample]) {
+    let (flight, queued) = charts::in_flight_and_queued(samples);
+    let thinned = flight.len() > MAX_STEP_POINTS || queued.len() > MAX_STEP_POINTS;
+    let series = vec![
+        Series {
+            name: "in flight".into(),
+            points: charts::downsample_steps(&flight, MAX_STEP_POINTS),
+        },
+        Series {
+            name: "waiting for a first token".into(),
+            points: charts::downsample_steps(&queued, MAX_STEP_POINTS),
+        },
+    ];
+    let id = format!("run{i}-occupancy");
+    page.chart(
+        &id,
+        svg::chart(&Chart {
+            id: id.clone(),
+            title: format!("{label}: requests in flight"),
+            x: Axis::zero("time since the run's start (s)"),
+            y: Axis::zero("requests"),
+            series: &series,
+            style: Style::StepArea,
+            note: thinned.then(|| {
+                format!("Downsampled to {MAX_STEP_POINTS} stretches of time, each showing its largest count.")
+            }),
+        }),
+    );
+}
+
+/// How late the client sent each scheduled request; nothing for a run without a
+/// schedule (closed loop).
+fn lag_chart(page: &mut Page, (i, label): (usize, &str), samples: &[Sample]) {
+    let (lag, thinned) = charts::schedule_lag(samples, MAX_LAG_POINTS);
+    if lag.is_empty() {
+        return;
+    }
+    let series = vec![Series {
+        name: "schedule lag".into(),
+        points: lag,
+    }];
+    let id = format!("run{i}-lag");
+    page.chart(
+        &id,
+        svg::chart(&Chart {
+            id: id.clone(),
+            title: format!("{label}: schedule lag"),
+            x: Axis::zero("scheduled time since the run's start (s)"),
+            y: Axis::zero("schedule lag (ms)"),
+            series: &series,
+            style: Style::Points,
+            note: Some(if thinned {
+                format!("Downsampled: the most delayed request of each of {MAX_LAG_POINTS} stretches of schedule time.")
+            } else {
+                "One point per request: sent − scheduled − queue wait. Over 5 ms, the client, not the server, limited the run.".into()
+            }),
+        }),
+    );
 }
 
 /// The server's gauges over time, one chart per series, one line per run.
