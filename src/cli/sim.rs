@@ -8,9 +8,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 
-use crate::sim::{EngineConfig, FaultKind, SimConfig};
+use crate::sim::{EngineConfig, FaultConfig, FaultKind, SimConfig};
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -27,17 +27,6 @@ pub struct SimArgs {
 const IDEAL: &str = "Simulator: ideal timetable (--ideal)";
 const ENGINE: &str = "Simulator: engine model (default)";
 const FAULTS: &str = "Simulator: faults (by rate and/or on request ordinals)";
-
-/// Help of a `--fault-*-at` flag.
-macro_rules! at_help {
-    ($what:literal) => {
-        concat!(
-            "Request ordinals that get ",
-            $what,
-            ": completion requests in arrival order from 0 (servescope's connection test is 0)"
-        )
-    };
-}
 
 /// Flatten into a subcommand with `#[command(flatten)] model: SimModelArgs`, then
 /// call [`SimModelArgs::into_config`].
@@ -106,62 +95,111 @@ pub struct SimModelArgs {
     /// kinds, the first in this list wins [default: 0]
     #[arg(long, value_name = "N", help_heading = FAULTS)]
     pub fault_seed: Option<u64>,
-    /// Share of requests whose connection is reset (RST) without any response, after
-    /// the request was read (not a refused connection: that cannot be tied to a request)
-    /// [default: 0]
-    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
-    pub fault_drop: Option<f64>,
-    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("a dropped connection"), help_heading = FAULTS)]
-    pub fault_drop_at: Option<Vec<u64>>,
-    /// Share of requests answered HTTP 500 with a JSON error [default: 0]
-    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
-    pub fault_http_500: Option<f64>,
-    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("HTTP 500"), help_heading = FAULTS)]
-    pub fault_http_500_at: Option<Vec<u64>>,
-    /// Share of requests answered HTTP 429 with Retry-After and a JSON error [default: 0]
-    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
-    pub fault_http_429: Option<f64>,
-    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("HTTP 429"), help_heading = FAULTS)]
-    pub fault_http_429_at: Option<Vec<u64>>,
-    /// Retry-After of an injected 429, seconds [default: 1]
-    #[arg(long, value_name = "S", help_heading = FAULTS)]
-    pub fault_retry_after: Option<u64>,
-    /// Share of requests whose response headers come late (timing still counts from
-    /// arrival) [default: 0]
-    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
-    pub fault_slow_headers: Option<f64>,
-    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("slow headers"), help_heading = FAULTS)]
-    pub fault_slow_headers_at: Option<Vec<u64>>,
-    /// How late slow headers come, ms after arrival [default: 2000]
-    #[arg(long, value_name = "MS", help_heading = FAULTS)]
-    pub fault_slow_headers_ms: Option<u64>,
-    /// Share of requests whose connection is closed after half of the output tokens,
-    /// without the end of the body [default: 0]
-    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
-    pub fault_cut: Option<f64>,
-    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("a cut stream"), help_heading = FAULTS)]
-    pub fault_cut_at: Option<Vec<u64>>,
-    /// Share of streams that end after half of the output tokens with an
-    /// {"error": ...} event (no [DONE]) [default: 0]
-    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
-    pub fault_error_event: Option<f64>,
-    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("an error event"), help_heading = FAULTS)]
-    pub fault_error_event_at: Option<Vec<u64>>,
-    /// Share of streams with an event that is not JSON after half of the output
-    /// tokens; the stream then goes on to [DONE] [default: 0]
-    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
-    pub fault_malformed: Option<f64>,
-    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("a malformed event"), help_heading = FAULTS)]
-    pub fault_malformed_at: Option<Vec<u64>>,
-    /// Share of streams that send nothing for --fault-stall-ms after half of the
-    /// output tokens, then go on [default: 0]
-    #[arg(long, value_name = "RATE", value_parser = rate, help_heading = FAULTS)]
-    pub fault_stall: Option<f64>,
-    #[arg(long, value_name = "N,...", value_delimiter = ',', help = at_help!("a stall"), help_heading = FAULTS)]
-    pub fault_stall_at: Option<Vec<u64>>,
-    /// How long a stall lasts, ms [default: until the client goes away]
-    #[arg(long, value_name = "MS", help_heading = FAULTS)]
-    pub fault_stall_ms: Option<u64>,
+    #[command(flatten)]
+    pub faults: FaultFlags,
+}
+
+/// The flags of each fault kind, from its row of the kind table (`FaultKind::info`): its
+/// share of requests, its ordinals and its own setting if it has one, in the table's
+/// order. `Args` is written by hand so that a new kind needs only a new row.
+#[derive(Debug, Clone, Default)]
+pub struct FaultFlags([KindFlags; FaultKind::ALL.len()]);
+
+/// One kind's flags as given, indexed like `FaultKind::ALL`.
+#[derive(Debug, Clone, Default)]
+struct KindFlags {
+    rate: Option<f64>,
+    at: Option<Vec<u64>>,
+    param: Option<u64>,
+}
+
+/// A fault flag taking one value (the flag is its own id).
+fn fault_arg(long: &'static str, value_name: &'static str, help: String) -> Arg {
+    Arg::new(long)
+        .long(long)
+        .value_name(value_name)
+        .help(help)
+        .help_heading(FAULTS)
+        .action(ArgAction::Set)
+}
+
+impl Args for FaultFlags {
+    fn augment_args(mut cmd: Command) -> Command {
+        for kind in FaultKind::ALL {
+            let k = kind.info();
+            let at_help = format!(
+                "Request ordinals that get {}: completion requests in arrival order from 0 \
+                 (servescope's connection test is 0)",
+                k.at_what
+            );
+            cmd = cmd
+                .arg(
+                    fault_arg(k.rate_flag, "RATE", format!("{} [default: 0]", k.rate_help))
+                        .value_parser(rate),
+                )
+                .arg(
+                    fault_arg(k.at_flag, "N,...", at_help)
+                        .value_parser(value_parser!(u64))
+                        .value_delimiter(',')
+                        .action(ArgAction::Append),
+                );
+            if let Some(p) = &k.param {
+                let arg = fault_arg(p.long, p.value_name, p.help.to_string());
+                cmd = cmd.arg(arg.value_parser(value_parser!(u64)));
+            }
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for FaultFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = FaultFlags::default();
+        flags.update_from_arg_matches(m)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        for (kind, given) in FaultKind::ALL.into_iter().zip(&mut self.0) {
+            let k = kind.info();
+            if let Some(&rate) = m.get_one::<f64>(k.rate_flag) {
+                given.rate = Some(rate);
+            }
+            if let Some(at) = m.get_many::<u64>(k.at_flag) {
+                given.at = Some(at.copied().collect());
+            }
+            if let Some(&v) = k.param.as_ref().and_then(|p| m.get_one::<u64>(p.long)) {
+                given.param = Some(v);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FaultFlags {
+    /// The flags over `f`; returns the kinds whose rate a flag set.
+    fn apply(&self, f: &mut FaultConfig) -> BTreeSet<FaultKind> {
+        let mut rate_given = BTreeSet::new();
+        for (kind, given) in FaultKind::ALL.into_iter().zip(&self.0) {
+            let spec = f.spec_mut(kind);
+            if let Some(rate) = given.rate {
+                spec.rate = rate;
+                rate_given.insert(kind);
+            }
+            if let Some(at) = &given.at {
+                // A flag replaces the file's schedule rather than adding to it.
+                spec.at = at.iter().copied().collect();
+            }
+            if let (Some(p), Some(v)) = (&kind.info().param, given.param) {
+                (p.set)(f, v);
+            }
+        }
+        rate_given
+    }
 }
 
 fn rate(s: &str) -> Result<f64, String> {
@@ -223,11 +261,12 @@ impl SimModelArgs {
             Some(e) => e.check(name)?,
             None => check_ideal(&cfg, name)?,
         }
-        let faults_given = self.apply_faults(&mut cfg);
+        cfg.faults.seed = self.fault_seed.unwrap_or(cfg.faults.seed);
+        let faults_given = self.faults.apply(&mut cfg.faults);
         let fault_name = |kind: FaultKind| {
             let key = kind.as_str();
             match &file {
-                _ if faults_given.contains(&kind) => format!("--fault-{}", key.replace('_', "-")),
+                _ if faults_given.contains(&kind) => format!("--{}", kind.info().rate_flag),
                 Some((path, keys)) if keys.contains(&format!("faults.{key}")) => {
                     format!("\"faults.{key}\" in {path}")
                 }
@@ -278,58 +317,6 @@ impl SimModelArgs {
             }
         }
         Ok(())
-    }
-
-    /// Fault flags over the config; returns the kinds whose rate a flag set.
-    fn apply_faults(&self, cfg: &mut SimConfig) -> BTreeSet<FaultKind> {
-        let f = &mut cfg.faults;
-        f.seed = self.fault_seed.unwrap_or(f.seed);
-        f.retry_after_s = self.fault_retry_after.unwrap_or(f.retry_after_s);
-        f.slow_headers_ms = self.fault_slow_headers_ms.unwrap_or(f.slow_headers_ms);
-        f.stall_ms = self.fault_stall_ms.or(f.stall_ms);
-        let kinds = [
-            (FaultKind::Drop, self.fault_drop, &self.fault_drop_at),
-            (
-                FaultKind::Http500,
-                self.fault_http_500,
-                &self.fault_http_500_at,
-            ),
-            (
-                FaultKind::Http429,
-                self.fault_http_429,
-                &self.fault_http_429_at,
-            ),
-            (
-                FaultKind::SlowHeaders,
-                self.fault_slow_headers,
-                &self.fault_slow_headers_at,
-            ),
-            (FaultKind::Cut, self.fault_cut, &self.fault_cut_at),
-            (
-                FaultKind::ErrorEvent,
-                self.fault_error_event,
-                &self.fault_error_event_at,
-            ),
-            (
-                FaultKind::Malformed,
-                self.fault_malformed,
-                &self.fault_malformed_at,
-            ),
-            (FaultKind::Stall, self.fault_stall, &self.fault_stall_at),
-        ];
-        let mut given = BTreeSet::new();
-        for (kind, rate, at) in kinds {
-            let spec = f.spec_mut(kind);
-            if let Some(rate) = rate {
-                spec.rate = rate;
-                given.insert(kind);
-            }
-            if let Some(at) = at {
-                // A flag replaces the file's schedule rather than adding to it.
-                spec.at = at.iter().copied().collect();
-            }
-        }
-        given
     }
 
     /// The first engine flag given, by field name.

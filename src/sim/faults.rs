@@ -50,13 +50,22 @@ pub enum Phase {
 }
 
 /// Everything that sets one kind apart. Every list of kinds (priority, names, the
-/// config's and the counters' fields, the client's expected failure) is read from
-/// [`KINDS`], one row per kind.
+/// config's and the counters' fields, the client's expected failure, the flags of
+/// `servescope sim`) is read from [`KINDS`], one row per kind.
 pub struct KindInfo {
     pub kind: FaultKind,
-    /// The name in the config file (`faults.<name>`) and, with `-` for `_`, in the
-    /// flags (`--fault-<name>`).
+    /// The name in the config file (`faults.<name>`).
     pub name: &'static str,
+    /// The flag of the kind's share of requests: `fault-<name>` with `-` for `_`.
+    pub rate_flag: &'static str,
+    /// The flag of the ordinals that get the kind: `<rate_flag>-at`.
+    pub at_flag: &'static str,
+    /// Help of `rate_flag`, before its default (0).
+    pub rate_help: &'static str,
+    /// What `at_flag`'s ordinals get, for its help ("a dropped connection").
+    pub at_what: &'static str,
+    /// The flag of a setting of this kind alone (how late, how long), if it has one.
+    pub param: Option<ParamFlag>,
     /// What a client sees, for help text.
     pub effect: &'static str,
     pub phase: Phase,
@@ -71,20 +80,28 @@ pub struct KindInfo {
     count: fn(&mut FaultCounts) -> &mut u64,
 }
 
-/// One row of [`KINDS`]: the kind, its field name in the config and the counters, and
-/// the rest.
+/// A flag that sets a number of one kind's own (`--fault-retry-after`).
+pub struct ParamFlag {
+    pub long: &'static str,
+    pub value_name: &'static str,
+    /// With its default, which differs from flag to flag.
+    pub help: &'static str,
+    pub set: fn(&mut FaultConfig, u64),
+}
+
+/// One row of [`KINDS`]: the kind, its field name in the config and the counters, its
+/// flags' stem (the field name with `-` for `_`), then the rest of [`KindInfo`]'s fields.
 macro_rules! kind {
-    ($kind:ident, $field:ident, $phase:ident, $failure:expr, $spoils:expr, $effect:expr) => {
+    ($kind:ident, $field:ident, $flag:literal { $($rest:tt)* }) => {
         KindInfo {
             kind: FaultKind::$kind,
             name: stringify!($field),
-            effect: $effect,
-            phase: Phase::$phase,
-            expected_failure: $failure,
-            spoils: $spoils,
+            rate_flag: concat!("fault-", $flag),
+            at_flag: concat!("fault-", $flag, "-at"),
             spec: |c| &c.$field,
             spec_mut: |c| &mut c.$field,
             count: |c| &mut c.$field,
+            $($rest)*
         }
     };
 }
@@ -94,78 +111,127 @@ pub const KIND_COUNT: usize = 8;
 
 /// The kinds in priority order (the order of [`FaultKind`]'s variants).
 pub const KINDS: [KindInfo; KIND_COUNT] = [
-    // Not a connect error: the TCP connection was made and the request sent.
-    kind!(
-        Drop,
-        drop,
-        BeforeResponse,
-        Some(FailureKind::StreamCut),
-        true,
-        "the connection is reset after the request was read, with no response at all"
-    ),
-    kind!(
-        Http500,
-        http_500,
-        BeforeResponse,
-        Some(FailureKind::HttpStatus),
-        true,
-        "HTTP 500 with an OpenAI-style JSON error body"
-    ),
-    kind!(
-        Http429,
-        http_429,
-        BeforeResponse,
-        Some(FailureKind::HttpStatus),
-        true,
-        "HTTP 429 with Retry-After and a JSON error body"
-    ),
-    kind!(
-        SlowHeaders,
-        slow_headers,
-        Headers,
-        None,
-        false,
-        "the response headers come late; the response is otherwise normal"
-    ),
-    kind!(
-        Cut,
-        cut,
-        MidOutput,
-        Some(FailureKind::StreamCut),
-        true,
-        "after half of the output, the connection is closed mid-body"
-    ),
-    kind!(
-        ErrorEvent,
-        error_event,
-        MidOutput,
-        Some(FailureKind::ErrorEvent),
-        true,
-        "after half of the output, a data: {\"error\": ...} event ends the stream"
-    ),
-    kind!(
-        Malformed,
-        malformed,
-        MidOutput,
-        Some(FailureKind::InvalidResponse),
-        true,
-        "after half of the output, an event that is not JSON; the stream then goes on"
-    ),
-    kind!(
-        Stall,
-        stall,
-        MidOutput,
-        None,
-        false,
-        "after half of the output, no bytes for a while (or until the client leaves)"
-    ),
+    kind!(Drop, drop, "drop" {
+        rate_help: "Share of requests whose connection is reset (RST) without any response, \
+                    after the request was read (not a refused connection: that cannot be tied \
+                    to a request)",
+        at_what: "a dropped connection",
+        param: None,
+        effect: "the connection is reset after the request was read, with no response at all",
+        phase: Phase::BeforeResponse,
+        // Not a connect error: the TCP connection was made and the request sent.
+        expected_failure: Some(FailureKind::StreamCut),
+        spoils: true,
+    }),
+    kind!(Http500, http_500, "http-500" {
+        rate_help: "Share of requests answered HTTP 500 with a JSON error",
+        at_what: "HTTP 500",
+        param: None,
+        effect: "HTTP 500 with an OpenAI-style JSON error body",
+        phase: Phase::BeforeResponse,
+        expected_failure: Some(FailureKind::HttpStatus),
+        spoils: true,
+    }),
+    kind!(Http429, http_429, "http-429" {
+        rate_help: "Share of requests answered HTTP 429 with Retry-After and a JSON error",
+        at_what: "HTTP 429",
+        param: Some(ParamFlag {
+            long: "fault-retry-after",
+            value_name: "S",
+            help: "Retry-After of an injected 429, seconds [default: 1]",
+            set: |c, s| c.retry_after_s = s,
+        }),
+        effect: "HTTP 429 with Retry-After and a JSON error body",
+        phase: Phase::BeforeResponse,
+        expected_failure: Some(FailureKind::HttpStatus),
+        spoils: true,
+    }),
+    kind!(SlowHeaders, slow_headers, "slow-headers" {
+        rate_help: "Share of requests whose response headers come late (timing still counts \
+                    from arrival)",
+        at_what: "slow headers",
+        param: Some(ParamFlag {
+            long: "fault-slow-headers-ms",
+            value_name: "MS",
+            help: "How late slow headers come, ms after arrival [default: 2000]",
+            set: |c, ms| c.slow_headers_ms = ms,
+        }),
+        effect: "the response headers come late; the response is otherwise normal",
+        phase: Phase::Headers,
+        expected_failure: None,
+        spoils: false,
+    }),
+    kind!(Cut, cut, "cut" {
+        rate_help: "Share of requests whose connection is closed after half of the output \
+                    tokens, without the end of the body",
+        at_what: "a cut stream",
+        param: None,
+        effect: "after half of the output, the connection is closed mid-body",
+        phase: Phase::MidOutput,
+        expected_failure: Some(FailureKind::StreamCut),
+        spoils: true,
+    }),
+    kind!(ErrorEvent, error_event, "error-event" {
+        rate_help: "Share of streams that end after half of the output tokens with an \
+                    {\"error\": ...} event (no [DONE])",
+        at_what: "an error event",
+        param: None,
+        effect: "after half of the output, a data: {\"error\": ...} event ends the stream",
+        phase: Phase::MidOutput,
+        expected_failure: Some(FailureKind::ErrorEvent),
+        spoils: true,
+    }),
+    kind!(Malformed, malformed, "malformed" {
+        rate_help: "Share of streams with an event that is not JSON after half of the output \
+                    tokens; the stream then goes on to [DONE]",
+        at_what: "a malformed event",
+        param: None,
+        effect: "after half of the output, an event that is not JSON; the stream then goes on",
+        phase: Phase::MidOutput,
+        expected_failure: Some(FailureKind::InvalidResponse),
+        spoils: true,
+    }),
+    kind!(Stall, stall, "stall" {
+        rate_help: "Share of streams that send nothing for --fault-stall-ms after half of the \
+                    output tokens, then go on",
+        at_what: "a stall",
+        param: Some(ParamFlag {
+            long: "fault-stall-ms",
+            value_name: "MS",
+            help: "How long a stall lasts, ms [default: until the client goes away]",
+            set: |c, ms| c.stall_ms = Some(ms),
+        }),
+        effect: "after half of the output, no bytes for a while (or until the client leaves)",
+        phase: Phase::MidOutput,
+        expected_failure: None,
+        spoils: false,
+    }),
 ];
 
-// Each row sits at its kind's index, so `info` is a lookup.
+/// `flag` is `fault-<name>` with `-` for `_`.
+const fn is_flag_of(name: &str, flag: &str) -> bool {
+    let (name, flag) = (name.as_bytes(), flag.as_bytes());
+    if flag.len() != name.len() + "fault-".len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < name.len() {
+        let want = if name[i] == b'_' { b'-' } else { name[i] };
+        if flag["fault-".len() + i] != want {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+// Each row sits at its kind's index, so `info` is a lookup, and names its flags after
+// its config key.
 const _: () = {
     let mut i = 0;
     while i < KIND_COUNT {
         assert!(KINDS[i].kind as usize == i);
+        assert!(is_flag_of(KINDS[i].name, KINDS[i].rate_flag));
         i += 1;
     }
 };
@@ -188,7 +254,7 @@ impl FaultKind {
     }
 
     /// The name used in the config file (`faults.<name>`) and, with `-` for `_`, in
-    /// the flags (`--fault-<name>`).
+    /// the flags (`--fault-<name>`, see [`KindInfo::rate_flag`]).
     pub fn as_str(self) -> &'static str {
         self.info().name
     }
