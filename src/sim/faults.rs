@@ -66,7 +66,7 @@ pub struct KindInfo {
     pub at_what: &'static str,
     /// The flag of a setting of this kind alone (how late, how long), if it has one.
     pub param: Option<ParamFlag>,
-    /// What a client sees, for help text.
+    /// What a client sees: the kind described in one line (the row's own documentation).
     pub effect: &'static str,
     pub phase: Phase,
     /// How servescope's client records a streamed request with this fault. `None`: it
