@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::metrics::server_saved::ServerMetrics;
 use crate::report::document::{RunParams, ShardParams};
 
 use super::RunPlan;
@@ -246,13 +245,8 @@ impl<'a> Runner<'a> {
         let mut summary =
             summarize(&data, &output.percentiles).with_goodput(&data, output.slo.as_ref());
         if let Some(running) = scrape {
-            // The scrape's own JSON is the saved layout; reading it back types it.
-            let saved = s.target.rt.block_on(running.finish()).and_then(|m| {
-                ServerMetrics::from_json(m.to_json_with(&summary.percentiles))
-                    .map_err(|e| format!("not in the saved layout: {e}"))
-            });
-            match saved {
-                Ok(m) => summary.server_metrics = Some(m),
+            match s.target.rt.block_on(running.finish()) {
+                Ok(m) => summary.server_metrics = Some(m.to_saved(&summary.percentiles)),
                 Err(e) => eprintln!(
                     "WARNING: the server's metrics after {} are unusable: {e}",
                     plan.label

@@ -15,10 +15,12 @@ mod tests;
 
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
+use super::ordered_map::OrderedMap;
 use super::prometheus::series_key;
-use super::stats::{DEFAULT_PERCENTILES, Stats, stats_json};
+use super::server_saved as saved;
+use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
 pub use presets::{MetricsSpec, parse_names, preset};
 pub use scrape::{RunningScrape, Scraper, same_origin};
 
@@ -119,80 +121,74 @@ impl ServerMetrics {
         self.to_json_with(&DEFAULT_PERCENTILES)
     }
 
-    /// Series keys, then `derived`, then `missing` and `failed_samples` when there are
-    /// any. Gauge statistics carry `percentiles` beside the default ones.
+    /// The results spec's `server_metrics` object: series keys, then `derived`, then
+    /// `missing` and `failed_samples` when there are any.
     pub fn to_json_with(&self, percentiles: &[f64]) -> Value {
-        let mut m = Map::new();
-        for s in &self.series {
-            let v = match &s.value {
-                SeriesValue::Counter(c) => {
-                    let mut o = Map::new();
-                    o.insert("type".into(), json!("counter"));
-                    o.insert("before".into(), num(c.before));
-                    o.insert("after".into(), num(Some(c.after)));
-                    o.insert("delta".into(), num(Some(c.delta)));
-                    o.insert("rate".into(), num(c.rate));
-                    if !c.notes.is_empty() {
-                        o.insert("note".into(), json!(c.notes.join("; ")));
-                    }
-                    Value::Object(o)
-                }
-                SeriesValue::Gauge {
-                    samples,
-                    times,
-                    stats,
-                } => {
-                    let mut o = Map::new();
-                    o.insert("type".into(), json!("gauge"));
-                    // Extra percentiles need the samples again; the default ones are ready.
-                    let extra = percentiles.iter().any(|p| !DEFAULT_PERCENTILES.contains(p));
-                    let recomputed = extra
-                        .then(|| {
-                            let mut all = DEFAULT_PERCENTILES.to_vec();
-                            all.extend(percentiles);
-                            Stats::compute(&mut samples.clone(), &all)
-                        })
-                        .flatten();
-                    let stats = if extra {
-                        recomputed.as_ref()
-                    } else {
-                        stats.as_ref()
-                    };
-                    if let Value::Object(st) = stats_json(stats, percentiles) {
-                        o.extend(st);
-                    }
-                    // [seconds since the scrape before the run, value], for charts.
-                    let timed: Vec<Value> = times
-                        .iter()
-                        .zip(samples)
-                        .map(|(t, v)| json!([(t * 1e3).round() / 1e3, v]))
-                        .collect();
-                    o.insert("samples".into(), Value::Array(timed));
-                    Value::Object(o)
-                }
-            };
-            m.insert(s.key.clone(), v);
-        }
-        let derived: Map<String, Value> = self
-            .derived
+        // Serialising numbers, strings and options into a Value cannot fail.
+        serde_json::to_value(self.to_saved(percentiles)).unwrap_or(Value::Null)
+    }
+
+    /// The run's metrics as results.json holds them. Gauge statistics carry
+    /// `percentiles` beside the default ones.
+    pub fn to_saved(&self, percentiles: &[f64]) -> saved::ServerMetrics {
+        let series = self
+            .series
             .iter()
-            .map(|d| (d.key(), num(d.value)))
+            .map(|s| (s.key.clone(), saved_series(&s.value, percentiles)))
             .collect();
-        m.insert("derived".into(), Value::Object(derived));
-        if !self.missing.is_empty() {
-            m.insert("missing".into(), json!(self.missing));
+        let mut derived = OrderedMap::default();
+        for d in &self.derived {
+            derived.insert(d.key(), finite(d.value));
         }
-        if self.failed_samples > 0 {
-            m.insert("failed_samples".into(), json!(self.failed_samples));
+        saved::ServerMetrics {
+            series,
+            derived,
+            missing: self.missing.clone(),
+            failed_samples: self.failed_samples as u64,
         }
-        Value::Object(m)
     }
 }
 
-/// A number, or null for none and for NaN/infinities (which JSON cannot hold).
-fn num(v: Option<f64>) -> Value {
-    match v {
-        Some(x) if x.is_finite() => json!(x),
-        _ => Value::Null,
+fn saved_series(value: &SeriesValue, percentiles: &[f64]) -> saved::Series {
+    match value {
+        SeriesValue::Counter(c) => saved::Series::Counter(saved::Counter {
+            before: finite(c.before),
+            after: finite(Some(c.after)),
+            delta: finite(Some(c.delta)),
+            rate: finite(c.rate),
+            note: (!c.notes.is_empty()).then(|| c.notes.join("; ")),
+        }),
+        SeriesValue::Gauge {
+            samples,
+            times,
+            stats,
+        } => {
+            // Extra percentiles need the samples again; the default ones are ready.
+            let extra = percentiles.iter().any(|p| !DEFAULT_PERCENTILES.contains(p));
+            let stats = if extra {
+                let mut all = DEFAULT_PERCENTILES.to_vec();
+                all.extend(percentiles);
+                Stats::compute(&mut samples.clone(), &all)
+            } else {
+                stats.clone()
+            };
+            saved::Series::Gauge(saved::Gauge {
+                stats: SavedStats {
+                    stats,
+                    percentiles: percentiles.to_vec(),
+                },
+                // [seconds since the scrape before the run, value], for charts.
+                samples: times
+                    .iter()
+                    .zip(samples)
+                    .map(|(t, v)| ((t * 1e3).round() / 1e3, finite(Some(*v))))
+                    .collect(),
+            })
+        }
     }
+}
+
+/// None for NaN and infinities too, which JSON cannot hold (written as null).
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
 }

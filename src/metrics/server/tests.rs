@@ -4,6 +4,7 @@ use super::*;
 use crate::metrics::prometheus;
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
