@@ -4,6 +4,8 @@
 //! record (what happened) → metrics (numbers) → report (what people see). The
 //! simulator stands beside it as the server the demo and the tests talk to.
 
+#[macro_use]
+pub mod console;
 pub mod cli;
 pub mod client;
 pub mod clock;
@@ -74,7 +76,7 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
                 convert::ConvertError::Write { .. } => Error::Output(e.to_string()),
                 _ => Error::Input(e.to_string()),
             })?;
-            println!("{report}");
+            outln!("{report}");
             Ok(Outcome::Converted)
         }
     }
@@ -88,7 +90,7 @@ fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error
             slo: s.slo.as_ref(),
         };
         let bytes = report::html::write_report(&s.dir, out, opts)?;
-        eprintln!(
+        errln!(
             "HTML report: {} ({} KB)",
             out.display(),
             bytes.div_ceil(1024)
@@ -99,11 +101,11 @@ fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error
 
 fn run_compare(s: CompareSettings) -> Result<report::compare::Comparison, Error> {
     let c = report::compare::compare(&s.a, &s.b, s.noise)?;
-    print!("{}", c.render());
+    out!("{}", c.render());
     if let Some(out) = &s.html {
         std::fs::write(out, report::compare_page::to_html(&c))
             .map_err(|e| Error::Output(format!("--html {}: cannot write: {e}", out.display())))?;
-        eprintln!("HTML comparison: {}", out.display());
+        errln!("HTML comparison: {}", out.display());
     }
     Ok(c)
 }
@@ -122,7 +124,7 @@ fn run_merge(s: MergeSettings, argv: &[String]) -> Result<Vec<report::results::S
             slo: s.slo.as_ref(),
         };
         let bytes = report::html::write_report(&s.output, out, opts)?;
-        eprintln!(
+        errln!(
             "HTML report: {} ({} KB)",
             out.display(),
             bytes.div_ceil(1024)
@@ -144,7 +146,7 @@ fn run_sim(s: SimSettings) -> Result<(), Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;
-        println!(
+        outln!(
             "servescope sim listening on http://{addr} (model {})",
             config.model
         );

@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match servescope::run(cli, &argv) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            servescope::console::err(format_args!("error: {e}\n"));
             ExitCode::from(e.exit_code() as u8)
         }
     }

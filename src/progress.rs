@@ -173,7 +173,7 @@ fn draw_lines(label: &str, live: &Live, requests: u64, stop: &AtomicBool) {
         std::thread::sleep(Duration::from_millis(50));
         if Instant::now() >= next {
             next += EVERY;
-            eprintln!(
+            errln!(
                 "[{label}] {:>5.0}s sent {}/{requests} done {} failed {} prefill {} decode tokens {} in flight {} queued {}",
                 t0.elapsed().as_secs_f64(),
                 live.sent.load(Relaxed),

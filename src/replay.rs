@@ -31,7 +31,7 @@ pub fn plan_trace(a: &TraceSettings) -> Result<(Source, Vec<RunPlan>), Error> {
     let info = *file.info();
     let fitted = info.fitted;
     if fitted.clipped + fitted.skipped > 0 {
-        eprintln!(
+        errln!(
             "--max-context {}: {} requests clipped, {} skipped (of {} read)",
             a.max_context.unwrap_or(0),
             fitted.clipped,

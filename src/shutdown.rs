@@ -81,7 +81,7 @@ impl Shutdown {
                     else => return,
                 };
                 if me.requested().is_none() {
-                    eprintln!(
+                    errln!(
                         "\nStopping: no new requests; those in flight have {} s to finish (signal again to stop now).",
                         GRACE.as_secs()
                     );

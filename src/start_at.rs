@@ -108,7 +108,7 @@ pub fn start_clock_at(at: SystemTime, stop: impl Fn() -> bool) -> Result<RunCloc
     wait_until_unless(clock.instant_at(0), stop);
     let late = clock.now_us();
     if late > 1_000 {
-        eprintln!(
+        errln!(
             "warning: --start-at {}: started {:.1} ms late; the lateness shows as schedule lag",
             format(at),
             late as f64 / 1e3

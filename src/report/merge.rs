@@ -138,7 +138,7 @@ fn check_shards(inputs: &[Input]) -> Result<Option<u32>, Error> {
         .map(|index| format!("{index}/{n}"))
         .collect();
     if !missing.is_empty() {
-        eprintln!(
+        errln!(
             "warning: shard {} missing; the merged runs lack their requests",
             missing.join(", ")
         );
@@ -152,7 +152,7 @@ fn check_shards(inputs: &[Input]) -> Result<Option<u32>, Error> {
     let first = &inputs[0];
     for i in &inputs[1..] {
         if i.doc.seed != first.doc.seed {
-            eprintln!(
+            errln!(
                 "warning: {} ran with seed {}, {} with {}: not the same workload's shards",
                 i.dir.display(),
                 shown(&i.doc.seed),
@@ -163,7 +163,7 @@ fn check_shards(inputs: &[Input]) -> Result<Option<u32>, Error> {
         for r in &i.doc.runs {
             let f = first.doc.run(&r.label);
             if f.is_some_and(|f| settings(&f.params) != settings(&r.params)) {
-                eprintln!(
+                errln!(
                     "warning: run {:?} has other settings in {} than in {}: not the same workload's shards",
                     r.label,
                     i.dir.display(),
@@ -292,14 +292,14 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
     doc.runs = saved;
     write_merged(opts.out, &out_records, &doc)?;
     for run in &doc.runs {
-        println!("{}", render(&run.label, &run.summary));
+        outln!("{}", render(&run.label, &run.summary));
     }
     if had_server_metrics {
-        eprintln!(
+        errln!(
             "note: server metrics are not merged (each process scraped the server on its own); see the input directories"
         );
     }
-    eprintln!(
+    errln!(
         "Merged {} directories into {}",
         inputs.len(),
         opts.out.display()
@@ -316,7 +316,7 @@ fn warn_other_servers(inputs: &[Input]) {
             ("endpoint", &a.endpoint, &b.endpoint),
         ] {
             if this != first {
-                eprintln!(
+                errln!(
                     "warning: {} {} differs from {}'s {}; merging anyway",
                     i.dir.display(),
                     key,

@@ -157,7 +157,7 @@ pub fn report(
 ) -> Result<Vec<SavedRun>, Error> {
     let (mut doc, runs) = reanalyze(dir, percentiles, slo)?;
     for run in &runs {
-        println!("{}", render(&run.label, &run.summary));
+        outln!("{}", render(&run.label, &run.summary));
     }
     if rewrite {
         doc.runs = runs.clone();

@@ -79,7 +79,7 @@ fn trace_source(
             .map_err(|e| Error::Input(e.to_string()))?
             .map(|r| r.map(|t| (t.chat_id, t.parent_chat_id)));
         let links = link_parents(turns).map_err(|e| Error::Input(e.to_string()))?;
-        eprintln!(
+        errln!(
             "--sessions: {} of {} turns continue an earlier turn's conversation",
             links.iter().flatten().count(),
             links.len()
@@ -110,7 +110,7 @@ fn prompt_source(prompts: &Prompts, tokenizer: &Tokenizer) -> Result<PromptSourc
         Prompts::Synthetic { kind, input_len } => {
             let (prompts, fallback) = SyntheticPrompts::resolve(*kind, tokenizer);
             if let Some(why) = fallback {
-                eprintln!("note: synthetic prompts use random token ids instead: {why}");
+                errln!("note: synthetic prompts use random token ids instead: {why}");
             }
             Ok(PromptSource::Synthetic {
                 input_len: *input_len,

@@ -106,7 +106,7 @@ pub fn run_session(
 
     let progress = ProgressMode::detect(s.run.quiet);
     if progress != ProgressMode::Off {
-        eprintln!("{TERMINOLOGY_NOTE}");
+        errln!("{TERMINOLOGY_NOTE}");
     }
     let mut runner = Runner::new(Stage {
         settings: s,
@@ -133,7 +133,7 @@ pub fn run_session(
     drop(runner);
     drop(recorder);
     if let Some(dir) = &s.output.dir {
-        eprintln!("Results in {}", dir.display());
+        errln!("Results in {}", dir.display());
     }
     // Written whatever ended the session; its own failure counts only if nothing else failed.
     let html = sinks::html_report(&s.output);
@@ -167,7 +167,7 @@ fn record_run(
     } = run;
     sinks.print_run(plan, &summary);
     if error_rate_exceeded {
-        eprintln!(
+        errln!(
             "error: {} — more than {} of its requests failed; stopping (--max-error-rate)",
             plan.label,
             s.run.max_error_rate.unwrap_or(0.0)

@@ -138,7 +138,7 @@ impl<'a> Runner<'a> {
                 &live,
             ));
             if let Some((kind, msg)) = out.failure {
-                eprintln!(
+                errln!(
                     "warning: the warm-up request failed ({}): {msg}",
                     kind.as_str()
                 );
@@ -231,7 +231,7 @@ impl<'a> Runner<'a> {
         match self.stage.target.rt.block_on(scraper.start(spec)) {
             Ok(running) => Some(running),
             Err(e) => {
-                eprintln!("WARNING: cannot scrape the server's metrics ({e}); this run has none");
+                errln!("WARNING: cannot scrape the server's metrics ({e}); this run has none");
                 None
             }
         }
@@ -247,7 +247,7 @@ impl<'a> Runner<'a> {
         if let Some(running) = scrape {
             match s.target.rt.block_on(running.finish()) {
                 Ok(m) => summary.server_metrics = Some(m.to_saved(&summary.percentiles)),
-                Err(e) => eprintln!(
+                Err(e) => errln!(
                     "WARNING: the server's metrics after {} are unusable: {e}",
                     plan.label
                 ),
@@ -264,9 +264,10 @@ fn shard_params(plan: &RunPlan, count: usize, shard: Shard) -> RunParams {
         return params;
     }
     if count == 0 {
-        eprintln!(
+        errln!(
             "note: --shard {shard}: none of the {} requests of {} fall to this shard",
-            plan.requests, plan.label
+            plan.requests,
+            plan.label
         );
     }
     params.shard = Some(ShardParams {
@@ -307,7 +308,7 @@ fn expected_tokens(
 /// their rates are not diluted by it; the last second once the run is ready.
 fn wait_for_start(at: SystemTime, stop: impl Fn() -> bool) {
     let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-    eprintln!(
+    errln!(
         "--start-at {}: prepared; waiting {:.1} s",
         crate::start_at::format(at),
         left.as_secs_f64()

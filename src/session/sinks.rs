@@ -36,9 +36,9 @@ impl Sinks {
 
     /// The run's table on stdout (and the offline-throughput line of `throughput`).
     pub fn print_run(&self, plan: &RunPlan, summary: &Summary) {
-        print!("{}", render(&plan.label, summary));
+        out!("{}", render(&plan.label, summary));
         if plan.mode == RunMode::Throughput {
-            println!(
+            outln!(
                 "Offline throughput: {} requests, {} tokens ({} input + {} output) in {:.2} s = {:.2} tok/s ({:.2} output tok/s)",
                 summary.succeeded,
                 summary.tokens.input + summary.tokens.output,
@@ -49,7 +49,7 @@ impl Sinks {
                 summary.output_tok_s
             );
         }
-        println!();
+        outln!();
     }
 
     pub fn push(&mut self, run: SavedRun) {
@@ -63,8 +63,8 @@ impl Sinks {
         let Some(cmp) = finished_level(&self.doc.runs, next) else {
             return;
         };
-        print!("{}", cmp.render());
-        println!();
+        out!("{}", cmp.render());
+        outln!();
         self.doc
             .dual_round
             .get_or_insert_with(Vec::new)
@@ -98,7 +98,7 @@ fn write_html(dir: &Path, out: &Path, percentiles: &[f64], slo: Option<&Slo>) ->
     let opts = HtmlOptions { percentiles, slo };
     match write_report(dir, out, opts) {
         Ok(bytes) => {
-            eprintln!(
+            errln!(
                 "HTML report: {} ({} KB)",
                 out.display(),
                 bytes.div_ceil(1024)
@@ -106,7 +106,7 @@ fn write_html(dir: &Path, out: &Path, percentiles: &[f64], slo: Option<&Slo>) ->
             Ok(())
         }
         Err(e) => {
-            eprintln!("error: the HTML report was not written: {e}");
+            errln!("error: the HTML report was not written: {e}");
             Err(e)
         }
     }

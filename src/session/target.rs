@@ -117,7 +117,7 @@ impl Target {
             Err(e) => Err(format!("not a URL ({e})")),
         };
         if let Err(e) = result {
-            eprintln!(
+            errln!(
                 "WARNING: the cache reset at {url} failed ({e}); the next round may start with a warm cache"
             );
         }
@@ -129,7 +129,7 @@ fn endpoint(t: &TargetSettings) -> Result<(Endpoint, Option<SimServer>), Error> 
     let Some(e) = &t.endpoint else {
         let sim = SimServer::start(SimConfig::default(), ([127, 0, 0, 1], 0).into())
             .map_err(|e| Error::Server(format!("cannot start the built-in simulator: {e}")))?;
-        eprintln!(
+        errln!(
             "No --endpoint given: benchmarking the built-in simulator at {} (see `servescope sim --help`).",
             sim.url()
         );

@@ -1,0 +1,9 @@
+//! A hostile first hour, kept fixed: scripted loopback servers that stall, echo
+//! credentials and send control characters, closed pipes, signals in every phase, torn
+//! files, results in the way. Each module is one kind of trouble.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod server;
+
+mod smoke;
