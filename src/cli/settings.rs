@@ -290,7 +290,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             endpoint: a.endpoint,
             model: a.model,
             api: a.api,
-            api_key: a.api_key,
+            api_key: api_key(a.api_key)?,
             timeout,
             idle_timeout: a
                 .idle_timeout
@@ -384,6 +384,24 @@ fn extra_body(s: Option<&str>) -> Result<Map<String, Value>, Error> {
                 "--extra-body: not valid JSON ({e}); expected an object, e.g. '{{\"top_k\": 1}}'"
             ))),
         },
+    }
+}
+
+/// A key goes into the Authorization header, which cannot hold a control character:
+/// a CR or LF (a key file's line end) would end the header early, or be refused by the
+/// client later with a message naming no flag. Only the position is named, never the key.
+fn api_key(key: Option<String>) -> Result<Option<String>, Error> {
+    let bad = key
+        .as_deref()
+        .and_then(|k| k.chars().enumerate().find(|(_, c)| c.is_control()));
+    match bad {
+        None => Ok(key),
+        Some((at, c)) => Err(Error::Input(format!(
+            "--api-key (or OPENAI_API_KEY): control character U+{:04X} at character {}; an HTTP \
+             header cannot carry it (a line end copied from a file?): expected printable characters only",
+            c as u32,
+            at + 1
+        ))),
     }
 }
 

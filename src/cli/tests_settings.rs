@@ -106,8 +106,20 @@ fn every_command_names_the_flag_it_refuses() {
             "--percentiles",
         ),
         (&["sim", "--ideal", "--max-num-seqs", "4"], "--max-num-seqs"),
+        (&["batch", "--api-key", "sk-abc\r\n"], "--api-key"),
+        (&["batch", "--api-key=sk\nX-Injected: 1"], "--api-key"),
+        (&["batch", "--api-key", "sk\u{1b}[2J"], "--api-key"),
     ] {
         let err = settings(args).unwrap_err();
         assert!(err.starts_with(flag), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_key_with_a_control_character_is_refused_without_echoing_it() {
+    let err = settings(&["batch", "--api-key", "sk-secret\r\n"]).unwrap_err();
+    assert!(err.contains("U+000D at character 10"), "{err}");
+    assert!(!err.contains("sk-secret"), "{err}");
+    let ok = load(&["batch", "--api-key", "sk-ключ-\u{e9}"]);
+    assert_eq!(ok.session.target.api_key.as_deref(), Some("sk-ключ-é"));
 }

@@ -9,6 +9,7 @@ mod json_scan;
 pub mod observe;
 pub mod openai;
 mod pool;
+pub mod redact;
 mod resolve;
 pub mod sse;
 mod tls;
@@ -23,6 +24,7 @@ use crate::record::FailureKind;
 pub use observe::RequestObserver;
 use openai::{Usage, http_error_message};
 use pool::Pool;
+use redact::KeyMask;
 use resolve::Resolver;
 
 /// Largest error body kept from an HTTP error response.
@@ -54,6 +56,10 @@ impl ApiKey {
     }
     pub fn expose(&self) -> &str {
         &self.0
+    }
+    /// What finds the key, or a recognisable part of it, in text a server sent.
+    pub fn mask(&self) -> KeyMask {
+        KeyMask::new(&self.0)
     }
 }
 
@@ -120,8 +126,8 @@ pub struct HttpClient {
     tls: Arc<OnceLock<Result<TlsConnector, String>>>,
     insecure: bool,
     auth: Option<HeaderValue>,
-    /// Kept only to mask it in messages a server might echo it into.
-    key: Option<ApiKey>,
+    /// Masks the key in messages a server might echo it into.
+    key_mask: Arc<KeyMask>,
     timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     retries: u32,
@@ -156,7 +162,11 @@ impl HttpClient {
             tls: Arc::default(),
             insecure: cfg.insecure,
             auth,
-            key: cfg.api_key.clone().filter(|k| !k.expose().is_empty()),
+            key_mask: Arc::new(
+                cfg.api_key
+                    .as_ref()
+                    .map_or_else(KeyMask::none, ApiKey::mask),
+            ),
             timeout: cfg.timeout,
             idle_timeout: cfg.idle_timeout,
             retries: cfg.retries,
@@ -169,11 +179,12 @@ impl HttpClient {
         self.auth.clone()
     }
 
-    /// A message with the API key masked (gateways echo it in errors).
-    fn mask(&self, msg: String) -> String {
-        match &self.key {
-            Some(k) if msg.contains(k.expose()) => msg.replace(k.expose(), "***"),
-            _ => msg,
+    /// A message with the API key masked (gateways echo it in errors), in any form
+    /// `redact` recognises.
+    pub fn mask(&self, msg: String) -> String {
+        match self.key_mask.mask(&msg) {
+            std::borrow::Cow::Borrowed(_) => msg,
+            std::borrow::Cow::Owned(m) => m,
         }
     }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::document::{ReadError, ResultsDoc};
 use super::page::num;
+use crate::console::printable;
 use crate::error::Error;
 use crate::metrics::Summary;
 use crate::metrics::catalogue::{METRICS, Metric, Unit};
@@ -202,7 +203,11 @@ impl Comparison {
 
     pub(super) fn side_line(name: &str, s: &Side) -> String {
         let h = &s.doc;
-        let g = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        // A model id is the server's text: shown, never obeyed, by the terminal.
+        let g = |v: &Option<String>| {
+            v.as_deref()
+                .map_or("-".into(), |v| printable(v).into_owned())
+        };
         format!(
             "{name}: {} — model {}, endpoint {}, started {}",
             s.path.display(),

@@ -84,7 +84,11 @@ fn header(page: &mut Page, h: &ResultsDoc, source: &str, runs: usize) {
     }
     let mut rows = vec![
         ("endpoint", endpoint),
-        ("model", s(&h.model)),
+        // The server's id: one line, its controls shown, not obeyed.
+        (
+            "model",
+            crate::console::printable(&s(&h.model)).into_owned(),
+        ),
         ("API", s(&h.api)),
         ("tokenizer", s(&h.tokenizer)),
         ("command", command),

@@ -21,6 +21,7 @@ use super::reanalyze::{for_each_record, read_results_json, saved_slo};
 use super::results::{write_results_json, write_summary_csv};
 use super::rounds::round_comparisons;
 use super::table::render;
+use crate::console::printable;
 use crate::error::Error;
 use crate::metrics::ordered_map::OrderedMap;
 use crate::metrics::slo::Slo;
@@ -94,8 +95,9 @@ fn read_input(dir: &Path) -> Result<Input, Error> {
 }
 
 /// A header field as the warnings show it: JSON (quoted text, or null).
+/// As JSON, with what JSON leaves raw (C1 controls, bidi overrides) escaped too.
 fn shown<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    printable(&serde_json::to_string(v).unwrap_or_default()).into_owned()
 }
 
 /// Shards must be all of the inputs, of one N, each once; returns N (None: no

@@ -56,7 +56,8 @@ pub struct Chart<'a> {
     pub note: Option<String>,
 }
 
-/// Escape text for HTML and SVG.
+/// Escape text for HTML and SVG. Control and bidi characters (from a server's model id,
+/// messages or labels) are shown as escapes, as on the terminal; line ends are kept.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -66,6 +67,9 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if c != '\n' && crate::console::hidden(c) => {
+                out.push_str(&crate::console::printable(c.encode_utf8(&mut [0; 4])))
+            }
             c => out.push(c),
         }
     }

@@ -4,6 +4,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
+use crate::console::printable;
 use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDULE};
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
@@ -153,7 +154,7 @@ fn verdicts(s: &Summary) -> String {
     for (kind, n) in &s.failures.counts {
         out.push_str(&format!("failed     {n} × {}", kind.as_str()));
         if let Some(first) = s.failures.examples.get(kind).and_then(|e| e.first()) {
-            out.push_str(&format!(": {first}"));
+            out.push_str(&format!(": {}", printable(first)));
         }
         out.push('\n');
     }
@@ -171,7 +172,7 @@ fn server_lines(m: &ServerMetrics) -> String {
         } else {
             format!("{v:.2}")
         };
-        out.push_str(&format!("server     {k} = {shown}\n"));
+        out.push_str(&format!("server     {} = {shown}\n", printable(k)));
     }
     let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
     for (k, v) in &m.series {
@@ -179,7 +180,8 @@ fn server_lines(m: &ServerMetrics) -> String {
             Series::Gauge(g) => {
                 let st = g.stats.stats.as_ref();
                 out.push_str(&format!(
-                    "server     {k}: mean {:.3}, max {:.3}\n",
+                    "server     {}: mean {:.3}, max {:.3}\n",
+                    printable(k),
                     or_nan(st.map(|s| s.mean)),
                     or_nan(st.map(|s| s.max))
                 ))
@@ -191,7 +193,11 @@ fn server_lines(m: &ServerMetrics) -> String {
                 } else {
                     format!("{d:.4}")
                 };
-                out.push_str(&format!("server     {k}: +{d} ({:.1}/s)\n", or_nan(c.rate)))
+                out.push_str(&format!(
+                    "server     {}: +{d} ({:.1}/s)\n",
+                    printable(k),
+                    or_nan(c.rate)
+                ))
             }
         }
     }

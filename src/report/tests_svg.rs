@@ -51,6 +51,14 @@ fn tick_labels_are_short() {
 }
 
 #[test]
+fn server_text_shows_its_controls_on_the_page() {
+    assert_eq!(
+        esc("m\u{1b}]0;t\u{7}\r\u{202e}<x>\nnext"),
+        "m\\x1b]0;t\\x07\\r\\u{202e}&lt;x&gt;\nnext"
+    );
+}
+
+#[test]
 fn chart_has_one_series_element_per_curve_with_data() {
     let series = vec![
         Series {

@@ -9,6 +9,7 @@ use super::RunPlan;
 use super::inputs::Inputs;
 use super::target::Target;
 use crate::clock::RunClock;
+use crate::console::printable;
 use crate::error::Error;
 use crate::feed::Feeder;
 use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper};
@@ -139,8 +140,9 @@ impl<'a> Runner<'a> {
             ));
             if let Some((kind, msg)) = out.failure {
                 errln!(
-                    "warning: the warm-up request failed ({}): {msg}",
-                    kind.as_str()
+                    "warning: the warm-up request failed ({}): {}",
+                    kind.as_str(),
+                    printable(&msg)
                 );
             }
         }
@@ -231,7 +233,10 @@ impl<'a> Runner<'a> {
         match self.stage.target.rt.block_on(scraper.start(spec)) {
             Ok(running) => Some(running),
             Err(e) => {
-                errln!("WARNING: cannot scrape the server's metrics ({e}); this run has none");
+                errln!(
+                    "WARNING: cannot scrape the server's metrics ({}); this run has none",
+                    printable(&self.stage.target.client.mask(e))
+                );
                 None
             }
         }
@@ -248,8 +253,9 @@ impl<'a> Runner<'a> {
             match s.target.rt.block_on(running.finish()) {
                 Ok(m) => summary.server_metrics = Some(m.to_saved(&summary.percentiles)),
                 Err(e) => errln!(
-                    "WARNING: the server's metrics after {} are unusable: {e}",
-                    plan.label
+                    "WARNING: the server's metrics after {} are unusable: {}",
+                    plan.label,
+                    printable(&s.target.client.mask(e))
                 ),
             }
         }

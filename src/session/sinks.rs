@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::RunPlan;
 use super::inputs::Inputs;
 use super::target::Target;
+use crate::client::redact::KeyMask;
 use crate::clock::RunClock;
 use crate::error::Error;
 use crate::metrics::Summary;
@@ -138,8 +139,12 @@ pub fn header(
     }
 }
 
-/// The command line as saved in results.json, with the API key's value masked.
+/// The command line as saved in results.json, with the API key's value masked: the
+/// value of `--api-key`, and the key (or a recognisable part of it, see
+/// `client::redact`) wherever else it shows, e.g. in a URL, whether given as a flag or
+/// through `OPENAI_API_KEY`.
 pub fn redacted_command(argv: &[String], key: Option<&str>) -> Vec<String> {
+    let mask = key.map_or_else(KeyMask::none, KeyMask::new);
     let mut out = Vec::with_capacity(argv.len());
     let mut mask_next = false;
     for a in argv {
@@ -151,10 +156,8 @@ pub fn redacted_command(argv: &[String], key: Option<&str>) -> Vec<String> {
             mask_next = true;
         } else if a.starts_with("--api-key=") {
             out.push("--api-key=***".into());
-        } else if key.is_some_and(|k| !k.is_empty() && a.contains(k)) {
-            out.push("***".into());
         } else {
-            out.push(a.clone());
+            out.push(mask.mask(a).into_owned());
         }
     }
     out
@@ -181,5 +184,24 @@ mod tests {
         assert_eq!(out[2], "--api-key");
         assert_eq!(out[3], "***");
         assert_eq!(out[4], "--api-key=***");
+    }
+
+    #[test]
+    fn the_key_from_the_environment_is_masked_where_it_shows() {
+        let key = "sk-éèé-0123456789";
+        let latin1: String = key.bytes().map(char::from).collect();
+        let argv: Vec<String> = [
+            "servescope".to_string(),
+            "--endpoint".into(),
+            format!("http://h:8000/v1?k={key}"),
+            format!("--extra-body={{\"user\":\"{latin1}\"}}"),
+            "--model".into(),
+            "m".into(),
+        ]
+        .to_vec();
+        let out = redacted_command(&argv, Some(key));
+        assert_eq!(out[2], "http://h:8000/v1?k=***");
+        assert_eq!(out[3], "--extra-body={\"user\":\"***\"}");
+        assert_eq!(out[4..], argv[4..]);
     }
 }

@@ -7,6 +7,7 @@ use crate::client::endpoint::Endpoint;
 use crate::client::openai::{Api, BodyOptions, PromptBody, build_body};
 use crate::client::{ApiKey, ClientConfig, DRAIN_AFTER_DONE, HttpClient};
 use crate::clock::RunClock;
+use crate::console::printable;
 use crate::error::Error;
 use crate::metrics::server::{DEFAULT_TIMEOUT, MetricsSpec, Scraper, same_origin};
 use crate::progress::Live;
@@ -118,7 +119,8 @@ impl Target {
         };
         if let Err(e) = result {
             errln!(
-                "WARNING: the cache reset at {url} failed ({e}); the next round may start with a warm cache"
+                "WARNING: the cache reset at {url} failed ({}); the next round may start with a warm cache",
+                printable(&e)
             );
         }
     }
@@ -142,8 +144,9 @@ fn endpoint(t: &TargetSettings) -> Result<(Endpoint, Option<SimServer>), Error> 
 async fn first_model(client: &HttpClient, endpoint: &Endpoint) -> Result<String, Error> {
     let doc = client.get_json(&endpoint.models_url).await.map_err(|e| {
         Error::Server(format!(
-            "cannot list models at {} ({e}); give --model",
-            endpoint.models_url
+            "cannot list models at {} ({}); give --model",
+            endpoint.models_url,
+            printable(&e)
         ))
     })?;
     doc["data"][0]["id"]
@@ -176,9 +179,10 @@ async fn connection_test(
     match out.failure {
         None => Ok(()),
         Some((kind, msg)) => Err(Error::Server(format!(
-            "connection test to {} failed ({}): {msg}",
+            "connection test to {} failed ({}): {}",
             endpoint.url,
-            kind.as_str()
+            kind.as_str(),
+            printable(&msg)
         ))),
     }
 }

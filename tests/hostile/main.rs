@@ -6,4 +6,6 @@
 mod common;
 mod server;
 
+mod credentials;
 mod smoke;
+mod terminal;
