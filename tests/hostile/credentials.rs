@@ -53,7 +53,7 @@ fn echo(n: usize, header: &str) -> Reply {
     let chars: Vec<char> = key.chars().collect();
     let tail: String = chars[chars.len() - 12..].iter().collect();
     let head: String = chars[..10].iter().collect();
-    match n % 6 {
+    match n % 7 {
         0 => json(
             401,
             &format!(r#"{{"error":{{"message":"bad key {raw}"}}}}"#),
@@ -73,7 +73,13 @@ fn echo(n: usize, header: &str) -> Reply {
             format!(r#"denied {{"key": "{}"}}"#, json_u(key)).into_bytes(),
         ),
         4 => json(401, &format!(r#"{{"detail":"unknown key ...{tail}"}}"#)),
-        _ => json(401, &format!(r#"{{"message":"key {head}... unknown"}}"#)),
+        5 => json(401, &format!(r#"{{"message":"key {head}... unknown"}}"#)),
+        _ => Reply::Stream {
+            events: vec![format!(
+                "data: {{\"error\":{{\"message\":\"stream for {raw}\"}}}}\n\n"
+            )],
+            gap: Duration::ZERO,
+        },
     }
 }
 
@@ -103,7 +109,7 @@ fn a_key_echoed_in_any_form_is_masked_in_every_output() {
             "--concurrency",
             "2",
             "--num-requests",
-            "12",
+            "14",
             "--input-len",
             "8",
             "--output-len",
@@ -140,7 +146,7 @@ fn a_key_echoed_in_any_form_is_masked_in_every_output() {
         .iter()
         .filter_map(|r| r["error"].as_str().map(String::from))
         .collect();
-    assert_eq!(errors.len(), 12, "{errors:?}");
+    assert_eq!(errors.len(), 14, "{errors:?}");
     for expected in [
         "HTTP 401: bad key Bearer ***",
         "HTTP 401: key *** rejected",
@@ -148,6 +154,7 @@ fn a_key_echoed_in_any_form_is_masked_in_every_output() {
         "HTTP 401: denied {\"key\": \"***\"}",
         "HTTP 401: unknown key ...***",
         "HTTP 401: key ***... unknown",
+        "stream for Bearer ***",
     ] {
         assert!(
             errors.iter().any(|e| e == expected),

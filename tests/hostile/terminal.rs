@@ -54,6 +54,8 @@ const MODEL_JSON: &str = r#""m\u001b]0;pwned\u0007\r\nFORGED model line\u009b2J\
 /// An error body with colours, a cursor move and a forged line.
 const ERROR_BODY: &str =
     r#"{"error":{"message":"boom \u001b[31mRED\u001b[0m\u001b[2A\r\nFORGED: 0 failed\u0007"}}"#;
+/// An error event in a stream, retitling the window.
+const SSE_ERROR: &str = "data: {\"error\":{\"message\":\"sse \\u001b]0;x\\u0007\\nFORGED\"}}\n\n";
 /// A gauge whose label value holds raw escape sequences.
 const METRICS: &str = "# TYPE hostile_gauge gauge\nhostile_gauge{model=\"x\u{1b}]0;pwned\u{7}y\u{9b}2J\u{202e}z\"} 3\n";
 
@@ -66,10 +68,14 @@ fn hostile_server(bodies: Arc<std::sync::Mutex<Vec<String>>>) -> crate::server::
         "/metrics" => Reply::Full(200, "text/plain", METRICS.as_bytes().to_vec()),
         _ => {
             bodies.lock().unwrap().push(r.body.clone());
-            if chats.fetch_add(1, Ordering::SeqCst) == 0 {
-                chat_stream(2, Duration::from_millis(1))
-            } else {
-                json(500, ERROR_BODY)
+            // The connection test, the warm-up, two requests, then an error event.
+            match chats.fetch_add(1, Ordering::SeqCst) {
+                0 => chat_stream(2, Duration::from_millis(1)),
+                1..4 => json(500, ERROR_BODY),
+                _ => Reply::Stream {
+                    events: vec![SSE_ERROR.into()],
+                    gap: Duration::ZERO,
+                },
             }
         }
     })
@@ -117,6 +123,12 @@ fn hostile_model_ids_errors_and_metric_labels_reach_the_terminal_inert() {
     let shown_error = r"boom \x1b[31mRED\x1b[0m\x1b[2A\r\nFORGED: 0 failed\x07";
     assert!(ran.stderr.contains(shown_error), "{}", ran.stderr);
     assert!(ran.stdout.contains(shown_error), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains(r"error_event: sse \x1b]0;x\x07\nFORGED"),
+        "{}",
+        ran.stdout
+    );
     assert!(
         ran.stdout
             .contains(r#"hostile_gauge{model="x\x1b]0;pwned\x07y\x9b2J\u{202e}z"}"#),
