@@ -123,3 +123,9 @@ fn escapes_that_decode_to_nothing_of_the_key_are_kept() {
     let t = "100% sure \\u12 \\ud800 alone %zz \\q";
     assert_eq!(masked(t), t);
 }
+
+#[test]
+fn debug_output_shows_no_part_of_the_key() {
+    let shown = format!("{:?}", KeyMask::new(KEY));
+    assert_eq!(shown, "KeyMask(***)");
+}
