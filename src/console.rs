@@ -38,3 +38,8 @@ macro_rules! errln {
     () => { $crate::console::err(format_args!("\n")) };
     ($($t:tt)*) => { $crate::console::err(format_args!("{}\n", format_args!($($t)*))) };
 }
+
+/// Flush stdout (stderr is unbuffered), ignoring errors.
+pub fn flush() {
+    let _ = std::io::stdout().lock().flush();
+}
