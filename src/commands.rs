@@ -10,11 +10,16 @@ use crate::session::{RunPlan, SessionOutcome, Source, run_session};
 use crate::settings::{
     DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween,
 };
+use crate::shutdown::{Shutdown, Signals};
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
 use crate::workload::trace_file::TraceFile;
 
 /// Plan the runs of a load subcommand and do them in one session.
 pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error> {
+    // First of all: a signal while a trace is checked or prompts are built stops too.
+    let signals =
+        Signals::install().map_err(|e| Error::Server(format!("cannot watch for Ctrl-C: {e}")))?;
+    let shutdown = signals.shutdown();
     let LoadSettings { mode, session } = load;
     let (source, plans) = match mode {
         LoadMode::Batch { sizes } => (Source::Prompts, batch(&sizes)),
@@ -24,10 +29,15 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
             num_requests,
         } => (Source::Prompts, concurrency(&levels, num_requests)),
         LoadMode::Rate(r) => (Source::Prompts, rate(&r, session.workload.seed)),
-        LoadMode::Trace(t) => crate::replay::plan_trace(&t)?,
-        LoadMode::DualRound(d) => dual_round(&d, &session.workload.prompts, session.workload.seed)?,
+        LoadMode::Trace(t) => crate::replay::plan_trace(&t, &shutdown)?,
+        LoadMode::DualRound(d) => dual_round(
+            &d,
+            &session.workload.prompts,
+            session.workload.seed,
+            &shutdown,
+        )?,
     };
-    run_session(&session, source, plans, argv)
+    run_session(&session, source, plans, argv, shutdown)
 }
 
 fn batch(sizes: &[usize]) -> Vec<RunPlan> {
@@ -113,10 +123,16 @@ fn rate(a: &RateSettings, seed: u64) -> Vec<RunPlan> {
 }
 
 /// The requests of a dual-round level: from the trace, or the prompt flags.
-fn dual_round_source(a: &DualRoundSettings, prompts: &Prompts) -> Result<(Source, usize), Error> {
+fn dual_round_source(
+    a: &DualRoundSettings,
+    prompts: &Prompts,
+    shutdown: &Shutdown,
+) -> Result<(Source, usize), Error> {
     if let Some(path) = &a.trace {
-        let file =
-            TraceFile::scan(path, None, a.limit, None).map_err(|e| Error::Input(e.to_string()))?;
+        let stop = || shutdown.requested().is_some();
+        let file = TraceFile::scan(path, None, a.limit, None, &stop)
+            .map_err(|e| Error::Input(e.to_string()))?
+            .ok_or_else(|| shutdown.interrupted())?;
         let n = file.info().requests;
         let source = Source::Trace {
             block_size: file.format().block_size(),
@@ -141,8 +157,9 @@ fn dual_round(
     a: &DualRoundSettings,
     prompts: &Prompts,
     seed: u64,
+    shutdown: &Shutdown,
 ) -> Result<(Source, Vec<RunPlan>), Error> {
-    let (source, n) = dual_round_source(a, prompts)?;
+    let (source, n) = dual_round_source(a, prompts, shutdown)?;
     // The count a trace or a dataset gave (a given --num-requests is checked already).
     if n == 0 {
         return Err(Error::Input(

@@ -39,6 +39,11 @@ macro_rules! errln {
     ($($t:tt)*) => { $crate::console::err(format_args!("{}\n", format_args!($($t)*))) };
 }
 
+/// Flush stdout (stderr is unbuffered), ignoring errors.
+pub fn flush() {
+    let _ = std::io::stdout().lock().flush();
+}
+
 /// Text from a server (a model id, an error message, a metric label) as it may be
 /// printed: control and invisible formatting characters shown as escapes (`\x1b`, `\n`,
 /// `\u{202e}`), so a server cannot move the cursor, retitle the terminal, forge lines or

@@ -32,8 +32,17 @@ pub enum Error {
     #[error("{0}")]
     AllFailed(String),
     /// Stopped by SIGINT (2) or SIGTERM (15); what finished was saved.
-    #[error("interrupted by signal {signal}; {runs} run(s) saved with every request that finished")]
+    #[error("{}", interrupted(*signal, *runs))]
     Interrupted { signal: i32, runs: usize },
+}
+
+fn interrupted(signal: i32, runs: usize) -> String {
+    match runs {
+        0 => format!("interrupted by signal {signal} before any run ended; nothing to save"),
+        n => format!(
+            "interrupted by signal {signal}; {n} run(s) saved with every request that finished"
+        ),
+    }
 }
 
 impl Error {

@@ -38,8 +38,13 @@ pub struct Feeder<'a> {
 impl Feeder<'_> {
     /// The first of the `count` requests to send, built on every core before the run,
     /// until their bodies reach `budget` bytes; none for a trace, which the producer
-    /// reads as it goes.
-    pub fn upfront(&self, count: usize, budget: usize) -> Result<Vec<PreparedRequest>, Error> {
+    /// reads as it goes. Cut short, and not to be used, once `stop` says so (a signal).
+    pub fn upfront(
+        &self,
+        count: usize,
+        budget: usize,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Vec<PreparedRequest>, Error> {
         if let PromptSource::Trace { .. } = self.workload.source {
             return Ok(Vec::new());
         }
@@ -47,10 +52,17 @@ impl Feeder<'_> {
         let mut ids = self.pick.ids();
         let mut out = Vec::new();
         let mut bytes = 0;
-        while out.len() < count && bytes < budget {
+        while out.len() < count && bytes < budget && !stop() {
             let n = CHUNK.min(count - out.len());
             let chunk: Vec<u64> = ids.by_ref().take(n).collect();
-            let part = prepare_ids(self.workload, self.body, self.tokenizer, self.run, &chunk)?;
+            let part = prepare_ids(
+                self.workload,
+                self.body,
+                self.tokenizer,
+                self.run,
+                &chunk,
+                stop,
+            )?;
             bytes += part.iter().map(|r| r.body.len()).sum::<usize>();
             out.extend(part);
         }
@@ -214,9 +226,14 @@ mod tests {
             keep_turns: false,
             pick: &Pick::default(),
         };
-        let upfront = feeder.upfront(400, 1).unwrap();
+        let upfront = feeder.upfront(400, 1, &|| false).unwrap();
         assert_eq!(upfront.len(), 256, "one chunk, then the budget is spent");
-        assert_eq!(feeder.upfront(100, 1 << 20).unwrap().len(), 100);
+        assert_eq!(feeder.upfront(100, 1 << 20, &|| false).unwrap().len(), 100);
+        // A signal stops the building, within a chunk too.
+        let checks = std::sync::atomic::AtomicUsize::new(0);
+        let soon = || checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 10;
+        let cut = feeder.upfront(400, usize::MAX, &soon).unwrap();
+        assert!(cut.len() < 10, "{} built after the signal", cut.len());
         let rest: Vec<PreparedRequest> = feeder
             .stream(upfront.len())
             .unwrap()
@@ -236,9 +253,9 @@ mod tests {
             pick: &pick,
             ..feeder
         };
-        let upfront = shard.upfront(130, 1).unwrap();
+        let upfront = shard.upfront(130, 1, &|| false).unwrap();
         assert_eq!(upfront.len(), 130, "all within one chunk");
-        let upfront = shard.upfront(300, 1).unwrap();
+        let upfront = shard.upfront(300, 1, &|| false).unwrap();
         assert_eq!(upfront.len(), 256);
         let rest: Vec<PreparedRequest> = shard
             .stream(upfront.len())

@@ -8,11 +8,12 @@ use crate::report::document::{RunMode, RunParams};
 use crate::schedule::{Arrivals, Load};
 use crate::session::{RunPlan, Source};
 use crate::settings::TraceSettings;
+use crate::shutdown::Shutdown;
 use crate::workload::trace::TraceFormat;
 use crate::workload::trace_file::{Fit, TraceFile};
 
 /// Scan the trace (its flags are checked already) and plan one replay per time scale.
-pub fn plan_trace(a: &TraceSettings) -> Result<(Source, Vec<RunPlan>), Error> {
+pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec<RunPlan>), Error> {
     // The block size depends on the format, known once the first line is read.
     let format = match a.format {
         Some(f) => f,
@@ -26,8 +27,11 @@ pub fn plan_trace(a: &TraceSettings) -> Result<(Source, Vec<RunPlan>), Error> {
         overflow: a.overflow,
         block_size,
     });
-    let file = TraceFile::scan(&a.file, Some(format), a.limit, fit)
-        .map_err(|e| Error::Input(e.to_string()))?;
+    // A long trace takes a while to check: a signal ends that too.
+    let stop = || shutdown.requested().is_some();
+    let file = TraceFile::scan(&a.file, Some(format), a.limit, fit, &stop)
+        .map_err(|e| Error::Input(e.to_string()))?
+        .ok_or_else(|| shutdown.interrupted())?;
     let info = *file.info();
     let fitted = info.fitted;
     if fitted.clipped + fitted.skipped > 0 {

@@ -7,6 +7,7 @@ use super::Source;
 use crate::error::Error;
 use crate::settings::{Prompts, WorkloadSettings};
 use crate::shard::{Pick, Shard, conversation_roots};
+use crate::shutdown::Shutdown;
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
 use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
@@ -24,7 +25,13 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    pub fn resolve(w: &WorkloadSettings, source: &Source) -> Result<Inputs, Error> {
+    /// A signal ends this early with `Error::Interrupted` (a dataset or tokenizer being
+    /// parsed is not watched; the signal listener ends a process stuck there).
+    pub fn resolve(
+        w: &WorkloadSettings,
+        source: &Source,
+        shutdown: &Shutdown,
+    ) -> Result<Inputs, Error> {
         let tokenizer = Tokenizer::load(w.tokenizer.as_deref())?;
         let (source, output_len, sessions) = match source {
             Source::Trace {
@@ -32,11 +39,13 @@ impl Inputs {
                 block_size,
                 sessions,
             } => {
-                let (source, links) = trace_source(w, &tokenizer, file, *block_size, *sessions)?;
+                let (source, links) =
+                    trace_source(w, &tokenizer, file, *block_size, *sessions, shutdown)?;
                 (source, w.output_len, links)
             }
             Source::Prompts => (prompt_source(&w.prompts, &tokenizer)?, w.output_len, None),
         };
+        shutdown.check()?;
         Ok(Inputs {
             workload: WorkloadSpec {
                 source,
@@ -70,6 +79,7 @@ fn trace_source(
     file: &Arc<TraceFile>,
     block_size: usize,
     sessions: bool,
+    shutdown: &Shutdown,
 ) -> Result<(PromptSource, Links), Error> {
     let blocks = BlockPrompts::new(tokenizer, block_size, w.seed)
         .map_err(|e| Error::Input(e.to_string()))?;
@@ -77,8 +87,11 @@ fn trace_source(
         let turns = file
             .requests()
             .map_err(|e| Error::Input(e.to_string()))?
+            .take_while(|_| shutdown.requested().is_none())
             .map(|r| r.map(|t| (t.chat_id, t.parent_chat_id)));
         let links = link_parents(turns).map_err(|e| Error::Input(e.to_string()))?;
+        // Linked only up to the signal.
+        shutdown.check()?;
         errln!(
             "--sessions: {} of {} turns continue an earlier turn's conversation",
             links.iter().flatten().count(),

@@ -19,6 +19,7 @@ use crate::report::document::{RunMode, RunParams, SavedRun};
 use crate::report::table::TERMINOLOGY_NOTE;
 use crate::schedule::Load;
 use crate::settings::SessionSettings;
+use crate::shutdown::{Phase, Shutdown};
 use crate::workload::trace_file::TraceFile;
 use inputs::Inputs;
 use runner::{Finished, Runner, Stage};
@@ -76,19 +77,21 @@ struct Tally {
     all_failed: Vec<String>,
 }
 
+/// `shutdown`: the signal listener's, installed before the runs were planned.
 pub fn run_session(
     s: &SessionSettings,
     source: Source,
     plans: Vec<RunPlan>,
     argv: &[String],
+    shutdown: Arc<Shutdown>,
 ) -> Result<SessionOutcome, Error> {
-    let inputs = Inputs::resolve(&s.workload, &source)?;
+    let inputs = Inputs::resolve(&s.workload, &source, &shutdown)?;
     let pick = inputs.pick(s.run.shard);
     if let Some(dir) = &s.output.dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Output(format!("--output-dir {}: {e}", dir.display())))?;
     }
-    let target = Target::connect(&s.target, &s.workload)?;
+    let target = Target::connect(&s.target, &s.workload, shutdown)?;
     let metrics = target.metrics(&s.target)?;
     let recorder = Recorder::start(
         s.output
@@ -119,7 +122,12 @@ pub fn run_session(
     });
     let mut tally = Tally::default();
     for (index, plan) in plans.iter().enumerate() {
-        let run = runner.run(index, plan)?;
+        let run = match runner.run(index, plan) {
+            // A signal before the run sent anything: the runs so far are what is saved.
+            Err(Error::Interrupted { .. }) => break,
+            run => run?,
+        };
+        target.shutdown.enter(Phase::Between);
         let stopped = record_run(s, &mut sinks, &mut tally, plan, run);
         sinks.compare_rounds(&plans, index);
         if stopped {
@@ -130,6 +138,7 @@ pub fn run_session(
             break;
         }
     }
+    target.shutdown.enter(Phase::Saving);
     drop(runner);
     drop(recorder);
     if let Some(dir) = &s.output.dir {

@@ -12,13 +12,14 @@ use crate::clock::RunClock;
 use crate::console::printable;
 use crate::error::Error;
 use crate::feed::Feeder;
-use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper};
+use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics};
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
 use crate::schedule::{FailureCounter, Load, RunContext};
 use crate::settings::SessionSettings;
 use crate::shard::{Pick, Shard};
+use crate::shutdown::{Phase, Shutdown};
 use crate::workload::prepare::{PreparedRequest, PromptSource};
 use crate::workload::sessions::Sessions;
 
@@ -62,9 +63,14 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Run `plan`, the `index`th of the session.
+    /// Run `plan`, the `index`th of the session. `Error::Interrupted` when a signal
+    /// came before it sent anything.
     pub fn run(&mut self, index: usize, plan: &RunPlan) -> Result<Finished, Error> {
         let (inputs, target, pick) = (self.stage.inputs, self.stage.target, self.stage.pick);
+        target.shutdown.enter(match index {
+            0 => Phase::Preparing,
+            _ => Phase::Between,
+        });
         let run = plan.prompts.unwrap_or(index as u64);
         let feeder = Feeder {
             workload: &inputs.workload,
@@ -107,10 +113,13 @@ impl<'a> Runner<'a> {
             let mb = self.stage.settings.workload.prepare_ahead_mb;
             mb.saturating_mul(1 << 20)
         };
+        let shutdown = &self.stage.target.shutdown;
         let mut upfront = match self.prepared.take() {
             Some((set, reqs)) if set == run && reqs.len() == count => reqs,
-            _ => feeder.upfront(count, budget)?,
+            _ => feeder.upfront(count, budget, &|| shutdown.requested().is_some())?,
         };
+        // Building many long prompts takes a while; a signal ends it (part built).
+        shutdown.check()?;
         if plan.prompts.is_some() {
             self.prepared = Some((run, upfront.clone()));
         }
@@ -132,12 +141,14 @@ impl<'a> Runner<'a> {
             && let Some(first) = upfront.first()
         {
             let live = Live::default();
-            let out = target.rt.block_on(target.client.execute(
+            let Ok(out) = target.block_unless_stopped(target.client.execute(
                 &target.endpoint.url,
                 first.body.clone(),
                 &RunClock::start(),
                 &live,
-            ));
+            )) else {
+                return; // a signal: the run will not start
+            };
             if let Some((kind, msg)) = out.failure {
                 errln!(
                     "warning: the warm-up request failed ({}): {}",
@@ -166,8 +177,10 @@ impl<'a> Runner<'a> {
         let sessions = self.sessions(feeder.run);
         let stop = || target.shutdown.requested().is_some();
         if let Some(at) = first_start {
+            target.shutdown.enter(Phase::Waiting);
             wait_for_start(at, stop);
         }
+        target.shutdown.check()?;
         // The run's clock starts when its context is made: for open-loop runs, only once
         // the first requests are prepared; with --start-at, at that instant.
         let make_ctx = || -> Result<Arc<RunContext>, Error> {
@@ -175,6 +188,9 @@ impl<'a> Runner<'a> {
                 Some(at) => crate::start_at::start_clock_at(at, stop).map_err(Error::Input)?,
                 None => RunClock::start(),
             };
+            // From here requests go out: a signal gives those in flight their grace period.
+            target.shutdown.enter(Phase::Running);
+            target.shutdown.check()?;
             Ok(Arc::new(RunContext {
                 client: target.client.clone(),
                 url: target.endpoint.url.clone(),
@@ -230,9 +246,11 @@ impl<'a> Runner<'a> {
 
     fn start_scrape(&self) -> Option<RunningScrape> {
         let (scraper, spec) = self.stage.metrics?;
-        match self.stage.target.rt.block_on(scraper.start(spec)) {
-            Ok(running) => Some(running),
-            Err(e) => {
+        match self.stage.target.block_unless_stopped(scraper.start(spec)) {
+            Ok(Ok(running)) => Some(running),
+            // A signal: the run will not start.
+            Err(_) => None,
+            Ok(Err(e)) => {
                 errln!(
                     "WARNING: cannot scrape the server's metrics ({}); this run has none",
                     printable(&self.stage.target.client.mask(e))
@@ -250,7 +268,11 @@ impl<'a> Runner<'a> {
         let mut summary =
             summarize(&data, &output.percentiles).with_goodput(&data, output.slo.as_ref());
         if let Some(running) = scrape {
-            match s.target.rt.block_on(running.finish()) {
+            match s
+                .target
+                .rt
+                .block_on(finish_scrape(running, &s.target.shutdown))
+            {
                 Ok(m) => summary.server_metrics = Some(m.to_saved(&summary.percentiles)),
                 Err(e) => errln!(
                     "WARNING: the server's metrics after {} are unusable: {}",
@@ -260,6 +282,21 @@ impl<'a> Runner<'a> {
             }
         }
         Ok(summary)
+    }
+}
+
+/// The last scrape of the server's metrics, given at most a second after a signal (a
+/// stalled /metrics would hold the exit back by its timeout).
+async fn finish_scrape(
+    running: RunningScrape,
+    shutdown: &Shutdown,
+) -> Result<ServerMetrics, String> {
+    tokio::select! {
+        m = running.finish() => m,
+        () = async {
+            shutdown.wait().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } => Err("not read before the process stopped (a signal)".into()),
     }
 }
 

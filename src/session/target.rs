@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::metrics::server::{DEFAULT_TIMEOUT, MetricsSpec, Scraper, same_origin};
 use crate::progress::Live;
 use crate::settings::{TargetSettings, WorkloadSettings};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Phase, Shutdown};
 use crate::sim::{SimConfig, SimServer};
 
 /// A server that answered the connection test, and what talks to it.
@@ -31,9 +31,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// Find the server (or start the simulator), build the client, watch for Ctrl-C,
-    /// find the model and test the connection.
-    pub fn connect(t: &TargetSettings, w: &WorkloadSettings) -> Result<Target, Error> {
+    /// Find the server (or start the simulator), build the client, find the model and
+    /// test the connection; a signal abandons the last two at once.
+    pub fn connect(
+        t: &TargetSettings,
+        w: &WorkloadSettings,
+        shutdown: Arc<Shutdown>,
+    ) -> Result<Target, Error> {
+        shutdown.enter(Phase::Connecting);
         let (endpoint, sim) = endpoint(t)?;
         if w.prompt_token_ids && endpoint.api != Api::Completions {
             return Err(Error::Input(
@@ -53,12 +58,9 @@ impl Target {
             .enable_all()
             .build()
             .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
-        let shutdown = Arc::new(Shutdown::default());
-        rt.block_on(async { shutdown.listen() })
-            .map_err(|e| Error::Server(format!("cannot watch for Ctrl-C: {e}")))?;
         let model = match &t.model {
             Some(m) => m.clone(),
-            None => rt.block_on(first_model(&client, &endpoint))?,
+            None => rt.block_on(shutdown.unless_stopped(first_model(&client, &endpoint)))??,
         };
         let body = BodyOptions {
             api: endpoint.api,
@@ -66,7 +68,7 @@ impl Target {
             ignore_eos: w.ignore_eos,
             extra: w.extra_body.clone(),
         };
-        rt.block_on(connection_test(&client, &endpoint, &body))?;
+        rt.block_on(shutdown.unless_stopped(connection_test(&client, &endpoint, &body)))??;
         Ok(Target {
             endpoint,
             simulated: sim.is_some(),
@@ -103,6 +105,11 @@ impl Target {
         Ok(Some((scraper, spec)))
     }
 
+    /// `fut` on the session's runtime, abandoned at a signal (`Error::Interrupted`).
+    pub fn block_unless_stopped<T>(&self, fut: impl Future<Output = T>) -> Result<T, Error> {
+        self.rt.block_on(self.shutdown.unless_stopped(fut))
+    }
+
     /// Empty the server's prefix cache (a POST), warning loudly when it fails: a round
     /// meant to start cold would then measure a warm cache.
     pub fn reset_cache(&self, url: &str) {
@@ -113,7 +120,11 @@ impl Target {
                 let same_origin = u.scheme() == root.scheme()
                     && u.host_str() == root.host_str()
                     && u.port_or_known_default() == root.port_or_known_default();
-                self.rt.block_on(self.client.post_empty(&u, same_origin))
+                match self.block_unless_stopped(self.client.post_empty(&u, same_origin)) {
+                    Ok(done) => done,
+                    // A signal: no run follows to warn about.
+                    Err(_) => return,
+                }
             }
             Err(e) => Err(format!("not a URL ({e})")),
         };

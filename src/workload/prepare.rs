@@ -116,17 +116,19 @@ pub fn prepare_range(
             .collect();
     }
     let ids: Vec<u64> = range.map(|i| i as u64).collect();
-    prepare_ids(spec, body, tok, run, &ids)
+    prepare_ids(spec, body, tok, run, &ids, &|| false)
 }
 
 /// Requests `ids` (indexes in the whole workload, e.g. one shard's) of run `run` of a
-/// synthetic or dataset source, built on every core.
+/// synthetic or dataset source, built on every core. Once `stop` says so (a signal),
+/// no more are built and the result lacks some: the caller must not use it.
 pub fn prepare_ids(
     spec: &WorkloadSpec,
     body: &dyn EncodeBody,
     tok: &Tokenizer,
     run: u64,
     ids: &[u64],
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Vec<PreparedRequest>, PrepareError> {
     let count = ids.len();
     let threads = std::thread::available_parallelism()
@@ -140,6 +142,7 @@ pub fn prepare_ids(
             .map(|part| {
                 s.spawn(move || {
                     part.iter()
+                        .take_while(|_| !stop())
                         .map(|&i| prepare_one(spec, body, tok, run, i))
                         .collect::<Result<Vec<_>, _>>()
                 })

@@ -80,13 +80,15 @@ pub struct TraceFile {
 
 impl TraceFile {
     /// Read the whole trace once (up to `limit` requests), checking every line, and
-    /// remember what was found. Holds one line at a time.
+    /// remember what was found. Holds one line at a time. `None` when `stop` said so
+    /// before the end (a signal).
     pub fn scan(
         path: &Path,
         format: Option<TraceFormat>,
         limit: Option<usize>,
         fit: Option<Fit>,
-    ) -> Result<TraceFile, TraceError> {
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<TraceFile>, TraceError> {
         if limit == Some(0) {
             return Err(TraceError::ZeroLimit {
                 path: path.to_path_buf(),
@@ -103,6 +105,9 @@ impl TraceFile {
         let mut scan = TraceScan::default();
         let mut requests = file.stream(reader);
         for r in requests.by_ref() {
+            if stop() {
+                return Ok(None);
+            }
             let r = r?;
             if scan.requests == 0 {
                 scan.first_us = r.timestamp_us;
@@ -114,7 +119,7 @@ impl TraceFile {
         }
         scan.fitted = requests.fitted;
         file.scan = scan;
-        Ok(file)
+        Ok(Some(file))
     }
 
     pub fn path(&self) -> &Path {
@@ -256,7 +261,9 @@ mod tests {
             overflow: Overflow::Skip,
             block_size: 512,
         };
-        let file = TraceFile::scan(&path, None, Some(3), Some(fit)).unwrap();
+        let file = TraceFile::scan(&path, None, Some(3), Some(fit), &|| false)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             *file.info(),
             TraceScan {
@@ -279,8 +286,22 @@ mod tests {
             .collect();
         assert_eq!(again, [600, 100]);
         assert_eq!(file.load().unwrap().len(), 2);
-        let all = TraceFile::scan(&path, None, None, None).unwrap();
+        let all = TraceFile::scan(&path, None, None, None, &|| false)
+            .unwrap()
+            .unwrap();
         assert_eq!((all.info().requests, all.info().last_us), (4, 4_000_000));
+        // A signal ends the scan: no half-checked trace comes out.
+        let seen = std::cell::Cell::new(0);
+        let stop = || {
+            seen.set(seen.get() + 1);
+            seen.get() > 2
+        };
+        assert!(
+            TraceFile::scan(&path, None, None, None, &stop)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(seen.get(), 3, "stopped at the third line");
     }
 
     #[test]
@@ -295,7 +316,7 @@ mod tests {
         }
         text.push_str("{\"timestamp\": 5, \"input_length\": 5}\n");
         std::fs::write(&path, text).unwrap();
-        let e = TraceFile::scan(&path, None, None, None)
+        let e = TraceFile::scan(&path, None, None, None, &|| false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("t.jsonl:1001"), "{e}");

@@ -2,10 +2,13 @@
 //! credentials and send control characters, closed pipes, signals in every phase, torn
 //! files, results in the way. Each module is one kind of trouble.
 
+mod child;
 #[path = "../common/mod.rs"]
 mod common;
 mod server;
 
 mod credentials;
+mod pipes;
+mod signals;
 mod smoke;
 mod terminal;
