@@ -26,6 +26,22 @@ impl HttpClient {
         clock: &RunClock,
         obs: &impl RequestObserver,
     ) -> Outcome {
+        self.execute_until(url, body, clock, obs, std::future::pending())
+            .await
+    }
+
+    /// `execute`, abandoned when `stop` completes: the outcome is then a `cancelled`
+    /// failure (with `stop`'s reason) that keeps everything that arrived before, as a
+    /// timeout does.
+    pub async fn execute_until(
+        &self,
+        url: &reqwest::Url,
+        body: Bytes,
+        clock: &RunClock,
+        obs: &impl RequestObserver,
+        stop: impl std::future::Future<Output = String>,
+    ) -> Outcome {
+        tokio::pin!(stop);
         let started_at = clock.now_us();
         let deadline = self.timeout.map(|d| clock.instant_at(started_at) + d);
         obs.sent();
@@ -39,23 +55,39 @@ impl HttpClient {
             };
             let exchange = self.exchange(url, &body, clock, obs, &mut out);
             // One deadline over every try: latency counts from the first.
-            let result = match deadline {
-                Some(at) => tokio::time::timeout_at(at.into(), exchange)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err((
-                            FailureKind::Timeout,
-                            format!(
-                                "no complete response within the {} s timeout",
-                                self.timeout.unwrap_or_default().as_secs_f64()
-                            ),
-                        ))
-                    }),
-                None => exchange.await,
+            let timed = async {
+                match deadline {
+                    Some(at) => tokio::time::timeout_at(at.into(), exchange)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err((
+                                FailureKind::Timeout,
+                                format!(
+                                    "no complete response within the {} s timeout",
+                                    self.timeout.unwrap_or_default().as_secs_f64()
+                                ),
+                            ))
+                        }),
+                    None => exchange.await,
+                }
+            };
+            let result = tokio::select! {
+                biased;
+                r = timed => r,
+                why = &mut stop => Err((FailureKind::Cancelled, why)),
             };
             match result {
-                // A timeout that fires while draining after [DONE] changes nothing.
-                Err((FailureKind::Timeout, _)) if out.complete => {}
+                // A timeout or a stop that comes while draining after [DONE] changes
+                // nothing.
+                Err((FailureKind::Timeout | FailureKind::Cancelled, _)) if out.complete => {}
+                Err((FailureKind::Cancelled, why)) => {
+                    let n = out.events.len();
+                    out.failure = Some((
+                        FailureKind::Cancelled,
+                        format!("{why} ({n} output events so far)"),
+                    ));
+                    out.ended_at = clock.now_us();
+                }
                 // Servers close kept-alive connections at will (llama-server does so
                 // right after some streamed responses, without `Connection: close`); a
                 // request sent on one the moment it closes gets no answer at all. Sent
@@ -76,10 +108,15 @@ impl HttpClient {
                             .min(MAX_RETRY_WAIT);
                         let past_deadline =
                             deadline.is_some_and(|at| std::time::Instant::now() + wait >= at);
+                        // A stop during the wait leaves the failure as it was.
                         if !past_deadline {
-                            tokio::time::sleep(wait).await;
-                            retries += 1;
-                            continue;
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => {
+                                    retries += 1;
+                                    continue;
+                                }
+                                _ = &mut stop => {}
+                            }
                         }
                     }
                     out.failure = Some((kind, self.mask(msg)));

@@ -8,6 +8,7 @@ use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDUL
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
 use crate::metrics::summary::Summary;
+use crate::report::document::SavedRun;
 
 /// Printed once per session: the seed tools use these names the other way round.
 pub const TERMINOLOGY_NOTE: &str = "Note: TPOT = per-request (last event − first event) / (output tokens − 1) (the dual-round tool's \"ITL\"); \
@@ -33,6 +34,18 @@ pub fn render(label: &str, s: &Summary) -> String {
     }
     out.push_str(&verdicts(s));
     out
+}
+
+/// A saved run's table, led by the INCOMPLETE line of a run that did not finish.
+pub fn render_saved(run: &SavedRun) -> String {
+    let text = render(&run.label, &run.summary);
+    match run.incomplete_note() {
+        Some(note) => match text.split_once('\n') {
+            Some((heading, rest)) => format!("{heading}\n{note}\n{rest}"),
+            None => format!("{text}{note}\n"),
+        },
+        None => text,
+    }
 }
 
 /// The latency statistics of the catalogue's table rows, in ms.

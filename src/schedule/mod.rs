@@ -88,7 +88,56 @@ pub struct RunContext {
     pub max_error_rate: Option<f64>,
     /// Set by SIGINT / SIGTERM.
     pub shutdown: Arc<crate::shutdown::Shutdown>,
+    /// Set when the grace period after a signal ends: requests still in flight stop
+    /// and are recorded as cancelled.
+    pub abandon: Abandon,
 }
+
+/// The end of a stopped run's grace period, for every request task at once (one clock
+/// for all, whenever each started).
+#[derive(Debug, Default)]
+pub struct Abandon {
+    why: std::sync::OnceLock<String>,
+    notify: tokio::sync::Notify,
+}
+
+impl Abandon {
+    /// Abandon every request still in flight, saying why.
+    pub fn now(&self, why: String) {
+        let _ = self.why.set(why);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.why.get().is_some()
+    }
+
+    /// Completes (with the reason) once the requests in flight are abandoned.
+    pub async fn wait(&self) -> String {
+        loop {
+            // Made before the check: a wake-up between the two is not lost.
+            let notified = self.notify.notified();
+            if let Some(why) = self.why.get() {
+                return why.clone();
+            }
+            notified.await;
+        }
+    }
+}
+
+/// "SIGINT", "SIGTERM" (or "signal N").
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// How long tasks get to record their cancellation once abandoned; what still runs
+/// after that waits for something that will not come (a slot, a parent turn) and sent
+/// nothing.
+const ABANDON_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl RunContext {
     /// Too many failures, or a signal: send nothing more (requests in flight still
@@ -98,13 +147,25 @@ impl RunContext {
     }
 }
 
-/// Wait for every task; after a signal's grace period, abandon those still running
-/// (they did not finish, so they leave no record).
-pub(crate) async fn join_all(tasks: &mut JoinSet<()>, shutdown: &crate::shutdown::Shutdown) {
+/// Wait for every task; after a signal's grace period, abandon the requests still
+/// running: each is recorded as cancelled, with what had arrived.
+pub(crate) async fn join_all(tasks: &mut JoinSet<()>, ctx: &RunContext) {
     tokio::select! {
-        _ = async { while tasks.join_next().await.is_some() {} } => {}
-        _ = shutdown.grace_over() => tasks.abort_all(),
+        _ = async { while tasks.join_next().await.is_some() {} } => return,
+        _ = ctx.shutdown.grace_over() => {}
     }
+    let signal = ctx
+        .shutdown
+        .requested()
+        .map_or("a signal".into(), signal_name);
+    ctx.abandon.now(format!(
+        "cancelled after {signal}: still in flight when the grace period ended"
+    ));
+    let _ = tokio::time::timeout(ABANDON_WAIT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
     while tasks.join_next().await.is_some() {}
 }
 
@@ -126,13 +187,18 @@ impl RunContext {
         queue_wait: Option<u64>,
         keep_answer: bool,
     ) -> Option<Answer> {
+        // Not sent once abandoned (a task that only now got its turn).
+        if self.abandon.is_set() {
+            return None;
+        }
         let outcome = self
             .client
-            .execute(
+            .execute_until(
                 &self.url,
                 body,
                 &self.clock,
                 &(&*self.live, &*self.failures),
+                self.abandon.wait(),
             )
             .await;
         let answer = (keep_answer && outcome.failure.is_none()).then(|| Answer {
@@ -206,5 +272,5 @@ pub async fn drive(concurrency: Option<usize>, feed: Feed, ctx: Arc<RunContext>)
             }
         }
     }
-    join_all(&mut tasks, &ctx.shutdown).await;
+    join_all(&mut tasks, &ctx).await;
 }
