@@ -45,8 +45,19 @@ pub struct Loaded {
 /// warning; a bad line anywhere else is an error.
 pub fn for_each_record(
     path: &Path,
-    mut f: impl FnMut(RequestRecord) -> Result<(), Error>,
+    f: impl FnMut(RequestRecord) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    if let Some(warning) = read_each_record(path, f)? {
+        errln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// `for_each_record`, returning the warning about a dropped torn last line.
+fn read_each_record(
+    path: &Path,
+    mut f: impl FnMut(RequestRecord) -> Result<(), Error>,
+) -> Result<Option<String>, Error> {
     let file = std::fs::File::open(path).map_err(|e| {
         Error::Input(format!(
             "{}: {e} (expected a directory written with --output-dir)",
@@ -73,16 +84,17 @@ pub fn for_each_record(
         match parsed {
             Ok(Some(rec)) => f(rec)?,
             Ok(None) => {}
+            // Only the last line can lack its newline.
             Err(e) if torn => {
-                errln!(
-                    "warning: {}:{number}: the last line is cut short ({e}); the process that wrote it ended mid-line; dropped",
+                return Ok(Some(format!(
+                    "{}:{number}: the last line is cut short, as when the process writing it ends mid-line ({e}); dropped",
                     path.display()
-                );
+                )));
             }
             Err(e) => return Err(Error::Input(format!("{}:{number}: {e}", path.display()))),
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// DIR/results.json parsed, or `None` when there is none (or it cannot be read).
@@ -205,3 +217,7 @@ pub fn report(
     }
     Ok(runs)
 }
+
+#[cfg(test)]
+#[path = "tests_reanalyze.rs"]
+mod tests;

@@ -214,3 +214,47 @@ fn a_second_signal_cancels_the_hung_requests_at_once() {
     check_results(dir.path(), "SIGTERM");
     drop(srv);
 }
+
+/// One whole requests.jsonl line of run "r".
+fn record_line(id: u64) -> String {
+    let mut out = String::new();
+    servescope::record::RequestRecord::parse_json_line(&format!(
+        r#"{{"run":"r","id":{id},"scheduled_at":null,"started_at":0.1,"ended_at":0.3,"events":[0.2],"input_tokens":4,"prompt_tokens":null,"cached_tokens":null,"output_tokens":1,"output_tokens_source":"usage","status":"ok","error":null,"http_status":200}}"#
+    ))
+    .unwrap()
+    .write_json_line(&mut out);
+    out
+}
+
+fn report(dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_servescope"))
+        .args(["report", dir.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn report_drops_a_torn_last_line_with_a_warning_and_refuses_one_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests.jsonl");
+    let torn = &record_line(2)[..40];
+    std::fs::write(&path, format!("{}{}{torn}", record_line(0), record_line(1))).unwrap();
+    let out = report(dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("warning: {}:3:", path.display())),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 ok / 2 sent"));
+
+    std::fs::write(
+        &path,
+        format!("{}{torn}\n{}", record_line(0), record_line(1)),
+    )
+    .unwrap();
+    let out = report(dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}:2:", path.display())), "{err}");
+}
