@@ -113,14 +113,45 @@ impl Abandon {
     }
 
     /// Completes (with the reason) once the requests in flight are abandoned.
-    pub async fn wait(&self) -> String {
-        loop {
-            // Made before the check: a wake-up between the two is not lost.
-            let notified = self.notify.notified();
-            if let Some(why) = self.why.get() {
-                return why.clone();
+    pub fn wait(&self) -> AbandonWait<'_> {
+        AbandonWait {
+            abandon: self,
+            // Made now: a notification from here on is not lost.
+            notified: Box::pin(self.notify.notified()),
+            waker: None,
+        }
+    }
+}
+
+/// `Abandon::wait`. Polled beside every read of a request's stream, so a poll is one
+/// atomic load once registered: a `Notified` re-polled takes the `Notify`'s lock, which
+/// every request in flight would contend for.
+pub struct AbandonWait<'a> {
+    abandon: &'a Abandon,
+    notified: Pin<Box<tokio::sync::futures::Notified<'a>>>,
+    /// The waker the `Notified` holds.
+    waker: Option<std::task::Waker>,
+}
+
+impl Future for AbandonWait<'_> {
+    type Output = String;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<String> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Some(why) = this.abandon.why.get() {
+            return Poll::Ready(why.clone());
+        }
+        if this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        match this.notified.as_mut().poll(cx) {
+            // The reason is set before the notification.
+            Poll::Ready(()) => Poll::Ready(this.abandon.why.get().cloned().unwrap_or_default()),
+            Poll::Pending => {
+                this.waker = Some(cx.waker().clone());
+                Poll::Pending
             }
-            notified.await;
         }
     }
 }
@@ -273,4 +304,46 @@ pub async fn drive(concurrency: Option<usize>, feed: Feed, ctx: Arc<RunContext>)
         }
     }
     join_all(&mut tasks, &ctx).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_waiter_is_woken_once_abandoned() {
+        let abandon = Arc::new(Abandon::default());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let a = abandon.clone();
+                tokio::spawn(async move {
+                    // Polled again and again before the end, as beside a stream.
+                    let mut wait = a.wait();
+                    let mut ticks = 0;
+                    loop {
+                        tokio::select! {
+                            why = &mut wait => return (why, ticks),
+                            _ = tokio::time::sleep(std::time::Duration::from_millis(2)) => ticks += 1,
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        abandon.now("stop".into());
+        for w in waiters {
+            let (why, ticks) = tokio::time::timeout(std::time::Duration::from_secs(1), w)
+                .await
+                .expect("woken")
+                .unwrap();
+            assert_eq!(why, "stop");
+            assert!(ticks > 1);
+        }
+        assert_eq!(
+            abandon.wait().await,
+            "stop",
+            "a late waiter returns at once"
+        );
+    }
 }
