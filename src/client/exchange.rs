@@ -53,29 +53,9 @@ impl HttpClient {
                 retries,
                 ..Outcome::default()
             };
-            let exchange = self.exchange(url, &body, clock, obs, &mut out);
-            // One deadline over every try: latency counts from the first.
-            let timed = async {
-                match deadline {
-                    Some(at) => tokio::time::timeout_at(at.into(), exchange)
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err((
-                                FailureKind::Timeout,
-                                format!(
-                                    "no complete response within the {} s timeout",
-                                    self.timeout.unwrap_or_default().as_secs_f64()
-                                ),
-                            ))
-                        }),
-                    None => exchange.await,
-                }
-            };
-            let result = tokio::select! {
-                biased;
-                r = timed => r,
-                why = &mut stop => Err((FailureKind::Cancelled, why)),
-            };
+            let result = self
+                .attempt(url, &body, clock, obs, &mut out, deadline, stop.as_mut())
+                .await;
             match result {
                 // A timeout or a stop that comes while draining after [DONE] changes
                 // nothing.
@@ -99,24 +79,14 @@ impl HttpClient {
                     continue;
                 }
                 Err((kind, msg)) => {
-                    let retryable = kind == FailureKind::ConnectError
-                        || (kind == FailureKind::HttpStatus && out.http_status == Some(429));
-                    if retryable && retries < self.retries {
-                        let wait = out
-                            .retry_after
-                            .unwrap_or(Duration::from_millis(50 << retries.min(5)))
-                            .min(MAX_RETRY_WAIT);
-                        let past_deadline =
-                            deadline.is_some_and(|at| std::time::Instant::now() + wait >= at);
-                        // A stop during the wait leaves the failure as it was.
-                        if !past_deadline {
-                            tokio::select! {
-                                _ = tokio::time::sleep(wait) => {
-                                    retries += 1;
-                                    continue;
-                                }
-                                _ = &mut stop => {}
+                    // A stop during the wait leaves the failure as it was.
+                    if let Some(wait) = self.retry_wait(kind, &out, retries, deadline) {
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {
+                                retries += 1;
+                                continue;
                             }
+                            _ = &mut stop => {}
                         }
                     }
                     out.failure = Some((kind, self.mask(msg)));
@@ -132,6 +102,64 @@ impl HttpClient {
         }
         obs.ended(!out.events.is_empty(), out.failure.is_none());
         out
+    }
+
+    /// One try, within the deadline (over every try: latency counts from the first)
+    /// and until `stop`.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        url: &reqwest::Url,
+        body: &[u8],
+        clock: &RunClock,
+        obs: &impl RequestObserver,
+        out: &mut Outcome,
+        deadline: Option<std::time::Instant>,
+        stop: std::pin::Pin<&mut impl std::future::Future<Output = String>>,
+    ) -> Result<(), Failure> {
+        let exchange = self.exchange(url, body, clock, obs, out);
+        let timed = async {
+            match deadline {
+                Some(at) => tokio::time::timeout_at(at.into(), exchange)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err((
+                            FailureKind::Timeout,
+                            format!(
+                                "no complete response within the {} s timeout",
+                                self.timeout.unwrap_or_default().as_secs_f64()
+                            ),
+                        ))
+                    }),
+                None => exchange.await,
+            }
+        };
+        tokio::select! {
+            biased;
+            r = timed => r,
+            why = stop => Err((FailureKind::Cancelled, why)),
+        }
+    }
+
+    /// How long to wait before trying a failed request again, if it may be.
+    fn retry_wait(
+        &self,
+        kind: FailureKind,
+        out: &Outcome,
+        retries: u32,
+        deadline: Option<std::time::Instant>,
+    ) -> Option<Duration> {
+        let retryable = kind == FailureKind::ConnectError
+            || (kind == FailureKind::HttpStatus && out.http_status == Some(429));
+        if !retryable || retries >= self.retries {
+            return None;
+        }
+        let wait = out
+            .retry_after
+            .unwrap_or(Duration::from_millis(50 << retries.min(5)))
+            .min(MAX_RETRY_WAIT);
+        let past_deadline = deadline.is_some_and(|at| std::time::Instant::now() + wait >= at);
+        (!past_deadline).then_some(wait)
     }
 
     async fn exchange(
