@@ -117,26 +117,19 @@ impl HttpClient {
         deadline: Option<std::time::Instant>,
         stop: std::pin::Pin<&mut impl std::future::Future<Output = String>>,
     ) -> Result<(), Failure> {
-        let exchange = self.exchange(url, body, clock, obs, out);
-        let timed = async {
-            match deadline {
-                Some(at) => tokio::time::timeout_at(at.into(), exchange)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err((
-                            FailureKind::Timeout,
-                            format!(
-                                "no complete response within the {} s timeout",
-                                self.timeout.unwrap_or_default().as_secs_f64()
-                            ),
-                        ))
-                    }),
-                None => exchange.await,
-            }
-        };
+        // One select, not a timeout around the exchange inside another future: the
+        // exchange's state is laid out once (every open stream holds this future).
+        let at = deadline.unwrap_or_else(std::time::Instant::now);
         tokio::select! {
             biased;
-            r = timed => r,
+            r = self.exchange(url, body, clock, obs, out) => r,
+            _ = tokio::time::sleep_until(at.into()), if deadline.is_some() => Err((
+                FailureKind::Timeout,
+                format!(
+                    "no complete response within the {} s timeout",
+                    self.timeout.unwrap_or_default().as_secs_f64()
+                ),
+            )),
             why = stop => Err((FailureKind::Cancelled, why)),
         }
     }
