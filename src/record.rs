@@ -18,10 +18,13 @@ pub enum FailureKind {
     ErrorEvent,
     StreamCut,
     InvalidResponse,
+    /// Still in flight when a stopped run's grace period ended; its record keeps what
+    /// had arrived by then.
+    Cancelled,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 7] = [
+    pub const ALL: [FailureKind; 8] = [
         FailureKind::ConnectError,
         FailureKind::Timeout,
         FailureKind::IdleTimeout,
@@ -29,6 +32,7 @@ impl FailureKind {
         FailureKind::ErrorEvent,
         FailureKind::StreamCut,
         FailureKind::InvalidResponse,
+        FailureKind::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl FailureKind {
             FailureKind::ErrorEvent => "error_event",
             FailureKind::StreamCut => "stream_cut",
             FailureKind::InvalidResponse => "invalid_response",
+            FailureKind::Cancelled => "cancelled",
         }
     }
 

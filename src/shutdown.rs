@@ -241,7 +241,17 @@ async fn watch(
             _ = &mut ended => return,
             Some(()) = int.recv() => 2,
             Some(()) = term.recv() => 15,
-            () = until(deadline) => end_now(&shutdown, "still busy after the signal; exiting now without waiting"),
+            () = until(deadline) => {
+                // Writing what finished is never cut short on the first signal's clock
+                // (a big run's summary or HTML may take longer); a second signal still is.
+                if shutdown.count.load(Ordering::SeqCst) < 2
+                    && matches!(shutdown.phase(), Phase::Between | Phase::Saving)
+                {
+                    deadline = None;
+                    continue;
+                }
+                end_now(&shutdown, "still busy after the signal; exiting now without waiting")
+            }
         };
         let now = Instant::now();
         // Said before the session sees the signal, so it comes before what the session prints.

@@ -26,6 +26,22 @@ impl HttpClient {
         clock: &RunClock,
         obs: &impl RequestObserver,
     ) -> Outcome {
+        self.execute_until(url, body, clock, obs, std::future::pending())
+            .await
+    }
+
+    /// `execute`, abandoned when `stop` completes: the outcome is then a `cancelled`
+    /// failure (with `stop`'s reason) that keeps everything that arrived before, as a
+    /// timeout does.
+    pub async fn execute_until(
+        &self,
+        url: &reqwest::Url,
+        body: Bytes,
+        clock: &RunClock,
+        obs: &impl RequestObserver,
+        stop: impl std::future::Future<Output = String>,
+    ) -> Outcome {
+        tokio::pin!(stop);
         let started_at = clock.now_us();
         let deadline = self.timeout.map(|d| clock.instant_at(started_at) + d);
         obs.sent();
@@ -37,25 +53,21 @@ impl HttpClient {
                 retries,
                 ..Outcome::default()
             };
-            let exchange = self.exchange(url, &body, clock, obs, &mut out);
-            // One deadline over every try: latency counts from the first.
-            let result = match deadline {
-                Some(at) => tokio::time::timeout_at(at.into(), exchange)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err((
-                            FailureKind::Timeout,
-                            format!(
-                                "no complete response within the {} s timeout",
-                                self.timeout.unwrap_or_default().as_secs_f64()
-                            ),
-                        ))
-                    }),
-                None => exchange.await,
-            };
+            let result = self
+                .attempt(url, &body, clock, obs, &mut out, deadline, stop.as_mut())
+                .await;
             match result {
-                // A timeout that fires while draining after [DONE] changes nothing.
-                Err((FailureKind::Timeout, _)) if out.complete => {}
+                // A timeout or a stop that comes while draining after [DONE] changes
+                // nothing.
+                Err((FailureKind::Timeout | FailureKind::Cancelled, _)) if out.complete => {}
+                Err((FailureKind::Cancelled, why)) => {
+                    let n = out.events.len();
+                    out.failure = Some((
+                        FailureKind::Cancelled,
+                        format!("{why} ({n} output events so far)"),
+                    ));
+                    out.ended_at = clock.now_us();
+                }
                 // Servers close kept-alive connections at will (llama-server does so
                 // right after some streamed responses, without `Connection: close`); a
                 // request sent on one the moment it closes gets no answer at all. Sent
@@ -67,19 +79,14 @@ impl HttpClient {
                     continue;
                 }
                 Err((kind, msg)) => {
-                    let retryable = kind == FailureKind::ConnectError
-                        || (kind == FailureKind::HttpStatus && out.http_status == Some(429));
-                    if retryable && retries < self.retries {
-                        let wait = out
-                            .retry_after
-                            .unwrap_or(Duration::from_millis(50 << retries.min(5)))
-                            .min(MAX_RETRY_WAIT);
-                        let past_deadline =
-                            deadline.is_some_and(|at| std::time::Instant::now() + wait >= at);
-                        if !past_deadline {
-                            tokio::time::sleep(wait).await;
-                            retries += 1;
-                            continue;
+                    // A stop during the wait leaves the failure as it was.
+                    if let Some(wait) = self.retry_wait(kind, &out, retries, deadline) {
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {
+                                retries += 1;
+                                continue;
+                            }
+                            _ = &mut stop => {}
                         }
                     }
                     out.failure = Some((kind, self.mask(msg)));
@@ -95,6 +102,57 @@ impl HttpClient {
         }
         obs.ended(!out.events.is_empty(), out.failure.is_none());
         out
+    }
+
+    /// One try, within the deadline (over every try: latency counts from the first)
+    /// and until `stop`.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        url: &reqwest::Url,
+        body: &[u8],
+        clock: &RunClock,
+        obs: &impl RequestObserver,
+        out: &mut Outcome,
+        deadline: Option<std::time::Instant>,
+        stop: std::pin::Pin<&mut impl std::future::Future<Output = String>>,
+    ) -> Result<(), Failure> {
+        // One select, not a timeout around the exchange inside another future: the
+        // exchange's state is laid out once (every open stream holds this future).
+        let at = deadline.unwrap_or_else(std::time::Instant::now);
+        tokio::select! {
+            biased;
+            r = self.exchange(url, body, clock, obs, out) => r,
+            _ = tokio::time::sleep_until(at.into()), if deadline.is_some() => Err((
+                FailureKind::Timeout,
+                format!(
+                    "no complete response within the {} s timeout",
+                    self.timeout.unwrap_or_default().as_secs_f64()
+                ),
+            )),
+            why = stop => Err((FailureKind::Cancelled, why)),
+        }
+    }
+
+    /// How long to wait before trying a failed request again, if it may be.
+    fn retry_wait(
+        &self,
+        kind: FailureKind,
+        out: &Outcome,
+        retries: u32,
+        deadline: Option<std::time::Instant>,
+    ) -> Option<Duration> {
+        let retryable = kind == FailureKind::ConnectError
+            || (kind == FailureKind::HttpStatus && out.http_status == Some(429));
+        if !retryable || retries >= self.retries {
+            return None;
+        }
+        let wait = out
+            .retry_after
+            .unwrap_or(Duration::from_millis(50 << retries.min(5)))
+            .min(MAX_RETRY_WAIT);
+        let past_deadline = deadline.is_some_and(|at| std::time::Instant::now() + wait >= at);
+        (!past_deadline).then_some(wait)
     }
 
     async fn exchange(

@@ -165,7 +165,90 @@ pub struct SavedRun {
     pub started: String,
     #[serde(default)]
     pub started_unix: f64,
+    /// false: the run stopped before every planned request was sent and answered.
+    /// Absent in files written before the field existed: complete (`is_complete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    /// Why an incomplete run stopped ("interrupted by SIGINT", ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete_reason: Option<String>,
+    /// Requests the run was to send (this process's part when sharded), and those sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_planned: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_sent: Option<u64>,
     pub summary: Summary,
+}
+
+impl SavedRun {
+    /// A run of a session: incomplete when it was stopped (`stopped` says why) with
+    /// requests unsent or cancelled; a stop after its last request ended changes nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn of_session(
+        label: String,
+        mode: RunMode,
+        params: RunParams,
+        (started, started_unix): (String, f64),
+        summary: Summary,
+        planned: usize,
+        stopped: Option<String>,
+    ) -> SavedRun {
+        let sent = summary.total;
+        let cancelled = summary
+            .failures
+            .counts
+            .get(&crate::record::FailureKind::Cancelled)
+            .copied()
+            .unwrap_or(0);
+        let cut_short = sent < planned as u64 || cancelled > 0;
+        let incomplete_reason = stopped.filter(|_| cut_short);
+        SavedRun {
+            label,
+            mode,
+            params,
+            started,
+            started_unix,
+            complete: Some(incomplete_reason.is_none()),
+            incomplete_reason,
+            requests_planned: Some(planned as u64),
+            requests_sent: Some(sent),
+            summary,
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.complete.unwrap_or(true)
+    }
+
+    /// "INCOMPLETE: interrupted by SIGINT after 37 of 256 requests sent (4 cancelled)",
+    /// for a run that did not finish.
+    pub fn incomplete_note(&self) -> Option<String> {
+        if self.is_complete() {
+            return None;
+        }
+        let why = self
+            .incomplete_reason
+            .as_deref()
+            .unwrap_or("the run did not finish");
+        let sent = self.requests_sent.unwrap_or(self.summary.total);
+        let mut note = match self.requests_planned {
+            Some(planned) => format!("INCOMPLETE: {why} after {sent} of {planned} requests sent"),
+            None => format!("INCOMPLETE: {why} ({sent} requests recorded)"),
+        };
+        let cancelled = self
+            .summary
+            .failures
+            .counts
+            .get(&crate::record::FailureKind::Cancelled)
+            .copied()
+            .unwrap_or(0);
+        if cancelled > 0 {
+            note.push_str(&format!(
+                " ({cancelled} cancelled at the end of the grace period)"
+            ));
+        }
+        Some(note)
+    }
 }
 
 /// How a run sent its requests; saved as the strings of the results spec.

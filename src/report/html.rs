@@ -11,7 +11,7 @@ use super::document::ResultsDoc;
 use super::page::{Page, num, opt_num, table};
 use super::reanalyze::{Loaded, LoadedRun, Reanalysis, load};
 use super::svg::{self, Axis, Chart, Style, esc};
-use super::table::{TERMINOLOGY_NOTE, render};
+use super::table::{TERMINOLOGY_NOTE, render_saved};
 use super::{load_curves, rounds, timelines};
 use crate::error::Error;
 use crate::metrics::Summary;
@@ -142,6 +142,15 @@ const OVERVIEW_LATENCIES: [&str; 9] = [
 /// One column per run, key figures per row; then every run's terminal table.
 fn overview(page: &mut Page, runs: &[LoadedRun]) {
     page.section("summary", "Summary");
+    for r in runs {
+        if let Some(note) = r.saved.incomplete_note() {
+            page.push(&format!(
+                "<p class=\"incomplete\"><strong>{}</strong>: {}</p>",
+                esc(&r.saved.label),
+                esc(&note)
+            ));
+        }
+    }
     let mut header = vec![String::new()];
     header.extend(runs.iter().map(|r| esc(&r.saved.label)));
     type Row = (&'static str, fn(&Summary) -> String);
@@ -190,7 +199,7 @@ fn terminal_tables(page: &mut Page, runs: &[LoadedRun]) {
     page.section("tables", "Every run, as the terminal shows it");
     let mut text = String::new();
     for r in runs {
-        text.push_str(&render(&r.saved.label, &r.saved.summary));
+        text.push_str(&render_saved(&r.saved));
         text.push('\n');
     }
     page.push(&format!("<pre>{}</pre>", esc(text.trim_end())));
@@ -321,6 +330,10 @@ mod tests {
                 params: serde_json::from_value(params).unwrap(),
                 started: String::new(),
                 started_unix: 0.0,
+                complete: None,
+                incomplete_reason: None,
+                requests_planned: None,
+                requests_sent: None,
                 summary: summarize(&d, &[]),
             },
             data: d,

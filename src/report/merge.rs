@@ -20,7 +20,7 @@ use super::document::{
 use super::reanalyze::{for_each_record, read_results_json, saved_slo};
 use super::results::{write_results_json, write_summary_csv};
 use super::rounds::round_comparisons;
-use super::table::render;
+use super::table::render_saved;
 use crate::console::printable;
 use crate::error::Error;
 use crate::metrics::ordered_map::OrderedMap;
@@ -294,7 +294,7 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
     doc.runs = saved;
     write_merged(opts.out, &out_records, &doc)?;
     for run in &doc.runs {
-        outln!("{}", render(&run.label, &run.summary));
+        outln!("{}", render_saved(run));
     }
     if had_server_metrics {
         errln!(
@@ -429,8 +429,36 @@ fn merged_run(
         )
         .to_string(),
         started_unix: t0,
+        complete: merged_complete(parts),
+        incomplete_reason: merged_reason(parts),
+        requests_planned: parts.iter().map(|p| p.requests_planned).sum(),
+        requests_sent: parts
+            .iter()
+            .any(|p| p.requests_sent.is_some())
+            .then_some(requests as u64),
         summary,
     }
+}
+
+/// Complete when every part is; unknown when no part says.
+fn merged_complete(parts: &[&SavedRun]) -> Option<bool> {
+    let said: Vec<bool> = parts.iter().filter_map(|p| p.complete).collect();
+    (!said.is_empty()).then(|| said.iter().all(|&c| c))
+}
+
+/// The incomplete parts' reasons, each once.
+fn merged_reason(parts: &[&SavedRun]) -> Option<String> {
+    let mut reasons: Vec<&str> = Vec::new();
+    for p in parts.iter().filter(|p| !p.is_complete()) {
+        let why = p
+            .incomplete_reason
+            .as_deref()
+            .unwrap_or("a part did not finish");
+        if !reasons.contains(&why) {
+            reasons.push(why);
+        }
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 fn write_merged(out: &Path, records: &str, doc: &ResultsDoc) -> Result<(), Error> {

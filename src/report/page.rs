@@ -130,6 +130,7 @@ p.note{font-size:12.5px;color:#555;margin:4px 0 0 66px}.muted{color:#666}\
 #tip{position:absolute;pointer-events:none;background:rgba(255,255,255,.94);border:1px solid #999;border-radius:3px;\
 padding:2px 6px;font-size:12px;white-space:nowrap;box-shadow:0 1px 3px rgba(0,0,0,.2)}\
 #js-errors{background:#fbe3e3;border:1px solid #e15759;padding:8px;white-space:pre-wrap}\
+p.incomplete{background:#fbe3e3;border:1px solid #e15759;padding:6px 8px}\
 nav a{margin-right:12px}\
 ";
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::document::{ReadError, ResultsDoc};
 use super::results::{SavedRun, write_results_json, write_summary_csv};
-use super::table::render;
+use super::table::render_saved;
 use crate::error::Error;
 use crate::metrics::slo::Slo;
 use crate::metrics::{RunData, Summary, summarize};
@@ -40,27 +40,61 @@ pub struct Loaded {
     pub runs: Vec<LoadedRun>,
 }
 
-/// Read `path` (requests.jsonl) record by record; errors name the file and line.
+/// Read `path` (requests.jsonl) record by record; errors name the file and line. A last
+/// line cut short (no newline, not a record: the writer died mid-line) is dropped with a
+/// warning; a bad line anywhere else is an error.
 pub fn for_each_record(
     path: &Path,
-    mut f: impl FnMut(RequestRecord) -> Result<(), Error>,
+    f: impl FnMut(RequestRecord) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    if let Some(warning) = read_each_record(path, f)? {
+        errln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// `for_each_record`, returning the warning about a dropped torn last line.
+fn read_each_record(
+    path: &Path,
+    mut f: impl FnMut(RequestRecord) -> Result<(), Error>,
+) -> Result<Option<String>, Error> {
     let file = std::fs::File::open(path).map_err(|e| {
         Error::Input(format!(
             "{}: {e} (expected a directory written with --output-dir)",
             path.display()
         ))
     })?;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::Input(format!("{}:{}: {e}", path.display(), i + 1)))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut reader = BufReader::new(file);
+    let mut bytes = Vec::new();
+    for number in 1.. {
+        bytes.clear();
+        let n = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| Error::Input(format!("{}:{number}: {e}", path.display())))?;
+        if n == 0 {
+            break;
         }
-        let rec = RequestRecord::parse_json_line(&line)
-            .map_err(|e| Error::Input(format!("{}:{}: {e}", path.display(), i + 1)))?;
-        f(rec)?;
+        let torn = bytes.last() != Some(&b'\n');
+        let parsed = std::str::from_utf8(&bytes)
+            .map_err(|e| format!("not UTF-8: {e}"))
+            .and_then(|line| match line.trim() {
+                "" => Ok(None),
+                line => RequestRecord::parse_json_line(line).map(Some),
+            });
+        match parsed {
+            Ok(Some(rec)) => f(rec)?,
+            Ok(None) => {}
+            // Only the last line can lack its newline.
+            Err(e) if torn => {
+                return Ok(Some(format!(
+                    "{}:{number}: the last line is cut short, as when the process writing it ends mid-line ({e}); dropped",
+                    path.display()
+                )));
+            }
+            Err(e) => return Err(Error::Input(format!("{}:{number}: {e}", path.display()))),
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// DIR/results.json parsed, or `None` when there is none (or it cannot be read).
@@ -101,6 +135,7 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
     if order.is_empty() {
         return Err(Error::Input(format!("{}: no records", path.display())));
     }
+    let has_results = results.is_some();
     let mut header = results.unwrap_or_default();
     let saved_runs = std::mem::take(&mut header.runs);
     let runs = order
@@ -116,14 +151,27 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
             let mut summary = summarize(&d, how.percentiles).with_goodput(&d, slo);
             // Server metrics cannot be recomputed from the records: keep them.
             summary.server_metrics = meta.and_then(|m| m.summary.server_metrics.clone());
-            let saved = SavedRun {
-                summary,
+            let mut saved = SavedRun {
                 mode: meta.map(|m| m.mode.clone()).unwrap_or_default(),
                 params: meta.map(|m| m.params.clone()).unwrap_or_default(),
                 started: meta.map(|m| m.started.clone()).unwrap_or_default(),
                 started_unix: meta.map_or(0.0, |m| m.started_unix),
+                complete: meta.and_then(|m| m.complete),
+                incomplete_reason: meta.and_then(|m| m.incomplete_reason.clone()),
+                requests_planned: meta.and_then(|m| m.requests_planned),
+                requests_sent: meta.and_then(|m| m.requests_sent),
                 label,
+                summary,
             };
+            // results.json is rewritten as each run ends: records of a run it does not
+            // list are those of a run the process never finished.
+            if has_results && meta.is_none() {
+                saved.complete = Some(false);
+                saved.incomplete_reason = Some(
+                    "the process ended before the run did (the run is not in results.json)".into(),
+                );
+                saved.requests_sent = Some(d.len() as u64);
+            }
             LoadedRun { saved, data: d }
         })
         .collect();
@@ -157,7 +205,7 @@ pub fn report(
 ) -> Result<Vec<SavedRun>, Error> {
     let (mut doc, runs) = reanalyze(dir, percentiles, slo)?;
     for run in &runs {
-        outln!("{}", render(&run.label, &run.summary));
+        outln!("{}", render_saved(run));
     }
     if rewrite {
         doc.runs = runs.clone();
@@ -169,3 +217,7 @@ pub fn report(
     }
     Ok(runs)
 }
+
+#[cfg(test)]
+#[path = "tests_reanalyze.rs"]
+mod tests;

@@ -100,6 +100,10 @@ mod tests {
             params: RunParams::default(),
             started: "2026-11-22T10:00:00Z".into(),
             started_unix: 0.0,
+            complete: None,
+            incomplete_reason: None,
+            requests_planned: None,
+            requests_sent: None,
             summary: summarize(&d, &[]),
         }
     }

@@ -309,6 +309,10 @@ mod tests {
             },
             started: String::new(),
             started_unix: 0.0,
+            complete: None,
+            incomplete_reason: None,
+            requests_planned: None,
+            requests_sent: None,
             summary: s.clone(),
         };
         let list = [

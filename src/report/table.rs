@@ -9,6 +9,7 @@ use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDUL
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
 use crate::metrics::summary::Summary;
+use crate::report::document::SavedRun;
 
 /// Printed once per session: the seed tools use these names the other way round.
 pub const TERMINOLOGY_NOTE: &str = "Note: TPOT = per-request (last event − first event) / (output tokens − 1) (the dual-round tool's \"ITL\"); \
@@ -34,6 +35,18 @@ pub fn render(label: &str, s: &Summary) -> String {
     }
     out.push_str(&verdicts(s));
     out
+}
+
+/// A saved run's table, led by the INCOMPLETE line of a run that did not finish.
+pub fn render_saved(run: &SavedRun) -> String {
+    let text = render(&run.label, &run.summary);
+    match run.incomplete_note() {
+        Some(note) => match text.split_once('\n') {
+            Some((heading, rest)) => format!("{heading}\n{note}\n{rest}"),
+            None => format!("{text}{note}\n"),
+        },
+        None => text,
+    }
 }
 
 /// The latency statistics of the catalogue's table rows, in ms.
@@ -234,5 +247,51 @@ mod tests {
         assert!(text.contains("p99.9"));
         assert!(text.contains("1 ok / 2 sent (1 failed)"));
         assert!(text.contains("1 × timeout: no complete response"));
+    }
+
+    #[test]
+    fn a_stopped_run_is_incomplete_only_when_requests_were_lost() {
+        use crate::report::document::{RunMode, RunParams};
+        let ok = RequestRecord::ok_for_test("c", 0, vec![10, 20], 30, 4, 2);
+        let mut cut = ok.clone();
+        cut.failure = Some(FailureKind::Cancelled);
+        cut.error = Some("cancelled after SIGINT".into());
+        let saved = |recs: &[&RequestRecord], planned, stopped: Option<&str>| {
+            let mut d = RunData::default();
+            recs.iter().for_each(|r| d.push(r));
+            SavedRun::of_session(
+                "c".into(),
+                RunMode::Concurrency,
+                RunParams::default(),
+                (String::new(), 0.0),
+                summarize(&d, &[]),
+                planned,
+                stopped.map(String::from),
+            )
+        };
+        // Stopped after its last request ended: nothing was lost.
+        let whole = saved(&[&ok, &ok], 2, Some("interrupted by SIGINT"));
+        assert_eq!(whole.complete, Some(true));
+        assert_eq!(whole.incomplete_reason, None);
+        assert_eq!(render_saved(&whole), render("c", &whole.summary));
+        // Stopped with requests unsent and one cancelled.
+        let run = saved(&[&ok, &cut], 10, Some("interrupted by SIGINT"));
+        assert_eq!(
+            (run.complete, run.requests_planned, run.requests_sent),
+            (Some(false), Some(10), Some(2))
+        );
+        let text = render_saved(&run);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("── c ──"));
+        assert_eq!(
+            lines.next(),
+            Some(
+                "INCOMPLETE: interrupted by SIGINT after 2 of 10 requests sent (1 cancelled at the end of the grace period)"
+            )
+        );
+        assert!(text.contains("1 ok / 2 sent (1 failed)"), "{text}");
+        assert!(text.contains("1 × cancelled"), "{text}");
+        // Fewer sent than planned without a stop (a trace that ran out): complete.
+        assert_eq!(saved(&[&ok], 3, None).complete, Some(true));
     }
 }

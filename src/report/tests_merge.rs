@@ -267,3 +267,38 @@ fn shards_keep_their_workload_indexes() {
         4
     );
 }
+
+#[test]
+fn a_merged_run_is_incomplete_when_a_part_is() {
+    let (a, b, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    write_dir(a.path(), "c", "concurrency", 10.0, &[rec("c", 0, 0, 5, 10)]);
+    write_dir(b.path(), "c", "concurrency", 10.0, &[rec("c", 0, 0, 5, 10)]);
+    // Part B was interrupted after 1 of its 4 requests.
+    let results = b.path().join("results.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let run = &mut doc["runs"][0];
+    run["complete"] = json!(false);
+    run["incomplete_reason"] = json!("interrupted by SIGINT");
+    run["requests_planned"] = json!(4);
+    run["requests_sent"] = json!(1);
+    std::fs::write(&results, doc.to_string()).unwrap();
+    let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+    let runs = merge(opts(&dirs, &out.path().join("m"))).unwrap();
+    let r = &runs[0];
+    assert_eq!(r.complete, Some(false));
+    assert_eq!(
+        r.incomplete_reason.as_deref(),
+        Some("interrupted by SIGINT")
+    );
+    // Part A says nothing of its plan: the merged plan is unknown.
+    assert_eq!((r.requests_planned, r.requests_sent), (None, Some(2)));
+    assert!(
+        r.incomplete_note()
+            .unwrap()
+            .starts_with("INCOMPLETE: interrupted by SIGINT (2 requests recorded)")
+    );
+}

@@ -88,7 +88,87 @@ pub struct RunContext {
     pub max_error_rate: Option<f64>,
     /// Set by SIGINT / SIGTERM.
     pub shutdown: Arc<crate::shutdown::Shutdown>,
+    /// Set when the grace period after a signal ends: requests still in flight stop
+    /// and are recorded as cancelled.
+    pub abandon: Abandon,
 }
+
+/// The end of a stopped run's grace period, for every request task at once (one clock
+/// for all, whenever each started).
+#[derive(Debug, Default)]
+pub struct Abandon {
+    why: std::sync::OnceLock<String>,
+    notify: tokio::sync::Notify,
+}
+
+impl Abandon {
+    /// Abandon every request still in flight, saying why.
+    pub fn now(&self, why: String) {
+        let _ = self.why.set(why);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.why.get().is_some()
+    }
+
+    /// Completes (with the reason) once the requests in flight are abandoned.
+    pub fn wait(&self) -> AbandonWait<'_> {
+        AbandonWait {
+            abandon: self,
+            // Made now: a notification from here on is not lost.
+            notified: Box::pin(self.notify.notified()),
+            waker: None,
+        }
+    }
+}
+
+/// `Abandon::wait`. Polled beside every read of a request's stream, so a poll is one
+/// atomic load once registered: a `Notified` re-polled takes the `Notify`'s lock, which
+/// every request in flight would contend for.
+pub struct AbandonWait<'a> {
+    abandon: &'a Abandon,
+    notified: Pin<Box<tokio::sync::futures::Notified<'a>>>,
+    /// The waker the `Notified` holds.
+    waker: Option<std::task::Waker>,
+}
+
+impl Future for AbandonWait<'_> {
+    type Output = String;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<String> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Some(why) = this.abandon.why.get() {
+            return Poll::Ready(why.clone());
+        }
+        if this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        match this.notified.as_mut().poll(cx) {
+            // The reason is set before the notification.
+            Poll::Ready(()) => Poll::Ready(this.abandon.why.get().cloned().unwrap_or_default()),
+            Poll::Pending => {
+                this.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// "SIGINT", "SIGTERM" (or "signal N").
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// How long tasks get to record their cancellation once abandoned; what still runs
+/// after that waits for something that will not come (a slot, a parent turn) and sent
+/// nothing.
+const ABANDON_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl RunContext {
     /// Too many failures, or a signal: send nothing more (requests in flight still
@@ -98,13 +178,25 @@ impl RunContext {
     }
 }
 
-/// Wait for every task; after a signal's grace period, abandon those still running
-/// (they did not finish, so they leave no record).
-pub(crate) async fn join_all(tasks: &mut JoinSet<()>, shutdown: &crate::shutdown::Shutdown) {
+/// Wait for every task; after a signal's grace period, abandon the requests still
+/// running: each is recorded as cancelled, with what had arrived.
+pub(crate) async fn join_all(tasks: &mut JoinSet<()>, ctx: &RunContext) {
     tokio::select! {
-        _ = async { while tasks.join_next().await.is_some() {} } => {}
-        _ = shutdown.grace_over() => tasks.abort_all(),
+        _ = async { while tasks.join_next().await.is_some() {} } => return,
+        _ = ctx.shutdown.grace_over() => {}
     }
+    let signal = ctx
+        .shutdown
+        .requested()
+        .map_or("a signal".into(), signal_name);
+    ctx.abandon.now(format!(
+        "cancelled after {signal}: still in flight when the grace period ended"
+    ));
+    let _ = tokio::time::timeout(ABANDON_WAIT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
     while tasks.join_next().await.is_some() {}
 }
 
@@ -126,13 +218,18 @@ impl RunContext {
         queue_wait: Option<u64>,
         keep_answer: bool,
     ) -> Option<Answer> {
+        // Not sent once abandoned (a task that only now got its turn).
+        if self.abandon.is_set() {
+            return None;
+        }
         let outcome = self
             .client
-            .execute(
+            .execute_until(
                 &self.url,
                 body,
                 &self.clock,
                 &(&*self.live, &*self.failures),
+                self.abandon.wait(),
             )
             .await;
         let answer = (keep_answer && outcome.failure.is_none()).then(|| Answer {
@@ -206,5 +303,47 @@ pub async fn drive(concurrency: Option<usize>, feed: Feed, ctx: Arc<RunContext>)
             }
         }
     }
-    join_all(&mut tasks, &ctx.shutdown).await;
+    join_all(&mut tasks, &ctx).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_waiter_is_woken_once_abandoned() {
+        let abandon = Arc::new(Abandon::default());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let a = abandon.clone();
+                tokio::spawn(async move {
+                    // Polled again and again before the end, as beside a stream.
+                    let mut wait = a.wait();
+                    let mut ticks = 0;
+                    loop {
+                        tokio::select! {
+                            why = &mut wait => return (why, ticks),
+                            _ = tokio::time::sleep(std::time::Duration::from_millis(2)) => ticks += 1,
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        abandon.now("stop".into());
+        for w in waiters {
+            let (why, ticks) = tokio::time::timeout(std::time::Duration::from_secs(1), w)
+                .await
+                .expect("woken")
+                .unwrap();
+            assert_eq!(why, "stop");
+            assert!(ticks > 1);
+        }
+        assert_eq!(
+            abandon.wait().await,
+            "stop",
+            "a late waiter returns at once"
+        );
+    }
 }

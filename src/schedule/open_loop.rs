@@ -62,7 +62,7 @@ pub async fn drive_open(incoming: Receiver<Timed>, cap: Option<usize>, ctx: Arc<
     // hands over the tasks in flight, which then get the usual grace period.
     let mut tasks = done_rx.await.unwrap_or_default();
     let _ = tokio::task::spawn_blocking(move || timekeeper.join()).await;
-    super::join_all(&mut tasks, &ctx.shutdown).await;
+    super::join_all(&mut tasks, &ctx).await;
 }
 
 /// One open-loop request: a session's turn first waits for its parent, then any request
@@ -83,6 +83,10 @@ async fn send_timed(
                 Some(s) => s.acquire().await.ok(),
                 None => None,
             };
+            // A slot freed after the run was stopped: nothing more is sent.
+            if ctx.should_stop() {
+                return None;
+            }
             let waited = ctx.clock.now_us() - t0;
             let wait = (cap.is_some() || ctx.sessions.is_some()).then_some(waited);
             let (body, tokens) = body.unwrap_or_else(|| (req.body.clone(), req.input_tokens));

@@ -173,8 +173,20 @@ fn record_run(
         params,
         clock,
         error_rate_exceeded,
+        planned,
+        stopped,
     } = run;
-    sinks.print_run(plan, &summary);
+    let saved = SavedRun::of_session(
+        plan.label.clone(),
+        plan.mode.clone(),
+        params,
+        (clock.wall_rfc3339(), clock.wall_unix_s()),
+        summary,
+        planned,
+        stopped,
+    );
+    sinks.print_run(plan, &saved);
+    let summary = &saved.summary;
     if error_rate_exceeded {
         errln!(
             "error: {} — more than {} of its requests failed; stopping (--max-error-rate)",
@@ -185,16 +197,9 @@ fn record_run(
     if summary.succeeded == 0 && summary.total > 0 {
         tally
             .all_failed
-            .push(format!("{}: {}", plan.label, failure_counts(&summary)));
+            .push(format!("{}: {}", plan.label, failure_counts(summary)));
     }
-    sinks.push(SavedRun {
-        label: plan.label.clone(),
-        mode: plan.mode.clone(),
-        params,
-        started: clock.wall_rfc3339(),
-        started_unix: clock.wall_unix_s(),
-        summary,
-    });
+    sinks.push(saved);
     error_rate_exceeded
 }
 

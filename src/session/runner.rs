@@ -16,7 +16,7 @@ use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics}
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
-use crate::schedule::{FailureCounter, Load, RunContext};
+use crate::schedule::{FailureCounter, Load, RunContext, signal_name};
 use crate::settings::SessionSettings;
 use crate::shard::{Pick, Shard};
 use crate::shutdown::{Phase, Shutdown};
@@ -51,6 +51,10 @@ pub struct Finished {
     pub clock: RunClock,
     /// More than `--max-error-rate` of its requests failed.
     pub error_rate_exceeded: bool,
+    /// Requests this process was to send.
+    pub planned: usize,
+    /// Why the run stopped sending before its end (a signal, `--max-error-rate`).
+    pub stopped: Option<String>,
 }
 
 impl<'a> Runner<'a> {
@@ -88,12 +92,22 @@ impl<'a> Runner<'a> {
         let live = Arc::new(Live::default());
         let failures = Arc::new(FailureCounter::default());
         let (clock, scrape) = self.drive(&feeder, plan, upfront, count, (&live, &failures))?;
+        // Sending is over: from here on the run is being saved, which a first signal's
+        // deadline must not cut short (shutdown.rs).
+        target.shutdown.enter(Phase::Between);
         let summary = self.summarise(plan, scrape)?;
+        let error_rate_exceeded = failures.exceeded(self.stage.settings.run.max_error_rate);
+        let stopped = match target.shutdown.requested() {
+            Some(signal) => Some(format!("interrupted by {}", signal_name(signal))),
+            None => error_rate_exceeded.then(|| "--max-error-rate exceeded".to_string()),
+        };
         Ok(Finished {
             summary,
             params,
             clock,
-            error_rate_exceeded: failures.exceeded(self.stage.settings.run.max_error_rate),
+            error_rate_exceeded,
+            planned: count,
+            stopped,
         })
     }
 
@@ -202,6 +216,7 @@ impl<'a> Runner<'a> {
                 sessions: sessions.clone().map(|s| s as _),
                 max_error_rate: s.settings.run.max_error_rate,
                 shutdown: target.shutdown.clone(),
+                abandon: Default::default(),
             }))
         };
         let scrape = self.start_scrape();

@@ -10,13 +10,12 @@ use super::target::Target;
 use crate::client::redact::KeyMask;
 use crate::clock::RunClock;
 use crate::error::Error;
-use crate::metrics::Summary;
 use crate::metrics::slo::Slo;
 use crate::report::document::{ResultsDoc, RunMode, SavedRun};
 use crate::report::html::{HtmlOptions, write_report};
 use crate::report::results::{write_results_json, write_summary_csv};
 use crate::report::rounds::finished_level;
-use crate::report::table::render;
+use crate::report::table::render_saved;
 use crate::settings::{OutputSettings, SessionSettings};
 use crate::workload::prepare::PromptSource;
 
@@ -36,8 +35,9 @@ impl Sinks {
     }
 
     /// The run's table on stdout (and the offline-throughput line of `throughput`).
-    pub fn print_run(&self, plan: &RunPlan, summary: &Summary) {
-        out!("{}", render(&plan.label, summary));
+    pub fn print_run(&self, plan: &RunPlan, run: &SavedRun) {
+        out!("{}", render_saved(run));
+        let summary = &run.summary;
         if plan.mode == RunMode::Throughput {
             outln!(
                 "Offline throughput: {} requests, {} tokens ({} input + {} output) in {:.2} s = {:.2} tok/s ({:.2} output tok/s)",

@@ -8,6 +8,7 @@ mod common;
 mod server;
 
 mod credentials;
+mod interrupted;
 mod pipes;
 mod signals;
 mod smoke;

@@ -42,6 +42,9 @@ pub enum Reply {
     Full(u16, &'static str, Vec<u8>),
     /// A 200 event stream: each item is sent as one chunk, `gap` apart.
     Stream { events: Vec<String>, gap: Duration },
+    /// A 200 event stream that sends these events, then nothing, holding the connection
+    /// open until the server is dropped (a server that hangs mid-answer).
+    StallAfter(Vec<String>),
 }
 
 /// `{"data":[{"id": ID}]}`, the model listing, with `id` as given (raw JSON text, so a
@@ -72,6 +75,18 @@ pub fn chat_stream(tokens: usize, gap: Duration) -> Reply {
     ));
     events.push("data: [DONE]\n\n".into());
     Reply::Stream { events, gap }
+}
+
+/// A chat-completions stream that sends `tokens` one-word deltas and then hangs.
+pub fn chat_stream_stalling(tokens: usize) -> Reply {
+    let events = (0..tokens)
+        .map(|i| {
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i} \"}}}}]}}\n\n"
+            )
+        })
+        .collect();
+    Reply::StallAfter(events)
 }
 
 /// A running scripted server; stops accepting (and releases stalled connections) when
@@ -158,6 +173,16 @@ fn send(conn: &mut TcpStream, reply: Reply, stop: &AtomicBool) -> std::io::Resul
                 std::thread::sleep(gap);
             }
             conn.write_all(b"0\r\n\r\n")
+        }
+        Reply::StallAfter(events) => {
+            conn.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+            )?;
+            for e in events {
+                write!(conn, "{:x}\r\n{e}\r\n", e.len())?;
+            }
+            conn.flush()?;
+            send(conn, Reply::Stall, stop)
         }
     }
 }
