@@ -9,7 +9,7 @@ use crate::settings::{Prompts, WorkloadSettings};
 use crate::shard::{Pick, Shard, conversation_roots};
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
-use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
+use crate::workload::dataset::dataset_prompts;
 use crate::workload::prepare::{PromptSource, WorkloadSpec};
 use crate::workload::sessions::link_parents;
 use crate::workload::synthetic::SyntheticPrompts;
@@ -101,10 +101,7 @@ fn prompt_source(prompts: &Prompts, tokenizer: &Tokenizer) -> Result<PromptSourc
             path,
             expand_turns: expand,
         } => {
-            let mut entries = read_dataset(path, Conversation::FirstTurn)?;
-            if *expand {
-                entries = expand_turns(entries);
-            }
+            let entries = dataset_prompts(path, *expand)?;
             Ok(PromptSource::Dataset(Arc::new(entries)))
         }
         Prompts::Synthetic { kind, input_len } => {
