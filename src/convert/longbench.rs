@@ -156,30 +156,7 @@ pub fn longbench(args: &LongbenchJob) -> Result<ConvertReport, ConvertError> {
                 continue;
             }
             let subset = entry.dataset.as_deref().unwrap_or(&stem);
-            let known = Subset::find(subset);
-            let format = match (args.format, known) {
-                (LongbenchFormat::Auto, Some(k)) => k.format,
-                (LongbenchFormat::Auto, None) => {
-                    return Err(ConvertError::UnknownSubset {
-                        location,
-                        subset: subset.to_string(),
-                        named_by: if entry.dataset.is_some() {
-                            "its \"dataset\" field"
-                        } else {
-                            "the file name"
-                        },
-                        accepted: Subset::accepted(),
-                    });
-                }
-                (f, _) => f,
-            };
-            // A subset not in the table (with a --format given) says its language
-            // itself, as LongBench entries do; English otherwise.
-            let language = match known {
-                Some(k) => k.language,
-                None if entry.language.as_deref() == Some("zh") => Language::Chinese,
-                None => Language::English,
-            };
+            let (format, language) = entry.form(&location, subset, args.format)?;
             let text = format.apply(&entry.context, &entry.input, language);
             if text.trim().is_empty() {
                 report.skip(
@@ -250,6 +227,40 @@ impl LongbenchEntry {
             context,
             input,
         })
+    }
+
+    /// How the entry of `subset` becomes a prompt: `auto` needs a known subset; a
+    /// subset not in the table (with a --format given) is in the entry's `language`, as
+    /// LongBench entries say, else English.
+    fn form(
+        &self,
+        location: &str,
+        subset: &str,
+        format: LongbenchFormat,
+    ) -> Result<(LongbenchFormat, Language), ConvertError> {
+        let known = Subset::find(subset);
+        let format = match (format, known) {
+            (LongbenchFormat::Auto, Some(k)) => k.format,
+            (LongbenchFormat::Auto, None) => {
+                return Err(ConvertError::UnknownSubset {
+                    location: location.to_string(),
+                    subset: subset.to_string(),
+                    named_by: if self.dataset.is_some() {
+                        "its \"dataset\" field"
+                    } else {
+                        "the file name"
+                    },
+                    accepted: Subset::accepted(),
+                });
+            }
+            (f, _) => f,
+        };
+        let language = match known {
+            Some(k) => k.language,
+            None if self.language.as_deref() == Some("zh") => Language::Chinese,
+            None => Language::English,
+        };
+        Ok((format, language))
     }
 
     fn dedup_key(&self) -> DedupKey {
