@@ -11,7 +11,7 @@ use crate::settings::{
     DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween,
 };
 use crate::shutdown::{Shutdown, Signals};
-use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
+use crate::workload::dataset::dataset_prompts;
 use crate::workload::trace_file::TraceFile;
 
 /// Plan the runs of a load subcommand and do them in one session.
@@ -144,10 +144,7 @@ fn dual_round_source(
     // A dataset is sent whole (each turn of a conversation once) unless limited.
     let n = match (a.num_requests, prompts) {
         (Some(n), _) => n,
-        (None, Prompts::Dataset { path, .. }) => {
-            let entries = read_dataset(path, Conversation::FirstTurn)?;
-            expand_turns(entries).len()
-        }
+        (None, Prompts::Dataset { path, .. }) => dataset_prompts(path, true)?.len(),
         (None, _) => 100,
     };
     Ok((Source::Prompts, n))

@@ -117,6 +117,7 @@ fn run_merge(s: MergeSettings, argv: &[String]) -> Result<Vec<report::results::S
         percentiles: &s.percentiles,
         slo: s.slo.as_ref(),
         argv,
+        overwrite: s.overwrite,
     })?;
     if let Some(out) = &s.html {
         let opts = report::html::HtmlOptions {

@@ -64,9 +64,20 @@ impl Recorder {
     /// memory only.
     pub fn start(jsonl: Option<&Path>, counting: TextCounting) -> std::io::Result<Recorder> {
         let file = match jsonl {
-            Some(p) => Some((p.to_path_buf(), BufWriter::new(File::create(p)?))),
+            Some(p) => Some((p.to_path_buf(), File::create(p)?)),
             None => None,
         };
+        Self::spawn(file, counting)
+    }
+
+    /// As `start`, adding to the end of `jsonl` (created if missing): `--append`.
+    pub fn start_appending(jsonl: &Path, counting: TextCounting) -> std::io::Result<Recorder> {
+        let file = File::options().create(true).append(true).open(jsonl)?;
+        Self::spawn(Some((jsonl.to_path_buf(), file)), counting)
+    }
+
+    fn spawn(file: Option<(PathBuf, File)>, counting: TextCounting) -> std::io::Result<Recorder> {
+        let file = file.map(|(p, f)| (p, BufWriter::new(f)));
         let (tx, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("recorder".into())

@@ -214,6 +214,8 @@ pub struct RunSettings {
 #[derive(Debug)]
 pub struct OutputSettings {
     pub dir: Option<PathBuf>,
+    /// What to do when `dir` already holds results.
+    pub existing: Existing,
     pub html: Option<PathBuf>,
     pub percentiles: Vec<f64>,
     pub slo: Option<Slo>,
@@ -245,11 +247,23 @@ pub struct CompareSettings {
     pub html: Option<PathBuf>,
 }
 
+/// `--output-dir` holding results already: refuse (the default), `--overwrite` or
+/// `--append`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Existing {
+    #[default]
+    Refuse,
+    Overwrite,
+    Append,
+}
+
 /// `merge DIR... -o OUT`.
 #[derive(Debug)]
 pub struct MergeSettings {
     pub dirs: Vec<PathBuf>,
     pub output: PathBuf,
+    /// `--overwrite`: OUT may hold results already.
+    pub overwrite: bool,
     pub percentiles: Vec<f64>,
     pub slo: Option<Slo>,
     pub html: Option<PathBuf>,

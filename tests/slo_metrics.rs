@@ -273,7 +273,9 @@ fn converted_longbench_feeds_a_run() {
         lines[0]["text"]
             .as_str()
             .unwrap()
-            .contains("\n\n问题: Which city")
+            .contains("\n\nQuestion: Which city"),
+        "an English subset is asked in English: {}",
+        lines[0]["text"]
     );
     let server = sim(SimConfig::ideal());
     let Outcome::Session(s) = run(&[

@@ -51,9 +51,13 @@ pub struct MergeArgs {
     /// workload (the same runs in each), e.g. the shards of --shard I/N
     #[arg(required = true, num_args = 2.., value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
-    /// The merged result directory (created; must not hold results already)
+    /// The merged result directory (created; must not hold results already, unless
+    /// --overwrite)
     #[arg(long, short, value_name = "OUT")]
     pub output: PathBuf,
+    /// OUT already holds results: replace them
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub percentiles: PercentilesArg,
     /// Goodput under this SLO [default: the SLO the runs were made with, if any]

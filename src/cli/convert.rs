@@ -101,7 +101,9 @@ impl ValueEnum for LongbenchFormat {
     fn to_possible_value(&self) -> Option<PossibleValue> {
         let help = match self {
             LongbenchFormat::Auto => "Per subset, as the dual-round tool's converter chose",
-            LongbenchFormat::ContextQuestion => "`{context}\\n\\n问题: {input}`",
+            LongbenchFormat::ContextQuestion => {
+                "`{context}\\n\\nQuestion: {input}` (Chinese subsets: `问题: {input}`)"
+            }
             LongbenchFormat::ContextOnly => "`{context}`",
             LongbenchFormat::QuestionOnly => "`{input}`",
             LongbenchFormat::Concatenate => "`{context}\\n{input}`",

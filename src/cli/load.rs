@@ -206,6 +206,13 @@ pub struct LoadArgs {
     /// Write requests.jsonl (as requests finish), results.json and summary.csv here
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// --output-dir already holds results (results.json or requests.jsonl): replace them
+    #[arg(long, requires = "output_dir", conflicts_with = "append")]
+    pub overwrite: bool,
+    /// --output-dir already holds results: add this session's runs to them (a label
+    /// already there gets a suffix, " #2"); runs of the same mode only
+    #[arg(long, requires = "output_dir")]
+    pub append: bool,
     /// After the session, also write a self-contained HTML report of --output-dir here
     #[arg(long, value_name = "OUT.html", requires = "output_dir")]
     pub html: Option<PathBuf>,

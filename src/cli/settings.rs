@@ -16,9 +16,10 @@ use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
 use crate::schedule::arrivals::Span;
 use crate::settings::{
-    CompareSettings, DualRoundSettings, LoadMode, LoadSettings, MergeSettings, MetricsSettings,
-    OutputSettings, Prompts, RateSettings, ReportSettings, ResetBetween, RunSettings,
-    SessionSettings, Settings, SimSettings, TargetSettings, TraceSettings, WorkloadSettings,
+    CompareSettings, DualRoundSettings, Existing, LoadMode, LoadSettings, MergeSettings,
+    MetricsSettings, OutputSettings, Prompts, RateSettings, ReportSettings, ResetBetween,
+    RunSettings, SessionSettings, Settings, SimSettings, TargetSettings, TraceSettings,
+    WorkloadSettings,
 };
 use crate::workload::synthetic::LengthSpec;
 
@@ -318,6 +319,11 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
         },
         output: OutputSettings {
             dir: a.output_dir,
+            existing: match (a.overwrite, a.append) {
+                (true, _) => Existing::Overwrite,
+                (_, true) => Existing::Append,
+                _ => Existing::Refuse,
+            },
             html: a.html,
             percentiles,
             slo,
@@ -448,6 +454,7 @@ fn merge(a: MergeArgs) -> Result<MergeSettings, Error> {
         slo: slo(a.slo.as_deref())?,
         dirs: a.dirs,
         output: a.output,
+        overwrite: a.overwrite,
         html: a.html,
     })
 }

@@ -66,7 +66,7 @@ pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -
             body.insert("prompt".into(), json!(ids));
         }
         (Api::Completions, PromptBody::Messages(m)) => {
-            body.insert("prompt".into(), json!(flatten_messages(m)));
+            body.insert("prompt".into(), json!(crate::workload::flatten_messages(m)));
         }
     }
     body.insert("max_tokens".into(), json!(max_tokens));
@@ -80,20 +80,6 @@ pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -
         body.insert(k.clone(), v.clone());
     }
     serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serializes")
-}
-
-/// A chat history as one completions prompt: the contents in order, one per line.
-fn flatten_messages(m: &Value) -> String {
-    let mut out = String::new();
-    for msg in m.as_array().into_iter().flatten() {
-        if let Some(c) = msg.get("content").and_then(Value::as_str) {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(c);
-        }
-    }
-    out
 }
 
 /// Token usage as servers report it (any field may be missing or null).

@@ -41,7 +41,7 @@ pub struct Sample {
 pub enum LongbenchFormat {
     /// Per subset, as the dual-round tool's converter chose
     Auto,
-    /// `{context}\n\n问题: {input}`
+    /// `{context}\n\nQuestion: {input}` (Chinese subsets: `问题: ` for `Question: `)
     ContextQuestion,
     /// `{context}`
     ContextOnly,

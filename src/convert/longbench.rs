@@ -25,37 +25,107 @@ impl LongbenchFormat {
         }
     }
 
-    /// The format `auto` picks for a subset. LongBench-E's subsets carry an `_e` suffix
-    /// and are the same tasks.
-    pub fn for_subset(subset: &str) -> LongbenchFormat {
-        let name = subset.to_ascii_lowercase();
-        let name = name.strip_suffix("_e").unwrap_or(&name);
-        match name {
-            "gov_report" | "qmsum" | "multi_news" | "vcsum" => LongbenchFormat::ContextOnly,
-            "trec"
-            | "triviaqa"
-            | "samsum"
-            | "lsht"
-            | "passage_count"
-            | "passage_retrieval_en"
-            | "passage_retrieval_zh"
-            | "lcc"
-            | "repobench-p" => LongbenchFormat::Concatenate,
-            // QA subsets, and anything unknown.
-            _ => LongbenchFormat::ContextQuestion,
-        }
+    /// The format `auto` picks for a known subset (see [`Subset`]).
+    pub fn for_subset(subset: &str) -> Option<LongbenchFormat> {
+        Subset::find(subset).map(|s| s.format)
     }
 
-    pub(super) fn apply(self, context: &str, input: &str) -> String {
+    /// `language`: the question's label in `context_question` (English or Chinese).
+    pub(super) fn apply(self, context: &str, input: &str, language: Language) -> String {
         match self {
             // `auto` is resolved per entry before this is called.
-            LongbenchFormat::ContextQuestion | LongbenchFormat::Auto => {
-                format!("{context}\n\n问题: {input}")
-            }
+            LongbenchFormat::ContextQuestion | LongbenchFormat::Auto => match language {
+                Language::English => format!("{context}\n\nQuestion: {input}"),
+                Language::Chinese => format!("{context}\n\n问题: {input}"),
+            },
             LongbenchFormat::ContextOnly => context.to_string(),
             LongbenchFormat::QuestionOnly => input.to_string(),
             LongbenchFormat::Concatenate => format!("{context}\n{input}"),
         }
+    }
+}
+
+/// The language of a subset's texts, for the question label of `context_question`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    English,
+    Chinese,
+}
+
+/// A LongBench subset: its name, the format `auto` gives it, its language, and whether
+/// LongBench-E has it (as `NAME_e`, the same task).
+pub struct Subset {
+    pub name: &'static str,
+    pub format: LongbenchFormat,
+    pub language: Language,
+    pub in_e: bool,
+}
+
+impl Subset {
+    /// Every subset of LongBench (v1) and LongBench-E, as its files and `dataset`
+    /// fields name them.
+    pub const ALL: [Subset; 21] = {
+        use Language::{Chinese as ZH, English as EN};
+        use LongbenchFormat::{Concatenate as CAT, ContextOnly as CTX, ContextQuestion as CQ};
+        const fn s(
+            name: &'static str,
+            format: LongbenchFormat,
+            language: Language,
+            in_e: bool,
+        ) -> Subset {
+            Subset {
+                name,
+                format,
+                language,
+                in_e,
+            }
+        }
+        [
+            s("narrativeqa", CQ, EN, false),
+            s("qasper", CQ, EN, true),
+            s("multifieldqa_en", CQ, EN, true),
+            s("multifieldqa_zh", CQ, ZH, false),
+            s("hotpotqa", CQ, EN, true),
+            s("2wikimqa", CQ, EN, true),
+            s("musique", CQ, EN, false),
+            s("dureader", CQ, ZH, false),
+            s("gov_report", CTX, EN, true),
+            s("qmsum", CTX, EN, false),
+            s("multi_news", CTX, EN, true),
+            s("vcsum", CTX, ZH, false),
+            s("trec", CAT, EN, true),
+            s("triviaqa", CAT, EN, true),
+            s("samsum", CAT, EN, true),
+            s("lsht", CAT, ZH, false),
+            s("passage_count", CAT, EN, true),
+            s("passage_retrieval_en", CAT, EN, true),
+            s("passage_retrieval_zh", CAT, ZH, false),
+            s("lcc", CAT, EN, true),
+            s("repobench-p", CAT, EN, true),
+        ]
+    };
+
+    /// The subset `name` names (any case; `_e` for LongBench-E's).
+    pub fn find(name: &str) -> Option<&'static Subset> {
+        let name = name.to_ascii_lowercase();
+        Self::ALL
+            .iter()
+            .find(|s| name == s.name || (s.in_e && name.strip_suffix("_e") == Some(s.name)))
+    }
+
+    /// The accepted names, for an error message.
+    pub fn accepted() -> String {
+        let all: Vec<&str> = Self::ALL.iter().map(|s| s.name).collect();
+        let e: Vec<&str> = Self::ALL
+            .iter()
+            .filter(|s| s.in_e)
+            .map(|s| s.name)
+            .collect();
+        format!(
+            "{}; LongBench-E: {} with the suffix _e",
+            all.join(", "),
+            e.join(", ")
+        )
     }
 }
 
@@ -86,11 +156,8 @@ pub fn longbench(args: &LongbenchJob) -> Result<ConvertReport, ConvertError> {
                 continue;
             }
             let subset = entry.dataset.as_deref().unwrap_or(&stem);
-            let format = match args.format {
-                LongbenchFormat::Auto => LongbenchFormat::for_subset(subset),
-                f => f,
-            };
-            let text = format.apply(&entry.context, &entry.input);
+            let (format, language) = entry.form(&location, subset, args.format)?;
+            let text = format.apply(&entry.context, &entry.input, language);
             if text.trim().is_empty() {
                 report.skip(
                     &location,
@@ -125,6 +192,8 @@ pub fn longbench(args: &LongbenchJob) -> Result<ConvertReport, ConvertError> {
 struct LongbenchEntry {
     id: Option<String>,
     dataset: Option<String>,
+    /// "en" or "zh" in LongBench's files.
+    language: Option<String>,
     context: String,
     input: String,
 }
@@ -154,9 +223,44 @@ impl LongbenchEntry {
             // Both are optional; null is absent, as exporters write every column.
             id: optional_str(location, &mut map, "_id")?,
             dataset: optional_str(location, &mut map, "dataset")?,
+            language: optional_str(location, &mut map, "language")?,
             context,
             input,
         })
+    }
+
+    /// How the entry of `subset` becomes a prompt: `auto` needs a known subset; a
+    /// subset not in the table (with a --format given) is in the entry's `language`, as
+    /// LongBench entries say, else English.
+    fn form(
+        &self,
+        location: &str,
+        subset: &str,
+        format: LongbenchFormat,
+    ) -> Result<(LongbenchFormat, Language), ConvertError> {
+        let known = Subset::find(subset);
+        let format = match (format, known) {
+            (LongbenchFormat::Auto, Some(k)) => k.format,
+            (LongbenchFormat::Auto, None) => {
+                return Err(ConvertError::UnknownSubset {
+                    location: location.to_string(),
+                    subset: subset.to_string(),
+                    named_by: if self.dataset.is_some() {
+                        "its \"dataset\" field"
+                    } else {
+                        "the file name"
+                    },
+                    accepted: Subset::accepted(),
+                });
+            }
+            (f, _) => f,
+        };
+        let language = match known {
+            Some(k) => k.language,
+            None if self.language.as_deref() == Some("zh") => Language::Chinese,
+            None => Language::English,
+        };
+        Ok((format, language))
     }
 
     fn dedup_key(&self) -> DedupKey {

@@ -97,6 +97,15 @@ pub enum ConvertError {
         field: &'static str,
         problem: String,
     },
+    #[error(
+        "{location}: unknown LongBench subset {subset:?} (from {named_by}), so --format auto cannot pick a format; expected one of {accepted}, or give --format"
+    )]
+    UnknownSubset {
+        location: String,
+        subset: String,
+        named_by: &'static str,
+        accepted: String,
+    },
     #[error("{file}: no entries (expected {expected})")]
     Empty {
         file: String,

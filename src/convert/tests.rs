@@ -85,7 +85,7 @@ fn each_format_on_a_fixture() {
     let want: [(&str, [&str; 2]); 4] = [
         (
             "context_question",
-            ["C1 \"q\"\tü\n\n问题: Q1", "C2\n\n问题: Q2"],
+            ["C1 \"q\"\tü\n\nQuestion: Q1", "C2\n\nQuestion: Q2"],
         ),
         ("context_only", ["C1 \"q\"\tü", "C2"]),
         ("question_only", ["Q1", "Q2"]),
@@ -129,10 +129,14 @@ fn auto_picks_per_subset_from_field_or_file_name() {
         ("passage_count", LongbenchFormat::Concatenate),
         ("lcc", LongbenchFormat::Concatenate),
         ("repobench-p_e", LongbenchFormat::Concatenate),
-        ("something_new", LongbenchFormat::ContextQuestion),
+        ("HotpotQA_E", LongbenchFormat::ContextQuestion),
     ];
     for (subset, want) in cases {
-        assert_eq!(LongbenchFormat::for_subset(subset), want, "{subset}");
+        assert_eq!(LongbenchFormat::for_subset(subset), Some(want), "{subset}");
+    }
+    // Unknown, and subsets LongBench-E does not have.
+    for subset in ["something_new", "narrativeqa_e", "dureader_e", ""] {
+        assert_eq!(LongbenchFormat::for_subset(subset), None, "{subset}");
     }
 
     let files = Files::new();
@@ -156,7 +160,7 @@ fn auto_picks_per_subset_from_field_or_file_name() {
     .unwrap();
     assert_eq!(
         texts(&files, "out.jsonl"),
-        ["report", "paper\n\n问题: why?", "examples\nQuestion: x"]
+        ["report", "paper\n\nQuestion: why?", "examples\nQuestion: x"]
     );
     assert_eq!(
         r.subsets,
@@ -171,6 +175,73 @@ fn auto_picks_per_subset_from_field_or_file_name() {
         shown,
         "read 3 entries: 0 duplicates, 0 skipped; wrote 3 to out.jsonl\n  gov_report: 1 as context_only\n  qasper: 1 as context_question\n  trec: 1 as concatenate"
     );
+}
+
+#[test]
+fn question_label_is_in_the_subsets_language() {
+    let files = Files::new();
+    let zh = |id: &str, subset: &str| {
+        let mut v: Value = serde_json::from_str(&lb(Some(id), Some(subset), "C", "Q")).unwrap();
+        v["language"] = json!("zh");
+        v.to_string()
+    };
+    let body = [
+        lb(Some("1"), Some("hotpotqa"), "C", "Q"),
+        lb(Some("2"), Some("multifieldqa_en_e"), "C", "Q"),
+        zh("3", "multifieldqa_zh"),
+        zh("4", "dureader"),
+    ];
+    files.write("mixed.jsonl", &body.join("\n"));
+    convert(&files, &["longbench", "mixed.jsonl", "-o", "o.jsonl"]).unwrap();
+    assert_eq!(
+        texts(&files, "o.jsonl"),
+        [
+            "C\n\nQuestion: Q",
+            "C\n\nQuestion: Q",
+            "C\n\n问题: Q",
+            "C\n\n问题: Q"
+        ]
+    );
+    // With --format given, a subset outside the table is read in its `language`.
+    let body = [lb(Some("1"), Some("mine"), "C", "Q"), zh("2", "mine_zh")];
+    files.write("own.jsonl", &body.join("\n"));
+    let argv = [
+        "longbench",
+        "own.jsonl",
+        "-o",
+        "p.jsonl",
+        "--format",
+        "context_question",
+    ];
+    convert(&files, &argv).unwrap();
+    assert_eq!(
+        texts(&files, "p.jsonl"),
+        ["C\n\nQuestion: Q", "C\n\n问题: Q"]
+    );
+}
+
+#[test]
+fn an_unknown_subset_with_auto_names_the_accepted_ones() {
+    let files = Files::new();
+    files.write("mine.jsonl", &lb(Some("1"), None, "C", "Q"));
+    let e = convert(&files, &["longbench", "mine.jsonl", "-o", "o.jsonl"]).unwrap_err();
+    assert!(
+        e.starts_with("mine.jsonl:1: unknown LongBench subset \"mine\" (from the file name)"),
+        "{e}"
+    );
+    for part in [
+        "narrativeqa",
+        "repobench-p",
+        "LongBench-E",
+        "_e",
+        "--format",
+    ] {
+        assert!(e.contains(part), "{part:?} in {e}");
+    }
+    files.write("x.jsonl", &lb(Some("1"), Some("hotpot"), "C", "Q"));
+    let e = convert(&files, &["longbench", "x.jsonl", "-o", "o.jsonl"]).unwrap_err();
+    assert!(e.contains("\"hotpot\" (from its \"dataset\" field)"), "{e}");
+    assert!(!files.path("o.jsonl").exists());
 }
 
 #[test]
@@ -201,10 +272,10 @@ fn dedup_by_id_else_by_leading_characters() {
     .unwrap();
     assert_eq!((r.read, r.duplicates, r.written), (9, 4, 5));
     let got = texts(&files, "o.jsonl");
-    assert_eq!(got[0], "c\n\n问题: q");
-    assert_eq!(got[1], "c\n\n问题: q");
-    assert!(got[2].starts_with(&long_a) && got[2].ends_with("问题: q"));
-    assert!(got[3].ends_with("问题: q!"));
+    assert_eq!(got[0], "c\n\nQuestion: q");
+    assert_eq!(got[1], "c\n\nQuestion: q");
+    assert!(got[2].starts_with(&long_a) && got[2].ends_with("Question: q"));
+    assert!(got[3].ends_with("Question: q!"));
     assert!(got[4].starts_with('ü'));
 }
 
@@ -311,7 +382,7 @@ fn empty_prompts_are_skipped_and_counted() {
 #[test]
 fn longbench_errors_name_file_and_line() {
     let files = Files::new();
-    let ok = lb(Some("1"), None, "c", "q");
+    let ok = lb(Some("1"), Some("qasper"), "c", "q");
     let cases = [
         (
             format!("{ok}\n\n{{\"context\": \"c\"\n"),

@@ -61,8 +61,21 @@ pub struct ResultsDoc {
     /// `merge` of shards: how many, and which were merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<ShardsDoc>,
+    /// `--append`: each later session that added runs to the directory (the header
+    /// above, `command` included, is the first session's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appended: Option<Vec<Appended>>,
     #[serde(default)]
     pub runs: Vec<SavedRun>,
+}
+
+/// One `--append` session: when it started, its command line, the runs it added.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Appended {
+    pub started: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub runs: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

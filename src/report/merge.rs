@@ -39,6 +39,8 @@ pub struct MergeOptions<'a> {
     pub slo: Option<&'a Slo>,
     /// The merge's own command line, saved as the merged results' `command`.
     pub argv: &'a [String],
+    /// OUT may hold results already: they are replaced.
+    pub overwrite: bool,
 }
 
 #[derive(Debug)]
@@ -236,7 +238,7 @@ fn shifted(mut r: RequestRecord, offset: u64) -> RequestRecord {
 
 /// Merge; returns the merged runs (their summaries recomputed).
 pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
-    check_output(opts.out, opts.dirs)?;
+    check_output(opts.out, opts.dirs, opts.overwrite)?;
     let inputs: Vec<Input> = opts
         .dirs
         .iter()
@@ -509,14 +511,16 @@ fn merged_header(
         merged_from: Some(merged_from),
         dual_round: (!rounds.is_empty()).then_some(rounds),
         shards: None,
+        // Each part's own history; the merged directory is one new session.
+        appended: None,
         runs: Vec::new(),
         ..first.clone()
     }
 }
 
-/// OUT must not be an input, nor hold results already (they would be overwritten); no
-/// input may be given twice (its records would count twice).
-fn check_output(out: &Path, dirs: &[PathBuf]) -> Result<(), Error> {
+/// OUT must not be an input, nor hold results already unless `overwrite`; no input may
+/// be given twice (its records would count twice).
+fn check_output(out: &Path, dirs: &[PathBuf], overwrite: bool) -> Result<(), Error> {
     let canon = |p: &Path| std::fs::canonicalize(p).ok();
     for (i, d) in dirs.iter().enumerate() {
         if let Some(c) = canon(d)
@@ -536,10 +540,13 @@ fn check_output(out: &Path, dirs: &[PathBuf]) -> Result<(), Error> {
             out.display()
         )));
     }
+    if overwrite {
+        return Ok(());
+    }
     for f in ["requests.jsonl", "results.json"] {
         if out.join(f).exists() {
             return Err(Error::Input(format!(
-                "-o {}: already holds {f}; merge into a new or empty directory",
+                "-o {}: already holds {f}; merge into a new or empty directory, or pass --overwrite to replace it",
                 out.display()
             )));
         }

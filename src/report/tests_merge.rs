@@ -33,6 +33,7 @@ fn opts<'a>(dirs: &'a [PathBuf], out: &'a Path) -> MergeOptions<'a> {
         percentiles: &[],
         slo: None,
         argv: &[],
+        overwrite: false,
     }
 }
 
@@ -106,7 +107,20 @@ fn records_are_shifted_by_the_wall_clock_offset_and_renumbered() {
     assert_eq!(again[0].summary.total, 4);
     // And is not overwritten by a second merge.
     let e = merge(opts(&dirs, &target)).unwrap_err().to_string();
-    assert!(e.contains("already holds"), "{e}");
+    assert!(
+        e.contains("already holds") && e.contains("--overwrite"),
+        "{e}"
+    );
+    // Unless told to: --overwrite replaces the merged results (not appended to them).
+    std::fs::write(target.join("results.json"), "stale").unwrap();
+    let runs = merge(MergeOptions {
+        overwrite: true,
+        ..opts(&dirs, &target)
+    })
+    .unwrap();
+    assert_eq!(runs[0].summary.total, 4);
+    let (_, again) = super::super::reanalyze::reanalyze(&target, &[], None).unwrap();
+    assert_eq!(again[0].summary.total, 4);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::shard::{Pick, Shard, conversation_roots};
 use crate::shutdown::Shutdown;
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
-use crate::workload::dataset::{Conversation, expand_turns, read_dataset};
+use crate::workload::dataset::dataset_prompts;
 use crate::workload::prepare::{PromptSource, WorkloadSpec};
 use crate::workload::sessions::link_parents;
 use crate::workload::synthetic::SyntheticPrompts;
@@ -114,10 +114,7 @@ fn prompt_source(prompts: &Prompts, tokenizer: &Tokenizer) -> Result<PromptSourc
             path,
             expand_turns: expand,
         } => {
-            let mut entries = read_dataset(path, Conversation::FirstTurn)?;
-            if *expand {
-                entries = expand_turns(entries);
-            }
+            let entries = dataset_prompts(path, *expand)?;
             Ok(PromptSource::Dataset(Arc::new(entries)))
         }
         Prompts::Synthetic { kind, input_len } => {

@@ -4,6 +4,7 @@
 //! and show and save its results after every run ([`sinks`]).
 
 mod inputs;
+mod outdir;
 mod runner;
 mod sinks;
 mod target;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::metrics::Summary;
 use crate::progress::ProgressMode;
-use crate::recorder::{Recorder, TextCounting};
+use crate::recorder::TextCounting;
 use crate::report::document::{RunMode, RunParams, SavedRun};
 use crate::report::table::TERMINOLOGY_NOTE;
 use crate::schedule::Load;
@@ -81,10 +82,11 @@ struct Tally {
 pub fn run_session(
     s: &SessionSettings,
     source: Source,
-    plans: Vec<RunPlan>,
+    mut plans: Vec<RunPlan>,
     argv: &[String],
     shutdown: Arc<Shutdown>,
 ) -> Result<SessionOutcome, Error> {
+    let prior = outdir::check(s, &mut plans)?;
     let inputs = Inputs::resolve(&s.workload, &source, &shutdown)?;
     let pick = inputs.pick(s.run.shard);
     if let Some(dir) = &s.output.dir {
@@ -93,19 +95,18 @@ pub fn run_session(
     }
     let target = Target::connect(&s.target, &s.workload, shutdown)?;
     let metrics = target.metrics(&s.target)?;
-    let recorder = Recorder::start(
-        s.output
-            .dir
-            .as_ref()
-            .map(|d| d.join("requests.jsonl"))
-            .as_deref(),
+    let recorder = outdir::recorder(
+        s.output.dir.as_deref(),
+        &prior,
         TextCounting {
             tokenizer: inputs.tokenizer.clone(),
             always: s.workload.count_output_text,
         },
-    )
-    .map_err(|e| Error::Output(format!("cannot write requests.jsonl: {e}")))?;
-    let mut sinks = Sinks::new(sinks::header(s, &target, &inputs, argv), &s.output);
+    )?;
+    let header = outdir::header(prior, sinks::header(s, &target, &inputs, argv));
+    // With --append, the runs already in the directory come first.
+    let earlier = header.runs.len();
+    let mut sinks = Sinks::new(header, &s.output);
 
     let progress = ProgressMode::detect(s.run.quiet);
     if progress != ProgressMode::Off {
@@ -146,13 +147,14 @@ pub fn run_session(
     }
     // Written whatever ended the session; its own failure counts only if nothing else failed.
     let html = sinks::html_report(&s.output);
-    ending(&target, tally, &sinks.doc.runs)?;
+    ending(&target, tally, &sinks.doc.runs[earlier..])?;
     html?;
     Ok(SessionOutcome {
         runs: sinks
             .doc
             .runs
             .into_iter()
+            .skip(earlier)
             .map(|s| (s.label, s.summary))
             .collect(),
         output_dir: s.output.dir.clone(),

@@ -54,6 +54,10 @@ impl Sinks {
     }
 
     pub fn push(&mut self, run: SavedRun) {
+        // With --append, the last `appended` entry is this session's.
+        if let Some(this) = self.doc.appended.as_mut().and_then(|a| a.last_mut()) {
+            this.runs.push(run.label.clone());
+        }
         self.doc.runs.push(run);
     }
 

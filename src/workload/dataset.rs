@@ -527,6 +527,19 @@ pub(crate) fn describe_opt(v: Option<&Value>) -> String {
     v.map_or_else(|| "none".to_string(), describe)
 }
 
+/// The prompts `--dataset` sends. A ShareGPT `conversations` list is read as the chat
+/// messages up to its last human turn, so it is sent as a `messages` entry with the
+/// same turns would be: whole, one request per entry, or with `expand` (the modes that
+/// replay turns) as growing histories, one request per user turn.
+pub fn dataset_prompts(path: &Path, expand: bool) -> Result<Vec<DatasetEntry>, DatasetError> {
+    let entries = read_dataset(path, Conversation::WholeConversation)?;
+    Ok(if expand {
+        expand_turns(entries)
+    } else {
+        entries
+    })
+}
+
 /// Multi-turn entries as growing chat histories: a conversation u1 a1 u2 a2 u3 becomes
 /// three requests, [u1], [u1 a1 u2] and [u1 a1 u2 a2 u3], so each turn resends the
 /// history as a chat client does. Other entries are kept as they are.

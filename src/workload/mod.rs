@@ -31,3 +31,17 @@ pub enum Prompt<'a> {
 pub trait EncodeBody: Sync {
     fn encode(&self, prompt: Prompt<'_>, max_tokens: u32) -> Bytes;
 }
+
+/// A chat history as one completions prompt: the contents in order, one per line.
+pub fn flatten_messages(m: &serde_json::Value) -> String {
+    let mut out = String::new();
+    for msg in m.as_array().into_iter().flatten() {
+        if let Some(c) = msg.get("content").and_then(serde_json::Value::as_str) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(c);
+        }
+    }
+    out
+}

@@ -338,6 +338,11 @@ pub fn prepare_one(
                     (body.encode(Prompt::TokenIds(&ids), max_tokens), ids.len())
                 }
                 PromptContent::Text(t) => (body.encode(Prompt::Text(t), max_tokens), tok.count(t)),
+                // As token ids, a history is the completions prompt it flattens to.
+                PromptContent::Messages(m) if spec.token_ids => {
+                    let ids = tok.encode(&super::flatten_messages(m));
+                    (body.encode(Prompt::TokenIds(&ids), max_tokens), ids.len())
+                }
                 PromptContent::Messages(m) => (
                     body.encode(Prompt::Messages(m), max_tokens),
                     messages_tokens(tok, m),

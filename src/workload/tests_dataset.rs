@@ -438,3 +438,48 @@ mod expand_tests {
         assert_eq!(out[2], single);
     }
 }
+
+/// `--dataset`: a ShareGPT `conversations` entry sends what the `messages` entry with
+/// the same turns sends, whole or replayed turn by turn.
+#[test]
+fn conversations_and_messages_send_the_same_turns() {
+    let files = Files::new();
+    let conv = json!({"conversations": [
+        {"from": "system", "value": "s"},
+        {"from": "human", "value": "u1"},
+        {"from": "gpt", "value": "a1"},
+        {"from": "human", "value": "u2"},
+        {"from": "gpt", "value": "the recorded answer"},
+    ], "output_length": 5});
+    let msgs = json!({"messages": [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "u2"},
+    ], "output_length": 5});
+    let p = files.write("d.jsonl", &format!("{conv}\n{msgs}\n"));
+    let whole = dataset_prompts(&p, false).unwrap();
+    assert_eq!(whole.len(), 2);
+    assert_eq!(
+        whole[0].content, whole[1].content,
+        "one request: every turn"
+    );
+    assert_eq!(whole[0].output_len, Some(5));
+    let replayed = dataset_prompts(&p, true).unwrap();
+    assert_eq!(
+        replayed.len(),
+        4,
+        "one request per user turn, for each shape"
+    );
+    assert_eq!(replayed[0].content, replayed[2].content);
+    assert_eq!(replayed[1].content, replayed[3].content);
+    assert!(replayed[0].location.ends_with("d.jsonl:1 (turn 1)"));
+    let PromptContent::Messages(first) = &replayed[0].content else {
+        panic!("{:?}", replayed[0]);
+    };
+    assert_eq!(
+        first.as_array().unwrap().len(),
+        2,
+        "system and the first user turn"
+    );
+}

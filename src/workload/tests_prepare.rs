@@ -157,3 +157,26 @@ fn trace_prompts_share_exactly_their_common_hash_prefix() {
     let e = prepare_one(&spec, &opts(Api::Chat), &tok, 1, 3).unwrap_err();
     assert!(e.to_string().contains("no request 3"), "{e}");
 }
+
+/// A chat history sent as token ids is the completions prompt it flattens to, not text.
+#[test]
+fn messages_as_token_ids_on_completions() {
+    let tok = Tokenizer::builtin();
+    let msgs = serde_json::json!([
+        {"role": "user", "content": "hello there"},
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": "how are you"}
+    ]);
+    let mut s = spec(LengthSpec::Fixed(1), LengthSpec::Fixed(3), 1);
+    s.source = PromptSource::Dataset(Arc::new(vec![DatasetEntry {
+        location: "d:1".into(),
+        content: PromptContent::Messages(msgs.clone()),
+        output_len: None,
+    }]));
+    s.token_ids = true;
+    let r = &prepare(&s, &opts(Api::Completions), &tok, 0, 1).unwrap()[0];
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let ids: Vec<u32> = serde_json::from_value(v["prompt"].clone()).unwrap();
+    assert_eq!(ids, tok.encode("hello there\nhi\nhow are you"));
+    assert_eq!(r.input_tokens as usize, ids.len());
+}

@@ -9,6 +9,7 @@ mod server;
 
 mod credentials;
 mod interrupted;
+mod outdir;
 mod pipes;
 mod signals;
 mod smoke;
