@@ -6,4 +6,5 @@
 mod common;
 mod server;
 
+mod small;
 mod smoke;
