@@ -25,3 +25,22 @@ fn a_bad_html_path_stops_before_the_benchmark_and_is_said_once() {
     assert!(stdout.is_empty(), "no run: {stdout}");
     assert!(!out_dir.exists(), "nothing written");
 }
+
+/// The throughput warm-up sends a prompt of its own: with the simulator's prefix cache,
+/// no measured request finds its prompt cached (the warm-up used to resend the first).
+#[test]
+fn the_throughput_warm_up_leaves_the_measured_requests_cold() {
+    let out = crate::common::session(&[
+        "throughput",
+        "--num-requests",
+        "3",
+        "--input-len",
+        "1000",
+        "--output-len",
+        "5",
+        "--quiet",
+    ]);
+    let (_, summary) = &out.runs[0];
+    assert_eq!(summary.succeeded, 3, "{summary:?}");
+    assert_eq!(summary.tokens.cached, Some(0), "{:?}", summary.tokens);
+}
