@@ -68,19 +68,37 @@ pub fn format(t: SystemTime) -> String {
 /// An error unless `at` is still ahead of `now`, or at most `GRACE` behind it.
 pub fn check_not_past(at: SystemTime, now: SystemTime) -> Result<(), String> {
     match now.duration_since(at) {
-        Ok(late) if late > GRACE => {
-            let ago = if late < Duration::from_secs(120) {
-                format!("{:.1} s", late.as_secs_f64())
-            } else {
-                humantime::format_duration(Duration::from_secs(late.as_secs())).to_string()
-            };
-            Err(format!(
-                "--start-at {}: that instant passed {ago} ago; give one far enough ahead for every shard to prepare (e.g. `date -u -d '+2 min' +%FT%TZ`)",
-                format(at)
-            ))
-        }
+        Ok(late) if late > GRACE => Err(format!(
+            "--start-at {} is {} in the past; give one far enough ahead for every shard to prepare (e.g. `date -u -d '+2 min' +%FT%TZ`)",
+            format(at),
+            natural(late)
+        )),
         _ => Ok(()),
     }
+}
+
+/// A lateness in the one unit a reader would say: "12.3 s", "5 minutes", "6 years".
+fn natural(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 120.0 {
+        return format!("{s:.1} s");
+    }
+    const MINUTE: f64 = 60.0;
+    const HOUR: f64 = 60.0 * MINUTE;
+    const DAY: f64 = 24.0 * HOUR;
+    const YEAR: f64 = 365.25 * DAY;
+    let (n, unit) = if s < 2.0 * HOUR {
+        (s / MINUTE, "minute")
+    } else if s < 2.0 * DAY {
+        (s / HOUR, "hour")
+    } else if s < 2.0 * 30.44 * DAY {
+        (s / DAY, "day")
+    } else if s < 2.0 * YEAR {
+        (s / (YEAR / 12.0), "month")
+    } else {
+        (s / YEAR, "year")
+    };
+    format!("{} {unit}s", n.floor() as u64)
 }
 
 /// Sleep until about `margin` before `at` (reading the wall clock as it goes, so a clock
@@ -174,9 +192,19 @@ mod tests {
         );
         let e = check_not_past(at, at + Duration::from_secs_f64(12.34)).unwrap_err();
         assert!(e.starts_with("--start-at 2026-11-22T15:30:00.000Z"), "{e}");
-        assert!(e.contains("passed 12.3 s ago"), "{e}");
+        assert!(e.contains(" is 12.3 s in the past;"), "{e}");
         let e = check_not_past(at, at + Duration::from_secs(3 * 3600 + 5)).unwrap_err();
-        assert!(e.contains("passed 3h 5s ago"), "{e}");
+        assert!(e.contains(" is 3 hours in the past;"), "{e}");
+        let e = check_not_past(at, at + Duration::from_secs(150)).unwrap_err();
+        assert!(e.contains(" is 2 minutes in the past;"), "{e}");
+        let e = check_not_past(at, at + Duration::from_secs(9 * 86400)).unwrap_err();
+        assert!(e.contains(" is 9 days in the past;"), "{e}");
+        let e = check_not_past(at, at + Duration::from_secs(100 * 86400)).unwrap_err();
+        assert!(e.contains(" is 3 months in the past;"), "{e}");
+        // What the tour saw: 2020-01-01 given in December 2026.
+        let old = parse("2020-01-01T00:00:00Z").unwrap();
+        let e = check_not_past(old, at).unwrap_err();
+        assert!(e.contains(" is 6 years in the past;"), "{e}");
     }
 
     #[test]

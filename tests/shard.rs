@@ -373,7 +373,7 @@ fn bad_shard_and_start_at_values_name_the_flag() {
         ),
         (
             &["--start-at", "2020-01-01T00:00:00Z"][..],
-            "that instant passed",
+            "years in the past",
         ),
     ] {
         let e = run(args);

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::analysis::PercentilesArg;
-use super::values::{positive_f64, seconds, share};
+use super::values::{positive_f64, positive_int, seconds, share, whole};
 use crate::client::openai::Api;
 use crate::settings::{Rate, ResetBetween};
 use crate::shard::Shard;
@@ -22,7 +22,9 @@ pub struct BatchArgs {
         long,
         value_delimiter = ',',
         default_value = "64",
-        value_name = "N,..."
+        value_name = "N,...",
+        allow_negative_numbers = true,
+        value_parser = positive_int::<usize>
     )]
     pub batch_sizes: Vec<usize>,
     #[command(flatten)]
@@ -42,7 +44,9 @@ pub struct ConcurrencyArgs {
         long,
         value_delimiter = ',',
         default_value = "5,10,20",
-        value_name = "N,..."
+        value_name = "N,...",
+        allow_negative_numbers = true,
+        value_parser = positive_int::<usize>
     )]
     pub concurrency: Vec<usize>,
     #[command(flatten)]
@@ -52,7 +56,13 @@ pub struct ConcurrencyArgs {
 #[derive(Args, Debug)]
 pub struct RateArgs {
     /// Request rates in requests/s, one run each; `inf` sends every request at once
-    #[arg(long, value_delimiter = ',', required = true, value_name = "R,...")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        value_name = "R,...",
+        allow_negative_numbers = true
+    )]
     pub rates: Vec<Rate>,
     /// Gamma shape of inter-arrival gaps: 1 = Poisson, < 1 burstier, > 1 more regular
     #[arg(long, default_value_t = 1.0, value_parser = positive_f64)]
@@ -62,7 +72,7 @@ pub struct RateArgs {
     #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
     pub duration: Option<f64>,
     /// At most this many requests in flight; later ones wait (their wait is reported)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub max_concurrency: Option<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
@@ -80,13 +90,13 @@ pub struct TraceArgs {
     #[arg(long, value_delimiter = ',', default_value = "1", value_name = "S,...", value_parser = positive_f64)]
     pub time_scale: Vec<f64>,
     /// Replay only the first N requests
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub limit: Option<usize>,
     /// Tokens per hash id [default: 16 for Qwen, 512 for Mooncake]
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub block_size: Option<usize>,
     /// Requests whose input + output exceed this many tokens are clipped or skipped
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, value_name = "TOKENS", allow_negative_numbers = true, value_parser = positive_int::<u32>)]
     pub max_context: Option<u32>,
     /// With --max-context: clip the request to fit, or skip it
     #[arg(long, value_enum, default_value = "clip")]
@@ -96,7 +106,7 @@ pub struct TraceArgs {
     #[arg(long)]
     pub sessions: bool,
     /// At most this many requests in flight; later ones wait (their wait is reported)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub max_concurrency: Option<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
@@ -109,11 +119,13 @@ pub struct DualRoundArgs {
         long,
         value_delimiter = ',',
         default_value = "5,10,20",
-        value_name = "N,..."
+        value_name = "N,...",
+        allow_negative_numbers = true,
+        value_parser = positive_int::<usize>
     )]
     pub concurrency: Vec<usize>,
     /// Rounds of the same requests per level
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(long, default_value_t = 2, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub rounds: usize,
     /// Send later rounds in the same order as the first (default: shuffled, seeded)
     #[arg(long)]
@@ -130,7 +142,7 @@ pub struct DualRoundArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
     pub trace: Option<PathBuf>,
     /// With --trace: the first N requests
-    #[arg(long, value_name = "N", requires = "trace")]
+    #[arg(long, value_name = "N", requires = "trace", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub limit: Option<usize>,
     #[command(flatten)]
     pub load: LoadArgs,
@@ -170,10 +182,10 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N|LO:HI")]
     pub output_len: Option<LengthSpec>,
     /// Requests per run [default: throughput 256, concurrency 256; batch: the batch size]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub num_requests: Option<usize>,
     /// Seed for every random choice: the same seed sends the same requests
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = whole::<u64>)]
     pub seed: u64,
     /// Prompts from a dataset file (.jsonl, .json list, or {"data": [...]}) instead of
     /// synthetic ones
@@ -201,7 +213,7 @@ pub struct LoadArgs {
     pub idle_timeout: Option<f64>,
     /// Try a request again after a connection error or an HTTP 429 (honouring
     /// Retry-After, at most 30 s), up to N times; latency counts from the first try
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", allow_negative_numbers = true, value_parser = whole::<u32>)]
     pub retries: u32,
     /// Write requests.jsonl (as requests finish), results.json and summary.csv here
     #[arg(long, value_name = "DIR")]
@@ -243,7 +255,7 @@ pub struct LoadArgs {
     pub count_output_text: bool,
     /// Build prompts up to this many MB before each run; the rest are built while it
     /// runs, just ahead of sending (a batch, and dual-round rounds, build all first)
-    #[arg(long, value_name = "MB", default_value_t = 64)]
+    #[arg(long, value_name = "MB", default_value_t = 64, allow_negative_numbers = true, value_parser = whole::<usize>)]
     pub prepare_ahead_mb: usize,
     /// Send only shard I of N of the workload (one client machine of N): request i iff
     /// i mod N == I (trace --sessions: by the conversation's first turn), at the times

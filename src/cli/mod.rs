@@ -61,3 +61,7 @@ pub enum Command {
 #[cfg(test)]
 #[path = "tests_settings.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests_small.rs"]
+mod tests_small;

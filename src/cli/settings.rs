@@ -54,7 +54,7 @@ impl Settings {
             }
             Command::Sim(a) => Settings::Sim(Box::new(sim(a)?)),
             Command::Report(a) => Settings::Report(report(a)?),
-            Command::Compare(a) => Settings::Compare(compare(a)),
+            Command::Compare(a) => Settings::Compare(compare(a)?),
             Command::Merge(a) => Settings::Merge(merge(a)?),
             Command::Convert(a) => Settings::Convert(a.into_job()),
         })
@@ -178,6 +178,9 @@ fn rate(a: &RateArgs) -> Result<(LoadMode, PromptMode), Error> {
                 .into(),
         ));
     }
+    for r in a.rates.iter().filter_map(|r| r.0) {
+        rate_fits(r, a.duration, span.requests)?;
+    }
     let mode = LoadMode::Rate(RateSettings {
         rates: a.rates.clone(),
         burstiness: a.burstiness,
@@ -188,12 +191,50 @@ fn rate(a: &RateArgs) -> Result<(LoadMode, PromptMode), Error> {
     Ok((mode, Defaults::fixed(1024, 256)))
 }
 
+/// A rate at which the run would not be what was asked: with `--duration`, a mean gap
+/// between requests longer than the duration (one request, then nothing); without it,
+/// a schedule longer than a year (a typo, not a benchmark; it would hang).
+fn rate_fits(r: f64, duration: Option<f64>, requests: Option<usize>) -> Result<(), Error> {
+    const YEAR_S: f64 = 365.25 * 86400.0;
+    // 1e-300, not three hundred zeros.
+    let short = |v: f64| {
+        if (1e-3..1e6).contains(&v) {
+            format!("{}", (v * 1e3).round() / 1e3)
+        } else {
+            format!("{v:.3e}")
+        }
+    };
+    let (gap, r) = (1.0 / r, short(r));
+    if let Some(d) = duration
+        && gap > d
+    {
+        return Err(Error::Input(format!(
+            "--rates {r}: requests would come every {} s on average, longer than --duration {d} s lasts; give a rate of at least {} req/s or a longer --duration",
+            short(gap),
+            short(1.0 / d)
+        )));
+    }
+    let span = gap * requests.unwrap_or(1).saturating_sub(1) as f64;
+    if duration.is_none() && span > YEAR_S {
+        return Err(Error::Input(format!(
+            "--rates {r}: {} requests would take {} years to send; give a higher rate",
+            requests.unwrap_or(1),
+            short(span / YEAR_S)
+        )));
+    }
+    Ok(())
+}
+
 fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
     check_levels("--time-scale", &a.time_scale)?;
-    if a.limit == Some(0) || a.max_concurrency == Some(0) || a.block_size == Some(0) {
-        return Err(Error::Input(
-            "--limit, --max-concurrency and --block-size must be positive".into(),
-        ));
+    for (flag, v) in [
+        ("--limit", a.limit),
+        ("--max-concurrency", a.max_concurrency),
+        ("--block-size", a.block_size),
+    ] {
+        if v == Some(0) {
+            return Err(Error::Input(format!("{flag}: expected a positive integer")));
+        }
     }
     if a.max_context == Some(0) {
         return Err(Error::Input("--max-context must be positive".into()));
@@ -226,7 +267,7 @@ fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Error> {
         ));
     }
     if a.limit == Some(0) {
-        return Err(Error::Input("--limit must be positive".into()));
+        return Err(Error::Input("--limit: expected a positive integer".into()));
     }
     let prompts = if a.trace.is_some() {
         if a.load.num_requests.is_some() {
@@ -277,6 +318,13 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     let (prompts, output_len) = prompts(&a, mode)?;
     if let Some(at) = a.start_at {
         crate::start_at::check_not_past(at, std::time::SystemTime::now()).map_err(Error::Input)?;
+    }
+    if let Some(html) = &a.html {
+        html_out(html)?;
+    }
+    if let Some(names) = &a.metrics {
+        // A misspelt preset is found before any server is reached.
+        crate::metrics::server::parse_names(names).map_err(Error::Input)?;
     }
     let metrics = (a.metrics.is_some() || a.metrics_url.is_some()).then(|| MetricsSettings {
         names: a
@@ -378,6 +426,34 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
     }
 }
 
+/// `--html OUT.html` can be written: checked before anything runs, so a typo in the
+/// path does not cost the benchmark's report. A file that does not exist yet is
+/// created and removed again (the one sure test of a directory's permissions).
+fn html_out(path: &std::path::Path) -> Result<(), Error> {
+    use std::fs::{OpenOptions, remove_file};
+    let bad = |why: String| {
+        Err(Error::Input(format!(
+            "--html {}: {why}; expected a file path in an existing, writable directory",
+            path.display()
+        )))
+    };
+    if path.is_dir() {
+        return bad("is a directory".into());
+    }
+    let existed = path.exists();
+    match OpenOptions::new().append(true).create(true).open(path) {
+        Ok(_) if !existed => {
+            let _ = remove_file(path);
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bad("its directory does not exist".into())
+        }
+        Err(e) => bad(format!("cannot be written ({e})")),
+    }
+}
+
 fn extra_body(s: Option<&str>) -> Result<Map<String, Value>, Error> {
     match s {
         None => Ok(Map::new()),
@@ -416,9 +492,15 @@ fn percentiles(s: &str) -> Result<Vec<f64>, Error> {
 }
 
 fn slo(s: Option<&str>) -> Result<Option<Slo>, Error> {
-    s.map(Slo::parse_arg)
-        .transpose()
-        .map_err(|e| Error::Input(format!("--slo: {e}")))
+    s.map(Slo::parse_arg).transpose().map_err(|e| {
+        // Inline and unreadable values already name the flag; file errors name the file.
+        let e = e.to_string();
+        Error::Input(if e.starts_with("--slo") {
+            e
+        } else {
+            format!("--slo: {e}")
+        })
+    })
 }
 
 fn sim(a: SimArgs) -> Result<SimSettings, Error> {
@@ -430,6 +512,9 @@ fn sim(a: SimArgs) -> Result<SimSettings, Error> {
 }
 
 fn report(a: ReportArgs) -> Result<ReportSettings, Error> {
+    if let Some(html) = &a.html {
+        html_out(html)?;
+    }
     Ok(ReportSettings {
         percentiles: percentiles(&a.percentiles.percentiles)?,
         slo: slo(a.slo.as_deref())?,
@@ -439,16 +524,22 @@ fn report(a: ReportArgs) -> Result<ReportSettings, Error> {
     })
 }
 
-fn compare(a: CompareArgs) -> CompareSettings {
-    CompareSettings {
+fn compare(a: CompareArgs) -> Result<CompareSettings, Error> {
+    if let Some(html) = &a.html {
+        html_out(html)?;
+    }
+    Ok(CompareSettings {
         a: a.a,
         b: a.b,
         noise: a.noise,
         html: a.html,
-    }
+    })
 }
 
 fn merge(a: MergeArgs) -> Result<MergeSettings, Error> {
+    if let Some(html) = &a.html {
+        html_out(html)?;
+    }
     Ok(MergeSettings {
         percentiles: percentiles(&a.percentiles.percentiles)?,
         slo: slo(a.slo.as_deref())?,

@@ -31,6 +31,24 @@ pub(crate) fn non_negative_f64(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A count that must be at least 1. Its flag also takes negative numbers as values, so
+/// `-1` gets this message rather than clap's "unexpected argument".
+pub(crate) fn positive_int<T: std::str::FromStr + PartialOrd + From<u8>>(
+    s: &str,
+) -> Result<T, String> {
+    match s.trim().parse::<T>() {
+        Ok(v) if v >= T::from(1) => Ok(v),
+        _ => Err("expected a positive integer".into()),
+    }
+}
+
+/// A count that may be 0 (as `positive_int`, negative numbers reach it).
+pub(crate) fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim()
+        .parse::<T>()
+        .map_err(|_| "expected a whole number ≥ 0".to_string())
+}
+
 /// A duration in seconds: finite and not negative.
 pub(crate) fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {

@@ -322,7 +322,8 @@ pub struct Goodput {
     pub tok_s: f64,
     /// `met` / all requests sent (failed ones included).
     pub request_share: f64,
-    /// Their output tokens / all output tokens of successful requests.
+    /// Their output tokens / all output tokens of successful requests (a base other
+    /// than `request_share`'s: every display names both).
     pub token_share: f64,
     /// The SLO these were computed under (results.json carries it beside them).
     pub slo: Slo,

@@ -212,7 +212,21 @@ pub fn parse_percentiles(s: &str) -> Result<Vec<f64>, String> {
     if out.is_empty() {
         return Err("no percentiles given (expected e.g. 50,90,99)".into());
     }
+    out.sort_by(f64::total_cmp);
     Ok(out)
+}
+
+/// The default percentiles and `extra`, each once, in increasing order (the order of
+/// every table's columns and of the saved keys).
+pub fn with_defaults(extra: &[f64]) -> Vec<f64> {
+    let mut all = DEFAULT_PERCENTILES.to_vec();
+    for p in extra {
+        if !all.contains(p) {
+            all.push(*p);
+        }
+    }
+    all.sort_by(f64::total_cmp);
+    all
 }
 
 /// The STATS object of the results spec; nulls when there were no samples. The
@@ -235,15 +249,10 @@ pub struct SavedStats {
 }
 
 impl SavedStats {
-    /// The percentile keys written: the defaults always, then the others asked for.
+    /// The percentile keys written: the defaults always and the others asked for, in
+    /// increasing order.
     fn keys(&self) -> Vec<f64> {
-        let mut keys: Vec<f64> = DEFAULT_PERCENTILES.to_vec();
-        for p in &self.percentiles {
-            if !keys.contains(p) {
-                keys.push(*p);
-            }
-        }
-        keys
+        with_defaults(&self.percentiles)
     }
 }
 
@@ -298,6 +307,8 @@ impl<'de> Visitor<'de> for StatsVisitor {
                 },
             }
         }
+        // Files written before the keys were sorted may hold them in any order.
+        pcts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let percentiles: Vec<f64> = pcts.iter().map(|(p, _)| *p).collect();
         // A hand-made file may give only some statistics: the others are NaN.
         let any = [mean, min, max, std].iter().any(Option::is_some)
@@ -368,7 +379,7 @@ mod tests {
     fn json_keys_and_percentile_parsing() {
         let mut v = vec![1.0, 2.0];
         let ps = parse_percentiles("50, 99.9,95").unwrap();
-        assert_eq!(ps, vec![50.0, 99.9, 95.0]);
+        assert_eq!(ps, vec![50.0, 95.0, 99.9]);
         let s = Stats::compute(&mut v, &ps).unwrap();
         let j = stats_json(Some(&s), &ps);
         for k in [
@@ -381,6 +392,36 @@ mod tests {
         assert!(parse_percentiles("50,abc").unwrap_err().contains("abc"));
         assert!(parse_percentiles("101").is_err());
         assert!(parse_percentiles("").is_err());
+    }
+
+    #[test]
+    fn percentiles_come_in_increasing_order_each_once() {
+        assert_eq!(
+            parse_percentiles("99,50,90,50").unwrap(),
+            [50.0, 90.0, 99.0]
+        );
+        assert_eq!(
+            with_defaults(&[99.9, 75.0, 50.0]),
+            [50.0, 75.0, 90.0, 99.0, 99.9]
+        );
+        // Written keys follow the same order, and keys read back in another order
+        // (a hand-made or older file) are sorted too.
+        let mut v = vec![1.0, 2.0, 3.0];
+        let s = Stats::compute(&mut v, &with_defaults(&[75.0])).unwrap();
+        let j = stats_json(Some(&s), &[75.0]).to_string();
+        let at = |k: &str| j.find(&format!("\"{k}\"")).unwrap();
+        assert!(at("p50") < at("p75") && at("p75") < at("p90"), "{j}");
+        let back: SavedStats =
+            serde_json::from_str(r#"{"mean":1,"p99":3,"p50":2,"p75":2.5,"count":3}"#).unwrap();
+        assert_eq!(back.percentiles, [50.0, 75.0, 99.0]);
+        let p: Vec<f64> = back
+            .stats
+            .unwrap()
+            .percentiles
+            .iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(p, [50.0, 75.0, 99.0]);
     }
 
     #[test]

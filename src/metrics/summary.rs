@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::server_saved::ServerMetrics;
 use super::slo::{Goodput, Slo, goodput};
-use super::stats::{Counts, DEFAULT_PERCENTILES, Stats};
+use super::stats::{Counts, Stats, with_defaults};
 use super::summary_json::SummaryJson;
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 
@@ -238,15 +238,9 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     }
 }
 
-/// The default percentiles, then any others asked for, in the order given.
+/// The default percentiles and any others asked for, in increasing order.
 fn percentiles(extra: &[f64]) -> Vec<f64> {
-    let mut pcts = DEFAULT_PERCENTILES.to_vec();
-    for p in extra {
-        if !pcts.contains(p) {
-            pcts.push(*p);
-        }
-    }
-    pcts
+    with_defaults(extra)
 }
 
 /// The run's span in µs: from the first request scheduled or started (whichever is

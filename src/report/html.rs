@@ -279,8 +279,8 @@ fn goodput(page: &mut Page, runs: &[LoadedRun]) {
         "met",
         "goodput req/s",
         "goodput output tok/s",
-        "requests meeting it",
-        "output tokens meeting it",
+        "share of sent requests meeting it",
+        "share of succeeded requests' output tokens meeting it",
     ]
     .map(String::from)
     .to_vec();

@@ -6,6 +6,7 @@ use comfy_table::{CellAlignment, Table};
 
 use crate::console::printable;
 use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDULE};
+use crate::metrics::server::only_in_some_versions;
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
 use crate::metrics::summary::Summary;
@@ -148,11 +149,15 @@ fn verdicts(s: &Summary) -> String {
     let mut out = String::new();
     if let Some(g) = &s.goodput {
         out.push_str(&format!(
-            "goodput    {:.3} req/s · {:.1} output tok/s · {:.1}% of requests, {:.1}% of output tokens meet the SLO ({})\n",
+            // The two shares have different bases (the metrics spec's): say which.
+            "goodput    {:.3} req/s · {:.1} output tok/s · {} of {} sent requests ({:.1}%) meet the SLO, with {:.1}% of the output tokens of the {} that succeeded ({})\n",
             g.req_s,
             g.tok_s,
+            g.met,
+            s.total,
             g.request_share * 100.0,
             g.token_share * 100.0,
+            s.succeeded,
             g.slo
         ));
     }
@@ -214,13 +219,15 @@ fn server_lines(m: &ServerMetrics) -> String {
             }
         }
     }
-    if !m.missing.is_empty() {
+    // A series this engine version never had is noted once per session, not per run.
+    let names: Vec<String> = m
+        .missing
+        .iter()
+        .filter(|n| !only_in_some_versions(n))
         // Quoted as JSON strings, as they were always shown.
-        let names: Vec<String> = m
-            .missing
-            .iter()
-            .map(|n| serde_json::Value::from(n.as_str()).to_string())
-            .collect();
+        .map(|n| serde_json::Value::from(n.as_str()).to_string())
+        .collect();
+    if !names.is_empty() {
         out.push_str(&format!("server     not exposed: {}\n", names.join(", ")));
     }
     out
@@ -293,5 +300,45 @@ mod tests {
         assert!(text.contains("1 × cancelled"), "{text}");
         // Fewer sent than planned without a stop (a trace that ran out): complete.
         assert_eq!(saved(&[&ok], 3, None).complete, Some(true));
+    }
+
+    #[test]
+    fn series_some_engine_versions_lack_are_not_called_missing_per_run() {
+        let mut s = summarize(&RunData::default(), &[]);
+        s.server_metrics = Some(ServerMetrics {
+            missing: vec!["llamacpp:kv_cache_usage_ratio".into()],
+            ..ServerMetrics::default()
+        });
+        let text = render("batch 4", &s);
+        assert!(!text.contains("not exposed"), "{text}");
+        s.server_metrics
+            .as_mut()
+            .unwrap()
+            .missing
+            .push("my_metric".into());
+        let text = render("batch 4", &s);
+        assert!(text.contains("not exposed: \"my_metric\"\n"), "{text}");
+    }
+
+    #[test]
+    fn goodput_says_what_each_share_is_of() {
+        use crate::metrics::slo::Slo;
+        let mut d = RunData::default();
+        // Two succeed (3 and 1 output tokens), one of them within the SLO; one fails.
+        let fast = RequestRecord::ok_for_test("x", 0, vec![1_000, 2_000, 3_000], 3_000, 10, 3);
+        let slow = RequestRecord::ok_for_test("x", 0, vec![900_000], 900_000, 10, 1);
+        let mut bad = fast.clone();
+        bad.failure = Some(FailureKind::Timeout);
+        for r in [&fast, &slow, &bad] {
+            d.push(r);
+        }
+        let slo = Slo::parse_inline("ttft_ms=500").unwrap();
+        let s = summarize(&d, &[]).with_goodput(&d, Some(&slo));
+        let text = render("rate 1", &s);
+        assert!(
+            text.contains("1 of 3 sent requests (33.3%)")
+                && text.contains("75.0% of the output tokens of the 2 that succeeded"),
+            "{text}"
+        );
     }
 }

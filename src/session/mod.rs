@@ -147,7 +147,13 @@ pub fn run_session(
     }
     // Written whatever ended the session; its own failure counts only if nothing else failed.
     let html = sinks::html_report(&s.output);
-    ending(&target, tally, &sinks.doc.runs[earlier..])?;
+    if let Err(e) = ending(&target, tally, &sinks.doc.runs[earlier..]) {
+        // The session's own error is the one returned (and printed by the caller).
+        if let Err(h) = &html {
+            errln!("error: the HTML report was not written: {h}");
+        }
+        return Err(e);
+    }
     html?;
     Ok(SessionOutcome {
         runs: sinks

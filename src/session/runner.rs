@@ -20,7 +20,7 @@ use crate::schedule::{FailureCounter, Load, RunContext, signal_name};
 use crate::settings::SessionSettings;
 use crate::shard::{Pick, Shard};
 use crate::shutdown::{Phase, Shutdown};
-use crate::workload::prepare::{PreparedRequest, PromptSource};
+use crate::workload::prepare::{PreparedRequest, PromptSource, prepare_ids};
 use crate::workload::sessions::Sessions;
 
 /// What a run needs from the session, borrowed for all of its runs.
@@ -88,7 +88,7 @@ impl<'a> Runner<'a> {
         let count = pick.len_of(plan.requests);
         let params = shard_params(plan, count, pick.shard());
         let upfront = self.prepare(&feeder, plan, run, count)?;
-        self.before_run(plan, &upfront);
+        self.before_run(plan, &feeder);
         let live = Arc::new(Live::default());
         let failures = Arc::new(FailureCounter::default());
         let (clock, scrape) = self.drive(&feeder, plan, upfront, count, (&live, &failures))?;
@@ -146,13 +146,28 @@ impl<'a> Runner<'a> {
     }
 
     /// The cache reset and the warm-up request, when the plan asks for them.
-    fn before_run(&self, plan: &RunPlan, upfront: &[PreparedRequest]) {
+    fn before_run(&self, plan: &RunPlan, feeder: &Feeder) {
         let target = self.stage.target;
         if let Some(url) = &plan.reset_cache {
             target.reset_cache(url);
         }
+        // A prompt of its own: request number `plan.requests` is built like the others
+        // but never sent by the run (nor by any shard), so no measured request finds
+        // the warm-up's prompt in a prefix cache.
+        let warmup = || {
+            let id = [plan.requests as u64];
+            prepare_ids(
+                feeder.workload,
+                feeder.body,
+                feeder.tokenizer,
+                feeder.run,
+                &id,
+                &|| false,
+            )
+            .ok()
+        };
         if plan.warmup
-            && let Some(first) = upfront.first()
+            && let Some(first) = warmup().and_then(|mut w| w.pop())
         {
             let live = Live::default();
             let Ok(out) = target.block_unless_stopped(target.client.execute(

@@ -3,6 +3,7 @@
 //! round comparison of a dual-round level, and the HTML report at the end.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::RunPlan;
 use super::inputs::Inputs;
@@ -10,6 +11,8 @@ use super::target::Target;
 use crate::client::redact::KeyMask;
 use crate::clock::RunClock;
 use crate::error::Error;
+use crate::metrics::Summary;
+use crate::metrics::server::only_in_some_versions;
 use crate::metrics::slo::Slo;
 use crate::report::document::{ResultsDoc, RunMode, SavedRun};
 use crate::report::html::{HtmlOptions, write_report};
@@ -24,6 +27,8 @@ pub struct Sinks {
     /// results.json: the header, and each run as it ends.
     pub doc: ResultsDoc,
     dir: Option<PathBuf>,
+    /// The note on series this server version lacks was printed.
+    noted_absent: AtomicBool,
 }
 
 impl Sinks {
@@ -31,6 +36,7 @@ impl Sinks {
         Sinks {
             doc,
             dir: output.dir.clone(),
+            noted_absent: AtomicBool::new(false),
         }
     }
 
@@ -38,6 +44,9 @@ impl Sinks {
     pub fn print_run(&self, plan: &RunPlan, run: &SavedRun) {
         out!("{}", render_saved(run));
         let summary = &run.summary;
+        if let Some(note) = self.absent_series_note(summary) {
+            errln!("{note}");
+        }
         if plan.mode == RunMode::Throughput {
             outln!(
                 "Offline throughput: {} requests, {} tokens ({} input + {} output) in {:.2} s = {:.2} tok/s ({:.2} output tok/s)",
@@ -51,6 +60,27 @@ impl Sinks {
             );
         }
         outln!();
+    }
+
+    /// The first time a run's server lacks preset series that only some engine versions
+    /// have: a note naming them (the tables leave them out).
+    fn absent_series_note(&self, summary: &Summary) -> Option<String> {
+        let m = summary.server_metrics.as_ref()?;
+        let absent: Vec<&str> = m
+            .missing
+            .iter()
+            .map(String::as_str)
+            .filter(|n| only_in_some_versions(n))
+            .collect();
+        if absent.is_empty() || self.noted_absent.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        Some(format!(
+            "Note: this server does not expose {} (only some versions of the engine have {}); the tables leave {} out.",
+            absent.join(", "),
+            if absent.len() == 1 { "it" } else { "them" },
+            if absent.len() == 1 { "it" } else { "them" },
+        ))
     }
 
     pub fn push(&mut self, run: SavedRun) {
@@ -101,20 +131,14 @@ pub fn html_report(output: &OutputSettings) -> Result<(), Error> {
 
 fn write_html(dir: &Path, out: &Path, percentiles: &[f64], slo: Option<&Slo>) -> Result<(), Error> {
     let opts = HtmlOptions { percentiles, slo };
-    match write_report(dir, out, opts) {
-        Ok(bytes) => {
-            errln!(
-                "HTML report: {} ({} KB)",
-                out.display(),
-                bytes.div_ceil(1024)
-            );
-            Ok(())
-        }
-        Err(e) => {
-            errln!("error: the HTML report was not written: {e}");
-            Err(e)
-        }
-    }
+    // A failure is returned, not printed: the caller prints it once.
+    let bytes = write_report(dir, out, opts)?;
+    errln!(
+        "HTML report: {} ({} KB)",
+        out.display(),
+        bytes.div_ceil(1024)
+    );
+    Ok(())
 }
 
 /// results.json's header: what was benchmarked, with what, and the command line.
@@ -170,6 +194,40 @@ pub fn redacted_command(argv: &[String], key: Option<&str>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_series_the_engine_version_lacks_is_noted_once() {
+        use crate::metrics::server_saved::ServerMetrics;
+        use crate::metrics::{RunData, summarize};
+        let sinks = Sinks::new(
+            ResultsDoc::new(),
+            &OutputSettings {
+                dir: None,
+                html: None,
+                percentiles: vec![],
+                slo: None,
+                existing: crate::settings::Existing::Refuse,
+            },
+        );
+        let mut s = summarize(&RunData::default(), &[]);
+        assert_eq!(sinks.absent_series_note(&s), None, "no server metrics");
+        s.server_metrics = Some(ServerMetrics {
+            missing: vec!["my_metric".into()],
+            ..ServerMetrics::default()
+        });
+        assert_eq!(sinks.absent_series_note(&s), None, "asked for and missing");
+        s.server_metrics.as_mut().unwrap().missing.extend([
+            "llamacpp:kv_cache_usage_ratio".to_string(),
+            "llamacpp:prompt_tokens_cached".to_string(),
+        ]);
+        let note = sinks.absent_series_note(&s).unwrap();
+        assert!(
+            note.starts_with("Note: this server does not expose llamacpp:kv_cache_usage_ratio, llamacpp:prompt_tokens_cached (only some versions"),
+            "{note}"
+        );
+        assert!(!note.contains("my_metric"), "{note}");
+        assert_eq!(sinks.absent_series_note(&s), None, "said once");
+    }
 
     #[test]
     fn api_key_is_masked_in_the_saved_command() {

@@ -96,8 +96,8 @@ impl Target {
                 .join("metrics")
                 .map_err(|e| Error::Input(format!("--metrics-url: {e}")))?,
         };
-        let spec = MetricsSpec::new(url.clone(), &m.names, m.interval)
-            .map_err(|e| Error::Input(format!("--metrics: {e}")))?;
+        // Each message names its flag (--metrics, --metrics-url or --metrics-interval).
+        let spec = MetricsSpec::new(url.clone(), &m.names, m.interval).map_err(Error::Input)?;
         let auth = same_origin(&url, &self.endpoint.url)
             .then(|| self.client.auth_header())
             .flatten();

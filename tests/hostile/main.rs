@@ -12,5 +12,6 @@ mod interrupted;
 mod outdir;
 mod pipes;
 mod signals;
+mod small;
 mod smoke;
 mod terminal;

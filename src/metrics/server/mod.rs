@@ -21,7 +21,7 @@ use super::ordered_map::OrderedMap;
 use super::prometheus::series_key;
 use super::server_saved as saved;
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
-pub use presets::{MetricsSpec, parse_names, preset};
+pub use presets::{MetricsSpec, only_in_some_versions, parse_names, preset};
 pub use scrape::{RunningScrape, Scraper, same_origin};
 
 /// `--metrics-interval` default.

@@ -52,6 +52,19 @@ pub(super) const LLAMACPP: &[&str] = &[
     "llamacpp:prompt_tokens_cached",
 ];
 
+/// Preset series that only some versions of their engine have: when a server lacks
+/// one, the session says so once, as a note, and the tables leave it out.
+const VERSION_DEPENDENT: &[&str] = &[
+    "llamacpp:kv_cache_usage_ratio",
+    "llamacpp:prompt_tokens_cached",
+    "sglang:cached_tokens",
+];
+
+/// Whether a missing series is one some versions of its engine never had.
+pub fn only_in_some_versions(name: &str) -> bool {
+    VERSION_DEPENDENT.contains(&name)
+}
+
 /// Old and new names of one quantity: when one appears, the other is not "missing".
 pub(super) const ALTERNATIVES: &[(&str, &str)] = &[
     ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
@@ -69,6 +82,21 @@ pub fn preset(word: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// The preset a word is a slip for: the same letters but for case or one or two
+/// edits ("vlm", "SGLang", "llama-cpp"). Prefixed names (`vllm:...`) are never slips.
+fn near_preset(word: &str) -> Option<&'static str> {
+    if word.contains(':') {
+        return None;
+    }
+    let w = word.to_ascii_lowercase();
+    ["vllm", "sglang", "llamacpp"]
+        .into_iter()
+        .map(|p| (strsim::levenshtein(&w, p), p))
+        .filter(|&(d, _)| d <= 2)
+        .min()
+        .map(|(_, p)| p)
+}
+
 /// Parse `--metrics vllm,my_metric,...`: presets expanded, order kept, duplicates
 /// dropped. Any other word is a metric name, so it must look like one.
 pub fn parse_names(value: &str) -> Result<Vec<String>, String> {
@@ -76,6 +104,11 @@ pub fn parse_names(value: &str) -> Result<Vec<String>, String> {
     for word in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         let names: Vec<&str> = match preset(word) {
             Some(p) => p.to_vec(),
+            None if let Some(near) = near_preset(word) => {
+                return Err(format!(
+                    "--metrics: {word:?} is not a preset; did you mean `{near}`? (presets: vllm, sglang, llamacpp)"
+                ));
+            }
             None if prometheus::is_metric_name(word) => vec![word],
             None => {
                 return Err(format!(

@@ -81,6 +81,25 @@ fn names_and_presets() {
 }
 
 #[test]
+fn a_misspelt_preset_suggests_the_nearest() {
+    for (word, near) in [
+        ("vlm", "vllm"),
+        ("VLLM", "vllm"),
+        ("sglng", "sglang"),
+        ("llama-cpp", "llamacpp"),
+        ("llamacp", "llamacpp"),
+    ] {
+        let e = parse_names(&format!("{word},vllm:num_requests_running")).unwrap_err();
+        assert!(
+            e.contains(&format!("{word:?} is not a preset; did you mean `{near}`?")),
+            "{word}: {e}"
+        );
+    }
+    // Metric names, prefixed or far from every preset, are taken as they are.
+    assert_eq!(parse_names("vllm:foo,tgi,my_metric").unwrap().len(), 3);
+}
+
+#[test]
 fn same_origin_cases() {
     let u = |s: &str| Url::parse(s).unwrap();
     assert!(same_origin(
