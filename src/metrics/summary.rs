@@ -530,4 +530,30 @@ mod tests {
             assert!(j["throughput"][k].is_number());
         }
     }
+
+    /// A request that failed after its first token waited only until that token: the
+    /// concurrency line's "waiting for a first token" (and the HTML's queued chart,
+    /// which uses the same intervals) does not count it for the rest of its life.
+    #[test]
+    fn a_request_failing_after_its_first_token_stops_waiting_at_that_token() {
+        // A: first token at 1 ms, cut at 100 ms. B: [50 ms, first token 60 ms).
+        let mut cut = RequestRecord::ok_for_test("r", 0, vec![1_000, 2_000], 100_000, 8, 2);
+        cut.failure = Some(FailureKind::StreamCut);
+        let b = RequestRecord::ok_for_test("r", 50_000, vec![60_000], 70_000, 8, 1);
+        let mut d = RunData::default();
+        d.push(&cut);
+        d.push(&b);
+        let s = summarize(&d, &[]);
+        assert_eq!(s.concurrency.max_in_flight, 2);
+        assert_eq!(s.concurrency.max_queued, 1, "A waited only until 1 ms");
+        // The live counters agree: A leaves the waiting count at its first token.
+        use crate::client::observe::RequestObserver;
+        let live = crate::progress::Live::default();
+        live.sent();
+        live.output(1, true);
+        live.output(1, false);
+        live.ended(true, false);
+        assert_eq!(live.queued.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(live.failed.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
 }
