@@ -121,24 +121,7 @@ pub fn run_session(
         metrics: metrics.as_ref(),
         progress,
     });
-    let mut tally = Tally::default();
-    for (index, plan) in plans.iter().enumerate() {
-        let run = match runner.run(index, plan) {
-            // A signal before the run sent anything: the runs so far are what is saved.
-            Err(Error::Interrupted { .. }) => break,
-            run => run?,
-        };
-        target.shutdown.enter(Phase::Between);
-        let stopped = record_run(s, &mut sinks, &mut tally, plan, run);
-        sinks.compare_rounds(&plans, index);
-        if stopped {
-            tally.error_rate_stop = Some(plan.label.clone());
-        }
-        sinks.save()?;
-        if tally.error_rate_stop.is_some() || target.shutdown.requested().is_some() {
-            break;
-        }
-    }
+    let tally = run_all(&mut runner, &plans, s, &mut sinks)?;
     target.shutdown.enter(Phase::Saving);
     drop(runner);
     drop(recorder);
@@ -166,6 +149,36 @@ pub fn run_session(
         output_dir: s.output.dir.clone(),
         model: target.model.clone(),
     })
+}
+
+/// Do the planned runs in order, showing and saving each as it ends; stops early on a
+/// signal or when `--max-error-rate` is passed.
+fn run_all(
+    runner: &mut Runner,
+    plans: &[RunPlan],
+    s: &SessionSettings,
+    sinks: &mut Sinks,
+) -> Result<Tally, Error> {
+    let shutdown = runner.shutdown();
+    let mut tally = Tally::default();
+    for (index, plan) in plans.iter().enumerate() {
+        let run = match runner.run(index, plan) {
+            // A signal before the run sent anything: the runs so far are what is saved.
+            Err(Error::Interrupted { .. }) => break,
+            run => run?,
+        };
+        shutdown.enter(Phase::Between);
+        let stopped = record_run(s, sinks, &mut tally, plan, run);
+        sinks.compare_rounds(plans, index);
+        if stopped {
+            tally.error_rate_stop = Some(plan.label.clone());
+        }
+        sinks.save()?;
+        if tally.error_rate_stop.is_some() || shutdown.requested().is_some() {
+            break;
+        }
+    }
+    Ok(tally)
 }
 
 /// Print a finished run and keep it; returns whether it passed `--max-error-rate`.

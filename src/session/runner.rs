@@ -67,6 +67,11 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The session's signal state.
+    pub fn shutdown(&self) -> Arc<Shutdown> {
+        self.stage.target.shutdown.clone()
+    }
+
     /// Run `plan`, the `index`th of the session. `Error::Interrupted` when a signal
     /// came before it sent anything.
     pub fn run(&mut self, index: usize, plan: &RunPlan) -> Result<Finished, Error> {
