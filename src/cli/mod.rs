@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod convert;
 pub mod load;
+mod load_modes;
 mod settings;
 pub mod sim;
 mod values;

@@ -12,6 +12,7 @@ mod pool;
 pub mod redact;
 mod resolve;
 pub mod sse;
+mod stream_state;
 mod tls;
 
 use std::sync::{Arc, Once, OnceLock};

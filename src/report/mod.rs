@@ -10,6 +10,7 @@ pub mod document;
 pub mod html;
 pub mod load_curves;
 pub mod merge;
+mod merge_inputs;
 pub mod page;
 pub mod reanalyze;
 pub mod results;

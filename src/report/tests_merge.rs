@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::report::document::ShardDoc;
+use crate::shard::Shard;
 use serde_json::{Value, json};
 
 fn rec(run: &str, id: u64, started: u64, first: u64, ended: u64) -> RequestRecord {

@@ -3,6 +3,7 @@
 
 pub mod blocks;
 pub mod dataset;
+mod dataset_entry;
 pub mod prepare;
 pub mod sessions;
 pub mod synthetic;

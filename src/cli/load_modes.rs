@@ -1,0 +1,249 @@
+//! The load modes' own flags, checked and defaulted: each mode's levels and request
+//! counts, and where its prompts come from with the defaults for unset lengths.
+
+use super::load::{BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ThroughputArgs, TraceArgs};
+use crate::error::Error;
+use crate::schedule::arrivals::Span;
+use crate::settings::{DualRoundSettings, LoadMode, RateSettings, ResetBetween, TraceSettings};
+use crate::workload::synthetic::LengthSpec;
+
+/// Levels name their runs, and run labels must be unique within a result file.
+fn check_levels<T: PartialEq + std::fmt::Display>(flag: &str, v: &[T]) -> Result<(), Error> {
+    if let Some(d) = v
+        .iter()
+        .enumerate()
+        .find_map(|(i, x)| v[..i].contains(x).then_some(x))
+    {
+        return Err(Error::Input(format!(
+            "{flag}: {d} is given twice; list each level once"
+        )));
+    }
+    Ok(())
+}
+
+fn positive(flag: &str, v: &[usize]) -> Result<(), Error> {
+    if v.is_empty() || v.contains(&0) {
+        return Err(Error::Input(format!(
+            "{flag}: expected a comma-separated list of positive integers"
+        )));
+    }
+    check_levels(flag, v)
+}
+
+/// Where a mode's prompts come from, before the shared flags are read.
+pub(super) enum PromptMode {
+    /// Synthetic prompts or `--dataset`, with the mode's defaults for unset lengths.
+    Flags(Defaults),
+    /// A trace gives every request's lengths; `sessions`: `--sessions`.
+    Trace { sessions: bool },
+}
+
+/// Per-mode defaults for flags the user left out.
+#[derive(Clone, Copy)]
+pub(super) struct Defaults {
+    pub(super) input_len: LengthSpec,
+    pub(super) output_len: LengthSpec,
+    /// Replay a multi-turn dataset entry as growing chat histories, one request per
+    /// user turn (dual-round: each turn resends the history, so a prefix cache matters).
+    pub(super) expand_turns: bool,
+}
+
+impl Defaults {
+    fn fixed(input: u32, output: u32) -> PromptMode {
+        PromptMode::Flags(Defaults {
+            input_len: LengthSpec::Fixed(input),
+            output_len: LengthSpec::Fixed(output),
+            expand_turns: false,
+        })
+    }
+}
+
+pub(super) fn batch(a: &BatchArgs) -> Result<(LoadMode, PromptMode), Error> {
+    positive("--batch-sizes", &a.batch_sizes)?;
+    if a.load.num_requests.is_some() {
+        return Err(Error::Input(
+            "--num-requests does not apply to batch: each batch size is its request count".into(),
+        ));
+    }
+    let mode = LoadMode::Batch {
+        sizes: a.batch_sizes.clone(),
+    };
+    let d = Defaults {
+        input_len: LengthSpec::Range { lo: 1, hi: 8192 },
+        output_len: LengthSpec::Range { lo: 16, hi: 1024 },
+        expand_turns: false,
+    };
+    Ok((mode, PromptMode::Flags(d)))
+}
+
+pub(super) fn throughput(a: &ThroughputArgs) -> Result<(LoadMode, PromptMode), Error> {
+    let n = a.load.num_requests.unwrap_or(256);
+    positive("--num-requests", &[n])?;
+    let d = Defaults {
+        input_len: LengthSpec::Range { lo: 100, hi: 1024 },
+        output_len: LengthSpec::Range { lo: 100, hi: 1024 },
+        expand_turns: false,
+    };
+    Ok((
+        LoadMode::Throughput { num_requests: n },
+        PromptMode::Flags(d),
+    ))
+}
+
+pub(super) fn concurrency(a: &ConcurrencyArgs) -> Result<(LoadMode, PromptMode), Error> {
+    positive("--concurrency", &a.concurrency)?;
+    let n = a.load.num_requests.unwrap_or(256);
+    positive("--num-requests", &[n])?;
+    let mode = LoadMode::Concurrency {
+        levels: a.concurrency.clone(),
+        num_requests: n,
+    };
+    Ok((mode, Defaults::fixed(1024, 256)))
+}
+
+pub(super) fn rate(a: &RateArgs) -> Result<(LoadMode, PromptMode), Error> {
+    check_levels("--rates", &a.rates)?;
+    if let Some(c) = a.max_concurrency {
+        positive("--max-concurrency", &[c])?;
+    }
+    // Without a count or a duration: 256 requests per rate, as the other modes.
+    let span = Span {
+        requests: a.load.num_requests.or(if a.duration.is_some() {
+            None
+        } else {
+            Some(256)
+        }),
+        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
+    };
+    if let Some(n) = span.requests {
+        positive("--num-requests", &[n])?;
+    }
+    if a.rates.iter().any(|r| r.0.is_none()) && span.requests.is_none() {
+        return Err(Error::Input(
+            "--rates inf needs --num-requests (a duration means nothing at an infinite rate)"
+                .into(),
+        ));
+    }
+    for r in a.rates.iter().filter_map(|r| r.0) {
+        rate_fits(r, a.duration, span.requests)?;
+    }
+    let mode = LoadMode::Rate(RateSettings {
+        rates: a.rates.clone(),
+        burstiness: a.burstiness,
+        duration_s: a.duration,
+        span,
+        max_concurrency: a.max_concurrency,
+    });
+    Ok((mode, Defaults::fixed(1024, 256)))
+}
+
+/// A rate at which the run would not be what was asked: with `--duration`, a mean gap
+/// between requests longer than the duration (one request, then nothing); without it,
+/// a schedule longer than a year (a typo, not a benchmark; it would hang).
+fn rate_fits(r: f64, duration: Option<f64>, requests: Option<usize>) -> Result<(), Error> {
+    const YEAR_S: f64 = 365.25 * 86400.0;
+    // 1e-300, not three hundred zeros.
+    let short = |v: f64| {
+        if (1e-3..1e6).contains(&v) {
+            format!("{}", (v * 1e3).round() / 1e3)
+        } else {
+            format!("{v:.3e}")
+        }
+    };
+    let (gap, r) = (1.0 / r, short(r));
+    if let Some(d) = duration
+        && gap > d
+    {
+        return Err(Error::Input(format!(
+            "--rates {r}: requests would come every {} s on average, longer than --duration {d} s lasts; give a rate of at least {} req/s or a longer --duration",
+            short(gap),
+            short(1.0 / d)
+        )));
+    }
+    let span = gap * requests.unwrap_or(1).saturating_sub(1) as f64;
+    if duration.is_none() && span > YEAR_S {
+        return Err(Error::Input(format!(
+            "--rates {r}: {} requests would take {} years to send; give a higher rate",
+            requests.unwrap_or(1),
+            short(span / YEAR_S)
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
+    check_levels("--time-scale", &a.time_scale)?;
+    for (flag, v) in [
+        ("--limit", a.limit),
+        ("--max-concurrency", a.max_concurrency),
+        ("--block-size", a.block_size),
+    ] {
+        if v == Some(0) {
+            return Err(Error::Input(format!("{flag}: expected a positive integer")));
+        }
+    }
+    if a.max_context == Some(0) {
+        return Err(Error::Input("--max-context must be positive".into()));
+    }
+    let mode = LoadMode::Trace(TraceSettings {
+        file: a.file.clone(),
+        format: a.format,
+        time_scales: a.time_scale.clone(),
+        limit: a.limit,
+        block_size: a.block_size,
+        max_context: a.max_context,
+        overflow: a.on_overflow,
+        sessions: a.sessions,
+        max_concurrency: a.max_concurrency,
+    });
+    Ok((
+        mode,
+        PromptMode::Trace {
+            sessions: a.sessions,
+        },
+    ))
+}
+
+pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Error> {
+    positive("--concurrency", &a.concurrency)?;
+    if a.rounds < 2 {
+        return Err(Error::Input(
+            "--rounds: expected at least 2 (a cache study compares later rounds with the first)"
+                .into(),
+        ));
+    }
+    if a.limit == Some(0) {
+        return Err(Error::Input("--limit: expected a positive integer".into()));
+    }
+    let prompts = if a.trace.is_some() {
+        if a.load.num_requests.is_some() {
+            return Err(Error::Input(
+                "--num-requests does not apply with --trace (use --limit)".into(),
+            ));
+        }
+        PromptMode::Trace { sessions: false }
+    } else {
+        if let Some(n) = a.load.num_requests {
+            positive("--num-requests", &[n])?;
+        }
+        PromptMode::Flags(Defaults {
+            input_len: LengthSpec::Fixed(2048),
+            output_len: LengthSpec::Fixed(128),
+            expand_turns: true,
+        })
+    };
+    let reset_cache = a
+        .reset_cache_url
+        .clone()
+        .map(|url| (url, a.reset_between.unwrap_or(ResetBetween::Levels)));
+    let mode = LoadMode::DualRound(DualRoundSettings {
+        levels: a.concurrency.clone(),
+        rounds: a.rounds,
+        shuffle: !a.no_shuffle,
+        reset_cache,
+        trace: a.trace.clone(),
+        limit: a.limit,
+        num_requests: a.load.num_requests,
+    });
+    Ok((mode, prompts))
+}
