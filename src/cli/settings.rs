@@ -76,7 +76,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
         crate::start_at::check_not_past(at, std::time::SystemTime::now()).map_err(Error::Input)?;
     }
     if let Some(html) = &a.html {
-        html_out(html)?;
+        html_out(html, a.output_dir.as_deref())?;
     }
     if let Some(names) = &a.metrics {
         // A misspelt preset is found before any server is reached.
@@ -185,8 +185,20 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
 /// `--html OUT.html` can be written: checked before anything runs, so a typo in the
 /// path does not cost the benchmark's report. A file that does not exist yet is
 /// created and removed again (the one sure test of a directory's permissions).
-fn html_out(path: &std::path::Path) -> Result<(), Error> {
+/// `made`: the directory the command creates (`--output-dir`, `merge -o`); an HTML
+/// path directly in it is fine before it exists.
+fn html_out(path: &std::path::Path, made: Option<&std::path::Path>) -> Result<(), Error> {
     use std::fs::{OpenOptions, remove_file};
+    use std::path::Component;
+    fn plain(p: &std::path::Path) -> Vec<Component<'_>> {
+        p.components().filter(|c| *c != Component::CurDir).collect()
+    }
+    if let (Some(parent), Some(made)) = (path.parent(), made)
+        && !made.exists()
+        && plain(parent) == plain(made)
+    {
+        return Ok(());
+    }
     let bad = |why: String| {
         Err(Error::Input(format!(
             "--html {}: {why}; expected a file path in an existing, writable directory",
@@ -269,7 +281,7 @@ fn sim(a: SimArgs) -> Result<SimSettings, Error> {
 
 fn report(a: ReportArgs) -> Result<ReportSettings, Error> {
     if let Some(html) = &a.html {
-        html_out(html)?;
+        html_out(html, None)?;
     }
     Ok(ReportSettings {
         percentiles: percentiles(&a.percentiles.percentiles)?,
@@ -282,7 +294,7 @@ fn report(a: ReportArgs) -> Result<ReportSettings, Error> {
 
 fn compare(a: CompareArgs) -> Result<CompareSettings, Error> {
     if let Some(html) = &a.html {
-        html_out(html)?;
+        html_out(html, None)?;
     }
     Ok(CompareSettings {
         a: a.a,
@@ -294,7 +306,7 @@ fn compare(a: CompareArgs) -> Result<CompareSettings, Error> {
 
 fn merge(a: MergeArgs) -> Result<MergeSettings, Error> {
     if let Some(html) = &a.html {
-        html_out(html)?;
+        html_out(html, Some(&a.output))?;
     }
     Ok(MergeSettings {
         percentiles: percentiles(&a.percentiles.percentiles)?,

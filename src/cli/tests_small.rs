@@ -93,6 +93,33 @@ fn an_html_path_that_cannot_be_written_is_a_flag_error() {
         let e = error(args);
         assert!(e.starts_with("--html "), "{args:?}: {e}");
     }
+    // An HTML path in the output directory the command itself creates is fine.
+    let made = dir.join("servescope-made-by-the-run");
+    let made_html = made.join("r.html");
+    let (made, made_html) = (made.to_str().unwrap(), made_html.to_str().unwrap());
+    for args in [
+        &[
+            "servescope",
+            "throughput",
+            "--output-dir",
+            made,
+            "--html",
+            made_html,
+        ][..],
+        &[
+            "servescope",
+            "merge",
+            "a",
+            "b",
+            "--output",
+            made,
+            "--html",
+            made_html,
+        ][..],
+    ] {
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert!(Settings::from_cli(cli).is_ok(), "{args:?}");
+    }
 }
 
 #[test]
