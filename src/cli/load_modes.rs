@@ -1,5 +1,7 @@
 //! The load modes' own flags, checked and defaulted: each mode's levels and request
-//! counts, and where its prompts come from with the defaults for unset lengths.
+//! counts, and where its prompts come from with the defaults for unset lengths. Counts
+//! and levels are at least 1 already: their value parsers (`values::positive_int`)
+//! refuse 0 and negatives, naming the flag.
 
 use super::load::{BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ThroughputArgs, TraceArgs};
 use crate::error::Error;
@@ -19,15 +21,6 @@ fn check_levels<T: PartialEq + std::fmt::Display>(flag: &str, v: &[T]) -> Result
         )));
     }
     Ok(())
-}
-
-fn positive(flag: &str, v: &[usize]) -> Result<(), Error> {
-    if v.is_empty() || v.contains(&0) {
-        return Err(Error::Input(format!(
-            "{flag}: expected a comma-separated list of positive integers"
-        )));
-    }
-    check_levels(flag, v)
 }
 
 /// Where a mode's prompts come from, before the shared flags are read.
@@ -59,7 +52,7 @@ impl Defaults {
 }
 
 pub(super) fn batch(a: &BatchArgs) -> Result<(LoadMode, PromptMode), Error> {
-    positive("--batch-sizes", &a.batch_sizes)?;
+    check_levels("--batch-sizes", &a.batch_sizes)?;
     if a.load.num_requests.is_some() {
         return Err(Error::Input(
             "--num-requests does not apply to batch: each batch size is its request count".into(),
@@ -78,7 +71,6 @@ pub(super) fn batch(a: &BatchArgs) -> Result<(LoadMode, PromptMode), Error> {
 
 pub(super) fn throughput(a: &ThroughputArgs) -> Result<(LoadMode, PromptMode), Error> {
     let n = a.load.num_requests.unwrap_or(256);
-    positive("--num-requests", &[n])?;
     let d = Defaults {
         input_len: LengthSpec::Range { lo: 100, hi: 1024 },
         output_len: LengthSpec::Range { lo: 100, hi: 1024 },
@@ -91,9 +83,8 @@ pub(super) fn throughput(a: &ThroughputArgs) -> Result<(LoadMode, PromptMode), E
 }
 
 pub(super) fn concurrency(a: &ConcurrencyArgs) -> Result<(LoadMode, PromptMode), Error> {
-    positive("--concurrency", &a.concurrency)?;
+    check_levels("--concurrency", &a.concurrency)?;
     let n = a.load.num_requests.unwrap_or(256);
-    positive("--num-requests", &[n])?;
     let mode = LoadMode::Concurrency {
         levels: a.concurrency.clone(),
         num_requests: n,
@@ -103,9 +94,6 @@ pub(super) fn concurrency(a: &ConcurrencyArgs) -> Result<(LoadMode, PromptMode),
 
 pub(super) fn rate(a: &RateArgs) -> Result<(LoadMode, PromptMode), Error> {
     check_levels("--rates", &a.rates)?;
-    if let Some(c) = a.max_concurrency {
-        positive("--max-concurrency", &[c])?;
-    }
     // Without a count or a duration: 256 requests per rate, as the other modes.
     let span = Span {
         requests: a.load.num_requests.or(if a.duration.is_some() {
@@ -115,9 +103,6 @@ pub(super) fn rate(a: &RateArgs) -> Result<(LoadMode, PromptMode), Error> {
         }),
         duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
     };
-    if let Some(n) = span.requests {
-        positive("--num-requests", &[n])?;
-    }
     if a.rates.iter().any(|r| r.0.is_none()) && span.requests.is_none() {
         return Err(Error::Input(
             "--rates inf needs --num-requests (a duration means nothing at an infinite rate)"
@@ -173,18 +158,6 @@ fn rate_fits(r: f64, duration: Option<f64>, requests: Option<usize>) -> Result<(
 
 pub(super) fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
     check_levels("--time-scale", &a.time_scale)?;
-    for (flag, v) in [
-        ("--limit", a.limit),
-        ("--max-concurrency", a.max_concurrency),
-        ("--block-size", a.block_size),
-    ] {
-        if v == Some(0) {
-            return Err(Error::Input(format!("{flag}: expected a positive integer")));
-        }
-    }
-    if a.max_context == Some(0) {
-        return Err(Error::Input("--max-context must be positive".into()));
-    }
     let mode = LoadMode::Trace(TraceSettings {
         file: a.file.clone(),
         format: a.format,
@@ -205,15 +178,12 @@ pub(super) fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
 }
 
 pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Error> {
-    positive("--concurrency", &a.concurrency)?;
+    check_levels("--concurrency", &a.concurrency)?;
     if a.rounds < 2 {
         return Err(Error::Input(
             "--rounds: expected at least 2 (a cache study compares later rounds with the first)"
                 .into(),
         ));
-    }
-    if a.limit == Some(0) {
-        return Err(Error::Input("--limit: expected a positive integer".into()));
     }
     let prompts = if a.trace.is_some() {
         if a.load.num_requests.is_some() {
@@ -223,9 +193,6 @@ pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Er
         }
         PromptMode::Trace { sessions: false }
     } else {
-        if let Some(n) = a.load.num_requests {
-            positive("--num-requests", &[n])?;
-        }
         PromptMode::Flags(Defaults {
             input_len: LengthSpec::Fixed(2048),
             output_len: LengthSpec::Fixed(128),
