@@ -113,14 +113,11 @@ impl Target {
     /// Empty the server's prefix cache (a POST), warning loudly when it fails: a round
     /// meant to start cold would then measure a warm cache.
     pub fn reset_cache(&self, url: &str) {
-        let root = &self.endpoint.root;
         let result = match reqwest::Url::parse(url) {
             Ok(u) => {
                 // The key goes only where the benchmarked server is.
-                let same_origin = u.scheme() == root.scheme()
-                    && u.host_str() == root.host_str()
-                    && u.port_or_known_default() == root.port_or_known_default();
-                match self.block_unless_stopped(self.client.post_empty(&u, same_origin)) {
+                let with_key = same_origin(&u, &self.endpoint.root);
+                match self.block_unless_stopped(self.client.post_empty(&u, with_key)) {
                     Ok(done) => done,
                     // A signal: no run follows to warn about.
                     Err(_) => return,
