@@ -178,6 +178,15 @@ impl Shutdown {
     }
 }
 
+/// "SIGINT", "SIGTERM" (or "signal N").
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}
+
 /// The signal listener of one session; stops listening when dropped.
 pub struct Signals {
     shutdown: Arc<Shutdown>,

@@ -156,15 +156,6 @@ impl Future for AbandonWait<'_> {
     }
 }
 
-/// "SIGINT", "SIGTERM" (or "signal N").
-pub fn signal_name(signal: i32) -> String {
-    match signal {
-        2 => "SIGINT".into(),
-        15 => "SIGTERM".into(),
-        n => format!("signal {n}"),
-    }
-}
-
 /// How long tasks get to record their cancellation once abandoned; what still runs
 /// after that waits for something that will not come (a slot, a parent turn) and sent
 /// nothing.
@@ -188,7 +179,7 @@ pub(crate) async fn join_all(tasks: &mut JoinSet<()>, ctx: &RunContext) {
     let signal = ctx
         .shutdown
         .requested()
-        .map_or("a signal".into(), signal_name);
+        .map_or("a signal".into(), crate::shutdown::signal_name);
     ctx.abandon.now(format!(
         "cancelled after {signal}: still in flight when the grace period ended"
     ));

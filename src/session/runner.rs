@@ -16,10 +16,10 @@ use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics}
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
-use crate::schedule::{FailureCounter, Load, RunContext, signal_name};
+use crate::schedule::{FailureCounter, Load, RunContext};
 use crate::settings::SessionSettings;
 use crate::shard::{Pick, Shard};
-use crate::shutdown::{Phase, Shutdown};
+use crate::shutdown::{Phase, Shutdown, signal_name};
 use crate::workload::prepare::{PreparedRequest, PromptSource, prepare_ids};
 use crate::workload::sessions::Sessions;
 
