@@ -64,6 +64,11 @@ impl FailureTally {
             ex.push(m.to_string());
         }
     }
+    /// Failures of one kind.
+    pub fn count(&self, kind: FailureKind) -> u64 {
+        self.counts.get(&kind).copied().unwrap_or(0)
+    }
+
     pub fn total(&self) -> u64 {
         self.counts.values().sum()
     }

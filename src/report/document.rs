@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::metrics::Summary;
 use crate::metrics::ordered_map::OrderedMap;
+use crate::record::FailureKind;
 use crate::shard::Shard;
 
 /// The `schema_version` this build writes. Files without the field were written before
@@ -207,12 +208,7 @@ impl SavedRun {
         stopped: Option<String>,
     ) -> SavedRun {
         let sent = summary.total;
-        let cancelled = summary
-            .failures
-            .counts
-            .get(&crate::record::FailureKind::Cancelled)
-            .copied()
-            .unwrap_or(0);
+        let cancelled = summary.failures.count(FailureKind::Cancelled);
         let cut_short = sent < planned as u64 || cancelled > 0;
         let incomplete_reason = stopped.filter(|_| cut_short);
         SavedRun {
@@ -248,13 +244,7 @@ impl SavedRun {
             Some(planned) => format!("INCOMPLETE: {why} after {sent} of {planned} requests sent"),
             None => format!("INCOMPLETE: {why} ({sent} requests recorded)"),
         };
-        let cancelled = self
-            .summary
-            .failures
-            .counts
-            .get(&crate::record::FailureKind::Cancelled)
-            .copied()
-            .unwrap_or(0);
+        let cancelled = self.summary.failures.count(FailureKind::Cancelled);
         if cancelled > 0 {
             note.push_str(&format!(
                 " ({cancelled} cancelled at the end of the grace period)"
