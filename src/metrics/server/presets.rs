@@ -72,14 +72,22 @@ pub(super) const ALTERNATIVES: &[(&str, &str)] = &[
     ("vllm:prefix_cache_hits", "vllm:gpu_prefix_cache_hits"),
 ];
 
+/// The presets by name: the one list the lookup, the did-you-mean and the messages use.
+const PRESETS: [(&str, &[&str]); 3] = [("vllm", VLLM), ("sglang", SGLANG), ("llamacpp", LLAMACPP)];
+
 /// The metric names a preset word stands for.
 pub fn preset(word: &str) -> Option<&'static [&'static str]> {
-    match word {
-        "vllm" => Some(VLLM),
-        "sglang" => Some(SGLANG),
-        "llamacpp" | "llama.cpp" => Some(LLAMACPP),
-        _ => None,
-    }
+    let word = if word == "llama.cpp" {
+        "llamacpp"
+    } else {
+        word
+    };
+    PRESETS.iter().find(|(n, _)| *n == word).map(|(_, p)| *p)
+}
+
+/// "vllm, sglang, llamacpp".
+fn preset_names() -> String {
+    PRESETS.map(|(n, _)| n).join(", ")
 }
 
 /// The preset a word is a slip for: the same letters but for case or one or two
@@ -89,9 +97,9 @@ fn near_preset(word: &str) -> Option<&'static str> {
         return None;
     }
     let w = word.to_ascii_lowercase();
-    ["vllm", "sglang", "llamacpp"]
+    PRESETS
         .into_iter()
-        .map(|p| (strsim::levenshtein(&w, p), p))
+        .map(|(p, _)| (strsim::levenshtein(&w, p), p))
         .filter(|&(d, _)| d <= 2)
         .min()
         .map(|(_, p)| p)
@@ -106,13 +114,15 @@ pub fn parse_names(value: &str) -> Result<Vec<String>, String> {
             Some(p) => p.to_vec(),
             None if let Some(near) = near_preset(word) => {
                 return Err(format!(
-                    "--metrics: {word:?} is not a preset; did you mean `{near}`? (presets: vllm, sglang, llamacpp)"
+                    "--metrics: {word:?} is not a preset; did you mean `{near}`? (presets: {})",
+                    preset_names()
                 ));
             }
             None if prometheus::is_metric_name(word) => vec![word],
             None => {
                 return Err(format!(
-                    "--metrics: {word:?} is neither a preset (vllm, sglang, llamacpp) nor a metric name"
+                    "--metrics: {word:?} is neither a preset ({}) nor a metric name",
+                    preset_names()
                 ));
             }
         };
