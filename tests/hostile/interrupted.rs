@@ -3,15 +3,16 @@
 //! with the tokens it had, results.json marks the run incomplete (why, planned vs sent),
 //! and the table and the HTML report show it.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::child::Running;
+use crate::common::records;
 use crate::server::{Scripted, chat_stream, chat_stream_stalling, models, serve};
 
 /// Tokens each stalled answer sends before it hangs.
@@ -35,89 +36,34 @@ fn hanging_server() -> (Scripted, Arc<AtomicUsize>) {
 }
 
 /// `concurrency 4` of 20 requests into `dir`, with its HTML report.
-fn start(srv: &Scripted, dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_servescope"))
-        .args([
-            "concurrency",
-            "--endpoint",
-            &srv.url(),
-            "--concurrency",
-            "4",
-            "--num-requests",
-            "20",
-            "--input-len",
-            "8",
-            "--output-len",
-            "50",
-            "--output-dir",
-            dir.to_str().unwrap(),
-            "--html",
-            dir.join("report.html").to_str().unwrap(),
-            "--quiet",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
+fn start(srv: &Scripted, dir: &Path) -> Running {
+    crate::child::start(&[
+        "concurrency",
+        "--endpoint",
+        &srv.url(),
+        "--concurrency",
+        "4",
+        "--num-requests",
+        "20",
+        "--input-len",
+        "8",
+        "--output-len",
+        "50",
+        "--output-dir",
+        dir.to_str().unwrap(),
+        "--html",
+        dir.join("report.html").to_str().unwrap(),
+        "--quiet",
+    ])
 }
 
 /// Once all 4 requests hang with their tokens received.
-fn wait_for_hanging(child: &mut Child, hanging: &AtomicUsize) {
-    let t0 = Instant::now();
-    while hanging.load(Ordering::SeqCst) < 4 {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("exited ({status}) before its requests hung: {err}");
-        }
-        assert!(t0.elapsed() < Duration::from_secs(60), "no requests hung");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn wait_for_hanging(child: &mut Running, hanging: &AtomicUsize) {
+    child.wait_for("its requests to hang", Duration::from_secs(60), |_| {
+        hanging.load(Ordering::SeqCst) >= 4
+    });
     // Their tokens were written at once; give the client a moment to read them.
     std::thread::sleep(Duration::from_millis(300));
-}
-
-/// Exit code, stdout and stderr; fails if the process outlives `limit`.
-fn finish(mut child: Child, limit: Duration) -> (Option<i32>, String, String) {
-    let t0 = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            panic!("did not stop within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let (mut out, mut err) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (child.wait().unwrap().code(), out, err)
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("requests.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("whole records"))
-        .collect()
 }
 
 /// The four hung requests are recorded as cancelled with their partial timings.
@@ -165,9 +111,10 @@ fn requests_hung_at_the_end_of_the_grace_period_are_recorded_as_cancelled() {
     let mut child = start(&srv, dir.path());
     wait_for_hanging(&mut child, &hanging);
     let t = Instant::now();
-    signal(&child, "-INT");
-    let (code, stdout, stderr) = finish(child, Duration::from_secs(20));
-    assert_eq!(code, Some(130), "{stderr}");
+    child.signal("-INT");
+    let end = child.finish(Duration::from_secs(20));
+    let (stdout, stderr) = (&end.stdout, &end.stderr);
+    assert_eq!(end.code, Some(130), "{stderr}");
     let waited = t.elapsed();
     assert!(
         waited >= Duration::from_secs(4) && waited < Duration::from_secs(9),
@@ -200,11 +147,11 @@ fn a_second_signal_cancels_the_hung_requests_at_once() {
     let mut child = start(&srv, dir.path());
     wait_for_hanging(&mut child, &hanging);
     let t = Instant::now();
-    signal(&child, "-TERM");
+    child.signal("-TERM");
     std::thread::sleep(Duration::from_millis(200));
-    signal(&child, "-TERM");
-    let (code, _, stderr) = finish(child, Duration::from_secs(20));
-    assert_eq!(code, Some(143), "{stderr}");
+    child.signal("-TERM");
+    let end = child.finish(Duration::from_secs(20));
+    assert_eq!(end.code, Some(143), "{}", end.stderr);
     assert!(
         t.elapsed() < Duration::from_secs(3),
         "no grace period after the second signal: {:?}",
