@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::report::document::{RunMode, RunParams};
 use crate::schedule::arrivals::rate_arrivals;
 use crate::schedule::{Arrivals, Load};
+use crate::session::planner::Fixed;
 use crate::session::{RunPlan, SessionOutcome, Source, run_session};
 use crate::settings::{
     DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween,
@@ -37,7 +38,13 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
             &shutdown,
         )?,
     };
-    run_session(&session, source, plans, argv, shutdown)
+    run_session(
+        &session,
+        source,
+        Box::new(Fixed::new(plans)),
+        argv,
+        shutdown,
+    )
 }
 
 fn batch(sizes: &[usize]) -> Vec<RunPlan> {

@@ -5,6 +5,7 @@
 
 mod inputs;
 mod outdir;
+pub mod planner;
 mod runner;
 mod sinks;
 mod target;
@@ -23,6 +24,7 @@ use crate::settings::SessionSettings;
 use crate::shutdown::{Phase, Shutdown};
 use crate::workload::trace_file::TraceFile;
 use inputs::Inputs;
+use planner::Planner;
 use runner::{Finished, Runner, Stage};
 use sinks::Sinks;
 pub use sinks::redacted_command;
@@ -82,11 +84,12 @@ struct Tally {
 pub fn run_session(
     s: &SessionSettings,
     source: Source,
-    mut plans: Vec<RunPlan>,
+    mut planner: Box<dyn Planner>,
     argv: &[String],
     shutdown: Arc<Shutdown>,
 ) -> Result<SessionOutcome, Error> {
-    let prior = outdir::check(s, &mut plans)?;
+    let prior = outdir::check(s, planner.mode().as_ref())?;
+    let labels = outdir::Labels::of(&prior);
     let inputs = Inputs::resolve(&s.workload, &source, &shutdown)?;
     let pick = inputs.pick(s.run.shard);
     if let Some(dir) = &s.output.dir {
@@ -121,7 +124,13 @@ pub fn run_session(
         metrics: metrics.as_ref(),
         progress,
     });
-    let tally = run_all(&mut runner, &plans, s, &mut sinks)?;
+    let tally = run_all(
+        &mut runner,
+        (planner.as_mut(), labels),
+        s,
+        &mut sinks,
+        earlier,
+    )?;
     target.shutdown.enter(Phase::Saving);
     drop(runner);
     drop(recorder);
@@ -151,33 +160,42 @@ pub fn run_session(
     })
 }
 
-/// Do the planned runs in order, showing and saving each as it ends; stops early on a
-/// signal or when `--max-error-rate` is passed.
+/// Do the planner's runs in order, showing and saving each as it ends; stops early on
+/// a signal or when `--max-error-rate` is passed. The runs before `earlier` in the
+/// document were there already (`--append`).
 fn run_all(
     runner: &mut Runner,
-    plans: &[RunPlan],
+    (planner, mut labels): (&mut dyn Planner, outdir::Labels),
     s: &SessionSettings,
     sinks: &mut Sinks,
+    earlier: usize,
 ) -> Result<Tally, Error> {
     let shutdown = runner.shutdown();
     let mut tally = Tally::default();
-    for (index, plan) in plans.iter().enumerate() {
-        let run = match runner.run(index, plan) {
+    let mut next = planner.next(&[]);
+    let mut index = 0;
+    while let Some(mut plan) = next.take() {
+        labels.make_unique(&mut plan);
+        let run = match runner.run(index, &plan) {
             // A signal before the run sent anything: the runs so far are what is saved.
             Err(Error::Interrupted { .. }) => break,
             run => run?,
         };
+        index += 1;
         shutdown.enter(Phase::Between);
-        let stopped = record_run(s, sinks, &mut tally, plan, run);
-        sinks.compare_rounds(plans, index);
+        let stopped = record_run(s, sinks, &mut tally, &plan, run);
         if stopped {
             tally.error_rate_stop = Some(plan.label.clone());
         }
+        next = planner.next(&sinks.doc.runs[earlier..]);
+        sinks.compare_rounds(next.as_ref());
+        planner.annotate(&mut sinks.doc);
         sinks.save()?;
         if tally.error_rate_stop.is_some() || shutdown.requested().is_some() {
             break;
         }
     }
+    planner.conclude(&sinks.doc.runs[earlier..]);
     Ok(tally)
 }
 

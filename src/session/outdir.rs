@@ -27,9 +27,9 @@ pub enum Prior {
     Append(Box<ResultsDoc>),
 }
 
-/// Whether the session may write to its `--output-dir`, and from what; with `--append`,
-/// `plans` are relabelled so that no label is there twice.
-pub fn check(s: &SessionSettings, plans: &mut [RunPlan]) -> Result<Prior, Error> {
+/// Whether the session may write to its `--output-dir` for runs of `mode`, and from
+/// what.
+pub fn check(s: &SessionSettings, mode: Option<&RunMode>) -> Result<Prior, Error> {
     let Some(dir) = &s.output.dir else {
         return Ok(Prior::Fresh);
     };
@@ -51,8 +51,7 @@ pub fn check(s: &SessionSettings, plans: &mut [RunPlan]) -> Result<Prior, Error>
         Existing::Append => {
             let file = dir.join("results.json");
             let doc = existing_doc(&file)?;
-            check_appendable(&file, &doc, s, plans)?;
-            unique_labels(&doc, plans);
+            check_appendable(&file, &doc, s, mode)?;
             Ok(Prior::Append(Box::new(doc)))
         }
     }
@@ -79,9 +78,9 @@ fn check_appendable(
     file: &Path,
     doc: &ResultsDoc,
     s: &SessionSettings,
-    plans: &[RunPlan],
+    mode: Option<&RunMode>,
 ) -> Result<(), Error> {
-    let Some(mode) = plans.first().map(|p| &p.mode) else {
+    let Some(mode) = mode else {
         return Ok(());
     };
     if *mode == RunMode::DualRound {
@@ -114,17 +113,27 @@ fn check_appendable(
     Ok(())
 }
 
-/// A plan whose label the directory (or an earlier plan) has gets " #2", " #3", ...
-fn unique_labels(doc: &ResultsDoc, plans: &mut [RunPlan]) {
-    let mut taken: HashSet<String> = doc.runs.iter().map(|r| r.label.clone()).collect();
-    for plan in plans.iter_mut() {
+/// The labels a session's runs have taken, with those of the directory it appends to:
+/// a plan whose label is taken gets " #2", " #3", ...
+#[derive(Default)]
+pub struct Labels(HashSet<String>);
+
+impl Labels {
+    pub fn of(prior: &Prior) -> Self {
+        match prior {
+            Prior::Append(doc) => Labels(doc.runs.iter().map(|r| r.label.clone()).collect()),
+            _ => Labels::default(),
+        }
+    }
+
+    pub fn make_unique(&mut self, plan: &mut RunPlan) {
         let mut n = 2;
         let base = plan.label.clone();
-        while taken.contains(&plan.label) {
+        while self.0.contains(&plan.label) {
             plan.label = format!("{base} #{n}");
             n += 1;
         }
-        taken.insert(plan.label.clone());
+        self.0.insert(plan.label.clone());
     }
 }
 

@@ -91,10 +91,11 @@ impl Sinks {
         self.doc.runs.push(run);
     }
 
-    /// After the last round of a dual-round level (`plans[index]`, just pushed):
+    /// After the last round of a dual-round level (the run just pushed; `next` is the
+    /// plan after it, if any):
     /// compare its rounds, print the comparison and keep it for results.json.
-    pub fn compare_rounds(&mut self, plans: &[RunPlan], index: usize) {
-        let next = plans.get(index + 1).map(|p| (&p.mode, &p.params));
+    pub fn compare_rounds(&mut self, next: Option<&RunPlan>) {
+        let next = next.map(|p| (&p.mode, &p.params));
         let Some(cmp) = finished_level(&self.doc.runs, next) else {
             return;
         };

@@ -31,7 +31,10 @@ fn a_label_already_there_gets_the_next_free_suffix() {
             ..RunPlan::default()
         })
         .collect();
-    unique_labels(&doc, &mut plans);
+    let mut labels = Labels::of(&Prior::Append(Box::new(doc)));
+    for plan in &mut plans {
+        labels.make_unique(plan);
+    }
     let got: Vec<&str> = plans.iter().map(|p| p.label.as_str()).collect();
     assert_eq!(got, ["c 1 #3", "c 2 #2", "c 3"]);
 }
