@@ -48,10 +48,7 @@ impl TokenTimeline {
         }
         let (first, last) = (from_us / BIN_US, (to_us - 1) / BIN_US);
         let mut sum = 0.0;
-        for (&c, bins) in self
-            .chunks
-            .range(first / CHUNK_BINS..=last / CHUNK_BINS)
-        {
+        for (&c, bins) in self.chunks.range(first / CHUNK_BINS..=last / CHUNK_BINS) {
             let base = c * CHUNK_BINS;
             let lo = first.max(base);
             let hi = last.min(base + CHUNK_BINS - 1);
@@ -178,7 +175,8 @@ pub fn slice(data: &RunData, slice_us: u64, pcts: &[f64]) -> Slices {
                 end_s: to as f64 / 1e6,
                 requests: reqs.len() as u64,
                 succeeded: reqs.iter().filter(|s| s.ok).count() as u64,
-                output_tok_s: data.token_timeline().between(from, to) / secs,
+                // Whole bins (no event comes after the run's end): exact.
+                output_tok_s: data.token_timeline().between(from, from + slice_us) / secs,
                 req_s: done as f64 / secs,
                 latencies: Latencies::of(reqs.into_iter(), pcts),
             }

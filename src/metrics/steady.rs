@@ -104,7 +104,7 @@ pub fn steady_state(data: &RunData, pacing: Pacing, pcts: &[f64]) -> SteadyState
     let run_us = samples.iter().map(|s| s.ended).max().unwrap_or(0) - begin;
     let start = match pacing {
         Pacing::AllAtOnce => {
-            return absent("no steady state: every request was sent at once".into());
+            return absent("every request was sent at once".into());
         }
         Pacing::ClosedLoop { concurrency } => match first_reached(samples, concurrency) {
             Ok(t) => t,

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::server_saved::ServerMetrics;
 use super::slices::{Slices, TokenTimeline, add_events};
 use super::slo::{Goodput, Slo, goodput};
-use super::steady::SteadyState;
 use super::stats::{Counts, Stats, with_defaults};
+use super::steady::SteadyState;
 use super::summary_json::SummaryJson;
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 

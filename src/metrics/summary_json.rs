@@ -8,8 +8,8 @@ use super::ordered_map::OrderedMap;
 use super::server_saved::ServerMetrics;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
-use super::steady::SteadyJson;
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
+use super::steady::SteadyJson;
 use super::summary::{Concurrency, FailureTally, Summary, TokenTotals};
 use crate::record::FailureKind;
 

@@ -158,9 +158,7 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
             let saved_slices = meta.and_then(|m| m.summary.slices.as_ref());
             let shape = RunShape {
                 pacing: params.pacing(&mode),
-                slice_us: how
-                    .slice_us
-                    .or(saved_slices.map(|s| s.slice_us())),
+                slice_us: how.slice_us.or(saved_slices.map(|s| s.slice_us())),
             };
             let mut summary = summarize(&d, how.percentiles)
                 .with_goodput(&d, slo)

@@ -30,7 +30,11 @@ pub fn section(page: &mut Page, runs: &[LoadedRun]) {
     }
     for (i, r, s) in sliced {
         let label = &r.saved.label;
-        page.push(&format!("<h3>{} in {} s slices</h3><div class=\"charts\">", esc(label), s.slice_s));
+        page.push(&format!(
+            "<h3>{} in {} s slices</h3><div class=\"charts\">",
+            esc(label),
+            s.slice_s
+        ));
         let window = r.saved.summary.steady.as_ref().and_then(|s| s.window());
         let note = window.map(|w| {
             format!(
@@ -95,7 +99,10 @@ fn steady_table(page: &mut Page, runs: &[LoadedRun]) {
 }
 
 /// The slices' mid-points against `f`, where it has a value.
-fn points(s: &Slices, f: impl Fn(&crate::metrics::slices::Slice) -> Option<f64>) -> Vec<(f64, f64)> {
+fn points(
+    s: &Slices,
+    f: impl Fn(&crate::metrics::slices::Slice) -> Option<f64>,
+) -> Vec<(f64, f64)> {
     s.slices
         .iter()
         .filter_map(|x| Some(((x.start_s + x.end_s) / 2.0, f(x)?)))

@@ -5,11 +5,11 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
 use crate::console::printable;
+use crate::metrics::Stats;
 use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDULE};
 use crate::metrics::server::only_in_some_versions;
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
-use crate::metrics::Stats;
 use crate::metrics::steady::SteadyState;
 use crate::metrics::summary::Summary;
 use crate::report::document::SavedRun;
@@ -77,7 +77,11 @@ fn latency_table(s: &Summary) -> Table {
     // The same latencies over the steady-state window, marked as such.
     if let Some(w) = s.steady.as_ref().and_then(|s| s.window()) {
         let l = &w.latencies;
-        for (name, st) in [("TTFT", &l.ttft_ms), ("TPOT", &l.tpot_ms), ("E2E", &l.e2e_ms)] {
+        for (name, st) in [
+            ("TTFT", &l.ttft_ms),
+            ("TPOT", &l.tpot_ms),
+            ("E2E", &l.e2e_ms),
+        ] {
             let name = format!("steady {name}");
             t.add_row(stats_row(&name, st.as_ref(), s.percentiles.len()));
         }
