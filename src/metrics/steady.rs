@@ -53,14 +53,14 @@ pub struct Steady {
 /// A run's steady state: its window, or why it has none.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SteadyState {
-    Window(Steady),
+    Window(Box<Steady>),
     Absent(String),
 }
 
 impl SteadyState {
     pub fn window(&self) -> Option<&Steady> {
         match self {
-            SteadyState::Window(w) => Some(w),
+            SteadyState::Window(w) => Some(w.as_ref()),
             SteadyState::Absent(_) => None,
         }
     }
@@ -142,7 +142,7 @@ pub fn steady_state(data: &RunData, pacing: Pacing, pcts: &[f64]) -> SteadyState
         .iter()
         .filter(|s| s.ok && (start..=last_send).contains(&s.ended))
         .count();
-    SteadyState::Window(Steady {
+    SteadyState::Window(Box::new(Steady {
         start_s: secs(start),
         end_s: secs(last_send),
         requests: inside.len() as u64,
@@ -150,7 +150,7 @@ pub fn steady_state(data: &RunData, pacing: Pacing, pcts: &[f64]) -> SteadyState
         output_tok_s: data.token_timeline().between(start, last_send) / secs(len),
         req_s: ended as f64 / secs(len),
         latencies: Latencies::of(inside.into_iter(), pcts),
-    })
+    }))
 }
 
 impl Summary {
@@ -218,7 +218,7 @@ impl SteadyJson {
             return SteadyState::Absent(why);
         }
         let stats = |s: Option<SavedStats>| s.and_then(|s| s.stats);
-        SteadyState::Window(Steady {
+        SteadyState::Window(Box::new(Steady {
             start_s: self.start_s.unwrap_or(f64::NAN),
             end_s: self.end_s.unwrap_or(f64::NAN),
             requests: self.requests.unwrap_or(0),
@@ -230,7 +230,7 @@ impl SteadyJson {
                 tpot_ms: stats(self.tpot_ms),
                 e2e_ms: stats(self.e2e_ms),
             },
-        })
+        }))
     }
 }
 

@@ -30,7 +30,7 @@ fn example() -> RunData {
 
 fn window(s: SteadyState) -> Steady {
     match s {
-        SteadyState::Window(w) => w,
+        SteadyState::Window(w) => *w,
         SteadyState::Absent(why) => panic!("no window: {why}"),
     }
 }
@@ -219,4 +219,53 @@ fn steady_state_and_slices_survive_results_json() {
     assert!(json.get("slices").is_none());
     let plain = summarize(&d, &[]).to_json();
     assert!(plain.get("steady").is_none() && plain.get("slices").is_none());
+}
+
+#[test]
+fn the_table_marks_steady_rows_and_compare_reads_steady_metrics() {
+    let d = example();
+    let closed = RunShape {
+        pacing: Some(Pacing::ClosedLoop { concurrency: 2 }),
+        slice_us: None,
+    };
+    let s = summarize(&d, &[]).with_shape(&d, &closed);
+    let text = crate::report::table::render("concurrency 2", &s);
+    assert!(text.contains("│ steady TTFT ┆"), "{text}");
+    assert!(text.contains("│ steady E2E  ┆"), "{text}");
+    assert!(
+        text.contains(
+            "steady     0.050–0.600 s (0.550 s, 3 requests started, 3 ok): 16.4 output tok/s"
+        ),
+        "{text}"
+    );
+    let m = crate::metrics::catalogue::known("steady.output_tok_s");
+    assert!(close(m.value(&s).unwrap(), 9.0 / 0.55));
+    let p99 = crate::metrics::catalogue::known("steady.ttft_ms.p99");
+    assert!(p99.value(&s).is_some());
+    // Without a window: a line saying why, no rows, no value to compare.
+    let none = summarize(&d, &[]).with_shape(
+        &d,
+        &RunShape {
+            pacing: Some(Pacing::ClosedLoop { concurrency: 9 }),
+            slice_us: None,
+        },
+    );
+    let text = crate::report::table::render("concurrency 9", &none);
+    assert!(!text.contains("│ steady"), "{text}");
+    assert!(
+        text.contains("steady     none: the target concurrency 9 was never reached"),
+        "{text}"
+    );
+    assert_eq!(m.value(&none), None);
+}
+
+#[test]
+fn slices_past_the_limit_are_counted_not_kept() {
+    let mut d = RunData::default();
+    // 200 s in 10 ms slices: 20 000 slices, half of them kept.
+    d.push(&rec(0, &[1_000, 199_999_000], 200_000_000, 2));
+    let s = slices::slice(&d, BIN_US, &[]);
+    assert_eq!(s.slices.len(), slices::MAX_SLICES);
+    assert_eq!(s.dropped, 20_000 - slices::MAX_SLICES as u64);
+    assert!(close(s.slices[0].output_tok_s, 1.0 / 0.01));
 }
