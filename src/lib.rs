@@ -83,11 +83,18 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
 }
 
 fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error> {
-    let runs = report::reanalyze::report(&s.dir, &s.percentiles, s.rewrite, s.slo.as_ref())?;
+    let how = report::reanalyze::Reanalysis {
+        percentiles: &s.percentiles,
+        slo: s.slo.as_ref(),
+        slice_us: s.slice_us,
+        ..Default::default()
+    };
+    let runs = report::reanalyze::report(&s.dir, how, s.rewrite)?;
     if let Some(out) = &s.html {
         let opts = report::html::HtmlOptions {
             percentiles: &s.percentiles,
             slo: s.slo.as_ref(),
+            slice_us: s.slice_us,
         };
         let bytes = report::html::write_report(&s.dir, out, opts)?;
         errln!(
@@ -123,6 +130,7 @@ fn run_merge(s: MergeSettings, argv: &[String]) -> Result<Vec<report::results::S
         let opts = report::html::HtmlOptions {
             percentiles: &s.percentiles,
             slo: s.slo.as_ref(),
+            slice_us: None,
         };
         let bytes = report::html::write_report(&s.output, out, opts)?;
         errln!(

@@ -219,6 +219,8 @@ pub struct OutputSettings {
     pub html: Option<PathBuf>,
     pub percentiles: Vec<f64>,
     pub slo: Option<Slo>,
+    /// `--slice-s`, in µs (a multiple of the 10 ms token timeline).
+    pub slice_us: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -236,6 +238,8 @@ pub struct ReportSettings {
     pub rewrite: bool,
     pub slo: Option<Slo>,
     pub html: Option<PathBuf>,
+    /// `--slice-s`, in µs; `None`: as each run was saved.
+    pub slice_us: Option<u64>,
 }
 
 /// `compare A B`.

@@ -14,12 +14,23 @@ pub struct PercentilesArg {
     pub percentiles: String,
 }
 
+/// `--slice-s`, shared by the load subcommands and report.
+#[derive(Args, Debug, Clone)]
+pub struct SliceArg {
+    /// Also cut each run into slices of S seconds from its start (a multiple of 0.01):
+    /// output tok/s and latency percentiles per slice (results.json, slices.csv, HTML)
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub slice_s: Option<f64>,
+}
+
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// A directory written with --output-dir
     pub dir: PathBuf,
     #[command(flatten)]
     pub percentiles: PercentilesArg,
+    #[command(flatten)]
+    pub slice: SliceArg,
     /// Also rewrite DIR/results.json and DIR/summary.csv from the records
     #[arg(long)]
     pub rewrite: bool,

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 
-use super::analysis::PercentilesArg;
+use super::analysis::{PercentilesArg, SliceArg};
 use super::values::{positive_f64, positive_int, seconds, share, whole};
 use crate::client::openai::Api;
 use crate::settings::{Rate, ResetBetween};
@@ -230,6 +230,8 @@ pub struct LoadArgs {
     pub html: Option<PathBuf>,
     #[command(flatten)]
     pub percentiles: PercentilesArg,
+    #[command(flatten)]
+    pub slice: SliceArg,
     /// Service-level objective for goodput: a YAML file (`slo: {ttft_ms: 500, tpot_ms:
     /// 50, e2e_ms: 10000, min_output_tok_s: 20}`) or inline `ttft_ms=500,tpot_ms=50`
     #[arg(long, value_name = "FILE|K=V,...")]

@@ -131,6 +131,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             html: a.html,
             percentiles,
             slo,
+            slice_us: slice_us(a.slice.slice_s)?,
         },
     })
 }
@@ -255,6 +256,20 @@ fn api_key(key: Option<String>) -> Result<Option<String>, Error> {
     }
 }
 
+/// `--slice-s S`: seconds > 0, in whole steps of the 10 ms token timeline (so every
+/// slice adds whole bins and its throughput is exact), at most a day.
+fn slice_us(s: Option<f64>) -> Result<Option<u64>, Error> {
+    let Some(s) = s else { return Ok(None) };
+    let steps = s * 100.0;
+    if !(s > 0.0 && s <= 86_400.0 && (steps - steps.round()).abs() < 1e-6) {
+        return Err(Error::Input(format!(
+            "--slice-s {s}: expected seconds > 0 and at most 86400, in steps of 0.01 (e.g. 1, 0.5, 10)"
+        )));
+    }
+    let bin = crate::metrics::slices::BIN_US;
+    Ok(Some(steps.round() as u64 * bin))
+}
+
 fn percentiles(s: &str) -> Result<Vec<f64>, Error> {
     parse_percentiles(s).map_err(|e| Error::Input(format!("--percentiles: {e}")))
 }
@@ -289,6 +304,7 @@ fn report(a: ReportArgs) -> Result<ReportSettings, Error> {
         dir: a.dir,
         rewrite: a.rewrite,
         html: a.html,
+        slice_us: slice_us(a.slice.slice_s)?,
     })
 }
 

@@ -5,6 +5,7 @@
 
 use super::Stats;
 use super::stats::percentile_key;
+use super::steady::Steady;
 use super::summary::Summary;
 
 /// Which way a metric improves.
@@ -165,7 +166,7 @@ const fn value(
 use Stat::{Mean, P};
 
 /// Every metric, in the order `compare` lists them.
-pub const METRICS: [Metric; 28] = [
+pub const METRICS: [Metric; 32] = [
     value(
         "throughput.output_tok_s",
         "output tok/s",
@@ -268,7 +269,41 @@ pub const METRICS: [Metric; 28] = [
         &SCHEDULE_LAG,
         P(99.0),
     ),
+    // Over the steady-state window only (`steady.rs`); absent when the run has none.
+    value(
+        "steady.output_tok_s",
+        "steady output tok/s",
+        Unit::TokensPerS,
+        Better::Higher,
+        |s| steady(s).map(|w| w.output_tok_s),
+    ),
+    value(
+        "steady.req_s",
+        "steady requests/s",
+        Unit::RequestsPerS,
+        Better::Higher,
+        |s| steady(s).map(|w| w.req_s),
+    ),
+    value(
+        "steady.ttft_ms.p99",
+        "steady TTFT p99 (ms)",
+        Unit::Ms,
+        Better::Lower,
+        |s| steady(s)?.latencies.ttft_ms.as_ref()?.percentile(99.0),
+    ),
+    value(
+        "steady.tpot_ms.p99",
+        "steady TPOT p99 (ms)",
+        Unit::Ms,
+        Better::Lower,
+        |s| steady(s)?.latencies.tpot_ms.as_ref()?.percentile(99.0),
+    ),
 ];
+
+/// The steady-state window of a summary, when it has one.
+fn steady(s: &Summary) -> Option<&Steady> {
+    s.steady.as_ref()?.window()
+}
 
 /// The distributions of the terminal table, in its row order.
 pub const TABLE_ROWS: [&Distribution; 8] = [

@@ -5,8 +5,10 @@ pub mod ordered_map;
 pub mod prometheus;
 pub mod server;
 pub mod server_saved;
+pub mod slices;
 pub mod slo;
 pub mod stats;
+pub mod steady;
 pub mod summary;
 mod summary_json;
 

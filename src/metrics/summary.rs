@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::server_saved::ServerMetrics;
+use super::slices::{Slices, TokenTimeline, add_events};
 use super::slo::{Goodput, Slo, goodput};
 use super::stats::{Counts, Stats, with_defaults};
+use super::steady::SteadyState;
 use super::summary_json::SummaryJson;
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 
@@ -83,6 +85,8 @@ pub struct RunData {
     /// by value: bounded memory however many tokens a run streams.
     itl_us: Counts,
     pub failures: FailureTally,
+    /// Output tokens of successful requests over time (steady state, time slices).
+    tokens: TokenTimeline,
 }
 
 impl RunData {
@@ -93,6 +97,7 @@ impl RunData {
                 self.itl_us
                     .add(w[1].saturating_sub(w[0]).min(u32::MAX as u64) as u32);
             }
+            add_events(&mut self.tokens, &r.events, r.output_tokens);
         } else if let Some(kind) = r.failure {
             self.failures.add(kind, r.error.as_deref());
         }
@@ -131,6 +136,11 @@ impl RunData {
     /// The inter-token gaps (µs) of successful requests, counted by value.
     pub fn itl_us(&self) -> &Counts {
         &self.itl_us
+    }
+
+    /// Output tokens of successful requests by when their events arrived.
+    pub fn token_timeline(&self) -> &TokenTimeline {
+        &self.tokens
     }
 }
 
@@ -196,6 +206,10 @@ pub struct Summary {
     pub goodput: Option<Goodput>,
     /// The server's own metrics over the run (`--metrics`), as saved in results.json.
     pub server_metrics: Option<ServerMetrics>,
+    /// The steady-state window and its statistics (`with_shape`), or why there is none.
+    pub steady: Option<SteadyState>,
+    /// `--slice-s`: the run in fixed time slices.
+    pub slices: Option<Slices>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -240,6 +254,8 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         percentiles: pcts,
         goodput: None,
         server_metrics: None,
+        steady: None,
+        slices: None,
     }
 }
 

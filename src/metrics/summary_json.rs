@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ordered_map::OrderedMap;
 use super::server_saved::ServerMetrics;
+use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
+use super::steady::SteadyJson;
 use super::summary::{Concurrency, FailureTally, Summary, TokenTotals};
 use crate::record::FailureKind;
 
@@ -36,6 +38,11 @@ pub(super) struct SummaryJson {
     ttft_from_scheduled_ms: Option<SavedStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     e2e_from_scheduled_ms: Option<SavedStats>,
+    /// The steady-state window (`steady.rs`) and `--slice-s` slices (`slices.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    steady: Option<SteadyJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slices: Option<SlicesJson>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -119,7 +126,10 @@ impl From<Summary> for SummaryJson {
     fn from(s: Summary) -> Self {
         let p = &s.percentiles;
         let some = |st: &Option<Stats>| st.as_ref().map(|_| saved(st, p));
+        let (steady, slices) = super::steady::to_json(&s.steady, &s.slices, p);
         SummaryJson {
+            steady,
+            slices,
             requests: RequestsJson {
                 total: s.total,
                 succeeded: s.succeeded,
@@ -272,6 +282,8 @@ impl From<SummaryJson> for Summary {
                 },
             }),
             server_metrics: j.server_metrics,
+            steady: j.steady.map(SteadyJson::read),
+            slices: j.slices.map(SlicesJson::read),
         }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::metrics::Summary;
 use crate::metrics::ordered_map::OrderedMap;
+use crate::metrics::steady::Pacing;
 use crate::record::FailureKind;
 use crate::shard::Shard;
 
@@ -372,6 +373,25 @@ pub struct RunParams {
     /// `merge`: how many processes' records the run holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_processes: Option<usize>,
+}
+
+impl RunParams {
+    /// How a run of `mode` with these parameters was paced, for its steady state
+    /// (`None`: a mode this build does not know).
+    pub fn pacing(&self, mode: &RunMode) -> Option<Pacing> {
+        match mode {
+            RunMode::Batch | RunMode::Throughput => Some(Pacing::AllAtOnce),
+            RunMode::Concurrency | RunMode::DualRound => {
+                // A shard keeps its part of the concurrency in flight.
+                let part = self.shard.as_ref().and_then(|s| s.concurrency);
+                let concurrency = part.or(self.concurrency)?;
+                Some(Pacing::ClosedLoop { concurrency })
+            }
+            // Ramp-up ends `settle_us` after the first send: none until runs carry it.
+            RunMode::Rate | RunMode::Trace => Some(Pacing::OpenLoop { settle_us: 0 }),
+            RunMode::Other(_) => None,
+        }
+    }
 }
 
 /// One shard's part of a run: its requests and its share of the concurrency limits.

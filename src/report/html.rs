@@ -12,7 +12,7 @@ use super::page::{Page, num, opt_num, table};
 use super::reanalyze::{Loaded, LoadedRun, Reanalysis, load};
 use super::svg::{self, Axis, Chart, Style, esc};
 use super::table::{TERMINOLOGY_NOTE, render_saved};
-use super::{load_curves, rounds, timelines};
+use super::{load_curves, rounds, slices, timelines};
 use crate::error::Error;
 use crate::metrics::Summary;
 use crate::metrics::catalogue;
@@ -25,6 +25,8 @@ pub struct HtmlOptions<'a> {
     pub percentiles: &'a [f64],
     /// Goodput under this SLO; without one, under the SLO each run was saved with.
     pub slo: Option<&'a Slo>,
+    /// `--slice-s` in µs; without it, each run is sliced as it was saved (if it was).
+    pub slice_us: Option<u64>,
 }
 
 /// Read DIR, build the page and write it to `out`; returns its size in bytes.
@@ -35,6 +37,7 @@ pub fn write_report(dir: &Path, out: &Path, opts: HtmlOptions) -> Result<u64, Er
             percentiles: opts.percentiles,
             slo: opts.slo,
             saved_slo: true,
+            slice_us: opts.slice_us,
         },
     )?;
     let html = render_report(&loaded, &dir.display().to_string());
@@ -53,6 +56,7 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     load_curves::section(&mut page, runs);
     dual_round(&mut page, runs);
     goodput(&mut page, runs);
+    slices::section(&mut page, runs);
     timelines::section(&mut page, runs);
     timelines::server_metrics(&mut page, runs);
     terminal_tables(&mut page, runs);

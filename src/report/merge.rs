@@ -27,6 +27,7 @@ use super::table::render_saved;
 use crate::error::Error;
 use crate::metrics::ordered_map::OrderedMap;
 use crate::metrics::slo::Slo;
+use crate::metrics::steady::RunShape;
 use crate::metrics::{RunData, summarize};
 use crate::record::RequestRecord;
 
@@ -210,13 +211,19 @@ fn merged_run(
     processes: usize,
 ) -> SavedRun {
     let own_slo = saved_slo(&parts[0].summary);
-    let summary =
-        summarize(data, opts.percentiles).with_goodput(data, opts.slo.or(own_slo.as_ref()));
     let mut params = RunParams {
         shard: None,
         merged_processes: Some(processes),
         ..parts[0].params.clone()
     };
+    let shape = RunShape {
+        pacing: params.pacing(&parts[0].mode),
+        // Sliced as the parts were.
+        slice_us: parts[0].summary.slices.as_ref().map(|s| s.slice_us()),
+    };
+    let summary = summarize(data, opts.percentiles)
+        .with_goodput(data, opts.slo.or(own_slo.as_ref()))
+        .with_shape(data, &shape);
     if params.num_requests.is_some() {
         params.num_requests = Some(requests);
     }

@@ -15,6 +15,7 @@ pub mod page;
 pub mod reanalyze;
 pub mod results;
 pub mod rounds;
+pub mod slices;
 pub mod svg;
 pub mod table;
 pub mod timelines;

@@ -11,6 +11,7 @@ use super::results::{SavedRun, write_results_json, write_summary_csv};
 use super::table::render_saved;
 use crate::error::Error;
 use crate::metrics::slo::Slo;
+use crate::metrics::steady::RunShape;
 use crate::metrics::{RunData, Summary, summarize};
 use crate::record::RequestRecord;
 
@@ -23,6 +24,8 @@ pub struct Reanalysis<'a> {
     pub slo: Option<&'a Slo>,
     /// Without `slo`: recompute goodput under the SLO each run was saved with.
     pub saved_slo: bool,
+    /// `--slice-s` in µs; without it, each run is sliced as it was saved (if it was).
+    pub slice_us: Option<u64>,
 }
 
 /// One run of a result directory: its saved metadata with a recomputed summary, and
@@ -148,12 +151,23 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
                 _ => None,
             };
             let slo = how.slo.or(own_slo.as_ref());
-            let mut summary = summarize(&d, how.percentiles).with_goodput(&d, slo);
+            let params = meta.map(|m| m.params.clone()).unwrap_or_default();
+            let mode = meta.map(|m| m.mode.clone()).unwrap_or_default();
+            // The steady state and slices from the saved mode and params, as the live
+            // run computed them.
+            let saved_slices = meta.and_then(|m| m.summary.slices.as_ref());
+            let shape = RunShape {
+                pacing: params.pacing(&mode),
+                slice_us: how.slice_us.or(saved_slices.map(|s| s.slice_us())),
+            };
+            let mut summary = summarize(&d, how.percentiles)
+                .with_goodput(&d, slo)
+                .with_shape(&d, &shape);
             // Server metrics cannot be recomputed from the records: keep them.
             summary.server_metrics = meta.and_then(|m| m.summary.server_metrics.clone());
             let mut saved = SavedRun {
-                mode: meta.map(|m| m.mode.clone()).unwrap_or_default(),
-                params: meta.map(|m| m.params.clone()).unwrap_or_default(),
+                mode,
+                params,
                 started: meta.map(|m| m.started.clone()).unwrap_or_default(),
                 started_unix: meta.map_or(0.0, |m| m.started_unix),
                 complete: meta.and_then(|m| m.complete),
@@ -184,12 +198,23 @@ pub fn reanalyze(
     percentiles: &[f64],
     slo: Option<&Slo>,
 ) -> Result<(ResultsDoc, Vec<SavedRun>), Error> {
-    let loaded = load(
+    reanalyze_with(
         dir,
         Reanalysis {
             percentiles,
             slo,
+            ..Reanalysis::default()
+        },
+    )
+}
+
+/// `reanalyze`, as `how` says (`saved_slo` aside: `report` uses the SLO given).
+pub fn reanalyze_with(dir: &Path, how: Reanalysis) -> Result<(ResultsDoc, Vec<SavedRun>), Error> {
+    let loaded = load(
+        dir,
+        Reanalysis {
             saved_slo: false,
+            ..how
         },
     )?;
     let runs = loaded.runs.into_iter().map(|r| r.saved).collect();
@@ -197,13 +222,8 @@ pub fn reanalyze(
 }
 
 /// Print every run's table; with `rewrite`, also rewrite results.json and summary.csv.
-pub fn report(
-    dir: &Path,
-    percentiles: &[f64],
-    rewrite: bool,
-    slo: Option<&Slo>,
-) -> Result<Vec<SavedRun>, Error> {
-    let (mut doc, runs) = reanalyze(dir, percentiles, slo)?;
+pub fn report(dir: &Path, how: Reanalysis, rewrite: bool) -> Result<Vec<SavedRun>, Error> {
+    let (mut doc, runs) = reanalyze_with(dir, how)?;
     for run in &runs {
         outln!("{}", render_saved(run));
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::document::ResultsDoc;
+use crate::metrics::slices;
 
 pub use super::document::SavedRun;
 
@@ -13,8 +14,10 @@ pub fn write_results_json(dir: &Path, doc: &ResultsDoc) -> std::io::Result<()> {
     doc.write(dir)
 }
 
-/// One column per run, one row per statistic (`ttft_ms.p99`, `throughput.output_tok_s`...).
+/// One column per run, one row per statistic (`ttft_ms.p99`, `throughput.output_tok_s`...);
+/// and slices.csv when a run was cut into time slices.
 pub fn write_summary_csv(dir: &Path, runs: &[SavedRun]) -> std::io::Result<()> {
+    write_slices_csv(dir, runs)?;
     let mut rows: Vec<String> = Vec::new();
     let mut columns: Vec<Map<String, Value>> = Vec::new();
     for run in runs {
@@ -46,6 +49,32 @@ pub fn write_summary_csv(dir: &Path, runs: &[SavedRun]) -> std::io::Result<()> {
         .into_inner()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     write_atomically(&dir.join("summary.csv"), &bytes)
+}
+
+/// slices.csv: one row per run and time slice (`--slice-s`), when any run has slices.
+fn write_slices_csv(dir: &Path, runs: &[SavedRun]) -> std::io::Result<()> {
+    let sliced = runs
+        .iter()
+        .filter_map(|r| Some((r.label.as_str(), r.summary.slices.as_ref()?)));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut any = false;
+    for (label, s) in sliced {
+        if !any {
+            w.write_record(slices::CSV_HEADER)
+                .map_err(std::io::Error::other)?;
+            any = true;
+        }
+        for row in slices::csv_rows(label, s) {
+            w.write_record(&row).map_err(std::io::Error::other)?;
+        }
+    }
+    if !any {
+        return Ok(());
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    write_atomically(&dir.join("slices.csv"), &bytes)
 }
 
 /// Numbers only: nested objects become dotted names; message lists are left out.

@@ -5,10 +5,12 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
 use crate::console::printable;
+use crate::metrics::Stats;
 use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDULE};
 use crate::metrics::server::only_in_some_versions;
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
+use crate::metrics::steady::SteadyState;
 use crate::metrics::summary::Summary;
 use crate::report::document::SavedRun;
 
@@ -31,6 +33,7 @@ fn fmt_ms(v: f64) -> String {
 pub fn render(label: &str, s: &Summary) -> String {
     let mut out = format!("── {label} ──\n{}\n", latency_table(s));
     out.push_str(&totals(s));
+    out.push_str(&steady_line(s));
     if let Some(m) = &s.server_metrics {
         out.push_str(&server_lines(m));
     }
@@ -69,23 +72,19 @@ fn latency_table(s: &Summary) -> Table {
         shown.then_some((d.short, stats))
     });
     for (name, st) in rows {
-        let mut row = vec![name.to_string()];
-        match st {
-            Some(st) => {
-                row.push(fmt_ms(st.mean));
-                row.extend(st.percentiles.iter().map(|(_, v)| fmt_ms(*v)));
-                row.extend([fmt_ms(st.min), fmt_ms(st.max), fmt_ms(st.std)]);
-                row.push(st.count.to_string());
-            }
-            None => {
-                row.extend(std::iter::repeat_n(
-                    "-".to_string(),
-                    s.percentiles.len() + 4,
-                ));
-                row.push("0".into());
-            }
+        t.add_row(stats_row(name, st, s.percentiles.len()));
+    }
+    // The same latencies over the steady-state window, marked as such.
+    if let Some(w) = s.steady.as_ref().and_then(|s| s.window()) {
+        let l = &w.latencies;
+        for (name, st) in [
+            ("TTFT", &l.ttft_ms),
+            ("TPOT", &l.tpot_ms),
+            ("E2E", &l.e2e_ms),
+        ] {
+            let name = format!("steady {name}");
+            t.add_row(stats_row(&name, st.as_ref(), s.percentiles.len()));
         }
-        t.add_row(row);
     }
     for i in 1..(s.percentiles.len() + 6) {
         if let Some(c) = t.column_mut(i) {
@@ -93,6 +92,43 @@ fn latency_table(s: &Summary) -> Table {
         }
     }
     t
+}
+
+/// One row: name, mean, the percentiles, min, max, std, n.
+fn stats_row(name: &str, st: Option<&Stats>, percentiles: usize) -> Vec<String> {
+    let mut row = vec![name.to_string()];
+    match st {
+        Some(st) => {
+            row.push(fmt_ms(st.mean));
+            row.extend(st.percentiles.iter().map(|(_, v)| fmt_ms(*v)));
+            row.extend([fmt_ms(st.min), fmt_ms(st.max), fmt_ms(st.std)]);
+            row.push(st.count.to_string());
+        }
+        None => {
+            row.extend(std::iter::repeat_n("-".to_string(), percentiles + 4));
+            row.push("0".into());
+        }
+    }
+    row
+}
+
+/// The steady-state window in a line: its bounds and throughput (its latencies are the
+/// table's "steady" rows), or why the run has none.
+fn steady_line(s: &Summary) -> String {
+    match &s.steady {
+        None => String::new(),
+        Some(SteadyState::Absent(why)) => format!("steady     none: {why}\n"),
+        Some(SteadyState::Window(w)) => format!(
+            "steady     {:.3}–{:.3} s ({:.3} s, {} requests started, {} ok): {:.1} output tok/s · {:.3} req/s; the rows above without \"steady\" are the whole run's\n",
+            w.start_s,
+            w.end_s,
+            w.end_s - w.start_s,
+            w.requests,
+            w.succeeded,
+            w.output_tok_s,
+            w.req_s
+        ),
+    }
 }
 
 /// Requests, throughput, tokens and concurrency, a line each.

@@ -13,6 +13,7 @@ use crate::console::printable;
 use crate::error::Error;
 use crate::feed::Feeder;
 use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics};
+use crate::metrics::steady::RunShape;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
@@ -100,7 +101,7 @@ impl<'a> Runner<'a> {
         // Sending is over: from here on the run is being saved, which a first signal's
         // deadline must not cut short (shutdown.rs).
         target.shutdown.enter(Phase::Between);
-        let summary = self.summarise(plan, scrape)?;
+        let summary = self.summarise(plan, &params, scrape)?;
         let error_rate_exceeded = failures.exceeded(self.stage.settings.run.max_error_rate);
         let stopped = match target.shutdown.requested() {
             Some(signal) => Some(format!("interrupted by {}", signal_name(signal))),
@@ -296,12 +297,23 @@ impl<'a> Runner<'a> {
     }
 
     /// The run's records summarised, with goodput and the server's metrics.
-    fn summarise(&self, plan: &RunPlan, scrape: Option<RunningScrape>) -> Result<Summary, Error> {
+    fn summarise(
+        &self,
+        plan: &RunPlan,
+        params: &RunParams,
+        scrape: Option<RunningScrape>,
+    ) -> Result<Summary, Error> {
         let s = &self.stage;
         let output = &s.settings.output;
         let data = s.recorder.handle().end_run().map_err(Error::Output)?;
-        let mut summary =
-            summarize(&data, &output.percentiles).with_goodput(&data, output.slo.as_ref());
+        // The steady state from the saved mode and params, as `report` will find it.
+        let shape = RunShape {
+            pacing: params.pacing(&plan.mode),
+            slice_us: output.slice_us,
+        };
+        let mut summary = summarize(&data, &output.percentiles)
+            .with_goodput(&data, output.slo.as_ref())
+            .with_shape(&data, &shape);
         if let Some(running) = scrape {
             match s
                 .target

@@ -131,7 +131,12 @@ pub fn html_report(output: &OutputSettings) -> Result<(), Error> {
 }
 
 fn write_html(dir: &Path, out: &Path, percentiles: &[f64], slo: Option<&Slo>) -> Result<(), Error> {
-    let opts = HtmlOptions { percentiles, slo };
+    // Slices as the runs were saved (`--slice-s` of this session).
+    let opts = HtmlOptions {
+        percentiles,
+        slo,
+        slice_us: None,
+    };
     // A failure is returned, not printed: the caller prints it once.
     let bytes = write_report(dir, out, opts)?;
     errln!(
@@ -207,6 +212,7 @@ mod tests {
                 html: None,
                 percentiles: vec![],
                 slo: None,
+                slice_us: None,
                 existing: crate::settings::Existing::Refuse,
             },
         );
