@@ -6,6 +6,7 @@
 
 #[macro_use]
 pub mod console;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod clock;
@@ -83,7 +84,13 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
 }
 
 fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error> {
-    let runs = report::reanalyze::report(&s.dir, &s.percentiles, s.rewrite, s.slo.as_ref())?;
+    let runs = report::reanalyze::report(
+        &s.dir,
+        &s.percentiles,
+        s.rewrite,
+        s.slo.as_ref(),
+        s.attainment,
+    )?;
     if let Some(out) = &s.html {
         let opts = report::html::HtmlOptions {
             percentiles: &s.percentiles,
