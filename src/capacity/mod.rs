@@ -145,3 +145,7 @@ impl Planner for CapacityPlanner {
 #[cfg(test)]
 #[path = "tests_search.rs"]
 mod tests_search;
+
+#[cfg(test)]
+#[path = "tests_cli.rs"]
+mod tests_cli;

@@ -262,3 +262,29 @@ fn an_interrupted_search_keeps_its_probes_and_bracket() {
         end.stdout
     );
 }
+
+/// The search's cost on the known-capacity server at K = 4, 16, 64 (bench/capacity.md):
+/// `cargo test --release --test hostile capacity::cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement (bench/capacity.md), not a check; ~1 min"]
+fn cost() {
+    println!("| K | found | probes | bound | wall time (s) | requests sent |");
+    println!("|---|---|---|---|---|---|");
+    for k in [4, 16, 64] {
+        let srv = known_capacity(k);
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Instant::now();
+        let end = search(&srv, dir.path(), &["--max", "1024", "--num-requests", "8"]);
+        let wall = t0.elapsed().as_secs_f64();
+        assert_eq!(end.code, Some(0), "{}", end.stderr);
+        let c = &results(dir.path())["capacity"];
+        let probes = c["probes"].as_array().unwrap();
+        let sent: u64 = probes.iter().map(|p| p["sent"].as_u64().unwrap()).sum();
+        println!(
+            "| {k} | {} | {} | {} | {wall:.1} | {sent} |",
+            c["value"],
+            probes.len(),
+            bound(1.0, 1024.0, 0.05)
+        );
+    }
+}
