@@ -294,10 +294,11 @@ fn batch_concurrency_trace_and_dual_round_against_llama_cpp() {
     );
 }
 
-/// `capacity` twice against llama.cpp (4 slots: a fifth request waits for a whole
-/// answer before its first token). The TTFT bound is half the E2E of a calibration run
-/// at concurrency 4: met while every request has a slot, missed by those that queue.
-/// The two searches must agree within one step of their bracket.
+/// `capacity` twice against llama.cpp (4 slots: a fifth request waits for a slot, about
+/// a whole 32-token answer, before its first token). The TTFT bound is a third of the
+/// E2E of a calibration run at concurrency 4: met while every request has a slot (its
+/// TTFT is a short prefill), missed by those that queue. The two searches must agree
+/// within one step of their bracket (1 at these levels).
 #[test]
 fn two_capacity_searches_against_llama_cpp_agree() {
     let Some(server) = llama() else { return };
@@ -309,7 +310,7 @@ fn two_capacity_searches_against_llama_cpp_agree() {
         "--input-len",
         "32",
         "--output-len",
-        "4",
+        "32",
         "--num-requests",
         "4",
         "--quiet",
@@ -322,7 +323,7 @@ fn two_capacity_searches_against_llama_cpp_agree() {
         .unwrap()
         .percentile(50.0)
         .unwrap();
-    let slo = format!("ttft_ms={:.0}", (e2e_p50 / 2.0).max(1.0));
+    let slo = format!("ttft_ms={:.0}", (e2e_p50 / 3.0).max(1.0));
     let mut answers = Vec::new();
     for name in ["a", "b"] {
         let d = out(name);
