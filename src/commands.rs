@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::capacity::CapacityPlanner;
 use crate::error::Error;
 use crate::report::document::{RunMode, RunParams};
 use crate::schedule::arrivals::rate_arrivals;
@@ -37,6 +38,12 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
             session.workload.seed,
             &shutdown,
         )?,
+        // A search: each probe chosen from the ones before (the SLO is checked present).
+        LoadMode::Capacity(c) => {
+            let slo = session.output.slo.clone().unwrap_or_default();
+            let planner = CapacityPlanner::new(c, slo, session.workload.seed);
+            return run_session(&session, Source::Prompts, Box::new(planner), argv, shutdown);
+        }
     };
     run_session(
         &session,

@@ -6,6 +6,7 @@
 
 #[macro_use]
 pub mod console;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod clock;
@@ -89,7 +90,7 @@ fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error
         slice_us: s.slice_us,
         ..Default::default()
     };
-    let runs = report::reanalyze::report(&s.dir, how, s.rewrite)?;
+    let runs = report::reanalyze::report(&s.dir, how, s.rewrite, s.attainment)?;
     if let Some(out) = &s.html {
         let opts = report::html::HtmlOptions {
             percentiles: &s.percentiles,

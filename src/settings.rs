@@ -53,6 +53,8 @@ pub enum LoadMode {
     Rate(RateSettings),
     Trace(TraceSettings),
     DualRound(DualRoundSettings),
+    /// `capacity`: a search for the largest level meeting the SLO.
+    Capacity(CapacitySettings),
 }
 
 #[derive(Debug)]
@@ -93,6 +95,43 @@ pub struct DualRoundSettings {
     pub limit: Option<usize>,
     /// `--num-requests`; else the trace's or the dataset's count, or 100.
     pub num_requests: Option<usize>,
+}
+
+/// `capacity`: what is searched and how finely. The SLO is the session's (required).
+#[derive(Clone, Debug)]
+pub struct CapacitySettings {
+    pub by: CapacityBy,
+    pub min: f64,
+    pub max: f64,
+    /// Relative gap at which bisection stops.
+    pub resolution: f64,
+    /// Repeats of a probe near the threshold.
+    pub confirm: usize,
+    /// Share of sent requests that must meet the SLO.
+    pub attainment: f64,
+    /// Requests per probe (a concurrency probe sends at least 2 × its level).
+    pub num_requests: usize,
+    /// Rate probes: arrivals' gamma shape, how long, and the in-flight cap.
+    pub burstiness: f64,
+    pub duration_s: Option<f64>,
+    pub span: Span,
+    pub max_concurrency: Option<usize>,
+}
+
+/// The load a capacity search varies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapacityBy {
+    Concurrency,
+    Rate,
+}
+
+impl CapacityBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapacityBy::Concurrency => "concurrency",
+            CapacityBy::Rate => "rate",
+        }
+    }
 }
 
 /// A request rate: requests per second, or `inf` (everything at once).
@@ -240,6 +279,8 @@ pub struct ReportSettings {
     pub html: Option<PathBuf>,
     /// `--slice-s`, in µs; `None`: as each run was saved.
     pub slice_us: Option<u64>,
+    /// `--attainment`: judge a capacity search's probes again against this target.
+    pub attainment: Option<f64>,
 }
 
 /// `compare A B`.

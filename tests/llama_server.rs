@@ -293,3 +293,67 @@ fn batch_concurrency_trace_and_dual_round_against_llama_cpp() {
         ttft(0)
     );
 }
+
+/// `capacity` twice against llama.cpp (4 slots: a fifth request waits for a slot, about
+/// a whole 32-token answer, before its first token). The TTFT bound is a third of the
+/// E2E of a calibration run at concurrency 4: met while every request has a slot (its
+/// TTFT is a short prefill), missed by those that queue. The two searches must agree
+/// within one step of their bracket (1 at these levels).
+#[test]
+fn two_capacity_searches_against_llama_cpp_agree() {
+    let Some(server) = llama() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let common = [
+        "--endpoint",
+        &server.url,
+        "--input-len",
+        "32",
+        "--output-len",
+        "32",
+        "--num-requests",
+        "4",
+        "--quiet",
+    ];
+    let calib = session(&[&["concurrency", "--concurrency", "4"][..], &common[..]].concat());
+    let e2e_p50 = calib.runs[0]
+        .1
+        .e2e_ms
+        .as_ref()
+        .unwrap()
+        .percentile(50.0)
+        .unwrap();
+    let slo = format!("ttft_ms={:.0}", (e2e_p50 / 3.0).max(1.0));
+    let mut answers = Vec::new();
+    for name in ["a", "b"] {
+        let d = out(name);
+        let args = [
+            &["capacity", "--slo", &slo, "--attainment", "0.9"][..],
+            &["--min", "2", "--max", "8"][..],
+            &["--output-dir", &d][..],
+            &common[..],
+        ]
+        .concat();
+        session(&args);
+        let c = results(Path::new(&d))["capacity"].clone();
+        assert!(
+            c["probes"].as_array().unwrap().len() <= 2 + 5 + 2,
+            "probe bound: {c:#}"
+        );
+        answers.push(c);
+    }
+    let value = |c: &Value| c["value"].as_f64().unwrap_or(0.0);
+    let (a, b) = (value(&answers[0]), value(&answers[1]));
+    assert!(
+        (2.0..8.0).contains(&a) && (2.0..8.0).contains(&b),
+        "answers inside the range (SLO {slo}): {:#} {:#}",
+        answers[0],
+        answers[1]
+    );
+    assert!(
+        (a - b).abs() <= 1.0,
+        "{a} vs {b}: {:#} {:#}",
+        answers[0],
+        answers[1]
+    );
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::values::non_negative_f64;
+use super::values::{non_negative_f64, share};
 
 /// `--percentiles`, shared by the load subcommands, report and merge.
 #[derive(Args, Debug, Clone)]
@@ -40,6 +40,10 @@ pub struct ReportArgs {
     /// Also write a self-contained HTML report (charts, tables, timelines) here
     #[arg(long, value_name = "OUT.html")]
     pub html: Option<PathBuf>,
+    /// A capacity directory: judge every probe again against this share of requests
+    /// meeting the SLO (--slo, or the one the probes ran with) [default: the search's]
+    #[arg(long, value_name = "SHARE", value_parser = share)]
+    pub attainment: Option<f64>,
 }
 
 #[derive(Args, Debug)]

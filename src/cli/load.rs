@@ -148,6 +148,44 @@ pub struct DualRoundArgs {
     pub load: LoadArgs,
 }
 
+/// `capacity`: search for the largest load meeting the SLO.
+#[derive(Args, Debug)]
+pub struct CapacityArgs {
+    /// The load searched: closed-loop concurrency or open-loop request rate
+    #[arg(long, value_parser = ["concurrency", "rate"], default_value = "concurrency")]
+    pub by: String,
+    /// A level passes when at least this share of its sent requests succeeded and met
+    /// every --slo bound (failed requests are misses)
+    #[arg(long, default_value_t = 0.99, value_name = "SHARE", value_parser = share)]
+    pub attainment: f64,
+    /// The first level probed [default: concurrency 1; rate --max / 64]
+    #[arg(long, value_name = "LEVEL", value_parser = positive_f64)]
+    pub min: Option<f64>,
+    /// The highest level probed [default: concurrency 1024; rate: required]
+    #[arg(long, value_name = "LEVEL", value_parser = positive_f64)]
+    pub max: Option<f64>,
+    /// Bisect until the bracket is at most this share of the passing level (concurrency:
+    /// never finer than 1)
+    #[arg(long, default_value_t = 0.05, value_name = "SHARE", value_parser = positive_f64)]
+    pub resolution: f64,
+    /// Probe a level again this many times when its attainment is within two binomial
+    /// standard errors of --attainment; the level is judged on all its probes pooled
+    #[arg(long, default_value_t = 0, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
+    pub confirm: usize,
+    /// --by rate: gamma shape of inter-arrival gaps (1 = Poisson) [default: 1]
+    #[arg(long, value_parser = positive_f64)]
+    pub burstiness: Option<f64>,
+    /// --by rate: stop drawing a probe's arrivals after this many seconds (with
+    /// --num-requests: whichever comes first)
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
+    pub duration: Option<f64>,
+    /// --by rate: at most this many requests in flight
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
+    pub max_concurrency: Option<usize>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
 /// Flags shared by every load subcommand.
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {

@@ -3,10 +3,15 @@
 //! and levels are at least 1 already: their value parsers (`values::positive_int`)
 //! refuse 0 and negatives, naming the flag.
 
-use super::load::{BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ThroughputArgs, TraceArgs};
+use super::load::{
+    BatchArgs, CapacityArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ThroughputArgs, TraceArgs,
+};
 use crate::error::Error;
 use crate::schedule::arrivals::Span;
-use crate::settings::{DualRoundSettings, LoadMode, RateSettings, ResetBetween, TraceSettings};
+use crate::settings::{
+    CapacityBy, CapacitySettings, DualRoundSettings, LoadMode, RateSettings, ResetBetween,
+    TraceSettings,
+};
 use crate::workload::synthetic::LengthSpec;
 
 /// Levels name their runs, and run labels must be unique within a result file.
@@ -213,4 +218,104 @@ pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Er
         num_requests: a.load.num_requests,
     });
     Ok((mode, prompts))
+}
+
+/// `capacity`: the SLO is required, levels are checked against the load searched.
+pub(super) fn capacity(a: &CapacityArgs) -> Result<(LoadMode, PromptMode), Error> {
+    if a.load.slo.is_none() {
+        return Err(Error::Input(
+            "capacity needs --slo: the bounds every request must meet, e.g. --slo ttft_ms=500,tpot_ms=50".into(),
+        ));
+    }
+    if a.attainment <= 0.0 {
+        return Err(Error::Input(format!(
+            "--attainment {}: expected a share in (0, 1], e.g. 0.99",
+            a.attainment
+        )));
+    }
+    if a.resolution >= 1.0 {
+        return Err(Error::Input(format!(
+            "--resolution {}: expected a share of the level below 1, e.g. 0.05",
+            a.resolution
+        )));
+    }
+    if a.load.shard.count > 1 {
+        return Err(Error::Input(
+            "--shard does not apply to capacity: each probe's verdict needs the whole run's requests".into(),
+        ));
+    }
+    let by = if a.by == "rate" {
+        CapacityBy::Rate
+    } else {
+        CapacityBy::Concurrency
+    };
+    let (min, max) = match by {
+        CapacityBy::Concurrency => capacity_concurrency_levels(a)?,
+        CapacityBy::Rate => capacity_rates(a)?,
+    };
+    if min > max {
+        return Err(Error::Input(format!(
+            "--min {min} is above --max {max}: the search grows from --min up to --max"
+        )));
+    }
+    let num_requests = a.load.num_requests.unwrap_or(256);
+    let span = Span {
+        requests: a.load.num_requests.or(a.duration.is_none().then_some(256)),
+        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
+    };
+    if by == CapacityBy::Rate {
+        rate_fits(min, a.duration, span.requests).map_err(|e| match e {
+            Error::Input(m) => Error::Input(m.replacen("--rates", "--min", 1)),
+            e => e,
+        })?;
+    }
+    let mode = LoadMode::Capacity(CapacitySettings {
+        by,
+        min,
+        max,
+        resolution: a.resolution,
+        confirm: a.confirm,
+        attainment: a.attainment,
+        num_requests,
+        burstiness: a.burstiness.unwrap_or(1.0),
+        duration_s: a.duration,
+        span,
+        max_concurrency: a.max_concurrency,
+    });
+    Ok((mode, Defaults::fixed(1024, 256)))
+}
+
+/// Whole levels, 1 to 1024 by default; the rate flags do not apply.
+fn capacity_concurrency_levels(a: &CapacityArgs) -> Result<(f64, f64), Error> {
+    let rate_only = [
+        ("--burstiness", a.burstiness.is_some()),
+        ("--duration", a.duration.is_some()),
+        ("--max-concurrency", a.max_concurrency.is_some()),
+    ];
+    if let Some((flag, _)) = rate_only.iter().find(|f| f.1) {
+        return Err(Error::Input(format!(
+            "{flag} applies to --by rate only (a concurrency probe holds its level itself)"
+        )));
+    }
+    for (flag, v) in [("--min", a.min), ("--max", a.max)] {
+        if let Some(v) = v
+            && v.fract() != 0.0
+        {
+            return Err(Error::Input(format!(
+                "{flag} {v}: expected a whole concurrency level (--by concurrency)"
+            )));
+        }
+    }
+    Ok((a.min.unwrap_or(1.0), a.max.unwrap_or(1024.0)))
+}
+
+/// Rates: no universal scale, so --max is required; --min defaults to --max / 64.
+fn capacity_rates(a: &CapacityArgs) -> Result<(f64, f64), Error> {
+    let Some(max) = a.max else {
+        return Err(Error::Input(
+            "--by rate needs --max: the highest request rate (req/s) to probe, e.g. --max 50"
+                .into(),
+        ));
+    };
+    Ok((a.min.unwrap_or(max / 64.0), max))
 }

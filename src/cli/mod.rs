@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 
 pub use analysis::{CompareArgs, MergeArgs, ReportArgs};
 pub use load::{
-    BatchArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, ThroughputArgs, TraceArgs,
+    BatchArgs, CapacityArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, ThroughputArgs,
+    TraceArgs,
 };
 pub use sim::{SimArgs, SimModelArgs};
 
@@ -46,6 +47,9 @@ pub enum Command {
     /// Cache study: the same requests in two (or more) rounds, cold then warm, per
     /// concurrency level
     DualRound(DualRoundArgs),
+    /// Find the largest load (concurrency or rate) that meets an SLO: grow ×2, then
+    /// bisect; every probe is an ordinary run
+    Capacity(CapacityArgs),
     /// Run the built-in simulated OpenAI-compatible server
     Sim(SimArgs),
     /// Recompute and print the summaries of a saved result directory

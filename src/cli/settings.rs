@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::load::LoadArgs;
-use super::load_modes::{PromptMode, batch, concurrency, dual_round, rate, throughput, trace};
+use super::load_modes::{
+    PromptMode, batch, capacity, concurrency, dual_round, rate, throughput, trace,
+};
 use super::{Cli, Command, CompareArgs, MergeArgs, ReportArgs, SimArgs};
 use crate::error::Error;
 use crate::metrics::slo::Slo;
@@ -47,6 +49,10 @@ impl Settings {
             }
             Command::DualRound(a) => {
                 let (mode, prompts) = dual_round(&a)?;
+                load(mode, session(a.load, prompts)?)
+            }
+            Command::Capacity(a) => {
+                let (mode, prompts) = capacity(&a)?;
                 load(mode, session(a.load, prompts)?)
             }
             Command::Sim(a) => Settings::Sim(Box::new(sim(a)?)),
@@ -298,7 +304,13 @@ fn report(a: ReportArgs) -> Result<ReportSettings, Error> {
     if let Some(html) = &a.html {
         html_out(html, None)?;
     }
+    if a.attainment == Some(0.0) {
+        return Err(Error::Input(
+            "--attainment 0: expected a share in (0, 1], e.g. 0.99".into(),
+        ));
+    }
     Ok(ReportSettings {
+        attainment: a.attainment,
         percentiles: percentiles(&a.percentiles.percentiles)?,
         slo: slo(a.slo.as_deref())?,
         dir: a.dir,

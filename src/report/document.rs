@@ -67,8 +67,57 @@ pub struct ResultsDoc {
     /// above, `command` included, is the first session's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appended: Option<Vec<Appended>>,
+    /// `capacity`: the search's answer, bracket and probes (rewritten after each probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityDoc>,
     #[serde(default)]
     pub runs: Vec<SavedRun>,
+}
+
+/// The `capacity` object: the largest level found to meet the SLO, with its bracket.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CapacityDoc {
+    /// "concurrency" or "rate".
+    pub by: String,
+    /// The largest passing level; null while searching or when --min failed.
+    pub value: Option<f64>,
+    /// "found", "at_least_max", "below_min" or "searching" (stopped before the end).
+    pub outcome: String,
+    pub attainment_target: f64,
+    /// The SLO's bounds, as text ("TTFT ≤ 500 ms, TPOT ≤ 50 ms").
+    pub slo: String,
+    pub min: f64,
+    pub max: f64,
+    pub resolution: f64,
+    pub confirm: usize,
+    /// The highest level that passed and the lowest that failed (attainment pooled over
+    /// a level's probes).
+    pub passing: Option<CapacityLevel>,
+    pub failing: Option<CapacityLevel>,
+    /// Every probe, in the order run.
+    pub probes: Vec<CapacityProbe>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CapacityLevel {
+    pub level: f64,
+    pub attainment: f64,
+    pub run: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CapacityProbe {
+    pub level: f64,
+    /// Met / sent for this probe alone.
+    pub attainment: f64,
+    /// The level's verdict; null while a confirmation was pending.
+    pub passed: Option<bool>,
+    pub run: String,
+    pub sent: u64,
+    pub met: u64,
 }
 
 /// One `--append` session: when it started, its command line, the runs it added.
@@ -373,6 +422,9 @@ pub struct RunParams {
     /// `merge`: how many processes' records the run holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_processes: Option<usize>,
+    /// A probe of a `capacity` search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_probe: Option<bool>,
 }
 
 impl RunParams {

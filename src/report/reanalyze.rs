@@ -222,13 +222,36 @@ pub fn reanalyze_with(dir: &Path, how: Reanalysis) -> Result<(ResultsDoc, Vec<Sa
 }
 
 /// Print every run's table; with `rewrite`, also rewrite results.json and summary.csv.
-pub fn report(dir: &Path, how: Reanalysis, rewrite: bool) -> Result<Vec<SavedRun>, Error> {
-    let (mut doc, runs) = reanalyze_with(dir, how)?;
+/// A capacity directory given `--slo` or `attainment` also gets its probes judged again
+/// (and, with `rewrite`, its `capacity` object updated).
+pub fn report(
+    dir: &Path,
+    how: Reanalysis,
+    rewrite: bool,
+    attainment: Option<f64>,
+) -> Result<Vec<SavedRun>, Error> {
+    // --attainment alone judges the probes under the SLO they ran with.
+    let loaded = load(
+        dir,
+        Reanalysis {
+            saved_slo: attainment.is_some() && how.slo.is_none(),
+            ..how
+        },
+    )?;
+    let mut doc = loaded.header;
+    let runs: Vec<SavedRun> = loaded.runs.into_iter().map(|r| r.saved).collect();
+    let capacity = rejudged_capacity(dir, &doc, &runs, how.slo, attainment)?;
     for run in &runs {
         outln!("{}", render_saved(run));
     }
+    if let Some(c) = &capacity {
+        out!("{}", crate::capacity::reanalysis::render(c));
+    }
     if rewrite {
         doc.runs = runs.clone();
+        if capacity.is_some() {
+            doc.capacity = capacity;
+        }
         write_results_json(dir, &doc)
             .and_then(|_| write_summary_csv(dir, &runs))
             .map_err(|e| {
@@ -236,6 +259,33 @@ pub fn report(dir: &Path, how: Reanalysis, rewrite: bool) -> Result<Vec<SavedRun
             })?;
     }
     Ok(runs)
+}
+
+/// The capacity search judged again, when asked (`slo` or `attainment`) and there is one.
+fn rejudged_capacity(
+    dir: &Path,
+    doc: &ResultsDoc,
+    runs: &[SavedRun],
+    slo: Option<&Slo>,
+    attainment: Option<f64>,
+) -> Result<Option<crate::report::document::CapacityDoc>, Error> {
+    let Some(old) = &doc.capacity else {
+        return match attainment {
+            Some(_) => Err(Error::Input(format!(
+                "--attainment: {} holds no capacity search (its results.json has no capacity object)",
+                dir.display()
+            ))),
+            None => Ok(None),
+        };
+    };
+    if slo.is_none() && attainment.is_none() {
+        return Ok(None);
+    }
+    let slo_text = slo.map_or_else(|| old.slo.clone(), |s| s.to_string());
+    let target = attainment.unwrap_or(old.attainment_target);
+    Ok(Some(crate::capacity::reanalysis::rejudge(
+        old, runs, slo_text, target,
+    )))
 }
 
 #[cfg(test)]

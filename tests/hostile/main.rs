@@ -7,6 +7,7 @@ mod child;
 mod common;
 mod server;
 
+mod capacity;
 mod credentials;
 mod interrupted;
 mod outdir;
