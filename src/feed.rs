@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use crate::clock::RunClock;
 use crate::error::Error;
-use crate::schedule::arrivals::trace_offset;
+use crate::schedule::arrivals::{Warmup, trace_offset};
 use crate::schedule::open_loop::{Timed, drive_open};
-use crate::schedule::{Arrivals, Feed, RunContext, drive};
+use crate::schedule::{Arrivals, Feed, RunContext, SlotRamp, drive};
 use crate::shard::Pick;
 use crate::workload::prepare::{
     Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_ids,
@@ -77,9 +77,11 @@ impl Feeder<'_> {
         )
     }
 
-    /// An open-loop run of `count` requests: in order with their send times, from
-    /// `upfront` then the producer. The clock starts once the first requests are ready,
-    /// so preparing them cannot make them late. Returns the run's clock.
+    /// An open-loop run of `count` requests, after its warm-up's: in order with their
+    /// send times, from `upfront` then the producer. The clock starts once the first
+    /// requests are ready, so preparing them cannot make them late. Returns the run's
+    /// clock.
+    #[allow(clippy::too_many_arguments)]
     pub fn open_loop(
         &self,
         rt: &tokio::runtime::Runtime,
@@ -87,6 +89,7 @@ impl Feeder<'_> {
         count: usize,
         at: &Arrivals,
         cap: Option<usize>,
+        warm: OpenWarmup,
         make_ctx: impl FnOnce() -> Result<Arc<RunContext>, Error>,
     ) -> Result<RunClock, Error> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(LOOKAHEAD);
@@ -97,21 +100,38 @@ impl Feeder<'_> {
         };
         std::thread::scope(|s| {
             let producer = s.spawn(move || -> Result<(), Error> {
-                let mut stream = self.stream(upfront.len())?;
-                let mut upfront = upfront.into_iter();
-                for i in 0..count {
-                    let prepared = match upfront.next() {
-                        Some(req) => Prepared { req, trace: None },
-                        None => match stream.next() {
-                            Some(p) => p?,
-                            None => break,
-                        },
-                    };
-                    // Send times are by index in the whole workload: a shard's requests
-                    // go when they would in one process.
+                let OpenWarmup { measured, warmup } = warm;
+                let from = upfront.len();
+                // Warm-up requests have ids after the measured ones (no measured prompt
+                // is in a cache before its time) and are sent first.
+                let warm_reqs = match warmup {
+                    0 => None,
+                    _ => Some(self.stream(count)?),
+                }
+                .into_iter()
+                .flatten()
+                .map_while(|p| match p {
+                    Ok(p) if (p.req.id as usize) < measured + warmup => Some(Ok((p, true))),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                });
+                let measured_reqs = upfront
+                    .into_iter()
+                    .map(|req| Ok(Prepared { req, trace: None }))
+                    .chain(self.stream(from)?)
+                    .take(count)
+                    .map(|p| p.map(|p| (p, false)));
+                for (i, item) in warm_reqs.chain(measured_reqs).enumerate() {
+                    let (prepared, warmup_req) = item?;
+                    // Send times are by position in the whole workload (warm-up first):
+                    // a shard's requests go when they would in one process.
                     let id = prepared.req.id as usize;
+                    let position = match warmup_req {
+                        true => id - measured,
+                        false => id + warmup,
+                    };
                     let at_us = match (at, &prepared.trace) {
-                        (Arrivals::Offsets(offsets), _) => match offsets.get(id) {
+                        (Arrivals::Offsets(offsets), _) => match offsets.get(position) {
                             Some(&t) => t,
                             None => break,
                         },
@@ -129,6 +149,7 @@ impl Feeder<'_> {
                         at_us,
                         req: prepared.req,
                         turn,
+                        warmup: warmup_req,
                     };
                     if tx.send(timed).is_err() {
                         break;
@@ -150,39 +171,83 @@ impl Feeder<'_> {
         })
     }
 
-    /// A batch (`concurrency` None) or closed-loop run of `count` requests: `upfront`
-    /// first, the rest from the producer. Returns the run's clock.
+    /// A batch (`concurrency` None) or closed-loop run of `count` requests, after its
+    /// warm-up's: `upfront` first, the rest from the producer. Returns the run's clock.
     pub fn closed_loop(
         &self,
         rt: &tokio::runtime::Runtime,
         upfront: Vec<PreparedRequest>,
         count: usize,
         concurrency: Option<usize>,
+        start: ClosedStart,
         make_ctx: impl FnOnce() -> Result<Arc<RunContext>, Error>,
     ) -> Result<RunClock, Error> {
-        if upfront.len() >= count {
-            let ctx = make_ctx()?;
-            let clock = ctx.clock;
-            rt.block_on(drive(concurrency, Feed::new(upfront, None), ctx));
-            return Ok(clock);
-        }
-        let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+        let (warm_count, until_us) = match start.warmup {
+            Warmup::None | Warmup::Requests(0) => (0, None),
+            Warmup::Requests(n) => (n, None),
+            Warmup::Until(us) => (usize::MAX, Some(us)),
+        };
         let from = upfront.len();
         std::thread::scope(|s| {
-            let producer = s.spawn(move || -> Result<(), Error> {
-                for p in self.stream(from)?.take(count - from) {
-                    if tx.blocking_send(p?.req).is_err() {
-                        break;
-                    }
-                }
-                Ok(())
+            let mut producers = Vec::new();
+            // Warm-up requests: ids after the measured ones, made just ahead of sending.
+            let warm = (warm_count > 0).then(|| {
+                let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+                producers.push(s.spawn(move || self.produce(count, warm_count, tx)));
+                rx
+            });
+            let rest = (from < count).then(|| {
+                let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+                producers.push(s.spawn(move || self.produce(from, count - from, tx)));
+                rx
             });
             let ctx = make_ctx()?;
             let clock = ctx.clock;
-            rt.block_on(drive(concurrency, Feed::new(upfront, Some(rx)), ctx));
-            join_producer(producer).map(|()| clock)
+            let mut feed = Feed::new(upfront, rest);
+            if let Some(rx) = warm {
+                feed = feed.warming(rx, until_us);
+            }
+            rt.block_on(drive(concurrency, feed, start.slot_ramp, ctx));
+            for p in producers {
+                join_producer(p)?;
+            }
+            Ok(clock)
         })
     }
+
+    /// Send `n` requests into `tx`, from the `from`th kept one; stops when the
+    /// receiver is gone.
+    fn produce(
+        &self,
+        from: usize,
+        n: usize,
+        tx: tokio::sync::mpsc::Sender<PreparedRequest>,
+    ) -> Result<(), Error> {
+        for p in self.stream(from)?.take(n) {
+            if tx.blocking_send(p?.req).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An open-loop run's warm-up: the first `warmup` arrivals of the whole run (their
+/// requests have ids `measured..measured + warmup`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenWarmup {
+    /// The whole run's measured requests.
+    pub measured: usize,
+    pub warmup: usize,
+}
+
+/// How a closed-loop or batch run begins.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClosedStart {
+    /// This process's warm-up.
+    pub warmup: Warmup,
+    /// `--ramp-up-s`: when each slot starts.
+    pub slot_ramp: Option<SlotRamp>,
 }
 
 fn join_producer(h: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Result<(), Error> {

@@ -83,10 +83,17 @@ pub struct RunData {
     /// by value: bounded memory however many tokens a run streams.
     itl_us: Counts,
     pub failures: FailureTally,
+    /// Warm-up records seen and left out (`--warmup`, `--warmup-s`).
+    pub warmup: u64,
 }
 
 impl RunData {
     pub fn push(&mut self, r: &RequestRecord) {
+        // Warm-up requests are saved but measured by nothing: no statistic, no span.
+        if r.warmup {
+            self.warmup += 1;
+            return;
+        }
         let ok = r.ok();
         if ok {
             for w in r.events.windows(2) {
@@ -196,6 +203,8 @@ pub struct Summary {
     pub goodput: Option<Goodput>,
     /// The server's own metrics over the run (`--metrics`), as saved in results.json.
     pub server_metrics: Option<ServerMetrics>,
+    /// Warm-up requests sent before the measured ones and excluded from every figure.
+    pub warmup_requests: u64,
 }
 
 fn ms(us: u64) -> f64 {
@@ -240,6 +249,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         percentiles: pcts,
         goodput: None,
         server_metrics: None,
+        warmup_requests: data.warmup,
     }
 }
 

@@ -36,6 +36,9 @@ pub(super) struct SummaryJson {
     ttft_from_scheduled_ms: Option<SavedStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     e2e_from_scheduled_ms: Option<SavedStats>,
+    /// Warm-up requests left out of every figure; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    warmup_requests: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -164,6 +167,7 @@ impl From<Summary> for SummaryJson {
             ttft_from_scheduled_ms: some(&s.ttft_from_scheduled_ms),
             e2e_from_scheduled_ms: some(&s.e2e_from_scheduled_ms),
             server_metrics: s.server_metrics,
+            warmup_requests: (s.warmup_requests > 0).then_some(s.warmup_requests),
         }
     }
 }
@@ -272,6 +276,7 @@ impl From<SummaryJson> for Summary {
                 },
             }),
             server_metrics: j.server_metrics,
+            warmup_requests: j.warmup_requests.unwrap_or(0),
         }
     }
 }

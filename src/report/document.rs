@@ -372,6 +372,24 @@ pub struct RunParams {
     /// `merge`: how many processes' records the run holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_processes: Option<usize>,
+    /// `--warmup N`: warm-up requests before the measured ones (rate `--warmup-s`: the
+    /// arrivals due in its first seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_requests: Option<usize>,
+    /// `--warmup-s`: requests sent in the run's first seconds were warm-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_s: Option<f64>,
+    /// How the load rose to its target: `linear` or `exponential` (rate), `slots`
+    /// (closed loop: slot i of c started at i·S/c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_up: Option<String>,
+    /// `--ramp-up-s`, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_up_s: Option<f64>,
+    /// When the target load was reached, µs from the run's start: the ramp's end
+    /// (closed loop: when the last slot started, (c−1)·S/c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_up_end_us: Option<u64>,
 }
 
 /// One shard's part of a run: its requests and its share of the concurrency limits.
