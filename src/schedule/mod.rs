@@ -4,6 +4,8 @@
 pub mod arrivals;
 mod failures;
 pub mod open_loop;
+#[cfg(test)]
+mod tests_ramp;
 
 pub use failures::{FailureCounter, MIN_ENDED_FOR_ERROR_RATE};
 

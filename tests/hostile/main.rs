@@ -15,3 +15,4 @@ mod signals;
 mod small;
 mod smoke;
 mod terminal;
+mod warmup;
