@@ -12,7 +12,7 @@ use crate::schedule::open_loop::{Timed, drive_open};
 use crate::schedule::{Arrivals, Feed, RunContext, SlotRamp, drive};
 use crate::shard::Pick;
 use crate::workload::prepare::{
-    Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_ids,
+    PrepareError, Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_ids,
 };
 use crate::workload::{EncodeBody, Tokenizer};
 
@@ -102,19 +102,7 @@ impl Feeder<'_> {
             let producer = s.spawn(move || -> Result<(), Error> {
                 let OpenWarmup { measured, warmup } = warm;
                 let from = upfront.len();
-                // Warm-up requests have ids after the measured ones (no measured prompt
-                // is in a cache before its time) and are sent first.
-                let warm_reqs = match warmup {
-                    0 => None,
-                    _ => Some(self.stream(count)?),
-                }
-                .into_iter()
-                .flatten()
-                .map_while(|p| match p {
-                    Ok(p) if (p.req.id as usize) < measured + warmup => Some(Ok((p, true))),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                });
+                let warm_reqs = self.warm_stream(count, warm)?;
                 let measured_reqs = upfront
                     .into_iter()
                     .map(|req| Ok(Prepared { req, trace: None }))
@@ -130,19 +118,8 @@ impl Feeder<'_> {
                         true => id - measured,
                         false => id + warmup,
                     };
-                    let at_us = match (at, &prepared.trace) {
-                        (Arrivals::Offsets(offsets), _) => match offsets.get(position) {
-                            Some(&t) => t,
-                            None => break,
-                        },
-                        (Arrivals::Trace { time_scale }, Some(t)) => {
-                            trace_offset(t.timestamp_us, first_us, *time_scale)
-                        }
-                        (Arrivals::Trace { .. }, None) => {
-                            return Err(Error::Input(
-                                "trace arrival times need a trace as the prompt source".into(),
-                            ));
-                        }
+                    let Some(at_us) = send_time(at, &prepared, position, first_us)? else {
+                        break;
                     };
                     let turn = prepared.trace.filter(|_| self.keep_turns).map(Box::new);
                     let timed = Timed {
@@ -169,6 +146,25 @@ impl Feeder<'_> {
             rt.block_on(drive_open(rx, cap, ctx));
             join_producer(producer).map(|()| clock)
         })
+    }
+
+    /// An open-loop run's warm-up requests, in order: ids after the measured ones (no
+    /// measured prompt is in a cache before its time), sent first.
+    fn warm_stream(
+        &self,
+        count: usize,
+        warm: OpenWarmup,
+    ) -> Result<impl Iterator<Item = Result<(Prepared, bool), PrepareError>> + '_, Error> {
+        let end = warm.measured + warm.warmup;
+        let stream = match warm.warmup {
+            0 => None,
+            _ => Some(self.stream(count)?),
+        };
+        Ok(stream.into_iter().flatten().map_while(move |p| match p {
+            Ok(p) if (p.req.id as usize) < end => Some(Ok((p, true))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }))
     }
 
     /// A batch (`concurrency` None) or closed-loop run of `count` requests, after its
@@ -248,6 +244,25 @@ pub struct ClosedStart {
     pub warmup: Warmup,
     /// `--ramp-up-s`: when each slot starts.
     pub slot_ramp: Option<SlotRamp>,
+}
+
+/// When a request of an open-loop run is due, by its position in the whole run's
+/// schedule; `None` past the schedule's end.
+fn send_time(
+    at: &Arrivals,
+    prepared: &Prepared,
+    position: usize,
+    first_us: u64,
+) -> Result<Option<u64>, Error> {
+    match (at, &prepared.trace) {
+        (Arrivals::Offsets(offsets), _) => Ok(offsets.get(position).copied()),
+        (Arrivals::Trace { time_scale }, Some(t)) => {
+            Ok(Some(trace_offset(t.timestamp_us, first_us, *time_scale)))
+        }
+        (Arrivals::Trace { .. }, None) => Err(Error::Input(
+            "trace arrival times need a trace as the prompt source".into(),
+        )),
+    }
 }
 
 fn join_producer(h: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Result<(), Error> {
