@@ -5,12 +5,12 @@ use std::sync::Arc;
 use crate::capacity::CapacityPlanner;
 use crate::error::Error;
 use crate::report::document::{RunMode, RunParams};
-use crate::schedule::arrivals::rate_arrivals;
+use crate::schedule::arrivals::{Ramp, Warmup, planned_arrivals};
 use crate::schedule::{Arrivals, Load};
 use crate::session::planner::Fixed;
 use crate::session::{RunPlan, SessionOutcome, Source, run_session};
 use crate::settings::{
-    DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween,
+    DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween, StartSettings,
 };
 use crate::shutdown::{Shutdown, Signals};
 use crate::workload::dataset::dataset_prompts;
@@ -23,14 +23,20 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
         Signals::install().map_err(|e| Error::Server(format!("cannot watch for Ctrl-C: {e}")))?;
     let shutdown = signals.shutdown();
     let LoadSettings { mode, session } = load;
+    let start = &session.run.start;
     let (source, plans) = match mode {
-        LoadMode::Batch { sizes } => (Source::Prompts, batch(&sizes)),
-        LoadMode::Throughput { num_requests } => (Source::Prompts, throughput(num_requests)),
+        LoadMode::Batch { sizes } => (Source::Prompts, starting(batch(&sizes), start)),
+        LoadMode::Throughput { num_requests } => {
+            (Source::Prompts, starting(throughput(num_requests), start))
+        }
         LoadMode::Concurrency {
             levels,
             num_requests,
-        } => (Source::Prompts, concurrency(&levels, num_requests)),
-        LoadMode::Rate(r) => (Source::Prompts, rate(&r, session.workload.seed)),
+        } => (
+            Source::Prompts,
+            starting(concurrency(&levels, num_requests), start),
+        ),
+        LoadMode::Rate(r) => (Source::Prompts, rate(&r, start, session.workload.seed)),
         LoadMode::Trace(t) => crate::replay::plan_trace(&t, &shutdown)?,
         LoadMode::DualRound(d) => dual_round(
             &d,
@@ -41,7 +47,7 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
         // A search: each probe chosen from the ones before (the SLO is checked present).
         LoadMode::Capacity(c) => {
             let slo = session.output.slo.clone().unwrap_or_default();
-            let planner = CapacityPlanner::new(c, slo, session.workload.seed);
+            let planner = CapacityPlanner::new(c, slo, session.workload.seed, *start);
             return run_session(&session, Source::Prompts, Box::new(planner), argv, shutdown);
         }
     };
@@ -52,6 +58,25 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
         argv,
         shutdown,
     )
+}
+
+/// Batch, throughput and closed-loop plans with the run's warm-up and slot ramp
+/// (`--warmup` replaces the throughput run's single unrecorded warm-up request).
+pub(crate) fn starting(mut plans: Vec<RunPlan>, start: &StartSettings) -> Vec<RunPlan> {
+    for p in &mut plans {
+        p.warmup_phase = start.warmup_phase();
+        p.params.warmup_requests = start.warmup;
+        p.params.warmup_s = start.warmup_s;
+        p.warmup &= p.warmup_phase == Warmup::None;
+        if let (Load::ClosedLoop { concurrency: c }, Some(secs)) = (&p.load, start.ramp_up_s) {
+            let us = (secs * 1e6).round() as u64;
+            p.slot_ramp_us = Some(us);
+            p.params.ramp_up = Some("slots".into());
+            p.params.ramp_up_s = Some(secs);
+            p.params.ramp_up_end_us = Some(us * (*c as u64 - 1) / *c as u64);
+        }
+    }
+    plans
 }
 
 fn batch(sizes: &[usize]) -> Vec<RunPlan> {
@@ -107,29 +132,42 @@ fn concurrency(levels: &[usize], n: usize) -> Vec<RunPlan> {
         .collect()
 }
 
-fn rate(a: &RateSettings, seed: u64) -> Vec<RunPlan> {
+pub(crate) fn rate(a: &RateSettings, start: &StartSettings, seed: u64) -> Vec<RunPlan> {
+    let ramp = start
+        .ramp_up
+        .zip(start.ramp_up_s)
+        .map(|(strategy, secs)| Ramp { strategy, secs });
     a.rates
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let offsets = rate_arrivals(r.0, a.burstiness, a.span, seed.wrapping_add(i as u64));
+            let seed = seed.wrapping_add(i as u64);
+            let (offsets, warm) =
+                planned_arrivals(r.0, a.burstiness, ramp, a.span, start.warmup_phase(), seed);
+            let measured = offsets.len() - warm;
             RunPlan {
                 label: format!("rate {r}"),
                 mode: RunMode::Rate,
                 params: RunParams {
                     rate: Some(r.0),
                     burstiness: Some(a.burstiness),
-                    num_requests: Some(offsets.len()),
+                    num_requests: Some(measured),
                     duration_s: Some(a.duration_s),
                     max_concurrency: Some(a.max_concurrency),
+                    warmup_requests: (warm > 0 || start.warmup.is_some()).then_some(warm),
+                    warmup_s: start.warmup_s,
+                    ramp_up: ramp.map(|r| r.strategy.as_str().to_string()),
+                    ramp_up_s: ramp.map(|r| r.secs),
+                    ramp_up_end_us: ramp.map(|r| (r.secs * 1e6).round() as u64),
                     ..RunParams::default()
                 },
-                requests: offsets.len(),
+                requests: measured,
                 load: Load::OpenLoop {
                     at: Arrivals::Offsets(Arc::new(offsets)),
                     cap: a.max_concurrency,
                 },
                 warmup: false,
+                warmup_phase: Warmup::Requests(warm),
                 ..RunPlan::default()
             }
         })

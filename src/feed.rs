@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use crate::clock::RunClock;
 use crate::error::Error;
-use crate::schedule::arrivals::trace_offset;
+use crate::schedule::arrivals::{Warmup, trace_offset};
 use crate::schedule::open_loop::{Timed, drive_open};
-use crate::schedule::{Arrivals, Feed, RunContext, drive};
+use crate::schedule::{Arrivals, Feed, RunContext, SlotRamp, drive};
 use crate::shard::Pick;
 use crate::workload::prepare::{
-    Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_ids,
+    PrepareError, Prepared, PreparedRequest, PromptSource, RequestStream, WorkloadSpec, prepare_ids,
 };
 use crate::workload::{EncodeBody, Tokenizer};
 
@@ -77,9 +77,11 @@ impl Feeder<'_> {
         )
     }
 
-    /// An open-loop run of `count` requests: in order with their send times, from
-    /// `upfront` then the producer. The clock starts once the first requests are ready,
-    /// so preparing them cannot make them late. Returns the run's clock.
+    /// An open-loop run of `count` requests, after its warm-up's: in order with their
+    /// send times, from `upfront` then the producer. The clock starts once the first
+    /// requests are ready, so preparing them cannot make them late. Returns the run's
+    /// clock.
+    #[allow(clippy::too_many_arguments)]
     pub fn open_loop(
         &self,
         rt: &tokio::runtime::Runtime,
@@ -87,6 +89,7 @@ impl Feeder<'_> {
         count: usize,
         at: &Arrivals,
         cap: Option<usize>,
+        warm: OpenWarmup,
         make_ctx: impl FnOnce() -> Result<Arc<RunContext>, Error>,
     ) -> Result<RunClock, Error> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(LOOKAHEAD);
@@ -97,38 +100,33 @@ impl Feeder<'_> {
         };
         std::thread::scope(|s| {
             let producer = s.spawn(move || -> Result<(), Error> {
-                let mut stream = self.stream(upfront.len())?;
-                let mut upfront = upfront.into_iter();
-                for i in 0..count {
-                    let prepared = match upfront.next() {
-                        Some(req) => Prepared { req, trace: None },
-                        None => match stream.next() {
-                            Some(p) => p?,
-                            None => break,
-                        },
-                    };
-                    // Send times are by index in the whole workload: a shard's requests
-                    // go when they would in one process.
+                let OpenWarmup { measured, warmup } = warm;
+                let from = upfront.len();
+                let warm_reqs = self.warm_stream(count, warm)?;
+                let measured_reqs = upfront
+                    .into_iter()
+                    .map(|req| Ok(Prepared { req, trace: None }))
+                    .chain(self.stream(from)?)
+                    .take(count)
+                    .map(|p| p.map(|p| (p, false)));
+                for (i, item) in warm_reqs.chain(measured_reqs).enumerate() {
+                    let (prepared, warmup_req) = item?;
+                    // Send times are by position in the whole workload (warm-up first):
+                    // a shard's requests go when they would in one process.
                     let id = prepared.req.id as usize;
-                    let at_us = match (at, &prepared.trace) {
-                        (Arrivals::Offsets(offsets), _) => match offsets.get(id) {
-                            Some(&t) => t,
-                            None => break,
-                        },
-                        (Arrivals::Trace { time_scale }, Some(t)) => {
-                            trace_offset(t.timestamp_us, first_us, *time_scale)
-                        }
-                        (Arrivals::Trace { .. }, None) => {
-                            return Err(Error::Input(
-                                "trace arrival times need a trace as the prompt source".into(),
-                            ));
-                        }
+                    let position = match warmup_req {
+                        true => id - measured,
+                        false => id + warmup,
+                    };
+                    let Some(at_us) = send_time(at, &prepared, position, first_us)? else {
+                        break;
                     };
                     let turn = prepared.trace.filter(|_| self.keep_turns).map(Box::new);
                     let timed = Timed {
                         at_us,
                         req: prepared.req,
                         turn,
+                        warmup: warmup_req,
                     };
                     if tx.send(timed).is_err() {
                         break;
@@ -150,38 +148,120 @@ impl Feeder<'_> {
         })
     }
 
-    /// A batch (`concurrency` None) or closed-loop run of `count` requests: `upfront`
-    /// first, the rest from the producer. Returns the run's clock.
+    /// An open-loop run's warm-up requests, in order: ids after the measured ones (no
+    /// measured prompt is in a cache before its time), sent first.
+    fn warm_stream(
+        &self,
+        count: usize,
+        warm: OpenWarmup,
+    ) -> Result<impl Iterator<Item = Result<(Prepared, bool), PrepareError>> + '_, Error> {
+        let end = warm.measured + warm.warmup;
+        let stream = match warm.warmup {
+            0 => None,
+            _ => Some(self.stream(count)?),
+        };
+        Ok(stream.into_iter().flatten().map_while(move |p| match p {
+            Ok(p) if (p.req.id as usize) < end => Some(Ok((p, true))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }))
+    }
+
+    /// A batch (`concurrency` None) or closed-loop run of `count` requests, after its
+    /// warm-up's: `upfront` first, the rest from the producer. Returns the run's clock.
     pub fn closed_loop(
         &self,
         rt: &tokio::runtime::Runtime,
         upfront: Vec<PreparedRequest>,
         count: usize,
         concurrency: Option<usize>,
+        start: ClosedStart,
         make_ctx: impl FnOnce() -> Result<Arc<RunContext>, Error>,
     ) -> Result<RunClock, Error> {
-        if upfront.len() >= count {
-            let ctx = make_ctx()?;
-            let clock = ctx.clock;
-            rt.block_on(drive(concurrency, Feed::new(upfront, None), ctx));
-            return Ok(clock);
-        }
-        let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+        let (warm_count, until_us) = match start.warmup {
+            Warmup::None | Warmup::Requests(0) => (0, None),
+            Warmup::Requests(n) => (n, None),
+            Warmup::Until(us) => (usize::MAX, Some(us)),
+        };
         let from = upfront.len();
         std::thread::scope(|s| {
-            let producer = s.spawn(move || -> Result<(), Error> {
-                for p in self.stream(from)?.take(count - from) {
-                    if tx.blocking_send(p?.req).is_err() {
-                        break;
-                    }
-                }
-                Ok(())
+            let mut producers = Vec::new();
+            // Warm-up requests: ids after the measured ones, made just ahead of sending.
+            let warm = (warm_count > 0).then(|| {
+                let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+                producers.push(s.spawn(move || self.produce(count, warm_count, tx)));
+                rx
+            });
+            let rest = (from < count).then(|| {
+                let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+                producers.push(s.spawn(move || self.produce(from, count - from, tx)));
+                rx
             });
             let ctx = make_ctx()?;
             let clock = ctx.clock;
-            rt.block_on(drive(concurrency, Feed::new(upfront, Some(rx)), ctx));
-            join_producer(producer).map(|()| clock)
+            let mut feed = Feed::new(upfront, rest);
+            if let Some(rx) = warm {
+                feed = feed.warming(rx, until_us);
+            }
+            rt.block_on(drive(concurrency, feed, start.slot_ramp, ctx));
+            for p in producers {
+                join_producer(p)?;
+            }
+            Ok(clock)
         })
+    }
+
+    /// Send `n` requests into `tx`, from the `from`th kept one; stops when the
+    /// receiver is gone.
+    fn produce(
+        &self,
+        from: usize,
+        n: usize,
+        tx: tokio::sync::mpsc::Sender<PreparedRequest>,
+    ) -> Result<(), Error> {
+        for p in self.stream(from)?.take(n) {
+            if tx.blocking_send(p?.req).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An open-loop run's warm-up: the first `warmup` arrivals of the whole run (their
+/// requests have ids `measured..measured + warmup`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenWarmup {
+    /// The whole run's measured requests.
+    pub measured: usize,
+    pub warmup: usize,
+}
+
+/// How a closed-loop or batch run begins.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClosedStart {
+    /// This process's warm-up.
+    pub warmup: Warmup,
+    /// `--ramp-up-s`: when each slot starts.
+    pub slot_ramp: Option<SlotRamp>,
+}
+
+/// When a request of an open-loop run is due, by its position in the whole run's
+/// schedule; `None` past the schedule's end.
+fn send_time(
+    at: &Arrivals,
+    prepared: &Prepared,
+    position: usize,
+    first_us: u64,
+) -> Result<Option<u64>, Error> {
+    match (at, &prepared.trace) {
+        (Arrivals::Offsets(offsets), _) => Ok(offsets.get(position).copied()),
+        (Arrivals::Trace { time_scale }, Some(t)) => {
+            Ok(Some(trace_offset(t.timestamp_us, first_us, *time_scale)))
+        }
+        (Arrivals::Trace { .. }, None) => Err(Error::Input(
+            "trace arrival times need a trace as the prompt source".into(),
+        )),
     }
 }
 

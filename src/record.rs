@@ -106,6 +106,9 @@ pub struct RequestRecord {
     pub http_status: Option<u16>,
     /// Tries after the first (`--retries`); 0 when the first try stood.
     pub retries: u32,
+    /// Sent during the run's warm-up (`--warmup`, `--warmup-s`): saved, but in no
+    /// statistic. Written only when true, so other records' lines are unchanged.
+    pub warmup: bool,
 }
 
 #[cfg(test)]
@@ -138,6 +141,7 @@ impl RequestRecord {
             error: None,
             http_status: Some(200),
             retries: 0,
+            warmup: false,
         }
     }
 }
@@ -195,7 +199,11 @@ impl RequestRecord {
         }
         out.push_str(",\"http_status\":");
         push_opt_num(out, self.http_status);
-        let _ = writeln!(out, ",\"retries\":{}}}", self.retries);
+        let _ = write!(out, ",\"retries\":{}", self.retries);
+        if self.warmup {
+            out.push_str(",\"warmup\":true");
+        }
+        out.push_str("}\n");
     }
 
     /// Parse one requests.jsonl line (as written by `write_json_line`, or by another
@@ -261,6 +269,7 @@ impl RequestRecord {
             error: raw.error,
             http_status: raw.http_status,
             retries: raw.retries,
+            warmup: raw.warmup,
         })
     }
 }
@@ -288,6 +297,8 @@ struct RawRecord {
     http_status: Option<u16>,
     #[serde(default)]
     retries: u32,
+    #[serde(default)]
+    warmup: bool,
 }
 
 /// Seconds with exactly six decimals: the microsecond is the unit of record.
@@ -339,6 +350,7 @@ mod tests {
             error: None,
             http_status: Some(200),
             retries: 0,
+            warmup: false,
         }
     }
 
@@ -356,6 +368,19 @@ mod tests {
         assert_eq!(v["events"].as_array().unwrap().len(), 3);
         assert_eq!(v["status"], "ok");
         assert_eq!(v["output_tokens_source"], "usage");
+        assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
+        assert!(!line.contains("warmup"), "omitted when false: {line}");
+    }
+
+    #[test]
+    fn warmup_flag_is_written_only_when_set_and_round_trips() {
+        let mut r = sample();
+        r.warmup = true;
+        let mut line = String::new();
+        r.write_json_line(&mut line);
+        assert!(line.ends_with(",\"warmup\":true}\n"), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["warmup"], true);
         assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
     }
 

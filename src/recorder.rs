@@ -24,6 +24,8 @@ pub struct Finished {
     pub queue_wait: Option<u64>,
     pub input_tokens: u32,
     pub outcome: Outcome,
+    /// Sent during the run's warm-up: recorded, flagged, in no statistic.
+    pub warmup: bool,
 }
 
 enum Msg {
@@ -196,6 +198,7 @@ fn to_record(f: Finished, counting: &TextCounting) -> RequestRecord {
         error,
         http_status: o.http_status,
         retries: o.retries,
+        warmup: f.warmup,
     }
 }
 
@@ -220,6 +223,7 @@ mod tests {
                 text: text.into(),
                 ..Outcome::default()
             },
+            warmup: false,
         }
     }
 

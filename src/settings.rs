@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::client::openai::Api;
 use crate::metrics::slo::Slo;
-use crate::schedule::arrivals::Span;
+use crate::schedule::arrivals::{RampUp, Span, Warmup};
 use crate::shard::Shard;
 use crate::sim::SimConfig;
 use crate::workload::synthetic::{LengthSpec, SyntheticKind};
@@ -247,6 +247,30 @@ pub struct RunSettings {
     /// The first run starts at this instant.
     pub start_at: Option<SystemTime>,
     pub quiet: bool,
+    /// How each run begins: its warm-up and its ramp to the target load.
+    pub start: StartSettings,
+}
+
+/// `--warmup N` / `--warmup-s S`, `--ramp-up` / `--ramp-up-s S`, checked for the mode
+/// (`cli::start`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StartSettings {
+    pub warmup: Option<usize>,
+    pub warmup_s: Option<f64>,
+    /// Rate runs only.
+    pub ramp_up: Option<RampUp>,
+    pub ramp_up_s: Option<f64>,
+}
+
+impl StartSettings {
+    /// The warm-up asked for, with a time in µs.
+    pub fn warmup_phase(&self) -> Warmup {
+        match (self.warmup, self.warmup_s) {
+            (Some(n), _) => Warmup::Requests(n),
+            (None, Some(s)) => Warmup::Until((s * 1e6).min(u64::MAX as f64) as u64),
+            (None, None) => Warmup::None,
+        }
+    }
 }
 
 /// What is written and printed.

@@ -8,15 +8,12 @@ pub mod answer;
 pub mod reanalysis;
 pub mod search;
 
-use std::sync::Arc;
-
 use crate::metrics::slo::Slo;
 use crate::report::document::{ResultsDoc, RunMode, RunParams, SavedRun};
-use crate::schedule::arrivals::rate_arrivals;
-use crate::schedule::{Arrivals, Load};
+use crate::schedule::Load;
 use crate::session::RunPlan;
 use crate::session::planner::Planner;
-use crate::settings::{CapacityBy, CapacitySettings};
+use crate::settings::{CapacityBy, CapacitySettings, Rate, RateSettings, StartSettings};
 use search::{Observation, Search, SearchConfig};
 
 /// The search as a session planner.
@@ -24,13 +21,20 @@ pub struct CapacityPlanner {
     settings: CapacitySettings,
     slo: Slo,
     seed: u64,
+    /// Warm-up and ramp-up, as for any run.
+    start: StartSettings,
     search: Search,
     /// The run label of each probe recorded, in order.
     runs: Vec<String>,
 }
 
 impl CapacityPlanner {
-    pub fn new(settings: CapacitySettings, slo: Slo, seed: u64) -> CapacityPlanner {
+    pub fn new(
+        settings: CapacitySettings,
+        slo: Slo,
+        seed: u64,
+        start: StartSettings,
+    ) -> CapacityPlanner {
         let search = Search::new(SearchConfig {
             min: settings.min,
             max: settings.max,
@@ -43,58 +47,56 @@ impl CapacityPlanner {
             settings,
             slo,
             seed,
+            start,
             search,
             runs: Vec::new(),
         }
     }
 
-    /// The run of probe `index` at `level`.
+    /// The run of probe `index` at `level`: an ordinary concurrency or rate run, with
+    /// the session's warm-up and ramp-up.
     fn plan(&self, level: f64, index: usize) -> RunPlan {
         let s = &self.settings;
-        let label = format!("capacity · {} {}", s.by.as_str(), answer::level_text(level));
-        match s.by {
+        let mut plan = match s.by {
             CapacityBy::Concurrency => {
                 let c = level as usize;
                 // At least two requests per slot, so the level is held, not just reached.
                 let n = s.num_requests.max(2 * c);
-                RunPlan {
-                    label,
+                // Unless told otherwise, one request per slot warms the level up first, so
+                // measured requests meet a server already at that load.
+                let mut start = self.start.clone();
+                if start.warmup.is_none() && start.warmup_s.is_none() {
+                    start.warmup = Some(c);
+                }
+                let plans = vec![RunPlan {
                     mode: RunMode::Concurrency,
                     params: RunParams {
                         concurrency: Some(c),
                         num_requests: Some(n),
-                        capacity_probe: Some(true),
                         ..RunParams::default()
                     },
                     load: Load::ClosedLoop { concurrency: c },
                     requests: n,
                     ..RunPlan::default()
-                }
+                }];
+                crate::commands::starting(plans, &start)
             }
             CapacityBy::Rate => {
-                let seed = self.seed.wrapping_add(index as u64);
-                let offsets = rate_arrivals(Some(level), s.burstiness, s.span, seed);
-                RunPlan {
-                    label,
-                    mode: RunMode::Rate,
-                    params: RunParams {
-                        rate: Some(Some(level)),
-                        burstiness: Some(s.burstiness),
-                        num_requests: Some(offsets.len()),
-                        duration_s: Some(s.duration_s),
-                        max_concurrency: Some(s.max_concurrency),
-                        capacity_probe: Some(true),
-                        ..RunParams::default()
-                    },
-                    requests: offsets.len(),
-                    load: Load::OpenLoop {
-                        at: Arrivals::Offsets(Arc::new(offsets)),
-                        cap: s.max_concurrency,
-                    },
-                    ..RunPlan::default()
-                }
+                let rate = RateSettings {
+                    rates: vec![Rate(Some(level))],
+                    burstiness: s.burstiness,
+                    duration_s: s.duration_s,
+                    span: s.span,
+                    max_concurrency: s.max_concurrency,
+                };
+                crate::commands::rate(&rate, &self.start, self.seed.wrapping_add(index as u64))
             }
         }
+        .pop()
+        .expect("one plan per probe");
+        plan.label = format!("capacity · {} {}", s.by.as_str(), answer::level_text(level));
+        plan.params.capacity_probe = Some(true);
+        plan
     }
 }
 

@@ -9,6 +9,7 @@ use clap::Args;
 use super::analysis::{PercentilesArg, SliceArg};
 use super::values::{positive_f64, positive_int, seconds, share, whole};
 use crate::client::openai::Api;
+use crate::schedule::arrivals::RampUp;
 use crate::settings::{Rate, ResetBetween};
 use crate::shard::Shard;
 use crate::workload::synthetic::{LengthSpec, SyntheticKind};
@@ -309,6 +310,24 @@ pub struct LoadArgs {
     /// later runs follow as usual. More than 1 s late is an error
     #[arg(long, value_name = "RFC3339", value_parser = crate::start_at::parse)]
     pub start_at: Option<SystemTime>,
+    /// Warm-up: the first N requests of each run, sent at the run's load before the
+    /// measured ones (extra requests with prompts of their own), are saved flagged
+    /// "warmup": true and left out of every statistic. Batch and throughput: a burst of
+    /// N, finished before the measured one. Not for trace or dual-round
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
+    pub warmup: Option<usize>,
+    /// Warm-up by time: the requests sent (rate: due) in each run's first S seconds are
+    /// warm-up, as with --warmup. Concurrency and rate only
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64, conflicts_with = "warmup")]
+    pub warmup_s: Option<f64>,
+    /// Rate runs: how the arrival rate rises to each target over --ramp-up-s, then holds:
+    /// `linear` (from 0) or `exponential` (from 1 % of the target)
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub ramp_up: Option<RampUp>,
+    /// Seconds of ramp-up. Rate runs: with --ramp-up. Concurrency: slot i of C starts
+    /// at i·S/C instead of all at once
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
+    pub ramp_up_s: Option<f64>,
     /// Accept invalid TLS certificates (self-signed test servers)
     #[arg(long)]
     pub insecure: bool,

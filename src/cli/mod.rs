@@ -8,6 +8,7 @@ pub mod load;
 mod load_modes;
 mod settings;
 pub mod sim;
+mod start;
 mod values;
 
 use clap::{Parser, Subcommand};

@@ -17,43 +17,46 @@ use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
 use crate::settings::{
     CompareSettings, Existing, LoadSettings, MergeSettings, MetricsSettings, OutputSettings,
-    Prompts, ReportSettings, RunSettings, SessionSettings, Settings, SimSettings, TargetSettings,
-    WorkloadSettings,
+    Prompts, ReportSettings, RunSettings, SessionSettings, Settings, SimSettings, StartSettings,
+    TargetSettings, WorkloadSettings,
 };
 use crate::workload::synthetic::LengthSpec;
 
 impl Settings {
     /// Check the parsed command line and fill in every default.
     pub fn from_cli(cli: Cli) -> Result<Settings, Error> {
-        let load = |mode, session| Settings::Load(Box::new(LoadSettings { mode, session }));
+        let load = |mode, session: SessionSettings| -> Result<Settings, Error> {
+            super::start::check(&mode, &session.run.start)?;
+            Ok(Settings::Load(Box::new(LoadSettings { mode, session })))
+        };
         Ok(match cli.command {
             Command::Batch(a) => {
                 let (mode, prompts) = batch(&a)?;
-                load(mode, session(a.load, prompts)?)
+                load(mode, session(a.load, prompts)?)?
             }
             Command::Throughput(a) => {
                 let (mode, prompts) = throughput(&a)?;
-                load(mode, session(a.load, prompts)?)
+                load(mode, session(a.load, prompts)?)?
             }
             Command::Concurrency(a) => {
                 let (mode, prompts) = concurrency(&a)?;
-                load(mode, session(a.load, prompts)?)
+                load(mode, session(a.load, prompts)?)?
             }
             Command::Rate(a) => {
                 let (mode, prompts) = rate(&a)?;
-                load(mode, session(a.load, prompts)?)
+                load(mode, session(a.load, prompts)?)?
             }
             Command::Trace(a) => {
                 let (mode, prompts) = trace(&a)?;
-                load(mode, session(a.load, prompts)?)
+                load(mode, session(a.load, prompts)?)?
             }
             Command::DualRound(a) => {
                 let (mode, prompts) = dual_round(&a)?;
-                load(mode, session(a.load, prompts)?)
+                load(mode, session(a.load, prompts)?)?
             }
             Command::Capacity(a) => {
                 let (mode, prompts) = capacity(&a)?;
-                load(mode, session(a.load, prompts)?)
+                load(mode, session(a.load, prompts)?)?
             }
             Command::Sim(a) => Settings::Sim(Box::new(sim(a)?)),
             Command::Report(a) => Settings::Report(report(a)?),
@@ -126,6 +129,12 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             shard: a.shard,
             start_at: a.start_at,
             quiet: a.quiet,
+            start: StartSettings {
+                warmup: a.warmup,
+                warmup_s: a.warmup_s,
+                ramp_up: a.ramp_up,
+                ramp_up_s: a.ramp_up_s,
+            },
         },
         output: OutputSettings {
             dir: a.output_dir,

@@ -5,6 +5,7 @@ use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
 use crate::client::openai::Api;
+use crate::schedule::arrivals::RampUp;
 use crate::settings::ResetBetween;
 use crate::workload::synthetic::SyntheticKind;
 use crate::workload::trace::TraceFormat;
@@ -102,6 +103,21 @@ impl ValueEnum for Overflow {
             Overflow::Clip => PossibleValue::new("clip")
                 .help("Shorten the prompt (and the output if it alone is too long) to fit"),
             Overflow::Skip => PossibleValue::new("skip").help("Leave the request out"),
+        })
+    }
+}
+
+impl ValueEnum for RampUp {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[RampUp::Linear, RampUp::Exponential]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            RampUp::Linear => {
+                PossibleValue::new("linear").help("The rate rises in a straight line from 0")
+            }
+            RampUp::Exponential => PossibleValue::new("exponential")
+                .help("The rate grows by the same factor every instant, from 1 % of the target"),
         })
     }
 }

@@ -22,7 +22,7 @@ pub enum Pacing {
     AllAtOnce,
     /// `concurrency` requests in flight (this process's part when sharded).
     ClosedLoop { concurrency: usize },
-    /// Sent on a timeline; ramp-up lasts `settle_us` from the first send.
+    /// Sent on a timeline; ramp-up (if any) ends `settle_us` after the run's start.
     OpenLoop { settle_us: u64 },
 }
 
@@ -114,7 +114,8 @@ pub fn steady_state(data: &RunData, pacing: Pacing, pcts: &[f64]) -> SteadyState
                 ));
             }
         },
-        Pacing::OpenLoop { settle_us } => begin + settle_us,
+        // Warm-up requests, left out of `data`, may have filled part of the ramp.
+        Pacing::OpenLoop { settle_us } => begin.max(settle_us),
     };
     let len = last_send.saturating_sub(start);
     if (len as f64) < MIN_SHARE * run_us as f64 || len == 0 {

@@ -87,10 +87,17 @@ pub struct RunData {
     pub failures: FailureTally,
     /// Output tokens of successful requests over time (steady state, time slices).
     tokens: TokenTimeline,
+    /// Warm-up records seen and left out (`--warmup`, `--warmup-s`).
+    pub warmup: u64,
 }
 
 impl RunData {
     pub fn push(&mut self, r: &RequestRecord) {
+        // Warm-up requests are saved but measured by nothing: no statistic, no span.
+        if r.warmup {
+            self.warmup += 1;
+            return;
+        }
         let ok = r.ok();
         if ok {
             for w in r.events.windows(2) {
@@ -210,6 +217,8 @@ pub struct Summary {
     pub steady: Option<SteadyState>,
     /// `--slice-s`: the run in fixed time slices.
     pub slices: Option<Slices>,
+    /// Warm-up requests sent before the measured ones and excluded from every figure.
+    pub warmup_requests: u64,
 }
 
 fn ms(us: u64) -> f64 {
@@ -256,6 +265,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         server_metrics: None,
         steady: None,
         slices: None,
+        warmup_requests: data.warmup,
     }
 }
 

@@ -43,6 +43,9 @@ pub(super) struct SummaryJson {
     steady: Option<SteadyJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     slices: Option<SlicesJson>,
+    /// Warm-up requests left out of every figure; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    warmup_requests: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -174,6 +177,7 @@ impl From<Summary> for SummaryJson {
             ttft_from_scheduled_ms: some(&s.ttft_from_scheduled_ms),
             e2e_from_scheduled_ms: some(&s.e2e_from_scheduled_ms),
             server_metrics: s.server_metrics,
+            warmup_requests: (s.warmup_requests > 0).then_some(s.warmup_requests),
         }
     }
 }
@@ -284,6 +288,7 @@ impl From<SummaryJson> for Summary {
             server_metrics: j.server_metrics,
             steady: j.steady.map(SteadyJson::read),
             slices: j.slices.map(SlicesJson::read),
+            warmup_requests: j.warmup_requests.unwrap_or(0),
         }
     }
 }

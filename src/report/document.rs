@@ -425,6 +425,24 @@ pub struct RunParams {
     /// A probe of a `capacity` search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_probe: Option<bool>,
+    /// `--warmup N`: warm-up requests before the measured ones (rate `--warmup-s`: the
+    /// arrivals due in its first seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_requests: Option<usize>,
+    /// `--warmup-s`: requests sent in the run's first seconds were warm-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_s: Option<f64>,
+    /// How the load rose to its target: `linear` or `exponential` (rate), `slots`
+    /// (closed loop: slot i of c started at i·S/c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_up: Option<String>,
+    /// `--ramp-up-s`, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_up_s: Option<f64>,
+    /// When the target load was reached, µs from the run's start: the ramp's end
+    /// (closed loop: when the last slot started, (c−1)·S/c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_up_end_us: Option<u64>,
 }
 
 impl RunParams {
@@ -439,8 +457,10 @@ impl RunParams {
                 let concurrency = part.or(self.concurrency)?;
                 Some(Pacing::ClosedLoop { concurrency })
             }
-            // Ramp-up ends `settle_us` after the first send: none until runs carry it.
-            RunMode::Rate | RunMode::Trace => Some(Pacing::OpenLoop { settle_us: 0 }),
+            // The ramp (`--ramp-up-s`) ends this long after the run's start.
+            RunMode::Rate | RunMode::Trace => Some(Pacing::OpenLoop {
+                settle_us: self.ramp_up_end_us.unwrap_or(0),
+            }),
             RunMode::Other(_) => None,
         }
     }

@@ -147,6 +147,12 @@ fn totals(s: &Summary) -> String {
         },
         s.duration_s
     ));
+    if s.warmup_requests > 0 {
+        out.push_str(&format!(
+            "           {} warm-up requests excluded\n",
+            s.warmup_requests
+        ));
+    }
     out.push_str(&format!(
         "throughput {:.1} output tok/s · {:.1} input tok/s · {:.1} total tok/s · {:.3} req/s\n",
         s.output_tok_s, s.input_tok_s, s.total_tok_s, s.req_s

@@ -4,6 +4,8 @@
 pub mod arrivals;
 mod failures;
 pub mod open_loop;
+#[cfg(test)]
+mod tests_ramp;
 
 pub use failures::{FailureCounter, MIN_ENDED_FOR_ERROR_RATE};
 
@@ -191,10 +193,25 @@ pub(crate) async fn join_all(tasks: &mut JoinSet<()>, ctx: &RunContext) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// What the record of a request says about its sending besides its own exchange.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sending {
+    /// Open loop: when the schedule wanted it sent (µs).
+    pub scheduled_at: Option<u64>,
+    /// Time spent waiting for a slot or a parent turn (µs).
+    pub queue_wait: Option<u64>,
+    /// Part of the run's warm-up: recorded, flagged, measured by nothing.
+    pub warmup: bool,
+}
+
 impl RunContext {
-    async fn send(&self, req: &PreparedRequest) {
+    async fn send(&self, req: &PreparedRequest, warmup: bool) {
         let body = req.body.clone();
-        self.send_body(req.id, body, req.input_tokens, None, None, false)
+        let how = Sending {
+            warmup,
+            ..Sending::default()
+        };
+        self.send_body(req.id, body, req.input_tokens, how, false)
             .await;
     }
 
@@ -205,24 +222,27 @@ impl RunContext {
         id: u64,
         body: bytes::Bytes,
         input_tokens: u32,
-        scheduled_at: Option<u64>,
-        queue_wait: Option<u64>,
+        how: Sending,
         keep_answer: bool,
     ) -> Option<Answer> {
         // Not sent once abandoned (a task that only now got its turn).
         if self.abandon.is_set() {
             return None;
         }
-        let outcome = self
-            .client
-            .execute_until(
-                &self.url,
-                body,
-                &self.clock,
-                &(&*self.live, &*self.failures),
-                self.abandon.wait(),
-            )
-            .await;
+        let (url, clock, stop) = (&self.url, &self.clock, self.abandon.wait());
+        // A warm-up failure does not count towards --max-error-rate: the server may
+        // still be cold, which is why there is a warm-up.
+        let outcome = if how.warmup {
+            let obs = &*self.live;
+            self.client
+                .execute_until(url, body, clock, &obs, stop)
+                .await
+        } else {
+            let obs = (&*self.live, &*self.failures);
+            self.client
+                .execute_until(url, body, clock, &obs, stop)
+                .await
+        };
         let answer = (keep_answer && outcome.failure.is_none()).then(|| Answer {
             text: outcome.text.clone(),
             tokens: outcome.usage.and_then(|u| u.completion_tokens),
@@ -230,20 +250,31 @@ impl RunContext {
         self.recorder.submit(Finished {
             run: self.label.clone(),
             id,
-            scheduled_at,
-            queue_wait,
+            scheduled_at: how.scheduled_at,
+            queue_wait: how.queue_wait,
             input_tokens,
             outcome,
+            warmup: how.warmup,
         });
         answer
     }
 }
 
-/// The requests of a closed-loop or batch run: those prepared before it, then those a
-/// producer prepares while it goes (so memory holds a bounded number of prompts).
+/// The requests of a closed-loop or batch run: the warm-up's first, if any, then those
+/// prepared before the run, then those a producer prepares while it goes (so memory
+/// holds a bounded number of prompts).
 pub struct Feed {
     ready: std::sync::Mutex<std::vec::IntoIter<PreparedRequest>>,
     rest: Option<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<PreparedRequest>>>,
+    warm: Option<WarmFeed>,
+}
+
+/// The warm-up's requests, from a producer of their own: a counted warm-up ends when
+/// its producer has sent them all; a timed one when its time is over.
+struct WarmFeed {
+    rx: tokio::sync::Mutex<Option<tokio::sync::mpsc::Receiver<PreparedRequest>>>,
+    until_us: Option<u64>,
+    over: std::sync::atomic::AtomicBool,
 }
 
 impl Feed {
@@ -254,41 +285,116 @@ impl Feed {
         Feed {
             ready: std::sync::Mutex::new(ready.into_iter()),
             rest: rest.map(tokio::sync::Mutex::new),
+            warm: None,
         }
     }
 
-    async fn next(&self) -> Option<PreparedRequest> {
+    /// Warm-up requests come first, from `rx`: all it gives, or (`until_us`) those
+    /// taken before that instant of the run.
+    pub fn warming(
+        mut self,
+        rx: tokio::sync::mpsc::Receiver<PreparedRequest>,
+        until_us: Option<u64>,
+    ) -> Self {
+        self.warm = Some(WarmFeed {
+            rx: tokio::sync::Mutex::new(Some(rx)),
+            until_us,
+            over: Default::default(),
+        });
+        self
+    }
+
+    /// The next request to send, and whether it is a warm-up request.
+    async fn next(&self, clock: &RunClock) -> Option<(PreparedRequest, bool)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(w) = &self.warm
+            && !w.over.load(Relaxed)
+        {
+            let mut rx = w.rx.lock().await;
+            let due = w.until_us.is_none_or(|end| clock.now_us() < end);
+            if due
+                && let Some(r) = rx.as_mut()
+                && let Some(req) = r.recv().await
+            {
+                return Some((req, true));
+            }
+            // Over: dropping the receiver ends its producer.
+            *rx = None;
+            w.over.store(true, Relaxed);
+        }
         let ready = self.ready.lock().unwrap_or_else(|e| e.into_inner()).next();
-        match (ready, &self.rest) {
+        let req = match (ready, &self.rest) {
             (Some(r), _) => Some(r),
             (None, Some(rest)) => rest.lock().await.recv().await,
             (None, None) => None,
-        }
+        };
+        req.map(|r| (r, false))
+    }
+}
+
+/// `--ramp-up-s` in a closed loop: slot g of the whole run's `of` starts at g·`us`/`of`;
+/// this process's slot j is slot `first + j·step` (a shard's slots interleave with the
+/// others', so all of them together still start evenly).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlotRamp {
+    pub us: u64,
+    pub first: usize,
+    pub step: usize,
+    pub of: usize,
+}
+
+impl SlotRamp {
+    pub fn start_us(&self, slot: usize) -> u64 {
+        let g = (self.first + slot * self.step) as u128;
+        // A shard with a slot past the whole run's (more shards than slots) starts last.
+        ((self.us as u128 * g / self.of.max(1) as u128) as u64).min(self.us)
     }
 }
 
 /// Send every request — all at once (`concurrency` None) or in a closed loop — and
 /// return when all have finished. Open-loop runs go through `open_loop::drive_open`.
-pub async fn drive(concurrency: Option<usize>, feed: Feed, ctx: Arc<RunContext>) {
+/// All at once, a warm-up goes as a burst of its own, finished before the measured one;
+/// in a closed loop, slots start one by one by `slot_ramp` (`--ramp-up-s`).
+pub async fn drive(
+    concurrency: Option<usize>,
+    feed: Feed,
+    slot_ramp: Option<SlotRamp>,
+    ctx: Arc<RunContext>,
+) {
     let mut tasks = JoinSet::new();
     match concurrency {
         None => {
-            while let Some(req) = feed.next().await {
+            let mut warming = true;
+            while let Some((req, warmup)) = feed.next(&ctx.clock).await {
+                if warming && !warmup {
+                    warming = false;
+                    join_all(&mut tasks, &ctx).await;
+                }
                 if ctx.should_stop() {
                     break;
                 }
                 let ctx = ctx.clone();
-                tasks.spawn(async move { ctx.send(&req).await });
+                tasks.spawn(async move { ctx.send(&req, warmup).await });
             }
         }
         Some(concurrency) => {
             let feed = Arc::new(feed);
-            for _ in 0..concurrency {
+            for slot in 0..concurrency {
                 let (feed, ctx) = (feed.clone(), ctx.clone());
+                let start_us = slot_ramp.map(|r| r.start_us(slot));
                 tasks.spawn(async move {
+                    if let Some(at) = start_us {
+                        let due = tokio::time::Instant::from_std(ctx.clock.instant_at(at));
+                        tokio::select! {
+                            () = tokio::time::sleep_until(due) => {}
+                            () = ctx.shutdown.wait() => return,
+                        }
+                    }
                     while !ctx.should_stop() {
-                        let Some(req) = feed.next().await else { break };
-                        ctx.send(&req).await;
+                        let Some((req, warmup)) = feed.next(&ctx.clock).await else {
+                            break;
+                        };
+                        ctx.send(&req, warmup).await;
                     }
                 });
             }

@@ -24,6 +24,8 @@ pub struct Timed {
     pub req: PreparedRequest,
     /// The trace request it was made from, when a session's turn is decided at send time.
     pub turn: Option<Box<TraceRequest>>,
+    /// One of the run's warm-up requests.
+    pub warmup: bool,
 }
 
 /// Send every request from `incoming` (in time order) at its time; with `cap`, at most
@@ -74,7 +76,12 @@ async fn send_timed(
     ctx: Arc<RunContext>,
 ) {
     let t0 = ctx.clock.now_us();
-    let Timed { at_us, req, turn } = timed;
+    let Timed {
+        at_us,
+        req,
+        turn,
+        warmup,
+    } = timed;
     // Waits for a slot, then sends; `None` sends the prepared body.
     let send = |body: Option<(Bytes, u32)>, keep_answer: bool| {
         let (slots, ctx, req) = (&slots, &ctx, &req);
@@ -88,10 +95,13 @@ async fn send_timed(
                 return None;
             }
             let waited = ctx.clock.now_us() - t0;
-            let wait = (cap.is_some() || ctx.sessions.is_some()).then_some(waited);
+            let how = super::Sending {
+                scheduled_at: Some(at_us),
+                queue_wait: (cap.is_some() || ctx.sessions.is_some()).then_some(waited),
+                warmup,
+            };
             let (body, tokens) = body.unwrap_or_else(|| (req.body.clone(), req.input_tokens));
-            ctx.send_body(req.id, body, tokens, Some(at_us), wait, keep_answer)
-                .await
+            ctx.send_body(req.id, body, tokens, how, keep_answer).await
         }
     };
     match (&ctx.sessions, turn) {

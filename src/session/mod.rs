@@ -38,8 +38,14 @@ pub struct RunPlan {
     pub params: RunParams,
     pub load: Load,
     pub requests: usize,
-    /// Send one request, unrecorded, before the run (the seed's throughput warm-up).
+    /// Send one request, unrecorded, before the run (the seed's throughput warm-up,
+    /// when no `--warmup` is given).
     pub warmup: bool,
+    /// `--warmup N` / `--warmup-s S`: the run's first requests, recorded but flagged and
+    /// measured by nothing (open loop: the count of warm-up arrivals, decided already).
+    pub warmup_phase: crate::schedule::arrivals::Warmup,
+    /// Closed loop `--ramp-up-s`: slot i of c starts at i·S/c (µs).
+    pub slot_ramp_us: Option<u64>,
     /// Which prompt set: runs with the same number send the same requests (a
     /// dual-round level's rounds); by default each run has its own.
     pub prompts: Option<u64>,

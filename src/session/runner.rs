@@ -11,13 +11,14 @@ use super::target::Target;
 use crate::clock::RunClock;
 use crate::console::printable;
 use crate::error::Error;
-use crate::feed::Feeder;
+use crate::feed::{ClosedStart, Feeder, OpenWarmup};
 use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics};
 use crate::metrics::steady::RunShape;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
-use crate::schedule::{FailureCounter, Load, RunContext};
+use crate::schedule::arrivals::Warmup;
+use crate::schedule::{FailureCounter, Load, RunContext, SlotRamp};
 use crate::settings::SessionSettings;
 use crate::shard::{Pick, Shard};
 use crate::shutdown::{Phase, Shutdown, signal_name};
@@ -208,7 +209,21 @@ impl<'a> Runner<'a> {
         let s = &self.stage;
         let target = s.target;
         let shard = s.pick.shard();
-        let expected_tokens = expected_tokens(&s.inputs.workload.source, &upfront, count, shard);
+        // This process's part of the warm-up: its ids follow the measured ones.
+        let warmup = match plan.warmup_phase {
+            Warmup::Requests(n) => Warmup::Requests(s.pick.len_of(plan.requests + n) - count),
+            w => w,
+        };
+        let warm_count = match warmup {
+            Warmup::Requests(n) => n,
+            _ => 0,
+        };
+        let expected_tokens = expected_tokens(
+            &s.inputs.workload.source,
+            &upfront,
+            count + warm_count,
+            shard,
+        );
         let sessions = self.sessions(feeder.run);
         let stop = || target.shutdown.requested().is_some();
         if let Some(at) = first_start {
@@ -245,7 +260,7 @@ impl<'a> Runner<'a> {
             s.progress,
             &plan.label,
             live.clone(),
-            count as u64,
+            (count + warm_count) as u64,
             expected_tokens,
         );
         let rt = &target.rt;
@@ -253,12 +268,34 @@ impl<'a> Runner<'a> {
         let clock = match &plan.load {
             Load::OpenLoop { at, cap } => {
                 let cap = cap.map(|c| shard.part_of(c));
-                feeder.open_loop(rt, upfront, count, at, cap, make_ctx)?
+                let warm = OpenWarmup {
+                    measured: plan.requests,
+                    warmup: match plan.warmup_phase {
+                        Warmup::Requests(n) => n,
+                        _ => 0,
+                    },
+                };
+                feeder.open_loop(rt, upfront, count, at, cap, warm, make_ctx)?
             }
-            Load::AllAtOnce => feeder.closed_loop(rt, upfront, count, None, make_ctx)?,
+            Load::AllAtOnce => {
+                let start = ClosedStart {
+                    warmup,
+                    slot_ramp: None,
+                };
+                feeder.closed_loop(rt, upfront, count, None, start, make_ctx)?
+            }
             Load::ClosedLoop { concurrency } => {
                 let c = shard.part_of(*concurrency);
-                feeder.closed_loop(rt, upfront, count, Some(c), make_ctx)?
+                let start = ClosedStart {
+                    warmup,
+                    slot_ramp: plan.slot_ramp_us.map(|us| SlotRamp {
+                        us,
+                        first: shard.index as usize,
+                        step: shard.count as usize,
+                        of: *concurrency,
+                    }),
+                };
+                feeder.closed_loop(rt, upfront, count, Some(c), start, make_ctx)?
             }
         };
         Ok((clock, scrape))

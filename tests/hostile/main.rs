@@ -16,3 +16,4 @@ mod signals;
 mod small;
 mod smoke;
 mod terminal;
+mod warmup;
