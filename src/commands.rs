@@ -12,6 +12,7 @@ use crate::settings::{
     DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween,
 };
 use crate::shutdown::{Shutdown, Signals};
+use crate::sweep::Sweep;
 use crate::workload::dataset::dataset_prompts;
 use crate::workload::trace_file::TraceFile;
 
@@ -37,6 +38,11 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
             session.workload.seed,
             &shutdown,
         )?,
+        LoadMode::Sweep(sw) => {
+            // Its rate runs depend on the first two runs' results: a planner of its own.
+            let planner = Sweep::new(sw, session.workload.seed, session.output.gpus);
+            return run_session(&session, Source::Prompts, Box::new(planner), argv, shutdown);
+        }
     };
     run_session(
         &session,

@@ -53,6 +53,21 @@ pub enum LoadMode {
     Rate(RateSettings),
     Trace(TraceSettings),
     DualRound(DualRoundSettings),
+    Sweep(SweepSettings),
+}
+
+/// `sweep`: its rate runs' flags; the synchronous and max-throughput runs send
+/// `num_requests` each.
+#[derive(Debug)]
+pub struct SweepSettings {
+    /// Open-loop rates between the two measured ones.
+    pub rates: usize,
+    pub num_requests: usize,
+    pub burstiness: f64,
+    pub duration_s: Option<f64>,
+    /// How many arrivals, or for how long, per rate run.
+    pub span: Span,
+    pub max_concurrency: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -219,6 +234,8 @@ pub struct OutputSettings {
     pub html: Option<PathBuf>,
     pub percentiles: Vec<f64>,
     pub slo: Option<Slo>,
+    /// `--gpus`: a label, for throughput per GPU.
+    pub gpus: Option<u32>,
 }
 
 #[derive(Debug)]

@@ -3,10 +3,14 @@
 //! and levels are at least 1 already: their value parsers (`values::positive_int`)
 //! refuse 0 and negatives, naming the flag.
 
-use super::load::{BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ThroughputArgs, TraceArgs};
+use super::load::{
+    BatchArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, SweepArgs, ThroughputArgs, TraceArgs,
+};
 use crate::error::Error;
 use crate::schedule::arrivals::Span;
-use crate::settings::{DualRoundSettings, LoadMode, RateSettings, ResetBetween, TraceSettings};
+use crate::settings::{
+    DualRoundSettings, LoadMode, RateSettings, ResetBetween, SweepSettings, TraceSettings,
+};
 use crate::workload::synthetic::LengthSpec;
 
 /// Levels name their runs, and run labels must be unique within a result file.
@@ -213,4 +217,35 @@ pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Er
         num_requests: a.load.num_requests,
     });
     Ok((mode, prompts))
+}
+
+/// More rate runs than a sweep curve needs is a typo (each is a whole run).
+const MAX_SWEEP_RATES: usize = 100;
+
+pub(super) fn sweep(a: &SweepArgs) -> Result<(LoadMode, PromptMode), Error> {
+    // As `rate`: 256 requests per run unless a count or (for the rate runs) a duration.
+    let num_requests = a.load.num_requests.unwrap_or(256);
+    if a.rates > MAX_SWEEP_RATES {
+        return Err(Error::Input(format!(
+            "--rates {}: expected at most {MAX_SWEEP_RATES} rates (each is a run of its own)",
+            a.rates
+        )));
+    }
+    let span = Span {
+        requests: a.load.num_requests.or(if a.duration.is_some() {
+            None
+        } else {
+            Some(256)
+        }),
+        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
+    };
+    let mode = LoadMode::Sweep(SweepSettings {
+        rates: a.rates,
+        num_requests,
+        burstiness: a.burstiness,
+        duration_s: a.duration,
+        span,
+        max_concurrency: a.max_concurrency,
+    });
+    Ok((mode, Defaults::fixed(1024, 256)))
 }

@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 
 pub use analysis::{CompareArgs, MergeArgs, ReportArgs};
 pub use load::{
-    BatchArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, ThroughputArgs, TraceArgs,
+    BatchArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, SweepArgs, ThroughputArgs,
+    TraceArgs,
 };
 pub use sim::{SimArgs, SimModelArgs};
 
@@ -46,6 +47,9 @@ pub enum Command {
     /// Cache study: the same requests in two (or more) rounds, cold then warm, per
     /// concurrency level
     DualRound(DualRoundArgs),
+    /// Sweep: a synchronous run, a max-throughput run, then open-loop rates between
+    /// their request rates (load curves and the throughput–interactivity chart)
+    Sweep(SweepArgs),
     /// Run the built-in simulated OpenAI-compatible server
     Sim(SimArgs),
     /// Recompute and print the summaries of a saved result directory

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::load::LoadArgs;
-use super::load_modes::{PromptMode, batch, concurrency, dual_round, rate, throughput, trace};
+use super::load_modes::{
+    PromptMode, batch, concurrency, dual_round, rate, sweep, throughput, trace,
+};
 use super::{Cli, Command, CompareArgs, MergeArgs, ReportArgs, SimArgs};
 use crate::error::Error;
 use crate::metrics::slo::Slo;
@@ -47,6 +49,10 @@ impl Settings {
             }
             Command::DualRound(a) => {
                 let (mode, prompts) = dual_round(&a)?;
+                load(mode, session(a.load, prompts)?)
+            }
+            Command::Sweep(a) => {
+                let (mode, prompts) = sweep(&a)?;
                 load(mode, session(a.load, prompts)?)
             }
             Command::Sim(a) => Settings::Sim(Box::new(sim(a)?)),
@@ -131,6 +137,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             html: a.html,
             percentiles,
             slo,
+            gpus: a.gpus,
         },
     })
 }

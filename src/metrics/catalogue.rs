@@ -76,6 +76,13 @@ pub const SCHEDULE_LAG: Distribution = Distribution {
     get: |s| s.schedule_lag_ms.as_ref(),
 };
 
+/// Output tokens/s per user (tok/s, not ms: not a row of the latency table).
+pub const PER_USER: Distribution = Distribution {
+    key: "per_user_tok_s",
+    short: "per-user tok/s",
+    get: |s| s.per_user_tok_s.as_ref(),
+};
+
 /// One statistic of a distribution.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stat {
@@ -165,7 +172,7 @@ const fn value(
 use Stat::{Mean, P};
 
 /// Every metric, in the order `compare` lists them.
-pub const METRICS: [Metric; 28] = [
+pub const METRICS: [Metric; 29] = [
     value(
         "throughput.output_tok_s",
         "output tok/s",
@@ -268,6 +275,14 @@ pub const METRICS: [Metric; 28] = [
         &SCHEDULE_LAG,
         P(99.0),
     ),
+    // The interactivity side of the throughput–interactivity trade-off.
+    Metric {
+        key: "per_user_tok_s.p50",
+        label: "per-user tok/s p50",
+        unit: Unit::TokensPerS,
+        better: Better::Higher,
+        read: Read::Stat(&PER_USER, P(50.0)),
+    },
 ];
 
 /// The distributions of the terminal table, in its row order.

@@ -36,6 +36,9 @@ pub(super) struct SummaryJson {
     ttft_from_scheduled_ms: Option<SavedStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     e2e_from_scheduled_ms: Option<SavedStats>,
+    /// Output tokens/s per user (absent in older files and without a timed request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_user_tok_s: Option<SavedStats>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -164,6 +167,10 @@ impl From<Summary> for SummaryJson {
             ttft_from_scheduled_ms: some(&s.ttft_from_scheduled_ms),
             e2e_from_scheduled_ms: some(&s.e2e_from_scheduled_ms),
             server_metrics: s.server_metrics,
+            per_user_tok_s: s.per_user_tok_s.as_ref().map(|st| SavedStats {
+                percentiles: st.percentiles.iter().map(|(q, _)| *q).collect(),
+                stats: Some(st.clone()),
+            }),
         }
     }
 }
@@ -272,6 +279,7 @@ impl From<SummaryJson> for Summary {
                 },
             }),
             server_metrics: j.server_metrics,
+            per_user_tok_s: j.per_user_tok_s.and_then(|s| s.stats),
         }
     }
 }

@@ -66,8 +66,30 @@ pub struct ResultsDoc {
     /// above, `command` included, is the first session's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appended: Option<Vec<Appended>>,
+    /// `--gpus N`: a label only, for the throughput per GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u32>,
+    /// Throughput against interactivity, one point per run that has both (the Pareto
+    /// chart's data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactivity: Option<Vec<InteractivityPoint>>,
     #[serde(default)]
     pub runs: Vec<SavedRun>,
+}
+
+/// One run on the throughput–interactivity plane.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InteractivityPoint {
+    pub label: String,
+    /// Median output tokens/s per user.
+    pub per_user_tok_s: f64,
+    /// Total output tokens/s of the run.
+    pub output_tok_s: f64,
+    /// `output_tok_s` / `--gpus`, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_gpu: Option<f64>,
+    /// No other run is at least as good on both axes and better on one.
+    pub on_frontier: bool,
 }
 
 /// One `--append` session: when it started, its command line, the runs it added.
@@ -263,6 +285,9 @@ pub enum RunMode {
     Rate,
     Trace,
     DualRound,
+    /// `sweep`: a synchronous run, a max-throughput run, then open-loop rates between
+    /// them; `params.sweep` tells which.
+    Sweep,
     /// A mode this build does not know (a newer writer's), kept as written.
     Other(String),
 }
@@ -283,6 +308,7 @@ impl RunMode {
             RunMode::Rate => "rate",
             RunMode::Trace => "trace",
             RunMode::DualRound => "dual-round",
+            RunMode::Sweep => "sweep",
             RunMode::Other(s) => s,
         }
     }
@@ -295,6 +321,7 @@ impl RunMode {
             "rate" => RunMode::Rate,
             "trace" => RunMode::Trace,
             "dual-round" => RunMode::DualRound,
+            "sweep" => RunMode::Sweep,
             other => RunMode::Other(other.to_string()),
         }
     }
@@ -369,6 +396,9 @@ pub struct RunParams {
     /// `--shard`: this process's part of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardParams>,
+    /// `sweep`: which kind of run: "synchronous", "throughput" or "rate".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
     /// `merge`: how many processes' records the run holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_processes: Option<usize>,

@@ -89,6 +89,7 @@ impl Sinks {
             this.runs.push(run.label.clone());
         }
         self.doc.runs.push(run);
+        self.doc.interactivity = crate::report::pareto::of_runs(&self.doc.runs, self.doc.gpus);
     }
 
     /// After the last round of a dual-round level (the run just pushed; `next` is the
@@ -164,6 +165,7 @@ pub fn header(
         shard: (!s.run.shard.is_whole()).then(|| s.run.shard.into()),
         start_at: s.run.start_at.map(crate::start_at::format),
         command: Some(redacted_command(argv, s.target.api_key.as_deref())),
+        gpus: s.output.gpus,
         ..ResultsDoc::new()
     }
 }
@@ -207,6 +209,7 @@ mod tests {
                 html: None,
                 percentiles: vec![],
                 slo: None,
+                gpus: None,
                 existing: crate::settings::Existing::Refuse,
             },
         );
