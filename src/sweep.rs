@@ -137,7 +137,10 @@ pub fn spaced_rates(sync: f64, max: f64, n: usize) -> (Vec<f64>, Option<String>)
         return (Vec::new(), Some(note));
     }
     if max > sync {
-        return ((1..=n).map(|i| sync + (max - sync) * frac(i)).collect(), None);
+        return (
+            (1..=n).map(|i| sync + (max - sync) * frac(i)).collect(),
+            None,
+        );
     }
     // Not batching: more requests at once bring no more throughput, so the synchronous
     // rate is the capacity; below it an open loop still shows latency against load.
@@ -198,21 +201,12 @@ fn rate_of(run: &SavedRun) -> f64 {
 /// The runs by rate: rate, throughput, TTFT/TPOT p50, per-user tok/s, frontier.
 fn conclusion_table(done: &[SavedRun], gpus: Option<u32>) -> Table {
     let points = pareto::of_runs(done, gpus).unwrap_or_default();
-    let on_frontier = |label: &str| {
-        points
-            .iter()
-            .any(|p| p.label == label && p.on_frontier)
-    };
+    let on_frontier = |label: &str| points.iter().any(|p| p.label == label && p.on_frontier);
     let mut runs: Vec<&SavedRun> = done.iter().collect();
     runs.sort_by(|a, b| rate_of(a).total_cmp(&rate_of(b)));
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    let mut header: Vec<&str> = vec![
-        "run",
-        "rate req/s",
-        "done req/s",
-        "output tok/s",
-    ];
+    let mut header: Vec<&str> = vec!["run", "rate req/s", "done req/s", "output tok/s"];
     if gpus.is_some() {
         header.push("per GPU");
     }

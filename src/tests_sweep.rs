@@ -100,6 +100,9 @@ fn the_conclusion_lists_the_runs_by_rate_with_the_frontier() {
     let row = |name| lines.iter().find(|l| l.contains(name)).unwrap().to_string();
     assert!(row("synchronous").contains("yes"), "{text}");
     assert!(row("throughput").contains("yes"), "{text}");
-    assert!(!row("rate 1/1").contains("yes"), "dominated by synchronous: {text}");
+    assert!(
+        !row("rate 1/1").contains("yes"),
+        "dominated by synchronous: {text}"
+    );
     assert!(row("throughput").contains("450.0"), "per GPU: {text}");
 }

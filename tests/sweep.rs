@@ -61,7 +61,13 @@ fn a_sweep_runs_synchronous_max_then_rates_between_them() {
     let labels: Vec<&str> = out.runs.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(
         labels,
-        ["synchronous", "throughput", "rate 1/3", "rate 2/3", "rate 3/3"]
+        [
+            "synchronous",
+            "throughput",
+            "rate 1/3",
+            "rate 2/3",
+            "rate 3/3"
+        ]
     );
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(results.join("results.json")).unwrap())
@@ -72,10 +78,7 @@ fn a_sweep_runs_synchronous_max_then_rates_between_them() {
         .iter()
         .map(|r| r["params"]["sweep"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        kinds,
-        ["synchronous", "throughput", "rate", "rate", "rate"]
-    );
+    assert_eq!(kinds, ["synchronous", "throughput", "rate", "rate", "rate"]);
     assert_eq!(runs[0]["params"]["concurrency"], 1);
     let req_s = |r: &Value| r["summary"]["throughput"]["req_s"].as_f64().unwrap();
     let (sync, max) = (req_s(&runs[0]), req_s(&runs[1]));
@@ -85,7 +88,10 @@ fn a_sweep_runs_synchronous_max_then_rates_between_them() {
         .map(|r| r["params"]["rate"].as_f64().unwrap())
         .collect();
     assert!(rates.windows(2).all(|w| w[0] < w[1]), "{rates:?}");
-    assert!(rates[0] > sync && rates[2] < max, "{sync} < {rates:?} < {max}");
+    assert!(
+        rates[0] > sync && rates[2] < max,
+        "{sync} < {rates:?} < {max}"
+    );
     // Evenly spaced: a quarter of the way each.
     let step = (max - sync) / 4.0;
     for (i, r) in rates.iter().enumerate() {
@@ -109,7 +115,12 @@ fn a_sweep_runs_synchronous_max_then_rates_between_them() {
     // The fastest per user and the highest throughput are always on the frontier.
     let best = |key: &str| {
         pts.iter()
-            .max_by(|a, b| a[key].as_f64().unwrap().total_cmp(&b[key].as_f64().unwrap()))
+            .max_by(|a, b| {
+                a[key]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b[key].as_f64().unwrap())
+            })
             .unwrap()
     };
     assert_eq!(best("per_user_tok_s")["on_frontier"], true);
@@ -140,4 +151,75 @@ fn sweep_flags_are_checked() {
         assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
         assert!(e.to_string().contains(flag), "{args:?}: {e}");
     }
+}
+
+/// A small sweep into `dir`, with `extra` flags.
+fn small_sweep(url: &str, dir: &Path, extra: &[&str]) -> Result<Outcome, Error> {
+    let mut args = vec![
+        "sweep",
+        "--endpoint",
+        url,
+        "--rates",
+        "2",
+        "--num-requests",
+        "4",
+        "--input-len",
+        "8",
+        "--output-len",
+        "4",
+        "--output-dir",
+        s(dir),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[test]
+fn sweeps_append_to_sweeps_only_and_compare_by_position() {
+    let server = sim();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    small_sweep(&url, &a, &[]).unwrap();
+    small_sweep(&url, &b, &[]).unwrap();
+    // Two sweeps pair run by run: the i-th rate of each, whatever its rate.
+    let Outcome::Compared(c) = run(&["compare", s(&a), s(&b)]).unwrap() else {
+        panic!()
+    };
+    let labels: Vec<&str> = c.runs.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["synchronous", "throughput", "rate 1/2", "rate 2/2"]);
+    assert!(
+        c.runs[0]
+            .rows
+            .iter()
+            .any(|r| r.metric.key == "per_user_tok_s.p50"),
+        "compare shows the per-user speed"
+    );
+    // A second sweep adds its runs to the first's, labels made unique.
+    let Outcome::Session(more) = small_sweep(&url, &a, &["--append"]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(more.runs[0].0, "synchronous #2");
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("results.json")).unwrap()).unwrap();
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 8);
+    assert_eq!(doc["interactivity"].as_array().unwrap().len(), 8);
+    // Concurrency runs are another mode: refused before anything is sent.
+    let e = run(&[
+        "concurrency",
+        "--endpoint",
+        &url,
+        "--concurrency",
+        "2",
+        "--num-requests",
+        "2",
+        "--output-dir",
+        s(&a),
+        "--append",
+        "--quiet",
+    ])
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("holds sweep runs"), "{e}");
 }

@@ -36,7 +36,10 @@ fn per_user_speed_is_output_tokens_over_e2e_minus_ttft() {
     assert!(close(u.percentile(50.0).unwrap(), 50.0), "{u:?}");
     // p10 of [40, 50, 300]: 40 + 0.2 × 10 = 42.
     assert!(close(u.percentile(10.0).unwrap(), 42.0), "{u:?}");
-    assert!(close(u.percentile(90.0).unwrap(), 50.0 + 0.8 * 250.0), "{u:?}");
+    assert!(
+        close(u.percentile(90.0).unwrap(), 50.0 + 0.8 * 250.0),
+        "{u:?}"
+    );
 }
 
 #[test]

@@ -131,7 +131,10 @@ pub fn load_level(mode: &RunMode, params: &RunParams) -> Option<(LoadAxis, f64)>
         // A sweep's synchronous and max-throughput runs have no set rate: the load
         // curves place them at the rate they reached (`load_curves::placed`).
         RunMode::Sweep => (
-            axis("request rate (req/s; synchronous and max runs: as reached)", false),
+            axis(
+                "request rate (req/s; synchronous and max runs: as reached)",
+                false,
+            ),
             params.rate.flatten(),
         ),
         RunMode::Trace => (

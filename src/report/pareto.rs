@@ -4,10 +4,10 @@
 //! no other run beats on both. Saved in results.json (`interactivity`) and drawn in
 //! the HTML report.
 
+use super::charts::Series;
 use super::document::{InteractivityPoint, SavedRun};
 use super::page::{Page, num, table};
 use super::reanalyze::LoadedRun;
-use super::charts::Series;
 use super::svg::{self, Axis, Chart, Style, esc};
 use crate::metrics::Summary;
 
@@ -132,11 +132,7 @@ fn points_table(pts: &[InteractivityPoint]) -> String {
     let rows: Vec<Vec<String>> = pts
         .iter()
         .map(|p| {
-            let mut row = vec![
-                esc(&p.label),
-                num(p.per_user_tok_s),
-                num(p.output_tok_s),
-            ];
+            let mut row = vec![esc(&p.label), num(p.per_user_tok_s), num(p.output_tok_s)];
             if per_gpu {
                 row.push(p.per_gpu.map_or("-".into(), num));
             }

@@ -209,6 +209,7 @@ pub fn report(
     }
     if rewrite {
         doc.runs = runs.clone();
+        doc.interactivity = super::pareto::of_runs(&doc.runs, doc.gpus);
         write_results_json(dir, &doc)
             .and_then(|_| write_summary_csv(dir, &runs))
             .map_err(|e| {

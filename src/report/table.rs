@@ -138,7 +138,10 @@ fn totals(s: &Summary) -> String {
         ));
     }
     if let Some(u) = &s.per_user_tok_s {
-        let p = |q| u.percentile(q).map_or("-".to_string(), |v| format!("{v:.1}"));
+        let p = |q| {
+            u.percentile(q)
+                .map_or("-".to_string(), |v| format!("{v:.1}"))
+        };
         out.push_str(&format!(
             "per user   {} output tok/s p50 (p10 {}, p90 {}) over {} requests: output tokens / (E2E − TTFT)\n",
             p(50.0),

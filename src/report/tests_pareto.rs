@@ -6,21 +6,23 @@ fn the_frontier_keeps_the_points_no_other_beats_on_both_axes() {
     // (per-user, total): a: fast users, little total; b, d: trade-offs; c is beaten by
     // b on both; e ties b on x but is lower; f equals d (both kept).
     let pts = [
-        (100.0, 50.0),  // a
-        (60.0, 300.0),  // b
-        (50.0, 200.0),  // c: b is better on both
-        (20.0, 900.0),  // d
-        (60.0, 250.0),  // e: same x as b, lower y
-        (20.0, 900.0),  // f: equal to d
-        (10.0, 850.0),  // g: d is better on both
-        (100.0, 40.0),  // h: same x as a, lower
-        (5.0, 900.0),   // i: same y as d, lower x
-        (150.0, 10.0),  // j: the fastest per user
+        (100.0, 50.0), // a
+        (60.0, 300.0), // b
+        (50.0, 200.0), // c: b is better on both
+        (20.0, 900.0), // d
+        (60.0, 250.0), // e: same x as b, lower y
+        (20.0, 900.0), // f: equal to d
+        (10.0, 850.0), // g: d is better on both
+        (100.0, 40.0), // h: same x as a, lower
+        (5.0, 900.0),  // i: same y as d, lower x
+        (150.0, 10.0), // j: the fastest per user
     ];
     let on = frontier(&pts);
     assert_eq!(
         on,
-        [true, true, false, true, false, true, false, false, false, true]
+        [
+            true, true, false, true, false, true, false, false, false, true
+        ]
     );
     assert!(frontier(&[]).is_empty());
     assert_eq!(frontier(&[(1.0, 1.0)]), [true]);
@@ -29,7 +31,10 @@ fn the_frontier_keeps_the_points_no_other_beats_on_both_axes() {
 #[test]
 fn points_carry_the_median_per_user_speed_and_the_throughput_per_gpu() {
     let mut s = summarize(&RunData::default(), &[]);
-    assert!(interactivity([("none", &s)], Some(2)).is_none(), "no per-user speed");
+    assert!(
+        interactivity([("none", &s)], Some(2)).is_none(),
+        "no per-user speed"
+    );
     s.output_tok_s = 800.0;
     s.per_user_tok_s = crate::metrics::Stats::compute(&mut [10.0, 30.0, 20.0], &[50.0]);
     let mut t = s.clone();
