@@ -206,7 +206,7 @@ fn conclusion_table(done: &[SavedRun], gpus: Option<u32>) -> Table {
     runs.sort_by(|a, b| rate_of(a).total_cmp(&rate_of(b)));
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    let mut header: Vec<&str> = vec!["run", "rate req/s", "done req/s", "output tok/s"];
+    let mut header: Vec<&str> = vec!["run", "rate req/s", "reached req/s", "output tok/s"];
     if gpus.is_some() {
         header.push("per GPU");
     }

@@ -188,7 +188,10 @@ fn sweeps_append_to_sweeps_only_and_compare_by_position() {
         panic!()
     };
     let labels: Vec<&str> = c.runs.iter().map(|r| r.label.as_str()).collect();
-    assert_eq!(labels, ["synchronous", "throughput", "rate 1/2", "rate 2/2"]);
+    assert_eq!(
+        labels,
+        ["synchronous", "throughput", "rate 1/2", "rate 2/2"]
+    );
     assert!(
         c.runs[0]
             .rows
@@ -222,4 +225,13 @@ fn sweeps_append_to_sweeps_only_and_compare_by_position() {
     .unwrap_err();
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("holds sweep runs"), "{e}");
+
+    // A file written before the points existed gets them from `report --rewrite`.
+    let file = a.join("results.json");
+    let mut old = doc.clone();
+    old.as_object_mut().unwrap().remove("interactivity");
+    std::fs::write(&file, old.to_string()).unwrap();
+    run(&["report", s(&a), "--rewrite"]).unwrap();
+    let again: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(again["interactivity"].as_array().unwrap().len(), 8);
 }
