@@ -235,7 +235,8 @@ fn conclusion_table(done: &[SavedRun], gpus: Option<u32>) -> Table {
         ]);
         t.add_row(row);
     }
-    for i in 1..8 {
+    // Numbers right-aligned: every column but the first (run) and the last (frontier).
+    for i in 1..t.column_count().saturating_sub(1) {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
