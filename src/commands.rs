@@ -13,6 +13,7 @@ use crate::settings::{
     DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween, StartSettings,
 };
 use crate::shutdown::{Shutdown, Signals};
+use crate::sweep::Sweep;
 use crate::workload::dataset::dataset_prompts;
 use crate::workload::trace_file::TraceFile;
 
@@ -48,6 +49,11 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
         LoadMode::Capacity(c) => {
             let slo = session.output.slo.clone().unwrap_or_default();
             let planner = CapacityPlanner::new(c, slo, session.workload.seed, *start);
+            return run_session(&session, Source::Prompts, Box::new(planner), argv, shutdown);
+        }
+        LoadMode::Sweep(sw) => {
+            // Its rate runs depend on the first two runs' results: a planner of its own.
+            let planner = Sweep::new(sw, session.workload.seed, session.output.gpus, *start);
             return run_session(&session, Source::Prompts, Box::new(planner), argv, shutdown);
         }
     };

@@ -55,6 +55,21 @@ pub enum LoadMode {
     DualRound(DualRoundSettings),
     /// `capacity`: a search for the largest level meeting the SLO.
     Capacity(CapacitySettings),
+    Sweep(SweepSettings),
+}
+
+/// `sweep`: its rate runs' flags; the synchronous and max-throughput runs send
+/// `num_requests` each.
+#[derive(Debug)]
+pub struct SweepSettings {
+    /// Open-loop rates between the two measured ones.
+    pub rates: usize,
+    pub num_requests: usize,
+    pub burstiness: f64,
+    pub duration_s: Option<f64>,
+    /// How many arrivals, or for how long, per rate run.
+    pub span: Span,
+    pub max_concurrency: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -284,6 +299,8 @@ pub struct OutputSettings {
     pub slo: Option<Slo>,
     /// `--slice-s`, in µs (a multiple of the 10 ms token timeline).
     pub slice_us: Option<u64>,
+    /// `--gpus`: a label, for throughput per GPU.
+    pub gpus: Option<u32>,
 }
 
 #[derive(Debug)]

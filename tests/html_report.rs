@@ -227,6 +227,7 @@ fn a_concurrency_sweep_report_renders_every_chart() {
     ] {
         want.push((format!("load-concurrency-{chart}"), n));
     }
+    want.push(("pareto".into(), pareto_series(&results)));
     for i in 0..3 {
         want.push((format!("run{i}-requests"), 2));
         want.push((format!("run{i}-latency"), 2));
@@ -256,6 +257,53 @@ fn a_concurrency_sweep_report_renders_every_chart() {
         "A and B: {:?}",
         r.series
     );
+}
+
+/// The Pareto chart's series with points: the frontier, and the other runs if any.
+fn pareto_series(results: &Path) -> usize {
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("results.json")).unwrap())
+            .unwrap();
+    let pts = doc["interactivity"].as_array().expect("interactivity data");
+    1 + usize::from(pts.iter().any(|p| p["on_frontier"] == false))
+}
+
+#[test]
+fn a_sweep_report_renders_the_pareto_chart_and_the_sweep_load_curves() {
+    let server = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    let page = dir.path().join("report.html");
+    run(&[
+        "sweep",
+        "--endpoint",
+        &server.url(),
+        "--rates",
+        "2",
+        "--num-requests",
+        "6",
+        "--input-len",
+        "16",
+        "--output-len",
+        "6",
+        "--output-dir",
+        s(&results),
+        "--html",
+        s(&page),
+        "--quiet",
+    ])
+    .unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("id=\"pareto\"") && html.contains("Throughput vs interactivity"));
+    let Some(chromium) = browser() else { return };
+    let r = render(&chromium, &page);
+    r.check();
+    assert_eq!(r.series_of("pareto"), Some(pareto_series(&results)));
+    // Every run on the load axis: one curve of four points.
+    assert_eq!(r.series_of("load-sweep-throughput"), Some(1));
+    let svg_at = html.find("id=\"load-sweep-throughput\"").unwrap();
+    let figure = &html[svg_at..svg_at + html[svg_at..].find("</figure>").unwrap()];
+    assert_eq!(figure.matches("<circle").count(), 4, "{figure}");
 }
 
 #[test]

@@ -187,6 +187,27 @@ pub struct CapacityArgs {
     pub load: LoadArgs,
 }
 
+/// `sweep`: synchronous, max throughput, then open-loop rates between them.
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// How many open-loop rates to run, evenly spaced strictly between the synchronous
+    /// run's request rate and the max-throughput run's
+    #[arg(long, default_value_t = 8, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
+    pub rates: usize,
+    /// Gamma shape of the rate runs' inter-arrival gaps: 1 = Poisson, < 1 burstier
+    #[arg(long, default_value_t = 1.0, value_parser = positive_f64)]
+    pub burstiness: f64,
+    /// Rate runs: stop drawing arrivals after this many seconds (with --num-requests:
+    /// whichever comes first)
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
+    pub duration: Option<f64>,
+    /// Rate runs and the max-throughput run: at most this many requests in flight
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
+    pub max_concurrency: Option<usize>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
 /// Flags shared by every load subcommand.
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
@@ -334,4 +355,8 @@ pub struct LoadArgs {
     /// No progress display
     #[arg(long, short)]
     pub quiet: bool,
+    /// GPUs serving the endpoint: a label only, saved in results.json and used to show
+    /// output tokens/s per GPU (the throughput–interactivity chart)
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<u32>)]
+    pub gpus: Option<u32>,
 }

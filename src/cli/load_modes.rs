@@ -4,13 +4,14 @@
 //! refuse 0 and negatives, naming the flag.
 
 use super::load::{
-    BatchArgs, CapacityArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, ThroughputArgs, TraceArgs,
+    BatchArgs, CapacityArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, SweepArgs, ThroughputArgs,
+    TraceArgs,
 };
 use crate::error::Error;
 use crate::schedule::arrivals::Span;
 use crate::settings::{
     CapacityBy, CapacitySettings, DualRoundSettings, LoadMode, RateSettings, ResetBetween,
-    TraceSettings,
+    SweepSettings, TraceSettings,
 };
 use crate::workload::synthetic::LengthSpec;
 
@@ -278,6 +279,37 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<(LoadMode, PromptMode), Error
         attainment: a.attainment,
         num_requests,
         burstiness: a.burstiness.unwrap_or(1.0),
+        duration_s: a.duration,
+        span,
+        max_concurrency: a.max_concurrency,
+    });
+    Ok((mode, Defaults::fixed(1024, 256)))
+}
+
+/// More rate runs than a sweep curve needs is a typo (each is a whole run).
+const MAX_SWEEP_RATES: usize = 100;
+
+pub(super) fn sweep(a: &SweepArgs) -> Result<(LoadMode, PromptMode), Error> {
+    // As `rate`: 256 requests per run unless a count or (for the rate runs) a duration.
+    let num_requests = a.load.num_requests.unwrap_or(256);
+    if a.rates > MAX_SWEEP_RATES {
+        return Err(Error::Input(format!(
+            "--rates {}: expected at most {MAX_SWEEP_RATES} rates (each is a run of its own)",
+            a.rates
+        )));
+    }
+    let span = Span {
+        requests: a.load.num_requests.or(if a.duration.is_some() {
+            None
+        } else {
+            Some(256)
+        }),
+        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
+    };
+    let mode = LoadMode::Sweep(SweepSettings {
+        rates: a.rates,
+        num_requests,
+        burstiness: a.burstiness,
         duration_s: a.duration,
         span,
         max_concurrency: a.max_concurrency,

@@ -15,8 +15,8 @@ use clap::{Parser, Subcommand};
 
 pub use analysis::{CompareArgs, MergeArgs, ReportArgs};
 pub use load::{
-    BatchArgs, CapacityArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, ThroughputArgs,
-    TraceArgs,
+    BatchArgs, CapacityArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, SweepArgs,
+    ThroughputArgs, TraceArgs,
 };
 pub use sim::{SimArgs, SimModelArgs};
 
@@ -51,6 +51,9 @@ pub enum Command {
     /// Find the largest load (concurrency or rate) that meets an SLO: grow ×2, then
     /// bisect; every probe is an ordinary run
     Capacity(CapacityArgs),
+    /// Sweep: a synchronous run, a max-throughput run, then open-loop rates between
+    /// their request rates (load curves and the throughput–interactivity chart)
+    Sweep(SweepArgs),
     /// Run the built-in simulated OpenAI-compatible server
     Sim(SimArgs),
     /// Recompute and print the summaries of a saved result directory

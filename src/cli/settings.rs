@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::load::LoadArgs;
 use super::load_modes::{
-    PromptMode, batch, capacity, concurrency, dual_round, rate, throughput, trace,
+    PromptMode, batch, capacity, concurrency, dual_round, rate, sweep, throughput, trace,
 };
 use super::{Cli, Command, CompareArgs, MergeArgs, ReportArgs, SimArgs};
 use crate::error::Error;
@@ -56,6 +56,10 @@ impl Settings {
             }
             Command::Capacity(a) => {
                 let (mode, prompts) = capacity(&a)?;
+                load(mode, session(a.load, prompts)?)?
+            }
+            Command::Sweep(a) => {
+                let (mode, prompts) = sweep(&a)?;
                 load(mode, session(a.load, prompts)?)?
             }
             Command::Sim(a) => Settings::Sim(Box::new(sim(a)?)),
@@ -147,6 +151,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             percentiles,
             slo,
             slice_us: slice_us(a.slice.slice_s)?,
+            gpus: a.gpus,
         },
     })
 }

@@ -59,6 +59,18 @@ pub(super) fn check(mode: &LoadMode, s: &StartSettings) -> Result<(), Error> {
         LoadMode::Concurrency { .. } => closed_loop(s)?,
         LoadMode::Capacity(c) if c.by == CapacityBy::Concurrency => closed_loop(s)?,
         LoadMode::Capacity(_) => ramp_pair(s)?,
+        // Its rate runs ramp; its max-throughput run is a burst, which no time-based
+        // warm-up fits.
+        LoadMode::Sweep(_) => {
+            ramp_pair(s)?;
+            if s.warmup_s.is_some() {
+                return bad(
+                    "--warmup-s does not apply to sweep: its max-throughput run sends every \
+                     request at once, so none is sent later than another; use --warmup N"
+                        .into(),
+                );
+            }
+        }
         LoadMode::Rate(r) => {
             ramp_pair(s)?;
             let infinite = r.rates.iter().any(|r| r.0.is_none());

@@ -77,6 +77,13 @@ pub const SCHEDULE_LAG: Distribution = Distribution {
     get: |s| s.schedule_lag_ms.as_ref(),
 };
 
+/// Output tokens/s per user (tok/s, not ms: not a row of the latency table).
+pub const PER_USER: Distribution = Distribution {
+    key: "per_user_tok_s",
+    short: "per-user tok/s",
+    get: |s| s.per_user_tok_s.as_ref(),
+};
+
 /// One statistic of a distribution.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stat {
@@ -166,7 +173,7 @@ const fn value(
 use Stat::{Mean, P};
 
 /// Every metric, in the order `compare` lists them.
-pub const METRICS: [Metric; 32] = [
+pub const METRICS: [Metric; 33] = [
     value(
         "throughput.output_tok_s",
         "output tok/s",
@@ -298,6 +305,14 @@ pub const METRICS: [Metric; 32] = [
         Better::Lower,
         |s| steady(s)?.latencies.tpot_ms.as_ref()?.percentile(99.0),
     ),
+    // The interactivity side of the throughput–interactivity trade-off.
+    Metric {
+        key: "per_user_tok_s.p50",
+        label: "per-user tok/s p50",
+        unit: Unit::TokensPerS,
+        better: Better::Higher,
+        read: Read::Stat(&PER_USER, P(50.0)),
+    },
 ];
 
 /// The steady-state window of a summary, when it has one.

@@ -47,7 +47,22 @@ impl Sample {
         }
         Some(ms(self.last?.saturating_sub(self.first?)) / (self.output_tokens - 1) as f64)
     }
+
+    /// Output tokens/s per user: output tokens / (E2E − TTFT) s, the speed one user
+    /// sees once the answer starts. `None` under two tokens (no decode to time) or when
+    /// the stream ended at its first event (E2E == TTFT: no time to divide by).
+    pub fn per_user_tok_s(&self) -> Option<f64> {
+        if self.output_tokens < 2 {
+            return None;
+        }
+        let decode_us = self.ended.checked_sub(self.first?).filter(|&d| d > 0)?;
+        Some(self.output_tokens as f64 / (decode_us as f64 / 1e6))
+    }
 }
+
+/// The percentiles per-user tok/s carries besides the summary's: p10, its slow tail
+/// (higher is better, so the low percentiles are the bad ones).
+pub const PER_USER_EXTRA_PERCENTILES: [f64; 1] = [10.0];
 
 /// Failures counted by kind, with the first few messages of each.
 #[derive(Clone, Debug, Default)]
@@ -219,6 +234,9 @@ pub struct Summary {
     pub slices: Option<Slices>,
     /// Warm-up requests sent before the measured ones and excluded from every figure.
     pub warmup_requests: u64,
+    /// Output tokens/s per user over successful requests (`Sample::per_user_tok_s`),
+    /// with p10 besides the summary's percentiles.
+    pub per_user_tok_s: Option<Stats>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -239,6 +257,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     };
     let (tokens, events_total) = token_totals(&ok);
     let lat = LatencyStats::compute(&data.samples, &ok, &pcts);
+    let per_user_tok_s = per_user(&ok, &pcts);
     Summary {
         total: data.samples.len() as u64,
         succeeded: ok.len() as u64,
@@ -266,7 +285,17 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         steady: None,
         slices: None,
         warmup_requests: data.warmup,
+        per_user_tok_s,
     }
+}
+
+/// Per-user tok/s of the successful requests that have one.
+fn per_user(ok: &[&Sample], pcts: &[f64]) -> Option<Stats> {
+    let mut v: Vec<f64> = ok.iter().filter_map(|s| s.per_user_tok_s()).collect();
+    Stats::compute(
+        &mut v,
+        &with_defaults(&[pcts, &PER_USER_EXTRA_PERCENTILES].concat()),
+    )
 }
 
 /// The default percentiles and any others asked for, in increasing order.
@@ -430,3 +459,7 @@ impl Summary {
 #[cfg(test)]
 #[path = "tests_summary.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests_per_user.rs"]
+mod tests_per_user;

@@ -46,6 +46,9 @@ pub(super) struct SummaryJson {
     /// Warm-up requests left out of every figure; absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     warmup_requests: Option<u64>,
+    /// Output tokens/s per user (absent in older files and without a timed request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_user_tok_s: Option<SavedStats>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -178,6 +181,10 @@ impl From<Summary> for SummaryJson {
             e2e_from_scheduled_ms: some(&s.e2e_from_scheduled_ms),
             server_metrics: s.server_metrics,
             warmup_requests: (s.warmup_requests > 0).then_some(s.warmup_requests),
+            per_user_tok_s: s.per_user_tok_s.as_ref().map(|st| SavedStats {
+                percentiles: st.percentiles.iter().map(|(q, _)| *q).collect(),
+                stats: Some(st.clone()),
+            }),
         }
     }
 }
@@ -289,6 +296,7 @@ impl From<SummaryJson> for Summary {
             steady: j.steady.map(SteadyJson::read),
             slices: j.slices.map(SlicesJson::read),
             warmup_requests: j.warmup_requests.unwrap_or(0),
+            per_user_tok_s: j.per_user_tok_s.and_then(|s| s.stats),
         }
     }
 }

@@ -128,6 +128,15 @@ pub fn load_level(mode: &RunMode, params: &RunParams) -> Option<(LoadAxis, f64)>
             n(params.concurrency),
         ),
         RunMode::Rate => (axis("request rate (req/s)", false), params.rate.flatten()),
+        // A sweep's synchronous and max-throughput runs have no set rate: the load
+        // curves place them at the rate they reached (`load_curves::placed`).
+        RunMode::Sweep => (
+            axis(
+                "request rate (req/s; synchronous and max runs: as reached)",
+                false,
+            ),
+            params.rate.flatten(),
+        ),
         RunMode::Trace => (
             axis("trace time scale (× its duration; more load →)", true),
             params.time_scale,

@@ -70,6 +70,13 @@ pub struct ResultsDoc {
     /// `capacity`: the search's answer, bracket and probes (rewritten after each probe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityDoc>,
+    /// `--gpus N`: a label only, for the throughput per GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u32>,
+    /// Throughput against interactivity, one point per run that has both (the Pareto
+    /// chart's data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactivity: Option<Vec<InteractivityPoint>>,
     #[serde(default)]
     pub runs: Vec<SavedRun>,
 }
@@ -118,6 +125,21 @@ pub struct CapacityProbe {
     pub run: String,
     pub sent: u64,
     pub met: u64,
+}
+
+/// One run on the throughput–interactivity plane.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InteractivityPoint {
+    pub label: String,
+    /// Median output tokens/s per user.
+    pub per_user_tok_s: f64,
+    /// Total output tokens/s of the run.
+    pub output_tok_s: f64,
+    /// `output_tok_s` / `--gpus`, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_gpu: Option<f64>,
+    /// No other run is at least as good on both axes and better on one.
+    pub on_frontier: bool,
 }
 
 /// One `--append` session: when it started, its command line, the runs it added.
@@ -313,6 +335,9 @@ pub enum RunMode {
     Rate,
     Trace,
     DualRound,
+    /// `sweep`: a synchronous run, a max-throughput run, then open-loop rates between
+    /// them; `params.sweep` tells which.
+    Sweep,
     /// A mode this build does not know (a newer writer's), kept as written.
     Other(String),
 }
@@ -333,6 +358,7 @@ impl RunMode {
             RunMode::Rate => "rate",
             RunMode::Trace => "trace",
             RunMode::DualRound => "dual-round",
+            RunMode::Sweep => "sweep",
             RunMode::Other(s) => s,
         }
     }
@@ -345,6 +371,7 @@ impl RunMode {
             "rate" => RunMode::Rate,
             "trace" => RunMode::Trace,
             "dual-round" => RunMode::DualRound,
+            "sweep" => RunMode::Sweep,
             other => RunMode::Other(other.to_string()),
         }
     }
@@ -419,6 +446,9 @@ pub struct RunParams {
     /// `--shard`: this process's part of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardParams>,
+    /// `sweep`: which kind of run: "synchronous", "throughput" or "rate".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
     /// `merge`: how many processes' records the run holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_processes: Option<usize>,
@@ -449,6 +479,18 @@ impl RunParams {
     /// How a run of `mode` with these parameters was paced, for its steady state
     /// (`None`: a mode this build does not know).
     pub fn pacing(&self, mode: &RunMode) -> Option<Pacing> {
+        // A sweep's runs are paced as the mode each kind of run stands for.
+        let mode = match (mode, self.sweep.as_deref()) {
+            (RunMode::Sweep, Some("synchronous")) => &RunMode::Concurrency,
+            (RunMode::Sweep, Some("throughput")) if self.max_concurrency.flatten().is_some() => {
+                return Some(Pacing::ClosedLoop {
+                    concurrency: self.max_concurrency.flatten()?,
+                });
+            }
+            (RunMode::Sweep, Some("throughput")) => &RunMode::Throughput,
+            (RunMode::Sweep, Some("rate")) => &RunMode::Rate,
+            _ => mode,
+        };
         match mode {
             RunMode::Batch | RunMode::Throughput => Some(Pacing::AllAtOnce),
             RunMode::Concurrency | RunMode::DualRound => {
@@ -461,7 +503,7 @@ impl RunParams {
             RunMode::Rate | RunMode::Trace => Some(Pacing::OpenLoop {
                 settle_us: self.ramp_up_end_us.unwrap_or(0),
             }),
-            RunMode::Other(_) => None,
+            RunMode::Sweep | RunMode::Other(_) => None,
         }
     }
 }

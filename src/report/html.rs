@@ -12,7 +12,7 @@ use super::page::{Page, num, opt_num, table};
 use super::reanalyze::{Loaded, LoadedRun, Reanalysis, load};
 use super::svg::{self, Axis, Chart, Style, esc};
 use super::table::{TERMINOLOGY_NOTE, render_saved};
-use super::{load_curves, rounds, slices, timelines};
+use super::{load_curves, pareto, rounds, slices, timelines};
 use crate::error::Error;
 use crate::metrics::Summary;
 use crate::metrics::catalogue;
@@ -54,6 +54,7 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     overview(&mut page, runs);
     cdfs(&mut page, runs);
     load_curves::section(&mut page, runs);
+    pareto::section(&mut page, runs, loaded.header.gpus);
     dual_round(&mut page, runs);
     goodput(&mut page, runs);
     slices::section(&mut page, runs);
@@ -111,7 +112,7 @@ fn header(page: &mut Page, h: &ResultsDoc, source: &str, runs: usize) {
     }
     out.push_str(
         "</dl><nav><a href=\"#summary\">summary</a><a href=\"#cdf\">distributions</a>\
-         <a href=\"#load\">load curves</a><a href=\"#timelines\">timelines</a>\
+         <a href=\"#load\">load curves</a><a href=\"#interactivity\">interactivity</a><a href=\"#timelines\">timelines</a>\
          <a href=\"#server\">server metrics</a><a href=\"#tables\">tables</a>\
          <a href=\"#definitions\">definitions</a></nav>",
     );

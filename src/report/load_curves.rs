@@ -2,6 +2,7 @@
 //! throughput and p50/p99 latency against load, and latency against throughput.
 
 use super::charts::{self, Series, Sweep};
+use super::document::{RunMode, RunParams, SavedRun};
 use super::page::Page;
 use super::reanalyze::LoadedRun;
 use super::svg::{self, Axis, Chart, Style, esc};
@@ -10,9 +11,11 @@ use crate::metrics::catalogue;
 
 /// Load curves of every sweep among the runs.
 pub fn section(page: &mut Page, runs: &[LoadedRun]) {
+    let params: Vec<RunParams> = runs.iter().map(|r| placed(&r.saved)).collect();
     let sweeps = charts::sweeps(
         runs.iter()
-            .map(|r| (&r.saved.mode, &r.saved.params, r.saved.label.as_str())),
+            .zip(&params)
+            .map(|(r, p)| (&r.saved.mode, p, r.saved.label.as_str())),
     );
     page.section("load", "Load curves");
     if sweeps.is_empty() {
@@ -32,6 +35,16 @@ pub fn section(page: &mut Page, runs: &[LoadedRun]) {
         sweep_charts(page, sweep, &summaries);
         page.push("</div>");
     }
+}
+
+/// A run's params for the load axis: a `sweep` run without a set rate (synchronous,
+/// max throughput) at the request rate it reached, so the curves span the whole sweep.
+fn placed(run: &SavedRun) -> RunParams {
+    let mut p = run.params.clone();
+    if run.mode == RunMode::Sweep && p.rate.flatten().is_none() && run.summary.req_s > 0.0 {
+        p.rate = Some(Some(run.summary.req_s));
+    }
+    p
 }
 
 fn slug(s: &str) -> String {

@@ -114,6 +114,8 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
         doc.shards = Some(ShardsDoc { count: n, merged });
     }
     doc.runs = saved;
+    // Of the merged runs, not of the first part's.
+    doc.interactivity = super::pareto::of_runs(&doc.runs, doc.gpus);
     write_merged(opts.out, &out_records, &doc)?;
     for run in &doc.runs {
         outln!("{}", render_saved(run));

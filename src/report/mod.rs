@@ -12,6 +12,7 @@ pub mod load_curves;
 pub mod merge;
 mod merge_inputs;
 pub mod page;
+pub mod pareto;
 pub mod reanalyze;
 pub mod results;
 pub mod rounds;

@@ -252,6 +252,7 @@ pub fn report(
         if capacity.is_some() {
             doc.capacity = capacity;
         }
+        doc.interactivity = super::pareto::of_runs(&doc.runs, doc.gpus);
         write_results_json(dir, &doc)
             .and_then(|_| write_summary_csv(dir, &runs))
             .map_err(|e| {

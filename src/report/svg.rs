@@ -41,6 +41,8 @@ pub enum Style {
     LineAndPoints,
     /// Steps with a translucent fill down to the axis.
     StepArea,
+    /// The first series as a line with points (a Pareto frontier), the others as points.
+    FirstLineRestPoints,
 }
 
 /// One chart: `id` is unique in the page (the browser test reports it).
@@ -226,9 +228,16 @@ fn series(out: &mut String, style: Style, (i, s): (usize, &Series), x: &Mapping,
     let (col, dash) = color(i);
     let _ = write!(out, "<g class=\"series\" data-name=\"{}\">", esc(&s.name));
     let step = matches!(style, Style::Step | Style::StepArea);
-    let line = style != Style::Points;
+    let line = match style {
+        Style::Points => false,
+        Style::FirstLineRestPoints => i == 0,
+        _ => true,
+    };
     // A lone point has no line to draw: show it as a point.
-    let points = matches!(style, Style::Points | Style::LineAndPoints) || pts.len() == 1;
+    let points = matches!(
+        style,
+        Style::Points | Style::LineAndPoints | Style::FirstLineRestPoints
+    ) || pts.len() == 1;
     if line && pts.len() > 1 {
         let mut d = String::with_capacity(pts.len() * 14);
         for (k, &(px, py)) in pts.iter().enumerate() {

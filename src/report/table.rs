@@ -179,6 +179,19 @@ fn totals(s: &Summary) -> String {
             s.tokens.source_usage, s.tokens.source_tokenizer, s.tokens.source_events
         ));
     }
+    if let Some(u) = &s.per_user_tok_s {
+        let p = |q| {
+            u.percentile(q)
+                .map_or("-".to_string(), |v| format!("{v:.1}"))
+        };
+        out.push_str(&format!(
+            "per user   {} output tok/s p50 (p10 {}, p90 {}) over {} requests: output tokens / (E2E − TTFT)\n",
+            p(50.0),
+            p(10.0),
+            p(90.0),
+            u.count
+        ));
+    }
     out.push_str(&format!(
         "concurrency max {} in flight (mean {:.2}) · max {} waiting for a first token\n",
         s.concurrency.max_in_flight, s.concurrency.mean_in_flight, s.concurrency.max_queued

@@ -317,3 +317,44 @@ fn a_merged_run_is_incomplete_when_a_part_is() {
             .starts_with("INCOMPLETE: interrupted by SIGINT (2 requests recorded)")
     );
 }
+
+#[test]
+fn the_merged_interactivity_is_of_the_merged_runs_not_the_first_parts() {
+    let (a, b, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    write_dir(
+        a.path(),
+        "r",
+        "rate",
+        1000.0,
+        &[rec("r", 0, 0, 100_000, 200_000)],
+    );
+    write_dir(
+        b.path(),
+        "r",
+        "rate",
+        1000.0,
+        &[rec("r", 0, 0, 50_000, 100_000)],
+    );
+    // The first part's header, with its own (stale for the merge) points and --gpus.
+    let file = a.path().join("results.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    doc["gpus"] = json!(2);
+    doc["interactivity"] = json!([{"label": "r", "per_user_tok_s": 1.0,
+        "output_tok_s": 1.0, "on_frontier": true}]);
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+    let target = out.path().join("merged");
+    let runs = merge(opts(&dirs, &target)).unwrap();
+    let merged = ResultsDoc::read(&target.join("results.json")).unwrap();
+    let pts = merged.interactivity.unwrap();
+    assert_eq!(merged.gpus, Some(2));
+    assert_eq!(pts.len(), 1);
+    // 2 tokens over 100 ms (A) and over 50 ms (B): 20 and 40 tok/s, median 30.
+    assert!((pts[0].per_user_tok_s - 30.0).abs() < 1e-9, "{pts:?}");
+    assert_eq!(pts[0].output_tok_s, runs[0].summary.output_tok_s);
+    assert_eq!(pts[0].per_gpu, Some(runs[0].summary.output_tok_s / 2.0));
+}

@@ -89,6 +89,7 @@ impl Sinks {
             this.runs.push(run.label.clone());
         }
         self.doc.runs.push(run);
+        self.doc.interactivity = crate::report::pareto::of_runs(&self.doc.runs, self.doc.gpus);
     }
 
     /// After the last round of a dual-round level (the run just pushed; `next` is the
@@ -169,6 +170,7 @@ pub fn header(
         shard: (!s.run.shard.is_whole()).then(|| s.run.shard.into()),
         start_at: s.run.start_at.map(crate::start_at::format),
         command: Some(redacted_command(argv, s.target.api_key.as_deref())),
+        gpus: s.output.gpus,
         ..ResultsDoc::new()
     }
 }
@@ -213,6 +215,7 @@ mod tests {
                 percentiles: vec![],
                 slo: None,
                 slice_us: None,
+                gpus: None,
                 existing: crate::settings::Existing::Refuse,
             },
         );
