@@ -19,6 +19,8 @@
 //! inserted into the golden files) is made of TTFT, E2E and token counts compared
 //! already: only its request count is compared.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -39,21 +41,14 @@ fn readme_first_command_prints_and_saves_what_it_did_before_the_refactor() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     // The client's own lateness warning is about this machine's load, not the workload.
-    let stdout: String = String::from_utf8(run.stdout)
-        .unwrap()
+    // The steady-state blocks are newer than the golden files (issue 14).
+    let stdout: String = common::without_steady(&String::from_utf8(run.stdout).unwrap())
         .lines()
         .filter(|l| !(l.starts_with("WARNING") && l.contains("schedule lag")))
-        // The steady-state lines and rows are newer than the golden files (issue 14);
-        // tests/steady_slices.rs and metrics::steady check them.
-        .filter(|l| !l.starts_with("steady ") && !l.starts_with("│ steady "))
         .flat_map(|l| [l, "\n"])
         .collect();
-    let csv: String = std::fs::read_to_string(out.join("summary.csv"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("steady."))
-        .flat_map(|l| [l, "\n"])
-        .collect();
+    let csv =
+        common::csv_without_steady(&std::fs::read_to_string(out.join("summary.csv")).unwrap());
     let problems: Vec<String> = compare_table(TABLE, &stdout)
         .into_iter()
         .chain(compare_csv(CSV, &csv))

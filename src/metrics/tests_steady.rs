@@ -222,7 +222,7 @@ fn steady_state_and_slices_survive_results_json() {
 }
 
 #[test]
-fn the_table_marks_steady_rows_and_compare_reads_steady_metrics() {
+fn the_table_adds_a_steady_block_and_compare_reads_steady_metrics() {
     let d = example();
     let closed = RunShape {
         pacing: Some(Pacing::ClosedLoop { concurrency: 2 }),
@@ -230,14 +230,17 @@ fn the_table_marks_steady_rows_and_compare_reads_steady_metrics() {
     };
     let s = summarize(&d, &[]).with_shape(&d, &closed);
     let text = crate::report::table::render("concurrency 2", &s);
-    assert!(text.contains("│ steady TTFT ┆"), "{text}");
-    assert!(text.contains("│ steady E2E  ┆"), "{text}");
+    // The whole run's table as before; then the window and a table headed "steady ms".
+    let plain = crate::report::table::render("concurrency 2", &summarize(&d, &[]));
+    assert!(text.starts_with(plain.split("requests ").next().unwrap()));
+    let block = text.split_once("\nsteady     ").unwrap().1;
     assert!(
-        text.contains(
-            "steady     0.050–0.600 s (0.550 s, 3 requests started, 3 ok): 16.4 output tok/s"
-        ),
+        block.starts_with("window 0.050–0.600 s (0.550 s; 3 requests started in it, 3 ok): 16.4 output tok/s · 3.636 req/s"),
         "{text}"
     );
+    assert!(block.contains("│ steady ms ┆"), "{text}");
+    assert!(block.contains("│ TTFT      ┆  83.33 ┆"), "{text}");
+    assert!(block.contains("│ E2E       ┆ 483.33 ┆"), "{text}");
     let m = crate::metrics::catalogue::known("steady.output_tok_s");
     assert!(close(m.value(&s).unwrap(), 9.0 / 0.55));
     let p99 = crate::metrics::catalogue::known("steady.ttft_ms.p99");
@@ -251,7 +254,7 @@ fn the_table_marks_steady_rows_and_compare_reads_steady_metrics() {
         },
     );
     let text = crate::report::table::render("concurrency 9", &none);
-    assert!(!text.contains("│ steady"), "{text}");
+    assert!(!text.contains("steady ms"), "{text}");
     assert!(
         text.contains("steady     none: the target concurrency 9 was never reached"),
         "{text}"

@@ -33,7 +33,7 @@ fn fmt_ms(v: f64) -> String {
 pub fn render(label: &str, s: &Summary) -> String {
     let mut out = format!("── {label} ──\n{}\n", latency_table(s));
     out.push_str(&totals(s));
-    out.push_str(&steady_line(s));
+    out.push_str(&steady_block(s));
     if let Some(m) = &s.server_metrics {
         out.push_str(&server_lines(m));
     }
@@ -55,12 +55,7 @@ pub fn render_saved(run: &SavedRun) -> String {
 
 /// The latency statistics of the catalogue's table rows, in ms.
 fn latency_table(s: &Summary) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    let mut header = vec!["ms".to_string(), "mean".to_string()];
-    header.extend(s.percentiles.iter().map(|p| percentile_key(*p)));
-    header.extend(["min", "max", "std", "n"].map(String::from));
-    t.set_header(header);
+    let mut t = stats_table("ms", &s.percentiles);
     // Latency from the schedule differs from TTFT/E2E only by lag unless requests
     // waited (a concurrency cap, a session's parent): shown then. The first four rows
     // are always shown; the others when the run has them.
@@ -74,24 +69,27 @@ fn latency_table(s: &Summary) -> Table {
     for (name, st) in rows {
         t.add_row(stats_row(name, st, s.percentiles.len()));
     }
-    // The same latencies over the steady-state window, marked as such.
-    if let Some(w) = s.steady.as_ref().and_then(|s| s.window()) {
-        let l = &w.latencies;
-        for (name, st) in [
-            ("TTFT", &l.ttft_ms),
-            ("TPOT", &l.tpot_ms),
-            ("E2E", &l.e2e_ms),
-        ] {
-            let name = format!("steady {name}");
-            t.add_row(stats_row(&name, st.as_ref(), s.percentiles.len()));
-        }
-    }
-    for i in 1..(s.percentiles.len() + 6) {
+    align(&mut t, s.percentiles.len());
+    t
+}
+
+/// A table of latency statistics headed `unit`, mean, the percentiles, min, max, std, n.
+fn stats_table(unit: &str, percentiles: &[f64]) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    let mut header = vec![unit.to_string(), "mean".to_string()];
+    header.extend(percentiles.iter().map(|p| percentile_key(*p)));
+    header.extend(["min", "max", "std", "n"].map(String::from));
+    t.set_header(header);
+    t
+}
+
+fn align(t: &mut Table, percentiles: usize) {
+    for i in 1..(percentiles + 6) {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-    t
 }
 
 /// One row: name, mean, the percentiles, min, max, std, n.
@@ -112,23 +110,35 @@ fn stats_row(name: &str, st: Option<&Stats>, percentiles: usize) -> Vec<String> 
     row
 }
 
-/// The steady-state window in a line: its bounds and throughput (its latencies are the
-/// table's "steady" rows), or why the run has none.
-fn steady_line(s: &Summary) -> String {
-    match &s.steady {
-        None => String::new(),
-        Some(SteadyState::Absent(why)) => format!("steady     none: {why}\n"),
-        Some(SteadyState::Window(w)) => format!(
-            "steady     {:.3}–{:.3} s ({:.3} s, {} requests started, {} ok): {:.1} output tok/s · {:.3} req/s; the rows above without \"steady\" are the whole run's\n",
-            w.start_s,
-            w.end_s,
-            w.end_s - w.start_s,
-            w.requests,
-            w.succeeded,
-            w.output_tok_s,
-            w.req_s
-        ),
+/// The steady-state block, after the whole run's figures: the window and its
+/// throughput in a line, then its latencies in a table headed "steady ms"; or why the
+/// run has none. The whole run's table above stays as it was.
+fn steady_block(s: &Summary) -> String {
+    let w = match &s.steady {
+        None => return String::new(),
+        Some(SteadyState::Absent(why)) => return format!("steady     none: {why}\n"),
+        Some(SteadyState::Window(w)) => w,
+    };
+    let mut t = stats_table("steady ms", &s.percentiles);
+    let l = &w.latencies;
+    for (name, st) in [
+        ("TTFT", &l.ttft_ms),
+        ("TPOT", &l.tpot_ms),
+        ("E2E", &l.e2e_ms),
+    ] {
+        t.add_row(stats_row(name, st.as_ref(), s.percentiles.len()));
     }
+    align(&mut t, s.percentiles.len());
+    format!(
+        "steady     window {:.3}–{:.3} s ({:.3} s; {} requests started in it, {} ok): {:.1} output tok/s · {:.3} req/s; the figures above are the whole run's\n{t}\n",
+        w.start_s,
+        w.end_s,
+        w.end_s - w.start_s,
+        w.requests,
+        w.succeeded,
+        w.output_tok_s,
+        w.req_s
+    )
 }
 
 /// Requests, throughput, tokens and concurrency, a line each.

@@ -110,3 +110,32 @@ impl Drop for SimProcess {
 pub fn strict_timing() -> bool {
     std::env::var_os("SERVESCOPE_STRICT_TIMING").is_some_and(|v| v == "1")
 }
+
+/// Printed tables without their steady-state blocks (a `steady ` line and the
+/// `steady ms` table after it): for comparisons with output saved before they existed
+/// (issue 14); tests/steady_slices.rs checks the blocks themselves.
+pub fn without_steady(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        if line.starts_with("steady ") {
+            in_block = true;
+            continue;
+        }
+        if in_block && line.starts_with(['┌', '│', '╞', '├', '└']) {
+            continue;
+        }
+        in_block = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// summary.csv without its `steady.*` rows (see `without_steady`).
+pub fn csv_without_steady(csv: &str) -> String {
+    csv.lines()
+        .filter(|l| !l.starts_with("steady."))
+        .flat_map(|l| [l, "\n"])
+        .collect()
+}
