@@ -53,7 +53,7 @@ fn a_server_that_does_not_batch_gets_rates_below_its_synchronous_rate() {
 
 #[test]
 fn the_planner_runs_synchronous_then_throughput_then_each_rate() {
-    let mut p = Sweep::new(settings(3), 7, None);
+    let mut p = Sweep::new(settings(3), 7, None, Default::default());
     let first = p.next(&[]).unwrap();
     assert_eq!(first.label, "synchronous");
     assert_eq!(first.load, Load::ClosedLoop { concurrency: 1 });

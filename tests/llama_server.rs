@@ -18,7 +18,12 @@ struct Llama {
     child: Child,
     url: String,
     _log: tempfile::NamedTempFile,
+    /// One server at a time: two on 2 cores would slow each other's decode steps, and
+    /// the capacity test's verdicts rest on its latencies.
+    _alone: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Drop for Llama {
     fn drop(&mut self) {
@@ -80,6 +85,8 @@ fn llama() -> Option<Llama> {
         eprintln!("SKIPPED the llama.cpp end-to-end test: {msg}");
         return None;
     }
+    // A test that failed holding it poisons it; the next still runs alone.
+    let alone = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -99,6 +106,7 @@ fn llama() -> Option<Llama> {
         child,
         url: format!("http://127.0.0.1:{port}"),
         _log: log,
+        _alone: alone,
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {

@@ -64,7 +64,7 @@ impl CapacityPlanner {
                 let n = s.num_requests.max(2 * c);
                 // Unless told otherwise, one request per slot warms the level up first, so
                 // measured requests meet a server already at that load.
-                let mut start = self.start.clone();
+                let mut start = self.start;
                 if start.warmup.is_none() && start.warmup_s.is_none() {
                     start.warmup = Some(c);
                 }
