@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::report::document::{RunMode, RunParams};
 use crate::schedule::arrivals::rate_arrivals;
 use crate::schedule::{Arrivals, Load};
+use crate::session::repeat::{interleave, repeat, seed_of};
 use crate::session::{RunPlan, SessionOutcome, Source, run_session};
 use crate::settings::{
     DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween,
@@ -21,15 +22,30 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
         Signals::install().map_err(|e| Error::Server(format!("cannot watch for Ctrl-C: {e}")))?;
     let shutdown = signals.shutdown();
     let LoadSettings { mode, session } = load;
+    let n = session.run.repeat;
     let (source, plans) = match mode {
-        LoadMode::Batch { sizes } => (Source::Prompts, batch(&sizes)),
-        LoadMode::Throughput { num_requests } => (Source::Prompts, throughput(num_requests)),
+        LoadMode::Batch { sizes } => (Source::Prompts, repeat(batch(&sizes), n)),
+        LoadMode::Throughput { num_requests } => {
+            (Source::Prompts, repeat(throughput(num_requests), n))
+        }
         LoadMode::Concurrency {
             levels,
             num_requests,
-        } => (Source::Prompts, concurrency(&levels, num_requests)),
-        LoadMode::Rate(r) => (Source::Prompts, rate(&r, session.workload.seed)),
-        LoadMode::Trace(t) => crate::replay::plan_trace(&t, &shutdown)?,
+        } => (
+            Source::Prompts,
+            repeat(concurrency(&levels, num_requests), n),
+        ),
+        // Each repeat draws its own arrivals.
+        LoadMode::Rate(r) => {
+            let seed = session.workload.seed;
+            let draws = (1..=n).map(|k| rate(&r, seed_of(seed, k))).collect();
+            (Source::Prompts, interleave(draws))
+        }
+        // A trace fixes every request and its time: each repeat replays it as it is.
+        LoadMode::Trace(t) => {
+            let (source, plans) = crate::replay::plan_trace(&t, &shutdown)?;
+            (source, repeat(plans, n))
+        }
         LoadMode::DualRound(d) => dual_round(
             &d,
             &session.workload.prompts,

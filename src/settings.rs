@@ -208,6 +208,8 @@ pub struct RunSettings {
     /// The first run starts at this instant.
     pub start_at: Option<SystemTime>,
     pub quiet: bool,
+    /// `--repeat`: runs per level (1: each level once).
+    pub repeat: u32,
 }
 
 /// What is written and printed.

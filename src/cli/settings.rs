@@ -46,6 +46,13 @@ impl Settings {
                 load(mode, session(a.load, prompts)?)
             }
             Command::DualRound(a) => {
+                // A level's rounds already resend one prompt set on purpose, the cache
+                // state being the point: repeating them would mix cold and warm.
+                if a.load.repeat > 1 {
+                    return Err(Error::Input(
+                        "--repeat does not apply to dual-round: its rounds are the repeats of a level (use --rounds)".into(),
+                    ));
+                }
                 let (mode, prompts) = dual_round(&a)?;
                 load(mode, session(a.load, prompts)?)
             }
@@ -120,6 +127,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             shard: a.shard,
             start_at: a.start_at,
             quiet: a.quiet,
+            repeat: a.repeat,
         },
         output: OutputSettings {
             dir: a.output_dir,

@@ -5,6 +5,7 @@
 
 mod inputs;
 mod outdir;
+pub mod repeat;
 mod runner;
 mod sinks;
 mod target;
@@ -170,6 +171,7 @@ fn run_all(
         shutdown.enter(Phase::Between);
         let stopped = record_run(s, sinks, &mut tally, plan, run);
         sinks.compare_rounds(plans, index);
+        sinks.summarize_repeats();
         if stopped {
             tally.error_rate_stop = Some(plan.label.clone());
         }
