@@ -2,8 +2,9 @@
 //! interval and the coefficient of variation; within one run, a bootstrap 95 %
 //! interval of each latency percentile over the run's requests.
 
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand_distr::{Beta, Distribution};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::stats::{lerp_percentile, percentile_sorted};
@@ -51,76 +52,57 @@ impl MeanInterval {
     }
 }
 
-/// Bootstrap resamples per run, when the run is small enough (see `resamples`).
+/// Bootstrap resamples of each percentile. Their cost does not grow with the run (see
+/// `bootstrap_percentiles`), so there is no cap to apply for long runs.
 pub const RESAMPLES: usize = 1000;
-/// The work cap: at most this many draws per distribution (resamples × requests) ...
-pub const MAX_DRAWS: usize = 20_000_000;
-/// ... but never fewer resamples than this (past 200,000 requests the cost grows
-/// linearly with the run, like the rest of the summary).
-pub const MIN_RESAMPLES: usize = 100;
 /// Fixed, so a report recomputed from the records gives the same intervals.
 const SEED: u64 = 0x5EED_B007;
 
-/// How many resamples a distribution of `n` samples gets.
-pub fn resamples(n: usize) -> usize {
-    (MAX_DRAWS / n.max(1)).clamp(MIN_RESAMPLES, RESAMPLES)
-}
-
 /// For each of `percentiles`, the 95 % percentile-bootstrap interval of that percentile
-/// over `sorted` (ascending): resample the values with replacement, take the percentile
-/// of each resample (numpy's linear method, as the point estimate), and keep the 2.5th
-/// and 97.5th percentiles of those. Empty under two values.
+/// over `sorted` (ascending): the percentile (numpy's linear method, as the point
+/// estimate) of `RESAMPLES` resamples with replacement, and the 2.5th and 97.5th
+/// percentiles of those. Empty under two values.
+///
+/// Each resample is drawn exactly without drawing its n values: a resample's k-th
+/// smallest value is `sorted[⌊n·U₍ₖ₊₁₎⌋]`, U₍ₖ₊₁₎ the (k+1)-th smallest of n uniforms on
+/// (0, 1), which is Beta(k + 1, n − k); the next one above it adds (1 − U₍ₖ₊₁₎) times
+/// the least of the n − k − 1 uniforms left, Beta(1, n − k − 1). So the cost is
+/// resamples × percentiles, whatever n.
 pub fn bootstrap_percentiles(sorted: &[f64], percentiles: &[f64]) -> Vec<(f64, [f64; 2])> {
     let n = sorted.len();
     if n < 2 {
         return Vec::new();
     }
-    // The order statistics each percentile reads, resolved by one scan per resample.
-    let mut ranks: Vec<usize> = percentiles
-        .iter()
-        .flat_map(|&p| {
-            let lo = (((p / 100.0) * (n - 1) as f64).floor() as usize).min(n - 1);
-            [lo, (lo + 1).min(n - 1)]
-        })
-        .collect();
-    ranks.sort_unstable();
-    ranks.dedup();
-    let b = resamples(n);
-    let mut rng = StdRng::seed_from_u64(SEED);
-    let mut counts = vec![0u32; n];
-    let mut at = vec![0.0; ranks.len()];
-    let mut estimates: Vec<Vec<f64>> = vec![Vec::with_capacity(b); percentiles.len()];
-    for _ in 0..b {
-        counts.iter_mut().for_each(|c| *c = 0);
-        for _ in 0..n {
-            counts[rng.random_range(0..n)] += 1;
-        }
-        // The k-th smallest of the resample is the first value whose running count
-        // passes k.
-        let (mut seen, mut i) = (0usize, 0usize);
-        for (j, &c) in counts.iter().enumerate() {
-            seen += c as usize;
-            while i < ranks.len() && ranks[i] < seen {
-                at[i] = sorted[j];
-                i += 1;
-            }
-            if i == ranks.len() {
-                break;
-            }
-        }
-        let nth = |k: usize| at[ranks.partition_point(|&r| r < k)];
-        for (e, &p) in estimates.iter_mut().zip(percentiles) {
-            e.push(lerp_percentile(n, p, nth));
-        }
-    }
+    // A named generator (not StdRng, whose algorithm may change): fixed draws.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);
+    let at = |u: f64| sorted[((u * n as f64) as usize).min(n - 1)];
     percentiles
         .iter()
-        .zip(estimates)
-        .map(|(&p, mut e)| {
+        .map(|&p| {
+            let lo = (((p / 100.0) * (n - 1) as f64).floor() as usize).min(n - 1);
+            let hi = (lo + 1).min(n - 1);
+            let mut e: Vec<f64> = (0..RESAMPLES)
+                .map(|_| {
+                    let u_lo = beta(&mut rng, (lo + 1) as f64, (n - lo) as f64);
+                    let u_hi = if hi == lo {
+                        u_lo
+                    } else {
+                        let least = beta(&mut rng, 1.0, (n - lo - 1) as f64);
+                        u_lo + (1.0 - u_lo) * least
+                    };
+                    let (a, b) = (at(u_lo), at(u_hi));
+                    lerp_percentile(n, p, |k| if k == lo { a } else { b })
+                })
+                .collect();
             e.sort_unstable_by(f64::total_cmp);
             (p, [percentile_sorted(&e, 2.5), percentile_sorted(&e, 97.5)])
         })
         .collect()
+}
+
+/// One draw of Beta(a, b), a and b ≥ 1 (always valid here).
+fn beta(rng: &mut Xoshiro256PlusPlus, a: f64, b: f64) -> f64 {
+    Beta::new(a, b).map_or(0.5, |d| d.sample(rng))
 }
 
 #[cfg(test)]
