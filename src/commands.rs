@@ -8,6 +8,7 @@ use crate::report::document::{RunMode, RunParams};
 use crate::schedule::arrivals::{Ramp, Warmup, planned_arrivals};
 use crate::schedule::{Arrivals, Load};
 use crate::session::planner::Fixed;
+use crate::session::repeat::{interleave, repeat, seed_of};
 use crate::session::{RunPlan, SessionOutcome, Source, run_session};
 use crate::settings::{
     DualRoundSettings, LoadMode, LoadSettings, Prompts, RateSettings, ResetBetween, StartSettings,
@@ -25,20 +26,31 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
     let shutdown = signals.shutdown();
     let LoadSettings { mode, session } = load;
     let start = &session.run.start;
+    let n = session.run.repeat;
     let (source, plans) = match mode {
-        LoadMode::Batch { sizes } => (Source::Prompts, starting(batch(&sizes), start)),
-        LoadMode::Throughput { num_requests } => {
-            (Source::Prompts, starting(throughput(num_requests), start))
-        }
+        LoadMode::Batch { sizes } => (Source::Prompts, repeat(starting(batch(&sizes), start), n)),
+        LoadMode::Throughput { num_requests } => (
+            Source::Prompts,
+            repeat(starting(throughput(num_requests), start), n),
+        ),
         LoadMode::Concurrency {
             levels,
             num_requests,
         } => (
             Source::Prompts,
-            starting(concurrency(&levels, num_requests), start),
+            repeat(starting(concurrency(&levels, num_requests), start), n),
         ),
-        LoadMode::Rate(r) => (Source::Prompts, rate(&r, start, session.workload.seed)),
-        LoadMode::Trace(t) => crate::replay::plan_trace(&t, &shutdown)?,
+        // Each repeat draws its own arrivals.
+        LoadMode::Rate(r) => {
+            let seed = session.workload.seed;
+            let draws = (1..=n).map(|k| rate(&r, start, seed_of(seed, k))).collect();
+            (Source::Prompts, interleave(draws))
+        }
+        // A trace fixes every request and its time: each repeat replays it as it is.
+        LoadMode::Trace(t) => {
+            let (source, plans) = crate::replay::plan_trace(&t, &shutdown)?;
+            (source, repeat(plans, n))
+        }
         LoadMode::DualRound(d) => dual_round(
             &d,
             &session.workload.prompts,

@@ -264,6 +264,8 @@ pub struct RunSettings {
     pub quiet: bool,
     /// How each run begins: its warm-up and its ramp to the target load.
     pub start: StartSettings,
+    /// `--repeat`: runs per level (1: each level once).
+    pub repeat: u32,
 }
 
 /// `--warmup N` / `--warmup-s S`, `--ramp-up` / `--ramp-up-s S`, checked for the mode

@@ -173,9 +173,13 @@ fn merge_of_the_saved_shards_gives_the_saved_merge() {
         json(&saved("merged").join("results.json")),
         json(&target.join("results.json")),
     );
-    // The per-user speed and the steady state came later: every other figure is as the
-    // old build wrote it.
+    // The per-user speed, the steady state and the percentiles' bootstrap intervals
+    // (`ci95`) came later: every other figure is as the old build wrote it.
     for run in new["runs"].as_array_mut().unwrap() {
+        for stats in ["ttft_ms", "tpot_ms", "e2e_ms"] {
+            let s = run["summary"][stats].as_object_mut().unwrap();
+            assert!(s.remove("ci95").is_some(), "{stats} has its interval");
+        }
         let summary = run["summary"].as_object_mut().unwrap();
         assert!(summary.remove("per_user_tok_s").is_some());
         let steady = summary.remove("steady");

@@ -244,6 +244,11 @@ pub struct LoadArgs {
     /// Requests per run [default: throughput 256, concurrency 256; batch: the batch size]
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub num_requests: Option<usize>,
+    /// Run every level N times, back to back (prompts and arrivals drawn anew for each
+    /// repeat from --seed); each key metric is then reported as a mean with a 95%
+    /// confidence interval and coefficient of variation
+    #[arg(long, default_value_t = 1, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<u32>)]
+    pub repeat: u32,
     /// Seed for every random choice: the same seed sends the same requests
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = whole::<u64>)]
     pub seed: u64,

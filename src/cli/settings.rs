@@ -51,14 +51,31 @@ impl Settings {
                 load(mode, session(a.load, prompts)?)?
             }
             Command::DualRound(a) => {
+                // A level's rounds already resend one prompt set on purpose, the cache
+                // state being the point: repeating them would mix cold and warm.
+                if a.load.repeat > 1 {
+                    return Err(Error::Input(
+                        "--repeat does not apply to dual-round: its rounds are the repeats of a level (use --rounds)".into(),
+                    ));
+                }
                 let (mode, prompts) = dual_round(&a)?;
                 load(mode, session(a.load, prompts)?)?
             }
             Command::Capacity(a) => {
+                if a.load.repeat > 1 {
+                    return Err(Error::Input(
+                        "--repeat does not apply to capacity: the search chooses its probes one by one; to probe a doubtful level again use --confirm N".into(),
+                    ));
+                }
                 let (mode, prompts) = capacity(&a)?;
                 load(mode, session(a.load, prompts)?)?
             }
             Command::Sweep(a) => {
+                if a.load.repeat > 1 {
+                    return Err(Error::Input(
+                        "--repeat does not apply to sweep: its rates come from its first two runs, so a repeat is another sweep (run it again, then compare the two)".into(),
+                    ));
+                }
                 let (mode, prompts) = sweep(&a)?;
                 load(mode, session(a.load, prompts)?)?
             }
@@ -139,6 +156,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
                 ramp_up: a.ramp_up,
                 ramp_up_s: a.ramp_up_s,
             },
+            repeat: a.repeat,
         },
         output: OutputSettings {
             dir: a.output_dir,

@@ -1,6 +1,7 @@
 //! What is measured: statistics over exact samples, and the per-run summary.
 
 pub mod catalogue;
+pub mod confidence;
 pub mod ordered_map;
 pub mod prometheus;
 pub mod server;

@@ -6,6 +6,8 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
+use super::ordered_map::OrderedMap;
+
 /// The percentiles every summary carries (the results spec's STATS keys).
 pub const DEFAULT_PERCENTILES: [f64; 3] = [50.0, 90.0, 99.0];
 
@@ -18,6 +20,9 @@ pub struct Stats {
     pub max: f64,
     /// (percentile in 0..=100, value), in the order asked for.
     pub percentiles: Vec<(f64, f64)>,
+    /// (percentile, bootstrap 95 % interval over the run's requests), when computed
+    /// (`confidence::bootstrap_percentiles`); saved as `ci95`.
+    pub ci95: Vec<(f64, [f64; 2])>,
 }
 
 impl Stats {
@@ -40,6 +45,7 @@ impl Stats {
                 .iter()
                 .map(|&p| (p, percentile_sorted(values, p)))
                 .collect(),
+            ci95: Vec::new(),
         })
     }
 
@@ -158,6 +164,7 @@ impl Stats {
                 .iter()
                 .map(|&p| (p, lerp_percentile(n as usize, p, |k| nth(k as u64))))
                 .collect(),
+            ci95: Vec::new(),
         })
     }
 }
@@ -169,7 +176,7 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The percentile of `n` sorted samples, the k-th of which `nth` gives.
-fn lerp_percentile(n: usize, p: f64, nth: impl Fn(usize) -> f64) -> f64 {
+pub(crate) fn lerp_percentile(n: usize, p: f64, nth: impl Fn(usize) -> f64) -> f64 {
     if n == 1 {
         return nth(0);
     }
@@ -269,6 +276,15 @@ impl Serialize for SavedStats {
         m.serialize_entry("max", &st.map(|s| s.max))?;
         m.serialize_entry("std", &st.map(|s| s.std))?;
         m.serialize_entry("count", &st.map_or(0, |s| s.count))?;
+        if let Some(st) = st.filter(|s| !s.ci95.is_empty()) {
+            let ci: OrderedMap<String, [f64; 2]> = OrderedMap(
+                st.ci95
+                    .iter()
+                    .map(|(p, c)| (percentile_key(*p), *c))
+                    .collect(),
+            );
+            m.serialize_entry("ci95", &ci)?;
+        }
         m.end()
     }
 }
@@ -281,6 +297,17 @@ impl<'de> Deserialize<'de> for SavedStats {
 
 struct StatsVisitor;
 
+/// `ci95` as saved (`{"p50": [lo, hi], ...}`); keys that name no percentile are skipped.
+fn ci95_read(m: Option<OrderedMap<String, [f64; 2]>>) -> Vec<(f64, [f64; 2])> {
+    let mut v: Vec<(f64, [f64; 2])> = m
+        .map_or_else(Vec::new, |m| m.0)
+        .into_iter()
+        .filter_map(|(k, c)| Some((k.strip_prefix('p')?.parse::<f64>().ok()?, c)))
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
 impl<'de> Visitor<'de> for StatsVisitor {
     type Value = SavedStats;
 
@@ -291,6 +318,7 @@ impl<'de> Visitor<'de> for StatsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<SavedStats, A::Error> {
         let (mut mean, mut min, mut max, mut std, mut count) = (None, None, None, None, 0);
         let mut pcts: Vec<(f64, Option<f64>)> = Vec::new();
+        let mut ci95 = Vec::new();
         while let Some(key) = a.next_key::<String>()? {
             match key.as_str() {
                 "mean" => mean = a.next_value()?,
@@ -298,6 +326,7 @@ impl<'de> Visitor<'de> for StatsVisitor {
                 "max" => max = a.next_value()?,
                 "std" => std = a.next_value()?,
                 "count" => count = a.next_value::<Option<usize>>()?.unwrap_or(0),
+                "ci95" => ci95 = ci95_read(a.next_value()?),
                 k => match k.strip_prefix('p').and_then(|p| p.parse::<f64>().ok()) {
                     Some(p) => pcts.push((p, a.next_value()?)),
                     // A field of a newer writer: not ours to read.
@@ -323,6 +352,7 @@ impl<'de> Visitor<'de> for StatsVisitor {
                 .into_iter()
                 .filter_map(|(p, v)| Some((p, v?)))
                 .collect(),
+            ci95,
         });
         Ok(SavedStats { stats, percentiles })
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::confidence::bootstrap_percentiles;
 use super::server_saved::ServerMetrics;
 use super::slices::{Slices, TokenTimeline, add_events};
 use super::slo::{Goodput, Slo, goodput};
@@ -362,15 +363,24 @@ impl LatencyStats {
             .filter_map(|s| Some(ms(s.ended.saturating_sub(s.scheduled?))))
             .collect();
         LatencyStats {
-            ttft: Stats::compute(&mut ttft, pcts),
-            tpot: Stats::compute(&mut tpot, pcts),
-            e2e: Stats::compute(&mut e2e, pcts),
+            ttft: with_intervals(&mut ttft, pcts),
+            tpot: with_intervals(&mut tpot, pcts),
+            e2e: with_intervals(&mut e2e, pcts),
             schedule_lag: Stats::compute(&mut lag, pcts),
             queue_wait: Stats::compute(&mut queue_wait, pcts),
             ttft_from_scheduled: Stats::compute(&mut ttft_sched, pcts),
             e2e_from_scheduled: Stats::compute(&mut e2e_sched, pcts),
         }
     }
+}
+
+/// The statistics of a per-request latency with a bootstrap interval of each
+/// percentile (the client's own timings, queue wait and lag, go without).
+fn with_intervals(values: &mut [f64], pcts: &[f64]) -> Option<Stats> {
+    let mut stats = Stats::compute(values, pcts)?;
+    // `compute` left the values sorted.
+    stats.ci95 = bootstrap_percentiles(values, pcts);
+    Some(stats)
 }
 
 /// Token totals over successful requests, and how many output events carried them.

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::compare_repeats::{INTERVAL_RULE, decided_by_note, repeated_levels, shown_ci};
 use super::document::{ReadError, ResultsDoc};
 use super::page::num;
 use crate::console::printable;
@@ -48,6 +49,17 @@ pub struct Row {
     /// B / A, when A is not 0.
     pub ratio: Option<f64>,
     pub verdict: Verdict,
+    /// Repeated levels: A's and B's 95 % intervals (`a` and `b` are the means).
+    pub ci: Option<[[f64; 2]; 2]>,
+}
+
+/// Which rule gave a run's verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecidedBy {
+    /// B/A against the ±noise band.
+    NoiseBand,
+    /// Means of repeats: better or worse only when the 95 % intervals do not overlap.
+    Intervals { a: usize, b: usize },
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +68,7 @@ pub struct RunComparison {
     /// Modes, when they differ (compared anyway, with a warning).
     pub modes_differ: Option<(String, String)>,
     pub rows: Vec<Row>,
+    pub decided_by: DecidedBy,
 }
 
 /// One side: where it came from and its results (runs as saved, for the page's charts).
@@ -149,6 +162,7 @@ fn row(metric: &'static Metric, a: &Summary, b: &Summary, noise_pct: f64) -> Row
             _ => None,
         },
         verdict: verdict(va, vb, metric.better, noise_pct),
+        ci: None,
     }
 }
 
@@ -156,9 +170,13 @@ fn row(metric: &'static Metric, a: &Summary, b: &Summary, noise_pct: f64) -> Row
 pub fn compare(a: &Path, b: &Path, noise_pct: f64) -> Result<Comparison, Error> {
     let side_a = read_side("A", a)?;
     let side_b = read_side("B", b)?;
-    let mut runs = Vec::new();
+    // Levels repeated on both sides are compared as levels, not run by run.
+    let (mut runs, covered) = repeated_levels(&side_a.doc.runs, &side_b.doc.runs);
     let mut only_a = Vec::new();
     for ra in &side_a.doc.runs {
+        if covered.contains(&ra.label) {
+            continue;
+        }
         let Some(rb) = side_b.doc.run(&ra.label) else {
             only_a.push(ra.label.clone());
             continue;
@@ -173,13 +191,14 @@ pub fn compare(a: &Path, b: &Path, noise_pct: f64) -> Result<Comparison, Error> 
             label: ra.label.clone(),
             modes_differ: (ra.mode != rb.mode).then(|| (ra.mode.to_string(), rb.mode.to_string())),
             rows,
+            decided_by: DecidedBy::NoiseBand,
         });
     }
     let only_b = side_b
         .doc
         .runs
         .iter()
-        .filter(|r| side_a.doc.run(&r.label).is_none())
+        .filter(|r| side_a.doc.run(&r.label).is_none() && !covered.contains(&r.label))
         .map(|r| r.label.clone())
         .collect();
     Ok(Comparison {
@@ -194,11 +213,19 @@ pub fn compare(a: &Path, b: &Path, noise_pct: f64) -> Result<Comparison, Error> 
 
 impl Comparison {
     pub fn rule(&self) -> String {
-        format!(
+        let mut rule = format!(
             "Verdict: B/A within ±{}% is noise; otherwise lower is better for latencies, failures and schedule lag, \
              higher for throughput, goodput and the success rate.",
             self.noise_pct
-        )
+        );
+        if self
+            .runs
+            .iter()
+            .any(|r| r.decided_by != DecidedBy::NoiseBand)
+        {
+            rule.push_str(INTERVAL_RULE);
+        }
+        rule
     }
 
     pub(super) fn side_line(name: &str, s: &Side) -> String {
@@ -248,8 +275,8 @@ impl Comparison {
                             "↑"
                         }
                     ),
-                    shown(r.metric, r.a),
-                    shown(r.metric, r.b),
+                    shown_ci(r, 0),
+                    shown_ci(r, 1),
                     r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
                     r.verdict.as_str().to_string(),
                 ]);
@@ -260,6 +287,9 @@ impl Comparison {
                 }
             }
             let _ = writeln!(out, "── {} ──", run.label);
+            if let Some(note) = decided_by_note(run.decided_by) {
+                let _ = writeln!(out, "{note}");
+            }
             if let Some((ma, mb)) = &run.modes_differ {
                 let _ = writeln!(out, "WARNING: mode {ma} in A but {mb} in B");
             }

@@ -3,7 +3,8 @@
 //! the same mode, their load curves overlaid (A against B).
 
 use super::charts::{Series, load_level};
-use super::compare::{Better, Comparison, Verdict, shown};
+use super::compare::{Better, Comparison, Verdict};
+use super::compare_repeats::{decided_by_note, shown_ci};
 use super::document::{RunMode, SavedRun};
 use super::page::{Page, table};
 use super::svg::{self, Axis, Chart, Style, esc};
@@ -154,6 +155,9 @@ pub fn to_html(c: &Comparison) -> String {
                 esc(mb)
             ));
         }
+        if let Some(note) = decided_by_note(run.decided_by) {
+            page.push(&format!("<p class=\"muted\">{}</p>", esc(&note)));
+        }
         let header: Vec<String> = ["metric", "A", "B", "B/A", "verdict"]
             .map(String::from)
             .to_vec();
@@ -173,8 +177,8 @@ pub fn to_html(c: &Comparison) -> String {
                 };
                 vec![
                     format!("{} {arrow}", esc(r.metric.label)),
-                    shown(r.metric, r.a),
-                    shown(r.metric, r.b),
+                    shown_ci(r, 0),
+                    shown_ci(r, 1),
                     r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
                     // `table` wraps cells in <td>; the class goes on an inner span.
                     format!("<span class=\"v {class}\">{}</span>", r.verdict.as_str()),

@@ -60,6 +60,10 @@ pub struct ResultsDoc {
     /// Dual-round levels: every round against the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dual_round: Option<Vec<RoundsDoc>>,
+    /// Levels run more than once (`--repeat`): each key metric's mean over the
+    /// repeats, its 95 % Student-t interval and coefficient of variation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Vec<RepeatsDoc>>,
     /// `merge` of shards: how many, and which were merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<ShardsDoc>,
@@ -239,6 +243,26 @@ pub struct RoundRatios {
     pub ttft_speedup: Option<f64>,
 }
 
+/// One level run `--repeat` times: its runs' labels and each metric over them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepeatsDoc {
+    pub level: String,
+    pub runs: Vec<String>,
+    /// By catalogue key (`ttft_ms.p99`).
+    pub metrics: OrderedMap<String, RepeatInterval>,
+}
+
+/// One metric over the repeats of a level.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepeatInterval {
+    pub mean: f64,
+    /// mean ± t(0.975, n − 1)·s/√n.
+    pub ci95: [f64; 2],
+    /// s / |mean|; null when the mean is 0.
+    pub cv: Option<f64>,
+    pub n: usize,
+}
+
 /// One run as saved in results.json.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SavedRun {
@@ -408,6 +432,11 @@ pub struct RunParams {
     /// Dual-round: which round of the level, from 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub round: Option<u32>,
+    /// `--repeat`: which repeat of the level this run is, from 1, and how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u32>,
     /// Requests per second; null for inf.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
     pub rate: Option<Option<f64>>,

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::document::{ReadError, ResultsDoc};
+use super::repeats::{repeat_levels, to_docs};
 use super::results::{SavedRun, write_results_json, write_summary_csv};
 use super::table::render_saved;
 use crate::error::Error;
@@ -247,12 +248,18 @@ pub fn report(
     if let Some(c) = &capacity {
         out!("{}", crate::capacity::reanalysis::render(c));
     }
+    // Recomputed from the runs just summarised, not read from the saved `repeats`.
+    let levels = repeat_levels(&runs);
+    for level in &levels {
+        outln!("{}", level.render());
+    }
     if rewrite {
         doc.runs = runs.clone();
         if capacity.is_some() {
             doc.capacity = capacity;
         }
         doc.interactivity = super::pareto::of_runs(&doc.runs, doc.gpus);
+        doc.repeats = to_docs(&levels);
         write_results_json(dir, &doc)
             .and_then(|_| write_summary_csv(dir, &runs))
             .map_err(|e| {

@@ -6,6 +6,7 @@
 mod inputs;
 mod outdir;
 pub mod planner;
+pub mod repeat;
 mod runner;
 mod sinks;
 mod target;
@@ -195,6 +196,7 @@ fn run_all(
         }
         next = planner.next(&sinks.doc.runs[earlier..]);
         sinks.compare_rounds(next.as_ref());
+        sinks.summarize_repeats();
         planner.annotate(&mut sinks.doc);
         sinks.save()?;
         if tally.error_rate_stop.is_some() || shutdown.requested().is_some() {

@@ -16,6 +16,7 @@ use crate::metrics::server::only_in_some_versions;
 use crate::metrics::slo::Slo;
 use crate::report::document::{ResultsDoc, RunMode, SavedRun};
 use crate::report::html::{HtmlOptions, write_report};
+use crate::report::repeats::finished_level as finished_repeats;
 use crate::report::results::{write_results_json, write_summary_csv};
 use crate::report::rounds::finished_level;
 use crate::report::table::render_saved;
@@ -106,6 +107,20 @@ impl Sinks {
             .dual_round
             .get_or_insert_with(Vec::new)
             .push(cmp.to_doc());
+    }
+
+    /// After the last repeat of a level (just pushed): its mean, interval and CV of
+    /// each metric, printed and kept for results.json.
+    pub fn summarize_repeats(&mut self) {
+        let Some(level) = finished_repeats(&self.doc.runs) else {
+            return;
+        };
+        out!("{}", level.render());
+        outln!();
+        self.doc
+            .repeats
+            .get_or_insert_with(Vec::new)
+            .push(level.to_doc());
     }
 
     /// Rewrite results.json and summary.csv with every run so far.
