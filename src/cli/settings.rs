@@ -108,18 +108,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     if let Some(html) = &a.html {
         html_out(html, a.output_dir.as_deref())?;
     }
-    if let Some(names) = &a.metrics {
-        // A misspelt preset is found before any server is reached.
-        crate::metrics::server::parse_names(names).map_err(Error::Input)?;
-    }
-    let metrics = (a.metrics.is_some() || a.metrics_url.is_some()).then(|| MetricsSettings {
-        names: a
-            .metrics
-            .clone()
-            .unwrap_or_else(|| "vllm,sglang,llamacpp".into()),
-        url: a.metrics_url.clone(),
-        interval: Duration::from_secs_f64(a.metrics_interval),
-    });
+    let metrics = metrics(&a)?;
     Ok(SessionSettings {
         target: TargetSettings {
             endpoint: a.endpoint,
@@ -172,6 +161,23 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             gpus: a.gpus,
         },
     })
+}
+
+/// `--metrics` / `--metrics-url`: a misspelt preset is found before any server is reached.
+fn metrics(a: &LoadArgs) -> Result<Option<MetricsSettings>, Error> {
+    if let Some(names) = &a.metrics {
+        crate::metrics::server::parse_names(names).map_err(Error::Input)?;
+    }
+    Ok(
+        (a.metrics.is_some() || a.metrics_url.is_some()).then(|| MetricsSettings {
+            names: a
+                .metrics
+                .clone()
+                .unwrap_or_else(|| "vllm,sglang,llamacpp".into()),
+            url: a.metrics_url.clone(),
+            interval: Duration::from_secs_f64(a.metrics_interval),
+        }),
+    )
 }
 
 /// The prompt source and max_tokens, with the flags that conflict with them.

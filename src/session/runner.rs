@@ -263,9 +263,23 @@ impl<'a> Runner<'a> {
             (count + warm_count) as u64,
             expected_tokens,
         );
-        let rt = &target.rt;
+        let clock = self.send_by_load(feeder, plan, (upfront, count), warmup, make_ctx)?;
+        Ok((clock, scrape))
+    }
+
+    /// Send by the plan's load, with its warm-up first (`warmup`: this process's part).
+    fn send_by_load(
+        &self,
+        feeder: &Feeder,
+        plan: &RunPlan,
+        (upfront, count): (Vec<PreparedRequest>, usize),
+        warmup: Warmup,
+        make_ctx: impl FnOnce() -> Result<Arc<RunContext>, Error>,
+    ) -> Result<RunClock, Error> {
+        let shard = self.stage.pick.shard();
+        let rt = &self.stage.target.rt;
         // A shard takes its part of a limit that describes the whole run.
-        let clock = match &plan.load {
+        match &plan.load {
             Load::OpenLoop { at, cap } => {
                 let cap = cap.map(|c| shard.part_of(c));
                 let warm = OpenWarmup {
@@ -275,14 +289,14 @@ impl<'a> Runner<'a> {
                         _ => 0,
                     },
                 };
-                feeder.open_loop(rt, upfront, count, at, cap, warm, make_ctx)?
+                feeder.open_loop(rt, upfront, count, at, cap, warm, make_ctx)
             }
             Load::AllAtOnce => {
                 let start = ClosedStart {
                     warmup,
                     slot_ramp: None,
                 };
-                feeder.closed_loop(rt, upfront, count, None, start, make_ctx)?
+                feeder.closed_loop(rt, upfront, count, None, start, make_ctx)
             }
             Load::ClosedLoop { concurrency } => {
                 let c = shard.part_of(*concurrency);
@@ -295,10 +309,9 @@ impl<'a> Runner<'a> {
                         of: *concurrency,
                     }),
                 };
-                feeder.closed_loop(rt, upfront, count, Some(c), start, make_ctx)?
+                feeder.closed_loop(rt, upfront, count, Some(c), start, make_ctx)
             }
-        };
-        Ok((clock, scrape))
+        }
     }
 
     /// Trace `--sessions`: this run's conversations.
