@@ -143,6 +143,9 @@ fn sweep_flags_are_checked() {
         (&["sweep", "--gpus", "0"], "--gpus"),
         (&["sweep", "--burstiness", "0"], "--burstiness"),
         (&["sweep", "--duration", "0"], "--duration"),
+        (&["sweep", "--repeat", "2"], "--repeat"),
+        (&["sweep", "--warmup-s", "1"], "--warmup-s"),
+        (&["sweep", "--ramp-up", "linear"], "--ramp-up"),
     ] {
         let e = match run(args) {
             Ok(o) => panic!("{args:?}: expected an error, got {o:?}"),
@@ -234,4 +237,39 @@ fn sweeps_append_to_sweeps_only_and_compare_by_position() {
     run(&["report", s(&a), "--rewrite"]).unwrap();
     let again: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(again["interactivity"].as_array().unwrap().len(), 8);
+}
+
+/// `--warmup N` reaches every kind of sweep run: N flagged records each, left out of
+/// its figures; each run's steady state is judged as the load it stands for.
+#[test]
+fn a_sweep_warms_every_run_up_and_paces_each_as_its_kind() {
+    let server = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    small_sweep(&server.url(), &results, &["--warmup", "2"]).unwrap();
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("results.json")).unwrap())
+            .unwrap();
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    let jsonl = std::fs::read_to_string(results.join("requests.jsonl")).unwrap();
+    for run in runs {
+        let label = run["label"].as_str().unwrap();
+        assert_eq!(run["summary"]["warmup_requests"], 2, "{label}");
+        assert_eq!(run["summary"]["requests"]["total"], 4, "{label}");
+        let flagged = jsonl
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["run"] == label && r["warmup"] == true)
+            .count();
+        assert_eq!(flagged, 2, "{label}: warm-up records");
+    }
+    // Every run has a steady-state verdict (a sweep is not a mode without one); the
+    // max-throughput burst's is that it has none.
+    for run in runs {
+        assert!(run["summary"]["steady"].is_object(), "{}", run["label"]);
+    }
+    let burst = runs.iter().find(|r| r["label"] == "throughput").unwrap();
+    let why = burst["summary"]["steady"]["absent"].as_str().unwrap();
+    assert!(why.contains("at once"), "{why}");
 }

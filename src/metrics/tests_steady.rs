@@ -272,3 +272,47 @@ fn slices_past_the_limit_are_counted_not_kept() {
     assert_eq!(s.dropped, 20_000 - slices::MAX_SLICES as u64);
     assert!(close(s.slices[0].output_tok_s, 1.0 / 0.01));
 }
+
+/// A sweep's runs are paced as the load each stands for, and a rate ramp's end (µs
+/// from the run's start) is where an open loop's window may begin.
+#[test]
+fn pacing_follows_the_kind_of_sweep_run_and_the_ramp() {
+    use crate::report::document::{RunMode, RunParams};
+    let kind = |k: &str, cap: Option<usize>| RunParams {
+        sweep: Some(k.into()),
+        concurrency: (k == "synchronous").then_some(1),
+        max_concurrency: Some(cap),
+        ..RunParams::default()
+    };
+    let sweep = RunMode::Sweep;
+    assert_eq!(
+        kind("synchronous", None).pacing(&sweep),
+        Some(Pacing::ClosedLoop { concurrency: 1 })
+    );
+    assert_eq!(
+        kind("throughput", None).pacing(&sweep),
+        Some(Pacing::AllAtOnce)
+    );
+    assert_eq!(
+        kind("throughput", Some(8)).pacing(&sweep),
+        Some(Pacing::ClosedLoop { concurrency: 8 })
+    );
+    let ramped = RunParams {
+        ramp_up_end_us: Some(2_000_000),
+        ..kind("rate", None)
+    };
+    assert_eq!(
+        ramped.pacing(&sweep),
+        Some(Pacing::OpenLoop {
+            settle_us: 2_000_000
+        })
+    );
+    assert_eq!(
+        RunParams {
+            ramp_up_end_us: Some(5),
+            ..RunParams::default()
+        }
+        .pacing(&RunMode::Rate),
+        Some(Pacing::OpenLoop { settle_us: 5 })
+    );
+}
