@@ -93,6 +93,14 @@ fn check_found(k: usize, max: usize) -> tempfile::TempDir {
         assert_eq!(r["params"]["capacity_probe"], true);
         assert_eq!(r["params"]["concurrency"].as_f64(), p["level"].as_f64());
         assert_eq!(p["passed"], p["level"].as_f64().unwrap() <= k as f64, "{p}");
+        // By default each probe first warms its level up: one request per slot, left
+        // out of the verdict.
+        assert_eq!(r["params"]["warmup_requests"].as_f64(), p["level"].as_f64());
+        assert_eq!(
+            r["summary"]["warmup_requests"].as_f64(),
+            p["level"].as_f64()
+        );
+        assert_eq!(p["sent"], r["summary"]["requests"]["total"]);
     }
     let answer = format!(
         "max concurrency meeting the SLO: {k} — {k} met it for 100.0 % of requests, {} for ",
