@@ -91,7 +91,8 @@ pub(crate) fn starting(mut plans: Vec<RunPlan>, start: &StartSettings) -> Vec<Ru
             p.slot_ramp_us = Some(us);
             p.params.ramp_up = Some("slots".into());
             p.params.ramp_up_s = Some(secs);
-            p.params.ramp_up_end_us = Some(us * (*c as u64 - 1) / *c as u64);
+            let last_slot = us as u128 * (*c as u128 - 1) / *c as u128;
+            p.params.ramp_up_end_us = Some(last_slot.min(u64::MAX as u128) as u64);
         }
     }
     plans

@@ -54,7 +54,13 @@ impl Sweep {
     /// A closed-loop or burst run with the session's warm-up (`--warmup N`; without it,
     /// one unrecorded request first).
     fn started(&self, plan: RunPlan) -> RunPlan {
-        let mut plans = crate::commands::starting(vec![plan], &self.start);
+        // The ramp flags are the rate runs' (`cli::start`): these two start at once.
+        let start = StartSettings {
+            ramp_up: None,
+            ramp_up_s: None,
+            ..self.start
+        };
+        let mut plans = crate::commands::starting(vec![plan], &start);
         plans.pop().expect("one plan")
     }
 

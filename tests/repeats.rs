@@ -236,3 +236,63 @@ fn repeat_is_refused_for_dual_round_and_zero() {
         assert!(e.to_string().contains(words), "{e}");
     }
 }
+
+/// `merge` of shards run with `--repeat` and `--warmup`: the repeats are of the merged
+/// runs (not the first shard's, as saved), and a merged run counts its measured
+/// requests only.
+#[test]
+fn merged_shards_recompute_repeats_and_count_measured_requests() {
+    let (_server, url) = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let part = |i: &str| dir.path().join(format!("s{i}"));
+    for i in ["0", "1"] {
+        let shard = format!("{i}/2");
+        common::session(&[
+            "concurrency",
+            "--endpoint",
+            &url,
+            "--concurrency",
+            "2",
+            "--num-requests",
+            "12",
+            "--input-len",
+            "8",
+            "--output-len",
+            "4",
+            "--repeat",
+            "2",
+            "--warmup",
+            "4",
+            "--shard",
+            &shard,
+            "--output-dir",
+            part(i).to_str().unwrap(),
+            "--quiet",
+        ]);
+    }
+    let merged = dir.path().join("m");
+    servescope(&[
+        "merge",
+        part("0").to_str().unwrap(),
+        part("1").to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    let doc = json(&merged.join("results.json"));
+    let runs = doc["runs"].as_array().unwrap();
+    for run in runs {
+        assert_eq!(run["params"]["num_requests"], 12, "{}", run["label"]);
+        assert_eq!(run["summary"]["requests"]["total"], 12, "{}", run["label"]);
+        assert_eq!(run["requests_sent"], 12, "{}", run["label"]);
+    }
+    let level = &doc["repeats"][0];
+    let tok_s = |r: &Value| r["summary"]["throughput"]["output_tok_s"].as_f64().unwrap();
+    let mean = runs.iter().map(tok_s).sum::<f64>() / runs.len() as f64;
+    let saved = level["metrics"]["throughput.output_tok_s"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (saved - mean).abs() < 1e-6 * mean,
+        "{saved} vs {mean}: {level:#}"
+    );
+}

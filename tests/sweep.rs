@@ -144,6 +144,7 @@ fn sweep_flags_are_checked() {
         (&["sweep", "--burstiness", "0"], "--burstiness"),
         (&["sweep", "--duration", "0"], "--duration"),
         (&["sweep", "--repeat", "2"], "--repeat"),
+        (&["sweep", "--shard", "0/2"], "--shard"),
         (&["sweep", "--warmup-s", "1"], "--warmup-s"),
         (&["sweep", "--ramp-up", "linear"], "--ramp-up"),
     ] {
@@ -272,4 +273,32 @@ fn a_sweep_warms_every_run_up_and_paces_each_as_its_kind() {
     let burst = runs.iter().find(|r| r["label"] == "throughput").unwrap();
     let why = burst["summary"]["steady"]["absent"].as_str().unwrap();
     assert!(why.contains("at once"), "{why}");
+}
+
+/// The ramp flags are the rate runs': the synchronous and max-throughput runs start at
+/// once (a ramped max run would lower every rate swept after it).
+#[test]
+fn only_the_rate_runs_of_a_sweep_ramp() {
+    let server = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("r");
+    let ramp = [
+        "--max-concurrency",
+        "2",
+        "--ramp-up",
+        "linear",
+        "--ramp-up-s",
+        "0.2",
+    ];
+    small_sweep(&server.url(), &results, &ramp).unwrap();
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("results.json")).unwrap())
+            .unwrap();
+    for run in doc["runs"].as_array().unwrap() {
+        let ramped = run["params"]["ramp_up"].as_str();
+        match run["params"]["sweep"].as_str().unwrap() {
+            "rate" => assert_eq!(ramped, Some("linear"), "{}", run["label"]),
+            _ => assert_eq!(ramped, None, "{}", run["label"]),
+        }
+    }
 }

@@ -290,6 +290,11 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<(LoadMode, PromptMode), Error
 const MAX_SWEEP_RATES: usize = 100;
 
 pub(super) fn sweep(a: &SweepArgs) -> Result<(LoadMode, PromptMode), Error> {
+    if a.load.shard.count > 1 {
+        return Err(Error::Input(
+            "--shard does not apply to sweep: its rates come from the whole synchronous and max-throughput runs, which no shard sees".into(),
+        ));
+    }
     // As `rate`: 256 requests per run unless a count or (for the rate runs) a duration.
     let num_requests = a.load.num_requests.unwrap_or(256);
     if a.rates > MAX_SWEEP_RATES {

@@ -97,7 +97,8 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
             &parts,
             t0,
             &data,
-            recs.len(),
+            // Measured requests: warm-up records are kept in the file but counted nowhere.
+            data.len(),
             &opts,
             inputs.len(),
         ));
@@ -116,6 +117,7 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
     doc.runs = saved;
     // Of the merged runs, not of the first part's.
     doc.interactivity = super::pareto::of_runs(&doc.runs, doc.gpus);
+    doc.repeats = super::repeats::to_docs(&super::repeats::repeat_levels(&doc.runs));
     write_merged(opts.out, &out_records, &doc)?;
     for run in &doc.runs {
         outln!("{}", render_saved(run));

@@ -241,7 +241,9 @@ fn record_run(
             s.run.max_error_rate.unwrap_or(0.0)
         );
     }
-    if summary.succeeded == 0 && summary.total > 0 {
+    // A capacity probe that failed every request is a verdict (a failing level), not an
+    // error of the session.
+    if summary.succeeded == 0 && summary.total > 0 && plan.params.capacity_probe != Some(true) {
         tally
             .all_failed
             .push(format!("{}: {}", plan.label, failure_counts(summary)));

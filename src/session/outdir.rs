@@ -199,6 +199,14 @@ pub fn header(prior: Prior, fresh: ResultsDoc) -> ResultsDoc {
             );
         }
     }
+    if doc.gpus.is_some() && fresh.gpus.is_some() && doc.gpus != fresh.gpus {
+        errln!(
+            "warning: --append: the results there were labelled --gpus {}, this session's --gpus {}; results.json keeps the first",
+            doc.gpus.unwrap_or_default(),
+            fresh.gpus.unwrap_or_default()
+        );
+    }
+    doc.gpus = doc.gpus.or(fresh.gpus);
     doc.schema_version = fresh.schema_version;
     doc.tool = fresh.tool;
     doc.appended.get_or_insert_with(Vec::new).push(Appended {

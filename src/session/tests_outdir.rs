@@ -83,3 +83,16 @@ fn the_header_is_the_first_sessions_and_lists_the_appended_one() {
     assert_eq!(appended[0].command, Some(vec!["second".to_string()]));
     assert_eq!(appended[0].started.as_deref(), Some("t"));
 }
+
+#[test]
+fn an_appended_session_supplies_the_gpus_label_the_first_lacked() {
+    let with = |gpus| ResultsDoc {
+        gpus,
+        ..ResultsDoc::new()
+    };
+    let doc = header(Prior::Append(Box::new(with(None))), with(Some(4)));
+    assert_eq!(doc.gpus, Some(4));
+    // The first session's label stays when both have one.
+    let doc = header(Prior::Append(Box::new(with(Some(2)))), with(Some(4)));
+    assert_eq!(doc.gpus, Some(2));
+}

@@ -296,3 +296,28 @@ fn cost() {
         );
     }
 }
+
+/// A probe in which every request failed is a failing level, not a failed session: the
+/// search answers "below min" and exits 0 with its capacity object saved.
+#[test]
+fn a_probe_that_failed_every_request_is_a_verdict() {
+    let answered = Arc::new(Mutex::new(0usize));
+    let srv = serve(move |req| {
+        if req.path.ends_with("/models") {
+            return models("\"m\"");
+        }
+        let mut n = answered.lock().unwrap();
+        *n += 1;
+        // The connection test gets its answer; every request after it fails.
+        match *n {
+            1 => chat_stream(3, Duration::from_millis(1)),
+            _ => crate::server::json(500, r#"{"error":{"message":"overloaded"}}"#),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let end = search(&srv, dir.path(), &["--max", "4", "--num-requests", "4"]);
+    assert_eq!(end.code, Some(0), "{}", end.stderr);
+    let c = &results(dir.path())["capacity"];
+    assert_eq!(c["outcome"], "below_min", "{c:#}");
+    assert_eq!(c["probes"][0]["attainment"], 0.0, "{c:#}");
+}
