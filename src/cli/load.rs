@@ -239,10 +239,16 @@ pub struct LoadArgs {
     pub input_len: Option<LengthSpec>,
     /// max_tokens per request: N or LO:HI [default: batch 16:1024, throughput 100:1024,
     /// concurrency 256]
-    #[arg(long, value_name = "N|LO:HI")]
+    #[arg(long, alias = "max-output-tokens", value_name = "N|LO:HI")]
     pub output_len: Option<LengthSpec>,
+    /// Sampling temperature sent with every request [default: 0, greedy]
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling: top_p sent with every request, in (0, 1] [default: not sent]
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub top_p: Option<f64>,
     /// Requests per run [default: throughput 256, concurrency 256; batch: the batch size]
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
+    #[arg(long, alias = "num-samples", value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub num_requests: Option<usize>,
     /// Run every level N times, back to back (prompts and arrivals drawn anew for each
     /// repeat from --seed); each key metric is then reported as a mean with a 95%
@@ -299,14 +305,14 @@ pub struct LoadArgs {
     pub slice: SliceArg,
     /// Service-level objective for goodput: a YAML file (`slo: {ttft_ms: 500, tpot_ms:
     /// 50, e2e_ms: 10000, min_output_tok_s: 20}`) or inline `ttft_ms=500,tpot_ms=50`
-    #[arg(long, value_name = "FILE|K=V,...")]
+    #[arg(long, alias = "slo-file", value_name = "FILE|K=V,...")]
     pub slo: Option<String>,
     /// Scrape the server's Prometheus metrics before, during and after each run: metric
     /// names and/or presets `vllm`, `sglang`, `llamacpp`
-    #[arg(long, value_name = "NAMES")]
+    #[arg(long, alias = "prometheus-metrics", value_name = "NAMES")]
     pub metrics: Option<String>,
     /// Where the server's metrics are [default: ENDPOINT/metrics]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, alias = "prometheus-url", value_name = "URL")]
     pub metrics_url: Option<String>,
     /// Seconds between gauge samples during a run
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS", value_parser = positive_f64)]

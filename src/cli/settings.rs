@@ -92,7 +92,7 @@ impl Settings {
 fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     let slo = slo(a.slo.as_deref())?;
     let percentiles = percentiles(&a.percentiles.percentiles)?;
-    let extra_body = extra_body(a.extra_body.as_deref())?;
+    let extra_body = sampling(extra_body(a.extra_body.as_deref())?, a.temperature, a.top_p)?;
     let timeout = match a.timeout {
         0.0 => None,
         t => Some(Duration::try_from_secs_f64(t).map_err(|_| {
@@ -280,6 +280,42 @@ fn extra_body(s: Option<&str>) -> Result<Map<String, Value>, Error> {
             ))),
         },
     }
+}
+
+/// `--temperature` and `--top-p` go into every body as `--extra-body` keys would (the
+/// body's own default is temperature 0); giving one both ways is ambiguous.
+fn sampling(
+    mut extra: Map<String, Value>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+) -> Result<Map<String, Value>, Error> {
+    if let Some(t) = temperature
+        && !(t.is_finite() && t >= 0.0)
+    {
+        return Err(Error::Input(format!(
+            "--temperature {t}: expected a number ≥ 0 (0 = greedy)"
+        )));
+    }
+    if let Some(p) = top_p
+        && !(p > 0.0 && p <= 1.0)
+    {
+        return Err(Error::Input(format!(
+            "--top-p {p}: expected a share in (0, 1], e.g. 0.9"
+        )));
+    }
+    for (flag, key, value) in [
+        ("--temperature", "temperature", temperature),
+        ("--top-p", "top_p", top_p),
+    ] {
+        let Some(v) = value else { continue };
+        if extra.contains_key(key) {
+            return Err(Error::Input(format!(
+                "{flag} and --extra-body both set \"{key}\"; give it once"
+            )));
+        }
+        extra.insert(key.into(), serde_json::json!(v));
+    }
+    Ok(extra)
 }
 
 /// A key goes into the Authorization header, which cannot hold a control character:

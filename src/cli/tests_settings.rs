@@ -123,3 +123,58 @@ fn a_key_with_a_control_character_is_refused_without_echoing_it() {
     let ok = load(&["batch", "--api-key", "sk-ключ-\u{e9}"]);
     assert_eq!(ok.session.target.api_key.as_deref(), Some("sk-ключ-é"));
 }
+
+/// The dual-round tool's flag names work unchanged; sampling flags reach every body.
+#[test]
+fn dual_round_tool_aliases_and_sampling_flags() {
+    let l = load(&[
+        "concurrency",
+        "--num-samples",
+        "7",
+        "--max-output-tokens",
+        "12",
+        "--slo-file",
+        "ttft_ms=500",
+        "--prometheus-url",
+        "http://127.0.0.1:9/metrics",
+        "--prometheus-metrics",
+        "vllm",
+        "--temperature",
+        "0.7",
+        "--top-p",
+        "0.9",
+    ]);
+    assert!(matches!(
+        l.mode,
+        LoadMode::Concurrency {
+            num_requests: 7,
+            ..
+        }
+    ));
+    let s = &l.session;
+    assert_eq!(s.workload.output_len, LengthSpec::Fixed(12));
+    assert!(s.output.slo.is_some());
+    let m = s.target.metrics.as_ref().unwrap();
+    assert_eq!(m.url.as_deref(), Some("http://127.0.0.1:9/metrics"));
+    assert_eq!(m.names, "vllm");
+    assert_eq!(s.workload.extra_body["temperature"], 0.7);
+    assert_eq!(s.workload.extra_body["top_p"], 0.9);
+    for (args, flag) in [
+        (&["concurrency", "--temperature", "-1"][..], "--temperature"),
+        (&["concurrency", "--top-p", "0"], "--top-p"),
+        (&["concurrency", "--top-p", "1.5"], "--top-p"),
+        (
+            &[
+                "concurrency",
+                "--temperature",
+                "1",
+                "--extra-body",
+                "{\"temperature\":0}",
+            ],
+            "--temperature and --extra-body",
+        ),
+    ] {
+        let e = settings(args).unwrap_err();
+        assert!(e.contains(flag), "{args:?}: {e}");
+    }
+}

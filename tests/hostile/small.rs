@@ -44,3 +44,46 @@ fn the_throughput_warm_up_leaves_the_measured_requests_cold() {
     assert_eq!(summary.succeeded, 3, "{summary:?}");
     assert_eq!(summary.tokens.cached, Some(0), "{:?}", summary.tokens);
 }
+
+/// `--temperature` and `--top-p` reach the server in every request body, and the
+/// dual-round tool's `--num-samples` / `--max-output-tokens` mean what they meant there.
+#[test]
+fn sampling_flags_and_the_dual_round_tool_names_reach_the_server() {
+    use std::sync::{Arc, Mutex};
+    let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let seen = bodies.clone();
+    let srv = crate::server::serve(move |req| {
+        if req.path.ends_with("/models") {
+            return crate::server::models("\"m\"");
+        }
+        seen.lock()
+            .unwrap()
+            .push(serde_json::from_str(&req.body).unwrap());
+        crate::server::chat_stream(2, std::time::Duration::from_millis(1))
+    });
+    let url = srv.url();
+    crate::common::session(&[
+        "concurrency",
+        "--endpoint",
+        &url,
+        "--concurrency",
+        "1",
+        "--num-samples",
+        "3",
+        "--max-output-tokens",
+        "7",
+        "--temperature",
+        "0.5",
+        "--top-p",
+        "0.8",
+        "--quiet",
+    ]);
+    let bodies = bodies.lock().unwrap();
+    // The connection test and the three measured requests.
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    for b in bodies.iter().skip(1) {
+        assert_eq!(b["temperature"], 0.5, "{b}");
+        assert_eq!(b["top_p"], 0.8, "{b}");
+        assert_eq!(b["max_tokens"], 7, "{b}");
+    }
+}
