@@ -132,7 +132,7 @@ fn throughput(n: usize) -> Vec<RunPlan> {
     }]
 }
 
-fn concurrency(levels: &[usize], n: usize) -> Vec<RunPlan> {
+pub(crate) fn concurrency(levels: &[usize], n: usize) -> Vec<RunPlan> {
     levels
         .iter()
         .map(|&c| RunPlan {

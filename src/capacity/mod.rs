@@ -9,8 +9,7 @@ pub mod reanalysis;
 pub mod search;
 
 use crate::metrics::slo::Slo;
-use crate::report::document::{ResultsDoc, RunMode, RunParams, SavedRun};
-use crate::schedule::Load;
+use crate::report::document::{ResultsDoc, RunMode, SavedRun};
 use crate::session::RunPlan;
 use crate::session::planner::Planner;
 use crate::settings::{CapacityBy, CapacitySettings, Rate, RateSettings, StartSettings};
@@ -68,18 +67,7 @@ impl CapacityPlanner {
                 if start.warmup.is_none() && start.warmup_s.is_none() {
                     start.warmup = Some(c);
                 }
-                let plans = vec![RunPlan {
-                    mode: RunMode::Concurrency,
-                    params: RunParams {
-                        concurrency: Some(c),
-                        num_requests: Some(n),
-                        ..RunParams::default()
-                    },
-                    load: Load::ClosedLoop { concurrency: c },
-                    requests: n,
-                    ..RunPlan::default()
-                }];
-                crate::commands::starting(plans, &start)
+                crate::commands::starting(crate::commands::concurrency(&[c], n), &start)
             }
             CapacityBy::Rate => {
                 let rate = RateSettings {

@@ -98,17 +98,18 @@ pub(super) fn concurrency(a: &ConcurrencyArgs) -> Result<(LoadMode, PromptMode),
     Ok((mode, Defaults::fixed(1024, 256)))
 }
 
+/// How many arrivals, or for how long, an open-loop run draws: `--num-requests` and/or
+/// `--duration`, 256 requests when neither is given (as the other modes).
+fn rate_span(num_requests: Option<usize>, duration: Option<f64>) -> Span {
+    Span {
+        requests: num_requests.or(duration.is_none().then_some(256)),
+        duration_us: duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
+    }
+}
+
 pub(super) fn rate(a: &RateArgs) -> Result<(LoadMode, PromptMode), Error> {
     check_levels("--rates", &a.rates)?;
-    // Without a count or a duration: 256 requests per rate, as the other modes.
-    let span = Span {
-        requests: a.load.num_requests.or(if a.duration.is_some() {
-            None
-        } else {
-            Some(256)
-        }),
-        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
-    };
+    let span = rate_span(a.load.num_requests, a.duration);
     if a.rates.iter().any(|r| r.0.is_none()) && span.requests.is_none() {
         return Err(Error::Input(
             "--rates inf needs --num-requests (a duration means nothing at an infinite rate)"
@@ -260,10 +261,7 @@ pub(super) fn capacity(a: &CapacityArgs) -> Result<(LoadMode, PromptMode), Error
         )));
     }
     let num_requests = a.load.num_requests.unwrap_or(256);
-    let span = Span {
-        requests: a.load.num_requests.or(a.duration.is_none().then_some(256)),
-        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
-    };
+    let span = rate_span(a.load.num_requests, a.duration);
     if by == CapacityBy::Rate {
         rate_fits(min, a.duration, span.requests).map_err(|e| match e {
             Error::Input(m) => Error::Input(m.replacen("--rates", "--min", 1)),
@@ -303,14 +301,7 @@ pub(super) fn sweep(a: &SweepArgs) -> Result<(LoadMode, PromptMode), Error> {
             a.rates
         )));
     }
-    let span = Span {
-        requests: a.load.num_requests.or(if a.duration.is_some() {
-            None
-        } else {
-            Some(256)
-        }),
-        duration_us: a.duration.map(|d| (d * 1e6).min(u64::MAX as f64) as u64),
-    };
+    let span = rate_span(a.load.num_requests, a.duration);
     let mode = LoadMode::Sweep(SweepSettings {
         rates: a.rates,
         num_requests,
