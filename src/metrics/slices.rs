@@ -109,21 +109,7 @@ fn ms(us: u64) -> f64 {
 }
 
 /// One time slice of a run: [start_s, end_s) from the run's start.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Slice {
-    pub start_s: f64,
-    /// The slice's end, or the run's (the last request's end) for the last slice.
-    pub end_s: f64,
-    /// Requests started in the slice, and those of them that succeeded.
-    pub requests: u64,
-    pub succeeded: u64,
-    /// Output tokens of events in the slice ÷ its length.
-    pub output_tok_s: f64,
-    /// Successful requests that ended in the slice ÷ its length.
-    pub req_s: f64,
-    /// Of the successful requests started in the slice.
-    pub latencies: Latencies,
-}
+pub type Slice = super::steady::Span;
 
 /// A run cut into slices of `slice_s` seconds.
 #[derive(Clone, Debug, PartialEq)]

@@ -34,21 +34,26 @@ pub struct RunShape {
     pub slice_us: Option<u64>,
 }
 
-/// The statistics of the steady-state window [start_s, end_s] (s from the run's start).
+/// The statistics of a span of a run, [start_s, end_s] in s from its start: the
+/// steady-state window, or one `--slice-s` slice (`slices::Slice`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Steady {
+pub struct Span {
     pub start_s: f64,
+    /// A slice's end is the run's (its last request's end) for the last slice.
     pub end_s: f64,
-    /// Requests started in the window, and those of them that succeeded.
+    /// Requests started in the span, and those of them that succeeded.
     pub requests: u64,
     pub succeeded: u64,
-    /// Output tokens of events inside the window ÷ its length.
+    /// Output tokens of events inside the span ÷ its length.
     pub output_tok_s: f64,
-    /// Successful requests that ended inside the window ÷ its length.
+    /// Successful requests that ended inside the span ÷ its length.
     pub req_s: f64,
-    /// Of the successful requests started in the window.
+    /// Of the successful requests started in the span.
     pub latencies: Latencies,
 }
+
+/// The steady-state window's statistics.
+pub type Steady = Span;
 
 /// A run's steady state: its window, or why it has none.
 #[derive(Clone, Debug, PartialEq)]
