@@ -15,6 +15,7 @@ pub mod convert;
 pub mod error;
 pub mod feed;
 pub mod metrics;
+pub mod phases;
 pub mod progress;
 pub mod record;
 pub mod recorder;

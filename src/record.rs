@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::phases::Phases;
+
 /// Why a request failed. The names are the `status` values in requests.jsonl.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FailureKind {
@@ -92,6 +94,9 @@ pub struct RequestRecord {
     pub ended_at: u64,
     /// Arrival time of every output event; the first is the first token.
     pub events: Vec<u64>,
+    /// The events by kind, when some were not answer text (reasoning, tool calls) or the
+    /// server counted reasoning tokens; `None`: every event was answer text.
+    pub phases: Option<Phases>,
     pub input_tokens: u32,
     pub prompt_tokens: Option<u32>,
     pub cached_tokens: Option<u32>,
@@ -131,6 +136,7 @@ impl RequestRecord {
             started_at,
             ended_at,
             events,
+            phases: None,
             input_tokens,
             prompt_tokens: None,
             cached_tokens: None,
@@ -153,6 +159,11 @@ impl RequestRecord {
 
     pub fn first_token_at(&self) -> Option<u64> {
         self.events.first().copied()
+    }
+
+    /// The events by kind; a record without phases was answer text throughout.
+    pub fn phases(&self) -> Phases {
+        self.phases.unwrap_or_else(|| Phases::plain(&self.events))
     }
 
     pub fn status(&self) -> &'static str {
@@ -203,6 +214,9 @@ impl RequestRecord {
         if self.warmup {
             out.push_str(",\"warmup\":true");
         }
+        if let Some(p) = &self.phases {
+            write_phases(out, p);
+        }
         out.push_str("}\n");
     }
 
@@ -248,6 +262,7 @@ impl RequestRecord {
             }
             prev = t;
         }
+        let phases = raw.phases(started_at, ended_at)?;
         Ok(RequestRecord {
             run: Arc::from(raw.run),
             id: raw.id,
@@ -259,6 +274,7 @@ impl RequestRecord {
             started_at,
             ended_at,
             events,
+            phases,
             input_tokens: raw.input_tokens,
             prompt_tokens: raw.prompt_tokens,
             cached_tokens: raw.cached_tokens,
@@ -299,6 +315,76 @@ struct RawRecord {
     retries: u32,
     #[serde(default)]
     warmup: bool,
+    #[serde(flatten)]
+    phases: RawPhases,
+}
+
+/// The phase fields, written only for a record with phases (`answer_events` marks them).
+#[derive(Deserialize)]
+struct RawPhases {
+    #[serde(default)]
+    first_reasoning_at: Option<f64>,
+    #[serde(default)]
+    last_reasoning_at: Option<f64>,
+    #[serde(default)]
+    first_answer_at: Option<f64>,
+    #[serde(default)]
+    first_tool_at: Option<f64>,
+    #[serde(default)]
+    reasoning_events: u32,
+    #[serde(default)]
+    answer_events: Option<u32>,
+    #[serde(default)]
+    tool_events: u32,
+    #[serde(default)]
+    reasoning_tokens: Option<u32>,
+}
+
+impl RawRecord {
+    fn phases(&self, started_at: u64, ended_at: u64) -> Result<Option<Phases>, String> {
+        let p = &self.phases;
+        let Some(answer_events) = p.answer_events else {
+            return Ok(None);
+        };
+        let at = |field: &str, s: Option<f64>| -> Result<Option<u64>, String> {
+            let Some(s) = s else { return Ok(None) };
+            let us = (s * 1e6).round();
+            if s.is_finite() && us >= started_at as f64 && us <= ended_at as f64 {
+                Ok(Some(us as u64))
+            } else {
+                Err(format!("{field} must lie between started_at and ended_at"))
+            }
+        };
+        Ok(Some(Phases {
+            first_reasoning_at: at("first_reasoning_at", p.first_reasoning_at)?,
+            last_reasoning_at: at("last_reasoning_at", p.last_reasoning_at)?,
+            first_answer_at: at("first_answer_at", p.first_answer_at)?,
+            first_tool_at: at("first_tool_at", p.first_tool_at)?,
+            reasoning_events: p.reasoning_events,
+            answer_events,
+            tool_events: p.tool_events,
+            usage_reasoning_tokens: p.reasoning_tokens,
+        }))
+    }
+}
+
+/// The phase fields of a requests.jsonl line (after the spec's fields).
+fn write_phases(out: &mut String, p: &Phases) {
+    for (key, t) in [
+        ("first_reasoning_at", p.first_reasoning_at),
+        ("last_reasoning_at", p.last_reasoning_at),
+        ("first_answer_at", p.first_answer_at),
+        ("first_tool_at", p.first_tool_at),
+    ] {
+        let _ = write!(out, ",\"{key}\":");
+        push_opt_secs(out, t);
+    }
+    let _ = write!(
+        out,
+        ",\"reasoning_events\":{},\"answer_events\":{},\"tool_events\":{},\"reasoning_tokens\":",
+        p.reasoning_events, p.answer_events, p.tool_events
+    );
+    push_opt_num(out, p.usage_reasoning_tokens);
 }
 
 /// Seconds with exactly six decimals: the microsecond is the unit of record.
@@ -340,6 +426,7 @@ mod tests {
             started_at: 1_000_001,
             ended_at: 1_250_000,
             events: vec![1_100_000, 1_120_500, 1_249_999],
+            phases: None,
             input_tokens: 128,
             prompt_tokens: Some(135),
             cached_tokens: None,
@@ -382,6 +469,40 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["warmup"], true);
         assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn phases_are_written_only_when_present_and_round_trip() {
+        let plain = sample();
+        assert_eq!(plain.phases().first_answer_at, Some(1_100_000));
+        assert_eq!(plain.phases().answer_events, 3);
+        let mut r = sample();
+        r.phases = Some(Phases {
+            first_reasoning_at: Some(1_100_000),
+            last_reasoning_at: Some(1_120_500),
+            first_answer_at: Some(1_249_999),
+            first_tool_at: None,
+            reasoning_events: 2,
+            answer_events: 1,
+            tool_events: 0,
+            usage_reasoning_tokens: Some(2),
+        });
+        let mut line = String::new();
+        r.write_json_line(&mut line);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["first_answer_at"].as_f64().unwrap(), 1.249999);
+        assert!(v["first_tool_at"].is_null());
+        assert_eq!(v["reasoning_tokens"], 2);
+        assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
+        let mut bare = String::new();
+        sample().write_json_line(&mut bare);
+        assert!(!bare.contains("answer_events"), "{bare}");
+        let outside = line.replace("\"first_answer_at\":1.249999", "\"first_answer_at\":9.0");
+        assert!(
+            RequestRecord::parse_json_line(&outside)
+                .unwrap_err()
+                .contains("first_answer_at")
+        );
     }
 
     #[test]

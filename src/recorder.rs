@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 
 use crate::client::Outcome;
 use crate::metrics::RunData;
+use crate::phases::Phases;
 use crate::record::{RequestRecord, TokenSource};
 use crate::workload::Tokenizer;
 
@@ -187,6 +188,7 @@ fn to_record(f: Finished, counting: &TextCounting) -> RequestRecord {
         queue_wait: f.queue_wait,
         started_at: o.started_at,
         ended_at: o.ended_at,
+        phases: phases(o.phases, usage.reasoning_tokens()),
         events: o.events,
         input_tokens: f.input_tokens,
         prompt_tokens: usage.prompt_tokens,
@@ -200,6 +202,12 @@ fn to_record(f: Finished, counting: &TextCounting) -> RequestRecord {
         retries: o.retries,
         warmup: f.warmup,
     }
+}
+
+/// A record's phases: kept only when some output was not answer text.
+fn phases(mut p: Phases, usage_reasoning: Option<u32>) -> Option<Phases> {
+    p.usage_reasoning_tokens = usage_reasoning;
+    (!p.is_plain()).then_some(p)
 }
 
 #[cfg(test)]

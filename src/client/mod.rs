@@ -90,6 +90,8 @@ pub struct Outcome {
     pub started_at: u64,
     pub ended_at: u64,
     pub events: Vec<u64>,
+    /// The events by kind (reasoning, answer, tool call).
+    pub phases: crate::phases::Phases,
     pub usage: Option<Usage>,
     pub failure: Option<(FailureKind, String)>,
     pub http_status: Option<u16>,

@@ -8,6 +8,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
 use super::json_scan::{Cursor, RawStr};
+use crate::phases::EventKinds;
 use crate::workload::EncodeBody;
 use bytes::Bytes;
 
@@ -91,6 +92,22 @@ pub struct Usage {
     pub completion_tokens: Option<u32>,
     #[serde(default)]
     pub prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    pub completion_tokens_details: Option<CompletionDetails>,
+}
+
+impl Usage {
+    /// `completion_tokens_details.reasoning_tokens`, when the server sent it.
+    pub fn reasoning_tokens(&self) -> Option<u32> {
+        self.completion_tokens_details
+            .and_then(|d| d.reasoning_tokens)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+pub struct CompletionDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
@@ -102,8 +119,8 @@ pub struct PromptDetails {
 /// What one `data:` event means for the measurement.
 #[derive(Debug, Default, PartialEq)]
 pub struct ChunkInfo {
-    /// Carries non-empty generated output: an output event.
-    pub output: bool,
+    /// The kinds of non-empty generated output it carries; any makes it an output event.
+    pub kinds: EventKinds,
     pub finished: bool,
     pub usage: Option<Usage>,
     /// An error object sent in the stream.
@@ -267,7 +284,7 @@ fn scan_chunk<'a>(data: &'a str, text: &mut String, memo: &mut ChunkMemo) -> Opt
     if error.is_some() || object_error {
         // As the serde path: an error event carries no output.
         text.truncate(before);
-        info.output = false;
+        info.kinds = EventKinds::NONE;
         info.finished = false;
         let raw = error.or(message);
         info.error = Some(match raw {
@@ -283,14 +300,19 @@ fn scan_choice(c: &mut Cursor<'_>, info: &mut ChunkInfo, text: &mut String) -> O
         "delta" => {
             if !c.null() {
                 c.object(|c, key| match key.plain()? {
-                    "content" | "reasoning_content" | "reasoning" => scan_output(c, info, text),
+                    "content" => scan_output(c, info, text, EventKinds::ANSWER),
+                    "reasoning_content" | "reasoning" => {
+                        scan_output(c, info, text, EventKinds::REASONING)
+                    }
                     "tool_calls" => {
                         if !c.null() {
                             c.array(|c| {
                                 c.object(|c, key| match key.plain()? {
                                     "function" if !c.null() => {
                                         c.object(|c, key| match key.plain()? {
-                                            "arguments" => scan_output(c, info, text),
+                                            "arguments" => {
+                                                scan_output(c, info, text, EventKinds::TOOL)
+                                            }
                                             _ => c.skip(),
                                         })
                                     }
@@ -306,7 +328,7 @@ fn scan_choice(c: &mut Cursor<'_>, info: &mut ChunkInfo, text: &mut String) -> O
             }
             Some(())
         }
-        "text" => scan_output(c, info, text),
+        "text" => scan_output(c, info, text, EventKinds::ANSWER),
         "finish_reason" => {
             if !c.null() {
                 c.skip()?;
@@ -319,13 +341,18 @@ fn scan_choice(c: &mut Cursor<'_>, info: &mut ChunkInfo, text: &mut String) -> O
 }
 
 /// A string (or null) of generated output: non-empty makes the event an output event.
-fn scan_output(c: &mut Cursor<'_>, info: &mut ChunkInfo, text: &mut String) -> Option<()> {
+fn scan_output(
+    c: &mut Cursor<'_>,
+    info: &mut ChunkInfo,
+    text: &mut String,
+    kind: EventKinds,
+) -> Option<()> {
     if c.null() {
         return Some(());
     }
     let s = c.string()?;
     if !s.body.is_empty() {
-        info.output = true;
+        info.kinds.add(kind);
         s.push_to(text)?;
     }
     Some(())
@@ -361,20 +388,24 @@ pub fn parse_chunk_reference(
             info.finished = true;
         }
         if let Some(t) = non_empty(&choice.text) {
-            info.output = true;
+            info.kinds.add(EventKinds::ANSWER);
             text.push_str(t);
         }
         if let Some(d) = &choice.delta {
-            for t in [&d.content, &d.reasoning_content, &d.reasoning]
-                .into_iter()
-                .filter_map(non_empty)
-            {
-                info.output = true;
-                text.push_str(t);
+            let kinds = [
+                (&d.content, EventKinds::ANSWER),
+                (&d.reasoning_content, EventKinds::REASONING),
+                (&d.reasoning, EventKinds::REASONING),
+            ];
+            for (t, kind) in kinds {
+                if let Some(t) = non_empty(t) {
+                    info.kinds.add(kind);
+                    text.push_str(t);
+                }
             }
             for call in d.tool_calls.iter().flatten() {
                 if let Some(a) = call.function.as_ref().and_then(|f| non_empty(&f.arguments)) {
-                    info.output = true;
+                    info.kinds.add(EventKinds::TOOL);
                     text.push_str(a);
                 }
             }

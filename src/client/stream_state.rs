@@ -145,8 +145,9 @@ impl StreamState {
                     self.failure = Some((FailureKind::ErrorEvent, e));
                     return false;
                 }
-                if info.output {
+                if info.kinds.any() {
                     out.events.push(at);
+                    out.phases.mark(at, info.kinds);
                 }
                 if let Some(u) = info.usage {
                     out.usage = Some(u);

@@ -11,38 +11,40 @@ fn role_only_and_empty_deltas_are_not_output() {
     let (i, t) = parse(
         r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
     );
-    assert!(!i.output && !i.finished && t.is_empty());
+    assert!(!i.kinds.any() && !i.finished && t.is_empty());
     let (i, _) = parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}"#);
-    assert!(!i.output);
+    assert!(!i.kinds.any());
     let (i, _) = parse(r#"{"choices":[{"index":0,"delta":{}}]}"#);
-    assert!(!i.output);
+    assert!(!i.kinds.any());
 }
 
 #[test]
 fn content_reasoning_text_and_tool_arguments_are_output() {
     let (i, t) = parse(r#"{"choices":[{"delta":{"content":"Hi\n\"there\""}}]}"#);
-    assert!(i.output);
+    assert_eq!(i.kinds, EventKinds::ANSWER);
     assert_eq!(t, "Hi\n\"there\"");
     let (i, t) = parse(r#"{"choices":[{"delta":{"reasoning_content":"think"}}]}"#);
-    assert!(i.output && t == "think");
+    assert!(i.kinds == EventKinds::REASONING && t == "think");
     let (i, _) = parse(r#"{"choices":[{"delta":{"reasoning":"hmm"}}]}"#);
-    assert!(i.output);
+    assert_eq!(i.kinds, EventKinds::REASONING);
     let (i, t) = parse(r#"{"choices":[{"index":0,"text":" world","finish_reason":null}]}"#);
-    assert!(i.output && t == " world");
+    assert!(i.kinds == EventKinds::ANSWER && t == " world");
+    let (i, _) = parse(r#"{"choices":[{"delta":{"reasoning_content":"a","content":"b"}}]}"#);
+    assert!(i.kinds.has(EventKinds::REASONING) && i.kinds.has(EventKinds::ANSWER));
     let (i, t) = parse(
         r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"x\""}}]}}]}"#,
     );
-    assert!(i.output && t == "{\"x\"");
+    assert!(i.kinds == EventKinds::TOOL && t == "{\"x\"");
 }
 
 #[test]
 fn finish_and_usage_only_chunks() {
     let (i, _) = parse(r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#);
-    assert!(i.finished && !i.output);
+    assert!(i.finished && !i.kinds.any());
     let (i, _) = parse(
         r#"{"id":"x","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":8}}}"#,
     );
-    assert!(!i.output);
+    assert!(!i.kinds.any());
     let u = i.usage.unwrap();
     assert_eq!(u.prompt_tokens, Some(12));
     assert_eq!(u.completion_tokens, Some(5));
@@ -160,10 +162,10 @@ fn real_server_chunks_take_the_fast_path() {
         "]".repeat(200)
     );
     assert!(scan_chunk(&deep, &mut String::new(), &mut ChunkMemo::default()).is_none());
-    assert!(parse(&deep).0.output);
+    assert!(parse(&deep).0.kinds.any());
     let (info, text) = parse(chunks[4]);
     assert_eq!(text, " a\nb \"q\" é");
-    assert!(info.output);
+    assert!(info.kinds.any());
     assert_eq!(parse(chunks[8]).0.error.as_deref(), Some("out of memory"));
     assert_eq!(parse(chunks[9]).0.error.as_deref(), Some("too long"));
 }
@@ -221,4 +223,19 @@ fn a_stream_resumes_at_choices_and_reads_the_same() {
             .is_some()
     );
     assert!(memo.prefix.is_empty());
+}
+
+#[test]
+fn usage_reasoning_tokens_are_read() {
+    let (i, _) = parse(
+        r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":50,"completion_tokens_details":{"reasoning_tokens":42}}}"#,
+    );
+    let u = i.usage.unwrap();
+    assert_eq!(
+        (u.completion_tokens, u.reasoning_tokens()),
+        (Some(50), Some(42))
+    );
+    let (i, _) =
+        parse(r#"{"choices":[],"usage":{"completion_tokens":5,"completion_tokens_details":null}}"#);
+    assert_eq!(i.usage.unwrap().reasoning_tokens(), None);
 }
