@@ -1,5 +1,5 @@
 //! Where requests go: `--endpoint` may be a server base, an OpenAI `/v1` base, or the
-//! full path of a completions route.
+//! full path of a completions or responses route.
 
 use reqwest::Url;
 
@@ -51,6 +51,8 @@ impl Endpoint {
             (p.to_string(), Some(Api::Chat))
         } else if let Some(p) = path.strip_suffix("/completions") {
             (p.to_string(), Some(Api::Completions))
+        } else if let Some(p) = path.strip_suffix("/responses") {
+            (p.to_string(), Some(Api::Responses))
         } else if path.ends_with("/v1") {
             (path.clone(), None)
         } else {
@@ -77,6 +79,7 @@ impl Endpoint {
         let route = match api {
             Api::Chat => "/chat/completions",
             Api::Completions => "/completions",
+            Api::Responses => "/responses",
         };
         let url_final = if from_path.is_some() {
             url.clone()
@@ -114,6 +117,16 @@ mod tests {
 
         let e = Endpoint::parse("http://h/proxy", None).unwrap();
         assert_eq!(e.url.as_str(), "http://h/proxy/v1/chat/completions");
+
+        let e = Endpoint::parse("http://h:1", Some(Api::Responses)).unwrap();
+        assert_eq!(e.url.as_str(), "http://h:1/v1/responses");
+        let e = Endpoint::parse("http://h:1/v1/responses", None).unwrap();
+        assert_eq!(
+            (e.api, e.models_url.as_str()),
+            (Api::Responses, "http://h:1/v1/models")
+        );
+        let e = Endpoint::parse("http://h/v1/responses", Some(Api::Chat)).unwrap_err();
+        assert!(e.to_string().contains("the responses route"), "{e}");
     }
 
     #[test]

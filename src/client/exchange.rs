@@ -165,7 +165,7 @@ impl HttpClient {
     ) -> Result<(), Failure> {
         let origin = Origin::of(url);
         let (mut conn, head) = self.stream_head(&origin, url, body, out).await?;
-        let mut r = Reading::new();
+        let mut r = Reading::new(self.events);
         while !conn.body_ended() {
             let n = out.events.len();
             let got = idle(self.idle_timeout, conn.fill(), || {

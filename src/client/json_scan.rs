@@ -86,6 +86,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A string comes next (a value that may be of another type).
+    pub fn at_string(&mut self) -> bool {
+        self.peek() == Some(b'"')
+    }
+
     pub fn string(&mut self) -> Option<RawStr<'a>> {
         self.eat(b'"')?;
         let open = self.pos - 1;

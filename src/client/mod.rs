@@ -11,6 +11,8 @@ pub mod openai;
 mod pool;
 pub mod redact;
 mod resolve;
+pub mod responses;
+mod responses_body;
 pub mod sse;
 mod stream_state;
 mod tls;
@@ -97,7 +99,8 @@ pub struct Outcome {
     pub http_status: Option<u16>,
     /// Generated text, for counting with a tokenizer when the server reports no usage.
     pub text: String,
-    /// The stream ended properly (`[DONE]`); nothing after that can fail the request.
+    /// The stream ended properly (`[DONE]`, a Responses terminal event); nothing after
+    /// that can fail the request.
     pub complete: bool,
     /// Tries after the first (`--retries`).
     pub retries: u32,
@@ -135,6 +138,8 @@ pub struct HttpClient {
     idle_timeout: Option<Duration>,
     retries: u32,
     drain_after_done: Duration,
+    /// How the streams of this client's requests are read (`for_api`).
+    events: stream_state::EventFormat,
 }
 
 impl HttpClient {
@@ -174,7 +179,14 @@ impl HttpClient {
             idle_timeout: cfg.idle_timeout,
             retries: cfg.retries,
             drain_after_done: cfg.drain_after_done,
+            events: stream_state::EventFormat::default(),
         })
+    }
+
+    /// Read every stream as `api` sends it (chat and completions chunks by default).
+    pub fn for_api(mut self, api: openai::Api) -> Self {
+        self.events = stream_state::EventFormat::of(api);
+        self
     }
 
     /// The Authorization header, for a caller that checked where it goes.

@@ -17,6 +17,9 @@ use bytes::Bytes;
 pub enum Api {
     Chat,
     Completions,
+    /// The OpenAI Responses API (`/v1/responses`): its own body and event stream
+    /// (`responses.rs`, `responses_body.rs`).
+    Responses,
 }
 
 impl Api {
@@ -24,6 +27,7 @@ impl Api {
         match self {
             Api::Chat => "chat",
             Api::Completions => "completions",
+            Api::Responses => "responses",
         }
     }
 }
@@ -49,6 +53,9 @@ impl EncodeBody for BodyOptions {
 
 /// The JSON body of one streaming request.
 pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -> Vec<u8> {
+    if opts.api == Api::Responses {
+        return super::responses_body::build_body(opts, prompt, max_tokens);
+    }
     let mut body = Map::new();
     body.insert("model".into(), json!(opts.model));
     match (opts.api, prompt) {
@@ -58,7 +65,7 @@ pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -
         (Api::Chat, PromptBody::Text(t)) => {
             body.insert("messages".into(), json!([{"role": "user", "content": t}]));
         }
-        (Api::Completions, PromptBody::Text(t)) => {
+        (Api::Completions | Api::Responses, PromptBody::Text(t)) => {
             body.insert("prompt".into(), json!(t));
         }
         // Options reject token ids for the chat API; were one to slip through, the server
@@ -66,7 +73,7 @@ pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -
         (_, PromptBody::TokenIds(ids)) => {
             body.insert("prompt".into(), json!(ids));
         }
-        (Api::Completions, PromptBody::Messages(m)) => {
+        (Api::Completions | Api::Responses, PromptBody::Messages(m)) => {
             body.insert("prompt".into(), json!(crate::workload::flatten_messages(m)));
         }
     }

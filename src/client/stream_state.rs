@@ -2,7 +2,8 @@
 //! far, and whether the stream as a whole was a complete answer.
 
 use super::RequestObserver;
-use super::openai::{ChunkMemo, parse_chunk_in_stream};
+use super::openai::{Api, ChunkMemo, parse_chunk_in_stream};
+use super::responses;
 use super::sse::{self, Leftover, SseParser};
 use super::{Failure, Outcome};
 use crate::clock::RunClock;
@@ -17,10 +18,13 @@ pub(super) struct Reading {
 }
 
 impl Reading {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(format: EventFormat) -> Self {
         Reading {
             parser: SseParser::new(),
-            state: StreamState::default(),
+            state: StreamState {
+                format,
+                ..StreamState::default()
+            },
             excerpt: Vec::new(),
         }
     }
@@ -87,7 +91,8 @@ impl Reading {
             return Err((
                 FailureKind::StreamCut,
                 format!(
-                    "connection closed before the end of the stream (no [DONE], no finish_reason) after {} output events",
+                    "connection closed before the end of the stream ({}) after {} output events",
+                    state.format.missing_end(),
                     out.events.len()
                 ),
             ));
@@ -105,8 +110,37 @@ impl Reading {
     }
 }
 
+/// How a run's events are read, decided once by its API: one dispatch per event, never
+/// a second parser tried after the first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum EventFormat {
+    /// Chat and completions chunks (`openai.rs`).
+    #[default]
+    Chunks,
+    /// The Responses API's typed events (`responses.rs`).
+    Responses,
+}
+
+impl EventFormat {
+    pub(super) fn of(api: Api) -> Self {
+        match api {
+            Api::Responses => EventFormat::Responses,
+            _ => EventFormat::Chunks,
+        }
+    }
+
+    /// What a stream cut short did not get.
+    fn missing_end(self) -> &'static str {
+        match self {
+            EventFormat::Chunks => "no [DONE], no finish_reason",
+            EventFormat::Responses => "no response.completed or response.incomplete",
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct StreamState {
+    format: EventFormat,
     pub(super) done: bool,
     finished: bool,
     parsed: u64,
@@ -139,7 +173,11 @@ impl StreamState {
             out.ended_at = at;
             return false;
         }
-        match parse_chunk_in_stream(data, &mut out.text, &mut self.memo) {
+        let parsed = match self.format {
+            EventFormat::Chunks => parse_chunk_in_stream(data, &mut out.text, &mut self.memo),
+            EventFormat::Responses => responses::parse_event(data, &mut out.text),
+        };
+        match parsed {
             Ok(info) => {
                 if let Some(e) = info.error {
                     self.failure = Some((FailureKind::ErrorEvent, e));
@@ -153,6 +191,13 @@ impl StreamState {
                     out.usage = Some(u);
                 }
                 self.finished |= info.finished;
+                if info.finished && self.format == EventFormat::Responses {
+                    // A Responses stream ends with its terminal event, as a chat stream
+                    // with [DONE].
+                    self.done = true;
+                    out.ended_at = at;
+                    return false;
+                }
                 true
             }
             Err(e) => {

@@ -52,7 +52,8 @@ impl Target {
             retries: t.retries,
             insecure: t.insecure,
             drain_after_done: DRAIN_AFTER_DONE,
-        })?;
+        })?
+        .for_api(endpoint.api);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -17,13 +17,13 @@ use super::conn::Conn;
 use super::faults::{self, FaultKind};
 use super::metrics;
 use super::source::{self, Source};
-use super::stream::{self, Kind, Plan, Prompt};
+use super::stream::{self, Events, Kind, Plan, Prompt};
 
 /// Bodies are read whole; 64 MiB fits any realistic prompt, even as a token-id list.
 const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// Used when a request gives neither `max_tokens` nor `max_completion_tokens` (OpenAI's default).
-const DEFAULT_MAX_TOKENS: u32 = 16;
+pub(super) const DEFAULT_MAX_TOKENS: u32 = 16;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -35,6 +35,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/flush_cache", post(reset_cache))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
+        .route("/v1/responses", post(super::responses::responses))
         .with_state(shared)
 }
 
@@ -64,6 +65,18 @@ async fn completions(State(shared): State<Arc<Shared>>, req: Request) -> Respons
 }
 
 async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
+    serve(shared, kind, req, |body| parse(kind, body), stream::Chunks).await
+}
+
+/// One generation request of any API: `read` parses its body, `events` writes the
+/// answer; arrival, faults, the engine and pacing are the same for all.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    kind: Kind,
+    req: Request,
+    read: impl FnOnce(&[u8]) -> Result<Parsed, String>,
+    events: impl Events,
+) -> Response {
     // Deadlines count from here, before the body is even read: as close to arrival as we get.
     let t0 = tokio::time::Instant::now();
     // The ordinal too: arrival order is handler-start order.
@@ -81,7 +94,7 @@ async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
         return before_response(&shared, kind, conn);
     }
     // An invalid request gets its 400 and no fault (none is counted).
-    let parsed = match parse(kind, &body) {
+    let parsed = match read(&body) {
         Ok(parsed) => parsed,
         Err(message) => return bad_request(message),
     };
@@ -105,9 +118,9 @@ async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
         shared.count_fault(FaultKind::SlowHeaders);
     }
     let resp = if parsed.stream {
-        stream::streaming(shared.clone(), plan, source, conn)
+        stream::streaming(shared.clone(), plan, events, source, conn)
     } else {
-        stream::whole(shared.clone(), plan, source, conn).await
+        stream::whole(shared.clone(), plan, &events, source, conn).await
     };
     if slow_headers {
         // From arrival, like every deadline; generation goes on meanwhile.
@@ -231,7 +244,7 @@ pub(super) fn parse(kind: Kind, body: &[u8]) -> Result<Parsed, String> {
     })
 }
 
-fn bad_request(message: String) -> Response {
+pub(super) fn bad_request(message: String) -> Response {
     let body = json!({
         "error": {"message": message, "type": "invalid_request_error", "code": 400}
     });

@@ -15,6 +15,7 @@ mod faults;
 mod http;
 mod kv;
 mod metrics;
+mod responses;
 mod sched;
 mod source;
 mod stream;
@@ -24,6 +25,8 @@ mod tests;
 mod tests_engine;
 #[cfg(test)]
 mod tests_faults;
+#[cfg(test)]
+mod tests_responses;
 #[cfg(test)]
 mod tests_sched;
 

@@ -116,13 +116,13 @@ pub(super) struct Plan {
     /// Numeric id: the engine's key for the request.
     pub(super) seq: u64,
     id: String,
-    created: u64,
-    model: String,
+    pub(super) created: u64,
+    pub(super) model: String,
     /// `data: {"id":…,"object":…,"created":…,"model":…,"choices":[`, shared by every event.
     head: String,
     pub(super) t0: Instant,
     pub(super) output_tokens: u32,
-    finish_reason: &'static str,
+    pub(super) finish_reason: &'static str,
     first_word: usize,
     include_usage: bool,
     send_role: bool,
@@ -198,7 +198,7 @@ impl Plan {
             .unwrap_or_else(|| self.t0 + Duration::from_secs(365 * 86_400))
     }
 
-    fn text(&self, tokens: std::ops::Range<u32>) -> String {
+    pub(super) fn text(&self, tokens: std::ops::Range<u32>) -> String {
         tokens
             .map(|j| WORDS[(self.first_word + j as usize) % WORDS.len()])
             .collect()
@@ -270,17 +270,54 @@ fn json_str(s: &str) -> String {
     Value::from(s).to_string()
 }
 
+/// How one response is written: the chat and completions chunks (`Chunks`), or another
+/// API's events (`responses.rs`) over the same engine, timing and faults.
+pub(super) trait Events: Send + 'static {
+    /// Sent as soon as the response starts, before its first token.
+    fn opening(&mut self, plan: &Plan) -> Option<Bytes>;
+    /// The event(s) carrying output tokens `tokens`.
+    fn output(&mut self, plan: &Plan, tokens: std::ops::Range<u32>) -> Bytes;
+    /// What ends a complete stream, usage included.
+    fn tail(&mut self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Bytes;
+    /// The `error_event` fault's event; the body ends after it.
+    fn error(&mut self, plan: &Plan) -> Bytes;
+    /// The whole non-streamed response.
+    fn document(&self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Value;
+}
+
+/// Chat and completions chunks, as `Plan` writes them.
+pub(super) struct Chunks;
+
+impl Events for Chunks {
+    fn opening(&mut self, plan: &Plan) -> Option<Bytes> {
+        plan.send_role.then(|| plan.role_chunk())
+    }
+    fn output(&mut self, plan: &Plan, tokens: std::ops::Range<u32>) -> Bytes {
+        plan.content_chunk(tokens)
+    }
+    fn tail(&mut self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Bytes {
+        plan.tail(prompt_tokens, cached)
+    }
+    fn error(&mut self, _: &Plan) -> Bytes {
+        format!("data: {}\n\n", faults::error_json()).into()
+    }
+    fn document(&self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Value {
+        plan.document(prompt_tokens, cached)
+    }
+}
+
 /// A streamed (SSE) response; a task per request paces the chunks into a channel.
 /// `conn` is the request's connection, which a `cut` fault breaks.
 pub(super) fn streaming(
     shared: Arc<Shared>,
     plan: Plan,
+    events: impl Events,
     source: Source,
     conn: Option<Conn>,
 ) -> Response {
     // Small: the producer runs ahead of the socket by at most a few chunks.
     let (tx, rx) = mpsc::channel::<Piece>(4);
-    tokio::spawn(produce(shared, plan, source, tx));
+    tokio::spawn(produce(shared, plan, events, source, tx));
     http::sse_response(conn::body(rx, conn))
 }
 
@@ -294,10 +331,18 @@ async fn put(tx: &mpsc::Sender<Piece>, bytes: impl Into<Bytes>) -> bool {
     tx.send(Piece::Data(bytes.into())).await.is_ok()
 }
 
-async fn produce(shared: Arc<Shared>, plan: Plan, source: Source, tx: mpsc::Sender<Piece>) {
+async fn produce(
+    shared: Arc<Shared>,
+    plan: Plan,
+    mut events: impl Events,
+    source: Source,
+    tx: mpsc::Sender<Piece>,
+) {
     // A closed channel means the client went away: stop (which also drops the request's
     // receiver, so the engine frees its blocks), and do not count it as completed.
-    if plan.send_role && !put(&tx, plan.role_chunk()).await {
+    if let Some(opening) = events.opening(&plan)
+        && !put(&tx, opening).await
+    {
         return;
     }
     let mut tokens = source.start(&shared).await;
@@ -313,7 +358,7 @@ async fn produce(shared: Arc<Shared>, plan: Plan, source: Source, tx: mpsc::Send
             ready = tokens.wait_for(&shared, &plan, end - 1) => ready,
             () = tx.closed() => false,
         };
-        if !ready || !put(&tx, plan.content_chunk(start..end)).await {
+        if !ready || !put(&tx, events.output(&plan, start..end)).await {
             return;
         }
         start = end;
@@ -322,7 +367,7 @@ async fn produce(shared: Arc<Shared>, plan: Plan, source: Source, tx: mpsc::Send
         {
             fault = None;
             // Returning drops `tokens`: the engine frees the request's resources.
-            if !inject(&shared, &plan, kind, &tx).await {
+            if !inject(&shared, &plan, &mut events, kind, &tx).await {
                 return;
             }
             spoiled = kind.spoils();
@@ -334,13 +379,23 @@ async fn produce(shared: Arc<Shared>, plan: Plan, source: Source, tx: mpsc::Send
         shared.record_completed(tokens.prompt_tokens, u64::from(n), cached.unwrap_or(0));
     }
     let _ = tx
-        .send(Piece::Data(plan.tail(tokens.prompt_tokens, cached)))
+        .send(Piece::Data(events.tail(
+            &plan,
+            tokens.prompt_tokens,
+            cached,
+        )))
         .await;
 }
 
 /// Injects a mid-output fault into a stream; false if the stream ends here. A fault
 /// is counted once it is handed to the connection.
-async fn inject(shared: &Shared, plan: &Plan, kind: FaultKind, tx: &mpsc::Sender<Piece>) -> bool {
+async fn inject(
+    shared: &Shared,
+    plan: &Plan,
+    events: &mut impl Events,
+    kind: FaultKind,
+    tx: &mpsc::Sender<Piece>,
+) -> bool {
     match kind {
         FaultKind::Cut => {
             if tx.send(Piece::Cut).await.is_ok() {
@@ -350,7 +405,7 @@ async fn inject(shared: &Shared, plan: &Plan, kind: FaultKind, tx: &mpsc::Sender
         }
         FaultKind::ErrorEvent => {
             // The body then ends cleanly, without `[DONE]`.
-            if put(tx, format!("data: {}\n\n", faults::error_json())).await {
+            if put(tx, events.error(plan)).await {
                 shared.count_fault(kind);
             }
             false
@@ -391,6 +446,7 @@ async fn stall(plan: &Plan, gone: impl Future<Output = ()>) -> bool {
 pub(super) async fn whole(
     shared: Arc<Shared>,
     plan: Plan,
+    events: &impl Events,
     source: Source,
     conn: Option<Conn>,
 ) -> Response {
@@ -411,7 +467,7 @@ pub(super) async fn whole(
             FaultKind::Malformed => return json(faults::MALFORMED_JSON.to_string()),
             FaultKind::Cut => {
                 // Half of the document, then the connection closes.
-                let doc = plan.document(tokens.prompt_tokens, tokens.cached);
+                let doc = events.document(&plan, tokens.prompt_tokens, tokens.cached);
                 let mut bytes = Bytes::from(doc.to_string());
                 let half = bytes.split_to(bytes.len() / 2);
                 let (tx, rx) = mpsc::channel(2);
@@ -432,7 +488,7 @@ pub(super) async fn whole(
     if !tokens.wait_for(&shared, &plan, n - 1).await {
         return http::unavailable("the engine stopped");
     }
-    let body = plan.document(tokens.prompt_tokens, tokens.cached);
+    let body = events.document(&plan, tokens.prompt_tokens, tokens.cached);
     shared.record_completed(
         tokens.prompt_tokens,
         u64::from(n),

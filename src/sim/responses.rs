@@ -1,0 +1,359 @@
+//! The OpenAI Responses API (`POST /v1/responses`) over the chat route's engine, timing
+//! and faults (`http::serve`, `stream::produce`): only the request body and the events
+//! written differ. A stream is, as vLLM sends it: `response.created`,
+//! `response.in_progress`, then for each output item `response.output_item.added`,
+//! `response.content_part.added`, one delta event per chunk of tokens, its `….done`,
+//! `response.content_part.done`, `response.output_item.done`; last `response.completed`
+//! (status `incomplete` when `max_output_tokens` cut it short) with `usage`. Each event
+//! has its `event:` line and its `type` (last, as vLLM's serializer puts it).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::faults;
+use super::http::{self, Parsed};
+use super::stream::{Events, Kind, Plan, Prompt};
+
+pub(super) async fn responses(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    http::serve(shared, Kind::Chat, req, parse, ResponsesEvents::default()).await
+}
+
+// `Option` everywhere because clients send explicit `null`s; unknown fields are ignored.
+#[derive(Deserialize)]
+struct RawRequest {
+    input: Option<Input>,
+    instructions: Option<String>,
+    max_output_tokens: Option<i64>,
+    stream: Option<bool>,
+    ignore_eos: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Input {
+    Text(String),
+    Items(Vec<InputItem>),
+}
+
+/// An input item: a message (`content`), a tool call (`arguments`) or a tool's result
+/// (`output`); their text is what costs prompt tokens here.
+#[derive(Deserialize)]
+struct InputItem {
+    content: Option<Content>,
+    arguments: Option<String>,
+    output: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Deserialize)]
+struct ContentPart {
+    text: Option<String>,
+}
+
+fn parse(body: &[u8]) -> Result<Parsed, String> {
+    let raw: RawRequest =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let mut texts: Vec<String> = raw.instructions.into_iter().collect();
+    match raw.input.ok_or("'input' is required")? {
+        Input::Text(t) => texts.push(t),
+        Input::Items(items) => {
+            for item in items {
+                match item.content {
+                    Some(Content::Text(t)) => texts.push(t),
+                    Some(Content::Parts(parts)) => {
+                        texts.extend(parts.into_iter().flat_map(|p| p.text))
+                    }
+                    None => {}
+                }
+                texts.extend(item.arguments);
+                match item.output {
+                    Some(Value::String(s)) => texts.push(s),
+                    Some(Value::Null) | None => {}
+                    Some(other) => texts.push(other.to_string()),
+                }
+            }
+        }
+    }
+    let max_tokens = match raw.max_output_tokens {
+        None => http::DEFAULT_MAX_TOKENS,
+        Some(n) if n < 1 => return Err(format!("max_output_tokens must be at least 1, got {n}")),
+        Some(n) => u32::try_from(n).map_err(|_| format!("max_output_tokens {n} is too large"))?,
+    };
+    Ok(Parsed {
+        prompt: Prompt::Texts(texts),
+        max_tokens,
+        stream: raw.stream.unwrap_or(false),
+        // The Responses API always reports usage.
+        include_usage: true,
+        ignore_eos: raw.ignore_eos.unwrap_or(false),
+    })
+}
+
+/// The kinds of output item the simulator writes, each with its names on the wire.
+/// A reasoning phase is one more variant, its row in `names` (item `reasoning`, part
+/// `reasoning_text`, `response.reasoning_text.delta`/`.done`, prefix `rs`, fields
+/// `"summary":[]`, counted as reasoning) and its tokens in `part_of`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Answer,
+}
+
+struct Names {
+    item: &'static str,
+    part: &'static str,
+    delta: &'static str,
+    done: &'static str,
+    id_prefix: &'static str,
+    /// The item's own members, beside id, type, status and content.
+    fields: &'static str,
+    /// Its tokens are `output_tokens_details.reasoning_tokens`.
+    reasoning: bool,
+}
+
+impl Part {
+    fn names(self) -> Names {
+        match self {
+            Part::Answer => Names {
+                item: "message",
+                part: "output_text",
+                delta: "response.output_text.delta",
+                done: "response.output_text.done",
+                id_prefix: "msg",
+                fields: r#""role":"assistant""#,
+                reasoning: false,
+            },
+        }
+    }
+}
+
+/// Which item output token `j` belongs to.
+fn part_of(_plan: &Plan, _j: u32) -> Part {
+    Part::Answer
+}
+
+/// The output item being written.
+struct OpenItem {
+    part: Part,
+    id: String,
+    text: String,
+}
+
+/// One response's events: a sequence number, the item under way, the finished ones.
+#[derive(Default)]
+pub(super) struct ResponsesEvents {
+    sequence: u64,
+    id: String,
+    item: Option<OpenItem>,
+    done: Vec<Value>,
+    reasoning_tokens: u64,
+}
+
+impl ResponsesEvents {
+    /// `event: TYPE` and `data: {…,"sequence_number":N,"type":TYPE}` (members before).
+    fn event(&mut self, out: &mut String, ty: &str, members: &str) {
+        let n = self.sequence;
+        self.sequence += 1;
+        let sep = if members.is_empty() { "" } else { "," };
+        out.push_str(&format!(
+            "event: {ty}\ndata: {{{members}{sep}\"sequence_number\":{n},\"type\":\"{ty}\"}}\n\n"
+        ));
+    }
+
+    fn response(&self, plan: &Plan, status: &str, usage: Value) -> Value {
+        let incomplete = (status == "incomplete").then(|| json!({"reason": "max_output_tokens"}));
+        json!({
+            "id": self.id,
+            "created_at": plan.created,
+            "incomplete_details": incomplete,
+            "model": plan.model,
+            "object": "response",
+            "output": self.done,
+            "status": status,
+            "usage": usage,
+        })
+    }
+
+    fn start(&mut self, plan: &Plan) {
+        self.id = format!("resp_{}", plan.seq);
+    }
+
+    fn open(&mut self, out: &mut String, part: Part) {
+        let names = part.names();
+        let index = self.done.len();
+        let id = format!("{}_{index}_{}", names.id_prefix, self.id);
+        let item = format!(
+            r#"{{"id":"{id}","content":[],{},"status":"in_progress","type":"{}"}}"#,
+            names.fields, names.item
+        );
+        self.event(
+            out,
+            "response.output_item.added",
+            &format!(r#""item":{item},"output_index":{index}"#),
+        );
+        let part_json = format!(r#"{{"text":"","type":"{}"}}"#, names.part);
+        self.event(
+            out,
+            "response.content_part.added",
+            &format!(
+                r#""content_index":0,"item_id":"{id}","output_index":{index},"part":{part_json}"#
+            ),
+        );
+        self.item = Some(OpenItem {
+            part,
+            id,
+            text: String::new(),
+        });
+    }
+
+    fn close(&mut self, out: &mut String) {
+        let Some(item) = self.item.take() else {
+            return;
+        };
+        let names = item.part.names();
+        let index = self.done.len();
+        let (id, text) = (&item.id, Value::from(item.text.as_str()));
+        self.event(
+            out,
+            names.done,
+            &format!(r#""content_index":0,"item_id":"{id}","output_index":{index},"text":{text}"#),
+        );
+        let part_json = format!(r#"{{"text":{text},"type":"{}"}}"#, names.part);
+        self.event(
+            out,
+            "response.content_part.done",
+            &format!(
+                r#""content_index":0,"item_id":"{id}","output_index":{index},"part":{part_json}"#
+            ),
+        );
+        let done = format!(
+            r#"{{"id":"{id}","content":[{part_json}],{},"status":"completed","type":"{}"}}"#,
+            names.fields, names.item
+        );
+        self.event(
+            out,
+            "response.output_item.done",
+            &format!(r#""item":{done},"output_index":{index}"#),
+        );
+        self.done
+            .push(serde_json::from_str(&done).unwrap_or(Value::Null));
+    }
+
+    /// Output tokens `tokens`, one delta event per run of the same item kind.
+    fn write_output(&mut self, out: &mut String, plan: &Plan, tokens: std::ops::Range<u32>) {
+        let mut start = tokens.start;
+        while start < tokens.end {
+            let part = part_of(plan, start);
+            let end = (start + 1..tokens.end)
+                .find(|&j| part_of(plan, j) != part)
+                .unwrap_or(tokens.end);
+            if self.item.as_ref().map(|i| i.part) != Some(part) {
+                self.close(out);
+                self.open(out, part);
+            }
+            let text = plan.text(start..end);
+            let names = part.names();
+            if names.reasoning {
+                self.reasoning_tokens += u64::from(end - start);
+            }
+            let index = self.done.len();
+            let Some(item) = self.item.as_mut() else {
+                return;
+            };
+            let members = format!(
+                r#""content_index":0,"delta":{},"item_id":"{}","logprobs":[],"output_index":{index}"#,
+                Value::from(text.as_str()),
+                item.id
+            );
+            item.text.push_str(&text);
+            self.event(out, names.delta, &members);
+            start = end;
+        }
+    }
+
+    fn usage(&self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Value {
+        let output = u64::from(plan.output_tokens);
+        let mut usage = json!({"input_tokens": prompt_tokens});
+        // Cache hits are the engine's to report, as on the chat route.
+        if let Some(cached) = cached {
+            usage["input_tokens_details"] = json!({"cached_tokens": cached});
+        }
+        usage["output_tokens"] = json!(output);
+        usage["output_tokens_details"] = json!({"reasoning_tokens": self.reasoning_tokens});
+        usage["total_tokens"] = json!(prompt_tokens + output);
+        usage
+    }
+
+    fn status(plan: &Plan) -> &'static str {
+        if plan.finish_reason == "length" {
+            "incomplete"
+        } else {
+            "completed"
+        }
+    }
+}
+
+impl Events for ResponsesEvents {
+    fn opening(&mut self, plan: &Plan) -> Option<Bytes> {
+        self.start(plan);
+        let initial = self.response(plan, "in_progress", Value::Null);
+        let mut out = String::new();
+        for ty in ["response.created", "response.in_progress"] {
+            self.event(&mut out, ty, &format!(r#""response":{initial}"#));
+        }
+        Some(out.into())
+    }
+
+    fn output(&mut self, plan: &Plan, tokens: std::ops::Range<u32>) -> Bytes {
+        let mut out = String::new();
+        self.write_output(&mut out, plan, tokens);
+        out.into()
+    }
+
+    fn tail(&mut self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Bytes {
+        let mut out = String::new();
+        self.close(&mut out);
+        let usage = self.usage(plan, prompt_tokens, cached);
+        let response = self.response(plan, Self::status(plan), usage);
+        self.event(
+            &mut out,
+            "response.completed",
+            &format!(r#""response":{response}"#),
+        );
+        out.into()
+    }
+
+    fn error(&mut self, _: &Plan) -> Bytes {
+        let body: Value = serde_json::from_str(&faults::error_json()).unwrap_or_default();
+        let message = body["error"]["message"].clone();
+        let mut out = String::new();
+        self.event(
+            &mut out,
+            "error",
+            &format!(r#""code":"server_error","message":{message},"param":null"#),
+        );
+        out.into()
+    }
+
+    fn document(&self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Value {
+        // The stream's items, written and dropped: one account of what the output is.
+        let mut w = ResponsesEvents::default();
+        w.start(plan);
+        let mut sink = String::new();
+        w.write_output(&mut sink, plan, 0..plan.output_tokens);
+        w.close(&mut sink);
+        let usage = w.usage(plan, prompt_tokens, cached);
+        w.response(plan, Self::status(plan), usage)
+    }
+}
