@@ -12,6 +12,7 @@ mod credentials;
 mod interrupted;
 mod outdir;
 mod pipes;
+mod responses;
 mod signals;
 mod small;
 mod smoke;
