@@ -365,3 +365,42 @@ fn two_capacity_searches_against_llama_cpp_agree() {
         answers[1]
     );
 }
+
+/// llama.cpp serves `/v1/responses`: `--api responses` gets the same records as the chat
+/// API for the same prompts (usage read from `response.completed`, one event per token,
+/// exactly max_output_tokens with ignore_eos, the same prompt tokens).
+#[test]
+fn the_responses_api_against_llama_cpp() {
+    let Some(server) = llama() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut prompts = Vec::new();
+    for api in ["chat", "responses"] {
+        let d = dir.path().join(api);
+        let s = session(&[
+            "concurrency",
+            "--endpoint",
+            &server.url,
+            "--api",
+            api,
+            "--concurrency",
+            "2",
+            "--num-requests",
+            "4",
+            "--input-len",
+            "32",
+            "--output-len",
+            "8",
+            "--output-dir",
+            d.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert_eq!((s.runs[0].1.succeeded, s.runs[0].1.total), (4, 4), "{api}");
+        let (prompt, _, output) = check_records(&records(&d), Some(8));
+        assert_eq!(output, 32, "{api}");
+        prompts.push(prompt);
+    }
+    assert_eq!(
+        prompts[0], prompts[1],
+        "the same prompts cost the same tokens"
+    );
+}
