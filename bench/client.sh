@@ -11,6 +11,8 @@
 #
 #   --short        400 requests, 1 repetition (a quick check, ~1 min without AIPerf)
 #   --no-aiperf    skip AIPerf (its runs take ~1 min each)
+#   --no-responses skip servescope-responses (servescope with --api responses against
+#                  the same server's canned Responses API stream, /v1/responses)
 #   --repeat N     full and tiny runs of each tool N times, medians reported (default 3)
 #   --requests N   requests per full run (default 2000)
 #   --binary PATH  measure this servescope build instead of building and measuring
@@ -45,6 +47,7 @@ ROOT="$PWD"
 REQUESTS=2000
 REPEAT=3
 AIPERF=1
+RESPONSES=1
 CONCURRENCY=64
 TOKENS=256
 ISL=128
@@ -58,6 +61,7 @@ while (($#)); do
     case "$1" in
     --short) REQUESTS=400 REPEAT=1 ;;
     --no-aiperf) AIPERF=0 ;;
+    --no-responses) RESPONSES=0 ;;
     --repeat) REPEAT="${2:?--repeat needs a number}" REPEAT_SET=1; shift ;;
     --requests) REQUESTS="${2:?--requests needs a number}" REQUESTS_SET=1; shift ;;
     --binary) SB="${2:?--binary needs a path}"; shift ;;
@@ -70,6 +74,7 @@ while (($#)); do
 done
 if ((CI)); then
     AIPERF=0
+    RESPONSES=0
     [[ -n "$REQUESTS_SET" ]] || REQUESTS="$CI_REQUESTS"
     [[ -n "$REPEAT_SET" ]] || REPEAT="$CI_REPEAT"
     [[ -n "$MAX_RATIO" ]] || MAX_RATIO=12
@@ -177,6 +182,14 @@ run_servescope() { # DIR N C
         --output-dir "$1/out" -q
 }
 
+# The same workload on the Responses API: its stream is 7% more bytes than the chat one
+# (vLLM's event shape), read by its own event scanner.
+run_servescope-responses() {
+    measure "$1" "$SB" concurrency --endpoint "$URL" --model bench-model --api responses \
+        --concurrency "$3" --num-requests "$2" --input-len "$ISL" --output-len "$TOKENS" \
+        --output-dir "$1/out" -q
+}
+
 run_oha() {
     measure "$1" "$OHA" -n "$2" -c "$3" -m POST -D "$WORK/body.json" \
         -H 'content-type: application/json' --no-tui --output-format json \
@@ -194,6 +207,7 @@ run_aiperf() {
 }
 
 TOOLS_RUN=(servescope oha)
+((RESPONSES)) && TOOLS_RUN+=(servescope-responses)
 ((AIPERF)) && TOOLS_RUN+=(aiperf)
 for ((rep = 1; rep <= REPEAT; rep++)); do
     for tool in "${TOOLS_RUN[@]}"; do
@@ -212,7 +226,7 @@ max_ratio, tools = (float(sys.argv[5]) if sys.argv[5] else None), sys.argv[6:]
 
 def tool_figures(tool, d):
     """(succeeded requests, req/s) as the tool itself reports them."""
-    if tool == "servescope":
+    if tool.startswith("servescope"):
         s = json.load(open(f"{d}/out/results.json"))["runs"][0]["summary"]
         out_tokens = s["tokens"]["output"] / max(s["requests"]["succeeded"], 1)
         return s["requests"]["succeeded"], s["throughput"]["req_s"], out_tokens

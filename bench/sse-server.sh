@@ -65,6 +65,32 @@ sse_write_body() {
     } >"$file"
 }
 
+# The Responses API variant (bench/client.sh's servescope-responses), as vLLM sends it:
+# `event:` lines, `type` last; created, in_progress, the message item and its part,
+# TOKENS `response.output_text.delta` events of " tok", the item's done events, then
+# `response.completed` with the whole response (its text again) and usage. No [DONE].
+sse_write_responses_body() {
+    local file="$1" tokens="$2" i text=""
+    local item='"item_id":"msg_bench"' resp='"id":"resp_bench","created_at":1795000000,"model":"bench-model","object":"response"'
+    sse_responses_event() { printf 'event: %s\ndata: {%s,"sequence_number":%d,"type":"%s"}\n\n' "$1" "$2" "$3" "$1"; }
+    for ((i = 0; i < tokens; i++)); do text+=" tok"; done
+    local part="{\"annotations\":[],\"text\":\"$text\",\"type\":\"output_text\"}"
+    local msg="{\"id\":\"msg_bench\",\"content\":[$part],\"role\":\"assistant\",\"status\":\"completed\",\"type\":\"message\"}"
+    {
+        sse_responses_event response.created "\"response\":{$resp,\"output\":[],\"status\":\"in_progress\",\"usage\":null}" 0
+        sse_responses_event response.in_progress "\"response\":{$resp,\"output\":[],\"status\":\"in_progress\",\"usage\":null}" 1
+        sse_responses_event response.output_item.added "\"item\":{\"id\":\"msg_bench\",\"content\":[],\"role\":\"assistant\",\"status\":\"in_progress\",\"type\":\"message\"},\"output_index\":0" 2
+        sse_responses_event response.content_part.added "\"content_index\":0,$item,\"output_index\":0,\"part\":{\"annotations\":[],\"text\":\"\",\"type\":\"output_text\"}" 3
+        for ((i = 0; i < tokens; i++)); do
+            sse_responses_event response.output_text.delta "\"content_index\":0,\"delta\":\" tok\",$item,\"logprobs\":[],\"output_index\":0" $((i + 4))
+        done
+        sse_responses_event response.output_text.done "\"content_index\":0,$item,\"logprobs\":[],\"output_index\":0,\"text\":\"$text\"" $((tokens + 4))
+        sse_responses_event response.content_part.done "\"content_index\":0,$item,\"output_index\":0,\"part\":$part" $((tokens + 5))
+        sse_responses_event response.output_item.done "\"item\":$msg,\"output_index\":0" $((tokens + 6))
+        sse_responses_event response.completed "\"response\":{$resp,\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"output\":[$msg],\"status\":\"incomplete\",\"usage\":{\"input_tokens\":128,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":$tokens,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":$((tokens + 128))}}" $((tokens + 7))
+    } >"$file"
+}
+
 sse_server_start() {
     local dir="$1" tokens="${2:-256}"
     command -v nginx >/dev/null || {
@@ -73,6 +99,7 @@ sse_server_start() {
     }
     mkdir -p "$dir/www/v1/chat" "$dir/tmp"
     sse_write_body "$dir/www/v1/chat/completions" "$tokens"
+    sse_write_responses_body "$dir/www/v1/responses" "$tokens"
     # The model list servescope reads when no --model is given.
     printf '{"object":"list","data":[{"id":"bench-model","object":"model","owned_by":"bench"}]}\n' \
         >"$dir/www/v1/models"
@@ -117,6 +144,10 @@ http {
         if (\$server_port = $log_port) { set \$logged 1; }
         access_log $dir/arrivals.log arrival if=\$logged;
         location = /v1/chat/completions {
+            default_type text/event-stream;
+            error_page 405 =200 \$uri;
+        }
+        location = /v1/responses {
             default_type text/event-stream;
             error_page 405 =200 \$uri;
         }

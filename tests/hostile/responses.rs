@@ -114,7 +114,9 @@ fn failures_cut_streams_and_streams_without_an_end_fail_with_the_reason() {
         e.extend(last.map(|l| event(l, named)));
         e
     }
-    let cases: Vec<(&str, Box<dyn Fn() -> Reply + Send + Sync>, &str, &str)> = vec![
+    type Answer = Box<dyn Fn() -> Reply + Send + Sync>;
+    // (case, the bad answer, the record's status, what its error says)
+    let cases: Vec<(&str, Answer, &str, &str)> = vec![
         (
             "response.failed",
             Box::new(move || stream(with_deltas(Some(failed), true))),
