@@ -124,8 +124,8 @@ pub(super) enum EventFormat {
 impl EventFormat {
     pub(super) fn of(api: Api) -> Self {
         match api {
+            Api::Chat | Api::Completions => EventFormat::Chunks,
             Api::Responses => EventFormat::Responses,
-            _ => EventFormat::Chunks,
         }
     }
 
