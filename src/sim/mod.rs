@@ -26,6 +26,7 @@ mod tests_engine;
 mod tests_faults;
 #[cfg(test)]
 mod tests_sched;
+mod tools;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +65,9 @@ pub struct SimConfig {
     pub engine: Option<EngineConfig>,
     /// Requests that fail on purpose; the default injects nothing.
     pub faults: FaultConfig,
+    /// Under `tool_choice` "auto" (or none given), the share of requests carrying tools
+    /// that are answered with a tool call (drawn from the seed and the prompt).
+    pub tool_call_share: f64,
 }
 
 impl Default for SimConfig {
@@ -89,6 +93,7 @@ impl SimConfig {
             seed: 0,
             engine: None,
             faults: FaultConfig::default(),
+            tool_call_share: 1.0,
         }
     }
 }
