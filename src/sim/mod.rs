@@ -26,6 +26,8 @@ mod tests_engine;
 mod tests_faults;
 #[cfg(test)]
 mod tests_sched;
+#[cfg(test)]
+mod tests_tools;
 mod tools;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
