@@ -162,3 +162,38 @@ async fn a_choice_naming_no_tool_is_a_400() {
     assert_eq!(resp.status, 400);
     assert!(String::from_utf8_lossy(&resp.body).contains("nope"));
 }
+
+#[test]
+fn the_share_flag_and_config_key_are_checked() {
+    use crate::cli::SimModelArgs;
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimModelArgs,
+    }
+    let parse = |args: &[&str]| -> Result<SimConfig, String> {
+        let argv = std::iter::once("sim").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .sim
+            .into_config()
+    };
+    assert_eq!(parse(&[]).unwrap().tool_call_share, 1.0);
+    assert_eq!(
+        parse(&["--tool-call-share", "0.25"])
+            .unwrap()
+            .tool_call_share,
+        0.25
+    );
+    let err = parse(&["--tool-call-share", "1.5"]).unwrap_err();
+    assert!(err.contains("expected a probability from 0 to 1"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.json");
+    std::fs::write(&path, r#"{"tool_call_share": 2}"#).unwrap();
+    let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err();
+    assert!(
+        err.contains("\"tool_call_share\" in") && err.contains("got 2"),
+        "{err}"
+    );
+}
