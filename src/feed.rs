@@ -296,6 +296,7 @@ mod tests {
             model: "m".into(),
             ignore_eos: true,
             extra: Default::default(),
+            tools: Default::default(),
         };
         let tokenizer = Tokenizer::builtin();
         let feeder = Feeder {

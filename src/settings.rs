@@ -234,6 +234,10 @@ pub struct WorkloadSettings {
     pub ignore_eos: bool,
     /// Merged into every request body last.
     pub extra_body: Map<String, Value>,
+    /// `--tools`, checked; sent with every chat request without tools of its own.
+    pub tools: Option<crate::workload::tools::ToolSet>,
+    /// `--tool-choice`; a name is one of `--tools` (and of every dataset entry's tools).
+    pub tool_choice: Option<crate::workload::tools::ToolChoice>,
     pub count_output_text: bool,
     pub prepare_ahead_mb: usize,
 }

@@ -1561,7 +1561,7 @@ proptest! {
         match read_dataset(file.path(), conv) {
             Ok(entries) => {
                 prop_assert!(!entries.is_empty());
-                for DatasetEntry { location, content, output_len } in &entries {
+                for DatasetEntry { location, content, output_len, tools } in &entries {
                     check_dataset_location(&name, &text, location)?;
                     match content {
                         PromptContent::Text(t) => prop_assert!(!t.is_empty()),
@@ -1571,6 +1571,7 @@ proptest! {
                         }
                     }
                     prop_assert!(output_len.is_none_or(|n| n >= 1));
+                    prop_assert!(tools.as_ref().is_none_or(|t| !t.names().is_empty()));
                 }
             }
             Err(e) => {

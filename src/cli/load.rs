@@ -275,6 +275,15 @@ pub struct LoadArgs {
     /// JSON object merged into every request body last, e.g. '{"top_k": 1}'
     #[arg(long, value_name = "JSON")]
     pub extra_body: Option<String>,
+    /// Tool definitions sent with every chat request: a JSON array of
+    /// {"type": "function", "function": {"name", "description", "parameters"}}
+    /// (a dataset entry's own "tools" replace them for that entry)
+    #[arg(long, value_name = "FILE")]
+    pub tools: Option<PathBuf>,
+    /// tool_choice sent with requests that carry tools: auto, none, required, or a
+    /// tool's name (that tool must be called) [default: not sent, the server's auto]
+    #[arg(long, value_name = "auto|none|required|NAME")]
+    pub tool_choice: Option<String>,
     /// Give up on a request after this many seconds (0: never)
     #[arg(long, default_value_t = 600.0, value_name = "SECONDS", allow_negative_numbers = true, value_parser = seconds)]
     pub timeout: f64,

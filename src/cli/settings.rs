@@ -21,6 +21,7 @@ use crate::settings::{
     TargetSettings, WorkloadSettings,
 };
 use crate::workload::synthetic::LengthSpec;
+use crate::workload::tools::{ToolChoice, ToolSet};
 
 impl Settings {
     /// Check the parsed command line and fill in every default.
@@ -109,6 +110,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
         html_out(html, a.output_dir.as_deref())?;
     }
     let metrics = metrics(&a)?;
+    let (tools, tool_choice) = tools(&a)?;
     Ok(SessionSettings {
         target: TargetSettings {
             endpoint: a.endpoint,
@@ -131,6 +133,8 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             prompt_token_ids: a.prompt_token_ids,
             ignore_eos: !a.no_ignore_eos,
             extra_body,
+            tools,
+            tool_choice,
             count_output_text: a.count_output_text,
             prepare_ahead_mb: a.prepare_ahead_mb,
         },
@@ -161,6 +165,43 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             gpus: a.gpus,
         },
     })
+}
+
+/// `--tools FILE` (read and checked now) and `--tool-choice`: tools go with the chat API
+/// only; a named choice must be one of the tools (a dataset's entries are checked when
+/// the dataset is read).
+fn tools(a: &LoadArgs) -> Result<(Option<ToolSet>, Option<ToolChoice>), Error> {
+    let tools = match &a.tools {
+        Some(path) => {
+            if a.api == Some(crate::client::openai::Api::Completions) {
+                return Err(Error::Input(
+                    "--tools needs the chat API: the completions API takes no tools (drop --api completions)".into(),
+                ));
+            }
+            Some(ToolSet::load(path).map_err(Error::Input)?)
+        }
+        None => None,
+    };
+    let Some(choice) = &a.tool_choice else {
+        return Ok((tools, None));
+    };
+    let choice = ToolChoice::parse(choice).map_err(Error::Input)?;
+    match &tools {
+        Some(t) => {
+            let file = a.tools.as_ref().map(|p| p.display().to_string());
+            choice
+                .check(t, &format!("--tools {}", file.unwrap_or_default()))
+                .map_err(Error::Input)?
+        }
+        None if a.dataset.is_none() => {
+            return Err(Error::Input(
+                "--tool-choice needs --tools FILE (or a --dataset whose entries carry \"tools\")"
+                    .into(),
+            ));
+        }
+        None => {}
+    }
+    Ok((tools, Some(choice)))
 }
 
 /// `--metrics` / `--metrics-url`: a misspelt preset is found before any server is reached.

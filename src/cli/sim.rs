@@ -45,6 +45,11 @@ pub struct SimModelArgs {
     /// Do not send a role-only first chunk
     #[arg(long)]
     pub no_role_chunk: bool,
+    /// Share of requests carrying tools (tool_choice auto or unset) answered with a
+    /// tool call, drawn from the seed and the prompt; "required" or a named tool always
+    /// call one, "none" never [default: 1]
+    #[arg(long, value_name = "P", value_parser = rate)]
+    pub tool_call_share: Option<f64>,
     /// Seed for output lengths when ignore_eos is off [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -247,6 +252,10 @@ impl SimModelArgs {
         cfg.tokens_per_chunk = self.tokens_per_chunk.unwrap_or(cfg.tokens_per_chunk);
         cfg.role_chunk &= !self.no_role_chunk;
         cfg.seed = self.seed.unwrap_or(cfg.seed);
+        if let Some(p) = self.tool_call_share {
+            cfg.tool_call_share = p;
+            given.insert("tool_call_share");
+        }
         match &mut cfg.engine {
             Some(e) => self.apply_engine(e, &mut given)?,
             None => self.apply_ideal(&mut cfg, file.as_ref(), &mut given)?,
@@ -274,6 +283,13 @@ impl SimModelArgs {
             }
         };
         cfg.faults.check(fault_name)?;
+        if !(0.0..=1.0).contains(&cfg.tool_call_share) {
+            return Err(format!(
+                "{}: expected a probability from 0 to 1, got {}",
+                name("tool_call_share"),
+                cfg.tool_call_share
+            ));
+        }
         if cfg.tokens_per_chunk == 0 {
             return Err(format!(
                 "{}: expected at least 1, got 0",

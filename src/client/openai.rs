@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use super::json_scan::{Cursor, RawStr};
 use crate::phases::EventKinds;
 use crate::workload::EncodeBody;
+use crate::workload::tools::{BodyTools, ToolSet};
 use bytes::Bytes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -43,16 +44,37 @@ pub struct BodyOptions {
     pub ignore_eos: bool,
     /// Merged in last, so it can override anything.
     pub extra: Map<String, Value>,
+    /// `--tools` and `--tool-choice` (chat API), serialised once for the run.
+    pub tools: BodyTools,
 }
 
 impl EncodeBody for BodyOptions {
     fn encode(&self, prompt: PromptBody<'_>, max_tokens: u32) -> Bytes {
         Bytes::from(build_body(self, prompt, max_tokens))
     }
+
+    fn encode_with_tools(
+        &self,
+        prompt: PromptBody<'_>,
+        max_tokens: u32,
+        tools: Option<&ToolSet>,
+    ) -> Bytes {
+        Bytes::from(build_body_with_tools(self, prompt, max_tokens, tools))
+    }
 }
 
 /// The JSON body of one streaming request.
 pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -> Vec<u8> {
+    build_body_with_tools(opts, prompt, max_tokens, None)
+}
+
+/// The body with this request's own tools (a dataset entry's), else the run's.
+pub fn build_body_with_tools(
+    opts: &BodyOptions,
+    prompt: PromptBody<'_>,
+    max_tokens: u32,
+    tools: Option<&ToolSet>,
+) -> Vec<u8> {
     if opts.api == Api::Responses {
         return super::responses_body::build_body(opts, prompt, max_tokens);
     }
@@ -87,7 +109,15 @@ pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -
     for (k, v) in &opts.extra {
         body.insert(k.clone(), v.clone());
     }
-    serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serializes")
+    let mut out = serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serializes");
+    if opts.api == Api::Chat {
+        // The tools go in as the bytes serialised when they were read, not as a copy.
+        out.pop(); // the closing brace
+        opts.tools
+            .splice(&mut out, tools, |k| opts.extra.contains_key(k));
+        out.push(b'}');
+    }
+    out
 }
 
 /// Token usage as servers report it (any field may be missing or null).

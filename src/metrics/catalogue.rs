@@ -24,6 +24,8 @@ pub enum Unit {
     Requests,
     /// A fraction, shown in percent.
     Share,
+    /// A count of tokens (per request).
+    Tokens,
 }
 
 /// A distribution a summary carries as STATS (a latency, in ms).
@@ -82,6 +84,21 @@ pub const PER_USER: Distribution = Distribution {
     key: "per_user_tok_s",
     short: "per-user tok/s",
     get: |s| s.per_user_tok_s.as_ref(),
+};
+
+/// Time from a request's start to its first tool-call event, over requests that called
+/// a tool (`tools.rs`).
+pub const FIRST_TOOL_CALL: Distribution = Distribution {
+    key: "tools.first_call_ms",
+    short: "first tool call",
+    get: |s| s.tools.as_ref()?.first_call_ms.as_ref(),
+};
+
+/// Tool-call argument tokens per request that called a tool (not ms: no table row).
+pub const TOOL_ARGUMENT_TOKENS: Distribution = Distribution {
+    key: "tools.argument_tokens",
+    short: "tool argument tokens",
+    get: |s| s.tools.as_ref()?.argument_tokens.as_ref(),
 };
 
 /// One statistic of a distribution.
@@ -173,7 +190,7 @@ const fn value(
 use Stat::{Mean, P};
 
 /// Every metric, in the order `compare` lists them.
-pub const METRICS: [Metric; 33] = [
+pub const METRICS: [Metric; 38] = [
     value(
         "throughput.output_tok_s",
         "output tok/s",
@@ -313,6 +330,40 @@ pub const METRICS: [Metric; 33] = [
         better: Better::Higher,
         read: Read::Stat(&PER_USER, P(50.0)),
     },
+    // Tool calls (`tools.rs`): absent from runs where no request called a tool.
+    value(
+        "tools.share",
+        "share calling a tool",
+        Unit::Share,
+        Better::Higher,
+        |s| s.tools.as_ref().map(|t| t.share),
+    ),
+    latency(
+        "tools.first_call_ms.mean",
+        "first tool call mean (ms)",
+        &FIRST_TOOL_CALL,
+        Mean,
+    ),
+    latency(
+        "tools.first_call_ms.p50",
+        "first tool call p50 (ms)",
+        &FIRST_TOOL_CALL,
+        P(50.0),
+    ),
+    latency(
+        "tools.first_call_ms.p99",
+        "first tool call p99 (ms)",
+        &FIRST_TOOL_CALL,
+        P(99.0),
+    ),
+    Metric {
+        key: "tools.argument_tokens.mean",
+        label: "tool argument tokens mean",
+        unit: Unit::Tokens,
+        // The same calls in fewer tokens cost less; more means longer calls were made.
+        better: Better::Lower,
+        read: Read::Stat(&TOOL_ARGUMENT_TOKENS, Mean),
+    },
 ];
 
 /// The steady-state window of a summary, when it has one.
@@ -321,7 +372,7 @@ fn steady(s: &Summary) -> Option<&Steady> {
 }
 
 /// The distributions of the terminal table, in its row order.
-pub const TABLE_ROWS: [&Distribution; 8] = [
+pub const TABLE_ROWS: [&Distribution; 9] = [
     &TTFT,
     &TPOT,
     &ITL,
@@ -330,6 +381,7 @@ pub const TABLE_ROWS: [&Distribution; 8] = [
     &E2E_FROM_SCHEDULE,
     &QUEUE_WAIT,
     &SCHEDULE_LAG,
+    &FIRST_TOOL_CALL,
 ];
 
 /// The metric saved under `key`.

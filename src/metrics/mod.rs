@@ -12,6 +12,7 @@ pub mod stats;
 pub mod steady;
 pub mod summary;
 mod summary_json;
+pub mod tools;
 
 pub use stats::Stats;
 pub use summary::{RunData, Summary, summarize};

@@ -13,6 +13,7 @@ use super::slo::{Goodput, Slo, goodput};
 use super::stats::{Counts, Stats, with_defaults};
 use super::steady::SteadyState;
 use super::summary_json::SummaryJson;
+use super::tools::{ToolFacts, ToolSummary};
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 
 /// How many messages are kept per failure kind (the rest are only counted).
@@ -37,6 +38,8 @@ pub struct Sample {
     pub source: TokenSource,
     pub ok: bool,
     pub retries: u32,
+    /// Its tool calls, when it made any (`tools.rs`).
+    pub tool: Option<ToolFacts>,
 }
 
 impl Sample {
@@ -140,6 +143,7 @@ impl RunData {
             source: r.output_tokens_source,
             ok,
             retries: r.retries,
+            tool: ToolFacts::of(r),
         });
     }
 
@@ -238,6 +242,8 @@ pub struct Summary {
     /// Output tokens/s per user over successful requests (`Sample::per_user_tok_s`),
     /// with p10 besides the summary's percentiles.
     pub per_user_tok_s: Option<Stats>,
+    /// Tool calls, when some successful request called a tool.
+    pub tools: Option<ToolSummary>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -259,6 +265,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     let (tokens, events_total) = token_totals(&ok);
     let lat = LatencyStats::compute(&data.samples, &ok, &pcts);
     let per_user_tok_s = per_user(&ok, &pcts);
+    let tools = super::tools::summarize(&ok, &pcts);
     Summary {
         total: data.samples.len() as u64,
         succeeded: ok.len() as u64,
@@ -287,6 +294,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         slices: None,
         warmup_requests: data.warmup,
         per_user_tok_s,
+        tools,
     }
 }
 
@@ -376,7 +384,7 @@ impl LatencyStats {
 
 /// The statistics of a per-request latency with a bootstrap interval of each
 /// percentile (the client's own timings, queue wait and lag, go without).
-fn with_intervals(values: &mut [f64], pcts: &[f64]) -> Option<Stats> {
+pub(super) fn with_intervals(values: &mut [f64], pcts: &[f64]) -> Option<Stats> {
     let mut stats = Stats::compute(values, pcts)?;
     // `compute` left the values sorted.
     stats.ci95 = bootstrap_percentiles(values, pcts);

@@ -11,6 +11,7 @@ use super::slo::{Goodput, Slo};
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
 use super::steady::SteadyJson;
 use super::summary::{Concurrency, FailureTally, Summary, TokenTotals};
+use super::tools::ToolsJson;
 use crate::record::FailureKind;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -49,6 +50,9 @@ pub(super) struct SummaryJson {
     /// Output tokens/s per user (absent in older files and without a timed request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     per_user_tok_s: Option<SavedStats>,
+    /// Tool calls; absent when no request called a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tools: Option<ToolsJson>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -185,6 +189,7 @@ impl From<Summary> for SummaryJson {
                 percentiles: st.percentiles.iter().map(|(q, _)| *q).collect(),
                 stats: Some(st.clone()),
             }),
+            tools: s.tools.as_ref().map(|t| ToolsJson::write(t, p)),
         }
     }
 }
@@ -297,6 +302,7 @@ impl From<SummaryJson> for Summary {
             slices: j.slices.map(SlicesJson::read),
             warmup_requests: j.warmup_requests.unwrap_or(0),
             per_user_tok_s: j.per_user_tok_s.and_then(|s| s.stats),
+            tools: j.tools.map(ToolsJson::read),
         }
     }
 }

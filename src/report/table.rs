@@ -189,6 +189,9 @@ fn totals(s: &Summary) -> String {
             s.tokens.source_usage, s.tokens.source_tokenizer, s.tokens.source_events
         ));
     }
+    if let Some(t) = &s.tools {
+        out.push_str(&crate::metrics::tools::table_line(t, s.succeeded));
+    }
     if let Some(u) = &s.per_user_tok_s {
         let p = |q| {
             u.percentile(q)

@@ -14,6 +14,7 @@ use crate::workload::dataset::dataset_prompts;
 use crate::workload::prepare::{PromptSource, WorkloadSpec};
 use crate::workload::sessions::link_parents;
 use crate::workload::synthetic::SyntheticPrompts;
+use crate::workload::tools::check_entries;
 use crate::workload::trace_file::TraceFile;
 
 /// What every run of the session draws its requests from.
@@ -46,6 +47,9 @@ impl Inputs {
             Source::Prompts => (prompt_source(&w.prompts, &tokenizer)?, w.output_len, None),
         };
         shutdown.check()?;
+        if let (PromptSource::Dataset(entries), Some(choice)) = (&source, &w.tool_choice) {
+            check_entries(entries, w.tools.is_some(), choice).map_err(Error::Input)?;
+        }
         Ok(Inputs {
             workload: WorkloadSpec {
                 source,
@@ -56,6 +60,12 @@ impl Inputs {
             tokenizer,
             sessions,
         })
+    }
+
+    /// Some dataset entry carries tools of its own.
+    pub fn entry_tools(&self) -> bool {
+        matches!(&self.workload.source, PromptSource::Dataset(entries)
+            if entries.iter().any(|e| e.tools.is_some()))
     }
 
     /// Which requests this process sends: a shard of trace sessions goes by whole

@@ -104,6 +104,11 @@ pub fn run_session(
             .map_err(|e| Error::Output(format!("--output-dir {}: {e}", dir.display())))?;
     }
     let target = Target::connect(&s.target, &s.workload, shutdown)?;
+    if inputs.entry_tools() && target.body.api == crate::client::openai::Api::Completions {
+        return Err(Error::Input(
+            "--dataset: entries carry \"tools\", which need the chat API (the completions API takes none)".into(),
+        ));
+    }
     let metrics = target.metrics(&s.target)?;
     let recorder = outdir::recorder(
         s.output.dir.as_deref(),

@@ -14,6 +14,7 @@ use crate::progress::Live;
 use crate::settings::{TargetSettings, WorkloadSettings};
 use crate::shutdown::{Phase, Shutdown};
 use crate::sim::{SimConfig, SimServer};
+use crate::workload::tools::BodyTools;
 
 /// A server that answered the connection test, and what talks to it.
 pub struct Target {
@@ -45,6 +46,12 @@ impl Target {
                 "--prompt-token-ids needs the completions API (add --api completions)".into(),
             ));
         }
+        if (w.tools.is_some() || w.tool_choice.is_some()) && endpoint.api == Api::Completions {
+            return Err(Error::Input(format!(
+                "--tools and --tool-choice need the chat API, and {} is the completions API",
+                endpoint.url
+            )));
+        }
         let client = HttpClient::new(&ClientConfig {
             api_key: t.api_key.clone().map(ApiKey::new),
             timeout: t.timeout,
@@ -68,6 +75,7 @@ impl Target {
             model: model.clone(),
             ignore_eos: w.ignore_eos,
             extra: w.extra_body.clone(),
+            tools: BodyTools::new(w.tools.clone(), w.tool_choice.as_ref()),
         };
         rt.block_on(shutdown.unless_stopped(connection_test(&client, &endpoint, &body)))??;
         Ok(Target {

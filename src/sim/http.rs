@@ -18,6 +18,7 @@ use super::faults::{self, FaultKind};
 use super::metrics;
 use super::source::{self, Source};
 use super::stream::{self, Events, Kind, Plan, Prompt};
+use super::tools::{RawTool, RequestTools};
 
 /// Bodies are read whole; 64 MiB fits any realistic prompt, even as a token-id list.
 const MAX_BODY_BYTES: usize = 64 << 20;
@@ -155,6 +156,8 @@ pub(super) struct Parsed {
     pub stream: bool,
     pub include_usage: bool,
     pub ignore_eos: bool,
+    /// Chat requests' `tools` and `tool_choice` (`tools.rs`).
+    pub tools: Option<RequestTools>,
 }
 
 // `Option` everywhere because clients send explicit `null`s; unknown fields are ignored.
@@ -167,6 +170,8 @@ struct RawRequest {
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
     ignore_eos: Option<bool>,
+    tools: Option<Vec<RawTool>>,
+    tool_choice: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -232,7 +237,13 @@ pub(super) fn parse(kind: Kind, body: &[u8]) -> Result<Parsed, String> {
         Some(n) if n < 1 => return Err(format!("max_tokens must be at least 1, got {n}")),
         Some(n) => u32::try_from(n).map_err(|_| format!("max_tokens {n} is too large"))?,
     };
+    // The completions API takes no tools: ignored there, as servers do.
+    let tools = match kind {
+        Kind::Chat => RequestTools::parse(raw.tools, raw.tool_choice)?,
+        Kind::Completion => None,
+    };
     Ok(Parsed {
+        tools,
         prompt,
         max_tokens,
         stream: raw.stream.unwrap_or(false),

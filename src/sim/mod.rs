@@ -29,6 +29,9 @@ mod tests_faults;
 mod tests_responses;
 #[cfg(test)]
 mod tests_sched;
+#[cfg(test)]
+mod tests_tools;
+mod tools;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +70,9 @@ pub struct SimConfig {
     pub engine: Option<EngineConfig>,
     /// Requests that fail on purpose; the default injects nothing.
     pub faults: FaultConfig,
+    /// Under `tool_choice` "auto" (or none given), the share of requests carrying tools
+    /// that are answered with a tool call (drawn from the seed and the prompt).
+    pub tool_call_share: f64,
 }
 
 impl Default for SimConfig {
@@ -92,6 +98,7 @@ impl SimConfig {
             seed: 0,
             engine: None,
             faults: FaultConfig::default(),
+            tool_call_share: 1.0,
         }
     }
 }

@@ -98,6 +98,8 @@ fn parse(body: &[u8]) -> Result<Parsed, String> {
         // The Responses API always reports usage.
         include_usage: true,
         ignore_eos: raw.ignore_eos.unwrap_or(false),
+        // The simulator answers Responses requests with text only, tools or not.
+        tools: None,
     })
 }
 

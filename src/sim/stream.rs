@@ -27,6 +27,7 @@ use super::conn::{self, Conn, Piece};
 use super::faults::{self, FaultKind};
 use super::http::{self, Parsed};
 use super::source::Source;
+use super::tools::ToolCall;
 use crate::workload::Tokenizer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +134,8 @@ pub(super) struct Plan {
     /// A mid-output fault to inject (set by the handler).
     pub(super) fault: Option<FaultKind>,
     stall_ms: Option<u64>,
+    /// The tool this response calls instead of answering (`tools.rs`).
+    tool: Option<ToolCall>,
 }
 
 impl Plan {
@@ -154,6 +157,17 @@ impl Plan {
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let first_word = (hash >> 32) as usize % WORDS.len();
+        let tool = req
+            .tools
+            .as_ref()
+            .and_then(|t| t.decide(cfg.seed, hash, cfg.tool_call_share))
+            .map(|name| ToolCall {
+                name,
+                id: format!("call_{seq}"),
+                tokens: output_tokens,
+                first_word,
+            });
         let head = format!(
             "data: {{\"id\":{},\"object\":\"{}\",\"created\":{created},\"model\":{},\"choices\":[",
             json_str(&id),
@@ -169,12 +183,14 @@ impl Plan {
             head,
             t0,
             output_tokens,
-            finish_reason: if output_tokens == req.max_tokens {
+            finish_reason: if tool.is_some() {
+                "tool_calls"
+            } else if output_tokens == req.max_tokens {
                 "length"
             } else {
                 "stop"
             },
-            first_word: (hash >> 32) as usize % WORDS.len(),
+            first_word,
             include_usage: req.include_usage,
             send_role: cfg.role_chunk && kind == Kind::Chat,
             tokens_per_chunk: cfg.tokens_per_chunk.max(1),
@@ -183,6 +199,7 @@ impl Plan {
             tpot_ms: cfg.tpot_ms,
             fault: None,
             stall_ms: cfg.faults.stall_ms,
+            tool,
         }
     }
 
@@ -233,6 +250,15 @@ impl Plan {
     }
 
     fn content_chunk(&self, tokens: std::ops::Range<u32>) -> Bytes {
+        if let Some(call) = &self.tool {
+            // The call's id and name lead its first arguments, in the same write.
+            let mut out = String::new();
+            if tokens.start == 0 {
+                out = self.choice_event(&call.header_delta(), None);
+            }
+            out += &self.choice_event(&call.arguments_delta(tokens), None);
+            return out.into();
+        }
         let text = json_str(&self.text(tokens));
         let body = match self.kind {
             Kind::Chat => format!(r#""delta":{{"content":{text}}}"#),
@@ -502,6 +528,11 @@ impl Plan {
     fn document(&self, prompt_tokens: u64, cached: Option<u64>) -> Value {
         let text = self.text(0..self.output_tokens);
         let choice = match self.kind {
+            Kind::Chat if self.tool.is_some() => json!({
+                "index": 0,
+                "message": self.tool.as_ref().map(ToolCall::message),
+                "finish_reason": self.finish_reason,
+            }),
             Kind::Chat => json!({
                 "index": 0,
                 "message": {"role": "assistant", "content": text},

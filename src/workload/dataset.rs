@@ -29,6 +29,8 @@ pub struct DatasetEntry {
     pub location: String,
     pub content: PromptContent,
     pub output_len: Option<u32>,
+    /// The entry's own `tools` (checked), sent instead of `--tools`.
+    pub tools: Option<super::tools::ToolSet>,
 }
 
 /// What to take from a ShareGPT `conversations` list.
@@ -339,6 +341,7 @@ pub fn expand_turns(entries: Vec<DatasetEntry>) -> Vec<DatasetEntry> {
                 location: format!("{} (turn {})", e.location, k + 1),
                 content: PromptContent::Messages(serde_json::Value::Array(msgs[..=end].to_vec())),
                 output_len: e.output_len,
+                tools: e.tools.clone(),
             });
         }
     }

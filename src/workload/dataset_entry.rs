@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::dataset::{Conversation, DatasetEntry, DatasetError, PromptContent};
+use super::tools::ToolSet;
 
 /// One entry from one JSON value; takes `value` so strings move rather than copy.
 pub(super) fn entry(
@@ -18,11 +19,13 @@ pub(super) fn entry(
         });
     };
     let output_len = output_len(&location, &map)?;
+    let tools = tools(&location, &mut map)?;
     let content = content(&location, &mut map, conv)?;
     Ok(DatasetEntry {
         location,
         content,
         output_len,
+        tools,
     })
 }
 
@@ -190,6 +193,20 @@ fn conversation(turns: Value, conv: Conversation) -> Result<PromptContent, Strin
                 .collect();
             Ok(PromptContent::Messages(Value::Array(messages)))
         }
+    }
+}
+
+/// The entry's own tool definitions (`null` counts as absent).
+fn tools(location: &str, map: &mut Map<String, Value>) -> Result<Option<ToolSet>, DatasetError> {
+    match map.remove("tools") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => ToolSet::from_value(&v)
+            .map(Some)
+            .map_err(|problem| DatasetError::Field {
+                location: location.to_string(),
+                field: "tools",
+                problem,
+            }),
     }
 }
 

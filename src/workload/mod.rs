@@ -8,6 +8,7 @@ pub mod prepare;
 pub mod sessions;
 pub mod synthetic;
 pub mod tokenizer;
+pub mod tools;
 pub mod trace;
 pub mod trace_file;
 pub mod words;
@@ -31,6 +32,17 @@ pub enum Prompt<'a> {
 /// encoding sits on the hot path.
 pub trait EncodeBody: Sync {
     fn encode(&self, prompt: Prompt<'_>, max_tokens: u32) -> Bytes;
+
+    /// With this request's own tools (a dataset entry's), which replace the run's.
+    fn encode_with_tools(
+        &self,
+        prompt: Prompt<'_>,
+        max_tokens: u32,
+        tools: Option<&tools::ToolSet>,
+    ) -> Bytes {
+        let _ = tools;
+        self.encode(prompt, max_tokens)
+    }
 }
 
 /// A chat history as one completions prompt: the contents in order, one per line.

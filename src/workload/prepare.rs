@@ -332,21 +332,22 @@ pub fn prepare_one(
             let max_tokens = e
                 .output_len
                 .unwrap_or_else(|| spec.output_len.sample(&mut rng));
+            // The entry's own tools, else the run's (which the body options carry).
+            let encode = |p: Prompt<'_>| body.encode_with_tools(p, max_tokens, e.tools.as_ref());
             let (bytes, input_tokens) = match &e.content {
                 PromptContent::Text(t) if spec.token_ids => {
                     let ids = tok.encode(t);
-                    (body.encode(Prompt::TokenIds(&ids), max_tokens), ids.len())
+                    (encode(Prompt::TokenIds(&ids)), ids.len())
                 }
-                PromptContent::Text(t) => (body.encode(Prompt::Text(t), max_tokens), tok.count(t)),
+                PromptContent::Text(t) => (encode(Prompt::Text(t)), tok.count(t)),
                 // As token ids, a history is the completions prompt it flattens to.
                 PromptContent::Messages(m) if spec.token_ids => {
                     let ids = tok.encode(&super::flatten_messages(m));
-                    (body.encode(Prompt::TokenIds(&ids), max_tokens), ids.len())
+                    (encode(Prompt::TokenIds(&ids)), ids.len())
                 }
-                PromptContent::Messages(m) => (
-                    body.encode(Prompt::Messages(m), max_tokens),
-                    messages_tokens(tok, m),
-                ),
+                PromptContent::Messages(m) => {
+                    (encode(Prompt::Messages(m)), messages_tokens(tok, m))
+                }
             };
             Ok(PreparedRequest {
                 id: i,

@@ -64,17 +64,20 @@ fn jsonl_lines_with_locations_and_blank_lines_skipped() {
             DatasetEntry {
                 location: format!("{file}:1"),
                 content: PromptContent::Text("a".into()),
-                output_len: None
+                output_len: None,
+                tools: None
             },
             DatasetEntry {
                 location: format!("{file}:4"),
                 content: PromptContent::Text("b".into()),
-                output_len: Some(12)
+                output_len: Some(12),
+                tools: None
             },
             DatasetEntry {
                 location: format!("{file}:5"),
                 content: PromptContent::Text("c".into()),
-                output_len: Some(3)
+                output_len: Some(3),
+                tools: None
             },
         ]
     );
@@ -417,11 +420,13 @@ mod expand_tests {
             location: "d:1".into(),
             content: PromptContent::Messages(msgs),
             output_len: Some(3),
+            tools: None,
         };
         let single = DatasetEntry {
             location: "d:2".into(),
             content: PromptContent::Text("t".into()),
             output_len: None,
+            tools: None,
         };
         let out = expand_turns(vec![e, single.clone()]);
         assert_eq!(out.len(), 3);

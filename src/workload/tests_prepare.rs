@@ -8,6 +8,7 @@ fn opts(api: Api) -> BodyOptions {
         model: "m".into(),
         ignore_eos: true,
         extra: Default::default(),
+        tools: Default::default(),
     }
 }
 
@@ -68,6 +69,7 @@ fn dataset_entries_cycle_and_keep_their_output_length() {
             location: "d:1".into(),
             content: PromptContent::Text("hello there".into()),
             output_len: Some(5),
+            tools: None,
         },
         DatasetEntry {
             location: "d:2".into(),
@@ -76,6 +78,7 @@ fn dataset_entries_cycle_and_keep_their_output_length() {
                 {"role": "user", "content": "hi"}
             ])),
             output_len: None,
+            tools: None,
         },
     ];
     let s = WorkloadSpec {
@@ -172,6 +175,7 @@ fn messages_as_token_ids_on_completions() {
         location: "d:1".into(),
         content: PromptContent::Messages(msgs.clone()),
         output_len: None,
+        tools: None,
     }]));
     s.token_ids = true;
     let r = &prepare(&s, &opts(Api::Completions), &tok, 0, 1).unwrap()[0];

@@ -17,4 +17,5 @@ mod signals;
 mod small;
 mod smoke;
 mod terminal;
+mod tools;
 mod warmup;
