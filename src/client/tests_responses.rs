@@ -156,6 +156,7 @@ fn the_body_carries_input_and_max_output_tokens() {
     extra.insert("temperature".into(), json!(0.6));
     extra.insert("reasoning".into(), json!({"effort": "low"}));
     let opts = BodyOptions {
+        tools: Default::default(),
         api: Api::Responses,
         model: "m".into(),
         ignore_eos: true,
@@ -192,6 +193,7 @@ fn chat_messages_become_input_items() {
         {"role": "user", "content": "Thanks"}
     ]);
     let opts = BodyOptions {
+        tools: Default::default(),
         api: Api::Responses,
         model: "m".into(),
         ignore_eos: false,
