@@ -76,7 +76,7 @@ pub fn build_body_with_tools(
     tools: Option<&ToolSet>,
 ) -> Vec<u8> {
     if opts.api == Api::Responses {
-        return super::responses_body::build_body(opts, prompt, max_tokens);
+        return super::responses_body::build_body(opts, prompt, max_tokens, tools);
     }
     let mut body = Map::new();
     body.insert("model".into(), json!(opts.model));

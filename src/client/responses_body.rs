@@ -4,9 +4,17 @@
 use serde_json::{Map, Value, json};
 
 use super::openai::{BodyOptions, PromptBody};
+use crate::workload::tools::{ToolSet, responses_tools};
 
 /// The JSON body of one streaming Responses request; `--extra-body` is merged last.
-pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -> Vec<u8> {
+/// `tools`: this request's own (a dataset entry's), else the run's `--tools`, sent in the
+/// Responses API's flattened shape.
+pub fn build_body(
+    opts: &BodyOptions,
+    prompt: PromptBody<'_>,
+    max_tokens: u32,
+    tools: Option<&ToolSet>,
+) -> Vec<u8> {
     let mut body = Map::new();
     body.insert("model".into(), json!(opts.model));
     let input = match prompt {
@@ -27,10 +35,29 @@ pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -
         // vLLM's Responses route takes it as its chat route does; others ignore it.
         body.insert("ignore_eos".into(), json!(true));
     }
+    if let Some(set) = tools.or(opts.tools.run.as_ref()) {
+        // Parsed per request: tools with the Responses API are rare enough not to keep a
+        // second serialised copy.
+        let chat: Value = serde_json::from_str(set.json()).unwrap_or(Value::Null);
+        body.insert("tools".into(), responses_tools(&chat));
+        if let Some(choice) = &opts.tools.choice {
+            let chat: Value = serde_json::from_str(choice).unwrap_or(Value::Null);
+            body.insert("tool_choice".into(), responses_choice(chat));
+        }
+    }
     for (k, v) in &opts.extra {
         body.insert(k.clone(), v.clone());
     }
     serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serializes")
+}
+
+/// A chat-shape named choice `{"type":"function","function":{"name":N}}` as the Responses
+/// API's `{"type":"function","name":N}`; "auto", "none" and "required" are the same.
+fn responses_choice(chat: Value) -> Value {
+    match chat.pointer("/function/name") {
+        Some(name) => json!({"type": "function", "name": name}),
+        None => chat,
+    }
 }
 
 /// A chat `messages` list as Responses input items. Every message becomes a

@@ -219,3 +219,45 @@ fn chat_messages_become_input_items() {
         ])
     );
 }
+
+#[test]
+fn tools_go_in_the_responses_shape() {
+    use crate::workload::tools::{BodyTools, ToolChoice, ToolSet};
+    let set = ToolSet::from_value(&json!([
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    ]))
+    .unwrap();
+    let own = ToolSet::from_value(&json!([
+        {"type": "function", "function": {"name": "lookup"}}
+    ]))
+    .unwrap();
+    let opts = BodyOptions {
+        tools: BodyTools::new(Some(set), Some(&ToolChoice::Named("get_weather".into()))),
+        api: Api::Responses,
+        model: "m".into(),
+        ignore_eos: false,
+        extra: Map::new(),
+    };
+    let b: Value = serde_json::from_slice(&build_body(&opts, PromptBody::Text("hi"), 8)).unwrap();
+    assert_eq!(
+        b["tools"],
+        json!([{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}])
+    );
+    assert_eq!(
+        b["tool_choice"],
+        json!({"type": "function", "name": "get_weather"})
+    );
+    let body =
+        crate::client::openai::build_body_with_tools(&opts, PromptBody::Text("hi"), 8, Some(&own));
+    let b: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        b["tools"][0]["name"], "lookup",
+        "an entry's own tools replace the run's"
+    );
+    let none = BodyOptions {
+        tools: Default::default(),
+        ..opts
+    };
+    let b: Value = serde_json::from_slice(&build_body(&none, PromptBody::Text("hi"), 8)).unwrap();
+    assert!(b.get("tools").is_none() && b.get("tool_choice").is_none());
+}
