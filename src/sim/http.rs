@@ -35,6 +35,9 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/flush_cache", post(reset_cache))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
+        // vLLM's tokenizer routes (`--tokenizer server`).
+        .route("/tokenize", post(super::tokenize::tokenize))
+        .route("/detokenize", post(super::tokenize::detokenize))
         .with_state(shared)
 }
 

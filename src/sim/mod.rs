@@ -26,6 +26,7 @@ mod tests_engine;
 mod tests_faults;
 #[cfg(test)]
 mod tests_sched;
+mod tokenize;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

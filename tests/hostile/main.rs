@@ -16,4 +16,5 @@ mod signals;
 mod small;
 mod smoke;
 mod terminal;
+mod tokenize;
 mod warmup;
