@@ -423,3 +423,62 @@ fn max_input_length_without_a_dataset_is_refused() {
     assert!(err.to_string().contains("--max-input-length"), "{err}");
     assert_eq!(err.exit_code(), 2);
 }
+
+/// `--tokenizer ORG/NAME` in a child process whose `HF_HUB_CACHE` holds the model's
+/// snapshot: the cached tokenizer.json counts (one token for a word cl100k splits in
+/// several); a model not in the cache is an error naming where it looked and how to
+/// get it.
+#[test]
+fn org_name_is_found_in_the_local_hugging_face_cache() {
+    let hub = tempfile::tempdir().unwrap();
+    let snap = hub.path().join("models--acme--tiny/snapshots/abc123");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(hub.path().join("models--acme--tiny/refs")).unwrap();
+    std::fs::write(hub.path().join("models--acme--tiny/refs/main"), "abc123").unwrap();
+    let tokenizer = json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "zxqvbnmlk": 1}, "unk_token": "[UNK]"}
+    });
+    std::fs::write(snap.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let data = hub.path().join("d.jsonl");
+    std::fs::write(&data, "{\"prompt\": \"zxqvbnmlk\"}\n").unwrap();
+    let out = hub.path().join("out");
+    let run = |model: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_servescope"))
+            .args([
+                "batch",
+                "--batch-sizes",
+                "1",
+                "--output-len",
+                "2",
+                "--quiet",
+            ])
+            .args(["--dataset", data.to_str().unwrap(), "--tokenizer", model])
+            .args(["--output-dir", out.join(model).to_str().unwrap()])
+            .env("HF_HUB_CACHE", hub.path())
+            .env_remove("HF_HOME")
+            .output()
+            .unwrap()
+    };
+    let ok = run("acme/tiny");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let recs = crate::common::records(&out.join("acme/tiny"));
+    assert_eq!(
+        recs[0]["input_tokens"], 1,
+        "counted with the cached tokenizer"
+    );
+    let missing = run("acme/absent");
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("models--acme--absent"), "{err}");
+    assert!(
+        err.contains("huggingface-cli download acme/absent tokenizer.json"),
+        "{err}"
+    );
+}
