@@ -193,8 +193,8 @@ fn count_deferred(held: Vec<Finished>, counting: &TextCounting) -> Vec<(Finished
         return Vec::new();
     }
     let texts: Vec<&str> = held.iter().map(|f| f.outcome.text.as_str()).collect();
-    let counts: Vec<Option<u32>> = match counting.tokenizer.try_encode_many(&texts) {
-        Ok(ids) => ids.iter().map(|i| Some(i.len() as u32)).collect(),
+    let counts: Vec<Option<u32>> = match counting.tokenizer.try_count_many(&texts) {
+        Ok(n) => n.into_iter().map(|n| Some(n as u32)).collect(),
         Err(e) => {
             errln!(
                 "WARNING: {} could not count the output of {} requests ({}); their output tokens are events instead",

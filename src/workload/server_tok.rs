@@ -312,13 +312,15 @@ impl ServerTokenizer {
         Ok(out)
     }
 
-    /// Ids of `text`, from the cache or the server.
+    /// Ids of `text`, from the cache or the server (not kept: one-off texts such as a
+    /// random-ids prompt's rounds would only fill memory).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        Ok(self.encode_many(&[text])?.pop().unwrap_or_default())
+        Ok(self.encode_many(&[text], false)?.pop().unwrap_or_default())
     }
 
-    /// Ids of every text, in order: cached ones from memory, the rest batched.
-    pub fn encode_many(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, String> {
+    /// Ids of every text, in order: cached ones from memory, the rest batched; `keep`
+    /// caches them (texts that preparing requests will count again: a dataset's).
+    pub fn encode_many(&self, texts: &[&str], keep: bool) -> Result<Vec<Vec<u32>>, String> {
         let mut missing: Vec<&str> = {
             let cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
             texts
@@ -329,15 +331,23 @@ impl ServerTokenizer {
         };
         missing.sort_unstable();
         missing.dedup();
-        if !missing.is_empty() {
-            let found = self.block_on(self.fetch(&missing))?;
-            let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
-            for (t, ids) in missing.iter().zip(found) {
-                cache.insert(t.to_string(), ids);
-            }
+        let found = match missing.is_empty() {
+            true => Vec::new(),
+            false => self.block_on(self.fetch(&missing))?,
+        };
+        let mut fresh: HashMap<&str, Vec<u32>> = missing.into_iter().zip(found).collect();
+        let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+        let out = texts
+            .iter()
+            .map(|t| match fresh.get(t) {
+                Some(ids) => ids.clone(),
+                None => cache.get(*t).cloned().unwrap_or_default(),
+            })
+            .collect();
+        if keep {
+            cache.extend(fresh.drain().map(|(t, ids)| (t.to_string(), ids)));
         }
-        let cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(texts.iter().map(|t| cache[*t].clone()).collect())
+        Ok(out)
     }
 
     async fn fetch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, String> {

@@ -200,13 +200,27 @@ impl Tokenizer {
         }
     }
 
-    /// Many texts at once: one batched exchange with a server (cached after), a loop
-    /// otherwise.
+    /// Many texts at once: one batched exchange with a server (cached after, for the
+    /// texts preparing requests counts again), a loop otherwise.
     pub fn try_encode_many(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, String> {
         match &self.inner.kind {
-            Inner::Server(s) => s.encode_many(texts),
+            Inner::Server(s) => s.encode_many(texts, true),
             _ => texts.iter().map(|t| self.try_encode(t)).collect(),
         }
+    }
+
+    /// Token counts of many texts (a run's output), batched for a server, not cached.
+    pub fn try_count_many(&self, texts: &[&str]) -> Result<Vec<usize>, String> {
+        let ids = match &self.inner.kind {
+            Inner::Server(s) => s.encode_many(texts, false)?,
+            _ => {
+                return texts
+                    .iter()
+                    .map(|t| self.try_encode(t).map(|i| i.len()))
+                    .collect();
+            }
+        };
+        Ok(ids.iter().map(Vec::len).collect())
     }
 
     fn report_failure(&self, e: &str) {
