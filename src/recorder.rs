@@ -124,23 +124,35 @@ fn record_loop(
     let mut data = RunData::default();
     let mut line = String::with_capacity(4096);
     let mut write_error: Option<String> = None;
+    // A server tokenizer counts after the run, batched: a tokenize call while requests
+    // are measured would load the server being measured.
+    let mut deferred: Vec<Finished> = Vec::new();
     while let Ok(msg) = rx.recv() {
         let mut next = Some(msg);
         // Drain whatever is queued before flushing: one write per burst, not per record.
         while let Some(msg) = next.take() {
-            match msg {
-                Msg::Request(f) => {
-                    let rec = to_record(*f, &counting);
-                    if let Some((path, w)) = &mut file {
-                        line.clear();
-                        rec.write_json_line(&mut line);
-                        if let Err(e) = w.write_all(line.as_bytes()) {
-                            write_error.get_or_insert(format!("{}: {e}", path.display()));
-                        }
+            let mut keep = |rec: RequestRecord, data: &mut RunData| {
+                if let Some((path, w)) = &mut file {
+                    line.clear();
+                    rec.write_json_line(&mut line);
+                    if let Err(e) = w.write_all(line.as_bytes()) {
+                        write_error.get_or_insert(format!("{}: {e}", path.display()));
                     }
-                    data.push(&rec);
+                }
+                data.push(&rec);
+            };
+            match msg {
+                Msg::Request(f) if counting.tokenizer.is_server() && counts_text(&f, &counting) => {
+                    deferred.push(*f);
+                }
+                Msg::Request(f) => {
+                    let text_tokens = text_tokens(&f, &counting);
+                    keep(to_record(*f, text_tokens), &mut data);
                 }
                 Msg::EndRun(reply) => {
+                    for (f, n) in count_deferred(std::mem::take(&mut deferred), &counting) {
+                        keep(to_record(f, n), &mut data);
+                    }
                     flush(&mut file, &mut write_error);
                     let result = match write_error.take() {
                         Some(e) => Err(format!("cannot write requests: {e}")),
@@ -164,14 +176,44 @@ fn flush(file: &mut Option<(PathBuf, BufWriter<File>)>, err: &mut Option<String>
     }
 }
 
+/// Whether the generated text is to be counted: usage is missing, or always asked.
+fn counts_text(f: &Finished, counting: &TextCounting) -> bool {
+    let o = &f.outcome;
+    let no_usage = o.usage.as_ref().and_then(|u| u.completion_tokens).is_none();
+    (counting.always || no_usage) && !o.text.is_empty()
+}
+
+fn text_tokens(f: &Finished, counting: &TextCounting) -> Option<u32> {
+    counts_text(f, counting).then(|| counting.tokenizer.count(&f.outcome.text) as u32)
+}
+
+/// The texts held back for a server tokenizer, counted in one batched exchange; a
+/// failed exchange leaves them to the event count (the warning says why, once).
+fn count_deferred(held: Vec<Finished>, counting: &TextCounting) -> Vec<(Finished, Option<u32>)> {
+    if held.is_empty() {
+        return Vec::new();
+    }
+    let texts: Vec<&str> = held.iter().map(|f| f.outcome.text.as_str()).collect();
+    let counts: Vec<Option<u32>> = match counting.tokenizer.try_count_many(&texts) {
+        Ok(n) => n.into_iter().map(|n| Some(n as u32)).collect(),
+        Err(e) => {
+            errln!(
+                "WARNING: {} could not count the output of {} requests ({}); their output tokens are events instead",
+                counting.tokenizer.name(),
+                held.len(),
+                crate::console::printable(&e)
+            );
+            vec![None; held.len()]
+        }
+    };
+    held.into_iter().zip(counts).collect()
+}
+
 /// Token counts by the metrics spec: the server's usage, else the tokenizer's count of
 /// the generated text, else the number of output events.
-fn to_record(f: Finished, counting: &TextCounting) -> RequestRecord {
+fn to_record(f: Finished, text_tokens: Option<u32>) -> RequestRecord {
     let o = f.outcome;
     let usage = o.usage.unwrap_or_default();
-    let count_text = counting.always || usage.completion_tokens.is_none();
-    let text_tokens =
-        (count_text && !o.text.is_empty()).then(|| counting.tokenizer.count(&o.text) as u32);
     let (output_tokens, source) = match (usage.completion_tokens, text_tokens) {
         (Some(n), _) => (n, TokenSource::Usage),
         (None, Some(n)) => (n, TokenSource::Tokenizer),
@@ -235,6 +277,11 @@ mod tests {
         }
     }
 
+    fn counted(f: Finished, c: &TextCounting) -> RequestRecord {
+        let n = text_tokens(&f, c);
+        to_record(f, n)
+    }
+
     fn counting(always: bool) -> TextCounting {
         TextCounting {
             tokenizer: Tokenizer::builtin(),
@@ -251,7 +298,7 @@ mod tests {
             prompt_tokens: Some(6),
             ..Usage::default()
         };
-        let r = to_record(finished(0, Some(usage), "a b", vec![1, 2]), &c);
+        let r = counted(finished(0, Some(usage), "a b", vec![1, 2]), &c);
         assert_eq!(
             (r.output_tokens, r.output_tokens_source),
             (9, TokenSource::Usage)
@@ -261,17 +308,17 @@ mod tests {
             r.text_tokens, None,
             "usage given: the text is not tokenized"
         );
-        let r = to_record(finished(0, Some(usage), "a b", vec![1, 2]), &counting(true));
+        let r = counted(finished(0, Some(usage), "a b", vec![1, 2]), &counting(true));
         assert_eq!(r.output_tokens_source, TokenSource::Usage);
         assert_eq!(
             r.text_tokens,
             Some(2),
             "--count-output-text: counted for the gap"
         );
-        let r = to_record(finished(0, None, " hello world", vec![1, 2]), &c);
+        let r = counted(finished(0, None, " hello world", vec![1, 2]), &c);
         assert_eq!(r.output_tokens_source, TokenSource::Tokenizer);
         assert_eq!(r.output_tokens as usize, tok.count(" hello world"));
-        let r = to_record(finished(0, None, "", vec![1, 2, 3]), &c);
+        let r = counted(finished(0, None, "", vec![1, 2, 3]), &c);
         assert_eq!(
             (r.output_tokens, r.output_tokens_source),
             (3, TokenSource::Events)

@@ -226,6 +226,8 @@ pub struct MetricsSettings {
 #[derive(Debug)]
 pub struct WorkloadSettings {
     pub tokenizer: Option<String>,
+    /// `--max-input-length`: dataset prompts cut to this many tokens.
+    pub max_input_length: Option<usize>,
     pub prompts: Prompts,
     /// max_tokens (unused by a trace, which gives every request's).
     pub output_len: LengthSpec,

@@ -404,3 +404,56 @@ fn the_responses_api_against_llama_cpp() {
         "the same prompts cost the same tokens"
     );
 }
+ }
+
+/// `--tokenizer server` against llama.cpp's own `/tokenize` shape: every prompt is
+/// exactly `--input-len` tokens of the served model (SmolLM2), so the server's
+/// `prompt_tokens` is the input length plus the chat template's wrapper. The wrapper
+/// (role markers around the one user message) is the same for every such request, so
+/// it is measured once from a run at another length (16) and must account for the whole
+/// difference at 256, request by request. The built-in cl100k counted the same prompts
+/// ~72 tokens short of the server per request.
+#[test]
+fn exact_input_lengths_with_the_servers_tokenizer() {
+    let Some(server) = llama() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let prompt_tokens = |len: &str, name: &str| -> Vec<u64> {
+        let d = dir.path().join(name);
+        let s = session(&[
+            "concurrency",
+            "--endpoint",
+            &server.url,
+            "--concurrency",
+            "2",
+            "--num-requests",
+            "4",
+            "--input-len",
+            len,
+            "--output-len",
+            "2",
+            "--tokenizer",
+            "server",
+            "--output-dir",
+            d.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert_eq!(s.runs[0].1.succeeded, 4);
+        let doc = results(&d);
+        let name = doc["tokenizer"].as_str().unwrap();
+        assert!(name.contains("llama.cpp"), "{name}");
+        records(&d)
+            .iter()
+            .map(|r| r["prompt_tokens"].as_u64().unwrap())
+            .collect()
+    };
+    let short = prompt_tokens("16", "short");
+    let overhead = short[0] - 16;
+    assert!(short.iter().all(|&p| p == 16 + overhead), "{short:?}");
+    for p in prompt_tokens("256", "long") {
+        assert_eq!(
+            p - overhead,
+            256,
+            "server prompt_tokens {p} minus the template's {overhead}"
+        );
+    }
+}

@@ -229,10 +229,15 @@ pub struct LoadArgs {
         value_name = "KEY"
     )]
     pub api_key: Option<String>,
-    /// Hugging Face tokenizer.json (or a model directory holding one), or builtin:cl100k /
-    /// builtin:o200k [default: builtin:cl100k, embedded, no network]
-    #[arg(long, value_name = "PATH")]
+    /// Hugging Face tokenizer.json (or a model directory holding one), ORG/NAME from the
+    /// local Hugging Face cache, `server` (the endpoint's own /tokenize route), or
+    /// builtin:cl100k / builtin:o200k [default: builtin:cl100k, embedded, no network]
+    #[arg(long, value_name = "PATH|ORG/NAME|server")]
     pub tokenizer: Option<String>,
+    /// Cut --dataset prompts to at most N tokens of the run's tokenizer (chat entries lose
+    /// their oldest turns first, then the last user turn's text)
+    #[arg(long, value_name = "N")]
+    pub max_input_length: Option<usize>,
     /// Prompt length in tokens: N or LO:HI (uniform) [default: batch 1:8192, throughput
     /// 100:1024, concurrency 1024]
     #[arg(long, value_name = "N|LO:HI")]

@@ -103,6 +103,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
         })?),
     };
     let (prompts, output_len) = prompts(&a, mode)?;
+    let max_input_length = max_input_length(&a, &prompts)?;
     if let Some(at) = a.start_at {
         crate::start_at::check_not_past(at, std::time::SystemTime::now()).map_err(Error::Input)?;
     }
@@ -127,6 +128,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
         },
         workload: WorkloadSettings {
             tokenizer: a.tokenizer,
+            max_input_length,
             prompts,
             output_len,
             seed: a.seed,
@@ -222,6 +224,20 @@ fn metrics(a: &LoadArgs) -> Result<Option<MetricsSettings>, Error> {
 }
 
 /// The prompt source and max_tokens, with the flags that conflict with them.
+/// `--max-input-length`: at least 1, and only where prompts come from a dataset.
+fn max_input_length(a: &LoadArgs, prompts: &Prompts) -> Result<Option<usize>, Error> {
+    match (a.max_input_length, prompts) {
+        (None, _) => Ok(None),
+        (Some(0), _) => Err(Error::Input(
+            "--max-input-length 0: expected a number of tokens ≥ 1".into(),
+        )),
+        (Some(n), Prompts::Dataset { .. }) => Ok(Some(n)),
+        (Some(n), _) => Err(Error::Input(format!(
+            "--max-input-length {n} cuts --dataset prompts; synthetic and trace prompts have the lengths asked for (--input-len, the trace)"
+        ))),
+    }
+}
+
 fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Error> {
     match mode {
         PromptMode::Trace { sessions } => {

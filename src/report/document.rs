@@ -86,8 +86,36 @@ pub struct ResultsDoc {
     /// chart's data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interactivity: Option<Vec<InteractivityPoint>>,
+    /// Output tokens counted with a tokenizer the user did not choose (the built-in
+    /// default), because the server sent no usage: which runs, and the warning shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_counted_with: Option<CountedWith>,
+    /// `--max-input-length`: the dataset prompts cut to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_prompts: Option<TruncatedPrompts>,
     #[serde(default)]
     pub runs: Vec<SavedRun>,
+}
+
+/// The tokenizer that counted output tokens for lack of usage, when not chosen.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CountedWith {
+    pub tokenizer: String,
+    /// Runs in which some requests' output tokens were counted with it.
+    pub runs: Vec<String>,
+    /// Whether the endpoint answered a tokenize route (`--tokenizer server` would work).
+    pub server_can_tokenize: bool,
+    pub warning: String,
+}
+
+/// `--max-input-length N`: how many of the dataset's prompts were longer and cut.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TruncatedPrompts {
+    pub max_input_length: u64,
+    pub truncated: u64,
+    pub prompts: u64,
 }
 
 /// One `--append` session: when it started, its command line, the runs it added.

@@ -245,6 +245,9 @@ pub fn report(
     for run in &runs {
         outln!("{}", render_saved(run));
     }
+    for note in header_notes(&doc) {
+        errln!("{note}");
+    }
     if let Some(c) = &capacity {
         out!("{}", crate::capacity::reanalysis::render(c));
     }
@@ -294,6 +297,22 @@ fn rejudged_capacity(
     Ok(Some(crate::capacity::reanalysis::rejudge(
         old, runs, slo_text, target,
     )))
+}
+
+/// What a saved session warned about, said again when it is reported: output counted
+/// with a tokenizer nobody chose, dataset prompts cut.
+pub fn header_notes(doc: &ResultsDoc) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(c) = &doc.output_tokens_counted_with {
+        out.push(c.warning.clone());
+    }
+    if let Some(t) = &doc.truncated_prompts {
+        out.push(format!(
+            "--max-input-length {}: {} of {} dataset prompts were cut to {} tokens",
+            t.max_input_length, t.truncated, t.prompts, t.max_input_length
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::Source;
 use crate::error::Error;
+use crate::report::document::TruncatedPrompts;
 use crate::settings::{Prompts, WorkloadSettings};
 use crate::shard::{Pick, Shard, conversation_roots};
 use crate::shutdown::Shutdown;
@@ -12,10 +13,12 @@ use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
 use crate::workload::dataset::dataset_prompts;
 use crate::workload::prepare::{PromptSource, WorkloadSpec};
+use crate::workload::server_tok::ServerSpec;
 use crate::workload::sessions::link_parents;
 use crate::workload::synthetic::SyntheticPrompts;
 use crate::workload::tools::check_entries;
 use crate::workload::trace_file::TraceFile;
+use crate::workload::truncate::{prewarm, truncate_all};
 
 /// What every run of the session draws its requests from.
 pub struct Inputs {
@@ -23,17 +26,30 @@ pub struct Inputs {
     pub tokenizer: Tokenizer,
     /// `--sessions`: each turn's parent turn, for the whole trace.
     pub sessions: Option<Arc<Vec<Option<u32>>>>,
+    /// `--max-input-length`: how many dataset prompts were cut.
+    pub truncated: Option<TruncatedPrompts>,
 }
 
 impl Inputs {
     /// A signal ends this early with `Error::Interrupted` (a dataset or tokenizer being
     /// parsed is not watched; the signal listener ends a process stuck there).
+    /// `server`: where `--tokenizer server` finds the tokenize routes (the session
+    /// connects to the target first in that case).
     pub fn resolve(
         w: &WorkloadSettings,
         source: &Source,
         shutdown: &Shutdown,
+        server: Option<ServerSpec>,
     ) -> Result<Inputs, Error> {
-        let tokenizer = Tokenizer::load(w.tokenizer.as_deref())?;
+        let tokenizer = match server {
+            Some(spec) if w.tokenizer.as_deref() == Some("server") => {
+                let t = Tokenizer::server(spec)?;
+                errln!("--tokenizer server: counting with {}", t.name());
+                t
+            }
+            _ => Tokenizer::load(w.tokenizer.as_deref())?,
+        };
+        let mut truncated = None;
         let (source, output_len, sessions) = match source {
             Source::Trace {
                 file,
@@ -44,7 +60,11 @@ impl Inputs {
                     trace_source(w, &tokenizer, file, *block_size, *sessions, shutdown)?;
                 (source, w.output_len, links)
             }
-            Source::Prompts => (prompt_source(&w.prompts, &tokenizer)?, w.output_len, None),
+            Source::Prompts => {
+                let (source, cut) = prompt_source(w, &tokenizer)?;
+                truncated = cut;
+                (source, w.output_len, None)
+            }
         };
         shutdown.check()?;
         if let (PromptSource::Dataset(entries), Some(choice)) = (&source, &w.tool_choice) {
@@ -59,6 +79,7 @@ impl Inputs {
             },
             tokenizer,
             sessions,
+            truncated,
         })
     }
 
@@ -66,6 +87,21 @@ impl Inputs {
     pub fn entry_tools(&self) -> bool {
         matches!(&self.workload.source, PromptSource::Dataset(entries)
             if entries.iter().any(|e| e.tools.is_some()))
+    }
+
+    /// Whether preparing a request asks the tokenizer (a server's: every prompt is then
+    /// built before the run, so no tokenize call falls inside it).
+    pub fn prepares_with_server(&self) -> bool {
+        use crate::workload::prepare::PromptSource;
+        use crate::workload::synthetic::SyntheticPrompts;
+        self.tokenizer.is_server()
+            && matches!(
+                self.workload.source,
+                PromptSource::Synthetic {
+                    prompts: SyntheticPrompts::RandomIds,
+                    ..
+                }
+            )
     }
 
     /// Which requests this process sends: a shard of trace sessions goes by whole
@@ -118,24 +154,47 @@ fn trace_source(
     Ok((source, links))
 }
 
-fn prompt_source(prompts: &Prompts, tokenizer: &Tokenizer) -> Result<PromptSource, Error> {
-    match prompts {
+/// The prompts, and how many `--max-input-length` cut.
+fn prompt_source(
+    w: &WorkloadSettings,
+    tokenizer: &Tokenizer,
+) -> Result<(PromptSource, Option<TruncatedPrompts>), Error> {
+    let tok_err = |e: String| Error::Input(format!("tokenizer {}: {e}", tokenizer.name()));
+    match &w.prompts {
         Prompts::Dataset {
             path,
             expand_turns: expand,
         } => {
-            let entries = dataset_prompts(path, *expand)?;
-            Ok(PromptSource::Dataset(Arc::new(entries)))
+            let mut entries = dataset_prompts(path, *expand)?;
+            let cut = match w.max_input_length {
+                Some(n) => {
+                    let cut = truncate_all(&mut entries, tokenizer, n).map_err(tok_err)?;
+                    errln!(
+                        "--max-input-length {n}: {cut} of {} prompts cut to {n} tokens ({})",
+                        entries.len(),
+                        tokenizer.name()
+                    );
+                    Some(TruncatedPrompts {
+                        max_input_length: n as u64,
+                        truncated: cut as u64,
+                        prompts: entries.len() as u64,
+                    })
+                }
+                None => None,
+            };
+            prewarm(&entries, tokenizer, w.prompt_token_ids).map_err(tok_err)?;
+            Ok((PromptSource::Dataset(Arc::new(entries)), cut))
         }
         Prompts::Synthetic { kind, input_len } => {
             let (prompts, fallback) = SyntheticPrompts::resolve(*kind, tokenizer);
             if let Some(why) = fallback {
                 errln!("note: synthetic prompts use random token ids instead: {why}");
             }
-            Ok(PromptSource::Synthetic {
+            let source = PromptSource::Synthetic {
                 input_len: *input_len,
                 prompts,
-            })
+            };
+            Ok((source, None))
         }
         // The command reads the trace and hands it over as `Source::Trace`.
         Prompts::Trace => Err(Error::Input(

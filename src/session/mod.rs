@@ -3,6 +3,7 @@
 //! planned run ([`runner`]: prepare its requests, send them by its load, summarise)
 //! and show and save its results after every run ([`sinks`]).
 
+mod count_warning;
 mod inputs;
 mod outdir;
 pub mod planner;
@@ -97,13 +98,24 @@ pub fn run_session(
 ) -> Result<SessionOutcome, Error> {
     let prior = outdir::check(s, planner.mode().as_ref())?;
     let labels = outdir::Labels::of(&prior);
-    let inputs = Inputs::resolve(&s.workload, &source, &shutdown)?;
+    // `--tokenizer server` needs the server before the prompts; otherwise bad input is
+    // reported before any connection is tried.
+    let server_tok = s.workload.tokenizer.as_deref() == Some("server");
+    let early = match server_tok {
+        true => Some(Target::connect(&s.target, &s.workload, shutdown.clone())?),
+        false => None,
+    };
+    let spec = early.as_ref().map(Target::tokenizer_spec);
+    let inputs = Inputs::resolve(&s.workload, &source, &shutdown, spec)?;
     let pick = inputs.pick(s.run.shard);
     if let Some(dir) = &s.output.dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Output(format!("--output-dir {}: {e}", dir.display())))?;
     }
-    let target = Target::connect(&s.target, &s.workload, shutdown)?;
+    let target = match early {
+        Some(t) => t,
+        None => Target::connect(&s.target, &s.workload, shutdown)?,
+    };
     if inputs.entry_tools() && target.body.api == crate::client::openai::Api::Completions {
         return Err(Error::Input(
             "--dataset: entries carry \"tools\", which need the chat API (the completions API takes none)".into(),
@@ -184,6 +196,7 @@ fn run_all(
 ) -> Result<Tally, Error> {
     let shutdown = runner.shutdown();
     let mut tally = Tally::default();
+    let mut count_warning = count_warning::CountWarning::default();
     let mut next = planner.next(&[]);
     let mut index = 0;
     while let Some(mut plan) = next.take() {
@@ -196,6 +209,10 @@ fn run_all(
         index += 1;
         shutdown.enter(Phase::Between);
         let stopped = record_run(s, sinks, &mut tally, &plan, run);
+        if let Some(saved) = sinks.doc.runs.last() {
+            let (label, summary) = (saved.label.clone(), saved.summary.clone());
+            count_warning.after_run(s, runner.target(), (&label, &summary), &mut sinks.doc);
+        }
         if stopped {
             tally.error_rate_stop = Some(plan.label.clone());
         }

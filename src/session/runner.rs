@@ -70,6 +70,10 @@ impl<'a> Runner<'a> {
     }
 
     /// The session's signal state.
+    pub fn target(&self) -> &'a Target {
+        self.stage.target
+    }
+
     pub fn shutdown(&self) -> Arc<Shutdown> {
         self.stage.target.shutdown.clone()
     }
@@ -127,7 +131,10 @@ impl<'a> Runner<'a> {
         run: u64,
         count: usize,
     ) -> Result<Vec<PreparedRequest>, Error> {
-        let hold_all = plan.prompts.is_some() || plan.load == Load::AllAtOnce;
+        // A server tokenizer is never asked while requests are measured.
+        let hold_all = plan.prompts.is_some()
+            || plan.load == Load::AllAtOnce
+            || self.stage.inputs.prepares_with_server();
         let budget = if hold_all {
             usize::MAX
         } else {

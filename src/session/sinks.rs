@@ -186,6 +186,7 @@ pub fn header(
         start_at: s.run.start_at.map(crate::start_at::format),
         command: Some(redacted_command(argv, s.target.api_key.as_deref())),
         gpus: s.output.gpus,
+        truncated_prompts: inputs.truncated.clone(),
         ..ResultsDoc::new()
     }
 }

@@ -114,6 +114,15 @@ impl Target {
         Ok(Some((scraper, spec)))
     }
 
+    /// Where `--tokenizer server` asks: the server root, the model, the key.
+    pub fn tokenizer_spec(&self) -> crate::workload::server_tok::ServerSpec {
+        crate::workload::server_tok::ServerSpec {
+            root: self.endpoint.root.clone(),
+            model: self.model.clone(),
+            auth: self.client.auth_header(),
+        }
+    }
+
     /// `fut` on the session's runtime, abandoned at a signal (`Error::Interrupted`).
     pub fn block_unless_stopped<T>(&self, fut: impl Future<Output = T>) -> Result<T, Error> {
         self.rt.block_on(self.shutdown.unless_stopped(fut))

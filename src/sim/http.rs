@@ -37,6 +37,9 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/responses", post(super::responses::responses))
+        // vLLM's tokenizer routes (`--tokenizer server`).
+        .route("/tokenize", post(super::tokenize::tokenize))
+        .route("/detokenize", post(super::tokenize::detokenize))
         .with_state(shared)
 }
 

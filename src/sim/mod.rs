@@ -32,6 +32,7 @@ mod tests_sched;
 #[cfg(test)]
 mod tests_tools;
 mod tools;
+mod tokenize;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,13 +4,17 @@
 pub mod blocks;
 pub mod dataset;
 mod dataset_entry;
+pub mod hf_cache;
 pub mod prepare;
+pub mod server_tok;
+mod server_words;
 pub mod sessions;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod tools;
 pub mod trace;
 pub mod trace_file;
+pub mod truncate;
 pub mod words;
 
 pub use tokenizer::{Tokenizer, TokenizerError};

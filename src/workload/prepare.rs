@@ -131,9 +131,14 @@ pub fn prepare_ids(
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Vec<PreparedRequest>, PrepareError> {
     let count = ids.len();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(count.max(1));
+    // A server tokenizer waits on the network, not the CPU: more threads, more
+    // requests in flight.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = match tok.is_server() {
+        true => cores.max(16),
+        false => cores,
+    }
+    .min(count.max(1));
     let per = count.div_ceil(threads.max(1)).max(1);
     let mut out: Vec<Result<Vec<PreparedRequest>, PrepareError>> = Vec::new();
     std::thread::scope(|s| {

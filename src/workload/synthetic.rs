@@ -86,6 +86,8 @@ pub enum SyntheticError {
         "tokenizer {tokenizer} has a vocabulary of {vocab} tokens, too small to draw synthetic prompts from (use another --tokenizer)"
     )]
     TinyVocabulary { tokenizer: String, vocab: u32 },
+    #[error("tokenizer {tokenizer}: {reason}")]
+    Tokenizer { tokenizer: String, reason: String },
 }
 
 /// How synthetic prompts are made (`--synthetic-prompts`).
@@ -195,9 +197,13 @@ pub fn generate_prompt<R: Rng + ?Sized>(
         });
     }
     let mut ids: Vec<u32> = (0..n).map(|_| rng.random_range(0..half)).collect();
+    let failed = |reason| SyntheticError::Tokenizer {
+        tokenizer: tok.name().to_string(),
+        reason,
+    };
     for _ in 0..MAX_TRIES {
-        let text = tok.decode(&ids);
-        ids = tok.encode(&text);
+        let text = tok.try_decode(&ids).map_err(failed)?;
+        ids = tok.try_encode(&text).map_err(failed)?;
         match ids.len().cmp(&n) {
             std::cmp::Ordering::Equal => {
                 return Ok(Prompt {

@@ -1,11 +1,15 @@
-//! Token counting: a Hugging Face `tokenizer.json`, or an embedded tiktoken vocabulary
-//! that needs no download (the default, so nothing touches the network).
+//! Token counting: a Hugging Face `tokenizer.json` (a path, or `ORG/NAME` in the local
+//! cache), the served model's own through the endpoint (`server`), or an embedded
+//! tiktoken vocabulary that needs no download (the default, so nothing touches the
+//! network).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use tiktoken_rs::CoreBPE;
 
+use super::hf_cache::{self, CacheEnv};
+use super::server_tok::{ServerSpec, ServerTokenizer};
 use super::words::{SafeWords, WordsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +24,14 @@ pub enum TokenizerError {
         "--tokenizer {name}: unknown built-in vocabulary (expected builtin:cl100k or builtin:o200k)"
     )]
     UnknownBuiltin { name: String },
+    #[error(
+        "--tokenizer {repo}: no tokenizer.json for it in the local Hugging Face cache ({searched}); nothing is downloaded: get it with `huggingface-cli download {repo} tokenizer.json`, or give the file's path"
+    )]
+    NotInCache { repo: String, searched: String },
+    #[error("{0}")]
+    Server(String),
+    #[error("--tokenizer server needs the endpoint, which resolves it")]
+    ServerUnresolved,
 }
 
 /// A tokenizer shared by every part of a run (cheap to clone).
@@ -45,6 +57,8 @@ enum Inner {
         tok: Box<tokenizers::Tokenizer>,
         vocab: u32,
     },
+    /// The endpoint's tokenize route (`--tokenizer server`).
+    Server(Box<ServerTokenizer>),
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -82,17 +96,32 @@ impl Tokenizer {
                     name: "builtin:cl100k",
                     ..
                 } => Ok(Arc::new(SafeWords::cl100k())),
+                Inner::Server(_) => super::server_words::probe(self).map(Arc::new),
                 _ => SafeWords::scan(self).map(Arc::new),
             })
             .clone()
     }
 
+    /// The served model's tokenizer, through the endpoint's tokenize route.
+    pub fn server(spec: ServerSpec) -> Result<Self, TokenizerError> {
+        let s = ServerTokenizer::detect(spec).map_err(TokenizerError::Server)?;
+        Ok(Self::new(Inner::Server(Box::new(s))))
+    }
+
+    pub fn is_server(&self) -> bool {
+        matches!(self.inner.kind, Inner::Server(_))
+    }
+
     /// `None` → the built-in default; `builtin:cl100k` / `builtin:o200k`; a
-    /// `tokenizer.json` file; or a model directory holding one.
+    /// `tokenizer.json` file; a model directory holding one; or `ORG/NAME` in the local
+    /// Hugging Face cache. `server` is resolved by the session (`Tokenizer::server`).
     pub fn load(spec: Option<&str>) -> Result<Self, TokenizerError> {
         let Some(spec) = spec else {
             return Ok(Self::builtin());
         };
+        if spec == "server" {
+            return Err(TokenizerError::ServerUnresolved);
+        }
         if let Some(name) = spec.strip_prefix("builtin:") {
             return match name {
                 "cl100k" | "cl100k_base" => Ok(Self::builtin()),
@@ -116,6 +145,13 @@ impl Tokenizer {
             f
         } else if path.is_file() {
             path.to_path_buf()
+        } else if hf_cache::is_repo_id(spec) {
+            hf_cache::find(spec, &CacheEnv::from_process()).map_err(|searched| {
+                TokenizerError::NotInCache {
+                    repo: spec.to_string(),
+                    searched,
+                }
+            })?
         } else {
             return Err(TokenizerError::NotFound {
                 path: path.to_path_buf(),
@@ -138,18 +174,64 @@ impl Tokenizer {
         match &self.inner.kind {
             Inner::Tiktoken { name, .. } => name,
             Inner::HuggingFace { name, .. } => name,
+            Inner::Server(s) => s.name(),
         }
     }
 
-    /// Token ids of `text`, without special tokens (what a prompt costs the model).
+    /// Token ids of `text`, without special tokens (what a prompt costs the model). A
+    /// server that fails is reported once on stderr and counts as no tokens; callers
+    /// that can stop use `try_encode`.
     pub fn encode(&self, text: &str) -> Vec<u32> {
+        self.try_encode(text).unwrap_or_else(|e| {
+            self.report_failure(&e);
+            Vec::new()
+        })
+    }
+
+    /// As `encode`; only a server tokenizer can fail.
+    pub fn try_encode(&self, text: &str) -> Result<Vec<u32>, String> {
         match &self.inner.kind {
-            Inner::Tiktoken { bpe, .. } => bpe().encode_ordinary(text),
-            Inner::HuggingFace { tok, .. } => tok
+            Inner::Tiktoken { bpe, .. } => Ok(bpe().encode_ordinary(text)),
+            Inner::HuggingFace { tok, .. } => Ok(tok
                 .encode_fast(text, false)
                 .map(|e| e.get_ids().to_vec())
-                .unwrap_or_default(),
+                .unwrap_or_default()),
+            Inner::Server(s) => s.encode(text),
         }
+    }
+
+    /// Many texts at once: one batched exchange with a server (cached after, for the
+    /// texts preparing requests counts again), a loop otherwise.
+    pub fn try_encode_many(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, String> {
+        match &self.inner.kind {
+            Inner::Server(s) => s.encode_many(texts, true),
+            _ => texts.iter().map(|t| self.try_encode(t)).collect(),
+        }
+    }
+
+    /// Token counts of many texts (a run's output), batched for a server, not cached.
+    pub fn try_count_many(&self, texts: &[&str]) -> Result<Vec<usize>, String> {
+        let ids = match &self.inner.kind {
+            Inner::Server(s) => s.encode_many(texts, false)?,
+            _ => {
+                return texts
+                    .iter()
+                    .map(|t| self.try_encode(t).map(|i| i.len()))
+                    .collect();
+            }
+        };
+        Ok(ids.iter().map(Vec::len).collect())
+    }
+
+    fn report_failure(&self, e: &str) {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            errln!(
+                "WARNING: tokenizer {}: {}; such texts count as 0 tokens",
+                self.name(),
+                crate::console::printable(e)
+            )
+        });
     }
 
     pub fn count(&self, text: &str) -> usize {
@@ -159,13 +241,40 @@ impl Tokenizer {
     /// Text of `ids`; byte sequences that are not valid UTF-8 become U+FFFD, as
     /// Python's `decode` does, so any id sequence decodes.
     pub fn decode(&self, ids: &[u32]) -> String {
-        match &self.inner.kind {
+        self.try_decode(ids).unwrap_or_else(|e| {
+            self.report_failure(&e);
+            String::new()
+        })
+    }
+
+    /// As `decode`; only a server tokenizer can fail.
+    pub fn try_decode(&self, ids: &[u32]) -> Result<String, String> {
+        Ok(match &self.inner.kind {
             Inner::Tiktoken { bpe, .. } => match bpe().decode_bytes(ids) {
                 Ok(bytes) => String::from_utf8(bytes)
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
                 Err(_) => String::new(),
             },
             Inner::HuggingFace { tok, .. } => tok.decode(ids, true).unwrap_or_default(),
+            Inner::Server(s) => return s.decode(ids),
+        })
+    }
+
+    /// `text` cut to at most `n` tokens, or `None` when it is not longer. The cut is
+    /// re-encoded: a decoded prefix can tokenize differently at its end, so it shrinks
+    /// until it fits.
+    pub fn truncate(&self, text: &str, n: usize) -> Result<Option<String>, String> {
+        let ids = self.try_encode(text)?;
+        if ids.len() <= n {
+            return Ok(None);
+        }
+        let mut keep = n;
+        loop {
+            let cut = self.try_decode(&ids[..keep])?;
+            if keep == 0 || self.try_encode(&cut)?.len() <= n {
+                return Ok(Some(cut));
+            }
+            keep -= 1;
         }
     }
 
@@ -176,6 +285,13 @@ impl Tokenizer {
             Inner::Tiktoken { name, .. } if name.ends_with("o200k") => 199_998,
             Inner::Tiktoken { .. } => 100_256,
             Inner::HuggingFace { vocab, .. } => *vocab,
+            // The server does not say; its safe words show how far ids go at least, and
+            // 32,000 (Llama-2, Mistral) is below every current vocabulary.
+            Inner::Server(_) => self
+                .safe_words()
+                .ok()
+                .and_then(|w| w.max_id())
+                .map_or(32_000, |m| m + 1),
         }
     }
 }

@@ -37,6 +37,8 @@ pub enum WordsError {
         expected: u32,
         got: String,
     },
+    #[error("tokenizer {tokenizer}: {reason}")]
+    Tokenizer { tokenizer: String, reason: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +79,35 @@ impl SafeWords {
         }
         self_test(tok, &words)?;
         Ok(words)
+    }
+
+    /// Words found some other way (the server's tokenizer), checked like a scan's.
+    pub(super) fn checked(
+        tok: &Tokenizer,
+        mut found: Vec<(u32, String)>,
+    ) -> Result<SafeWords, WordsError> {
+        found.sort_unstable();
+        found.dedup_by_key(|(id, _)| *id);
+        let mut words = SafeWords {
+            text: String::new(),
+            words: Vec::new(),
+        };
+        for (id, w) in &found {
+            words.push(&[w], *id);
+        }
+        if words.len() < MIN_WORDS {
+            return Err(WordsError::TooFew {
+                tokenizer: tok.name().to_string(),
+                found: words.len(),
+            });
+        }
+        self_test(tok, &words)?;
+        Ok(words)
+    }
+
+    /// The largest id among the words.
+    pub fn max_id(&self) -> Option<u32> {
+        self.words.last().map(|w| w.id)
     }
 
     /// The embedded words of builtin:cl100k.
@@ -164,7 +195,12 @@ fn self_test(tok: &Tokenizer, words: &SafeWords) -> Result<(), WordsError> {
     for &w in &picked {
         text.push_str(words.text_of(w));
     }
-    let got = tok.encode(&text);
+    let got = tok
+        .try_encode(&text)
+        .map_err(|reason| WordsError::Tokenizer {
+            tokenizer: tok.name().to_string(),
+            reason,
+        })?;
     let expected: Vec<u32> = picked.iter().map(|w| w.id).collect();
     if got == expected {
         return Ok(());

@@ -18,4 +18,5 @@ mod small;
 mod smoke;
 mod terminal;
 mod tools;
+mod tokenize;
 mod warmup;
