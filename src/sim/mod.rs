@@ -31,8 +31,8 @@ mod tests_responses;
 mod tests_sched;
 #[cfg(test)]
 mod tests_tools;
-mod tools;
 mod tokenize;
+mod tools;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

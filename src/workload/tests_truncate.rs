@@ -7,6 +7,7 @@ fn entry(content: PromptContent) -> DatasetEntry {
         location: "hand:1".into(),
         content,
         output_len: None,
+        tools: None,
     }
 }
 

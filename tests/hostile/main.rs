@@ -17,6 +17,6 @@ mod signals;
 mod small;
 mod smoke;
 mod terminal;
-mod tools;
 mod tokenize;
+mod tools;
 mod warmup;
