@@ -404,7 +404,6 @@ fn the_responses_api_against_llama_cpp() {
         "the same prompts cost the same tokens"
     );
 }
- }
 
 /// `--tokenizer server` against llama.cpp's own `/tokenize` shape: every prompt is
 /// exactly `--input-len` tokens of the served model (SmolLM2), so the server's
