@@ -109,6 +109,11 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
         html_out(html, a.output_dir.as_deref())?;
     }
     let metrics = metrics(&a)?;
+    if a.sim_reasoning_tokens.is_some() && a.endpoint.is_some() {
+        return Err(Error::Input(
+            "--sim-reasoning-tokens sets the built-in simulator, which --endpoint replaces: give one of them".into(),
+        ));
+    }
     Ok(SessionSettings {
         target: TargetSettings {
             endpoint: a.endpoint,
@@ -122,6 +127,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             retries: a.retries,
             insecure: a.insecure,
             metrics,
+            sim_reasoning_tokens: a.sim_reasoning_tokens,
         },
         workload: WorkloadSettings {
             tokenizer: a.tokenizer,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::confidence::bootstrap_percentiles;
+use super::phases::{PhaseFacts, PhaseSummary};
 use super::server_saved::ServerMetrics;
 use super::slices::{Slices, TokenTimeline, add_events};
 use super::slo::{Goodput, Slo, goodput};
@@ -37,6 +38,8 @@ pub struct Sample {
     pub source: TokenSource,
     pub ok: bool,
     pub retries: u32,
+    /// Reasoning and answer phases (`metrics::phases`).
+    pub phase: PhaseFacts,
 }
 
 impl Sample {
@@ -140,6 +143,7 @@ impl RunData {
             source: r.output_tokens_source,
             ok,
             retries: r.retries,
+            phase: PhaseFacts::of(r),
         });
     }
 
@@ -238,6 +242,8 @@ pub struct Summary {
     /// Output tokens/s per user over successful requests (`Sample::per_user_tok_s`),
     /// with p10 besides the summary's percentiles.
     pub per_user_tok_s: Option<Stats>,
+    /// TTFA, reasoning time and tokens, answer TPOT: only when some request reasoned.
+    pub phases: Option<PhaseSummary>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -259,6 +265,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     let (tokens, events_total) = token_totals(&ok);
     let lat = LatencyStats::compute(&data.samples, &ok, &pcts);
     let per_user_tok_s = per_user(&ok, &pcts);
+    let phases = super::phases::summarize(&ok, &pcts);
     Summary {
         total: data.samples.len() as u64,
         succeeded: ok.len() as u64,
@@ -287,6 +294,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         slices: None,
         warmup_requests: data.warmup,
         per_user_tok_s,
+        phases,
     }
 }
 
@@ -376,7 +384,7 @@ impl LatencyStats {
 
 /// The statistics of a per-request latency with a bootstrap interval of each
 /// percentile (the client's own timings, queue wait and lag, go without).
-fn with_intervals(values: &mut [f64], pcts: &[f64]) -> Option<Stats> {
+pub(super) fn with_intervals(values: &mut [f64], pcts: &[f64]) -> Option<Stats> {
     let mut stats = Stats::compute(values, pcts)?;
     // `compute` left the values sorted.
     stats.ci95 = bootstrap_percentiles(values, pcts);

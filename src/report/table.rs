@@ -189,6 +189,7 @@ fn totals(s: &Summary) -> String {
             s.tokens.source_usage, s.tokens.source_tokenizer, s.tokens.source_events
         ));
     }
+    out.push_str(&phase_line(s));
     if let Some(u) = &s.per_user_tok_s {
         let p = |q| {
             u.percentile(q)
@@ -206,6 +207,28 @@ fn totals(s: &Summary) -> String {
         "concurrency max {} in flight (mean {:.2}) · max {} waiting for a first token\n",
         s.concurrency.max_in_flight, s.concurrency.mean_in_flight, s.concurrency.max_queued
     ));
+    out
+}
+
+/// Reasoning and answer tokens, when some request reasoned; and the requests that
+/// never answered, which TTFA and answer TPOT leave out.
+fn phase_line(s: &Summary) -> String {
+    let Some(p) = &s.phases else {
+        return String::new();
+    };
+    let mut out = format!(
+        "phases     {} of {} requests reasoned · {} reasoning + {} answer tokens ({:.1} + {:.1} per request)",
+        p.reasoned,
+        s.succeeded,
+        p.reasoning_tokens,
+        p.answer_tokens,
+        p.reasoning_tokens_mean,
+        p.answer_tokens_mean
+    );
+    if p.without_answer > 0 {
+        out.push_str(&format!(" · {} never answered (no TTFA)", p.without_answer));
+    }
+    out.push('\n');
     out
 }
 

@@ -15,6 +15,7 @@ mod faults;
 mod http;
 mod kv;
 mod metrics;
+mod reasoning;
 mod sched;
 mod source;
 mod stream;
@@ -39,6 +40,7 @@ use tokio::sync::{mpsc, watch};
 use crate::workload::Tokenizer;
 pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
+pub use reasoning::{ReasoningField, ReasoningTokens};
 
 /// The simulator's settings. `ttft_base_ms`, `prefill_ms_per_token` and `tpot_ms`
 /// are the ideal timetable's and are unused when `engine` is set.
@@ -64,6 +66,11 @@ pub struct SimConfig {
     pub engine: Option<EngineConfig>,
     /// Requests that fail on purpose; the default injects nothing.
     pub faults: FaultConfig,
+    /// Chat answers start with this many reasoning tokens (`reasoning.rs`); `None`:
+    /// no reasoning phase.
+    pub reasoning_tokens: Option<ReasoningTokens>,
+    /// The delta field reasoning streams in.
+    pub reasoning_field: ReasoningField,
 }
 
 impl Default for SimConfig {
@@ -89,6 +96,8 @@ impl SimConfig {
             seed: 0,
             engine: None,
             faults: FaultConfig::default(),
+            reasoning_tokens: None,
+            reasoning_field: ReasoningField::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ use super::Shared;
 use super::conn::{self, Conn, Piece};
 use super::faults::{self, FaultKind};
 use super::http::{self, Parsed};
+use super::reasoning;
 use super::source::Source;
 use crate::workload::Tokenizer;
 
@@ -133,18 +134,27 @@ pub(super) struct Plan {
     /// A mid-output fault to inject (set by the handler).
     pub(super) fault: Option<FaultKind>,
     stall_ms: Option<u64>,
+    /// The first output tokens that are reasoning, and the delta field they go in;
+    /// `None` without a reasoning phase (chat only).
+    reasoning: Option<(u32, &'static str)>,
 }
 
 impl Plan {
     pub(super) fn new(shared: &Shared, kind: Kind, t0: Instant, req: &Parsed) -> Plan {
         let cfg = &shared.config;
         let hash = req.prompt.hash();
-        let output_tokens = if req.ignore_eos {
-            req.max_tokens
-        } else {
-            // Deterministic "EOS": the same (seed, prompt) always stops at the same length.
-            1 + (mix(cfg.seed ^ hash) % u64::from(req.max_tokens)) as u32
+        // Reasoning is a chat answer's (vLLM's reasoning parsers serve chat only).
+        let reasoning = match (kind, cfg.reasoning_tokens) {
+            (Kind::Chat, Some(r)) => r.draw(cfg.seed, hash),
+            _ => 0,
         };
+        // Deterministic "EOS": the same (seed, prompt) always stops at the same length.
+        let output_tokens = reasoning::output_tokens(
+            reasoning,
+            req.max_tokens,
+            req.ignore_eos,
+            mix(cfg.seed ^ hash),
+        );
         let prefix = match kind {
             Kind::Chat => "chatcmpl",
             Kind::Completion => "cmpl",
@@ -183,6 +193,8 @@ impl Plan {
             tpot_ms: cfg.tpot_ms,
             fault: None,
             stall_ms: cfg.faults.stall_ms,
+            reasoning: (kind == Kind::Chat && cfg.reasoning_tokens.is_some())
+                .then(|| (reasoning.min(output_tokens), cfg.reasoning_field.key())),
         }
     }
 
@@ -215,6 +227,9 @@ impl Plan {
         if let Some(cached) = cached {
             usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
         }
+        if let Some((r, _)) = self.reasoning {
+            usage["completion_tokens_details"] = json!({"reasoning_tokens": r});
+        }
         usage
     }
 
@@ -233,12 +248,31 @@ impl Plan {
     }
 
     fn content_chunk(&self, tokens: std::ops::Range<u32>) -> Bytes {
+        if let Some((r, key)) = self.reasoning
+            && tokens.start < r
+        {
+            return self
+                .choice_event(&self.reasoning_delta(tokens, r, key), None)
+                .into();
+        }
         let text = json_str(&self.text(tokens));
         let body = match self.kind {
             Kind::Chat => format!(r#""delta":{{"content":{text}}}"#),
             Kind::Completion => format!(r#""text":{text}"#),
         };
         self.choice_event(&body, None).into()
+    }
+
+    /// A chat delta of tokens starting in the reasoning (the first `r`): the reasoning
+    /// part under `key`, and any answer part after it in the same delta.
+    fn reasoning_delta(&self, tokens: std::ops::Range<u32>, r: u32, key: &str) -> String {
+        let split = tokens.end.min(r);
+        let thought = json_str(&self.text(tokens.start..split));
+        if split == tokens.end {
+            return format!(r#""delta":{{"{key}":{thought}}}"#);
+        }
+        let answer = json_str(&self.text(split..tokens.end));
+        format!(r#""delta":{{"{key}":{thought},"content":{answer}}}"#)
     }
 
     /// Final chunk, the usage chunk if asked for, and `[DONE]`, in one write.
@@ -446,11 +480,14 @@ impl Plan {
     fn document(&self, prompt_tokens: u64, cached: Option<u64>) -> Value {
         let text = self.text(0..self.output_tokens);
         let choice = match self.kind {
-            Kind::Chat => json!({
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": self.finish_reason,
-            }),
+            Kind::Chat => {
+                let mut message = json!({"role": "assistant", "content": text});
+                if let Some((r, key)) = self.reasoning {
+                    message[key] = json!(self.text(0..r));
+                    message["content"] = json!(self.text(r..self.output_tokens));
+                }
+                json!({"index": 0, "message": message, "finish_reason": self.finish_reason})
+            }
             Kind::Completion => {
                 json!({"index": 0, "text": text, "finish_reason": self.finish_reason})
             }
