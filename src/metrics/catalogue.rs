@@ -192,7 +192,7 @@ const fn value(
 use Stat::{Mean, P};
 
 /// Every metric, in the order `compare` lists them.
-pub const METRICS: [Metric; 43] = [
+pub const METRICS: [Metric; 44] = [
     value(
         "throughput.output_tok_s",
         "output tok/s",
@@ -366,6 +366,13 @@ pub const METRICS: [Metric; 43] = [
         "answer TPOT p99 (ms)",
         &ANSWER_TPOT,
         P(99.0),
+    ),
+    value(
+        "steady.ttfa_ms.p99",
+        "steady TTFA p99 (ms)",
+        Unit::Ms,
+        Better::Lower,
+        |s| steady(s)?.latencies.ttfa_ms.as_ref()?.percentile(99.0),
     ),
     // Fewer tokens spent thinking reach the answer sooner.
     value(

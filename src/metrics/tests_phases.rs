@@ -172,3 +172,14 @@ fn a_ttfa_bound_needs_an_answer_in_time() {
             .contains("positive")
     );
 }
+
+#[test]
+fn steady_latencies_carry_ttfa_only_when_some_request_reasoned() {
+    use crate::metrics::slices::Latencies;
+    let (d, _) = run(&records());
+    let l = Latencies::of(d.samples().iter(), &[50.0]);
+    let ttfa = l.ttfa_ms.expect("A, B and D reasoned");
+    assert_eq!((ttfa.count, ttfa.percentile(50.0)), (3, Some(5.0)));
+    let l = Latencies::of(d.samples()[2..3].iter(), &[50.0]);
+    assert!(l.ttfa_ms.is_none(), "C alone is a plain run");
+}

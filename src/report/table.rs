@@ -128,6 +128,9 @@ fn steady_block(s: &Summary) -> String {
     ] {
         t.add_row(stats_row(name, st.as_ref(), s.percentiles.len()));
     }
+    if let Some(ttfa) = &l.ttfa_ms {
+        t.add_row(stats_row("TTFA", Some(ttfa), s.percentiles.len()));
+    }
     align(&mut t, s.percentiles.len());
     format!(
         "steady     window {:.3}–{:.3} s ({:.3} s; {} requests started in it, {} ok): {:.1} output tok/s · {:.3} req/s; the figures above are the whole run's\n{t}\n",
