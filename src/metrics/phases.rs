@@ -9,19 +9,37 @@ use super::stats::{SavedStats, Stats};
 use super::summary::{Sample, with_intervals};
 use crate::record::RequestRecord;
 
-/// What a summary needs of one request's phases. µs on the run clock.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// What a summary needs of one request's phases. µs on the run clock; times are kept
+/// with `NONE` for absent (40 bytes, not 72 with options: `report` holds one per record).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhaseFacts {
     /// Reasoning events arrived, or the server counted reasoning tokens.
     pub reasoned: bool,
-    pub first_reasoning: Option<u64>,
-    pub last_reasoning: Option<u64>,
-    /// The first output that is not reasoning (answer text or a tool call).
-    pub first_answer: Option<u64>,
-    /// The first tool-call event.
-    pub first_tool: Option<u64>,
     /// `Phases::reasoning_tokens`: the server's count, else one per reasoning event.
     pub reasoning_tokens: u32,
+    first_reasoning: u64,
+    last_reasoning: u64,
+    first_answer: u64,
+    first_tool: u64,
+}
+
+const NONE: u64 = u64::MAX;
+
+fn at(t: u64) -> Option<u64> {
+    (t != NONE).then_some(t)
+}
+
+impl Default for PhaseFacts {
+    fn default() -> Self {
+        PhaseFacts {
+            reasoned: false,
+            reasoning_tokens: 0,
+            first_reasoning: NONE,
+            last_reasoning: NONE,
+            first_answer: NONE,
+            first_tool: NONE,
+        }
+    }
 }
 
 impl PhaseFacts {
@@ -29,18 +47,36 @@ impl PhaseFacts {
         let Some(p) = &r.phases else {
             // Answer text throughout: the answer starts at the first event.
             return PhaseFacts {
-                first_answer: r.events.first().copied(),
+                first_answer: r.events.first().copied().unwrap_or(NONE),
                 ..PhaseFacts::default()
             };
         };
         PhaseFacts {
             reasoned: p.reasoning_events > 0 || p.usage_reasoning_tokens.unwrap_or(0) > 0,
-            first_reasoning: p.first_reasoning_at,
-            last_reasoning: p.last_reasoning_at,
-            first_answer: p.first_non_reasoning_at(),
-            first_tool: p.first_tool_at,
             reasoning_tokens: p.reasoning_tokens(),
+            first_reasoning: p.first_reasoning_at.unwrap_or(NONE),
+            last_reasoning: p.last_reasoning_at.unwrap_or(NONE),
+            first_answer: p.first_non_reasoning_at().unwrap_or(NONE),
+            first_tool: p.first_tool_at.unwrap_or(NONE),
         }
+    }
+
+    pub fn first_reasoning(&self) -> Option<u64> {
+        at(self.first_reasoning)
+    }
+
+    pub fn last_reasoning(&self) -> Option<u64> {
+        at(self.last_reasoning)
+    }
+
+    /// The first output that is not reasoning (answer text or a tool call).
+    pub fn first_answer(&self) -> Option<u64> {
+        at(self.first_answer)
+    }
+
+    /// The first tool-call event.
+    pub fn first_tool(&self) -> Option<u64> {
+        at(self.first_tool)
     }
 }
 
@@ -51,7 +87,7 @@ fn ms(us: u64) -> f64 {
 impl PhaseFacts {
     /// Some output was not answer text (reasoning, a tool call): drawn by phase.
     pub fn phased(&self) -> bool {
-        self.reasoned || self.first_tool.is_some()
+        self.reasoned || self.first_tool().is_some()
     }
 }
 
@@ -59,15 +95,15 @@ impl Sample {
     /// TTFA: first non-reasoning output − started; `None` for a request that never
     /// answered.
     pub fn ttfa_ms(&self) -> Option<f64> {
-        Some(ms(self.phase.first_answer?.saturating_sub(self.started)))
+        Some(ms(self.phase.first_answer()?.saturating_sub(self.started)))
     }
 
     /// Reasoning time: first non-reasoning output − first reasoning event; for a request
     /// that reasoned but never answered, last reasoning event − first. `None` without
     /// reasoning events.
     pub fn reasoning_ms(&self) -> Option<f64> {
-        let first = self.phase.first_reasoning?;
-        let until = self.phase.first_answer.or(self.phase.last_reasoning)?;
+        let first = self.phase.first_reasoning()?;
+        let until = self.phase.first_answer().or(self.phase.last_reasoning())?;
         Some(ms(until.saturating_sub(first)))
     }
 
@@ -85,7 +121,7 @@ impl Sample {
         if n < 2 {
             return None;
         }
-        Some(ms(self.ended.saturating_sub(self.phase.first_answer?)) / f64::from(n - 1))
+        Some(ms(self.ended.saturating_sub(self.phase.first_answer()?)) / f64::from(n - 1))
     }
 }
 

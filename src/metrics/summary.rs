@@ -95,7 +95,7 @@ impl FailureTally {
     }
 }
 
-/// Everything one run's summary is computed from: about 130 bytes per request, plus
+/// Everything one run's summary is computed from: about 170 bytes per request, plus
 /// the inter-token gaps counted by distinct value.
 #[derive(Clone, Debug, Default)]
 pub struct RunData {

@@ -1,5 +1,7 @@
+use super::PhaseFacts;
 use crate::metrics::catalogue;
 use crate::metrics::slo::Slo;
+use crate::metrics::summary::Sample;
 use crate::metrics::{RunData, Summary, summarize as summarize_run};
 use crate::phases::{EventKinds, Phases};
 use crate::record::RequestRecord;
@@ -182,4 +184,11 @@ fn steady_latencies_carry_ttfa_only_when_some_request_reasoned() {
     assert_eq!((ttfa.count, ttfa.percentile(50.0)), (3, Some(5.0)));
     let l = Latencies::of(d.samples()[2..3].iter(), &[50.0]);
     assert!(l.ttfa_ms.is_none(), "C alone is a plain run");
+}
+
+#[test]
+fn phase_facts_stay_small() {
+    // `report` keeps one Sample per record: a million records, 40 MB of phases.
+    assert_eq!(std::mem::size_of::<PhaseFacts>(), 40);
+    assert!(std::mem::size_of::<Sample>() <= 176);
 }

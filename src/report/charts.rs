@@ -334,11 +334,11 @@ pub fn timeline(samples: &[Sample], max_bars: usize) -> Timeline {
             first: x.first.map(s),
             ended: s(x.ended),
             ok: x.ok,
-            reasoning: x.phase.first_reasoning.map(s),
+            reasoning: x.phase.first_reasoning().map(s),
             answer: x
                 .phase
-                .first_answer
-                .map(|f| (s(f), x.phase.first_tool == Some(f))),
+                .first_answer()
+                .map(|f| (s(f), x.phase.first_tool() == Some(f))),
         })
         .collect();
     Timeline {
