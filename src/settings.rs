@@ -211,6 +211,8 @@ pub struct TargetSettings {
     pub insecure: bool,
     /// Scrape the server's metrics (`--metrics` or `--metrics-url` given).
     pub metrics: Option<MetricsSettings>,
+    /// `--sim-reasoning-tokens`: the built-in simulator's reasoning phase.
+    pub sim_reasoning_tokens: Option<crate::sim::ReasoningTokens>,
 }
 
 #[derive(Debug)]

@@ -139,9 +139,14 @@ pub fn render(doc: &CapacityDoc, done: &[SavedRun]) -> String {
         && let Some(run) = done.iter().find(|r| r.label == p.run)
     {
         let s = &run.summary;
+        // A reasoning model's answer starts at TTFA, not TTFT: shown when it has one.
+        let ttfa = s
+            .phases
+            .as_ref()
+            .map_or(String::new(), |ph| format!("; TTFA {}", pcts(&ph.ttfa_ms)));
         let _ = writeln!(
             out,
-            "at {} ({}): {:.2} req/s, {:.1} output tok/s; TTFT {}; TPOT {}",
+            "at {} ({}): {:.2} req/s, {:.1} output tok/s; TTFT {}{ttfa}; TPOT {}",
             level_text(p.level),
             p.run,
             s.req_s,

@@ -215,6 +215,10 @@ pub struct LoadArgs {
     /// full route (.../v1/chat/completions). Default: the built-in simulator, in-process
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
+    /// Without --endpoint: the built-in simulator's chat answers start with N reasoning
+    /// tokens (LO:HI: drawn per request), as `servescope sim --reasoning-tokens`
+    #[arg(long, value_name = "N|LO:HI", value_parser = crate::sim::ReasoningTokens::parse)]
+    pub sim_reasoning_tokens: Option<crate::sim::ReasoningTokens>,
     /// Model name to request [default: the first id of GET /v1/models]
     #[arg(long)]
     pub model: Option<String>,

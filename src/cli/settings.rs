@@ -112,6 +112,11 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     }
     let metrics = metrics(&a)?;
     let (tools, tool_choice) = tools(&a)?;
+    if a.sim_reasoning_tokens.is_some() && a.endpoint.is_some() {
+        return Err(Error::Input(
+            "--sim-reasoning-tokens sets the built-in simulator, which --endpoint replaces: give one of them".into(),
+        ));
+    }
     Ok(SessionSettings {
         target: TargetSettings {
             endpoint: a.endpoint,
@@ -125,6 +130,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             retries: a.retries,
             insecure: a.insecure,
             metrics,
+            sim_reasoning_tokens: a.sim_reasoning_tokens,
         },
         workload: WorkloadSettings {
             tokenizer: a.tokenizer,

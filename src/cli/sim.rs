@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 
-use crate::sim::{EngineConfig, FaultConfig, FaultKind, SimConfig};
+use crate::sim::{
+    EngineConfig, FaultConfig, FaultKind, ReasoningField, ReasoningTokens, SimConfig,
+};
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -53,6 +55,15 @@ pub struct SimModelArgs {
     /// Seed for output lengths when ignore_eos is off [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Chat answers start with N reasoning tokens (LO:HI: drawn per request from the
+    /// seed and prompt), streamed as reasoning deltas; they count toward max_tokens
+    /// [default: no reasoning]
+    #[arg(long, value_name = "N|LO:HI", value_parser = ReasoningTokens::parse)]
+    pub reasoning_tokens: Option<ReasoningTokens>,
+    /// The delta field reasoning streams in: reasoning_content (vLLM's) or reasoning
+    /// (newer vLLM's) [default: reasoning_content]
+    #[arg(long, value_name = "FIELD", value_parser = ReasoningField::parse)]
+    pub reasoning_field: Option<ReasoningField>,
     /// Prefill cost per prompt token, ms [default: 0.033 for the engine, 0.04 with --ideal]
     #[arg(long, value_name = "MS", value_parser = ms)]
     pub prefill_ms_per_token: Option<f64>,
@@ -255,6 +266,16 @@ impl SimModelArgs {
         if let Some(p) = self.tool_call_share {
             cfg.tool_call_share = p;
             given.insert("tool_call_share");
+        }
+        cfg.reasoning_tokens = self.reasoning_tokens.or(cfg.reasoning_tokens);
+        cfg.reasoning_field = self.reasoning_field.unwrap_or(cfg.reasoning_field);
+        if let Some(r) = cfg.reasoning_tokens
+            && r.min > r.max
+        {
+            return Err(format!(
+                "\"reasoning_tokens\" in --config: min {} exceeds max {}",
+                r.min, r.max
+            ));
         }
         match &mut cfg.engine {
             Some(e) => self.apply_engine(e, &mut given)?,

@@ -101,6 +101,23 @@ pub const TOOL_ARGUMENT_TOKENS: Distribution = Distribution {
     get: |s| s.tools.as_ref()?.argument_tokens.as_ref(),
 };
 
+// The phases of a reasoning model's responses (`phases.rs`): absent from plain runs.
+pub const TTFA: Distribution = Distribution {
+    key: "ttfa_ms",
+    short: "TTFA",
+    get: |s| s.phases.as_ref()?.ttfa_ms.as_ref(),
+};
+pub const REASONING: Distribution = Distribution {
+    key: "reasoning_ms",
+    short: "reasoning",
+    get: |s| s.phases.as_ref()?.reasoning_ms.as_ref(),
+};
+pub const ANSWER_TPOT: Distribution = Distribution {
+    key: "answer_tpot_ms",
+    short: "answer TPOT",
+    get: |s| s.phases.as_ref()?.answer_tpot_ms.as_ref(),
+};
+
 /// One statistic of a distribution.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stat {
@@ -190,7 +207,7 @@ const fn value(
 use Stat::{Mean, P};
 
 /// Every metric, in the order `compare` lists them.
-pub const METRICS: [Metric; 38] = [
+pub const METRICS: [Metric; 49] = [
     value(
         "throughput.output_tok_s",
         "output tok/s",
@@ -364,6 +381,56 @@ pub const METRICS: [Metric; 38] = [
         better: Better::Lower,
         read: Read::Stat(&TOOL_ARGUMENT_TOKENS, Mean),
     },
+    // Reasoning and answer phases: present only when some request reasoned.
+    latency("ttfa_ms.mean", "TTFA mean (ms)", &TTFA, Mean),
+    latency("ttfa_ms.p50", "TTFA p50 (ms)", &TTFA, P(50.0)),
+    latency("ttfa_ms.p90", "TTFA p90 (ms)", &TTFA, P(90.0)),
+    latency("ttfa_ms.p99", "TTFA p99 (ms)", &TTFA, P(99.0)),
+    latency(
+        "reasoning_ms.p50",
+        "reasoning p50 (ms)",
+        &REASONING,
+        P(50.0),
+    ),
+    latency(
+        "reasoning_ms.p99",
+        "reasoning p99 (ms)",
+        &REASONING,
+        P(99.0),
+    ),
+    latency(
+        "answer_tpot_ms.mean",
+        "answer TPOT mean (ms)",
+        &ANSWER_TPOT,
+        Mean,
+    ),
+    latency(
+        "answer_tpot_ms.p50",
+        "answer TPOT p50 (ms)",
+        &ANSWER_TPOT,
+        P(50.0),
+    ),
+    latency(
+        "answer_tpot_ms.p99",
+        "answer TPOT p99 (ms)",
+        &ANSWER_TPOT,
+        P(99.0),
+    ),
+    value(
+        "steady.ttfa_ms.p99",
+        "steady TTFA p99 (ms)",
+        Unit::Ms,
+        Better::Lower,
+        |s| steady(s)?.latencies.ttfa_ms.as_ref()?.percentile(99.0),
+    ),
+    // Fewer tokens spent thinking reach the answer sooner.
+    value(
+        "phases.reasoning_tokens_mean",
+        "reasoning tokens per request",
+        Unit::Tokens,
+        Better::Lower,
+        |s| Some(s.phases.as_ref()?.reasoning_tokens_mean),
+    ),
 ];
 
 /// The steady-state window of a summary, when it has one.
@@ -372,11 +439,14 @@ fn steady(s: &Summary) -> Option<&Steady> {
 }
 
 /// The distributions of the terminal table, in its row order.
-pub const TABLE_ROWS: [&Distribution; 9] = [
+pub const TABLE_ROWS: [&Distribution; 12] = [
     &TTFT,
     &TPOT,
     &ITL,
     &E2E,
+    &TTFA,
+    &REASONING,
+    &ANSWER_TPOT,
     &TTFT_FROM_SCHEDULE,
     &E2E_FROM_SCHEDULE,
     &QUEUE_WAIT,

@@ -3,6 +3,7 @@
 pub mod catalogue;
 pub mod confidence;
 pub mod ordered_map;
+pub mod phases;
 pub mod prometheus;
 pub mod server;
 pub mod server_saved;

@@ -84,12 +84,18 @@ pub struct Latencies {
     pub ttft_ms: Option<Stats>,
     pub tpot_ms: Option<Stats>,
     pub e2e_ms: Option<Stats>,
+    /// Time to first answer token, when some of the requests reasoned (the steady
+    /// window keeps it; time slices do not).
+    pub ttfa_ms: Option<Stats>,
 }
 
 impl Latencies {
     pub fn of<'a>(samples: impl Iterator<Item = &'a Sample>, pcts: &[f64]) -> Latencies {
         let (mut ttft, mut tpot, mut e2e) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ttfa, mut reasoned) = (Vec::new(), false);
         for s in samples.filter(|s| s.ok) {
+            reasoned |= s.phase.reasoned;
+            ttfa.extend(s.ttfa_ms());
             if let Some(f) = s.first {
                 ttft.push(ms(f.saturating_sub(s.started)));
             }
@@ -100,6 +106,11 @@ impl Latencies {
             ttft_ms: Stats::compute(&mut ttft, pcts),
             tpot_ms: Stats::compute(&mut tpot, pcts),
             e2e_ms: Stats::compute(&mut e2e, pcts),
+            ttfa_ms: if reasoned {
+                Stats::compute(&mut ttfa, pcts)
+            } else {
+                None
+            },
         }
     }
 }
@@ -251,6 +262,7 @@ impl SlicesJson {
                         ttft_ms: x.ttft_ms.stats,
                         tpot_ms: x.tpot_ms.stats,
                         e2e_ms: x.e2e_ms.stats,
+                        ttfa_ms: None,
                     },
                 })
                 .collect(),

@@ -14,7 +14,8 @@ use serde_saphyr::Spanned;
 use super::summary::{RunData, Sample};
 
 /// The keys a `--slo` value accepts, for error messages.
-const KEYS: &str = "ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s";
+const KEYS: &str =
+    "ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s, ttfa_ms";
 const INLINE_EXAMPLE: &str = "ttft_ms=500,tpot_ms=50";
 
 /// Bounds a request must meet to count towards goodput; `None` = no bound.
@@ -25,6 +26,10 @@ pub struct Slo {
     pub e2e_ms: Option<f64>,
     /// Lower bound on output_tokens / E2E of each request.
     pub min_output_tok_s: Option<f64>,
+    /// Time to first answer token (`metrics::phases`); saved only when set, so files
+    /// without it read and write as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttfa_ms: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +73,7 @@ enum Bound {
     Tpot,
     E2e,
     MinTokS,
+    Ttfa,
 }
 
 impl Bound {
@@ -79,6 +85,7 @@ impl Bound {
             "tpot_ms" | "itl_ms" => Some(Bound::Tpot),
             "e2e_ms" | "latency_ms" => Some(Bound::E2e),
             "min_output_tok_s" => Some(Bound::MinTokS),
+            "ttfa_ms" => Some(Bound::Ttfa),
             _ => None,
         }
     }
@@ -128,6 +135,7 @@ impl Builder {
             Bound::Tpot => &mut self.slo.tpot_ms,
             Bound::E2e => &mut self.slo.e2e_ms,
             Bound::MinTokS => &mut self.slo.min_output_tok_s,
+            Bound::Ttfa => &mut self.slo.ttfa_ms,
         };
         *slot = Some(value);
         self.set_by.push((bound, key.to_string(), location));
@@ -242,6 +250,7 @@ impl Slo {
             && self.tpot_ms.is_none()
             && self.e2e_ms.is_none()
             && self.min_output_tok_s.is_none()
+            && self.ttfa_ms.is_none()
     }
 
     /// Whether a request met the SLO: it succeeded and every bound holds.
@@ -250,6 +259,8 @@ impl Slo {
     ///   show the bound holds.
     /// - A TPOT bound applies only to requests with a TPOT (≥ 2 output tokens, as in the
     ///   summary); a one-token answer has no time per output token to exceed it.
+    /// - A TTFA bound needs an answer (text or a tool call): a request that only
+    ///   reasoned misses it.
     /// - Output throughput is output_tokens / E2E seconds (the dual-round tool's choice;
     ///   vLLM has no such bound), so it counts the wait for the first token too.
     pub fn meets(&self, s: &Sample) -> bool {
@@ -262,6 +273,11 @@ impl Slo {
                 Some(f) if ms(f.saturating_sub(s.started)) <= bound => {}
                 _ => return false,
             }
+        }
+        if let Some(bound) = self.ttfa_ms
+            && !s.ttfa_ms().is_some_and(|t| t <= bound)
+        {
+            return false;
         }
         if let (Some(bound), Some(tpot)) = (self.tpot_ms, s.tpot_ms())
             && tpot > bound
@@ -301,6 +317,7 @@ impl fmt::Display for Slo {
             self.e2e_ms.map(|v| format!("E2E ≤ {v} ms")),
             self.min_output_tok_s
                 .map(|v| format!("output ≥ {v} tok/s per request")),
+            self.ttfa_ms.map(|v| format!("TTFA ≤ {v} ms")),
         ];
         let parts: Vec<String> = parts.into_iter().flatten().collect();
         f.write_str(&parts.join(", "))

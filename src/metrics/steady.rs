@@ -195,6 +195,9 @@ pub(super) struct SteadyJson {
     tpot_ms: Option<SavedStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     e2e_ms: Option<SavedStats>,
+    /// Only when some request in the window reasoned (`metrics::phases`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttfa_ms: Option<SavedStats>,
 }
 
 impl SteadyJson {
@@ -215,6 +218,11 @@ impl SteadyJson {
                 ttft_ms: Some(saved(&w.latencies.ttft_ms, pcts)),
                 tpot_ms: Some(saved(&w.latencies.tpot_ms, pcts)),
                 e2e_ms: Some(saved(&w.latencies.e2e_ms, pcts)),
+                ttfa_ms: w
+                    .latencies
+                    .ttfa_ms
+                    .as_ref()
+                    .map(|_| saved(&w.latencies.ttfa_ms, pcts)),
             },
         }
     }
@@ -235,6 +243,7 @@ impl SteadyJson {
                 ttft_ms: stats(self.ttft_ms),
                 tpot_ms: stats(self.tpot_ms),
                 e2e_ms: stats(self.e2e_ms),
+                ttfa_ms: stats(self.ttfa_ms),
             },
         }))
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::confidence::bootstrap_percentiles;
+use super::phases::{PhaseFacts, PhaseSummary};
 use super::server_saved::ServerMetrics;
 use super::slices::{Slices, TokenTimeline, add_events};
 use super::slo::{Goodput, Slo, goodput};
@@ -40,6 +41,8 @@ pub struct Sample {
     pub retries: u32,
     /// Its tool calls, when it made any (`tools.rs`).
     pub tool: Option<ToolFacts>,
+    /// Reasoning and answer phases (`metrics::phases`).
+    pub phase: PhaseFacts,
 }
 
 impl Sample {
@@ -95,7 +98,7 @@ impl FailureTally {
     }
 }
 
-/// Everything one run's summary is computed from: about 130 bytes per request, plus
+/// Everything one run's summary is computed from: about 170 bytes per request, plus
 /// the inter-token gaps counted by distinct value.
 #[derive(Clone, Debug, Default)]
 pub struct RunData {
@@ -144,6 +147,7 @@ impl RunData {
             ok,
             retries: r.retries,
             tool: ToolFacts::of(r),
+            phase: PhaseFacts::of(r),
         });
     }
 
@@ -244,6 +248,8 @@ pub struct Summary {
     pub per_user_tok_s: Option<Stats>,
     /// Tool calls, when some successful request called a tool.
     pub tools: Option<ToolSummary>,
+    /// TTFA, reasoning time and tokens, answer TPOT: only when some request reasoned.
+    pub phases: Option<PhaseSummary>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -266,6 +272,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     let lat = LatencyStats::compute(&data.samples, &ok, &pcts);
     let per_user_tok_s = per_user(&ok, &pcts);
     let tools = super::tools::summarize(&ok, &pcts);
+    let phases = super::phases::summarize(&ok, &pcts);
     Summary {
         total: data.samples.len() as u64,
         succeeded: ok.len() as u64,
@@ -295,6 +302,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         warmup_requests: data.warmup,
         per_user_tok_s,
         tools,
+        phases,
     }
 }
 

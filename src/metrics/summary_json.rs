@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ordered_map::OrderedMap;
+use super::phases::{PhaseCountsJson, PhaseStatsJson};
 use super::server_saved::ServerMetrics;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
@@ -53,6 +54,15 @@ pub(super) struct SummaryJson {
     /// Tool calls; absent when no request called a tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tools: Option<ToolsJson>,
+    /// Reasoning and answer phases (`phases.rs`): absent unless some request reasoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttfa_ms: Option<SavedStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reasoning_ms: Option<SavedStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    answer_tpot_ms: Option<SavedStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    phases: Option<PhaseCountsJson>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -123,6 +133,8 @@ struct SloJson {
     tpot_ms: Option<f64>,
     e2e_ms: Option<f64>,
     min_output_tok_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttfa_ms: Option<f64>,
 }
 
 fn saved(stats: &Option<Stats>, percentiles: &[f64]) -> SavedStats {
@@ -137,7 +149,12 @@ impl From<Summary> for SummaryJson {
         let p = &s.percentiles;
         let some = |st: &Option<Stats>| st.as_ref().map(|_| saved(st, p));
         let (steady, slices) = super::steady::to_json(&s.steady, &s.slices, p);
+        let phases = PhaseStatsJson::write(s.phases.as_ref(), p);
         SummaryJson {
+            ttfa_ms: phases.ttfa_ms,
+            reasoning_ms: phases.reasoning_ms,
+            answer_tpot_ms: phases.answer_tpot_ms,
+            phases: phases.counts,
             steady,
             slices,
             requests: RequestsJson {
@@ -222,6 +239,7 @@ fn goodput_json(g: &Goodput) -> GoodputJson {
             tpot_ms: g.slo.tpot_ms,
             e2e_ms: g.slo.e2e_ms,
             min_output_tok_s: g.slo.min_output_tok_s,
+            ttfa_ms: g.slo.ttfa_ms,
         },
     }
 }
@@ -295,6 +313,7 @@ impl From<SummaryJson> for Summary {
                     tpot_ms: g.slo.tpot_ms,
                     e2e_ms: g.slo.e2e_ms,
                     min_output_tok_s: g.slo.min_output_tok_s,
+                    ttfa_ms: g.slo.ttfa_ms,
                 },
             }),
             server_metrics: j.server_metrics,
@@ -303,6 +322,13 @@ impl From<SummaryJson> for Summary {
             warmup_requests: j.warmup_requests.unwrap_or(0),
             per_user_tok_s: j.per_user_tok_s.and_then(|s| s.stats),
             tools: j.tools.map(ToolsJson::read),
+            phases: PhaseStatsJson {
+                ttfa_ms: j.ttfa_ms,
+                reasoning_ms: j.reasoning_ms,
+                answer_tpot_ms: j.answer_tpot_ms,
+                counts: j.phases,
+            }
+            .read(),
         }
     }
 }

@@ -102,7 +102,8 @@ fn inline_forms_and_aliases() {
             ttft_ms: None,
             tpot_ms: Some(40.0),
             e2e_ms: Some(2000.0),
-            min_output_tok_s: Some(0.5)
+            min_output_tok_s: Some(0.5),
+            ttfa_ms: None,
         }
     );
     assert_eq!(
@@ -121,7 +122,7 @@ fn inline_err(s: &str) -> String {
 fn inline_errors() {
     assert_eq!(
         inline_err("ttft=5"),
-        "--slo \"ttft=5\": unknown SLO key \"ttft\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)"
+        "--slo \"ttft=5\": unknown SLO key \"ttft\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s, ttfa_ms)"
     );
     assert_eq!(
         inline_err("ttft_ms=500,tpot_ms"),
@@ -144,12 +145,12 @@ fn inline_errors() {
     );
     assert_eq!(
         inline_err("=,"),
-        "--slo \"=\": unknown SLO key \"\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)"
+        "--slo \"=\": unknown SLO key \"\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s, ttfa_ms)"
     );
     assert!(inline_err("a=1=").contains("unknown SLO key \"a\""));
     assert_eq!(
         Slo::parse_inline(" , ").unwrap_err().to_string(),
-        "--slo \" , \": no SLO bound set (expected at least one of ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)"
+        "--slo \" , \": no SLO bound set (expected at least one of ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s, ttfa_ms)"
     );
 }
 
@@ -164,6 +165,7 @@ fn yaml_section_top_level_and_flow_style() {
         tpot_ms: Some(50.0),
         e2e_ms: Some(10000.0),
         min_output_tok_s: Some(20.0),
+        ttfa_ms: None,
     };
     let block = "# service levels\nslo:\n  ttft_ms: 500\n  tpot_ms: 50.0\n  e2e_ms: 1e4\n  min_output_tok_s: 20\n";
     assert_eq!(yaml(block).unwrap(), want);
@@ -187,11 +189,11 @@ fn yaml_errors_name_file_and_line() {
     let cases = [
         (
             "slo:\n  ttft_ms: 500\n  tbt_ms: 5\n",
-            "s.yaml:3: unknown SLO key \"tbt_ms\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)",
+            "s.yaml:3: unknown SLO key \"tbt_ms\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s, ttfa_ms)",
         ),
         (
             "ttft_ms: 500\nmodel: m\n",
-            "s.yaml:2: unknown SLO key \"model\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)",
+            "s.yaml:2: unknown SLO key \"model\" (accepted: ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s, ttfa_ms)",
         ),
         (
             "slo:\n  ttft_ms: fast\n",
@@ -231,7 +233,7 @@ fn yaml_errors_name_file_and_line() {
         ),
         (
             "slo: {}\n",
-            "s.yaml: no SLO bound set (expected at least one of ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s)",
+            "s.yaml: no SLO bound set (expected at least one of ttft_ms, tpot_ms (or itl_ms), e2e_ms (or latency_ms), min_output_tok_s, ttfa_ms)",
         ),
     ];
     for (text, want) in cases {

@@ -91,11 +91,20 @@ pub struct RunCdfs {
     pub tpot: Vec<(f64, f64)>,
     pub e2e: Vec<(f64, f64)>,
     pub itl: Vec<(f64, f64)>,
+    /// Time to first answer token: empty unless some request reasoned.
+    pub ttfa: Vec<(f64, f64)>,
 }
 
 pub fn run_cdfs(data: &RunData) -> RunCdfs {
     let mut l = latencies(data.samples());
+    let ok = || data.samples().iter().filter(|s| s.ok);
+    let mut ttfa: Vec<f64> = if ok().any(|s| s.phase.reasoned) {
+        ok().filter_map(Sample::ttfa_ms).collect()
+    } else {
+        Vec::new()
+    };
     RunCdfs {
+        ttfa: cdf(&mut ttfa),
         ttft: cdf(&mut l.ttft),
         tpot: cdf(&mut l.tpot),
         e2e: cdf(&mut l.e2e),
@@ -290,6 +299,10 @@ pub struct Bar {
     pub first: Option<f64>,
     pub ended: f64,
     pub ok: bool,
+    /// When drawn by phase: the first reasoning event, and the first output that was
+    /// not reasoning, with whether it was a tool call.
+    pub reasoning: Option<f64>,
+    pub answer: Option<(f64, bool)>,
 }
 
 /// The requests drawn on a run's timeline, by start time.
@@ -300,6 +313,8 @@ pub struct Timeline {
     pub total: usize,
     /// Every `stride`-th request (by start time) is drawn; 1 = all.
     pub stride: usize,
+    /// Some request had output other than answer text: bars are drawn by phase.
+    pub phased: bool,
 }
 
 /// At most `max_bars` requests, evenly spread over the run's requests by start order,
@@ -319,12 +334,18 @@ pub fn timeline(samples: &[Sample], max_bars: usize) -> Timeline {
             first: x.first.map(s),
             ended: s(x.ended),
             ok: x.ok,
+            reasoning: x.phase.first_reasoning().map(s),
+            answer: x
+                .phase
+                .first_answer()
+                .map(|f| (s(f), x.phase.first_tool() == Some(f))),
         })
         .collect();
     Timeline {
         bars,
         total: samples.len(),
         stride,
+        phased: samples.iter().any(|x| x.phase.phased()),
     }
 }
 

@@ -218,7 +218,7 @@ fn cdfs(page: &mut Page, runs: &[LoadedRun]) {
     );
     let all: Vec<charts::RunCdfs> = runs.iter().map(|r| charts::run_cdfs(&r.data)).collect();
     type Pick = fn(&charts::RunCdfs) -> &Vec<(f64, f64)>;
-    let metrics: [(&str, &str, &str, Pick); 4] = [
+    let mut metrics: Vec<(&str, &str, &str, Pick)> = vec![
         ("ttft", "Time to first token", "TTFT (ms)", |c| &c.ttft),
         (
             "tpot",
@@ -234,10 +234,17 @@ fn cdfs(page: &mut Page, runs: &[LoadedRun]) {
             |c| &c.itl,
         ),
     ];
+    // TTFA beside TTFT when some run reasoned (`metrics::phases`).
+    if all.iter().any(|c| !c.ttfa.is_empty()) {
+        let ttfa: Pick = |c| &c.ttfa;
+        metrics.insert(1, ("ttfa", "Time to first answer token", "TTFA (ms)", ttfa));
+    }
     for (key, title, xl, pick) in metrics {
         let series: Vec<Series> = runs
             .iter()
             .zip(&all)
+            // A run without reasoning has no TTFA curve.
+            .filter(|(_, c)| !pick(c).is_empty() || key != "ttfa")
             .map(|(r, c)| Series {
                 name: r.saved.label.clone(),
                 points: pick(c).clone(),

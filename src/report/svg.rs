@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use super::axis::Mapping;
 pub use super::axis::{Axis, Scale, linear_ticks, log_ticks, tick_label};
-use super::charts::{Points, Series, Timeline};
+use super::charts::{Bar, Points, Series, Timeline};
 
 /// Tableau 10: distinguishable, and readable on white.
 pub const PALETTE: [&str; 10] = [
@@ -326,7 +326,7 @@ fn legend<'a>(entries: impl Iterator<Item = (&'a str, bool)>) -> String {
 
 /// Colours of the request bars: waiting for a slot, waiting for the first token,
 /// streaming, failed.
-const BAR_KINDS: [(&str, &str, &str); 4] = [
+const BAR_KINDS: [(&str, &str, &str); 7] = [
     (
         "queue",
         "#bab0ac",
@@ -335,6 +335,14 @@ const BAR_KINDS: [(&str, &str, &str); 4] = [
     ("prefill", "#f28e2b", "sent → first token"),
     ("decode", "#4e79a7", "first token → end"),
     ("failed", "#e15759", "failed (sent → end)"),
+    // A run with reasoning or tool calls: the time after the first token, by phase.
+    (
+        "reasoning",
+        "#b07aa1",
+        "reasoning (first reasoning → first answer)",
+    ),
+    ("answer", "#59a14f", "answer (first answer token → end)"),
+    ("tool", "#edc948", "tool call (first tool-call event → end)"),
 ];
 
 /// Each drawn request as a bar from its start to its first token to its end, one row
@@ -388,10 +396,10 @@ fn timeline_mappings(t: &Timeline, height: f64) -> (Mapping, Mapping) {
 }
 
 /// The path data of each of `BAR_KINDS`, every drawn request's pieces in its row.
-fn bar_paths(t: &Timeline, x: &Mapping, y: &Mapping) -> [String; 4] {
+fn bar_paths(t: &Timeline, x: &Mapping, y: &Mapping) -> [String; BAR_KINDS.len()] {
     let stride = t.stride as f64;
     let row_h = y.px(stride).unwrap_or(TOP) - y.px(0.0).unwrap_or(TOP);
-    let mut paths: [String; 4] = Default::default();
+    let mut paths: [String; BAR_KINDS.len()] = Default::default();
     let mut rect = |k: usize, a: f64, b: f64, row: usize| {
         let (Some(pa), Some(pb)) = (x.px(a), x.px(b)) else {
             return;
@@ -413,6 +421,10 @@ fn bar_paths(t: &Timeline, x: &Mapping, y: &Mapping) -> [String; 4] {
             rect(0, s, b.started, row);
         }
         match b.first {
+            Some(f) if t.phased => {
+                rect(1, b.started, f, row);
+                phase_rects(b, &mut |k, from, to| rect(k, from, to, row));
+            }
             Some(f) => {
                 rect(1, b.started, f, row);
                 rect(2, f, b.ended, row);
@@ -423,8 +435,21 @@ fn bar_paths(t: &Timeline, x: &Mapping, y: &Mapping) -> [String; 4] {
     paths
 }
 
+/// A phased bar after its first token: reasoning until the answer (or the end), then
+/// the answer or tool call to the end (`BAR_KINDS` 4, 5, 6).
+fn phase_rects(b: &Bar, rect: &mut impl FnMut(usize, f64, f64)) {
+    let answer_at = b.answer.map(|(a, _)| a);
+    // Reasoning after the answer began (interleaved) is drawn as part of the answer.
+    if let Some(r) = b.reasoning.filter(|&r| answer_at.is_none_or(|a| r < a)) {
+        rect(4, r, answer_at.unwrap_or(b.ended));
+    }
+    if let Some((a, tool)) = b.answer {
+        rect(if tool { 6 } else { 5 }, a, b.ended);
+    }
+}
+
 /// One `<path>` per kind of bar drawn, closing the `<svg>`, then their legend.
-fn bars_and_legend(out: &mut String, paths: &[String; 4]) {
+fn bars_and_legend(out: &mut String, paths: &[String; BAR_KINDS.len()]) {
     let mut legend_items = Vec::new();
     for (k, (class, col, name)) in BAR_KINDS.iter().enumerate() {
         if paths[k].is_empty() {

@@ -128,6 +128,9 @@ fn steady_block(s: &Summary) -> String {
     ] {
         t.add_row(stats_row(name, st.as_ref(), s.percentiles.len()));
     }
+    if let Some(ttfa) = &l.ttfa_ms {
+        t.add_row(stats_row("TTFA", Some(ttfa), s.percentiles.len()));
+    }
     align(&mut t, s.percentiles.len());
     format!(
         "steady     window {:.3}–{:.3} s ({:.3} s; {} requests started in it, {} ok): {:.1} output tok/s · {:.3} req/s; the figures above are the whole run's\n{t}\n",
@@ -192,6 +195,7 @@ fn totals(s: &Summary) -> String {
     if let Some(t) = &s.tools {
         out.push_str(&crate::metrics::tools::table_line(t, s.succeeded));
     }
+    out.push_str(&phase_line(s));
     if let Some(u) = &s.per_user_tok_s {
         let p = |q| {
             u.percentile(q)
@@ -209,6 +213,28 @@ fn totals(s: &Summary) -> String {
         "concurrency max {} in flight (mean {:.2}) · max {} waiting for a first token\n",
         s.concurrency.max_in_flight, s.concurrency.mean_in_flight, s.concurrency.max_queued
     ));
+    out
+}
+
+/// Reasoning and answer tokens, when some request reasoned; and the requests that
+/// never answered, which TTFA and answer TPOT leave out.
+fn phase_line(s: &Summary) -> String {
+    let Some(p) = &s.phases else {
+        return String::new();
+    };
+    let mut out = format!(
+        "phases     {} of {} requests reasoned · {} reasoning + {} answer tokens ({:.1} + {:.1} per request)",
+        p.reasoned,
+        s.succeeded,
+        p.reasoning_tokens,
+        p.answer_tokens,
+        p.reasoning_tokens_mean,
+        p.answer_tokens_mean
+    );
+    if p.without_answer > 0 {
+        out.push_str(&format!(" · {} never answered (no TTFA)", p.without_answer));
+    }
+    out.push('\n');
     out
 }
 

@@ -28,6 +28,7 @@ fn sample(started: u64, first: Option<u64>, ended: u64) -> Sample {
         ok: true,
         retries: 0,
         tool: None,
+        phase: Default::default(),
     }
 }
 

@@ -155,7 +155,11 @@ impl Target {
 /// The given endpoint, or the embedded default: the simulator, in-process.
 fn endpoint(t: &TargetSettings) -> Result<(Endpoint, Option<SimServer>), Error> {
     let Some(e) = &t.endpoint else {
-        let sim = SimServer::start(SimConfig::default(), ([127, 0, 0, 1], 0).into())
+        let config = SimConfig {
+            reasoning_tokens: t.sim_reasoning_tokens,
+            ..SimConfig::default()
+        };
+        let sim = SimServer::start(config, ([127, 0, 0, 1], 0).into())
             .map_err(|e| Error::Server(format!("cannot start the built-in simulator: {e}")))?;
         errln!(
             "No --endpoint given: benchmarking the built-in simulator at {} (see `servescope sim --help`).",

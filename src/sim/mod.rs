@@ -15,6 +15,7 @@ mod faults;
 mod http;
 mod kv;
 mod metrics;
+mod reasoning;
 mod responses;
 mod sched;
 mod source;
@@ -46,6 +47,7 @@ use tokio::sync::{mpsc, watch};
 use crate::workload::Tokenizer;
 pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
+pub use reasoning::{ReasoningField, ReasoningTokens};
 
 /// The simulator's settings. `ttft_base_ms`, `prefill_ms_per_token` and `tpot_ms`
 /// are the ideal timetable's and are unused when `engine` is set.
@@ -74,6 +76,11 @@ pub struct SimConfig {
     /// Under `tool_choice` "auto" (or none given), the share of requests carrying tools
     /// that are answered with a tool call (drawn from the seed and the prompt).
     pub tool_call_share: f64,
+    /// Chat answers start with this many reasoning tokens (`reasoning.rs`); `None`:
+    /// no reasoning phase.
+    pub reasoning_tokens: Option<ReasoningTokens>,
+    /// The delta field reasoning streams in.
+    pub reasoning_field: ReasoningField,
 }
 
 impl Default for SimConfig {
@@ -100,6 +107,8 @@ impl SimConfig {
             engine: None,
             faults: FaultConfig::default(),
             tool_call_share: 1.0,
+            reasoning_tokens: None,
+            reasoning_field: ReasoningField::default(),
         }
     }
 }

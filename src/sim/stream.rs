@@ -26,6 +26,7 @@ use super::Shared;
 use super::conn::{self, Conn, Piece};
 use super::faults::{self, FaultKind};
 use super::http::{self, Parsed};
+use super::reasoning;
 use super::source::Source;
 use super::tools::ToolCall;
 use crate::workload::Tokenizer;
@@ -136,18 +137,27 @@ pub(super) struct Plan {
     stall_ms: Option<u64>,
     /// The tool this response calls instead of answering (`tools.rs`).
     tool: Option<ToolCall>,
+    /// The first output tokens that are reasoning, and the delta field they go in;
+    /// `None` without a reasoning phase (chat only).
+    reasoning: Option<(u32, &'static str)>,
 }
 
 impl Plan {
     pub(super) fn new(shared: &Shared, kind: Kind, t0: Instant, req: &Parsed) -> Plan {
         let cfg = &shared.config;
         let hash = req.prompt.hash();
-        let output_tokens = if req.ignore_eos {
-            req.max_tokens
-        } else {
-            // Deterministic "EOS": the same (seed, prompt) always stops at the same length.
-            1 + (mix(cfg.seed ^ hash) % u64::from(req.max_tokens)) as u32
+        // Reasoning is a chat answer's (vLLM's reasoning parsers serve chat only).
+        let reasoning = match (kind, cfg.reasoning_tokens) {
+            (Kind::Chat, Some(r)) => r.draw(cfg.seed, hash),
+            _ => 0,
         };
+        // Deterministic "EOS": the same (seed, prompt) always stops at the same length.
+        let output_tokens = reasoning::output_tokens(
+            reasoning,
+            req.max_tokens,
+            req.ignore_eos,
+            mix(cfg.seed ^ hash),
+        );
         let prefix = match kind {
             Kind::Chat => "chatcmpl",
             Kind::Completion => "cmpl",
@@ -199,6 +209,9 @@ impl Plan {
             tpot_ms: cfg.tpot_ms,
             fault: None,
             stall_ms: cfg.faults.stall_ms,
+            // A response that calls a tool does so at once, without a reasoning phase.
+            reasoning: (kind == Kind::Chat && cfg.reasoning_tokens.is_some() && tool.is_none())
+                .then(|| (reasoning.min(output_tokens), cfg.reasoning_field.key())),
             tool,
         }
     }
@@ -232,6 +245,9 @@ impl Plan {
         if let Some(cached) = cached {
             usage["prompt_tokens_details"] = json!({"cached_tokens": cached});
         }
+        if let Some((r, _)) = self.reasoning {
+            usage["completion_tokens_details"] = json!({"reasoning_tokens": r});
+        }
         usage
     }
 
@@ -259,12 +275,31 @@ impl Plan {
             out += &self.choice_event(&call.arguments_delta(tokens), None);
             return out.into();
         }
+        if let Some((r, key)) = self.reasoning
+            && tokens.start < r
+        {
+            return self
+                .choice_event(&self.reasoning_delta(tokens, r, key), None)
+                .into();
+        }
         let text = json_str(&self.text(tokens));
         let body = match self.kind {
             Kind::Chat => format!(r#""delta":{{"content":{text}}}"#),
             Kind::Completion => format!(r#""text":{text}"#),
         };
         self.choice_event(&body, None).into()
+    }
+
+    /// A chat delta of tokens starting in the reasoning (the first `r`): the reasoning
+    /// part under `key`, and any answer part after it in the same delta.
+    fn reasoning_delta(&self, tokens: std::ops::Range<u32>, r: u32, key: &str) -> String {
+        let split = tokens.end.min(r);
+        let thought = json_str(&self.text(tokens.start..split));
+        if split == tokens.end {
+            return format!(r#""delta":{{"{key}":{thought}}}"#);
+        }
+        let answer = json_str(&self.text(split..tokens.end));
+        format!(r#""delta":{{"{key}":{thought},"content":{answer}}}"#)
     }
 
     /// Final chunk, the usage chunk if asked for, and `[DONE]`, in one write.
@@ -533,11 +568,14 @@ impl Plan {
                 "message": self.tool.as_ref().map(ToolCall::message),
                 "finish_reason": self.finish_reason,
             }),
-            Kind::Chat => json!({
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": self.finish_reason,
-            }),
+            Kind::Chat => {
+                let mut message = json!({"role": "assistant", "content": text});
+                if let Some((r, key)) = self.reasoning {
+                    message[key] = json!(self.text(0..r));
+                    message["content"] = json!(self.text(r..self.output_tokens));
+                }
+                json!({"index": 0, "message": message, "finish_reason": self.finish_reason})
+            }
             Kind::Completion => {
                 json!({"index": 0, "text": text, "finish_reason": self.finish_reason})
             }

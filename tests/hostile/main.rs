@@ -11,6 +11,7 @@ mod capacity;
 mod credentials;
 mod interrupted;
 mod outdir;
+mod phases;
 mod pipes;
 mod responses;
 mod signals;
