@@ -296,6 +296,7 @@ mod tests {
             model: "m".into(),
             ignore_eos: true,
             extra: Default::default(),
+            batch_inputs: 1,
         };
         let tokenizer = Tokenizer::builtin();
         let feeder = Feeder {

@@ -109,6 +109,9 @@ pub struct RequestRecord {
     /// Sent during the run's warm-up (`--warmup`, `--warmup-s`): saved, but in no
     /// statistic. Written only when true, so other records' lines are unchanged.
     pub warmup: bool,
+    /// Embeddings: the prompts the request carried (`--batch-inputs`); written only
+    /// then, so other records' lines are unchanged.
+    pub inputs: Option<u32>,
 }
 
 #[cfg(test)]
@@ -142,6 +145,7 @@ impl RequestRecord {
             http_status: Some(200),
             retries: 0,
             warmup: false,
+            inputs: None,
         }
     }
 }
@@ -202,6 +206,9 @@ impl RequestRecord {
         let _ = write!(out, ",\"retries\":{}", self.retries);
         if self.warmup {
             out.push_str(",\"warmup\":true");
+        }
+        if let Some(n) = self.inputs {
+            let _ = write!(out, ",\"inputs\":{n}");
         }
         out.push_str("}\n");
     }
@@ -270,6 +277,7 @@ impl RequestRecord {
             http_status: raw.http_status,
             retries: raw.retries,
             warmup: raw.warmup,
+            inputs: raw.inputs,
         })
     }
 }
@@ -299,6 +307,8 @@ struct RawRecord {
     retries: u32,
     #[serde(default)]
     warmup: bool,
+    #[serde(default)]
+    inputs: Option<u32>,
 }
 
 /// Seconds with exactly six decimals: the microsecond is the unit of record.
@@ -351,7 +361,22 @@ mod tests {
             http_status: Some(200),
             retries: 0,
             warmup: false,
+            inputs: None,
         }
+    }
+
+    #[test]
+    fn embeddings_inputs_are_written_only_when_set_and_round_trip() {
+        let mut r = sample();
+        let mut line = String::new();
+        r.write_json_line(&mut line);
+        assert!(!line.contains("inputs"), "omitted for generation: {line}");
+        r.inputs = Some(16);
+        r.events.clear();
+        line.clear();
+        r.write_json_line(&mut line);
+        assert!(line.ends_with(",\"inputs\":16}\n"), "{line}");
+        assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
     }
 
     #[test]

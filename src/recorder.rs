@@ -198,6 +198,7 @@ fn to_record(f: Finished, counting: &TextCounting) -> RequestRecord {
         error,
         http_status: o.http_status,
         retries: o.retries,
+        inputs: o.inputs,
         warmup: f.warmup,
     }
 }

@@ -101,6 +101,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             ))
         })?),
     };
+    let batch_inputs = super::embeddings::check(&a, &mode, slo.as_ref())?;
     let (prompts, output_len) = prompts(&a, mode)?;
     if let Some(at) = a.start_at {
         crate::start_at::check_not_past(at, std::time::SystemTime::now()).map_err(Error::Input)?;
@@ -114,6 +115,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             endpoint: a.endpoint,
             model: a.model,
             api: a.api,
+            batch_inputs,
             api_key: api_key(a.api_key)?,
             timeout,
             idle_timeout: a

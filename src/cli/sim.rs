@@ -48,6 +48,10 @@ pub struct SimModelArgs {
     /// Seed for output lengths when ignore_eos is off [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Length of the vectors /v1/embeddings answers with (a request's "dimensions"
+    /// overrides it) [default: 384]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub embedding_dim: Option<u32>,
     /// Prefill cost per prompt token, ms [default: 0.033 for the engine, 0.04 with --ideal]
     #[arg(long, value_name = "MS", value_parser = ms)]
     pub prefill_ms_per_token: Option<f64>,
@@ -247,6 +251,14 @@ impl SimModelArgs {
         cfg.tokens_per_chunk = self.tokens_per_chunk.unwrap_or(cfg.tokens_per_chunk);
         cfg.role_chunk &= !self.no_role_chunk;
         cfg.seed = self.seed.unwrap_or(cfg.seed);
+        cfg.embedding_dim = self.embedding_dim.unwrap_or(cfg.embedding_dim);
+        if !(1..=16_384).contains(&cfg.embedding_dim) {
+            return Err(format!(
+                "{}: expected 1 to 16384, got {}",
+                if self.embedding_dim.is_some() { "--embedding-dim".to_string() } else { "\"embedding_dim\" in the --config file".to_string() },
+                cfg.embedding_dim
+            ));
+        }
         match &mut cfg.engine {
             Some(e) => self.apply_engine(e, &mut given)?,
             None => self.apply_ideal(&mut cfg, file.as_ref(), &mut given)?,

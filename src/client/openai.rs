@@ -16,6 +16,8 @@ use bytes::Bytes;
 pub enum Api {
     Chat,
     Completions,
+    /// `/v1/embeddings`: not streamed, `--batch-inputs` prompts per request.
+    Embeddings,
 }
 
 impl Api {
@@ -23,6 +25,7 @@ impl Api {
         match self {
             Api::Chat => "chat",
             Api::Completions => "completions",
+            Api::Embeddings => "embeddings",
         }
     }
 }
@@ -38,16 +41,25 @@ pub struct BodyOptions {
     pub ignore_eos: bool,
     /// Merged in last, so it can override anything.
     pub extra: Map<String, Value>,
+    /// Prompts per request of the embeddings API (`--batch-inputs`); 1 otherwise.
+    pub batch_inputs: u32,
 }
 
 impl EncodeBody for BodyOptions {
     fn encode(&self, prompt: PromptBody<'_>, max_tokens: u32) -> Bytes {
         Bytes::from(build_body(self, prompt, max_tokens))
     }
+    fn batch(&self) -> Option<&dyn crate::workload::BatchBody> {
+        (self.api == Api::Embeddings).then_some(self as _)
+    }
 }
 
 /// The JSON body of one streaming request.
 pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -> Vec<u8> {
+    if opts.api == Api::Embeddings {
+        let one = Bytes::from(super::embeddings::input(prompt).to_string());
+        return super::embeddings::body(opts, &[one]);
+    }
     let mut body = Map::new();
     body.insert("model".into(), json!(opts.model));
     match (opts.api, prompt) {
@@ -57,7 +69,7 @@ pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -
         (Api::Chat, PromptBody::Text(t)) => {
             body.insert("messages".into(), json!([{"role": "user", "content": t}]));
         }
-        (Api::Completions, PromptBody::Text(t)) => {
+        (Api::Completions | Api::Embeddings, PromptBody::Text(t)) => {
             body.insert("prompt".into(), json!(t));
         }
         // Options reject token ids for the chat API; were one to slip through, the server
@@ -65,7 +77,7 @@ pub fn build_body(opts: &BodyOptions, prompt: PromptBody<'_>, max_tokens: u32) -
         (_, PromptBody::TokenIds(ids)) => {
             body.insert("prompt".into(), json!(ids));
         }
-        (Api::Completions, PromptBody::Messages(m)) => {
+        (Api::Completions | Api::Embeddings, PromptBody::Messages(m)) => {
             body.insert("prompt".into(), json!(crate::workload::flatten_messages(m)));
         }
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::confidence::bootstrap_percentiles;
+use super::embeddings::EmbeddingTotals;
 use super::server_saved::ServerMetrics;
 use super::slices::{Slices, TokenTimeline, add_events};
 use super::slo::{Goodput, Slo, goodput};
@@ -37,6 +38,8 @@ pub struct Sample {
     pub source: TokenSource,
     pub ok: bool,
     pub retries: u32,
+    /// Embeddings: the inputs the request carried.
+    pub inputs: Option<u32>,
 }
 
 impl Sample {
@@ -140,6 +143,7 @@ impl RunData {
             source: r.output_tokens_source,
             ok,
             retries: r.retries,
+            inputs: r.inputs,
         });
     }
 
@@ -238,6 +242,8 @@ pub struct Summary {
     /// Output tokens/s per user over successful requests (`Sample::per_user_tok_s`),
     /// with p10 besides the summary's percentiles.
     pub per_user_tok_s: Option<Stats>,
+    /// An embeddings run's inputs and inputs/s (`--api embeddings`).
+    pub embeddings: Option<EmbeddingTotals>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -287,6 +293,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         slices: None,
         warmup_requests: data.warmup,
         per_user_tok_s,
+        embeddings: super::embeddings::totals(&data.samples, duration_s),
     }
 }
 

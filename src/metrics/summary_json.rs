@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ordered_map::OrderedMap;
+use super::embeddings::EmbeddingTotals;
 use super::server_saved::ServerMetrics;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
@@ -49,6 +50,9 @@ pub(super) struct SummaryJson {
     /// Output tokens/s per user (absent in older files and without a timed request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     per_user_tok_s: Option<SavedStats>,
+    /// An embeddings run's inputs (absent for generation runs and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    embeddings: Option<EmbeddingTotals>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -185,6 +189,7 @@ impl From<Summary> for SummaryJson {
                 percentiles: st.percentiles.iter().map(|(q, _)| *q).collect(),
                 stats: Some(st.clone()),
             }),
+            embeddings: s.embeddings,
         }
     }
 }
@@ -297,6 +302,7 @@ impl From<SummaryJson> for Summary {
             slices: j.slices.map(SlicesJson::read),
             warmup_requests: j.warmup_requests.unwrap_or(0),
             per_user_tok_s: j.per_user_tok_s.and_then(|s| s.stats),
+            embeddings: j.embeddings,
         }
     }
 }

@@ -27,6 +27,7 @@ fn sample(started: u64, first: Option<u64>, ended: u64) -> Sample {
         source: TokenSource::Usage,
         ok: true,
         retries: 0,
+        inputs: None,
     }
 }
 

@@ -48,7 +48,19 @@ impl Sinks {
         if let Some(note) = self.absent_series_note(summary) {
             errln!("{note}");
         }
-        if plan.mode == RunMode::Throughput {
+        if plan.mode == RunMode::Throughput
+            && let Some(e) = &summary.embeddings
+        {
+            outln!(
+                "Offline throughput: {} requests, {} inputs, {} input tokens in {:.2} s = {:.2} inputs/s ({:.2} input tok/s)",
+                summary.succeeded,
+                e.inputs,
+                summary.tokens.input,
+                summary.duration_s,
+                e.inputs_s,
+                summary.input_tok_s
+            );
+        } else if plan.mode == RunMode::Throughput {
             outln!(
                 "Offline throughput: {} requests, {} tokens ({} input + {} output) in {:.2} s = {:.2} tok/s ({:.2} output tok/s)",
                 summary.succeeded,

@@ -45,7 +45,7 @@ impl Target {
                 "--prompt-token-ids needs the completions API (add --api completions)".into(),
             ));
         }
-        let client = HttpClient::new(&ClientConfig {
+        let mut client = HttpClient::new(&ClientConfig {
             api_key: t.api_key.clone().map(ApiKey::new),
             timeout: t.timeout,
             idle_timeout: t.idle_timeout,
@@ -53,6 +53,9 @@ impl Target {
             insecure: t.insecure,
             drain_after_done: DRAIN_AFTER_DONE,
         })?;
+        if endpoint.api == Api::Embeddings {
+            client = client.for_embeddings(t.batch_inputs);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -67,6 +70,7 @@ impl Target {
             model: model.clone(),
             ignore_eos: w.ignore_eos,
             extra: w.extra_body.clone(),
+            batch_inputs: t.batch_inputs,
         };
         rt.block_on(shutdown.unless_stopped(connection_test(&client, &endpoint, &body)))??;
         Ok(Target {
@@ -176,7 +180,11 @@ async fn connection_test(
     opts: &BodyOptions,
 ) -> Result<(), Error> {
     let body = build_body(opts, PromptBody::Text("Hello"), 4);
-    let out = client
+    // One input, whatever --batch-inputs says.
+    let one = (opts.api == Api::Embeddings).then(|| client.clone().for_embeddings(1));
+    let out = one
+        .as_ref()
+        .unwrap_or(client)
         .execute(
             &endpoint.url,
             body.into(),

@@ -20,7 +20,7 @@ use super::source::{self, Source};
 use super::stream::{self, Kind, Plan, Prompt};
 
 /// Bodies are read whole; 64 MiB fits any realistic prompt, even as a token-id list.
-const MAX_BODY_BYTES: usize = 64 << 20;
+pub(super) const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// Used when a request gives neither `max_tokens` nor `max_completion_tokens` (OpenAI's default).
 const DEFAULT_MAX_TOKENS: u32 = 16;
@@ -35,6 +35,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/flush_cache", post(reset_cache))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(super::embeddings::embeddings))
         .with_state(shared)
 }
 
@@ -118,7 +119,7 @@ async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
 }
 
 /// Answers with a fault instead of a response.
-fn before_response(shared: &Shared, kind: FaultKind, conn: Option<Conn>) -> Response {
+pub(super) fn before_response(shared: &Shared, kind: FaultKind, conn: Option<Conn>) -> Response {
     shared.count_fault(kind);
     match kind {
         FaultKind::Http429 => faults::http_429(shared.config.faults.retry_after_s),
@@ -231,7 +232,7 @@ pub(super) fn parse(kind: Kind, body: &[u8]) -> Result<Parsed, String> {
     })
 }
 
-fn bad_request(message: String) -> Response {
+pub(super) fn bad_request(message: String) -> Response {
     let body = json!({
         "error": {"message": message, "type": "invalid_request_error", "code": 400}
     });

@@ -1,6 +1,7 @@
 //! Built-in simulated OpenAI-compatible server.
 //!
-//! It answers `/v1/chat/completions` and `/v1/completions` with made-up text, and
+//! It answers `/v1/chat/completions` and `/v1/completions` with made-up text,
+//! `/v1/embeddings` with made-up vectors (`embeddings.rs`), and
 //! `/metrics` with vLLM's metric names. By default a serving-engine model decides
 //! when tokens come out (a continuous-batching scheduler with chunked prefill, a KV
 //! cache with a prefix cache, and a per-step cost model: [`EngineConfig`]); with
@@ -10,6 +11,7 @@
 
 mod conn;
 mod driver;
+mod embeddings;
 mod engine;
 mod faults;
 mod http;
@@ -64,6 +66,9 @@ pub struct SimConfig {
     pub engine: Option<EngineConfig>,
     /// Requests that fail on purpose; the default injects nothing.
     pub faults: FaultConfig,
+    /// Length of the vectors `/v1/embeddings` answers with (unless a request asks for
+    /// `dimensions`).
+    pub embedding_dim: u32,
 }
 
 impl Default for SimConfig {
@@ -89,6 +94,7 @@ impl SimConfig {
             seed: 0,
             engine: None,
             faults: FaultConfig::default(),
+            embedding_dim: embeddings::DEFAULT_DIM,
         }
     }
 }

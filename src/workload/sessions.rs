@@ -321,6 +321,7 @@ mod tests {
             model: "m".into(),
             ignore_eos: true,
             extra: Default::default(),
+            batch_inputs: 1,
         };
         let blocks = Arc::new(BlockPrompts::new(&tok, 16, 0).unwrap());
         Sessions::new(Arc::new(parent), blocks, tok, body, 0, 0)

@@ -8,6 +8,7 @@ fn opts(api: Api) -> BodyOptions {
         model: "m".into(),
         ignore_eos: true,
         extra: Default::default(),
+        batch_inputs: 1,
     }
 }
 
