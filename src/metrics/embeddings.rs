@@ -39,3 +39,7 @@ pub fn totals(samples: &[Sample], duration_s: f64) -> Option<EmbeddingTotals> {
         inputs_per_request: sent.iter().map(|&n| f64::from(n)).sum::<f64>() / sent.len() as f64,
     })
 }
+
+#[cfg(test)]
+#[path = "tests_embeddings.rs"]
+mod tests;

@@ -188,6 +188,8 @@ pub fn header(
         simulated: Some(target.simulated),
         model: Some(target.model.clone()),
         api: Some(target.endpoint.api.as_str().to_string()),
+        batch_inputs: (target.endpoint.api == crate::client::openai::Api::Embeddings)
+            .then_some(s.target.batch_inputs),
         tokenizer: Some(inputs.tokenizer.name().to_string()),
         seed: Some(s.workload.seed),
         synthetic_prompts: match &inputs.workload.source {
