@@ -255,7 +255,11 @@ impl SimModelArgs {
         if !(1..=16_384).contains(&cfg.embedding_dim) {
             return Err(format!(
                 "{}: expected 1 to 16384, got {}",
-                if self.embedding_dim.is_some() { "--embedding-dim".to_string() } else { "\"embedding_dim\" in the --config file".to_string() },
+                if self.embedding_dim.is_some() {
+                    "--embedding-dim".to_string()
+                } else {
+                    "\"embedding_dim\" in the --config file".to_string()
+                },
                 cfg.embedding_dim
             ));
         }

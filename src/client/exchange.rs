@@ -331,7 +331,12 @@ impl HttpClient {
     }
 
     /// An error body, at most `max` bytes; the connection is kept if it was read whole.
-    pub(super) async fn read_limited(&self, origin: &Origin<'_>, mut conn: Conn, max: usize) -> Vec<u8> {
+    pub(super) async fn read_limited(
+        &self,
+        origin: &Origin<'_>,
+        mut conn: Conn,
+        max: usize,
+    ) -> Vec<u8> {
         let mut body = Vec::new();
         while !conn.body_ended() && body.len() < max {
             match conn.fill().await {

@@ -31,7 +31,13 @@ fn a_body_holds_the_model_the_inputs_and_the_extra_body() {
                "dimensions": 8, "encoding_format": "float"})
     );
     // Nothing of a generation request.
-    for key in ["stream", "max_tokens", "temperature", "ignore_eos", "messages"] {
+    for key in [
+        "stream",
+        "max_tokens",
+        "temperature",
+        "ignore_eos",
+        "messages",
+    ] {
         assert!(body.get(key).is_none(), "{key} in {body}");
     }
 }
@@ -52,7 +58,8 @@ fn build_body_sends_one_input() {
 
 #[test]
 fn an_answer_is_counted_not_built() {
-    let body = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,-2e-3]},
+    let body =
+        br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,-2e-3]},
         {"object":"embedding","index":1,"embedding":"AAAAAA=="}],"model":"e5",
         "usage":{"prompt_tokens":17,"total_tokens":17}}"#;
     let a = read_answer(body, 2).unwrap();
@@ -67,13 +74,41 @@ fn an_answer_is_counted_not_built() {
 #[test]
 fn wrong_answers_are_failures_with_reasons() {
     let cases: [(&[u8], FailureKind, &str); 7] = [
-        (br#"{"data":[{"embedding":[1]}]}"#, FailureKind::InvalidResponse, "1 embeddings in \"data\" for 2 inputs"),
-        (br#"{"data":[]}"#, FailureKind::InvalidResponse, "0 embeddings"),
-        (br#"{"object":"list"}"#, FailureKind::InvalidResponse, "no \"data\" list"),
-        (br#"{"data":{"a":1}}"#, FailureKind::InvalidResponse, "not an embeddings response"),
-        (b"<html>busy</html>", FailureKind::InvalidResponse, "<html>busy"),
-        (br#"{"error":{"message":"input too long","code":400}}"#, FailureKind::ErrorEvent, "input too long"),
-        (br#"{"object":"error","message":"model not loaded"}"#, FailureKind::ErrorEvent, "model not loaded"),
+        (
+            br#"{"data":[{"embedding":[1]}]}"#,
+            FailureKind::InvalidResponse,
+            "1 embeddings in \"data\" for 2 inputs",
+        ),
+        (
+            br#"{"data":[]}"#,
+            FailureKind::InvalidResponse,
+            "0 embeddings",
+        ),
+        (
+            br#"{"object":"list"}"#,
+            FailureKind::InvalidResponse,
+            "no \"data\" list",
+        ),
+        (
+            br#"{"data":{"a":1}}"#,
+            FailureKind::InvalidResponse,
+            "not an embeddings response",
+        ),
+        (
+            b"<html>busy</html>",
+            FailureKind::InvalidResponse,
+            "<html>busy",
+        ),
+        (
+            br#"{"error":{"message":"input too long","code":400}}"#,
+            FailureKind::ErrorEvent,
+            "input too long",
+        ),
+        (
+            br#"{"object":"error","message":"model not loaded"}"#,
+            FailureKind::ErrorEvent,
+            "model not loaded",
+        ),
     ];
     for (body, kind, needle) in cases {
         let (k, msg) = read_answer(body, 2).unwrap_err();

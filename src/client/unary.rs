@@ -41,10 +41,7 @@ impl HttpClient {
             (FailureKind::StreamCut, msg)
         };
         while !conn.body_ended() {
-            let got = idle(self.idle_timeout, conn.fill(), || {
-                "the answer went silent"
-            })
-            .await?;
+            let got = idle(self.idle_timeout, conn.fill(), || "the answer went silent").await?;
             match got {
                 Err(e) => return Err(cut(e.to_string(), answer.len())),
                 Ok(0) if !conn.closed() => {

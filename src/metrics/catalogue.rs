@@ -300,7 +300,11 @@ pub const METRICS: [Metric; 35] = [
         "steady output tok/s",
         Unit::TokensPerS,
         Better::Higher,
-        |s| steady(s).filter(|_| s.embeddings.is_none()).map(|w| w.output_tok_s),
+        |s| {
+            steady(s)
+                .filter(|_| s.embeddings.is_none())
+                .map(|w| w.output_tok_s)
+        },
     ),
     value(
         "steady.req_s",

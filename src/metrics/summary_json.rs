@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ordered_map::OrderedMap;
 use super::embeddings::EmbeddingTotals;
+use super::ordered_map::OrderedMap;
 use super::server_saved::ServerMetrics;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};

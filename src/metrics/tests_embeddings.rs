@@ -43,8 +43,14 @@ fn inputs_per_second_over_the_run_and_no_output_figures() {
     assert!(s.ttft_ms.is_none() && s.tpot_ms.is_none() && s.itl_ms.is_none());
     assert_eq!(s.tokens.prompt_gap_mean, Some(4.0));
     // The catalogue: inputs/s and input tok/s, and no output throughput at all.
-    assert!(close(known("embeddings.inputs_s").value(&s).unwrap(), 8.0 / 0.3));
-    assert!(close(known("throughput.input_tok_s").value(&s).unwrap(), 80.0 / 0.3));
+    assert!(close(
+        known("embeddings.inputs_s").value(&s).unwrap(),
+        8.0 / 0.3
+    ));
+    assert!(close(
+        known("throughput.input_tok_s").value(&s).unwrap(),
+        80.0 / 0.3
+    ));
     assert_eq!(known("throughput.output_tok_s").value(&s), None);
     assert_eq!(known("ttft_ms.p50").value(&s), None);
     // Saved and read back, as `report` and `compare` do.

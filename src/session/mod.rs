@@ -120,7 +120,9 @@ pub fn run_session(
 
     let progress = ProgressMode::detect(s.run.quiet);
     // An embeddings run has neither TPOT nor ITL to explain.
-    if progress != ProgressMode::Off && target.endpoint.api != crate::client::openai::Api::Embeddings {
+    if progress != ProgressMode::Off
+        && target.endpoint.api != crate::client::openai::Api::Embeddings
+    {
         errln!("{TERMINOLOGY_NOTE}");
     }
     let mut runner = Runner::new(Stage {

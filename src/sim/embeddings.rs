@@ -60,6 +60,8 @@ fn parse(body: &[u8], default_dim: u32) -> Result<Parsed, String> {
         serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let inputs = match raw.input.ok_or("'input' is required")? {
         RawInput::Text(t) => vec![Input::Text(t)],
+        // `[]` reads as an empty id list: an empty input list all the same.
+        RawInput::Ids(ids) if ids.is_empty() => Vec::new(),
         RawInput::Ids(ids) => vec![Input::Ids(ids)],
         RawInput::Texts(t) => t.into_iter().map(Input::Text).collect(),
         RawInput::IdLists(l) => l.into_iter().map(Input::Ids).collect(),
@@ -103,7 +105,10 @@ pub(super) async fn embeddings(State(shared): State<Arc<Shared>>, req: Request) 
     };
     let (tokens, hashes) = count(&shared, parsed.inputs).await;
     if let Some(max) = shared.config.engine.as_ref().map(|e| e.max_model_len)
-        && let Some((i, n)) = tokens.iter().enumerate().find(|(_, n)| **n > u64::from(max))
+        && let Some((i, n)) = tokens
+            .iter()
+            .enumerate()
+            .find(|(_, n)| **n > u64::from(max))
     {
         return bad_request(format!(
             "This model's maximum context length is {max} tokens. However, input {i} has {n} tokens. Please reduce the length of the input."
@@ -123,7 +128,13 @@ pub(super) async fn embeddings(State(shared): State<Arc<Shared>>, req: Request) 
     if !fault.is_some_and(FaultKind::spoils) {
         shared.record_completed(prompt_tokens, 0, 0);
     }
-    answer(&shared.config.model, shared.config.seed, &hashes, parsed.dim, prompt_tokens)
+    answer(
+        &shared.config.model,
+        shared.config.seed,
+        &hashes,
+        parsed.dim,
+        prompt_tokens,
+    )
 }
 
 /// Each input's tokens and a hash of it (the seed of its vector).
@@ -161,7 +172,11 @@ async fn prefill(shared: &Shared, t0: tokio::time::Instant, tokens: &[u64]) -> b
         let total: u64 = tokens.iter().sum();
         let ms = cfg.ttft_base_ms + cfg.prefill_ms_per_token * total as f64;
         let wait = Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX);
-        sleep_until(t0.checked_add(wait).unwrap_or(t0 + Duration::from_secs(86_400))).await;
+        sleep_until(
+            t0.checked_add(wait)
+                .unwrap_or(t0 + Duration::from_secs(86_400)),
+        )
+        .await;
         return true;
     };
     let mut waits = Vec::with_capacity(tokens.len());
@@ -238,7 +253,10 @@ fn answer(model: &str, seed: u64, hashes: &[u64], dim: u32, prompt_tokens: u64) 
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{{\"object\":\"embedding\",\"index\":{i},\"embedding\":[");
+        let _ = write!(
+            out,
+            "{{\"object\":\"embedding\",\"index\":{i},\"embedding\":["
+        );
         let v = vector(seed ^ h, dim);
         for (k, x) in v.iter().enumerate() {
             if k > 0 {

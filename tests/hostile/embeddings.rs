@@ -29,8 +29,20 @@ fn inputs(body: &str) -> usize {
 
 fn args<'a>(url: &'a str, dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec![
-        "concurrency", "--endpoint", url, "--api", "embeddings", "--batch-inputs", "2",
-        "--input-len", "8", "--concurrency", "1", "--quiet", "--output-dir", dir,
+        "concurrency",
+        "--endpoint",
+        url,
+        "--api",
+        "embeddings",
+        "--batch-inputs",
+        "2",
+        "--input-len",
+        "8",
+        "--concurrency",
+        "1",
+        "--quiet",
+        "--output-dir",
+        dir,
     ];
     a.extend_from_slice(extra);
     a
@@ -52,10 +64,16 @@ fn every_wrong_answer_is_a_failure_with_its_reason() {
         }
         match n.fetch_add(1, Ordering::SeqCst) {
             0 => embeddings(1, 16),
-            1 => json(200, r#"{"error":{"message":"input is too long","code":400}}"#),
+            1 => json(
+                200,
+                r#"{"error":{"message":"input is too long","code":400}}"#,
+            ),
             2 => json(500, r#"{"error":{"message":"CUDA out of memory"}}"#),
             3 => Reply::Full(200, "text/html", b"<html>gateway busy</html>".to_vec()),
-            4 => json(200, r#"{"object":"error","message":"model is a generation model"}"#),
+            4 => json(
+                200,
+                r#"{"object":"error","message":"model is a generation model"}"#,
+            ),
             _ => embeddings(2, 21),
         }
     });
@@ -74,23 +92,46 @@ fn every_wrong_answer_is_a_failure_with_its_reason() {
             .contains("1 embeddings in \"data\" for 2 inputs sent")),
         "{invalid:?}"
     );
-    assert!(invalid.iter().any(|r| r["error"].as_str().unwrap().contains("gateway busy")));
+    assert!(
+        invalid
+            .iter()
+            .any(|r| r["error"].as_str().unwrap().contains("gateway busy"))
+    );
     let errors = by_status("error_event");
     assert_eq!(errors.len(), 2, "{recs:?}");
     assert!(errors.iter().any(|r| r["error"] == "input is too long"));
-    assert!(errors.iter().any(|r| r["error"] == "model is a generation model"));
+    assert!(
+        errors
+            .iter()
+            .any(|r| r["error"] == "model is a generation model")
+    );
     let http = by_status("http_status");
     assert_eq!(http.len(), 1);
     assert_eq!(http[0]["http_status"], 500);
-    assert!(http[0]["error"].as_str().unwrap().contains("CUDA out of memory"));
+    assert!(
+        http[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("CUDA out of memory")
+    );
     let ok = by_status("ok");
     assert_eq!(ok.len(), 1, "{recs:?}");
-    assert_eq!(ok[0]["prompt_tokens"], 21, "the server's count beside the client's");
+    assert_eq!(
+        ok[0]["prompt_tokens"], 21,
+        "the server's count beside the client's"
+    );
     assert_eq!(ok[0]["input_tokens"], 16, "two inputs of 8 tokens");
-    assert!(recs.iter().all(|r| r["inputs"] == 2 && r["events"] == serde_json::json!([])));
+    assert!(
+        recs.iter()
+            .all(|r| r["inputs"] == 2 && r["events"] == serde_json::json!([]))
+    );
     let s = &out.runs[0].1;
     assert_eq!((s.total, s.succeeded), (6, 1));
-    assert_eq!(s.embeddings.as_ref().unwrap().inputs, 2, "successful inputs only");
+    assert_eq!(
+        s.embeddings.as_ref().unwrap().inputs,
+        2,
+        "successful inputs only"
+    );
     assert!(paths.lock().unwrap().iter().all(|p| p == "/v1/embeddings"));
 }
 
@@ -116,10 +157,22 @@ fn slow_and_stalled_answers_trip_the_idle_timeout() {
     crate::common::session(&args(
         &url,
         &d,
-        &["--num-requests", "3", "--timeout", "2.5", "--idle-timeout", "0.5"],
+        &[
+            "--num-requests",
+            "3",
+            "--timeout",
+            "2.5",
+            "--idle-timeout",
+            "0.5",
+        ],
     ));
     let recs = crate::common::records(dir.path());
     let status: Vec<&str> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(status, ["idle_timeout", "idle_timeout", "ok"], "{recs:?}");
-    assert!(recs[0]["error"].as_str().unwrap().contains("no response headers"));
+    assert!(
+        recs[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no response headers")
+    );
 }
