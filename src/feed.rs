@@ -297,6 +297,7 @@ mod tests {
             ignore_eos: true,
             extra: Default::default(),
             tools: Default::default(),
+            batch_inputs: 1,
         };
         let tokenizer = Tokenizer::builtin();
         let feeder = Feeder {

@@ -114,6 +114,9 @@ pub struct RequestRecord {
     /// Sent during the run's warm-up (`--warmup`, `--warmup-s`): saved, but in no
     /// statistic. Written only when true, so other records' lines are unchanged.
     pub warmup: bool,
+    /// Embeddings: the prompts the request carried (`--batch-inputs`); written only
+    /// then, so other records' lines are unchanged.
+    pub inputs: Option<u32>,
 }
 
 #[cfg(test)]
@@ -148,6 +151,7 @@ impl RequestRecord {
             http_status: Some(200),
             retries: 0,
             warmup: false,
+            inputs: None,
         }
     }
 }
@@ -216,6 +220,9 @@ impl RequestRecord {
         }
         if let Some(p) = &self.phases {
             write_phases(out, p);
+        }
+        if let Some(n) = self.inputs {
+            let _ = write!(out, ",\"inputs\":{n}");
         }
         out.push_str("}\n");
     }
@@ -286,6 +293,7 @@ impl RequestRecord {
             http_status: raw.http_status,
             retries: raw.retries,
             warmup: raw.warmup,
+            inputs: raw.inputs,
         })
     }
 }
@@ -315,6 +323,8 @@ struct RawRecord {
     retries: u32,
     #[serde(default)]
     warmup: bool,
+    #[serde(default)]
+    inputs: Option<u32>,
     #[serde(flatten)]
     phases: RawPhases,
 }
@@ -438,7 +448,22 @@ mod tests {
             http_status: Some(200),
             retries: 0,
             warmup: false,
+            inputs: None,
         }
+    }
+
+    #[test]
+    fn embeddings_inputs_are_written_only_when_set_and_round_trip() {
+        let mut r = sample();
+        let mut line = String::new();
+        r.write_json_line(&mut line);
+        assert!(!line.contains("inputs"), "omitted for generation: {line}");
+        r.inputs = Some(16);
+        r.events.clear();
+        line.clear();
+        r.write_json_line(&mut line);
+        assert!(line.ends_with(",\"inputs\":16}\n"), "{line}");
+        assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
     }
 
     #[test]

@@ -242,6 +242,7 @@ fn to_record(f: Finished, text_tokens: Option<u32>) -> RequestRecord {
         error,
         http_status: o.http_status,
         retries: o.retries,
+        inputs: o.inputs,
         warmup: f.warmup,
     }
 }

@@ -203,6 +203,8 @@ pub struct TargetSettings {
     /// None: the first model the server lists.
     pub model: Option<String>,
     pub api: Option<Api>,
+    /// `--batch-inputs`: prompts per embeddings request (1 for the other APIs).
+    pub batch_inputs: u32,
     pub api_key: Option<String>,
     /// Per request; None: never.
     pub timeout: Option<Duration>,

@@ -223,7 +223,11 @@ fn conclusion_table(done: &[SavedRun], gpus: Option<u32>) -> Table {
             printable(&r.label).into_owned(),
             format!("{:.3}", rate_of(r)),
             format!("{:.3}", s.req_s),
-            format!("{:.1}", s.output_tok_s),
+            // An embeddings run has no output: its column says so, not 0.
+            match s.embeddings {
+                Some(_) => "-".to_string(),
+                None => format!("{:.1}", s.output_tok_s),
+            },
         ];
         if let Some(g) = gpus {
             row.push(format!("{:.1}", s.output_tok_s / g as f64));

@@ -225,6 +225,10 @@ pub struct LoadArgs {
     /// Which API to call [default: chat, or what a full --endpoint path names]
     #[arg(long, value_enum)]
     pub api: Option<Api>,
+    /// --api embeddings: prompts sent in each request's "input" list, each built by the
+    /// workload as one request's prompt would be [default: 1]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<u32>)]
+    pub batch_inputs: Option<u32>,
     /// Bearer token for the server; never printed or saved
     #[arg(
         long,

@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod convert;
+mod embeddings;
 pub mod load;
 mod load_modes;
 mod settings;

@@ -102,6 +102,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             ))
         })?),
     };
+    let batch_inputs = super::embeddings::check(&a, &mode, slo.as_ref())?;
     let (prompts, output_len) = prompts(&a, mode)?;
     let max_input_length = max_input_length(&a, &prompts)?;
     if let Some(at) = a.start_at {
@@ -122,6 +123,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             endpoint: a.endpoint,
             model: a.model,
             api: a.api,
+            batch_inputs,
             api_key: api_key(a.api_key)?,
             timeout,
             idle_timeout: a

@@ -64,6 +64,10 @@ pub struct SimModelArgs {
     /// (newer vLLM's) [default: reasoning_content]
     #[arg(long, value_name = "FIELD", value_parser = ReasoningField::parse)]
     pub reasoning_field: Option<ReasoningField>,
+    /// Length of the vectors /v1/embeddings answers with (a request's "dimensions"
+    /// overrides it) [default: 384]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub embedding_dim: Option<u32>,
     /// Prefill cost per prompt token, ms [default: 0.033 for the engine, 0.04 with --ideal]
     #[arg(long, value_name = "MS", value_parser = ms)]
     pub prefill_ms_per_token: Option<f64>,
@@ -275,6 +279,18 @@ impl SimModelArgs {
             return Err(format!(
                 "\"reasoning_tokens\" in --config: min {} exceeds max {}",
                 r.min, r.max
+            ));
+        }
+        cfg.embedding_dim = self.embedding_dim.unwrap_or(cfg.embedding_dim);
+        if !(1..=16_384).contains(&cfg.embedding_dim) {
+            return Err(format!(
+                "{}: expected 1 to 16384, got {}",
+                if self.embedding_dim.is_some() {
+                    "--embedding-dim".to_string()
+                } else {
+                    "\"embedding_dim\" in the --config file".to_string()
+                },
+                cfg.embedding_dim
             ));
         }
         match &mut cfg.engine {

@@ -60,7 +60,7 @@ pub(crate) fn seconds(s: &str) -> Result<f64, String> {
 
 impl ValueEnum for Api {
     fn value_variants<'a>() -> &'a [Self] {
-        &[Api::Chat, Api::Completions, Api::Responses]
+        &[Api::Chat, Api::Completions, Api::Responses, Api::Embeddings]
     }
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(PossibleValue::new(self.as_str()))

@@ -1,5 +1,5 @@
 //! Where requests go: `--endpoint` may be a server base, an OpenAI `/v1` base, or the
-//! full path of a completions or responses route.
+//! full path of a completions, chat, responses or embeddings route.
 
 use reqwest::Url;
 
@@ -47,7 +47,9 @@ impl Endpoint {
             ));
         }
         let path = url.path().trim_end_matches('/').to_string();
-        let (prefix, from_path) = if let Some(p) = path.strip_suffix("/chat/completions") {
+        let (prefix, from_path) = if let Some(p) = path.strip_suffix("/embeddings") {
+            (p.to_string(), Some(Api::Embeddings))
+        } else if let Some(p) = path.strip_suffix("/chat/completions") {
             (p.to_string(), Some(Api::Chat))
         } else if let Some(p) = path.strip_suffix("/completions") {
             (p.to_string(), Some(Api::Completions))
@@ -80,6 +82,7 @@ impl Endpoint {
             Api::Chat => "/chat/completions",
             Api::Completions => "/completions",
             Api::Responses => "/responses",
+            Api::Embeddings => "/embeddings",
         };
         let url_final = if from_path.is_some() {
             url.clone()
@@ -115,6 +118,12 @@ mod tests {
         assert_eq!(e.models_url.as_str(), "https://h/openai/v1/models");
         assert_eq!(e.root.as_str(), "https://h/");
 
+        let e = Endpoint::parse("http://h:1/v1/embeddings", None).unwrap();
+        assert_eq!(e.api, Api::Embeddings);
+        assert_eq!(e.models_url.as_str(), "http://h:1/v1/models");
+        let e = Endpoint::parse("http://h:1", Some(Api::Embeddings)).unwrap();
+        assert_eq!(e.url.as_str(), "http://h:1/v1/embeddings");
+
         let e = Endpoint::parse("http://h/proxy", None).unwrap();
         assert_eq!(e.url.as_str(), "http://h/proxy/v1/chat/completions");
 
@@ -140,6 +149,8 @@ mod tests {
             let e = Endpoint::parse(given, None).unwrap_err().to_string();
             assert!(e.contains(given) && e.contains(needle), "{e}");
         }
+        let e = Endpoint::parse("http://h/v1/embeddings", Some(Api::Chat)).unwrap_err();
+        assert!(e.to_string().contains("embeddings route"), "{e}");
         let e = Endpoint::parse("http://h/v1/completions", Some(Api::Chat)).unwrap_err();
         assert!(e.to_string().contains("--api chat"));
     }

@@ -97,6 +97,7 @@ impl HttpClient {
             break out;
         };
         out.retries = retries;
+        out.inputs = self.embeddings;
         if let Some(n) = out.usage.and_then(|u| u.completion_tokens) {
             obs.tokens_counted(i64::from(n) - out.events.len() as i64);
         }
@@ -122,7 +123,13 @@ impl HttpClient {
         let at = deadline.unwrap_or_else(std::time::Instant::now);
         tokio::select! {
             biased;
-            r = self.exchange(url, body, clock, obs, out) => r,
+            r = async {
+                match self.embeddings {
+                    // Boxed: the streamed exchange's future stays as small as it was.
+                    Some(n) => Box::pin(self.exchange_whole(url, body, clock, n, out)).await,
+                    None => self.exchange(url, body, clock, obs, out).await,
+                }
+            } => r,
             _ = tokio::time::sleep_until(at.into()), if deadline.is_some() => Err((
                 FailureKind::Timeout,
                 format!(
@@ -255,7 +262,7 @@ impl HttpClient {
 
     /// Send the request on a kept-alive connection or a new one, and read the response
     /// head.
-    async fn send(
+    pub(super) async fn send(
         &self,
         origin: &Origin<'_>,
         url: &reqwest::Url,
@@ -324,7 +331,12 @@ impl HttpClient {
     }
 
     /// An error body, at most `max` bytes; the connection is kept if it was read whole.
-    async fn read_limited(&self, origin: &Origin<'_>, mut conn: Conn, max: usize) -> Vec<u8> {
+    pub(super) async fn read_limited(
+        &self,
+        origin: &Origin<'_>,
+        mut conn: Conn,
+        max: usize,
+    ) -> Vec<u8> {
         let mut body = Vec::new();
         while !conn.body_ended() && body.len() < max {
             match conn.fill().await {
@@ -369,7 +381,7 @@ async fn drain(conn: &mut Conn, limit: Duration) {
 }
 
 /// Await `fut`, failing as an idle timeout if it takes longer than `limit`.
-async fn idle<T>(
+pub(super) async fn idle<T>(
     limit: Option<Duration>,
     fut: impl std::future::Future<Output = T>,
     what: impl FnOnce() -> &'static str,

@@ -2,6 +2,7 @@
 //! connections, timed event by event.
 
 pub mod chunked;
+pub mod embeddings;
 pub mod endpoint;
 mod exchange;
 mod http1;
@@ -16,6 +17,7 @@ mod responses_body;
 pub mod sse;
 mod stream_state;
 mod tls;
+mod unary;
 
 use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
@@ -108,6 +110,8 @@ pub struct Outcome {
     pub retry_after: Option<Duration>,
     /// A kept-alive connection closed before any byte of a response came back.
     pub unanswered: bool,
+    /// Embeddings: the inputs the request carried.
+    pub inputs: Option<u32>,
 }
 
 type Failure = (FailureKind, String);
@@ -140,9 +144,18 @@ pub struct HttpClient {
     drain_after_done: Duration,
     /// How the streams of this client's requests are read (`for_api`).
     events: stream_state::EventFormat,
+    /// Embeddings requests of this many inputs each: one JSON answer, not a stream.
+    embeddings: Option<u32>,
 }
 
 impl HttpClient {
+    /// This client for the embeddings API: each request carries `inputs` prompts and is
+    /// answered with one JSON document holding as many embeddings.
+    pub fn for_embeddings(mut self, inputs: u32) -> Self {
+        self.embeddings = Some(inputs);
+        self
+    }
+
     pub fn new(cfg: &ClientConfig) -> Result<Self, ClientError> {
         init_tls();
         let http = reqwest::Client::builder()
@@ -180,6 +193,7 @@ impl HttpClient {
             retries: cfg.retries,
             drain_after_done: cfg.drain_after_done,
             events: stream_state::EventFormat::default(),
+            embeddings: None,
         })
     }
 

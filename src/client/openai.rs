@@ -21,6 +21,8 @@ pub enum Api {
     /// The OpenAI Responses API (`/v1/responses`): its own body and event stream
     /// (`responses.rs`, `responses_body.rs`).
     Responses,
+    /// `/v1/embeddings`: not streamed, `--batch-inputs` prompts per request.
+    Embeddings,
 }
 
 impl Api {
@@ -29,6 +31,7 @@ impl Api {
             Api::Chat => "chat",
             Api::Completions => "completions",
             Api::Responses => "responses",
+            Api::Embeddings => "embeddings",
         }
     }
 }
@@ -46,6 +49,8 @@ pub struct BodyOptions {
     pub extra: Map<String, Value>,
     /// `--tools` and `--tool-choice` (chat API), serialised once for the run.
     pub tools: BodyTools,
+    /// Prompts per request of the embeddings API (`--batch-inputs`); 1 otherwise.
+    pub batch_inputs: u32,
 }
 
 impl EncodeBody for BodyOptions {
@@ -60,6 +65,10 @@ impl EncodeBody for BodyOptions {
         tools: Option<&ToolSet>,
     ) -> Bytes {
         Bytes::from(build_body_with_tools(self, prompt, max_tokens, tools))
+    }
+
+    fn batch(&self) -> Option<&dyn crate::workload::BatchBody> {
+        (self.api == Api::Embeddings).then_some(self as _)
     }
 }
 
@@ -78,6 +87,10 @@ pub fn build_body_with_tools(
     if opts.api == Api::Responses {
         return super::responses_body::build_body(opts, prompt, max_tokens, tools);
     }
+    if opts.api == Api::Embeddings {
+        let one = Bytes::from(super::embeddings::input(prompt).to_string());
+        return super::embeddings::body(opts, &[one]);
+    }
     let mut body = Map::new();
     body.insert("model".into(), json!(opts.model));
     match (opts.api, prompt) {
@@ -87,7 +100,7 @@ pub fn build_body_with_tools(
         (Api::Chat, PromptBody::Text(t)) => {
             body.insert("messages".into(), json!([{"role": "user", "content": t}]));
         }
-        (Api::Completions | Api::Responses, PromptBody::Text(t)) => {
+        (Api::Completions | Api::Responses | Api::Embeddings, PromptBody::Text(t)) => {
             body.insert("prompt".into(), json!(t));
         }
         // Options reject token ids for the chat API; were one to slip through, the server
@@ -95,7 +108,7 @@ pub fn build_body_with_tools(
         (_, PromptBody::TokenIds(ids)) => {
             body.insert("prompt".into(), json!(ids));
         }
-        (Api::Completions | Api::Responses, PromptBody::Messages(m)) => {
+        (Api::Completions | Api::Responses | Api::Embeddings, PromptBody::Messages(m)) => {
             body.insert("prompt".into(), json!(crate::workload::flatten_messages(m)));
         }
     }

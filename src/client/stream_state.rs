@@ -124,7 +124,8 @@ pub(super) enum EventFormat {
 impl EventFormat {
     pub(super) fn of(api: Api) -> Self {
         match api {
-            Api::Chat | Api::Completions => EventFormat::Chunks,
+            // Embeddings answers are not streamed (`unary.rs`): no event is ever read.
+            Api::Chat | Api::Completions | Api::Embeddings => EventFormat::Chunks,
             Api::Responses => EventFormat::Responses,
         }
     }

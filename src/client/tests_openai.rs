@@ -103,6 +103,7 @@ fn body_has_required_fields_and_extra_body_wins() {
         ignore_eos: true,
         extra,
         tools: Default::default(),
+        batch_inputs: 1,
     };
     let b: Value = serde_json::from_slice(&build_body(&opts, PromptBody::Text("hi"), 32)).unwrap();
     assert_eq!(b["messages"][0]["content"], "hi");
@@ -120,6 +121,7 @@ fn body_has_required_fields_and_extra_body_wins() {
         ignore_eos: false,
         extra: Map::new(),
         tools: Default::default(),
+        batch_inputs: 1,
     };
     let b: Value =
         serde_json::from_slice(&build_body(&opts, PromptBody::TokenIds(&[1, 2, 3]), 4)).unwrap();

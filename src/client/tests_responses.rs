@@ -156,6 +156,7 @@ fn the_body_carries_input_and_max_output_tokens() {
     extra.insert("temperature".into(), json!(0.6));
     extra.insert("reasoning".into(), json!({"effort": "low"}));
     let opts = BodyOptions {
+        batch_inputs: 1,
         tools: Default::default(),
         api: Api::Responses,
         model: "m".into(),
@@ -193,6 +194,7 @@ fn chat_messages_become_input_items() {
         {"role": "user", "content": "Thanks"}
     ]);
     let opts = BodyOptions {
+        batch_inputs: 1,
         tools: Default::default(),
         api: Api::Responses,
         model: "m".into(),
@@ -232,6 +234,7 @@ fn tools_go_in_the_responses_shape() {
     ]))
     .unwrap();
     let opts = BodyOptions {
+        batch_inputs: 1,
         tools: BodyTools::new(Some(set), Some(&ToolChoice::Named("get_weather".into()))),
         api: Api::Responses,
         model: "m".into(),
@@ -255,6 +258,7 @@ fn tools_go_in_the_responses_shape() {
         "an entry's own tools replace the run's"
     );
     let none = BodyOptions {
+        batch_inputs: 1,
         tools: Default::default(),
         ..opts
     };

@@ -20,6 +20,8 @@ pub enum Unit {
     Ms,
     TokensPerS,
     RequestsPerS,
+    /// Embeddings inputs (prompts) per second.
+    InputsPerS,
     /// A count of requests.
     Requests,
     /// A fraction, shown in percent.
@@ -207,13 +209,14 @@ const fn value(
 use Stat::{Mean, P};
 
 /// Every metric, in the order `compare` lists them.
-pub const METRICS: [Metric; 49] = [
+pub const METRICS: [Metric; 51] = [
+    // An embeddings run generates nothing: no output throughput, not a zero.
     value(
         "throughput.output_tok_s",
         "output tok/s",
         Unit::TokensPerS,
         Better::Higher,
-        |s| Some(s.output_tok_s),
+        |s| s.embeddings.is_none().then_some(s.output_tok_s),
     ),
     value(
         "throughput.total_tok_s",
@@ -228,6 +231,21 @@ pub const METRICS: [Metric; 49] = [
         Unit::RequestsPerS,
         Better::Higher,
         |s| Some(s.req_s),
+    ),
+    // Embeddings runs only: prompts embedded per second, and their tokens.
+    value(
+        "embeddings.inputs_s",
+        "inputs/s",
+        Unit::InputsPerS,
+        Better::Higher,
+        |s| s.embeddings.as_ref().map(|e| e.inputs_s),
+    ),
+    value(
+        "throughput.input_tok_s",
+        "input tok/s",
+        Unit::TokensPerS,
+        Better::Higher,
+        |s| s.embeddings.as_ref().map(|_| s.input_tok_s),
     ),
     value(
         "requests.success_rate",
@@ -316,7 +334,11 @@ pub const METRICS: [Metric; 49] = [
         "steady output tok/s",
         Unit::TokensPerS,
         Better::Higher,
-        |s| steady(s).map(|w| w.output_tok_s),
+        |s| {
+            steady(s)
+                .filter(|_| s.embeddings.is_none())
+                .map(|w| w.output_tok_s)
+        },
     ),
     value(
         "steady.req_s",

@@ -2,6 +2,7 @@
 
 pub mod catalogue;
 pub mod confidence;
+pub mod embeddings;
 pub mod ordered_map;
 pub mod phases;
 pub mod prometheus;

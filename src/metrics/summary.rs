@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::confidence::bootstrap_percentiles;
+use super::embeddings::EmbeddingTotals;
 use super::phases::{PhaseFacts, PhaseSummary};
 use super::server_saved::ServerMetrics;
 use super::slices::{Slices, TokenTimeline, add_events};
@@ -43,6 +44,8 @@ pub struct Sample {
     pub tool: Option<ToolFacts>,
     /// Reasoning and answer phases (`metrics::phases`).
     pub phase: PhaseFacts,
+    /// Embeddings: the inputs the request carried.
+    pub inputs: Option<u32>,
 }
 
 impl Sample {
@@ -148,6 +151,7 @@ impl RunData {
             retries: r.retries,
             tool: ToolFacts::of(r),
             phase: PhaseFacts::of(r),
+            inputs: r.inputs,
         });
     }
 
@@ -250,6 +254,8 @@ pub struct Summary {
     pub tools: Option<ToolSummary>,
     /// TTFA, reasoning time and tokens, answer TPOT: only when some request reasoned.
     pub phases: Option<PhaseSummary>,
+    /// An embeddings run's inputs and inputs/s (`--api embeddings`).
+    pub embeddings: Option<EmbeddingTotals>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -303,6 +309,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         per_user_tok_s,
         tools,
         phases,
+        embeddings: super::embeddings::totals(&data.samples, duration_s),
     }
 }
 

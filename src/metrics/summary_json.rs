@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::embeddings::EmbeddingTotals;
 use super::ordered_map::OrderedMap;
 use super::phases::{PhaseCountsJson, PhaseStatsJson};
 use super::server_saved::ServerMetrics;
@@ -63,6 +64,9 @@ pub(super) struct SummaryJson {
     answer_tpot_ms: Option<SavedStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     phases: Option<PhaseCountsJson>,
+    /// An embeddings run's inputs (absent for generation runs and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    embeddings: Option<EmbeddingTotals>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -207,6 +211,7 @@ impl From<Summary> for SummaryJson {
                 stats: Some(st.clone()),
             }),
             tools: s.tools.as_ref().map(|t| ToolsJson::write(t, p)),
+            embeddings: s.embeddings,
         }
     }
 }
@@ -329,6 +334,7 @@ impl From<SummaryJson> for Summary {
                 counts: j.phases,
             }
             .read(),
+            embeddings: j.embeddings,
         }
     }
 }

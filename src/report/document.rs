@@ -44,6 +44,9 @@ pub struct ResultsDoc {
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<String>,
+    /// `--api embeddings`: the prompts each request carried (`--batch-inputs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_inputs: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

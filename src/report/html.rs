@@ -65,7 +65,9 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     page.push(&format!(
         "<p class=\"muted\">TTFT: first output event − request start. E2E: end of stream − request start. \
          {} Statistics are over successful requests; percentiles interpolate linearly (numpy's default). \
-         Throughput counts the output tokens of successful requests over the run's duration.</p>",
+         Throughput counts the output tokens of successful requests over the run's duration. \
+         An embeddings run (--api embeddings) has no output: its latency is E2E (request start → the whole answer), \
+         its throughput inputs/s and input tok/s of successful requests over the run's duration.</p>",
         esc(TERMINOLOGY_NOTE.trim_start_matches("Note: "))
     ));
     page.finish(&format!("servescope report: {source}"))
@@ -164,7 +166,9 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
             format!("{} / {}", s.succeeded, s.total)
         }),
         ("duration (s)", |s| format!("{:.3}", s.duration_s)),
-        ("output tok/s", |s| num(s.output_tok_s)),
+        ("output tok/s", |s| {
+            opt_num(catalogue::known("throughput.output_tok_s").value(s))
+        }),
         ("total tok/s", |s| num(s.total_tok_s)),
         ("requests/s", |s| format!("{:.3}", s.req_s)),
     ];
@@ -186,9 +190,19 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
         row.extend(runs.iter().map(|r| f(&r.saved.summary)));
         row
     };
+    // An embeddings run's throughput, when the page has one.
+    let embeddings: &[&str] = if runs.iter().any(|r| r.saved.summary.embeddings.is_some()) {
+        &["embeddings.inputs_s", "throughput.input_tok_s"]
+    } else {
+        &[]
+    };
     let body: Vec<Vec<String>> = before
         .iter()
         .map(|(name, f)| row(name, f))
+        .chain(embeddings.iter().map(|k| {
+            let m = catalogue::known(k);
+            row(m.label, &|s| opt_num(m.value(s)))
+        }))
         .chain(OVERVIEW_LATENCIES.iter().map(|k| {
             let m = catalogue::known(k);
             row(m.label, &|s| opt_num(m.value(s)))

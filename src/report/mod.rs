@@ -8,6 +8,7 @@ pub mod compare;
 pub mod compare_page;
 pub mod compare_repeats;
 pub mod document;
+mod embeddings;
 pub mod findings;
 pub mod html;
 pub mod load_curves;

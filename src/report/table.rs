@@ -63,6 +63,10 @@ fn latency_table(s: &Summary) -> Table {
     let rows = TABLE_ROWS.iter().enumerate().filter_map(|(i, d)| {
         let from_schedule = d.key == TTFT_FROM_SCHEDULE.key || d.key == E2E_FROM_SCHEDULE.key;
         let stats = (d.get)(s);
+        // An embeddings run has no output events: its rows would be empty, not zero.
+        if s.embeddings.is_some() && super::embeddings::no_output_row(d.key) {
+            return None;
+        }
         let shown = i < 4 || (stats.is_some() && (waited || !from_schedule));
         shown.then_some((d.short, stats))
     });
@@ -121,31 +125,42 @@ fn steady_block(s: &Summary) -> String {
     };
     let mut t = stats_table("steady ms", &s.percentiles);
     let l = &w.latencies;
+    let embeddings = s.embeddings.is_some();
     for (name, st) in [
         ("TTFT", &l.ttft_ms),
         ("TPOT", &l.tpot_ms),
         ("E2E", &l.e2e_ms),
     ] {
-        t.add_row(stats_row(name, st.as_ref(), s.percentiles.len()));
+        // An embeddings run has only E2E.
+        if !embeddings || name == "E2E" {
+            t.add_row(stats_row(name, st.as_ref(), s.percentiles.len()));
+        }
     }
     if let Some(ttfa) = &l.ttfa_ms {
         t.add_row(stats_row("TTFA", Some(ttfa), s.percentiles.len()));
     }
     align(&mut t, s.percentiles.len());
+    let output = if embeddings {
+        String::new()
+    } else {
+        format!("{:.1} output tok/s · ", w.output_tok_s)
+    };
     format!(
-        "steady     window {:.3}–{:.3} s ({:.3} s; {} requests started in it, {} ok): {:.1} output tok/s · {:.3} req/s; the figures above are the whole run's\n{t}\n",
+        "steady     window {:.3}–{:.3} s ({:.3} s; {} requests started in it, {} ok): {output}{:.3} req/s; the figures above are the whole run's\n{t}\n",
         w.start_s,
         w.end_s,
         w.end_s - w.start_s,
         w.requests,
         w.succeeded,
-        w.output_tok_s,
         w.req_s
     )
 }
 
 /// Requests, throughput, tokens and concurrency, a line each.
 fn totals(s: &Summary) -> String {
+    if let Some(e) = &s.embeddings {
+        return super::embeddings::totals(s, e);
+    }
     let mut out = String::new();
     let failed = s.total - s.succeeded;
     out.push_str(&format!(
@@ -241,7 +256,18 @@ fn phase_line(s: &Summary) -> String {
 /// Goodput under the SLO, the schedule-lag warning and the failures by kind.
 fn verdicts(s: &Summary) -> String {
     let mut out = String::new();
-    if let Some(g) = &s.goodput {
+    if let Some(g) = &s.goodput
+        && s.embeddings.is_some()
+    {
+        out.push_str(&format!(
+            "goodput    {:.3} req/s · {} of {} sent requests ({:.1}%) meet the SLO ({})\n",
+            g.req_s,
+            g.met,
+            s.total,
+            g.request_share * 100.0,
+            g.slo
+        ));
+    } else if let Some(g) = &s.goodput {
         out.push_str(&format!(
             // The two shares have different bases (the metrics spec's): say which.
             "goodput    {:.3} req/s · {:.1} output tok/s · {} of {} sent requests ({:.1}%) meet the SLO, with {:.1}% of the output tokens of the {} that succeeded ({})\n",

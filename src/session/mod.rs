@@ -136,7 +136,10 @@ pub fn run_session(
     let mut sinks = Sinks::new(header, &s.output);
 
     let progress = ProgressMode::detect(s.run.quiet);
-    if progress != ProgressMode::Off {
+    // An embeddings run has neither TPOT nor ITL to explain.
+    if progress != ProgressMode::Off
+        && target.endpoint.api != crate::client::openai::Api::Embeddings
+    {
         errln!("{TERMINOLOGY_NOTE}");
     }
     let mut runner = Runner::new(Stage {

@@ -48,7 +48,19 @@ impl Sinks {
         if let Some(note) = self.absent_series_note(summary) {
             errln!("{note}");
         }
-        if plan.mode == RunMode::Throughput {
+        if plan.mode == RunMode::Throughput
+            && let Some(e) = &summary.embeddings
+        {
+            outln!(
+                "Offline throughput: {} requests, {} inputs, {} input tokens in {:.2} s = {:.2} inputs/s ({:.2} input tok/s)",
+                summary.succeeded,
+                e.inputs,
+                summary.tokens.input,
+                summary.duration_s,
+                e.inputs_s,
+                summary.input_tok_s
+            );
+        } else if plan.mode == RunMode::Throughput {
             outln!(
                 "Offline throughput: {} requests, {} tokens ({} input + {} output) in {:.2} s = {:.2} tok/s ({:.2} output tok/s)",
                 summary.succeeded,
@@ -176,6 +188,8 @@ pub fn header(
         simulated: Some(target.simulated),
         model: Some(target.model.clone()),
         api: Some(target.endpoint.api.as_str().to_string()),
+        batch_inputs: (target.endpoint.api == crate::client::openai::Api::Embeddings)
+            .then_some(s.target.batch_inputs),
         tokenizer: Some(inputs.tokenizer.name().to_string()),
         seed: Some(s.workload.seed),
         synthetic_prompts: match &inputs.workload.source {

@@ -52,7 +52,7 @@ impl Target {
                 endpoint.url
             )));
         }
-        let client = HttpClient::new(&ClientConfig {
+        let mut client = HttpClient::new(&ClientConfig {
             api_key: t.api_key.clone().map(ApiKey::new),
             timeout: t.timeout,
             idle_timeout: t.idle_timeout,
@@ -61,6 +61,9 @@ impl Target {
             drain_after_done: DRAIN_AFTER_DONE,
         })?
         .for_api(endpoint.api);
+        if endpoint.api == Api::Embeddings {
+            client = client.for_embeddings(t.batch_inputs);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -76,6 +79,7 @@ impl Target {
             ignore_eos: w.ignore_eos,
             extra: w.extra_body.clone(),
             tools: BodyTools::new(w.tools.clone(), w.tool_choice.as_ref()),
+            batch_inputs: t.batch_inputs,
         };
         rt.block_on(shutdown.unless_stopped(connection_test(&client, &endpoint, &body)))??;
         Ok(Target {
@@ -198,7 +202,11 @@ async fn connection_test(
     opts: &BodyOptions,
 ) -> Result<(), Error> {
     let body = build_body(opts, PromptBody::Text("Hello"), 4);
-    let out = client
+    // One input, whatever --batch-inputs says.
+    let one = (opts.api == Api::Embeddings).then(|| client.clone().for_embeddings(1));
+    let out = one
+        .as_ref()
+        .unwrap_or(client)
         .execute(
             &endpoint.url,
             body.into(),

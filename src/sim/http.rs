@@ -21,7 +21,7 @@ use super::stream::{self, Events, Kind, Plan, Prompt};
 use super::tools::{RawTool, RequestTools};
 
 /// Bodies are read whole; 64 MiB fits any realistic prompt, even as a token-id list.
-const MAX_BODY_BYTES: usize = 64 << 20;
+pub(super) const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// Used when a request gives neither `max_tokens` nor `max_completion_tokens` (OpenAI's default).
 pub(super) const DEFAULT_MAX_TOKENS: u32 = 16;
@@ -40,6 +40,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         // vLLM's tokenizer routes (`--tokenizer server`).
         .route("/tokenize", post(super::tokenize::tokenize))
         .route("/detokenize", post(super::tokenize::detokenize))
+        .route("/v1/embeddings", post(super::embeddings::embeddings))
         .with_state(shared)
 }
 
@@ -135,7 +136,7 @@ pub(super) async fn serve(
 }
 
 /// Answers with a fault instead of a response.
-fn before_response(shared: &Shared, kind: FaultKind, conn: Option<Conn>) -> Response {
+pub(super) fn before_response(shared: &Shared, kind: FaultKind, conn: Option<Conn>) -> Response {
     shared.count_fault(kind);
     match kind {
         FaultKind::Http429 => faults::http_429(shared.config.faults.retry_after_s),

@@ -1,6 +1,7 @@
 //! Built-in simulated OpenAI-compatible server.
 //!
-//! It answers `/v1/chat/completions` and `/v1/completions` with made-up text, and
+//! It answers `/v1/chat/completions` and `/v1/completions` with made-up text,
+//! `/v1/embeddings` with made-up vectors (`embeddings.rs`), and
 //! `/metrics` with vLLM's metric names. By default a serving-engine model decides
 //! when tokens come out (a continuous-batching scheduler with chunked prefill, a KV
 //! cache with a prefix cache, and a per-step cost model: [`EngineConfig`]); with
@@ -10,6 +11,7 @@
 
 mod conn;
 mod driver;
+mod embeddings;
 mod engine;
 mod faults;
 mod http;
@@ -81,6 +83,9 @@ pub struct SimConfig {
     pub reasoning_tokens: Option<ReasoningTokens>,
     /// The delta field reasoning streams in.
     pub reasoning_field: ReasoningField,
+    /// Length of the vectors `/v1/embeddings` answers with (unless a request asks for
+    /// `dimensions`).
+    pub embedding_dim: u32,
 }
 
 impl Default for SimConfig {
@@ -109,6 +114,7 @@ impl SimConfig {
             tool_call_share: 1.0,
             reasoning_tokens: None,
             reasoning_field: ReasoningField::default(),
+            embedding_dim: embeddings::DEFAULT_DIM,
         }
     }
 }

@@ -47,6 +47,21 @@ pub trait EncodeBody: Sync {
         let _ = tools;
         self.encode(prompt, max_tokens)
     }
+    /// An API that sends several prompts per request (embeddings): how.
+    fn batch(&self) -> Option<&dyn BatchBody> {
+        None
+    }
+}
+
+/// Several prompts in one request body (`--api embeddings --batch-inputs N`): request
+/// `i` carries the prompts the workload would give requests `i·N … i·N+N−1`.
+pub trait BatchBody: Sync {
+    /// Prompts per request.
+    fn inputs(&self) -> u32;
+    /// One prompt as its part of the body.
+    fn input(&self, prompt: Prompt<'_>) -> Bytes;
+    /// The body of one request from its parts.
+    fn join(&self, inputs: &[Bytes]) -> Bytes;
 }
 
 /// A chat history as one completions prompt: the contents in order, one per line.

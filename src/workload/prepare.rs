@@ -14,7 +14,7 @@ use super::synthetic::{LengthSpec, SyntheticError, SyntheticPrompts};
 use super::tokenizer::Tokenizer;
 use super::trace::{TraceError, TraceRequest};
 use super::trace_file::{TraceFile, TraceStream};
-use super::{EncodeBody, Prompt};
+use super::{BatchBody, EncodeBody, Prompt};
 use crate::shard::Pick;
 
 /// One request, ready to send.
@@ -305,6 +305,9 @@ pub fn prepare_one(
     run: u64,
     i: u64,
 ) -> Result<PreparedRequest, PrepareError> {
+    if let Some(batch) = body.batch() {
+        return prepare_batch(spec, batch, tok, run, i);
+    }
     let mut rng = StdRng::seed_from_u64(request_seed(spec.seed, run, i));
     match &spec.source {
         PromptSource::Synthetic { input_len, prompts } => {
@@ -362,6 +365,38 @@ pub fn prepare_one(
             })
         }
     }
+}
+
+/// Request `i` of a batching API: the prompts of requests `i·N … i·N+N−1` of the same
+/// workload, each encoded as one input; its input tokens are theirs summed.
+fn prepare_batch(
+    spec: &WorkloadSpec,
+    batch: &dyn BatchBody,
+    tok: &Tokenizer,
+    run: u64,
+    i: u64,
+) -> Result<PreparedRequest, PrepareError> {
+    /// Encodes each prompt as one input, not as a request.
+    struct Input<'a>(&'a dyn BatchBody);
+    impl EncodeBody for Input<'_> {
+        fn encode(&self, prompt: Prompt<'_>, _max_tokens: u32) -> Bytes {
+            self.0.input(prompt)
+        }
+    }
+    let n = u64::from(batch.inputs().max(1));
+    let mut parts = Vec::with_capacity(n as usize);
+    let mut input_tokens = 0u32;
+    for k in 0..n {
+        let one = prepare_one(spec, &Input(batch), tok, run, i * n + k)?;
+        input_tokens = input_tokens.saturating_add(one.input_tokens);
+        parts.push(one.body);
+    }
+    Ok(PreparedRequest {
+        id: i,
+        body: batch.join(&parts),
+        input_tokens,
+        max_tokens: 0,
+    })
 }
 
 /// Where a trace prompt goes: text, or token ids.

@@ -322,6 +322,7 @@ mod tests {
             ignore_eos: true,
             extra: Default::default(),
             tools: Default::default(),
+            batch_inputs: 1,
         };
         let blocks = Arc::new(BlockPrompts::new(&tok, 16, 0).unwrap());
         Sessions::new(Arc::new(parent), blocks, tok, body, 0, 0)

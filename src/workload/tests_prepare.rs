@@ -9,6 +9,7 @@ fn opts(api: Api) -> BodyOptions {
         ignore_eos: true,
         extra: Default::default(),
         tools: Default::default(),
+        batch_inputs: 1,
     }
 }
 

@@ -109,6 +109,7 @@ fn tool_choice_values_and_names() {
 
 fn opts(api: Api, choice: Option<ToolChoice>) -> BodyOptions {
     BodyOptions {
+        batch_inputs: 1,
         api,
         model: "m".into(),
         ignore_eos: true,
@@ -138,6 +139,7 @@ fn the_run_s_tools_go_with_every_chat_body_and_an_entry_s_replace_them() {
     assert_eq!(b["tools"].as_array().unwrap().len(), 1);
     // No tools, no choice: nothing is added.
     let plain = BodyOptions {
+        batch_inputs: 1,
         tools: BodyTools::default(),
         ..o.clone()
     };
@@ -145,6 +147,7 @@ fn the_run_s_tools_go_with_every_chat_body_and_an_entry_s_replace_them() {
     assert!(b.get("tools").is_none() && b.get("tool_choice").is_none());
     // A choice without tools (a dataset entry without any) is not sent either.
     let choice_only = BodyOptions {
+        batch_inputs: 1,
         tools: BodyTools::new(None, Some(&ToolChoice::Auto)),
         ..o.clone()
     };

@@ -9,6 +9,7 @@ mod server;
 
 mod capacity;
 mod credentials;
+mod embeddings;
 mod interrupted;
 mod outdir;
 mod phases;
