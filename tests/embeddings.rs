@@ -242,7 +242,11 @@ fn the_simulator_answers_like_an_embeddings_server() {
 
 #[test]
 fn flags_that_mean_nothing_for_embeddings_are_refused_by_name() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["concurrency", "--api", "embeddings", "--slo", "ttfa_ms=100"],
+            "--slo ttfa_ms",
+        ),
         (
             &["concurrency", "--batch-inputs", "4"],
             "--batch-inputs applies to --api embeddings",

@@ -291,7 +291,12 @@ fn tool_input_errors_name_the_flag_file_and_entry() {
         "{err}"
     );
     let err = input_error(&with(&["--tools", t, "--api", "completions"]));
-    assert!(err.contains("--tools needs the chat API"), "{err}");
+    assert!(
+        err.contains("--tools needs the chat or responses API"),
+        "{err}"
+    );
+    let err = input_error(&with(&["--tools", t, "--api", "embeddings"]));
+    assert!(err.contains("the embeddings API takes no tools"), "{err}");
     // The API named by the endpoint's path is only known once it is parsed.
     let completions = format!("{url}/v1/completions");
     let err = input_error(&[
@@ -304,7 +309,7 @@ fn tool_input_errors_name_the_flag_file_and_entry() {
         t,
         "--quiet",
     ]);
-    assert!(err.contains("need the chat API"), "{err}");
+    assert!(err.contains("need the chat or responses API"), "{err}");
     let err = input_error(&with(&["--tool-choice", "required"]));
     assert!(err.contains("--tool-choice needs --tools"), "{err}");
 }

@@ -47,6 +47,7 @@ pub(super) fn check(a: &LoadArgs, mode: &PromptMode, slo: Option<&Slo>) -> Resul
     if let Some(slo) = slo {
         let bounds = [
             (slo.ttft_ms.is_some(), "ttft_ms"),
+            (slo.ttfa_ms.is_some(), "ttfa_ms"),
             (slo.tpot_ms.is_some(), "tpot_ms"),
             (slo.min_output_tok_s.is_some(), "min_output_tok_s"),
         ];

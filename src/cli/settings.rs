@@ -183,10 +183,12 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
 fn tools(a: &LoadArgs) -> Result<(Option<ToolSet>, Option<ToolChoice>), Error> {
     let tools = match &a.tools {
         Some(path) => {
-            if a.api == Some(crate::client::openai::Api::Completions) {
-                return Err(Error::Input(
-                    "--tools needs the chat API: the completions API takes no tools (drop --api completions)".into(),
-                ));
+            if let Some(api) = a.api.filter(|api| !api.takes_tools()) {
+                return Err(Error::Input(format!(
+                    "--tools needs the chat or responses API: the {} API takes no tools (drop --api {})",
+                    api.as_str(),
+                    api.as_str()
+                )));
             }
             Some(ToolSet::load(path).map_err(Error::Input)?)
         }

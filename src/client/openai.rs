@@ -26,6 +26,11 @@ pub enum Api {
 }
 
 impl Api {
+    /// Whether requests of this API can carry `tools` (chat and Responses).
+    pub fn takes_tools(self) -> bool {
+        matches!(self, Api::Chat | Api::Responses)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Api::Chat => "chat",

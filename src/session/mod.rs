@@ -116,10 +116,11 @@ pub fn run_session(
         Some(t) => t,
         None => Target::connect(&s.target, &s.workload, shutdown)?,
     };
-    if inputs.entry_tools() && target.body.api == crate::client::openai::Api::Completions {
-        return Err(Error::Input(
-            "--dataset: entries carry \"tools\", which need the chat API (the completions API takes none)".into(),
-        ));
+    if inputs.entry_tools() && !target.body.api.takes_tools() {
+        return Err(Error::Input(format!(
+            "--dataset: entries carry \"tools\", which need the chat or responses API (the {} API takes none)",
+            target.body.api.as_str()
+        )));
     }
     let metrics = target.metrics(&s.target)?;
     let recorder = outdir::recorder(

@@ -46,10 +46,11 @@ impl Target {
                 "--prompt-token-ids needs the completions API (add --api completions)".into(),
             ));
         }
-        if (w.tools.is_some() || w.tool_choice.is_some()) && endpoint.api == Api::Completions {
+        if (w.tools.is_some() || w.tool_choice.is_some()) && !endpoint.api.takes_tools() {
             return Err(Error::Input(format!(
-                "--tools and --tool-choice need the chat API, and {} is the completions API",
-                endpoint.url
+                "--tools and --tool-choice need the chat or responses API, and {} is the {} API",
+                endpoint.url,
+                endpoint.api.as_str()
             )));
         }
         let mut client = HttpClient::new(&ClientConfig {
