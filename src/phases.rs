@@ -75,9 +75,14 @@ impl Phases {
             && self.usage_reasoning_tokens.unwrap_or(0) == 0
     }
 
-    /// Reasoning tokens: the server's count when given, else one per reasoning event.
+    /// Reasoning tokens: the server's count when given, else one per reasoning event. A
+    /// server count of 0 beside streamed reasoning is a placeholder (vLLM's Responses
+    /// usage carries a fixed `"reasoning_tokens": 0`), not a count: the events win.
     pub fn reasoning_tokens(&self) -> u32 {
-        self.usage_reasoning_tokens.unwrap_or(self.reasoning_events)
+        match self.usage_reasoning_tokens {
+            Some(n) if n > 0 || self.reasoning_events == 0 => n,
+            _ => self.reasoning_events,
+        }
     }
 
     /// The first output that is not reasoning (answer text or a tool call): when the
@@ -124,6 +129,12 @@ mod tests {
         assert_eq!(p.reasoning_tokens(), 3);
         p.usage_reasoning_tokens = Some(7);
         assert_eq!(p.reasoning_tokens(), 7, "the server's count wins");
+        p.usage_reasoning_tokens = Some(0);
+        assert_eq!(
+            p.reasoning_tokens(),
+            3,
+            "a 0 beside streamed reasoning is no count"
+        );
         assert_eq!(p.first_non_reasoning_at(), Some(30));
         assert!(!p.is_plain());
     }

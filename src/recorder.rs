@@ -165,6 +165,15 @@ fn record_loop(
         }
         flush(&mut file, &mut write_error);
     }
+    // The run ended without its EndRun (an error, a stop): what was held for the server
+    // tokenizer is written with its event count rather than lost.
+    if let Some((_, w)) = &mut file {
+        for f in deferred {
+            line.clear();
+            to_record(f, None).write_json_line(&mut line);
+            let _ = w.write_all(line.as_bytes());
+        }
+    }
     flush(&mut file, &mut write_error);
 }
 

@@ -255,3 +255,25 @@ fn the_built_in_simulator_reasons_with_sim_reasoning_tokens() {
     let e = run_args(["servescope", "sim", "--reasoning-tokens", "5:3"]).unwrap_err();
     assert!(e.to_string().contains("5:3"), "{e}");
 }
+
+/// The Responses route reasons as the chat route does: `response.reasoning_text.delta`
+/// events first, then `response.output_text.delta`, and `reasoning_tokens` in usage.
+#[test]
+fn the_responses_api_reasons_like_chat() {
+    let server = reasoning_sim(10, ReasoningField::ReasoningContent, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let sum = run(&server.url(), &out, "4", "30", &["--api", "responses"]);
+    assert_eq!(sum.succeeded, 4);
+    let p = sum.phases.as_ref().expect("the run reasoned");
+    assert_eq!((p.reasoning_tokens, p.answer_tokens), (40, 80));
+    assert!(p.ttfa_ms.as_ref().unwrap().mean > sum.ttft_ms.as_ref().unwrap().mean);
+    for r in &common::records(&out) {
+        assert_eq!(r["reasoning_tokens"], 10, "{r}");
+        assert_eq!(
+            (r["reasoning_events"].as_u64(), r["answer_events"].as_u64()),
+            (Some(10), Some(20)),
+            "{r}"
+        );
+    }
+}

@@ -56,6 +56,7 @@ fn prompt_building_cost_with_the_servers_tokenizer() {
         root: reqwest::Url::parse(&sim.url()).unwrap(),
         model: "sim".into(),
         auth: None,
+        insecure: false,
     };
     let t0 = Instant::now();
     let server = Tokenizer::server(spec).unwrap();

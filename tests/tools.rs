@@ -189,7 +189,8 @@ fn dataset_entries_carry_their_own_tools() {
     let own = json!([{"type": "function", "function": {"name": "lookup"}}]);
     let lines = [
         json!({"prompt": "with tools", "output_length": 5, "tools": own}),
-        json!({"prompt": "without", "output_length": 5}),
+        // An empty list, as function-calling datasets write "no tools": none sent.
+        json!({"prompt": "without", "output_length": 5, "tools": []}),
     ];
     std::fs::write(&data, lines.map(|l| l.to_string()).join("\n")).unwrap();
     let out = dir.path().join("out");

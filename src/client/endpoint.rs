@@ -14,6 +14,9 @@ pub struct Endpoint {
     pub models_url: Url,
     /// The server root (scheme, host, port), for `/metrics` and the like.
     pub root: Url,
+    /// Where the server's own routes (`/tokenize`) hang: the root, or the path before
+    /// `/v1` when a gateway serves the engine under a prefix (`http://gw/llama/v1`).
+    pub server_root: Url,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,7 @@ impl Endpoint {
             url: url_final,
             models_url: with_path(&format!("{prefix}/models")),
             root: with_path("/"),
+            server_root: with_path(&format!("{}/", prefix.strip_suffix("/v1").unwrap_or(""))),
         })
     }
 }
@@ -117,6 +121,9 @@ mod tests {
         assert_eq!(e.url.as_str(), "https://h/openai/v1/completions");
         assert_eq!(e.models_url.as_str(), "https://h/openai/v1/models");
         assert_eq!(e.root.as_str(), "https://h/");
+        assert_eq!(e.server_root.as_str(), "https://h/openai/");
+        let e = Endpoint::parse("http://h:1", None).unwrap();
+        assert_eq!(e.server_root.as_str(), "http://h:1/");
 
         let e = Endpoint::parse("http://h:1/v1/embeddings", None).unwrap();
         assert_eq!(e.api, Api::Embeddings);

@@ -208,6 +208,12 @@ impl HttpClient {
         self.auth.clone()
     }
 
+    /// `--insecure`: certificates are not checked (other clients of the same server,
+    /// such as the tokenizer's, follow it).
+    pub fn insecure(&self) -> bool {
+        self.insecure
+    }
+
     /// A message with the API key masked (gateways echo it in errors), in any form
     /// `redact` recognises.
     pub fn mask(&self, msg: String) -> String {

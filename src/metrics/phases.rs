@@ -10,13 +10,15 @@ use super::summary::{Sample, with_intervals};
 use crate::record::RequestRecord;
 
 /// What a summary needs of one request's phases. µs on the run clock; times are kept
-/// with `NONE` for absent (40 bytes, not 72 with options: `report` holds one per record).
+/// with `NONE` for absent (48 bytes, not 80 with options: `report` holds one per record).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PhaseFacts {
     /// Reasoning events arrived, or the server counted reasoning tokens.
     pub reasoned: bool,
     /// `Phases::reasoning_tokens`: the server's count, else one per reasoning event.
     pub reasoning_tokens: u32,
+    /// Tool-call events (`metrics::tools` reads them with `first_tool`).
+    pub tool_events: u32,
     first_reasoning: u64,
     last_reasoning: u64,
     first_answer: u64,
@@ -34,6 +36,7 @@ impl Default for PhaseFacts {
         PhaseFacts {
             reasoned: false,
             reasoning_tokens: 0,
+            tool_events: 0,
             first_reasoning: NONE,
             last_reasoning: NONE,
             first_answer: NONE,
@@ -54,6 +57,7 @@ impl PhaseFacts {
         PhaseFacts {
             reasoned: p.reasoning_events > 0 || p.usage_reasoning_tokens.unwrap_or(0) > 0,
             reasoning_tokens: p.reasoning_tokens(),
+            tool_events: p.tool_events,
             first_reasoning: p.first_reasoning_at.unwrap_or(NONE),
             last_reasoning: p.last_reasoning_at.unwrap_or(NONE),
             first_answer: p.first_non_reasoning_at().unwrap_or(NONE),

@@ -15,7 +15,7 @@ use super::slo::{Goodput, Slo, goodput};
 use super::stats::{Counts, Stats, with_defaults};
 use super::steady::SteadyState;
 use super::summary_json::SummaryJson;
-use super::tools::{ToolFacts, ToolSummary};
+use super::tools::ToolSummary;
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 
 /// How many messages are kept per failure kind (the rest are only counted).
@@ -40,8 +40,6 @@ pub struct Sample {
     pub source: TokenSource,
     pub ok: bool,
     pub retries: u32,
-    /// Its tool calls, when it made any (`tools.rs`).
-    pub tool: Option<ToolFacts>,
     /// Reasoning and answer phases (`metrics::phases`).
     pub phase: PhaseFacts,
     /// Embeddings: the inputs the request carried.
@@ -149,7 +147,6 @@ impl RunData {
             source: r.output_tokens_source,
             ok,
             retries: r.retries,
-            tool: ToolFacts::of(r),
             phase: PhaseFacts::of(r),
             inputs: r.inputs,
         });

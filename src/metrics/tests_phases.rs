@@ -188,7 +188,8 @@ fn steady_latencies_carry_ttfa_only_when_some_request_reasoned() {
 
 #[test]
 fn phase_facts_stay_small() {
-    // `report` keeps one Sample per record: a million records, 40 MB of phases.
-    assert_eq!(std::mem::size_of::<PhaseFacts>(), 40);
-    assert!(std::mem::size_of::<Sample>() <= 176);
+    // `report` keeps one Sample per record: a million records, 48 MB of phases (tool
+    // calls included).
+    assert_eq!(std::mem::size_of::<PhaseFacts>(), 48);
+    assert!(std::mem::size_of::<Sample>() <= 192);
 }

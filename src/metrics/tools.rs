@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::stats::{SavedStats, Stats};
 use super::summary::Sample;
-use crate::record::RequestRecord;
 
 /// One request's tool calls (absent: it called none).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,11 +23,12 @@ pub struct ToolFacts {
 }
 
 impl ToolFacts {
-    pub fn of(r: &RequestRecord) -> Option<ToolFacts> {
-        let p = r.phases.as_ref()?;
+    /// Read from the sample's phase facts (not kept twice: `report` holds one sample per
+    /// record).
+    pub fn of(s: &Sample) -> Option<ToolFacts> {
         Some(ToolFacts {
-            first_at: p.first_tool_at?,
-            events: p.tool_events,
+            first_at: s.phase.first_tool()?,
+            events: s.phase.tool_events,
         })
     }
 }
@@ -51,7 +51,7 @@ pub struct ToolSummary {
 pub fn summarize(ok: &[&Sample], pcts: &[f64]) -> Option<ToolSummary> {
     let called: Vec<(u64, ToolFacts)> = ok
         .iter()
-        .filter_map(|s| s.tool.map(|t| (s.started, t)))
+        .filter_map(|s| ToolFacts::of(s).map(|t| (s.started, t)))
         .collect();
     if called.is_empty() {
         return None;

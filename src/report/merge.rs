@@ -15,7 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use super::document::{
-    MergedFrom, ResultsDoc, RoundsDoc, RunParams, SCHEMA_VERSION, SavedRun, ShardsDoc,
+    CountedWith, MergedFrom, ResultsDoc, RoundsDoc, RunParams, SCHEMA_VERSION, SavedRun, ShardsDoc,
+    TruncatedPrompts,
 };
 use super::merge_inputs::{
     Input, check_output, check_runs_match, check_shards, read_input, warn_other_servers,
@@ -322,9 +323,41 @@ fn merged_header(
         shards: None,
         // Each part's own history; the merged directory is one new session.
         appended: None,
+        output_tokens_counted_with: counted_with(inputs),
+        truncated_prompts: truncated(inputs),
         runs: Vec::new(),
         ..first.clone()
     }
+}
+
+/// The default-tokenizer warning of any part, over the runs of every part that had it.
+fn counted_with(inputs: &[Input]) -> Option<CountedWith> {
+    let mut parts = inputs
+        .iter()
+        .filter_map(|i| i.doc.output_tokens_counted_with.as_ref());
+    let mut merged = parts.next()?.clone();
+    for c in parts {
+        for run in &c.runs {
+            if !merged.runs.contains(run) {
+                merged.runs.push(run.clone());
+            }
+        }
+        merged.server_can_tokenize |= c.server_can_tokenize;
+    }
+    Some(merged)
+}
+
+/// The prompts `--max-input-length` cut: every shard reads (and cuts) the whole dataset,
+/// so the parts' counts are not added; the largest stands for all.
+fn truncated(inputs: &[Input]) -> Option<TruncatedPrompts> {
+    inputs
+        .iter()
+        .filter_map(|i| i.doc.truncated_prompts.clone())
+        .reduce(|a, b| TruncatedPrompts {
+            max_input_length: a.max_input_length.max(b.max_input_length),
+            truncated: a.truncated.max(b.truncated),
+            prompts: a.prompts.max(b.prompts),
+        })
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ fn sample(started: u64, first: Option<u64>, ended: u64) -> Sample {
         source: TokenSource::Usage,
         ok: true,
         retries: 0,
-        tool: None,
         phase: Default::default(),
         inputs: None,
     }

@@ -358,3 +358,45 @@ fn the_merged_interactivity_is_of_the_merged_runs_not_the_first_parts() {
     assert_eq!(pts[0].output_tok_s, runs[0].summary.output_tok_s);
     assert_eq!(pts[0].per_gpu, Some(runs[0].summary.output_tok_s / 2.0));
 }
+
+#[test]
+fn the_default_tokenizer_warning_of_any_part_survives_the_merge() {
+    let (a, b, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    write_dir(
+        a.path(),
+        "r",
+        "rate",
+        1000.0,
+        &[rec("r", 0, 0, 100_000, 200_000)],
+    );
+    write_dir(
+        b.path(),
+        "r",
+        "rate",
+        1000.0,
+        &[rec("r", 0, 0, 50_000, 100_000)],
+    );
+    // Only the second part counted output with the default tokenizer.
+    let file = b.path().join("results.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    doc["output_tokens_counted_with"] = json!({"tokenizer": "builtin:cl100k", "runs": ["r"],
+        "server_can_tokenize": true, "warning": "w"});
+    doc["truncated_prompts"] = json!({"max_input_length": 64, "truncated": 3, "prompts": 10});
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+    let target = out.path().join("merged");
+    merge(opts(&dirs, &target)).unwrap();
+    let merged = ResultsDoc::read(&target.join("results.json")).unwrap();
+    let c = merged
+        .output_tokens_counted_with
+        .expect("the warning is kept");
+    assert_eq!(
+        (c.runs, c.server_can_tokenize),
+        (vec!["r".to_string()], true)
+    );
+    assert_eq!(merged.truncated_prompts.unwrap().truncated, 3);
+}

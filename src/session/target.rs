@@ -122,9 +122,10 @@ impl Target {
     /// Where `--tokenizer server` asks: the server root, the model, the key.
     pub fn tokenizer_spec(&self) -> crate::workload::server_tok::ServerSpec {
         crate::workload::server_tok::ServerSpec {
-            root: self.endpoint.root.clone(),
+            root: self.endpoint.server_root.clone(),
             model: self.model.clone(),
             auth: self.client.auth_header(),
+            insecure: self.client.insecure(),
         }
     }
 

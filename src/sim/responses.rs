@@ -104,11 +104,10 @@ fn parse(body: &[u8]) -> Result<Parsed, String> {
 }
 
 /// The kinds of output item the simulator writes, each with its names on the wire.
-/// A reasoning phase is one more variant, its row in `names` (item `reasoning`, part
-/// `reasoning_text`, `response.reasoning_text.delta`/`.done`, prefix `rs`, fields
-/// `"summary":[]`, counted as reasoning) and its tokens in `part_of`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Part {
+    /// The first tokens, with a reasoning phase (`--reasoning-tokens`).
+    Reasoning,
     Answer,
 }
 
@@ -127,6 +126,15 @@ struct Names {
 impl Part {
     fn names(self) -> Names {
         match self {
+            Part::Reasoning => Names {
+                item: "reasoning",
+                part: "reasoning_text",
+                delta: "response.reasoning_text.delta",
+                done: "response.reasoning_text.done",
+                id_prefix: "rs",
+                fields: r#""summary":[]"#,
+                reasoning: true,
+            },
             Part::Answer => Names {
                 item: "message",
                 part: "output_text",
@@ -141,8 +149,12 @@ impl Part {
 }
 
 /// Which item output token `j` belongs to.
-fn part_of(_plan: &Plan, _j: u32) -> Part {
-    Part::Answer
+fn part_of(plan: &Plan, j: u32) -> Part {
+    if j < plan.reasoning_tokens() {
+        Part::Reasoning
+    } else {
+        Part::Answer
+    }
 }
 
 /// The output item being written.

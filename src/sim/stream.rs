@@ -290,6 +290,11 @@ impl Plan {
         self.choice_event(&body, None).into()
     }
 
+    /// How many of the first output tokens are reasoning (0 without a reasoning phase).
+    pub(super) fn reasoning_tokens(&self) -> u32 {
+        self.reasoning.map_or(0, |(r, _)| r)
+    }
+
     /// A chat delta of tokens starting in the reasoning (the first `r`): the reasoning
     /// part under `key`, and any answer part after it in the same delta.
     fn reasoning_delta(&self, tokens: std::ops::Range<u32>, r: u32, key: &str) -> String {

@@ -196,10 +196,12 @@ fn conversation(turns: Value, conv: Conversation) -> Result<PromptContent, Strin
     }
 }
 
-/// The entry's own tool definitions (`null` counts as absent).
+/// The entry's own tool definitions (`null` and `[]`, as function-calling datasets
+/// write "no tools", count as absent).
 fn tools(location: &str, map: &mut Map<String, Value>) -> Result<Option<ToolSet>, DatasetError> {
     match map.remove("tools") {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if a.is_empty() => Ok(None),
         Some(v) => ToolSet::from_value(&v)
             .map(Some)
             .map_err(|problem| DatasetError::Field {

@@ -64,6 +64,8 @@ pub struct ServerSpec {
     pub model: String,
     /// Sent only to the benchmarked server itself.
     pub auth: Option<HeaderValue>,
+    /// `--insecure`, as for the benchmark's own requests.
+    pub insecure: bool,
 }
 
 /// The endpoint's tokenizer: found by [`ServerTokenizer::detect`].
@@ -97,6 +99,7 @@ impl ServerTokenizer {
         let http = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
+            .tls_danger_accept_invalid_certs(spec.insecure)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let rt = tokio::runtime::Builder::new_multi_thread()

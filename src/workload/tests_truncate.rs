@@ -79,3 +79,32 @@ fn a_last_turn_too_long_alone_is_cut() {
     assert_eq!(m[0]["content"], json!(words(5)));
     assert_eq!(m[1]["content"], json!(words(15)));
 }
+
+#[test]
+fn a_dropped_tool_call_takes_its_results_with_it() {
+    let tok = Tokenizer::builtin();
+    let call = json!([{"id": "c1", "type": "function",
+        "function": {"name": "f", "arguments": words(8)}}]);
+    let messages = json!([
+        {"role": "user", "content": words(10)},
+        {"role": "assistant", "content": words(2), "tool_calls": call},
+        {"role": "tool", "tool_call_id": "c1", "content": words(3)},
+        {"role": "assistant", "content": words(4)},
+        {"role": "user", "content": words(10)},
+    ]);
+    // 10 + (2 + 8 arguments) + 3 + 4 + 10 = 37 tokens: dropping the first turn (27 left)
+    // and the call (with its result: 14 left) fits 20.
+    let mut entries = vec![entry(PromptContent::Messages(messages))];
+    assert_eq!(truncate_all(&mut entries, &tok, 20).unwrap(), 1);
+    let PromptContent::Messages(m) = &entries[0].content else {
+        panic!()
+    };
+    assert_eq!(
+        m,
+        &json!([
+            {"role": "assistant", "content": words(4)},
+            {"role": "user", "content": words(10)},
+        ]),
+        "no orphaned tool message"
+    );
+}

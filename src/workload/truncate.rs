@@ -82,10 +82,19 @@ pub fn truncate_all(
 
 fn count_message(msg: &Value, tok: &Tokenizer) -> Result<usize, String> {
     let mut n = 0;
-    for t in contents(msg) {
+    for t in contents(msg).into_iter().chain(call_arguments(msg)) {
         n += tok.try_encode(t)?.len();
     }
     Ok(n)
+}
+
+/// An assistant message's tool-call arguments: they take room in the prompt too.
+fn call_arguments(msg: &Value) -> impl Iterator<Item = &str> {
+    msg.get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.pointer("/function/arguments").and_then(Value::as_str))
 }
 
 /// Drops the oldest turns that are neither system messages nor the last user turn,
@@ -112,9 +121,20 @@ fn truncate_messages(m: &mut Value, tok: &Tokenizer, n: usize) -> Result<bool, S
         if total <= n {
             break;
         }
-        if i != last_user && role(&list[i]).as_deref() != Some("system") {
-            keep[i] = false;
-            total -= counts[i];
+        if !keep[i] || i == last_user || role(&list[i]).as_deref() == Some("system") {
+            continue;
+        }
+        keep[i] = false;
+        total -= counts[i];
+        // A call's results go with it: a `tool` message without its call is refused.
+        if list[i].get("tool_calls").is_some() {
+            for j in i + 1..list.len() {
+                if j == last_user || role(&list[j]).as_deref() != Some("tool") {
+                    break;
+                }
+                keep[j] = false;
+                total -= counts[j];
+            }
         }
     }
     if total > n {

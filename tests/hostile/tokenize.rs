@@ -482,3 +482,31 @@ fn org_name_is_found_in_the_local_hugging_face_cache() {
         "{err}"
     );
 }
+
+/// A gateway serving the engine under a prefix: `/llama/v1/...` for the API, so its
+/// tokenize route is `/llama/tokenize`, never the gateway's root.
+#[test]
+fn a_prefixed_endpoint_is_tokenized_under_its_prefix() {
+    let srv = serve(|r| {
+        if r.path == "/llama/v1/models" {
+            return models("\"m\"");
+        }
+        if r.path == "/llama/v1/chat/completions" {
+            return chat_stream(4, Duration::from_millis(1));
+        }
+        match r.path.strip_prefix("/llama") {
+            Some(rest) => llama_cpp(&Request {
+                path: rest.to_string(),
+                ..r.clone()
+            })
+            .unwrap_or_else(not_found),
+            None => not_found(),
+        }
+    });
+    let doc = run(&format!("{}/llama/v1", srv.url()), &[]).unwrap();
+    let name = doc["tokenizer"].as_str().unwrap();
+    assert!(
+        name.contains("llama.cpp") && name.contains("/llama/"),
+        "{name}"
+    );
+}
