@@ -314,3 +314,41 @@ fn tool_input_errors_name_the_flag_file_and_entry() {
     let err = input_error(&with(&["--tool-choice", "required"]));
     assert!(err.contains("--tool-choice needs --tools"), "{err}");
 }
+
+/// The Responses API carries the same tools (in its flat shape) and the simulator answers
+/// with a `function_call` item whose argument deltas are the tool-call events.
+#[test]
+fn the_responses_api_calls_tools_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = tools_file(dir.path());
+    let out = dir.path().join("out");
+    let sim = sim(1.0);
+    let s = common::session(&[
+        "batch",
+        "--batch-sizes",
+        "4",
+        "--endpoint",
+        &sim.url(),
+        "--api",
+        "responses",
+        "--input-len",
+        "20",
+        "--output-len",
+        "12",
+        "--tools",
+        tools.to_str().unwrap(),
+        "--tool-choice",
+        "search",
+        "--output-dir",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(s.runs[0].1.succeeded, 4);
+    for r in &common::records(&out) {
+        assert_eq!(r["tool_events"], 12, "{r}");
+        assert_eq!(r["answer_events"], 0, "{r}");
+        assert_eq!(r["first_tool_at"], r["first_token_at"], "{r}");
+    }
+    let t = s.runs[0].1.tools.as_ref().expect("tool figures");
+    assert_eq!((t.requests, t.argument_tokens_total), (4, 48));
+}

@@ -5,7 +5,9 @@
 //! `response.content_part.added`, one delta event per chunk of tokens, its `….done`,
 //! `response.content_part.done`, `response.output_item.done`; last `response.completed`
 //! (status `incomplete` when `max_output_tokens` cut it short) with `usage`. Each event
-//! has its `event:` line and its `type` (last, as vLLM's serializer puts it).
+//! has its `event:` line and its `type` (last, as vLLM's serializer puts it). A request
+//! with `tools` may be answered by a `function_call` item instead (`tools.rs` decides):
+//! its arguments stream as `response.function_call_arguments.delta` events.
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use super::Shared;
 use super::faults;
 use super::http::{self, Parsed};
 use super::stream::{Events, Kind, Plan, Prompt};
+use super::tools::{RawTool, RequestTools};
 
 pub(super) async fn responses(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     http::serve(shared, Kind::Chat, req, parse, ResponsesEvents::default()).await
@@ -32,6 +35,8 @@ struct RawRequest {
     max_output_tokens: Option<i64>,
     stream: Option<bool>,
     ignore_eos: Option<bool>,
+    tools: Option<Vec<RawTool>>,
+    tool_choice: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -98,8 +103,7 @@ fn parse(body: &[u8]) -> Result<Parsed, String> {
         // The Responses API always reports usage.
         include_usage: true,
         ignore_eos: raw.ignore_eos.unwrap_or(false),
-        // The simulator answers Responses requests with text only, tools or not.
-        tools: None,
+        tools: RequestTools::parse(raw.tools, raw.tool_choice)?,
     })
 }
 
@@ -109,6 +113,8 @@ enum Part {
     /// The first tokens, with a reasoning phase (`--reasoning-tokens`).
     Reasoning,
     Answer,
+    /// A call of one of the request's tools: every output token is its arguments.
+    Tool,
 }
 
 struct Names {
@@ -135,6 +141,16 @@ impl Part {
                 fields: r#""summary":[]"#,
                 reasoning: true,
             },
+            // A function call has no content part: `part` is unused.
+            Part::Tool => Names {
+                item: "function_call",
+                part: "",
+                delta: "response.function_call_arguments.delta",
+                done: "response.function_call_arguments.done",
+                id_prefix: "fc",
+                fields: "",
+                reasoning: false,
+            },
             Part::Answer => Names {
                 item: "message",
                 part: "output_text",
@@ -150,7 +166,9 @@ impl Part {
 
 /// Which item output token `j` belongs to.
 fn part_of(plan: &Plan, j: u32) -> Part {
-    if j < plan.reasoning_tokens() {
+    if plan.tool_call().is_some() {
+        Part::Tool
+    } else if j < plan.reasoning_tokens() {
         Part::Reasoning
     } else {
         Part::Answer
@@ -162,6 +180,8 @@ struct OpenItem {
     part: Part,
     id: String,
     text: String,
+    /// A function call's name and call id.
+    call: Option<(String, String)>,
 }
 
 /// One response's events: a sequence number, the item under way, the finished ones.
@@ -203,10 +223,26 @@ impl ResponsesEvents {
         self.id = format!("resp_{}", plan.seq);
     }
 
-    fn open(&mut self, out: &mut String, part: Part) {
+    fn open(&mut self, out: &mut String, plan: &Plan, part: Part) {
         let names = part.names();
         let index = self.done.len();
         let id = format!("{}_{index}_{}", names.id_prefix, self.id);
+        if let (Part::Tool, Some(c)) = (part, plan.tool_call()) {
+            let item = json!({"id": id, "type": "function_call", "status": "in_progress",
+                "arguments": "", "call_id": c.id, "name": c.name});
+            self.event(
+                out,
+                "response.output_item.added",
+                &format!(r#""item":{item},"output_index":{index}"#),
+            );
+            self.item = Some(OpenItem {
+                part,
+                id,
+                text: String::new(),
+                call: Some((c.name.clone(), c.id.clone())),
+            });
+            return;
+        }
         let item = format!(
             r#"{{"id":"{id}","content":[],{},"status":"in_progress","type":"{}"}}"#,
             names.fields, names.item
@@ -228,6 +264,7 @@ impl ResponsesEvents {
             part,
             id,
             text: String::new(),
+            call: None,
         });
     }
 
@@ -238,6 +275,19 @@ impl ResponsesEvents {
         let names = item.part.names();
         let index = self.done.len();
         let (id, text) = (&item.id, Value::from(item.text.as_str()));
+        if let Some((name, call_id)) = &item.call {
+            let members = format!(r#""arguments":{text},"item_id":"{id}","output_index":{index}"#);
+            self.event(out, names.done, &members);
+            let done = json!({"id": id, "type": "function_call", "status": "completed",
+                "arguments": item.text, "call_id": call_id, "name": name});
+            self.event(
+                out,
+                "response.output_item.done",
+                &format!(r#""item":{done},"output_index":{index}"#),
+            );
+            self.done.push(done);
+            return;
+        }
         self.event(
             out,
             names.done,
@@ -274,9 +324,12 @@ impl ResponsesEvents {
                 .unwrap_or(tokens.end);
             if self.item.as_ref().map(|i| i.part) != Some(part) {
                 self.close(out);
-                self.open(out, part);
+                self.open(out, plan, part);
             }
-            let text = plan.text(start..end);
+            let text = match (part, plan.tool_call()) {
+                (Part::Tool, Some(c)) => c.arguments(start..end),
+                _ => plan.text(start..end),
+            };
             let names = part.names();
             if names.reasoning {
                 self.reasoning_tokens += u64::from(end - start);

@@ -290,6 +290,11 @@ impl Plan {
         self.choice_event(&body, None).into()
     }
 
+    /// The tool this response calls instead of answering, if it calls one.
+    pub(super) fn tool_call(&self) -> Option<&ToolCall> {
+        self.tool.as_ref()
+    }
+
     /// How many of the first output tokens are reasoning (0 without a reasoning phase).
     pub(super) fn reasoning_tokens(&self) -> u32 {
         self.reasoning.map_or(0, |(r, _)| r)
