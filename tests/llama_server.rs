@@ -71,6 +71,11 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 /// Start llama-server on a free loopback port (4 slots, continuous batching, metrics
 /// on) and wait until it has loaded the model.
 fn llama() -> Option<Llama> {
+    llama_with(&["--parallel", "4", "--cont-batching", "--metrics"])
+}
+
+/// The server started with these flags (besides the model, address and context).
+fn llama_with(flags: &[&str]) -> Option<Llama> {
     let dir = install_dir();
     let server = dir.join("bin/llama-server");
     let model = dir.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -96,7 +101,7 @@ fn llama() -> Option<Llama> {
     let child = Command::new(&server)
         .args(["-m", model.to_str().unwrap(), "--host", "127.0.0.1"])
         .args(["--port", &port.to_string()])
-        .args(["--parallel", "4", "--cont-batching", "--metrics"])
+        .args(flags)
         .args(["-c", "8192", "-a", "smollm2"])
         .stdout(Stdio::null())
         .stderr(log.reopen().unwrap())
@@ -454,5 +459,46 @@ fn exact_input_lengths_with_the_servers_tokenizer() {
             256,
             "server prompt_tokens {p} minus the template's {overhead}"
         );
+    }
+}
+
+/// llama.cpp serves `/v1/embeddings` when started with `--embeddings` (the same model,
+/// mean-pooled): `--api embeddings --batch-inputs 4` gets one vector per input back,
+/// and the server's own prompt-token count beside the client's.
+#[test]
+fn embeddings_against_llama_cpp() {
+    let Some(server) = llama_with(&["--embeddings", "--pooling", "mean", "--parallel", "2"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("emb");
+    let s = session(&[
+        "concurrency",
+        "--endpoint",
+        &server.url,
+        "--api",
+        "embeddings",
+        "--batch-inputs",
+        "4",
+        "--concurrency",
+        "2",
+        "--num-requests",
+        "4",
+        "--input-len",
+        "16",
+        "--output-dir",
+        d.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let sum = &s.runs[0].1;
+    assert_eq!((sum.succeeded, sum.total), (4, 4));
+    let e = sum.embeddings.as_ref().expect("an embeddings summary");
+    assert_eq!(e.inputs, 16);
+    for r in records(&d) {
+        assert_eq!(r["inputs"], 4, "{r}");
+        assert_eq!(r["input_tokens"], 64, "{r}");
+        // The server counts the four inputs in its own tokenizer (and special tokens).
+        assert!(r["prompt_tokens"].as_u64().unwrap() >= 4, "{r}");
+        assert!(r["events"].as_array().unwrap().is_empty(), "{r}");
     }
 }
