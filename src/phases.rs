@@ -70,9 +70,12 @@ impl Phases {
     /// All output was answer text: nothing to record beyond the events themselves
     /// (requests.jsonl then carries no phase fields, as before phases existed).
     pub fn is_plain(&self) -> bool {
-        self.reasoning_events == 0
-            && self.tool_events == 0
-            && self.usage_reasoning_tokens.unwrap_or(0) == 0
+        !self.reasoned() && self.tool_events == 0
+    }
+
+    /// Reasoning events arrived, or the server counted reasoning tokens.
+    pub fn reasoned(&self) -> bool {
+        self.reasoning_events > 0 || self.usage_reasoning_tokens.unwrap_or(0) > 0
     }
 
     /// Reasoning tokens: the server's count when given, else one per reasoning event. A

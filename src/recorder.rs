@@ -132,13 +132,7 @@ fn record_loop(
         // Drain whatever is queued before flushing: one write per burst, not per record.
         while let Some(msg) = next.take() {
             let mut keep = |rec: RequestRecord, data: &mut RunData| {
-                if let Some((path, w)) = &mut file {
-                    line.clear();
-                    rec.write_json_line(&mut line);
-                    if let Err(e) = w.write_all(line.as_bytes()) {
-                        write_error.get_or_insert(format!("{}: {e}", path.display()));
-                    }
-                }
+                write_line(&mut file, &mut line, &rec, &mut write_error);
                 data.push(&rec);
             };
             match msg {
@@ -167,14 +161,26 @@ fn record_loop(
     }
     // The run ended without its EndRun (an error, a stop): what was held for the server
     // tokenizer is written with its event count rather than lost.
-    if let Some((_, w)) = &mut file {
-        for f in deferred {
-            line.clear();
-            to_record(f, None).write_json_line(&mut line);
-            let _ = w.write_all(line.as_bytes());
-        }
+    for f in deferred {
+        write_line(&mut file, &mut line, &to_record(f, None), &mut write_error);
     }
     flush(&mut file, &mut write_error);
+}
+
+/// One requests.jsonl line; the first write error is kept for the run's end.
+fn write_line(
+    file: &mut Option<(PathBuf, BufWriter<File>)>,
+    line: &mut String,
+    rec: &RequestRecord,
+    err: &mut Option<String>,
+) {
+    if let Some((path, w)) = file {
+        line.clear();
+        rec.write_json_line(line);
+        if let Err(e) = w.write_all(line.as_bytes()) {
+            err.get_or_insert(format!("{}: {e}", path.display()));
+        }
+    }
 }
 
 fn flush(file: &mut Option<(PathBuf, BufWriter<File>)>, err: &mut Option<String>) {

@@ -47,15 +47,10 @@ impl Default for PhaseFacts {
 
 impl PhaseFacts {
     pub fn of(r: &RequestRecord) -> PhaseFacts {
-        let Some(p) = &r.phases else {
-            // Answer text throughout: the answer starts at the first event.
-            return PhaseFacts {
-                first_answer: r.events.first().copied().unwrap_or(NONE),
-                ..PhaseFacts::default()
-            };
-        };
+        // A plain record's phases: answer text throughout, from the first event.
+        let p = r.phases();
         PhaseFacts {
-            reasoned: p.reasoning_events > 0 || p.usage_reasoning_tokens.unwrap_or(0) > 0,
+            reasoned: p.reasoned(),
             reasoning_tokens: p.reasoning_tokens(),
             tool_events: p.tool_events,
             first_reasoning: p.first_reasoning_at.unwrap_or(NONE),

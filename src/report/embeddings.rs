@@ -12,24 +12,7 @@ pub(super) fn no_output_row(key: &str) -> bool {
 
 /// Requests, throughput, tokens and concurrency of an embeddings run, a line each.
 pub(super) fn totals(s: &Summary, e: &EmbeddingTotals) -> String {
-    let mut out = format!(
-        "requests   {} ok / {} sent ({} failed{})   duration {:.3} s\n",
-        s.succeeded,
-        s.total,
-        s.total - s.succeeded,
-        if s.retried > 0 {
-            format!(", {} retried", s.retried)
-        } else {
-            String::new()
-        },
-        s.duration_s
-    );
-    if s.warmup_requests > 0 {
-        out.push_str(&format!(
-            "           {} warm-up requests excluded\n",
-            s.warmup_requests
-        ));
-    }
+    let mut out = super::table::requests_lines(s);
     out.push_str(&format!(
         "throughput {:.1} inputs/s · {:.1} input tok/s · {:.3} req/s (embeddings)\n",
         e.inputs_s, s.input_tok_s, s.req_s

@@ -157,30 +157,35 @@ fn steady_block(s: &Summary) -> String {
 }
 
 /// Requests, throughput, tokens and concurrency, a line each.
-fn totals(s: &Summary) -> String {
-    if let Some(e) = &s.embeddings {
-        return super::embeddings::totals(s, e);
-    }
-    let mut out = String::new();
-    let failed = s.total - s.succeeded;
-    out.push_str(&format!(
+/// The requests line (sent, ok, failed, retried, duration) and the warm-up line, for
+/// every kind of run.
+pub(super) fn requests_lines(s: &Summary) -> String {
+    let mut out = format!(
         "requests   {} ok / {} sent ({} failed{})   duration {:.3} s\n",
         s.succeeded,
         s.total,
-        failed,
+        s.total - s.succeeded,
         if s.retried > 0 {
             format!(", {} retried", s.retried)
         } else {
             String::new()
         },
         s.duration_s
-    ));
+    );
     if s.warmup_requests > 0 {
         out.push_str(&format!(
             "           {} warm-up requests excluded\n",
             s.warmup_requests
         ));
     }
+    out
+}
+
+fn totals(s: &Summary) -> String {
+    if let Some(e) = &s.embeddings {
+        return super::embeddings::totals(s, e);
+    }
+    let mut out = requests_lines(s);
     out.push_str(&format!(
         "throughput {:.1} output tok/s · {:.1} input tok/s · {:.1} total tok/s · {:.3} req/s\n",
         s.output_tok_s, s.input_tok_s, s.total_tok_s, s.req_s

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use super::Shared;
 use super::conn::Conn;
 use super::driver::Arrival;
 use super::faults::FaultKind;
-use super::http::{MAX_BODY_BYTES, bad_request, before_response, unavailable};
+use super::http::{Arrived, arrive, bad_request, unavailable};
 use super::sched::NewRequest;
 use super::stream::{INLINE_COUNT_BYTES, mix, off_thread, sleep_until};
 
@@ -86,19 +86,15 @@ fn parse(body: &[u8], default_dim: u32) -> Result<Parsed, String> {
 }
 
 pub(super) async fn embeddings(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let t0 = tokio::time::Instant::now();
-    let fault = shared.config.faults.decide(shared.next_ordinal());
-    let conn = req
-        .extensions()
-        .get::<ConnectInfo<Conn>>()
-        .map(|c| c.0.clone());
-    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(e) => return bad_request(format!("could not read request body: {e}")),
+    let Arrived {
+        t0,
+        fault,
+        conn,
+        body,
+    } = match arrive(&shared, req).await {
+        Ok(a) => a,
+        Err(answered) => return answered,
     };
-    if let Some(kind) = fault.filter(|k| k.before_response()) {
-        return before_response(&shared, kind, conn);
-    }
     let parsed = match parse(&body, shared.config.embedding_dim) {
         Ok(p) => p,
         Err(message) => return bad_request(message),

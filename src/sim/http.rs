@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -73,15 +74,17 @@ async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
     serve(shared, kind, req, |body| parse(kind, body), stream::Chunks).await
 }
 
-/// One generation request of any API: `read` parses its body, `events` writes the
-/// answer; arrival, faults, the engine and pacing are the same for all.
-pub(super) async fn serve(
-    shared: Arc<Shared>,
-    kind: Kind,
-    req: Request,
-    read: impl FnOnce(&[u8]) -> Result<Parsed, String>,
-    events: impl Events,
-) -> Response {
+/// A request as it arrived: when, the fault it drew, its connection, its body.
+pub(super) struct Arrived {
+    pub t0: tokio::time::Instant,
+    pub fault: Option<FaultKind>,
+    pub conn: Option<Conn>,
+    pub body: Bytes,
+}
+
+/// The arrival every route shares; `Err` is the answer already given (an unreadable
+/// body, or a fault that answers before any response).
+pub(super) async fn arrive(shared: &Shared, req: Request) -> Result<Arrived, Response> {
     // Deadlines count from here, before the body is even read: as close to arrival as we get.
     let t0 = tokio::time::Instant::now();
     // The ordinal too: arrival order is handler-start order.
@@ -92,12 +95,38 @@ pub(super) async fn serve(
         .map(|c| c.0.clone());
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(e) => return bad_request(format!("could not read request body: {e}")),
+        Err(e) => return Err(bad_request(format!("could not read request body: {e}"))),
     };
     // Before parsing: these answer any request, valid or not, and skip generation.
     if let Some(kind) = fault.filter(|k| k.before_response()) {
-        return before_response(&shared, kind, conn);
+        return Err(before_response(shared, kind, conn));
     }
+    Ok(Arrived {
+        t0,
+        fault,
+        conn,
+        body,
+    })
+}
+
+/// One generation request of any API: `read` parses its body, `events` writes the
+/// answer; arrival, faults, the engine and pacing are the same for all.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    kind: Kind,
+    req: Request,
+    read: impl FnOnce(&[u8]) -> Result<Parsed, String>,
+    events: impl Events,
+) -> Response {
+    let Arrived {
+        t0,
+        fault,
+        conn,
+        body,
+    } = match arrive(&shared, req).await {
+        Ok(a) => a,
+        Err(answered) => return answered,
+    };
     // An invalid request gets its 400 and no fault (none is counted).
     let parsed = match read(&body) {
         Ok(parsed) => parsed,

@@ -223,48 +223,45 @@ impl ResponsesEvents {
         self.id = format!("resp_{}", plan.seq);
     }
 
+    /// `response.output_item.added` / `.done` with the item's JSON.
+    fn item_event(&mut self, out: &mut String, ty: &str, item: &str, index: usize) {
+        self.event(out, ty, &format!(r#""item":{item},"output_index":{index}"#));
+    }
+
     fn open(&mut self, out: &mut String, plan: &Plan, part: Part) {
         let names = part.names();
         let index = self.done.len();
         let id = format!("{}_{index}_{}", names.id_prefix, self.id);
-        if let (Part::Tool, Some(c)) = (part, plan.tool_call()) {
-            let item = json!({"id": id, "type": "function_call", "status": "in_progress",
-                "arguments": "", "call_id": c.id, "name": c.name});
+        let call = match (part, plan.tool_call()) {
+            (Part::Tool, Some(c)) => Some((c.name.clone(), c.id.clone())),
+            _ => None,
+        };
+        let item = match &call {
+            Some((name, call_id)) => json!({"id": id, "type": "function_call",
+                "status": "in_progress", "arguments": "", "call_id": call_id, "name": name})
+            .to_string(),
+            None => format!(
+                r#"{{"id":"{id}","content":[],{},"status":"in_progress","type":"{}"}}"#,
+                names.fields, names.item
+            ),
+        };
+        self.item_event(out, "response.output_item.added", &item, index);
+        // A function call has no content part.
+        if call.is_none() {
+            let part_json = format!(r#"{{"text":"","type":"{}"}}"#, names.part);
             self.event(
                 out,
-                "response.output_item.added",
-                &format!(r#""item":{item},"output_index":{index}"#),
+                "response.content_part.added",
+                &format!(
+                    r#""content_index":0,"item_id":"{id}","output_index":{index},"part":{part_json}"#
+                ),
             );
-            self.item = Some(OpenItem {
-                part,
-                id,
-                text: String::new(),
-                call: Some((c.name.clone(), c.id.clone())),
-            });
-            return;
         }
-        let item = format!(
-            r#"{{"id":"{id}","content":[],{},"status":"in_progress","type":"{}"}}"#,
-            names.fields, names.item
-        );
-        self.event(
-            out,
-            "response.output_item.added",
-            &format!(r#""item":{item},"output_index":{index}"#),
-        );
-        let part_json = format!(r#"{{"text":"","type":"{}"}}"#, names.part);
-        self.event(
-            out,
-            "response.content_part.added",
-            &format!(
-                r#""content_index":0,"item_id":"{id}","output_index":{index},"part":{part_json}"#
-            ),
-        );
         self.item = Some(OpenItem {
             part,
             id,
             text: String::new(),
-            call: None,
+            call,
         });
     }
 
@@ -275,41 +272,38 @@ impl ResponsesEvents {
         let names = item.part.names();
         let index = self.done.len();
         let (id, text) = (&item.id, Value::from(item.text.as_str()));
-        if let Some((name, call_id)) = &item.call {
-            let members = format!(r#""arguments":{text},"item_id":"{id}","output_index":{index}"#);
-            self.event(out, names.done, &members);
-            let done = json!({"id": id, "type": "function_call", "status": "completed",
-                "arguments": item.text, "call_id": call_id, "name": name});
-            self.event(
-                out,
-                "response.output_item.done",
-                &format!(r#""item":{done},"output_index":{index}"#),
-            );
-            self.done.push(done);
-            return;
-        }
-        self.event(
-            out,
-            names.done,
-            &format!(r#""content_index":0,"item_id":"{id}","output_index":{index},"text":{text}"#),
-        );
-        let part_json = format!(r#"{{"text":{text},"type":"{}"}}"#, names.part);
-        self.event(
-            out,
-            "response.content_part.done",
-            &format!(
-                r#""content_index":0,"item_id":"{id}","output_index":{index},"part":{part_json}"#
-            ),
-        );
-        let done = format!(
-            r#"{{"id":"{id}","content":[{part_json}],{},"status":"completed","type":"{}"}}"#,
-            names.fields, names.item
-        );
-        self.event(
-            out,
-            "response.output_item.done",
-            &format!(r#""item":{done},"output_index":{index}"#),
-        );
+        let done = match &item.call {
+            Some((name, call_id)) => {
+                let members =
+                    format!(r#""arguments":{text},"item_id":"{id}","output_index":{index}"#);
+                self.event(out, names.done, &members);
+                json!({"id": id, "type": "function_call", "status": "completed",
+                    "arguments": item.text, "call_id": call_id, "name": name})
+                .to_string()
+            }
+            None => {
+                self.event(
+                    out,
+                    names.done,
+                    &format!(
+                        r#""content_index":0,"item_id":"{id}","output_index":{index},"text":{text}"#
+                    ),
+                );
+                let part_json = format!(r#"{{"text":{text},"type":"{}"}}"#, names.part);
+                self.event(
+                    out,
+                    "response.content_part.done",
+                    &format!(
+                        r#""content_index":0,"item_id":"{id}","output_index":{index},"part":{part_json}"#
+                    ),
+                );
+                format!(
+                    r#"{{"id":"{id}","content":[{part_json}],{},"status":"completed","type":"{}"}}"#,
+                    names.fields, names.item
+                )
+            }
+        };
+        self.item_event(out, "response.output_item.done", &done, index);
         self.done
             .push(serde_json::from_str(&done).unwrap_or(Value::Null));
     }
