@@ -61,27 +61,17 @@ impl SafeWords {
     /// Finds the tokenizer's safe words and checks that text made of them re-tokenizes to
     /// exactly their ids. Costs one decode per vocabulary entry (tens of ms for tiktoken).
     pub fn scan(tok: &Tokenizer) -> Result<SafeWords, WordsError> {
-        let mut words = SafeWords {
-            text: String::new(),
-            words: Vec::new(),
-        };
-        for id in 0..tok.vocab_size() {
-            let s = tok.decode(&[id]);
-            if is_shaped(&s) && tok.encode(&s) == [id] {
-                words.push(&[&s], id);
-            }
-        }
-        if words.len() < MIN_WORDS {
-            return Err(WordsError::TooFew {
-                tokenizer: tok.name().to_string(),
-                found: words.len(),
-            });
-        }
-        self_test(tok, &words)?;
-        Ok(words)
+        let found = (0..tok.vocab_size())
+            .filter_map(|id| {
+                let s = tok.decode(&[id]);
+                (is_shaped(&s) && tok.encode(&s) == [id]).then_some((id, s))
+            })
+            .collect();
+        Self::checked(tok, found)
     }
 
-    /// Words found some other way (the server's tokenizer), checked like a scan's.
+    /// Words found by a scan or some other way (the server's tokenizer): at least
+    /// `MIN_WORDS` of them, and text made of them re-tokenizes to their ids.
     pub(super) fn checked(
         tok: &Tokenizer,
         mut found: Vec<(u32, String)>,
