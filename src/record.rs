@@ -81,6 +81,25 @@ impl TokenSource {
     }
 }
 
+/// What a request belongs to besides its run: a session and its turn (synthetic
+/// sessions, a trace's conversations) and the model of a `--model` mix. Each field is
+/// written to requests.jsonl only when set, so other records' lines are unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RequestTag {
+    /// The session (a conversation of several turns) the request is a turn of.
+    pub session: Option<u64>,
+    /// Its turn in the session, counting from 0.
+    pub turn: Option<u32>,
+    /// The model (or LoRA adapter) it was sent to, when the run mixes several.
+    pub model: Option<Arc<str>>,
+}
+
+impl RequestTag {
+    pub fn is_empty(&self) -> bool {
+        self.session.is_none() && self.turn.is_none() && self.model.is_none()
+    }
+}
+
 /// Everything known about one finished request. Times are µs since the run's start.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestRecord {
@@ -117,6 +136,8 @@ pub struct RequestRecord {
     /// Embeddings: the prompts the request carried (`--batch-inputs`); written only
     /// then, so other records' lines are unchanged.
     pub inputs: Option<u32>,
+    /// Session, turn and model, when the workload set them.
+    pub tag: RequestTag,
 }
 
 #[cfg(test)]
@@ -152,6 +173,7 @@ impl RequestRecord {
             retries: 0,
             warmup: false,
             inputs: None,
+            tag: RequestTag::default(),
         }
     }
 }
@@ -224,6 +246,7 @@ impl RequestRecord {
         if let Some(n) = self.inputs {
             let _ = write!(out, ",\"inputs\":{n}");
         }
+        write_tag(out, &self.tag);
         out.push_str("}\n");
     }
 
@@ -294,6 +317,11 @@ impl RequestRecord {
             retries: raw.retries,
             warmup: raw.warmup,
             inputs: raw.inputs,
+            tag: RequestTag {
+                session: raw.session,
+                turn: raw.turn,
+                model: raw.model.map(Arc::from),
+            },
         })
     }
 }
@@ -325,8 +353,28 @@ struct RawRecord {
     warmup: bool,
     #[serde(default)]
     inputs: Option<u32>,
+    #[serde(default)]
+    session: Option<u64>,
+    #[serde(default)]
+    turn: Option<u32>,
+    #[serde(default)]
+    model: Option<String>,
     #[serde(flatten)]
     phases: RawPhases,
+}
+
+/// The tag's fields, each only when set.
+fn write_tag(out: &mut String, tag: &RequestTag) {
+    if let Some(s) = tag.session {
+        let _ = write!(out, ",\"session\":{s}");
+    }
+    if let Some(t) = tag.turn {
+        let _ = write!(out, ",\"turn\":{t}");
+    }
+    if let Some(m) = &tag.model {
+        out.push_str(",\"model\":");
+        push_json_str(out, m);
+    }
 }
 
 /// The phase fields, written only for a record with phases (`answer_events` marks them).

@@ -27,6 +27,8 @@ pub struct Finished {
     pub outcome: Outcome,
     /// Sent during the run's warm-up: recorded, flagged, in no statistic.
     pub warmup: bool,
+    /// Session, turn and model of the request (the workload's `PreparedRequest::tag`).
+    pub tag: crate::record::RequestTag,
 }
 
 enum Msg {
@@ -259,6 +261,7 @@ fn to_record(f: Finished, text_tokens: Option<u32>) -> RequestRecord {
         retries: o.retries,
         inputs: o.inputs,
         warmup: f.warmup,
+        tag: f.tag,
     }
 }
 
@@ -290,6 +293,7 @@ mod tests {
                 ..Outcome::default()
             },
             warmup: false,
+            tag: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ fn sample() -> RequestRecord {
         retries: 0,
         warmup: false,
         inputs: None,
+        tag: RequestTag::default(),
     }
 }
 
@@ -139,4 +140,26 @@ fn bad_lines_are_rejected_with_reason() {
     );
     let unsorted = line.replace("1.120500", "1.050000");
     assert!(RequestRecord::parse_json_line(&unsorted).is_err());
+}
+
+#[test]
+fn session_turn_and_model_are_written_only_when_set_and_round_trip() {
+    let mut r = sample();
+    let mut line = String::new();
+    r.write_json_line(&mut line);
+    for f in ["session", "turn", "model"] {
+        assert!(!line.contains(&format!("\"{f}\"")), "omitted: {line}");
+    }
+    r.tag = RequestTag {
+        session: Some(12),
+        turn: Some(3),
+        model: Some(Arc::from("lora-\"a\"")),
+    };
+    line.clear();
+    r.write_json_line(&mut line);
+    assert!(
+        line.ends_with(",\"session\":12,\"turn\":3,\"model\":\"lora-\\\"a\\\"\"}\n"),
+        "{line}"
+    );
+    assert_eq!(RequestRecord::parse_json_line(line.trim_end()).unwrap(), r);
 }

@@ -72,6 +72,25 @@ impl EncodeBody for BodyOptions {
         Bytes::from(build_body_with_tools(self, prompt, max_tokens, tools))
     }
 
+    fn encode_as(
+        &self,
+        model: &str,
+        prompt: PromptBody<'_>,
+        max_tokens: u32,
+        tools: Option<&ToolSet>,
+    ) -> Bytes {
+        if model == self.model {
+            return self.encode_with_tools(prompt, max_tokens, tools);
+        }
+        // Prepare-time only, and only for a run that mixes models: a copy of the options
+        // keeps the three body builders free of a second model argument.
+        let opts = BodyOptions {
+            model: model.to_string(),
+            ..self.clone()
+        };
+        Bytes::from(build_body_with_tools(&opts, prompt, max_tokens, tools))
+    }
+
     fn batch(&self) -> Option<&dyn crate::workload::BatchBody> {
         (self.api == Api::Embeddings).then_some(self as _)
     }

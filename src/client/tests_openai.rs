@@ -243,3 +243,23 @@ fn usage_reasoning_tokens_are_read() {
         parse(r#"{"choices":[],"usage":{"completion_tokens":5,"completion_tokens_details":null}}"#);
     assert_eq!(i.usage.unwrap().reasoning_tokens(), None);
 }
+
+#[test]
+fn a_mixed_model_replaces_the_runs_in_every_api() {
+    use crate::workload::EncodeBody;
+    for api in [Api::Chat, Api::Completions, Api::Responses, Api::Embeddings] {
+        let opts = BodyOptions {
+            api,
+            model: "base".into(),
+            ignore_eos: false,
+            extra: Map::new(),
+            tools: Default::default(),
+            batch_inputs: 1,
+        };
+        let b = opts.encode_as("lora-a", PromptBody::Text("hi"), 4, None);
+        let b: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(b["model"], "lora-a", "{api:?}");
+        let same = opts.encode_as("base", PromptBody::Text("hi"), 4, None);
+        assert_eq!(same, opts.encode(PromptBody::Text("hi"), 4), "{api:?}");
+    }
+}

@@ -194,7 +194,7 @@ pub(crate) async fn join_all(tasks: &mut JoinSet<()>, ctx: &RunContext) {
 }
 
 /// What the record of a request says about its sending besides its own exchange.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Sending {
     /// Open loop: when the schedule wanted it sent (µs).
     pub scheduled_at: Option<u64>,
@@ -202,6 +202,8 @@ pub struct Sending {
     pub queue_wait: Option<u64>,
     /// Part of the run's warm-up: recorded, flagged, measured by nothing.
     pub warmup: bool,
+    /// Session, turn and model, for the record.
+    pub tag: crate::record::RequestTag,
 }
 
 impl RunContext {
@@ -209,6 +211,7 @@ impl RunContext {
         let body = req.body.clone();
         let how = Sending {
             warmup,
+            tag: req.tag.clone(),
             ..Sending::default()
         };
         self.send_body(req.id, body, req.input_tokens, how, false)
@@ -255,6 +258,7 @@ impl RunContext {
             input_tokens,
             outcome,
             warmup: how.warmup,
+            tag: how.tag,
         });
         answer
     }

@@ -99,6 +99,7 @@ async fn send_timed(
                 scheduled_at: Some(at_us),
                 queue_wait: (cap.is_some() || ctx.sessions.is_some()).then_some(waited),
                 warmup,
+                tag: req.tag.clone(),
             };
             let (body, tokens) = body.unwrap_or_else(|| (req.body.clone(), req.input_tokens));
             ctx.send_body(req.id, body, tokens, how, keep_answer).await

@@ -5,6 +5,7 @@ pub mod blocks;
 pub mod dataset;
 mod dataset_entry;
 pub mod hf_cache;
+pub mod models;
 pub mod prepare;
 pub mod server_tok;
 mod server_words;
@@ -46,6 +47,18 @@ pub trait EncodeBody: Sync {
     ) -> Bytes {
         let _ = tools;
         self.encode(prompt, max_tokens)
+    }
+    /// Sent to `model` instead of the run's (a `--model` mix picks one per request or
+    /// session), with this request's own tools, if any.
+    fn encode_as(
+        &self,
+        model: &str,
+        prompt: Prompt<'_>,
+        max_tokens: u32,
+        tools: Option<&tools::ToolSet>,
+    ) -> Bytes {
+        let _ = model;
+        self.encode_with_tools(prompt, max_tokens, tools)
     }
     /// An API that sends several prompts per request (embeddings): how.
     fn batch(&self) -> Option<&dyn BatchBody> {

@@ -25,6 +25,8 @@ pub struct PreparedRequest {
     /// Prompt tokens as the client's tokenizer counts them.
     pub input_tokens: u32,
     pub max_tokens: u32,
+    /// Session, turn and model, carried to the request's record.
+    pub tag: crate::record::RequestTag,
 }
 
 /// Where prompts come from.
@@ -294,6 +296,7 @@ pub fn prepare_trace(
         body: bytes,
         input_tokens: t.input_len,
         max_tokens: t.output_len,
+        tag: Default::default(),
     }
 }
 
@@ -324,6 +327,7 @@ pub fn prepare_one(
                 body: body.encode(pb, max_tokens),
                 input_tokens: prompt.token_ids.len() as u32,
                 max_tokens,
+                tag: Default::default(),
             })
         }
         // Reads the file up to request i: for one-off use (`RequestStream` is the way to
@@ -362,6 +366,7 @@ pub fn prepare_one(
                 body: bytes,
                 input_tokens: input_tokens as u32,
                 max_tokens,
+                tag: Default::default(),
             })
         }
     }
@@ -396,6 +401,7 @@ fn prepare_batch(
         body: batch.join(&parts),
         input_tokens,
         max_tokens: 0,
+        tag: Default::default(),
     })
 }
 
