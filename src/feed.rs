@@ -290,6 +290,7 @@ mod tests {
             output_len: LengthSpec::Fixed(3),
             seed: 7,
             token_ids: false,
+            models: None,
         };
         let body = BodyOptions {
             api: Api::Chat,

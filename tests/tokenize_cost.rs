@@ -38,6 +38,7 @@ fn cost(tok: &Tokenizer, kind: SyntheticKind) -> (f64, f64) {
         output_len: LengthSpec::Fixed(1),
         seed: 0,
         token_ids: false,
+        models: None,
     };
     let ids: Vec<u64> = (0..1000).collect();
     let t1 = Instant::now();

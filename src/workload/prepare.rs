@@ -76,6 +76,8 @@ pub struct WorkloadSpec {
     pub seed: u64,
     /// Send prompts as token ids (completions API only).
     pub token_ids: bool,
+    /// `--model a,b`: the model of each request (or session), when several are mixed.
+    pub models: Option<Arc<super::models::ModelMix>>,
 }
 
 /// Mix seed, run and request index into one independent stream per request, so requests

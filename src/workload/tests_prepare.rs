@@ -22,6 +22,7 @@ fn spec(input: LengthSpec, output: LengthSpec, seed: u64) -> WorkloadSpec {
         output_len: output,
         seed,
         token_ids: false,
+        models: None,
     }
 }
 
@@ -87,6 +88,7 @@ fn dataset_entries_cycle_and_keep_their_output_length() {
         output_len: LengthSpec::Fixed(9),
         seed: 0,
         token_ids: false,
+        models: None,
     };
     let r = prepare(&s, &opts(Api::Chat), &tok, 0, 3).unwrap();
     assert_eq!(r[0].max_tokens, 5);
@@ -127,6 +129,7 @@ fn trace_prompts_share_exactly_their_common_hash_prefix() {
         output_len: LengthSpec::Fixed(1),
         seed: 0,
         token_ids: false,
+        models: None,
     };
     // The prompt as the server would see it: the body's text, tokenized.
     let tokens = |run: u64, i: u64| {
