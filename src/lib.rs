@@ -158,8 +158,17 @@ fn run_sim(s: SimSettings) -> Result<(), Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;
+        let adapters: Vec<&str> = config
+            .lora_modules
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        let adapters = match adapters.is_empty() {
+            true => String::new(),
+            false => format!("; LoRA adapters {}", adapters.join(", ")),
+        };
         outln!(
-            "servescope sim listening on http://{addr} (model {})",
+            "servescope sim listening on http://{addr} (model {}{adapters})",
             config.model
         );
         sim::serve(listener, config)

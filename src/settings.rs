@@ -200,8 +200,10 @@ pub struct SessionSettings {
 pub struct TargetSettings {
     /// None: the built-in simulator, in-process.
     pub endpoint: Option<String>,
-    /// None: the first model the server lists.
+    /// None: the first model the server lists. With a `--model a,b` mix: its first name.
     pub model: Option<String>,
+    /// `-H`: headers sent with every request to the server.
+    pub headers: crate::client::headers::ExtraHeaders,
     pub api: Option<Api>,
     /// `--batch-inputs`: prompts per embeddings request (1 for the other APIs).
     pub batch_inputs: u32,
@@ -246,6 +248,8 @@ pub struct WorkloadSettings {
     pub tool_choice: Option<crate::workload::tools::ToolChoice>,
     pub count_output_text: bool,
     pub prepare_ahead_mb: usize,
+    /// `--model a,b --model-weights`: the mix of several models; None for one.
+    pub models: Option<std::sync::Arc<crate::workload::models::ModelMix>>,
 }
 
 /// Where prompts come from.

@@ -57,6 +57,7 @@ fn prompt_building_cost_with_the_servers_tokenizer() {
         root: reqwest::Url::parse(&sim.url()).unwrap(),
         model: "sim".into(),
         auth: None,
+        headers: Default::default(),
         insecure: false,
     };
     let t0 = Instant::now();

@@ -219,9 +219,19 @@ pub struct LoadArgs {
     /// tokens (LO:HI: drawn per request), as `servescope sim --reasoning-tokens`
     #[arg(long, value_name = "N|LO:HI", value_parser = crate::sim::ReasoningTokens::parse)]
     pub sim_reasoning_tokens: Option<crate::sim::ReasoningTokens>,
-    /// Model name to request [default: the first id of GET /v1/models]
-    #[arg(long)]
+    /// Model name to request [default: the first id of GET /v1/models]. Several, comma
+    /// separated (a,b: models, or LoRA adapters served under one base), mix them: each
+    /// request goes to one, drawn from --seed (see --model-weights)
+    #[arg(long, value_name = "NAME[,NAME...]")]
     pub model: Option<String>,
+    /// Shares of the --model mix, one per name, e.g. 0.7,0.3 [default: equal shares]
+    #[arg(long, value_name = "W,W...", requires = "model")]
+    pub model_weights: Option<String>,
+    /// Add this header to every request sent to the server (repeatable), e.g.
+    /// -H 'X-Route: canary'. Credential-like ones (Authorization, Cookie, names with
+    /// key, token, secret, auth, password, credential) are sent but never saved or printed
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
     /// Which API to call [default: chat, or what a full --endpoint path names]
     #[arg(long, value_enum)]
     pub api: Option<Api>,

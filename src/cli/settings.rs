@@ -12,6 +12,7 @@ use super::load_modes::{
     PromptMode, batch, capacity, concurrency, dual_round, rate, sweep, throughput, trace,
 };
 use super::{Cli, Command, CompareArgs, MergeArgs, ReportArgs, SimArgs};
+use crate::client::headers::{ExtraHeaders, Header};
 use crate::error::Error;
 use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
@@ -20,6 +21,7 @@ use crate::settings::{
     Prompts, ReportSettings, RunSettings, SessionSettings, Settings, SimSettings, StartSettings,
     TargetSettings, WorkloadSettings,
 };
+use crate::workload::models::ModelMix;
 use crate::workload::synthetic::LengthSpec;
 use crate::workload::tools::{ToolChoice, ToolSet};
 
@@ -113,6 +115,8 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     }
     let metrics = metrics(&a)?;
     let (tools, tool_choice) = tools(&a)?;
+    let (model, models) = model_mix(a.model.as_deref(), a.model_weights.as_deref())?;
+    let headers = headers(&a.headers, a.api_key.is_some())?;
     if a.sim_reasoning_tokens.is_some() && a.endpoint.is_some() {
         return Err(Error::Input(
             "--sim-reasoning-tokens sets the built-in simulator, which --endpoint replaces: give one of them".into(),
@@ -121,7 +125,8 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     Ok(SessionSettings {
         target: TargetSettings {
             endpoint: a.endpoint,
-            model: a.model,
+            model,
+            headers,
             api: a.api,
             batch_inputs,
             api_key: api_key(a.api_key)?,
@@ -147,6 +152,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             tool_choice,
             count_output_text: a.count_output_text,
             prepare_ahead_mb: a.prepare_ahead_mb,
+            models,
         },
         run: RunSettings {
             max_error_rate: a.max_error_rate,
@@ -383,6 +389,59 @@ fn sampling(
         extra.insert(key.into(), serde_json::json!(v));
     }
     Ok(extra)
+}
+
+/// `--model a,b` and `--model-weights`: the model (the first name) and, for several
+/// names, their mix. One name is a plain `--model`, as without a mix.
+fn model_mix(
+    model: Option<&str>,
+    weights: Option<&str>,
+) -> Result<(Option<String>, Option<std::sync::Arc<ModelMix>>), Error> {
+    let Some(model) = model else {
+        return Ok((None, None));
+    };
+    let names: Vec<String> = model.split(',').map(|n| n.trim().to_string()).collect();
+    if let Some(empty) = names.iter().position(String::is_empty) {
+        return Err(Error::Input(format!(
+            "--model {model:?}: name {} is empty (expected NAME or NAME,NAME,...)",
+            empty + 1
+        )));
+    }
+    let weights = match weights {
+        Some(w) => Some(
+            w.split(',')
+                .map(|x| {
+                    x.trim().parse::<f64>().map_err(|_| {
+                        Error::Input(format!(
+                            "--model-weights {w}: {:?} is not a number (expected one share per --model name, e.g. 0.7,0.3)",
+                            x.trim()
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<f64>, Error>>()?,
+        ),
+        None => None,
+    };
+    let mix = ModelMix::new(names, weights).map_err(|e| Error::Input(e.to_string()))?;
+    let first = mix.names()[0].to_string();
+    Ok((Some(first), mix.is_mix().then(|| std::sync::Arc::new(mix))))
+}
+
+/// `-H 'Name: value'`, each checked; an Authorization header and --api-key would
+/// both set it.
+fn headers(given: &[String], api_key: bool) -> Result<ExtraHeaders, Error> {
+    let list = given
+        .iter()
+        .map(|h| Header::parse(h))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Input)?;
+    let headers = ExtraHeaders::new(list).map_err(Error::Input)?;
+    if api_key && headers.has("authorization") {
+        return Err(Error::Input(
+            "-H/--header Authorization and --api-key (or OPENAI_API_KEY) both set the Authorization header; give one".into(),
+        ));
+    }
+    Ok(headers)
 }
 
 /// A key goes into the Authorization header, which cannot hold a control character:

@@ -41,6 +41,12 @@ pub struct SimModelArgs {
     /// Model id the simulator serves [default: servescope-sim]
     #[arg(long)]
     pub model: Option<String>,
+    /// LoRA adapters served beside --model, as vLLM's --lora-modules: each listed in
+    /// /v1/models and answering under its own name; @MS delays each of its requests'
+    /// start by MS ms (its TTFT shows the adapter's cost). With any, a request naming a
+    /// model not served gets vLLM's 404
+    #[arg(long, value_name = "NAME[=PATH][@MS],...", value_delimiter = ',', value_parser = crate::sim::LoraModule::parse)]
+    pub lora_modules: Vec<crate::sim::LoraModule>,
     /// Output tokens per streamed chunk, >1 mimics speculative decoding [default: 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub tokens_per_chunk: Option<u32>,
@@ -264,6 +270,10 @@ impl SimModelArgs {
         if let Some(v) = &self.model {
             cfg.model = v.clone();
         }
+        if !self.lora_modules.is_empty() {
+            cfg.lora_modules = self.lora_modules.clone();
+        }
+        crate::sim::check_served(&cfg)?;
         cfg.tokens_per_chunk = self.tokens_per_chunk.unwrap_or(cfg.tokens_per_chunk);
         cfg.role_chunk &= !self.no_role_chunk;
         cfg.seed = self.seed.unwrap_or(cfg.seed);

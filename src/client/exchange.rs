@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::HeaderValue;
 use tokio_rustls::TlsConnector;
 
 use super::RequestObserver;
@@ -285,11 +284,7 @@ impl HttpClient {
                 (c, false)
             }
         };
-        let head = http1::request_head(
-            url,
-            self.auth.as_ref().map(HeaderValue::as_bytes),
-            body.len(),
-        );
+        let head = http1::request_head(url, &self.head_lines, body.len());
         // Only a kept-alive connection can have been closed by the server as the request
         // went out (it may not have seen the request); a new one that closes unanswered
         // was the server's answer. Not connecting is a connect error; a connection that

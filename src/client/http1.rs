@@ -50,9 +50,37 @@ impl<'a> Origin<'a> {
     }
 }
 
-/// The request head: `POST` with a JSON body, asking for an event stream.
-pub fn request_head(url: &Url, auth: Option<&[u8]>, body_len: usize) -> Vec<u8> {
-    let mut h = Vec::with_capacity(200 + url.path().len() + auth.map_or(0, <[u8]>::len));
+/// The request head's lines that are the same for every request of a client, built
+/// once: User-Agent, Content-Type, Accept (each unless `-H` gives its own), the
+/// Authorization header, then the `-H` headers.
+pub fn fixed_head_lines(auth: Option<&[u8]>, extra: &super::headers::ExtraHeaders) -> Vec<u8> {
+    let mut h = Vec::with_capacity(128);
+    let ua = concat!("servescope/", env!("CARGO_PKG_VERSION"));
+    for (name, value) in [
+        ("User-Agent", ua),
+        ("Content-Type", "application/json"),
+        ("Accept", "text/event-stream"),
+    ] {
+        if !extra.has(name) {
+            h.extend_from_slice(name.as_bytes());
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(value.as_bytes());
+            h.extend_from_slice(b"\r\n");
+        }
+    }
+    if let Some(a) = auth {
+        h.extend_from_slice(b"Authorization: ");
+        h.extend_from_slice(a);
+        h.extend_from_slice(b"\r\n");
+    }
+    h.extend_from_slice(&extra.head_lines());
+    h
+}
+
+/// The request head: `POST` with a JSON body, asking for an event stream; `fixed` is
+/// [`fixed_head_lines`].
+pub fn request_head(url: &Url, fixed: &[u8], body_len: usize) -> Vec<u8> {
+    let mut h = Vec::with_capacity(100 + url.path().len() + fixed.len());
     h.extend_from_slice(b"POST ");
     h.extend_from_slice(url.path().as_bytes());
     if let Some(q) = url.query() {
@@ -64,15 +92,8 @@ pub fn request_head(url: &Url, auth: Option<&[u8]>, body_len: usize) -> Vec<u8> 
     if let Some(port) = url.port() {
         let _ = write!(h, ":{port}");
     }
-    h.extend_from_slice(
-        concat!("\r\nUser-Agent: servescope/", env!("CARGO_PKG_VERSION")).as_bytes(),
-    );
-    h.extend_from_slice(b"\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n");
-    if let Some(a) = auth {
-        h.extend_from_slice(b"Authorization: ");
-        h.extend_from_slice(a);
-        h.extend_from_slice(b"\r\n");
-    }
+    h.extend_from_slice(b"\r\n");
+    h.extend_from_slice(fixed);
     let _ = write!(h, "Content-Length: {body_len}\r\n\r\n");
     h
 }

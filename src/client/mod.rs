@@ -5,6 +5,7 @@ pub mod chunked;
 pub mod embeddings;
 pub mod endpoint;
 mod exchange;
+pub mod headers;
 mod http1;
 mod json_scan;
 pub mod observe;
@@ -136,7 +137,11 @@ pub struct HttpClient {
     tls: Arc<OnceLock<Result<TlsConnector, String>>>,
     insecure: bool,
     auth: Option<HeaderValue>,
-    /// Masks the key in messages a server might echo it into.
+    /// `-H` headers, for the calls reqwest makes to the benchmarked server.
+    extra: Arc<reqwest::header::HeaderMap>,
+    /// The request head's lines every benchmark request shares (`http1::fixed_head_lines`).
+    head_lines: Arc<[u8]>,
+    /// Masks the key (and `-H` credentials) in messages a server might echo them into.
     key_mask: Arc<KeyMask>,
     timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
@@ -176,6 +181,10 @@ impl HttpClient {
             }
             None => None,
         };
+        let head_lines = http1::fixed_head_lines(
+            auth.as_ref().map(HeaderValue::as_bytes),
+            &Default::default(),
+        );
         Ok(HttpClient {
             http,
             pool: Arc::default(),
@@ -183,6 +192,8 @@ impl HttpClient {
             tls: Arc::default(),
             insecure: cfg.insecure,
             auth,
+            extra: Arc::default(),
+            head_lines: head_lines.into(),
             key_mask: Arc::new(
                 cfg.api_key
                     .as_ref()
@@ -201,6 +212,24 @@ impl HttpClient {
     pub fn for_api(mut self, api: openai::Api) -> Self {
         self.events = stream_state::EventFormat::of(api);
         self
+    }
+
+    /// Send the `-H` headers with every request to the server (built into the request
+    /// head once, here), and mask their credentials (and the API key, `api_key`) in
+    /// what a server sends back.
+    pub fn with_headers(mut self, extra: &headers::ExtraHeaders, api_key: Option<&str>) -> Self {
+        let auth = self.auth.as_ref().map(HeaderValue::as_bytes);
+        self.head_lines = http1::fixed_head_lines(auth, extra).into();
+        self.extra = Arc::new(extra.map());
+        let mut secrets = extra.secrets();
+        secrets.extend(api_key);
+        self.key_mask = Arc::new(KeyMask::all(&secrets));
+        self
+    }
+
+    /// The `-H` headers, for a caller that checked where they go.
+    pub fn extra_headers(&self) -> reqwest::header::HeaderMap {
+        (*self.extra).clone()
     }
 
     /// The Authorization header, for a caller that checked where it goes.
@@ -225,7 +254,7 @@ impl HttpClient {
 
     /// GET a JSON document (e.g. `/v1/models`), with the API key.
     pub async fn get_json(&self, url: &reqwest::Url) -> Result<serde_json::Value, String> {
-        let mut rb = self.http.get(url.clone());
+        let mut rb = self.http.get(url.clone()).headers((*self.extra).clone());
         if let Some(a) = &self.auth {
             rb = rb.header(AUTHORIZATION, a.clone());
         }
@@ -250,8 +279,11 @@ impl HttpClient {
     /// POST with an empty body (a cache reset); the API key only when `with_key`.
     pub async fn post_empty(&self, url: &reqwest::Url, with_key: bool) -> Result<(), String> {
         let mut rb = self.http.post(url.clone());
-        if with_key && let Some(a) = &self.auth {
-            rb = rb.header(AUTHORIZATION, a.clone());
+        if with_key {
+            rb = rb.headers((*self.extra).clone());
+            if let Some(a) = &self.auth {
+                rb = rb.header(AUTHORIZATION, a.clone());
+            }
         }
         let fut = async {
             let resp = rb.send().await.map_err(|e| error_chain(&e.without_url()))?;

@@ -37,19 +37,29 @@ impl KeyMask {
     }
 
     pub fn new(key: &str) -> KeyMask {
-        let chars: Vec<char> = key.chars().collect();
-        if chars.is_empty() {
-            return KeyMask::none();
-        }
-        let len = MIN_PART.min(chars.len());
+        KeyMask::all(&[key])
+    }
+
+    /// Masks each of several secrets (the API key and `-H` credentials' values).
+    pub fn all(secrets: &[&str]) -> KeyMask {
         let mut parts: Vec<Vec<u8>> = Vec::new();
-        for w in chars.windows(len) {
-            let part: String = w.iter().collect();
-            let latin1: String = part.bytes().map(char::from).collect();
-            if latin1 != part {
-                parts.push(latin1.into_bytes());
+        for key in secrets {
+            let chars: Vec<char> = key.chars().collect();
+            if chars.is_empty() {
+                continue;
             }
-            parts.push(part.into_bytes());
+            let len = MIN_PART.min(chars.len());
+            for w in chars.windows(len) {
+                let part: String = w.iter().collect();
+                let latin1: String = part.bytes().map(char::from).collect();
+                if latin1 != part {
+                    parts.push(latin1.into_bytes());
+                }
+                parts.push(part.into_bytes());
+            }
+        }
+        if parts.is_empty() {
+            return KeyMask::none();
         }
         parts.sort();
         parts.dedup();

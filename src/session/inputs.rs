@@ -76,7 +76,7 @@ impl Inputs {
                 output_len,
                 seed: w.seed,
                 token_ids: w.prompt_token_ids,
-                models: None,
+                models: w.models.clone(),
             },
             tokenizer,
             sessions,

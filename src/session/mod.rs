@@ -5,6 +5,7 @@
 
 mod count_warning;
 mod inputs;
+mod model_check;
 mod outdir;
 pub mod planner;
 pub mod repeat;

@@ -325,14 +325,17 @@ impl<'a> Runner<'a> {
     fn sessions(&self, run: u64) -> Option<Arc<Sessions>> {
         let inputs = self.stage.inputs;
         match (&inputs.workload.source, &inputs.sessions) {
-            (PromptSource::Trace { blocks, .. }, Some(links)) => Some(Arc::new(Sessions::new(
-                links.clone(),
-                blocks.clone(),
-                inputs.tokenizer.clone(),
-                self.stage.target.body.clone(),
-                inputs.workload.seed,
-                run,
-            ))),
+            (PromptSource::Trace { blocks, .. }, Some(links)) => Some(Arc::new(
+                Sessions::new(
+                    links.clone(),
+                    blocks.clone(),
+                    inputs.tokenizer.clone(),
+                    self.stage.target.body.clone(),
+                    inputs.workload.seed,
+                    run,
+                )
+                .with_models(inputs.workload.models.clone()),
+            )),
             _ => None,
         }
     }

@@ -198,11 +198,20 @@ pub fn header(
         },
         shard: (!s.run.shard.is_whole()).then(|| s.run.shard.into()),
         start_at: s.run.start_at.map(crate::start_at::format),
-        command: Some(redacted_command(argv, s.target.api_key.as_deref())),
+        command: Some(saved_command(argv, &s.target)),
         gpus: s.output.gpus,
         truncated_prompts: inputs.truncated.clone(),
         ..ResultsDoc::new()
     }
+}
+
+/// The command line as saved: the API key and `-H` credentials masked
+/// (`client::headers`; other headers are kept as given).
+pub fn saved_command(argv: &[String], t: &crate::settings::TargetSettings) -> Vec<String> {
+    let mut secrets = t.headers.secrets();
+    secrets.extend(t.api_key.as_deref());
+    let headers = crate::client::headers::redact_header_args(argv);
+    redact_with(&headers, KeyMask::all(&secrets))
 }
 
 /// The command line as saved in results.json, with the API key's value masked: the
@@ -210,7 +219,10 @@ pub fn header(
 /// `client::redact`) wherever else it shows, e.g. in a URL, whether given as a flag or
 /// through `OPENAI_API_KEY`.
 pub fn redacted_command(argv: &[String], key: Option<&str>) -> Vec<String> {
-    let mask = key.map_or_else(KeyMask::none, KeyMask::new);
+    redact_with(argv, key.map_or_else(KeyMask::none, KeyMask::new))
+}
+
+fn redact_with(argv: &[String], mask: KeyMask) -> Vec<String> {
     let mut out = Vec::with_capacity(argv.len());
     let mut mask_next = false;
     for a in argv {

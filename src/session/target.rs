@@ -13,7 +13,7 @@ use crate::metrics::server::{DEFAULT_TIMEOUT, MetricsSpec, Scraper, same_origin}
 use crate::progress::Live;
 use crate::settings::{TargetSettings, WorkloadSettings};
 use crate::shutdown::{Phase, Shutdown};
-use crate::sim::{SimConfig, SimServer};
+use crate::sim::{LoraModule, SimConfig, SimServer};
 use crate::workload::tools::BodyTools;
 
 /// A server that answered the connection test, and what talks to it.
@@ -40,7 +40,7 @@ impl Target {
         shutdown: Arc<Shutdown>,
     ) -> Result<Target, Error> {
         shutdown.enter(Phase::Connecting);
-        let (endpoint, sim) = endpoint(t)?;
+        let (endpoint, sim) = endpoint(t, w.models.as_deref())?;
         if w.prompt_token_ids && endpoint.api != Api::Completions {
             return Err(Error::Input(
                 "--prompt-token-ids needs the completions API (add --api completions)".into(),
@@ -61,7 +61,8 @@ impl Target {
             insecure: t.insecure,
             drain_after_done: DRAIN_AFTER_DONE,
         })?
-        .for_api(endpoint.api);
+        .for_api(endpoint.api)
+        .with_headers(&t.headers, t.api_key.as_deref());
         if endpoint.api == Api::Embeddings {
             client = client.for_embeddings(t.batch_inputs);
         }
@@ -82,7 +83,29 @@ impl Target {
             tools: BodyTools::new(w.tools.clone(), w.tool_choice.as_ref()),
             batch_inputs: t.batch_inputs,
         };
-        rt.block_on(shutdown.unless_stopped(connection_test(&client, &endpoint, &body)))??;
+        match &w.models {
+            Some(mix) => {
+                if endpoint.api == Api::Embeddings {
+                    return Err(Error::Input(
+                        "--model with several names mixes generation requests; --api embeddings sends one model (give one --model)".into(),
+                    ));
+                }
+                let checked = super::model_check::check_mix(&client, &endpoint, mix);
+                rt.block_on(shutdown.unless_stopped(checked))??;
+                // Each name once: a listed adapter can still fail to load.
+                for name in mix.names() {
+                    let one = BodyOptions {
+                        model: name.to_string(),
+                        ..body.clone()
+                    };
+                    let test = connection_test(&client, &endpoint, &one);
+                    rt.block_on(shutdown.unless_stopped(test))??;
+                }
+            }
+            None => {
+                rt.block_on(shutdown.unless_stopped(connection_test(&client, &endpoint, &body)))??
+            }
+        }
         Ok(Target {
             endpoint,
             simulated: sim.is_some(),
@@ -112,10 +135,13 @@ impl Target {
         };
         // Each message names its flag (--metrics, --metrics-url or --metrics-interval).
         let spec = MetricsSpec::new(url.clone(), &m.names, m.interval).map_err(Error::Input)?;
-        let auth = same_origin(&url, &self.endpoint.url)
-            .then(|| self.client.auth_header())
-            .flatten();
-        let scraper = Scraper::new(auth, DEFAULT_TIMEOUT).map_err(Error::Server)?;
+        let same = same_origin(&url, &self.endpoint.url);
+        let auth = same.then(|| self.client.auth_header()).flatten();
+        let mut scraper = Scraper::new(auth, DEFAULT_TIMEOUT).map_err(Error::Server)?;
+        // `-H` headers, like the key, go only to the benchmarked server.
+        if same {
+            scraper = scraper.with_headers(self.client.extra_headers());
+        }
         Ok(Some((scraper, spec)))
     }
 
@@ -125,6 +151,7 @@ impl Target {
             root: self.endpoint.server_root.clone(),
             model: self.model.clone(),
             auth: self.client.auth_header(),
+            headers: self.client.extra_headers(),
             insecure: self.client.insecure(),
         }
     }
@@ -158,13 +185,21 @@ impl Target {
     }
 }
 
-/// The given endpoint, or the embedded default: the simulator, in-process.
-fn endpoint(t: &TargetSettings) -> Result<(Endpoint, Option<SimServer>), Error> {
+/// The given endpoint, or the embedded default: the simulator, in-process (serving a
+/// `--model` mix's names: the first as its base model, the others as LoRA adapters).
+fn endpoint(
+    t: &TargetSettings,
+    mix: Option<&crate::workload::models::ModelMix>,
+) -> Result<(Endpoint, Option<SimServer>), Error> {
     let Some(e) = &t.endpoint else {
-        let config = SimConfig {
+        let mut config = SimConfig {
             reasoning_tokens: t.sim_reasoning_tokens,
             ..SimConfig::default()
         };
+        if let Some((base, adapters)) = mix.and_then(|m| m.names().split_first()) {
+            config.model = base.to_string();
+            config.lora_modules = adapters.iter().map(|a| LoraModule::named(a)).collect();
+        }
         let sim = SimServer::start(config, ([127, 0, 0, 1], 0).into())
             .map_err(|e| Error::Server(format!("cannot start the built-in simulator: {e}")))?;
         errln!(

@@ -46,15 +46,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn models(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(json!({
-        "object": "list",
-        "data": [{
-            "id": shared.config.model,
-            "object": "model",
-            "created": 0,
-            "owned_by": "servescope",
-        }],
-    }))
+    Json(super::lora::models_list(&shared.config))
 }
 
 async fn prometheus(State(shared): State<Arc<Shared>>) -> Response {
@@ -127,13 +119,26 @@ pub(super) async fn serve(
         Ok(a) => a,
         Err(answered) => return answered,
     };
+    // With adapters served, a model not served gets vLLM's 404.
+    let adapter = match super::lora::route(&shared.config, &body) {
+        Ok(a) => a,
+        Err(name) => return super::lora::not_found(&name),
+    };
     // An invalid request gets its 400 and no fault (none is counted).
     let parsed = match read(&body) {
         Ok(parsed) => parsed,
         Err(message) => return bad_request(message),
     };
+    // An adapter's own cost delays its request's start (`lora.rs`).
+    let t0 = adapter
+        .as_ref()
+        .map_or(t0, |a| t0 + Duration::from_secs_f64(a.cost_ms / 1e3));
     let mut plan = Plan::new(&shared, kind, t0, &parsed);
     plan.fault = fault.filter(|k| k.mid_output());
+    if let Some(a) = &adapter {
+        plan.answer_as(&a.name);
+        stream::sleep_until(t0).await;
+    }
     let source = match (&shared.config.engine, &shared.engine) {
         (Some(cfg), Some(queue)) => {
             let engine = (cfg, queue);

@@ -16,6 +16,7 @@ mod engine;
 mod faults;
 mod http;
 mod kv;
+mod lora;
 mod metrics;
 mod reasoning;
 mod responses;
@@ -49,6 +50,7 @@ use tokio::sync::{mpsc, watch};
 use crate::workload::Tokenizer;
 pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
+pub use lora::{LoraModule, check_served};
 pub use reasoning::{ReasoningField, ReasoningTokens};
 
 /// The simulator's settings. `ttft_base_ms`, `prefill_ms_per_token` and `tpot_ms`
@@ -86,6 +88,9 @@ pub struct SimConfig {
     /// Length of the vectors `/v1/embeddings` answers with (unless a request asks for
     /// `dimensions`).
     pub embedding_dim: u32,
+    /// LoRA adapters served beside `model` (`--lora-modules`); with any, a request
+    /// naming a model not served gets vLLM's 404.
+    pub lora_modules: Vec<LoraModule>,
 }
 
 impl Default for SimConfig {
@@ -115,6 +120,7 @@ impl SimConfig {
             reasoning_tokens: None,
             reasoning_field: ReasoningField::default(),
             embedding_dim: embeddings::DEFAULT_DIM,
+            lora_modules: Vec::new(),
         }
     }
 }

@@ -143,6 +143,14 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    /// Answer under this name (a LoRA adapter's) instead of the simulator's model.
+    pub(super) fn answer_as(&mut self, name: &str) {
+        let from = format!(",\"model\":{},", json_str(&self.model));
+        let to = format!(",\"model\":{},", json_str(name));
+        self.head = self.head.replacen(&from, &to, 1);
+        self.model = name.to_string();
+    }
+
     pub(super) fn new(shared: &Shared, kind: Kind, t0: Instant, req: &Parsed) -> Plan {
         let cfg = &shared.config;
         let hash = req.prompt.hash();

@@ -5,6 +5,7 @@ pub mod blocks;
 pub mod dataset;
 mod dataset_entry;
 pub mod hf_cache;
+pub mod model_pick;
 pub mod models;
 pub mod prepare;
 pub mod server_tok;

@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 
 use super::blocks::BlockPrompts;
 use super::dataset::{DatasetEntry, PromptContent};
+use super::model_pick as pick;
 use super::synthetic::{LengthSpec, SyntheticError, SyntheticPrompts};
 use super::tokenizer::Tokenizer;
 use super::trace::{TraceError, TraceRequest};
@@ -284,21 +285,22 @@ pub fn prepare_trace(
     i: u64,
     t: &TraceRequest,
 ) -> PreparedRequest {
+    let model = pick::model_of(spec, i);
     let bytes = if spec.token_ids {
         let mut out = Vec::new();
         trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Ids(&mut out));
-        body.encode(Prompt::TokenIds(&out), t.output_len)
+        pick::encode(body, model, Prompt::TokenIds(&out), t.output_len, None)
     } else {
         let mut out = String::new();
         trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Text(&mut out));
-        body.encode(Prompt::Text(&out), t.output_len)
+        pick::encode(body, model, Prompt::Text(&out), t.output_len, None)
     };
     PreparedRequest {
         id: i,
         body: bytes,
         input_tokens: t.input_len,
         max_tokens: t.output_len,
-        tag: Default::default(),
+        tag: pick::tag(model),
     }
 }
 
@@ -314,6 +316,7 @@ pub fn prepare_one(
         return prepare_batch(spec, batch, tok, run, i);
     }
     let mut rng = StdRng::seed_from_u64(request_seed(spec.seed, run, i));
+    let model = pick::model_of(spec, i);
     match &spec.source {
         PromptSource::Synthetic { input_len, prompts } => {
             let n = input_len.sample(&mut rng) as usize;
@@ -326,10 +329,10 @@ pub fn prepare_one(
             };
             Ok(PreparedRequest {
                 id: i,
-                body: body.encode(pb, max_tokens),
+                body: pick::encode(body, model, pb, max_tokens, None),
                 input_tokens: prompt.token_ids.len() as u32,
                 max_tokens,
-                tag: Default::default(),
+                tag: pick::tag(model),
             })
         }
         // Reads the file up to request i: for one-off use (`RequestStream` is the way to
@@ -347,7 +350,7 @@ pub fn prepare_one(
                 .output_len
                 .unwrap_or_else(|| spec.output_len.sample(&mut rng));
             // The entry's own tools, else the run's (which the body options carry).
-            let encode = |p: Prompt<'_>| body.encode_with_tools(p, max_tokens, e.tools.as_ref());
+            let encode = |p: Prompt<'_>| pick::encode(body, model, p, max_tokens, e.tools.as_ref());
             let (bytes, input_tokens) = match &e.content {
                 PromptContent::Text(t) if spec.token_ids => {
                     let ids = tok.encode(t);
@@ -368,7 +371,7 @@ pub fn prepare_one(
                 body: bytes,
                 input_tokens: input_tokens as u32,
                 max_tokens,
-                tag: Default::default(),
+                tag: pick::tag(model),
             })
         }
     }

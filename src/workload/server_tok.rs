@@ -64,6 +64,8 @@ pub struct ServerSpec {
     pub model: String,
     /// Sent only to the benchmarked server itself.
     pub auth: Option<HeaderValue>,
+    /// `-H` headers, sent like the key.
+    pub headers: reqwest::header::HeaderMap,
     /// `--insecure`, as for the benchmark's own requests.
     pub insecure: bool,
 }
@@ -99,6 +101,7 @@ impl ServerTokenizer {
         let http = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
+            .default_headers(spec.headers.clone())
             .tls_danger_accept_invalid_certs(spec.insecure)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;

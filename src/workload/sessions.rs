@@ -93,6 +93,8 @@ pub struct Sessions {
     body: Box<dyn EncodeBody + Send>,
     seed: u64,
     run: u64,
+    /// `--model a,b`: each turn goes to the model its request was prepared for.
+    models: Option<Arc<super::models::ModelMix>>,
 }
 
 impl Sessions {
@@ -127,7 +129,14 @@ impl Sessions {
             body: Box::new(body),
             seed,
             run,
+            models: None,
         }
+    }
+
+    /// Send each continued turn to the model of its prepared request (its tag's).
+    pub fn with_models(mut self, models: Option<Arc<super::models::ModelMix>>) -> Self {
+        self.models = models.filter(|m| m.is_mix());
+        self
     }
 
     /// How many turns continue an earlier one.
@@ -200,9 +209,14 @@ impl Sessions {
             tokens: parent.tokens + new_tokens,
             hash_ids: t.hash_ids.clone(),
         };
-        let body = self
-            .body
-            .encode(Prompt::Messages(&history.to_json()), t.output_len);
+        let messages = Prompt::Messages(&history.to_json());
+        let body = match &self.models {
+            Some(mix) => {
+                let model = mix.pick(self.seed, i as u64);
+                self.body.encode_as(model, messages, t.output_len, None)
+            }
+            None => self.body.encode(messages, t.output_len),
+        };
         Turn {
             body: Some((body, history.tokens)),
             history: self.has_children(i).then_some(history),

@@ -36,6 +36,8 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
 pub struct Scraper {
     http: reqwest::Client,
     auth: Option<HeaderValue>,
+    /// `-H` headers (the caller decides, as for `auth`).
+    headers: reqwest::header::HeaderMap,
     timeout: Duration,
 }
 
@@ -79,8 +81,16 @@ impl Scraper {
         Ok(Scraper {
             http,
             auth,
+            headers: Default::default(),
             timeout,
         })
+    }
+
+    /// Send these headers with every scrape; as for `auth`, only to the benchmarked
+    /// server itself.
+    pub fn with_headers(mut self, headers: reqwest::header::HeaderMap) -> Scraper {
+        self.headers = headers;
+        self
     }
 
     /// One scrape, parsed. The error names the URL and the cause.
@@ -96,6 +106,7 @@ impl Scraper {
         let mut rb = self
             .http
             .get(url.clone())
+            .headers(self.headers.clone())
             .header(ACCEPT, ACCEPT_TEXT)
             .timeout(self.timeout);
         if let Some(a) = &self.auth {
