@@ -14,13 +14,19 @@ use crate::workload::trace_file::{Fit, TraceFile};
 
 /// Scan the trace (its flags are checked already) and plan one replay per time scale.
 pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec<RunPlan>), Error> {
+    // A URL is read from its cached copy, downloaded first if need be.
+    let path = match &a.url {
+        Some(url) => crate::workload::download::fetch(url, shutdown)?,
+        None => a.file.clone(),
+    };
     // The block size depends on the format, known once the first line is read.
     let format = match a.format {
         Some(f) => f,
-        None => crate::workload::trace::TraceReader::open(&a.file, None)
+        None => crate::workload::trace::TraceReader::open(&path, None)
             .map_err(|e| Error::Input(e.to_string()))?
             .format(),
     };
+    csv_flags(a, format)?;
     let block_size = a.block_size.unwrap_or(format.block_size());
     let fit = a.max_context.map(|max_context| Fit {
         max_context,
@@ -29,10 +35,18 @@ pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec
     });
     // A long trace takes a while to check: a signal ends that too.
     let stop = || shutdown.requested().is_some();
-    let file = TraceFile::scan(&a.file, Some(format), a.limit, fit, &stop)
-        .map_err(|e| Error::Input(e.to_string()))?
-        .ok_or_else(|| shutdown.interrupted())?;
+    let file = TraceFile::scan_model(
+        &path,
+        Some(format),
+        a.limit,
+        fit,
+        a.model_filter.clone(),
+        &stop,
+    )
+    .map_err(|e| Error::Input(e.to_string()))?
+    .ok_or_else(|| shutdown.interrupted())?;
     let info = *file.info();
+    left_out(a, &file)?;
     let fitted = info.fitted;
     if fitted.clipped + fitted.skipped > 0 {
         errln!(
@@ -69,11 +83,13 @@ pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec
                 trace: Some(a.file.display().to_string()),
                 format: Some(format.name().to_string()),
                 limit: Some(a.limit),
-                block_size: Some(block_size),
+                block_size: format.has_hash_ids().then_some(block_size),
                 max_context: Some(a.max_context),
                 sessions: Some(a.sessions),
                 clipped: Some(fitted.clipped),
                 skipped: Some(fitted.skipped),
+                model_filter: a.model_filter.clone(),
+                empty_rows: (!format.has_hash_ids()).then_some(info.left_out.empty),
                 ..RunParams::default()
             },
             requests: info.requests,
@@ -91,4 +107,59 @@ pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec
         sessions: a.sessions,
     };
     Ok((source, plans))
+}
+
+/// Flags that only some formats take, refused for the others.
+fn csv_flags(a: &TraceSettings, format: TraceFormat) -> Result<(), Error> {
+    let file = a.file.display();
+    if a.model_filter.is_some() && !format.has_models() {
+        return Err(Error::Input(format!(
+            "--model-filter needs a trace with a model per row (BurstGPT); {file} is {format}, which names none"
+        )));
+    }
+    if a.block_size.is_some() && !format.has_hash_ids() {
+        return Err(Error::Input(format!(
+            "--block-size applies to traces with hash ids (Qwen, Mooncake); {file} is {format}, whose prompts are all distinct"
+        )));
+    }
+    Ok(())
+}
+
+/// Says which CSV rows were left out; an error when none is left to replay.
+fn left_out(a: &TraceSettings, file: &TraceFile) -> Result<(), Error> {
+    let info = file.info();
+    let out = info.left_out;
+    if out.empty > 0 {
+        errln!(
+            "trace {}: {} rows with 0 request or response tokens (failed requests) left out",
+            a.file.display(),
+            out.empty
+        );
+    }
+    if let Some(m) = &a.model_filter {
+        if info.requests == 0 && out.other_model > 0 {
+            return Err(Error::Input(format!(
+                "--model-filter {m}: no row of {} names this model; its rows name {}",
+                a.file.display(),
+                file.models_seen().join(", ")
+            )));
+        }
+        errln!(
+            "--model-filter {m}: {} rows of other models left out",
+            out.other_model
+        );
+    }
+    if info.requests == 0 && out.empty == 0 && info.fitted.skipped == 0 {
+        return Err(Error::Input(format!(
+            "{}: no request to replay: the trace has a header but no rows",
+            a.file.display()
+        )));
+    }
+    if info.requests == 0 && out.empty > 0 {
+        return Err(Error::Input(format!(
+            "{}: no request to replay: every row has 0 request or response tokens",
+            a.file.display()
+        )));
+    }
+    Ok(())
 }

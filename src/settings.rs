@@ -95,6 +95,10 @@ pub struct TraceSettings {
     pub overflow: Overflow,
     pub sessions: bool,
     pub max_concurrency: Option<usize>,
+    /// `--model-filter`: BurstGPT rows of this model only.
+    pub model_filter: Option<String>,
+    /// The trace was given as a URL: downloaded once into a cache, then read there.
+    pub url: Option<crate::workload::download::TraceUrl>,
 }
 
 #[derive(Debug)]

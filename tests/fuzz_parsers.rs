@@ -1352,6 +1352,7 @@ fn round_trip_trace(
         text.push_str(&match format {
             TraceFormat::Mooncake => mooncake_line(r),
             TraceFormat::Qwen => qwen_line(r),
+            f => unreachable!("{f} traces are CSV, not generated here"),
         });
         text.push_str(eol);
     }

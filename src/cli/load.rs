@@ -81,7 +81,8 @@ pub struct RateArgs {
 
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// The trace: JSON lines in the Qwen/Bailian or Mooncake format
+    /// The trace: JSON lines (Qwen/Bailian, Mooncake) or CSV (Azure LLM inference,
+    /// BurstGPT); a file, or an http(s):// URL downloaded once into --cache-dir
     pub file: PathBuf,
     /// Force the format instead of recognising it from the fields
     #[arg(long, value_enum)]
@@ -93,7 +94,7 @@ pub struct TraceArgs {
     /// Replay only the first N requests
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub limit: Option<usize>,
-    /// Tokens per hash id [default: 16 for Qwen, 512 for Mooncake]
+    /// Tokens per hash id [default: 16 for Qwen, 512 for Mooncake; CSV traces have none]
     #[arg(long, value_name = "TOKENS", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub block_size: Option<usize>,
     /// Requests whose input + output exceed this many tokens are clipped or skipped
@@ -109,6 +110,16 @@ pub struct TraceArgs {
     /// At most this many requests in flight; later ones wait (their wait is reported)
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub max_concurrency: Option<usize>,
+    /// BurstGPT traces: replay only the rows of this model (e.g. ChatGPT, GPT-4)
+    #[arg(long, value_name = "NAME")]
+    pub model_filter: Option<String>,
+    /// A trace URL's download cache [default: $XDG_CACHE_HOME/servescope/traces, else
+    /// ~/.cache/servescope/traces]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// A trace URL's expected SHA-256 (64 hex digits): a download that differs is removed
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
     #[command(flatten)]
     pub load: LoadArgs,
 }

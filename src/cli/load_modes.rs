@@ -165,6 +165,14 @@ fn rate_fits(r: f64, duration: Option<f64>, requests: Option<usize>) -> Result<(
 
 pub(super) fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
     check_levels("--time-scale", &a.time_scale)?;
+    let url = super::trace_url::trace_url(a)?;
+    if let Some(m) = &a.model_filter
+        && m.trim().is_empty()
+    {
+        return Err(Error::Input(
+            "--model-filter: expected a model name as the trace writes it, e.g. ChatGPT".into(),
+        ));
+    }
     let mode = LoadMode::Trace(TraceSettings {
         file: a.file.clone(),
         format: a.format,
@@ -175,6 +183,8 @@ pub(super) fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
         overflow: a.on_overflow,
         sessions: a.sessions,
         max_concurrency: a.max_concurrency,
+        model_filter: a.model_filter.as_ref().map(|m| m.trim().to_string()),
+        url,
     });
     Ok((
         mode,

@@ -10,6 +10,7 @@ mod load_modes;
 mod settings;
 pub mod sim;
 mod start;
+mod trace_url;
 mod values;
 
 use clap::{Parser, Subcommand};
@@ -44,7 +45,7 @@ pub enum Command {
     Concurrency(ConcurrencyArgs),
     /// Open loop: requests at a rate, Poisson or gamma arrivals (one run per rate)
     Rate(RateArgs),
-    /// Replay a request trace (Qwen/Bailian or Mooncake) at its timestamps
+    /// Replay a request trace (Qwen/Bailian, Mooncake, Azure, BurstGPT) at its timestamps
     Trace(TraceArgs),
     /// Cache study: the same requests in two (or more) rounds, cold then warm, per
     /// concurrency level

@@ -87,7 +87,12 @@ impl ValueEnum for SyntheticKind {
 
 impl ValueEnum for TraceFormat {
     fn value_variants<'a>() -> &'a [Self] {
-        &[TraceFormat::Qwen, TraceFormat::Mooncake]
+        &[
+            TraceFormat::Qwen,
+            TraceFormat::Mooncake,
+            TraceFormat::Azure,
+            TraceFormat::BurstGpt,
+        ]
     }
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(PossibleValue::new(self.name()))

@@ -396,6 +396,12 @@ pub struct RunParams {
     pub clipped: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<usize>,
+    /// CSV traces: `--model-filter`, and the rows left out for 0 request or response
+    /// tokens (BurstGPT's failed requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_filter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_rows: Option<usize>,
     /// Dual-round: sent in a shuffled order; the cache was reset before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shuffled: Option<bool>,

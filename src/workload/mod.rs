@@ -4,6 +4,7 @@
 pub mod blocks;
 pub mod dataset;
 mod dataset_entry;
+pub mod download;
 pub mod hf_cache;
 pub mod model_pick;
 pub mod models;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::trace::{TraceError, TraceFormat, TraceReader, TraceRequest};
+use super::trace::{LeftOut, TraceError, TraceFormat, TraceReader, TraceRequest};
 
 /// What to do with a request longer than `--max-context`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +66,8 @@ pub struct TraceScan {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub fitted: Fitted,
+    /// CSV rows never counted as requests (before `--limit`).
+    pub left_out: LeftOut,
 }
 
 /// A trace file to replay, checked whole by `scan`.
@@ -75,7 +77,11 @@ pub struct TraceFile {
     format: TraceFormat,
     limit: Option<usize>,
     fit: Option<Fit>,
+    /// `--model-filter`.
+    model: Option<String>,
     scan: TraceScan,
+    /// A few of the models the rows named (BurstGPT), for messages.
+    models_seen: Vec<String>,
 }
 
 impl TraceFile {
@@ -89,18 +95,33 @@ impl TraceFile {
         fit: Option<Fit>,
         stop: &dyn Fn() -> bool,
     ) -> Result<Option<TraceFile>, TraceError> {
+        Self::scan_model(path, format, limit, fit, None, stop)
+    }
+
+    /// `scan`, keeping only the rows of `model` (`--model-filter`; BurstGPT).
+    pub fn scan_model(
+        path: &Path,
+        format: Option<TraceFormat>,
+        limit: Option<usize>,
+        fit: Option<Fit>,
+        model: Option<String>,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<TraceFile>, TraceError> {
         if limit == Some(0) {
             return Err(TraceError::ZeroLimit {
                 path: path.to_path_buf(),
             });
         }
-        let reader = TraceReader::open(path, format)?;
+        let mut reader = TraceReader::open(path, format)?;
+        reader.filter_model(model.clone());
         let mut file = TraceFile {
             path: path.to_path_buf(),
             format: reader.format(),
             limit,
             fit,
+            model,
             scan: TraceScan::default(),
+            models_seen: Vec::new(),
         };
         let mut scan = TraceScan::default();
         let mut requests = file.stream(reader);
@@ -118,6 +139,8 @@ impl TraceFile {
             scan.output_tokens += r.output_len as u64;
         }
         scan.fitted = requests.fitted;
+        scan.left_out = requests.reader.left_out();
+        file.models_seen = requests.reader.models_seen().to_vec();
         file.scan = scan;
         Ok(Some(file))
     }
@@ -134,10 +157,17 @@ impl TraceFile {
         &self.scan
     }
 
+    /// A few of the models the rows named (BurstGPT).
+    pub fn models_seen(&self) -> &[String] {
+        &self.models_seen
+    }
+
     /// The requests again, fitted, one at a time. The file is read anew, so an error
     /// here means it changed since `scan`.
     pub fn requests(&self) -> Result<TraceStream, TraceError> {
-        Ok(self.stream(TraceReader::open(&self.path, Some(self.format))?))
+        let mut reader = TraceReader::open(&self.path, Some(self.format))?;
+        reader.filter_model(self.model.clone());
+        Ok(self.stream(reader))
     }
 
     /// Every request, in memory (for `--sessions`, which links turns across the trace).
@@ -276,6 +306,7 @@ mod tests {
                     clipped: 0,
                     skipped: 1
                 },
+                left_out: LeftOut::default(),
             },
             "the limit counts lines read; the skipped third line was one of them"
         );

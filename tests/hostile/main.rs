@@ -22,4 +22,5 @@ mod smoke;
 mod terminal;
 mod tokenize;
 mod tools;
+mod trace_url;
 mod warmup;

@@ -113,7 +113,31 @@ impl Drop for Scripted {
 
 /// Serve on a free loopback port, answering each request with `answer(request)`.
 pub fn serve(answer: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Scripted {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    serve_listener(TcpListener::bind("127.0.0.1:0").unwrap(), answer)
+}
+
+/// `serve` on a given loopback port, for a test whose URL must outlive one server: the
+/// port of a server just dropped is bound again once its accept loop has let it go.
+pub fn serve_on(port: u16, answer: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Scripted {
+    let mut tries = 0;
+    let listener = loop {
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(l) => break l,
+            Err(e) if tries < 200 => {
+                tries += 1;
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot bind port {port} again: {e}"),
+        }
+    };
+    serve_listener(listener, answer)
+}
+
+fn serve_listener(
+    listener: TcpListener,
+    answer: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+) -> Scripted {
     let addr = listener.local_addr().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let answer = Arc::new(answer);

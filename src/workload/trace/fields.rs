@@ -254,7 +254,8 @@ impl LineCheck<'_> {
                     .and_then(|ms| ms.checked_mul(1000))
                     .ok_or_else(|| self.bad("timestamp", EXPECTED, timestamp.describe()))
             }
-            TraceFormat::Qwen => {
+            // Only JSON formats reach here: Qwen's float seconds.
+            _ => {
                 // Checked before rounding, so -0.0000001 s is an error, not 0 µs.
                 let us = timestamp
                     .number()

@@ -6,6 +6,9 @@
 //!   `input_length`, `output_length`, `type`, `turn`, `hash_ids` (16-token blocks).
 //! - Mooncake: `timestamp` (integer milliseconds), `input_length`, `output_length`,
 //!   `hash_ids` (512-token blocks).
+//!
+//! and two public CSV formats, told apart by their header (`csv_trace.rs`): the Azure
+//! LLM inference trace and BurstGPT.
 
 use std::fmt;
 use std::fs::File;
@@ -13,10 +16,15 @@ use std::io::{self, BufRead, BufReader};
 use std::iter::FusedIterator;
 use std::path::{Path, PathBuf};
 
+mod csv_trace;
 mod fields;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_csv;
 
+pub use csv_trace::LeftOut;
+use csv_trace::{AZURE_HEADER, BURSTGPT_HEADER, CsvRows};
 use fields::{LineCheck, RawLine};
 use serde::de::IgnoredAny;
 
@@ -28,13 +36,18 @@ const MOONCAKE_FIELDS: &str = "timestamp, input_length, output_length, hash_ids"
 pub enum TraceFormat {
     Qwen,
     Mooncake,
+    /// The Azure LLM inference trace (CSV).
+    Azure,
+    /// BurstGPT (CSV).
+    BurstGpt,
 }
 
 impl TraceFormat {
-    /// Tokens per `hash_ids` entry, fixed by each format's publisher.
+    /// Tokens per `hash_ids` entry, fixed by each format's publisher. The CSV formats
+    /// have no hash ids (every prompt is unique); 16 only keeps the type whole.
     pub fn block_size(self) -> usize {
         match self {
-            TraceFormat::Qwen => 16,
+            TraceFormat::Qwen | TraceFormat::Azure | TraceFormat::BurstGpt => 16,
             TraceFormat::Mooncake => 512,
         }
     }
@@ -43,13 +56,31 @@ impl TraceFormat {
         match self {
             TraceFormat::Qwen => "qwen",
             TraceFormat::Mooncake => "mooncake",
+            TraceFormat::Azure => "azure",
+            TraceFormat::BurstGpt => "burstgpt",
         }
+    }
+
+    /// Prefix-block hashes: requests of these formats share prompt prefixes.
+    pub fn has_hash_ids(self) -> bool {
+        matches!(self, TraceFormat::Qwen | TraceFormat::Mooncake)
+    }
+
+    /// A model per row (`--model-filter`).
+    pub fn has_models(self) -> bool {
+        self == TraceFormat::BurstGpt
+    }
+
+    fn is_csv(self) -> bool {
+        matches!(self, TraceFormat::Azure | TraceFormat::BurstGpt)
     }
 
     fn fields(self) -> &'static str {
         match self {
             TraceFormat::Qwen => QWEN_FIELDS,
             TraceFormat::Mooncake => MOONCAKE_FIELDS,
+            TraceFormat::Azure => AZURE_HEADER,
+            TraceFormat::BurstGpt => BURSTGPT_HEADER,
         }
     }
 }
@@ -145,12 +176,47 @@ pub enum TraceError {
     },
     #[error("trace {}: a limit of 0 requests selects nothing (use at least 1)", path.display())]
     ZeroLimit { path: PathBuf },
+    #[error(
+        "trace {}:{line}: not a known trace format: `{found}`; expected a CSV header `{AZURE_HEADER}` (Azure) or `{BURSTGPT_HEADER}` (BurstGPT), or JSON lines with the Qwen fields ({QWEN_FIELDS}) or the Mooncake fields ({MOONCAKE_FIELDS})",
+        path.display()
+    )]
+    UnknownHeader {
+        path: PathBuf,
+        line: usize,
+        found: String,
+    },
+    #[error(
+        "trace {}:{line}: the header `{found}` has no column `{missing}`; a {format} trace starts with `{}` (columns in any order)",
+        path.display(),
+        format.fields()
+    )]
+    Header {
+        path: PathBuf,
+        line: usize,
+        format: TraceFormat,
+        missing: &'static str,
+        found: String,
+    },
+    #[error(
+        "trace {}:{line}: {found} fields, expected {expected} as in the header (`{}`)",
+        path.display(),
+        format.fields()
+    )]
+    Width {
+        path: PathBuf,
+        line: usize,
+        format: TraceFormat,
+        expected: usize,
+        found: usize,
+    },
 }
 
 /// Reads a trace one request at a time. Errors stop it: after the first `Err` it yields
 /// nothing more, since later lines could not be trusted to be in order.
 pub struct TraceReader<R = BufReader<File>> {
     reader: R,
+    /// CSV formats: the rows' parser, after the header.
+    csv: Option<Box<CsvRows>>,
     path: PathBuf,
     format: TraceFormat,
     buf: Vec<u8>,
@@ -185,6 +251,7 @@ impl<R: BufRead> TraceReader<R> {
     ) -> Result<Self, TraceError> {
         let mut r = TraceReader {
             reader,
+            csv: None,
             path: path.into(),
             format: format.unwrap_or(TraceFormat::Mooncake),
             buf: Vec::with_capacity(4096),
@@ -195,6 +262,9 @@ impl<R: BufRead> TraceReader<R> {
         };
         if !r.next_line()? {
             return Err(TraceError::Empty { path: r.path });
+        }
+        if r.csv_header(format)? {
+            return Ok(r);
         }
         let raw = r.parse_raw()?;
         let format = match format {
@@ -210,6 +280,46 @@ impl<R: BufRead> TraceReader<R> {
 
     pub fn format(&self) -> TraceFormat {
         self.format
+    }
+
+    /// `--model-filter`: only rows of this model (ASCII case ignored); formats without
+    /// a model column ignore it (the caller refuses it for them).
+    pub fn filter_model(&mut self, model: Option<String>) {
+        if let Some(rows) = &mut self.csv {
+            rows.set_model(model);
+        }
+    }
+
+    /// Rows read but not yielded (CSV formats only).
+    pub fn left_out(&self) -> LeftOut {
+        self.csv.as_ref().map(|r| r.left_out()).unwrap_or_default()
+    }
+
+    /// A few of the distinct models the rows read so far named.
+    pub fn models_seen(&self) -> &[String] {
+        self.csv.as_ref().map_or(&[], |r| r.models_seen())
+    }
+
+    /// The first line (in `buf`) as a CSV header: true when it is one, and the reader
+    /// now reads rows. False: a JSON trace. A line that is neither is an error naming both.
+    fn csv_header(&mut self, forced: Option<TraceFormat>) -> Result<bool, TraceError> {
+        let text = self.buf.trim_ascii();
+        let Some((format, cols)) = csv_trace::header(text, forced, &self.path, self.line)? else {
+            let json = text.first() == Some(&b'{')
+                || serde_json::from_slice::<IgnoredAny>(text).is_ok()
+                || forced.is_some();
+            if json {
+                return Ok(false);
+            }
+            return Err(TraceError::UnknownHeader {
+                path: self.path.clone(),
+                line: self.line,
+                found: csv_trace::shown(text),
+            });
+        };
+        self.csv = Some(Box::new(CsvRows::new(format, cols)));
+        self.format = format;
+        Ok(true)
     }
 
     /// Loads the next non-blank line into `buf`; false at the end of the input.
@@ -317,11 +427,22 @@ impl<R: BufRead> TraceReader<R> {
     }
 
     fn read_next(&mut self) -> Result<Option<TraceRequest>, TraceError> {
-        if !self.next_line()? {
-            return Ok(None);
-        }
-        let raw = self.parse_raw()?;
-        let req = self.convert(raw, self.format)?;
+        let req = loop {
+            if !self.next_line()? {
+                return Ok(None);
+            }
+            match &mut self.csv {
+                // A CSV row may be left out (a failed request, another model).
+                Some(rows) => match rows.row(&self.buf, self.line, &self.path)? {
+                    Some(req) => break req,
+                    None => continue,
+                },
+                None => {
+                    let raw = self.parse_raw()?;
+                    break self.convert(raw, self.format)?;
+                }
+            }
+        };
         if let Some((prev_line, prev_us)) = self.prev
             && req.timestamp_us < prev_us
         {
