@@ -215,6 +215,8 @@ pub struct TargetSettings {
     pub metrics: Option<MetricsSettings>,
     /// `--sim-reasoning-tokens`: the built-in simulator's reasoning phase.
     pub sim_reasoning_tokens: Option<crate::sim::ReasoningTokens>,
+    /// `--sim-image-tokens`: the built-in simulator's prompt tokens per image.
+    pub sim_image_tokens: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -246,6 +248,8 @@ pub struct WorkloadSettings {
     pub tool_choice: Option<crate::workload::tools::ToolChoice>,
     pub count_output_text: bool,
     pub prepare_ahead_mb: usize,
+    /// `--images N`: synthetic images added to every request (chat and Responses APIs).
+    pub images: Option<crate::workload::images::ImageSpec>,
 }
 
 /// Where prompts come from.
@@ -262,6 +266,8 @@ pub enum Prompts {
     },
     /// A trace's lengths and hash-id prompts (the command reads the trace).
     Trace,
+    /// `--shared-prefix`: groups of questions behind a shared system prompt each.
+    SharedPrefix(crate::workload::shared_prefix::SharedPrefixSpec),
 }
 
 /// How the runs go.

@@ -26,6 +26,7 @@ use crate::workload::tools::{ToolChoice, ToolSet};
 impl Settings {
     /// Check the parsed command line and fill in every default.
     pub fn from_cli(cli: Cli) -> Result<Settings, Error> {
+        let cli = super::media::default_count(cli);
         let load = |mode, session: SessionSettings| -> Result<Settings, Error> {
             super::start::check(&mode, &session.run.start)?;
             Ok(Settings::Load(Box::new(LoadSettings { mode, session })))
@@ -113,6 +114,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     }
     let metrics = metrics(&a)?;
     let (tools, tool_choice) = tools(&a)?;
+    let images = super::media::images(&a)?;
     if a.sim_reasoning_tokens.is_some() && a.endpoint.is_some() {
         return Err(Error::Input(
             "--sim-reasoning-tokens sets the built-in simulator, which --endpoint replaces: give one of them".into(),
@@ -133,6 +135,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             insecure: a.insecure,
             metrics,
             sim_reasoning_tokens: a.sim_reasoning_tokens,
+            sim_image_tokens: a.sim_image_tokens,
         },
         workload: WorkloadSettings {
             tokenizer: a.tokenizer,
@@ -147,6 +150,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             tool_choice,
             count_output_text: a.count_output_text,
             prepare_ahead_mb: a.prepare_ahead_mb,
+            images,
         },
         run: RunSettings {
             max_error_rate: a.max_error_rate,
@@ -261,6 +265,7 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
                 (a.input_len.is_some(), "--input-len"),
                 (a.output_len.is_some(), "--output-len"),
                 (a.num_requests.is_some(), "--num-requests (use --limit)"),
+                (a.shared_prefix.is_some(), "--shared-prefix"),
             ] {
                 if given {
                     return Err(Error::Input(format!(
@@ -284,6 +289,7 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
                         expand_turns: d.expand_turns,
                     }
                 }
+                None if let Some(sp) = a.shared_prefix => Prompts::SharedPrefix(sp),
                 None => Prompts::Synthetic {
                     kind: a.synthetic_prompts,
                     input_len: a.input_len.unwrap_or(d.input_len),

@@ -163,6 +163,9 @@ fn endpoint(t: &TargetSettings) -> Result<(Endpoint, Option<SimServer>), Error> 
     let Some(e) = &t.endpoint else {
         let config = SimConfig {
             reasoning_tokens: t.sim_reasoning_tokens,
+            image_tokens: t
+                .sim_image_tokens
+                .unwrap_or(crate::sim::DEFAULT_IMAGE_TOKENS),
             ..SimConfig::default()
         };
         let sim = SimServer::start(config, ([127, 0, 0, 1], 0).into())

@@ -15,6 +15,7 @@ mod embeddings;
 mod engine;
 mod faults;
 mod http;
+mod images;
 mod kv;
 mod metrics;
 mod reasoning;
@@ -49,6 +50,7 @@ use tokio::sync::{mpsc, watch};
 use crate::workload::Tokenizer;
 pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
+pub use images::DEFAULT_IMAGE_TOKENS;
 pub use reasoning::{ReasoningField, ReasoningTokens};
 
 /// The simulator's settings. `ttft_base_ms`, `prefill_ms_per_token` and `tpot_ms`
@@ -86,6 +88,9 @@ pub struct SimConfig {
     /// Length of the vectors `/v1/embeddings` answers with (unless a request asks for
     /// `dimensions`).
     pub embedding_dim: u32,
+    /// Prompt tokens each image content part costs (chat `image_url`, Responses
+    /// `input_image`), reported in `usage.prompt_tokens`.
+    pub image_tokens: u32,
 }
 
 impl Default for SimConfig {
@@ -115,6 +120,7 @@ impl SimConfig {
             reasoning_tokens: None,
             reasoning_field: ReasoningField::default(),
             embedding_dim: embeddings::DEFAULT_DIM,
+            image_tokens: DEFAULT_IMAGE_TOKENS,
         }
     }
 }
