@@ -409,3 +409,56 @@ fn sim_image_tokens_sets_the_charge_of_the_sim_command() {
         "{recs:?}"
     );
 }
+
+#[test]
+fn a_trace_replay_carries_images_and_trace_sessions_refuse_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let mut lines = String::new();
+    for i in 0..4 {
+        lines.push_str(&format!(
+            "{{\"timestamp\": {}, \"input_length\": 16, \"output_length\": 2, \"hash_ids\": [{i}]}}\n",
+            i * 5
+        ));
+    }
+    std::fs::write(&trace, lines).unwrap();
+    let sim = sim(20);
+    let out = dir.path().join("out");
+    let t = trace.to_str().unwrap();
+    common::session(&[
+        "trace",
+        t,
+        "--block-size",
+        "16",
+        "--endpoint",
+        &sim.url(),
+        "--images",
+        "1",
+        "--image-size",
+        "8x8",
+        "--quiet",
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    let recs = common::records(&out);
+    assert_eq!(recs.len(), 4);
+    assert!(
+        recs.iter().all(|r| num(r, "prompt_tokens") == 16 + 20),
+        "{recs:?}"
+    );
+    let err = input_error(&["trace", t, "--sessions", "--images", "1"]);
+    assert!(
+        err.contains("--images") && err.contains("--sessions"),
+        "{err}"
+    );
+    let err = input_error(&[
+        "trace",
+        t,
+        "--shared-prefix",
+        "groups=1,prompts=1,system-len=1,question-len=1",
+    ]);
+    assert!(
+        err.contains("--shared-prefix does not apply to trace replay"),
+        "{err}"
+    );
+}

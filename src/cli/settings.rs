@@ -260,6 +260,11 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
                     "--sessions sends chat histories as text: it cannot be combined with --prompt-token-ids".into(),
                 ));
             }
+            if sessions && a.images.is_some() {
+                return Err(Error::Input(
+                    "--images adds images to each request's own prompt; trace --sessions builds later turns from the history at send time, without them: give one of the two".into(),
+                ));
+            }
             for (given, flag) in [
                 (a.dataset.is_some(), "--dataset"),
                 (a.input_len.is_some(), "--input-len"),
