@@ -291,6 +291,7 @@ mod tests {
             seed: 7,
             token_ids: false,
             models: None,
+            images: None,
         };
         let body = BodyOptions {
             api: Api::Chat,

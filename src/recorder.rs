@@ -116,6 +116,9 @@ pub struct TextCounting {
     /// Also when the server reports usage, to show the gap between the two counts.
     /// Off by default: tokenizing every response was a fifth of the client's CPU.
     pub always: bool,
+    /// Requests carry images, which the client cannot count: a request's input tokens
+    /// are the server's `usage.prompt_tokens` when it reports them.
+    pub usage_input: bool,
 }
 
 fn record_loop(
@@ -132,7 +135,10 @@ fn record_loop(
     while let Ok(msg) = rx.recv() {
         let mut next = Some(msg);
         // Drain whatever is queued before flushing: one write per burst, not per record.
-        while let Some(msg) = next.take() {
+        while let Some(mut msg) = next.take() {
+            if let Msg::Request(f) = &mut msg {
+                usage_input(f, &counting);
+            }
             let mut keep = |rec: RequestRecord, data: &mut RunData| {
                 write_line(&mut file, &mut line, &rec, &mut write_error);
                 data.push(&rec);
@@ -226,6 +232,15 @@ fn count_deferred(held: Vec<Finished>, counting: &TextCounting) -> Vec<(Finished
     held.into_iter().zip(counts).collect()
 }
 
+/// With images, the input tokens are the server's: the client counted text only.
+fn usage_input(f: &mut Finished, counting: &TextCounting) {
+    if let Some(p) = f.outcome.usage.and_then(|u| u.prompt_tokens)
+        && counting.usage_input
+    {
+        f.input_tokens = p;
+    }
+}
+
 /// Token counts by the metrics spec: the server's usage, else the tokenizer's count of
 /// the generated text, else the number of output events.
 fn to_record(f: Finished, text_tokens: Option<u32>) -> RequestRecord {
@@ -304,6 +319,7 @@ mod tests {
 
     fn counting(always: bool) -> TextCounting {
         TextCounting {
+            usage_input: false,
             tokenizer: Tokenizer::builtin(),
             always,
         }

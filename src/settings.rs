@@ -221,6 +221,8 @@ pub struct TargetSettings {
     pub metrics: Option<MetricsSettings>,
     /// `--sim-reasoning-tokens`: the built-in simulator's reasoning phase.
     pub sim_reasoning_tokens: Option<crate::sim::ReasoningTokens>,
+    /// `--sim-image-tokens`: the built-in simulator's prompt tokens per image.
+    pub sim_image_tokens: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -254,6 +256,8 @@ pub struct WorkloadSettings {
     pub prepare_ahead_mb: usize,
     /// `--model a,b --model-weights`: the mix of several models; None for one.
     pub models: Option<std::sync::Arc<crate::workload::models::ModelMix>>,
+    /// `--images N`: synthetic images added to every request (chat and Responses APIs).
+    pub images: Option<crate::workload::images::ImageSpec>,
 }
 
 /// Where prompts come from.
@@ -270,6 +274,8 @@ pub enum Prompts {
     },
     /// A trace's lengths and hash-id prompts (the command reads the trace).
     Trace,
+    /// `--shared-prefix`: groups of questions behind a shared system prompt each.
+    SharedPrefix(crate::workload::shared_prefix::SharedPrefixSpec),
 }
 
 /// How the runs go.

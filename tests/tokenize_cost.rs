@@ -39,6 +39,7 @@ fn cost(tok: &Tokenizer, kind: SyntheticKind) -> (f64, f64) {
         seed: 0,
         token_ids: false,
         models: None,
+        images: None,
     };
     let ids: Vec<u64> = (0..1000).collect();
     let t1 = Instant::now();

@@ -299,6 +299,26 @@ pub struct LoadArgs {
     /// Send prompts as token ids (completions API; vLLM and SGLang accept them)
     #[arg(long)]
     pub prompt_token_ids: bool,
+    /// Shared-prefix groups (SGLang's generated-shared-prefix): G system prompts of exactly
+    /// S tokens, each followed by P questions of exactly Q tokens, the G×P requests sent
+    /// in a seeded shuffle; --num-requests defaults to G×P (more: further shuffled passes
+    /// of new questions behind the same system prompts; fewer: the first of the shuffle)
+    #[arg(long, value_name = "groups=G,prompts=P,system-len=S,question-len=Q", conflicts_with_all = ["dataset", "input_len"])]
+    pub shared_prefix: Option<crate::workload::shared_prefix::SharedPrefixSpec>,
+    /// N synthetic images per request (chat or responses API), as image_url data URLs
+    /// in the user message, different for every request and fixed by --seed
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<u32>)]
+    pub images: Option<u32>,
+    /// --images: width and height in pixels [default: 512x512]
+    #[arg(long, value_name = "WxH", value_parser = crate::workload::images::parse_size)]
+    pub image_size: Option<(u32, u32)>,
+    /// --images: png or jpeg [default: jpeg]
+    #[arg(long, value_name = "png|jpeg")]
+    pub image_format: Option<crate::workload::images::ImageFormat>,
+    /// Without --endpoint: the built-in simulator charges N prompt tokens per image, as
+    /// `servescope sim --image-tokens` [default: 576]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<u32>)]
+    pub sim_image_tokens: Option<u32>,
     /// How synthetic prompts are made: `words` (random one-token words, exact with no
     /// tokenizer work) or `random-ids` (mini-sglang's decode/re-encode of random ids)
     #[arg(long, value_enum, default_value = "words", value_name = "KIND")]

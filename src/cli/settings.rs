@@ -28,6 +28,7 @@ use crate::workload::tools::{ToolChoice, ToolSet};
 impl Settings {
     /// Check the parsed command line and fill in every default.
     pub fn from_cli(cli: Cli) -> Result<Settings, Error> {
+        let cli = super::media::default_count(cli);
         let load = |mode, session: SessionSettings| -> Result<Settings, Error> {
             super::start::check(&mode, &session.run.start)?;
             Ok(Settings::Load(Box::new(LoadSettings { mode, session })))
@@ -117,6 +118,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     let (tools, tool_choice) = tools(&a)?;
     let (model, models) = model_mix(a.model.as_deref(), a.model_weights.as_deref())?;
     let headers = headers(&a.headers, a.api_key.is_some())?;
+    let images = super::media::images(&a)?;
     if a.sim_reasoning_tokens.is_some() && a.endpoint.is_some() {
         return Err(Error::Input(
             "--sim-reasoning-tokens sets the built-in simulator, which --endpoint replaces: give one of them".into(),
@@ -138,6 +140,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             insecure: a.insecure,
             metrics,
             sim_reasoning_tokens: a.sim_reasoning_tokens,
+            sim_image_tokens: a.sim_image_tokens,
         },
         workload: WorkloadSettings {
             tokenizer: a.tokenizer,
@@ -153,6 +156,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             count_output_text: a.count_output_text,
             prepare_ahead_mb: a.prepare_ahead_mb,
             models,
+            images,
         },
         run: RunSettings {
             max_error_rate: a.max_error_rate,
@@ -262,11 +266,17 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
                     "--sessions sends chat histories as text: it cannot be combined with --prompt-token-ids".into(),
                 ));
             }
+            if sessions && a.images.is_some() {
+                return Err(Error::Input(
+                    "--images adds images to each request's own prompt; trace --sessions builds later turns from the history at send time, without them: give one of the two".into(),
+                ));
+            }
             for (given, flag) in [
                 (a.dataset.is_some(), "--dataset"),
                 (a.input_len.is_some(), "--input-len"),
                 (a.output_len.is_some(), "--output-len"),
                 (a.num_requests.is_some(), "--num-requests (use --limit)"),
+                (a.shared_prefix.is_some(), "--shared-prefix"),
             ] {
                 if given {
                     return Err(Error::Input(format!(
@@ -290,6 +300,7 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
                         expand_turns: d.expand_turns,
                     }
                 }
+                None if let Some(sp) = a.shared_prefix => Prompts::SharedPrefix(sp),
                 None => Prompts::Synthetic {
                     kind: a.synthetic_prompts,
                     input_len: a.input_len.unwrap_or(d.input_len),

@@ -74,6 +74,10 @@ pub struct SimModelArgs {
     /// overrides it) [default: 384]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub embedding_dim: Option<u32>,
+    /// Prompt tokens each image content part costs (chat image_url, Responses
+    /// input_image), reported in usage.prompt_tokens [default: 576]
+    #[arg(long, value_name = "N")]
+    pub image_tokens: Option<u32>,
     /// Prefill cost per prompt token, ms [default: 0.033 for the engine, 0.04 with --ideal]
     #[arg(long, value_name = "MS", value_parser = ms)]
     pub prefill_ms_per_token: Option<f64>,
@@ -292,6 +296,7 @@ impl SimModelArgs {
             ));
         }
         cfg.embedding_dim = self.embedding_dim.unwrap_or(cfg.embedding_dim);
+        cfg.image_tokens = self.image_tokens.unwrap_or(cfg.image_tokens);
         if !(1..=16_384).contains(&cfg.embedding_dim) {
             return Err(format!(
                 "{}: expected 1 to 16384, got {}",

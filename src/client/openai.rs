@@ -91,6 +91,10 @@ impl EncodeBody for BodyOptions {
         Bytes::from(build_body_with_tools(&opts, prompt, max_tokens, tools))
     }
 
+    fn sends_messages(&self) -> bool {
+        matches!(self.api, Api::Chat | Api::Responses)
+    }
+
     fn batch(&self) -> Option<&dyn crate::workload::BatchBody> {
         (self.api == Api::Embeddings).then_some(self as _)
     }

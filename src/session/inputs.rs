@@ -77,11 +77,22 @@ impl Inputs {
                 seed: w.seed,
                 token_ids: w.prompt_token_ids,
                 models: w.models.clone(),
+                images: w.images,
             },
             tokenizer,
             sessions,
             truncated,
         })
+    }
+
+    /// Requests carry images (`--images`, or dataset entries' image parts): the client
+    /// counts only their text, so input tokens come from the server's usage.
+    pub fn sends_images(&self) -> bool {
+        self.workload.images.is_some()
+            || matches!(&self.workload.source, PromptSource::Dataset(entries)
+                if entries.iter().any(|e| matches!(&e.content,
+                    crate::workload::dataset::PromptContent::Messages(m)
+                        if crate::workload::images::has_images(m))))
     }
 
     /// Some dataset entry carries tools of its own.
@@ -196,6 +207,11 @@ fn prompt_source(
                 prompts,
             };
             Ok((source, None))
+        }
+        Prompts::SharedPrefix(spec) => {
+            let sp = crate::workload::shared_prefix::SharedPrefix::new(*spec, tokenizer)
+                .map_err(Error::Input)?;
+            Ok((PromptSource::SharedPrefix(Arc::new(sp)), None))
         }
         // The command reads the trace and hands it over as `Source::Trace`.
         Prompts::Trace => Err(Error::Input(

@@ -123,6 +123,10 @@ pub fn run_session(
             target.body.api.as_str()
         )));
     }
+    if inputs.sends_images() {
+        crate::workload::images::check_api(target.body.api, inputs.workload.images.is_some())
+            .map_err(Error::Input)?;
+    }
     let metrics = target.metrics(&s.target)?;
     let recorder = outdir::recorder(
         s.output.dir.as_deref(),
@@ -130,6 +134,7 @@ pub fn run_session(
         TextCounting {
             tokenizer: inputs.tokenizer.clone(),
             always: s.workload.count_output_text,
+            usage_input: inputs.sends_images(),
         },
     )?;
     let header = outdir::header(prior, sinks::header(s, &target, &inputs, argv));

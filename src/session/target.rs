@@ -194,6 +194,9 @@ fn endpoint(
     let Some(e) = &t.endpoint else {
         let mut config = SimConfig {
             reasoning_tokens: t.sim_reasoning_tokens,
+            image_tokens: t
+                .sim_image_tokens
+                .unwrap_or(crate::sim::DEFAULT_IMAGE_TOKENS),
             ..SimConfig::default()
         };
         if let Some((base, adapters)) = mix.and_then(|m| m.names().split_first()) {

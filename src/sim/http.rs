@@ -63,7 +63,9 @@ async fn completions(State(shared): State<Arc<Shared>>, req: Request) -> Respons
 }
 
 async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
-    serve(shared, kind, req, |body| parse(kind, body), stream::Chunks).await
+    let image_tokens = shared.config.image_tokens;
+    let read = move |body: &[u8]| parse_with(kind, body, image_tokens);
+    serve(shared, kind, req, read, stream::Chunks).await
 }
 
 /// A request as it arrived: when, the fault it drew, its connection, its body.
@@ -224,10 +226,22 @@ enum Content {
     Parts(Vec<Part>),
 }
 
-/// A content part; only text parts cost prompt tokens here.
+/// A content part: text, or an image (which costs `image_tokens`).
 #[derive(Deserialize)]
 struct Part {
     text: Option<String>,
+    image_url: Option<super::images::ImageUrl>,
+}
+
+impl Part {
+    /// What the part costs as prompt text.
+    fn into_text(self, image_tokens: u32) -> Option<String> {
+        match (self.text, self.image_url) {
+            (Some(t), _) => Some(t),
+            (None, Some(image)) => Some(super::images::image_text(&image, image_tokens)),
+            (None, None) => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -245,7 +259,13 @@ struct StreamOptions {
     include_usage: Option<bool>,
 }
 
+#[cfg(test)]
 pub(super) fn parse(kind: Kind, body: &[u8]) -> Result<Parsed, String> {
+    parse_with(kind, body, super::images::DEFAULT_IMAGE_TOKENS)
+}
+
+/// A request's body; each image part costs `image_tokens` prompt tokens.
+pub(super) fn parse_with(kind: Kind, body: &[u8], image_tokens: u32) -> Result<Parsed, String> {
     let raw: RawRequest =
         serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let prompt = match kind {
@@ -256,9 +276,10 @@ pub(super) fn parse(kind: Kind, body: &[u8]) -> Result<Parsed, String> {
                 .flat_map(|m| match m.content {
                     None => Vec::new(),
                     Some(Content::Text(text)) => vec![text],
-                    Some(Content::Parts(parts)) => {
-                        parts.into_iter().filter_map(|p| p.text).collect()
-                    }
+                    Some(Content::Parts(parts)) => parts
+                        .into_iter()
+                        .filter_map(|p| p.into_text(image_tokens))
+                        .collect(),
                 })
                 .collect();
             Prompt::Texts(texts)

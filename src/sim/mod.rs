@@ -15,6 +15,7 @@ mod embeddings;
 mod engine;
 mod faults;
 mod http;
+mod images;
 mod kv;
 mod lora;
 mod metrics;
@@ -50,6 +51,7 @@ use tokio::sync::{mpsc, watch};
 use crate::workload::Tokenizer;
 pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
+pub use images::DEFAULT_IMAGE_TOKENS;
 pub use lora::{LoraModule, check_served};
 pub use reasoning::{ReasoningField, ReasoningTokens};
 
@@ -91,6 +93,9 @@ pub struct SimConfig {
     /// LoRA adapters served beside `model` (`--lora-modules`); with any, a request
     /// naming a model not served gets vLLM's 404.
     pub lora_modules: Vec<LoraModule>,
+    /// Prompt tokens each image content part costs (chat `image_url`, Responses
+    /// `input_image`), reported in `usage.prompt_tokens`.
+    pub image_tokens: u32,
 }
 
 impl Default for SimConfig {
@@ -121,6 +126,7 @@ impl SimConfig {
             reasoning_field: ReasoningField::default(),
             embedding_dim: embeddings::DEFAULT_DIM,
             lora_modules: Vec::new(),
+            image_tokens: DEFAULT_IMAGE_TOKENS,
         }
     }
 }

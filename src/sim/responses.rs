@@ -24,7 +24,9 @@ use super::stream::{Events, Kind, Plan, Prompt};
 use super::tools::{RawTool, RequestTools};
 
 pub(super) async fn responses(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    http::serve(shared, Kind::Chat, req, parse, ResponsesEvents::default()).await
+    let image_tokens = shared.config.image_tokens;
+    let read = move |body: &[u8]| parse(body, image_tokens);
+    http::serve(shared, Kind::Chat, req, read, ResponsesEvents::default()).await
 }
 
 // `Option` everywhere because clients send explicit `null`s; unknown fields are ignored.
@@ -62,12 +64,14 @@ enum Content {
     Parts(Vec<ContentPart>),
 }
 
+/// Text, or an `input_image` (which costs `image_tokens`).
 #[derive(Deserialize)]
 struct ContentPart {
     text: Option<String>,
+    image_url: Option<super::images::ImageUrl>,
 }
 
-fn parse(body: &[u8]) -> Result<Parsed, String> {
+fn parse(body: &[u8], image_tokens: u32) -> Result<Parsed, String> {
     let raw: RawRequest =
         serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let mut texts: Vec<String> = raw.instructions.into_iter().collect();
@@ -78,7 +82,13 @@ fn parse(body: &[u8]) -> Result<Parsed, String> {
                 match item.content {
                     Some(Content::Text(t)) => texts.push(t),
                     Some(Content::Parts(parts)) => {
-                        texts.extend(parts.into_iter().flat_map(|p| p.text))
+                        texts.extend(parts.into_iter().flat_map(|p| match (p.text, p.image_url) {
+                            (Some(t), _) => Some(t),
+                            (None, Some(image)) => {
+                                Some(super::images::image_text(&image, image_tokens))
+                            }
+                            (None, None) => None,
+                        }))
                     }
                     None => {}
                 }

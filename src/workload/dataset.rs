@@ -308,7 +308,10 @@ impl<'de> Visitor<'de> for DataList<'_, '_> {
 /// same turns would be: whole, one request per entry, or with `expand` (the modes that
 /// replay turns) as growing histories, one request per user turn.
 pub fn dataset_prompts(path: &Path, expand: bool) -> Result<Vec<DatasetEntry>, DatasetError> {
-    let entries = read_dataset(path, Conversation::WholeConversation)?;
+    let mut entries = read_dataset(path, Conversation::WholeConversation)?;
+    // Image files are named relative to the dataset's own directory.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    super::dataset_images::embed_files(&mut entries, dir)?;
     Ok(if expand {
         expand_turns(entries)
     } else {

@@ -21,6 +21,7 @@ pub(super) fn entry(
     let output_len = output_len(&location, &map)?;
     let tools = tools(&location, &mut map)?;
     let content = content(&location, &mut map, conv)?;
+    let content = super::dataset_images::with_images(&location, &mut map, content)?;
     Ok(DatasetEntry {
         location,
         content,

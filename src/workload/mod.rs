@@ -4,14 +4,17 @@
 pub mod blocks;
 pub mod dataset;
 mod dataset_entry;
+mod dataset_images;
 pub mod download;
 pub mod hf_cache;
+pub mod images;
 pub mod model_pick;
 pub mod models;
 pub mod prepare;
 pub mod server_tok;
 mod server_words;
 pub mod sessions;
+pub mod shared_prefix;
 pub mod synthetic;
 pub mod tokenizer;
 pub mod tools;
@@ -61,6 +64,11 @@ pub trait EncodeBody: Sync {
     ) -> Bytes {
         let _ = model;
         self.encode_with_tools(prompt, max_tokens, tools)
+    }
+    /// Whether a chat history is sent as messages (chat, Responses) rather than
+    /// flattened to one text: a shared-prefix prompt is then a system and a user message.
+    fn sends_messages(&self) -> bool {
+        true
     }
     /// An API that sends several prompts per request (embeddings): how.
     fn batch(&self) -> Option<&dyn BatchBody> {

@@ -46,6 +46,8 @@ pub enum PromptSource {
         file: Arc<TraceFile>,
         blocks: Arc<BlockPrompts>,
     },
+    /// `--shared-prefix`: groups of questions behind one system prompt each, shuffled.
+    SharedPrefix(Arc<super::shared_prefix::SharedPrefix>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ pub enum PrepareError {
     Synthetic(#[from] SyntheticError),
     #[error(transparent)]
     Trace(#[from] TraceError),
+    #[error("--images: {0}")]
+    Images(String),
     #[error("trace {}: there is no request {index} (counting from 0)", path.display())]
     Past {
         path: std::path::PathBuf,
@@ -79,6 +83,8 @@ pub struct WorkloadSpec {
     pub token_ids: bool,
     /// `--model a,b`: the model of each request (or session), when several are mixed.
     pub models: Option<Arc<super::models::ModelMix>>,
+    /// `--images N`: synthetic images added to every request.
+    pub images: Option<super::images::ImageSpec>,
 }
 
 /// Mix seed, run and request index into one independent stream per request, so requests
@@ -286,6 +292,16 @@ pub fn prepare_trace(
     t: &TraceRequest,
 ) -> PreparedRequest {
     let model = pick::model_of(spec, i);
+    // `--images` with a trace: each request's synthetic images beside its text (the
+    // image cannot fail to encode at checked sizes; were it to, the text goes alone).
+    let with = spec.images.and_then(|im| {
+        let urls = im.urls(spec.seed, run, i).ok()?;
+        Some(super::images::WithImages { inner: body, urls })
+    });
+    let body: &dyn EncodeBody = match &with {
+        Some(w) => w,
+        None => body,
+    };
     let bytes = if spec.token_ids {
         let mut out = Vec::new();
         trace_prompt(blocks, spec.seed, run, i, t, TraceOut::Ids(&mut out));
@@ -315,9 +331,33 @@ pub fn prepare_one(
     if let Some(batch) = body.batch() {
         return prepare_batch(spec, batch, tok, run, i);
     }
+    let with = match spec.images {
+        Some(im) => Some(super::images::WithImages {
+            inner: body,
+            urls: im.urls(spec.seed, run, i).map_err(PrepareError::Images)?,
+        }),
+        None => None,
+    };
+    let body: &dyn EncodeBody = match &with {
+        Some(w) => w,
+        None => body,
+    };
     let mut rng = StdRng::seed_from_u64(request_seed(spec.seed, run, i));
     let model = pick::model_of(spec, i);
     match &spec.source {
+        PromptSource::SharedPrefix(sp) => {
+            let max_tokens = spec.output_len.sample(&mut rng);
+            let at = (spec.seed, run, i);
+            let (body, input_tokens) =
+                super::shared_prefix::encode(sp, body, at, spec.token_ids, max_tokens, model);
+            Ok(PreparedRequest {
+                id: i,
+                body,
+                input_tokens,
+                max_tokens,
+                tag: pick::tag(model),
+            })
+        }
         PromptSource::Synthetic { input_len, prompts } => {
             let n = input_len.sample(&mut rng) as usize;
             let max_tokens = spec.output_len.sample(&mut rng);

@@ -43,6 +43,7 @@ fn synthetic(seed: u64, models: Option<Arc<ModelMix>>) -> WorkloadSpec {
         seed,
         token_ids: false,
         models,
+        images: None,
     }
 }
 

@@ -23,6 +23,7 @@ fn spec(input: LengthSpec, output: LengthSpec, seed: u64) -> WorkloadSpec {
         seed,
         token_ids: false,
         models: None,
+        images: None,
     }
 }
 
@@ -89,6 +90,7 @@ fn dataset_entries_cycle_and_keep_their_output_length() {
         seed: 0,
         token_ids: false,
         models: None,
+        images: None,
     };
     let r = prepare(&s, &opts(Api::Chat), &tok, 0, 3).unwrap();
     assert_eq!(r[0].max_tokens, 5);
@@ -130,6 +132,7 @@ fn trace_prompts_share_exactly_their_common_hash_prefix() {
         seed: 0,
         token_ids: false,
         models: None,
+        images: None,
     };
     // The prompt as the server would see it: the body's text, tokenized.
     let tokens = |run: u64, i: u64| {
