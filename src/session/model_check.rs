@@ -3,8 +3,10 @@
 //! `--lora-modules` lists it), so a misspelt adapter is one clear error now, not a
 //! share of the run's requests failing with 404.
 
+use super::target::connection_test;
 use crate::client::HttpClient;
 use crate::client::endpoint::Endpoint;
+use crate::client::openai::{Api, BodyOptions};
 use crate::console::printable;
 use crate::error::Error;
 use crate::workload::models::ModelMix;
@@ -46,11 +48,7 @@ pub fn check_listed(mix: &ModelMix, served: &[String], url: &str) -> Result<(), 
 
 /// Check the mix against the server's list, when it gives one (a server that lists
 /// nothing is trusted; each name's connection test still catches a refusal).
-pub async fn check_mix(
-    client: &HttpClient,
-    endpoint: &Endpoint,
-    mix: &ModelMix,
-) -> Result<(), Error> {
+async fn check_mix(client: &HttpClient, endpoint: &Endpoint, mix: &ModelMix) -> Result<(), Error> {
     let Ok(doc) = client.get_json(&endpoint.models_url).await else {
         return Ok(());
     };
@@ -58,6 +56,33 @@ pub async fn check_mix(
         Some(served) => check_listed(mix, &served, endpoint.models_url.as_str()),
         None => Ok(()),
     }
+}
+
+/// The connection test, of each model of a mix (a listed adapter can still fail to
+/// load) after checking the mix against the server's list.
+pub async fn connection_tests(
+    client: &HttpClient,
+    endpoint: &Endpoint,
+    body: &BodyOptions,
+    mix: Option<&ModelMix>,
+) -> Result<(), Error> {
+    let Some(mix) = mix else {
+        return connection_test(client, endpoint, body).await;
+    };
+    if endpoint.api == Api::Embeddings {
+        return Err(Error::Input(
+            "--model with several names mixes generation requests; --api embeddings sends one model (give one --model)".into(),
+        ));
+    }
+    check_mix(client, endpoint, mix).await?;
+    for name in mix.names() {
+        let one = BodyOptions {
+            model: name.to_string(),
+            ..body.clone()
+        };
+        connection_test(client, endpoint, &one).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

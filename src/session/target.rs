@@ -83,29 +83,9 @@ impl Target {
             tools: BodyTools::new(w.tools.clone(), w.tool_choice.as_ref()),
             batch_inputs: t.batch_inputs,
         };
-        match &w.models {
-            Some(mix) => {
-                if endpoint.api == Api::Embeddings {
-                    return Err(Error::Input(
-                        "--model with several names mixes generation requests; --api embeddings sends one model (give one --model)".into(),
-                    ));
-                }
-                let checked = super::model_check::check_mix(&client, &endpoint, mix);
-                rt.block_on(shutdown.unless_stopped(checked))??;
-                // Each name once: a listed adapter can still fail to load.
-                for name in mix.names() {
-                    let one = BodyOptions {
-                        model: name.to_string(),
-                        ..body.clone()
-                    };
-                    let test = connection_test(&client, &endpoint, &one);
-                    rt.block_on(shutdown.unless_stopped(test))??;
-                }
-            }
-            None => {
-                rt.block_on(shutdown.unless_stopped(connection_test(&client, &endpoint, &body)))??
-            }
-        }
+        let tests =
+            super::model_check::connection_tests(&client, &endpoint, &body, w.models.as_deref());
+        rt.block_on(shutdown.unless_stopped(tests))??;
         Ok(Target {
             endpoint,
             simulated: sim.is_some(),
@@ -236,7 +216,7 @@ async fn first_model(client: &HttpClient, endpoint: &Endpoint) -> Result<String,
 
 /// One short request before the run, as bench_simple does: a server that cannot answer
 /// it is reported now, not as hundreds of failed requests.
-async fn connection_test(
+pub(super) async fn connection_test(
     client: &HttpClient,
     endpoint: &Endpoint,
     opts: &BodyOptions,

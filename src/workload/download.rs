@@ -119,7 +119,7 @@ async fn download(t: &TraceUrl) -> Result<(), Error> {
         if have > 0 {
             req = req.header(RANGE, format!("bytes={have}-"));
         }
-        let resp = req.send().await.map_err(|e| unreachable(t, &e))?;
+        let resp = req.send().await.map_err(|e| offline(t, &e))?;
         let start = match resp.status() {
             StatusCode::PARTIAL_CONTENT if have > 0 => match content_range(&resp) {
                 Some((from, total)) if from == have => Start::Resume(have, total),
@@ -156,7 +156,7 @@ async fn download(t: &TraceUrl) -> Result<(), Error> {
     )))
 }
 
-fn unreachable(t: &TraceUrl, e: &reqwest::Error) -> Error {
+fn offline(t: &TraceUrl, e: &reqwest::Error) -> Error {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
