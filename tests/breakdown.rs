@@ -182,4 +182,16 @@ fn merge_combines_the_sessions_of_both_directories() {
     assert_eq!(models.len(), 2);
     assert!(models.iter().all(|x| x["requests"] == 12), "{models:?}");
     assert!(m.join("turns.csv").exists() && m.join("models.csv").exists());
+
+    // `compare` of the two (re-analysed) directories weighs their session durations.
+    report(&[a.to_str().unwrap(), "--rewrite"]);
+    report(&[b.to_str().unwrap(), "--rewrite"]);
+    let c = servescope::report::compare::compare(&a, &b, 5.0).unwrap();
+    let keys: Vec<&str> = c.runs[0].rows.iter().map(|r| r.metric.key).collect();
+    assert!(keys.contains(&"sessions.duration_ms_p99"), "{keys:?}");
+    let row = c.runs[0]
+        .rows
+        .iter()
+        .find(|r| r.metric.key == "sessions.duration_ms_p99");
+    assert!(row.is_some_and(|r| r.a.is_some() && r.b.is_some()));
 }
