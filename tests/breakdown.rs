@@ -148,6 +148,23 @@ fn report_reproduces_the_breakdown_from_tagged_records() {
     assert!(page.contains("TTFT by turn") && page.contains("By model"));
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!page.contains(HOSTILE), "a model name became markup");
+
+    // An untagged run written over them leaves no stale turns.csv or models.csv.
+    let server_url = server.url();
+    session(&[
+        "concurrency",
+        "--concurrency",
+        "1",
+        "--num-requests",
+        "2",
+        "-q",
+        "--overwrite",
+        "--endpoint",
+        &server_url,
+        "--output-dir",
+        d,
+    ]);
+    assert!(!dir.join("turns.csv").exists() && !dir.join("models.csv").exists());
 }
 
 #[test]
