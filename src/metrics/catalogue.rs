@@ -209,7 +209,7 @@ const fn value(
 use Stat::{Mean, P};
 
 /// Every metric, in the order `compare` lists them.
-pub const METRICS: [Metric; 51] = [
+pub const METRICS: [Metric; 53] = [
     // An embeddings run generates nothing: no output throughput, not a zero.
     value(
         "throughput.output_tok_s",
@@ -452,6 +452,21 @@ pub const METRICS: [Metric; 51] = [
         Unit::Tokens,
         Better::Lower,
         |s| Some(s.phases.as_ref()?.reasoning_tokens_mean),
+    ),
+    // Sessions (`by_turn.rs`): present only when the records carry a session.
+    value(
+        "sessions.duration_ms_p50",
+        "session duration p50 (ms)",
+        Unit::Ms,
+        Better::Lower,
+        |s| s.sessions.as_ref()?.duration_ms_p50,
+    ),
+    value(
+        "sessions.duration_ms_p99",
+        "session duration p99 (ms)",
+        Unit::Ms,
+        Better::Lower,
+        |s| s.sessions.as_ref()?.duration_ms_p99,
     ),
 ];
 

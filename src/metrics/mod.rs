@@ -1,5 +1,7 @@
 //! What is measured: statistics over exact samples, and the per-run summary.
 
+pub mod by_model;
+pub mod by_turn;
 pub mod catalogue;
 pub mod confidence;
 pub mod embeddings;
@@ -14,6 +16,7 @@ pub mod stats;
 pub mod steady;
 pub mod summary;
 mod summary_json;
+pub mod tags;
 pub mod tools;
 
 pub use stats::Stats;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::by_model::ModelRow;
+use super::by_turn::{SessionTotals, TurnRow};
 use super::confidence::bootstrap_percentiles;
 use super::embeddings::EmbeddingTotals;
 use super::phases::{PhaseFacts, PhaseSummary};
@@ -15,6 +17,7 @@ use super::slo::{Goodput, Slo, goodput};
 use super::stats::{Counts, Stats, with_defaults};
 use super::steady::SteadyState;
 use super::summary_json::SummaryJson;
+use super::tags::RunTags;
 use super::tools::ToolSummary;
 use crate::record::{FailureKind, RequestRecord, TokenSource};
 
@@ -99,8 +102,9 @@ impl FailureTally {
     }
 }
 
-/// Everything one run's summary is computed from: about 170 bytes per request, plus
-/// the inter-token gaps counted by distinct value.
+/// Everything one run's summary is computed from: about 170 bytes per request (12 more
+/// when records carry a session, turn or model), plus the inter-token gaps counted by
+/// distinct value.
 #[derive(Clone, Debug, Default)]
 pub struct RunData {
     samples: Vec<Sample>,
@@ -112,6 +116,8 @@ pub struct RunData {
     tokens: TokenTimeline,
     /// Warm-up records seen and left out (`--warmup`, `--warmup-s`).
     pub warmup: u64,
+    /// Session, turn and model per sample, when records carry them (`tags.rs`).
+    tags: RunTags,
 }
 
 impl RunData {
@@ -131,6 +137,7 @@ impl RunData {
         } else if let Some(kind) = r.failure {
             self.failures.add(kind, r.error.as_deref());
         }
+        self.tags.push(self.samples.len(), &r.tag);
         self.samples.push(Sample {
             scheduled: r.scheduled_at,
             queue_wait: r.queue_wait,
@@ -163,6 +170,11 @@ impl RunData {
     /// Every request's facts, in the order they finished.
     pub fn samples(&self) -> &[Sample] {
         &self.samples
+    }
+
+    /// Each sample's session, turn and model (`samples()[i]` has `tags().get(i)`).
+    pub fn tags(&self) -> &RunTags {
+        &self.tags
     }
 
     /// The inter-token gaps (µs) of successful requests, counted by value.
@@ -253,6 +265,11 @@ pub struct Summary {
     pub phases: Option<PhaseSummary>,
     /// An embeddings run's inputs and inputs/s (`--api embeddings`).
     pub embeddings: Option<EmbeddingTotals>,
+    /// Latency by turn index, per-session totals, latency by model: only when the
+    /// records carry turns, sessions, models (`by_turn.rs`, `by_model.rs`).
+    pub by_turn: Option<Vec<TurnRow>>,
+    pub sessions: Option<SessionTotals>,
+    pub by_model: Option<Vec<ModelRow>>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -307,6 +324,9 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         tools,
         phases,
         embeddings: super::embeddings::totals(&data.samples, duration_s),
+        by_turn: super::by_turn::by_turn(&data.samples, &data.tags),
+        sessions: super::by_turn::sessions(&data.samples, &data.tags),
+        by_model: super::by_model::by_model(&data.samples, &data.tags, duration_s),
     }
 }
 

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::by_model::ModelRow;
+use super::by_turn::{SessionTotals, TurnRow};
 use super::embeddings::EmbeddingTotals;
 use super::ordered_map::OrderedMap;
 use super::phases::{PhaseCountsJson, PhaseStatsJson};
@@ -67,6 +69,13 @@ pub(super) struct SummaryJson {
     /// An embeddings run's inputs (absent for generation runs and in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     embeddings: Option<EmbeddingTotals>,
+    /// By turn index, per session, by model: absent unless the records carry the tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by_turn: Option<Vec<TurnRow>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sessions: Option<SessionTotals>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by_model: Option<Vec<ModelRow>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -212,6 +221,9 @@ impl From<Summary> for SummaryJson {
             }),
             tools: s.tools.as_ref().map(|t| ToolsJson::write(t, p)),
             embeddings: s.embeddings,
+            by_turn: s.by_turn,
+            sessions: s.sessions,
+            by_model: s.by_model,
         }
     }
 }
@@ -335,6 +347,9 @@ impl From<SummaryJson> for Summary {
             }
             .read(),
             embeddings: j.embeddings,
+            by_turn: j.by_turn,
+            sessions: j.sessions,
+            by_model: j.by_model,
         }
     }
 }

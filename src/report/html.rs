@@ -58,6 +58,7 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     dual_round(&mut page, runs);
     goodput(&mut page, runs);
     slices::section(&mut page, runs);
+    super::breakdown_html::section(&mut page, runs);
     timelines::section(&mut page, runs);
     timelines::server_metrics(&mut page, runs);
     terminal_tables(&mut page, runs);

@@ -3,6 +3,8 @@
 //! result directories.
 
 pub mod axis;
+pub mod breakdown;
+mod breakdown_html;
 pub mod charts;
 pub mod compare;
 pub mod compare_page;

@@ -15,9 +15,11 @@ pub fn write_results_json(dir: &Path, doc: &ResultsDoc) -> std::io::Result<()> {
 }
 
 /// One column per run, one row per statistic (`ttft_ms.p99`, `throughput.output_tok_s`...);
-/// and slices.csv when a run was cut into time slices.
+/// and slices.csv when a run was cut into time slices; turns.csv and models.csv when a
+/// run's records carry turns or models.
 pub fn write_summary_csv(dir: &Path, runs: &[SavedRun]) -> std::io::Result<()> {
     write_slices_csv(dir, runs)?;
+    super::breakdown::write_csvs(dir, runs)?;
     let mut rows: Vec<String> = Vec::new();
     let mut columns: Vec<Map<String, Value>> = Vec::new();
     for run in runs {

@@ -33,6 +33,7 @@ fn fmt_ms(v: f64) -> String {
 pub fn render(label: &str, s: &Summary) -> String {
     let mut out = format!("── {label} ──\n{}\n", latency_table(s));
     out.push_str(&totals(s));
+    out.push_str(&super::breakdown::table_section(s));
     out.push_str(&steady_block(s));
     if let Some(m) = &s.server_metrics {
         out.push_str(&server_lines(m));

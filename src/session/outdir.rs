@@ -159,8 +159,9 @@ pub fn recorder(
         }
         (Prior::Overwrite, Some(d), _) => {
             // results.json and summary.csv are rewritten after the first run; until
-            // then they must not describe the replaced runs.
-            for f in ["results.json", "summary.csv"] {
+            // then they must not describe the replaced runs (turns.csv and models.csv
+            // are written only for runs with sessions or models: never stale).
+            for f in ["results.json", "summary.csv", "turns.csv", "models.csv"] {
                 match std::fs::remove_file(d.join(f)) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                         return Err(Error::Output(format!(
