@@ -262,6 +262,13 @@ pub enum Prompts {
     },
     /// A trace's lengths and hash-id prompts (the command reads the trace).
     Trace,
+    /// `--sessions`: synthetic multi-turn sessions, each turn a new input of
+    /// `input_len` tokens; the load counts sessions.
+    Sessions {
+        kind: SyntheticKind,
+        input_len: LengthSpec,
+        spec: crate::workload::chat::SessionSpec,
+    },
 }
 
 /// How the runs go.

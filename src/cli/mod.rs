@@ -7,6 +7,7 @@ pub mod convert;
 mod embeddings;
 pub mod load;
 mod load_modes;
+pub mod sessions;
 mod settings;
 pub mod sim;
 mod start;

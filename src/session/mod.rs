@@ -24,6 +24,7 @@ use crate::report::table::TERMINOLOGY_NOTE;
 use crate::schedule::Load;
 use crate::settings::SessionSettings;
 use crate::shutdown::{Phase, Shutdown};
+use crate::workload::prepare::PromptSource;
 use crate::workload::trace_file::TraceFile;
 use inputs::Inputs;
 use planner::Planner;
@@ -121,6 +122,13 @@ pub fn run_session(
             "--dataset: entries carry \"tools\", which need the chat or responses API (the {} API takes none)",
             target.body.api.as_str()
         )));
+    }
+    if matches!(inputs.workload.source, PromptSource::Sessions(_))
+        && target.body.api == crate::client::openai::Api::Embeddings
+    {
+        return Err(Error::Input(
+            "--sessions: the endpoint is an embeddings route, and a session's history grows with each answer, which an embeddings request does not give".into(),
+        ));
     }
     let metrics = target.metrics(&s.target)?;
     let recorder = outdir::recorder(

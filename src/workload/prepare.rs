@@ -27,6 +27,8 @@ pub struct PreparedRequest {
     pub max_tokens: u32,
     /// Session, turn and model, carried to the request's record.
     pub tag: crate::record::RequestTag,
+    /// `--sessions`: this is a session's first turn, and the rest of it is planned here.
+    pub chat: Option<Arc<super::chat::SessionPlan>>,
 }
 
 /// Where prompts come from.
@@ -45,6 +47,8 @@ pub enum PromptSource {
         file: Arc<TraceFile>,
         blocks: Arc<BlockPrompts>,
     },
+    /// `--sessions`: synthetic multi-turn sessions, one per request index.
+    Sessions(Arc<super::chat::SyntheticSessions>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -299,6 +303,7 @@ pub fn prepare_trace(
         input_tokens: t.input_len,
         max_tokens: t.output_len,
         tag: Default::default(),
+        chat: None,
     }
 }
 
@@ -330,6 +335,7 @@ pub fn prepare_one(
                 input_tokens: prompt.token_ids.len() as u32,
                 max_tokens,
                 tag: Default::default(),
+                chat: None,
             })
         }
         // Reads the file up to request i: for one-off use (`RequestStream` is the way to
@@ -341,6 +347,7 @@ pub fn prepare_one(
                 index: i,
             }),
         },
+        PromptSource::Sessions(sessions) => sessions.prepare(spec, body, tok, &mut rng, i),
         PromptSource::Dataset(entries) => {
             let e = &entries[(i as usize) % entries.len()];
             let max_tokens = e
@@ -369,6 +376,7 @@ pub fn prepare_one(
                 input_tokens: input_tokens as u32,
                 max_tokens,
                 tag: Default::default(),
+                chat: None,
             })
         }
     }
@@ -404,6 +412,7 @@ fn prepare_batch(
         input_tokens,
         max_tokens: 0,
         tag: Default::default(),
+        chat: None,
     })
 }
 
