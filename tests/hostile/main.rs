@@ -15,6 +15,7 @@ mod outdir;
 mod phases;
 mod pipes;
 mod responses;
+mod sessions;
 mod signals;
 mod small;
 mod smoke;
