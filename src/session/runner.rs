@@ -130,7 +130,7 @@ impl<'a> Runner<'a> {
             params,
             clock,
             error_rate_exceeded,
-            planned: count,
+            planned: planned_requests(&inputs.workload, pick, run, count),
             stopped,
         })
     }
@@ -462,6 +462,24 @@ fn shard_params(plan: &RunPlan, count: usize, shard: Shard) -> RunParams {
         },
     });
     params
+}
+
+/// Requests this process is to send: `count`, or with `--sessions` the turns of its
+/// `count` sessions.
+fn planned_requests(
+    w: &crate::workload::prepare::WorkloadSpec,
+    pick: &Pick,
+    run: u64,
+    count: usize,
+) -> usize {
+    match &w.source {
+        PromptSource::Sessions(chat) => pick
+            .ids()
+            .take(count)
+            .map(|s| chat.turns_of(w.seed, run, s) as usize)
+            .sum(),
+        _ => count,
+    }
 }
 
 /// Output tokens the run should produce (for the progress bar).

@@ -187,6 +187,12 @@ impl SyntheticSessions {
         })
     }
 
+    /// How many turns session `s` of run `run` has (as `prepare` draws them: first).
+    pub fn turns_of(&self, seed: u64, run: u64, s: u64) -> u32 {
+        let mut rng = StdRng::seed_from_u64(super::prepare::request_seed(seed, run, s));
+        self.spec.turns.sample(&mut rng)
+    }
+
     /// Session `s` of run `run`: its first turn ready to send (id: the session's index,
     /// as the schedule counts sessions), the rest planned.
     pub fn prepare(
@@ -197,6 +203,7 @@ impl SyntheticSessions {
         rng: &mut StdRng,
         s: u64,
     ) -> Result<PreparedRequest, PrepareError> {
+        // The first draw: `turns_of` repeats it.
         let turns = self.spec.turns.sample(rng);
         let mut input = || -> Result<(Arc<str>, u32, u32), PrepareError> {
             let n = self.input_len.sample(rng);

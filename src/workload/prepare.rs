@@ -86,7 +86,7 @@ pub struct WorkloadSpec {
 
 /// Mix seed, run and request index into one independent stream per request, so requests
 /// can be built in parallel and the same seed always gives the same requests.
-fn request_seed(seed: u64, run: u64, i: u64) -> u64 {
+pub(crate) fn request_seed(seed: u64, run: u64, i: u64) -> u64 {
     let mut x =
         seed ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03);
     // splitmix64 finaliser

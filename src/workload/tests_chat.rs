@@ -83,6 +83,10 @@ fn sessions_are_exact_and_the_same_for_a_seed() {
         assert!((4..=9).contains(&x.max_tokens));
         assert!((1..=6).contains(&plan.turns()));
         turn_counts.insert(plan.turns());
+        let PromptSource::Sessions(chat) = &w.source else {
+            unreachable!()
+        };
+        assert_eq!(chat.turns_of(5, 0, s as u64) as usize, plan.turns());
         for t in &plan.later {
             assert_eq!((tok.count(&t.input), t.tokens), (23, 23));
             assert!((10_000..=30_000).contains(&t.think_us), "{}", t.think_us);
@@ -218,4 +222,34 @@ fn think_time_values_are_checked() {
         assert!(bad.parse::<MillisSpec>().is_err(), "{bad:?}");
     }
     assert_eq!(MillisSpec { lo: 2, hi: 9 }.to_string(), "2:9");
+}
+
+#[test]
+fn the_prepare_ahead_budget_counts_the_planned_turns() {
+    let tok = Tokenizer::builtin();
+    let prompts = SyntheticPrompts::resolve(SyntheticKind::Words, &tok).0;
+    let spec = session_spec(LengthSpec::Fixed(8), "0", ThinkDist::Fixed);
+    let sessions = SyntheticSessions::new(spec, LengthSpec::Fixed(200), prompts, &tok, 1).unwrap();
+    let w = WorkloadSpec {
+        source: PromptSource::Sessions(Arc::new(sessions)),
+        output_len: LengthSpec::Fixed(4),
+        seed: 1,
+        token_ids: false,
+        models: None,
+    };
+    let body = opts();
+    let feeder = crate::feed::Feeder {
+        workload: &w,
+        body: &body,
+        tokenizer: &tok,
+        run: 0,
+        keep_turns: false,
+        pick: &Pick::default(),
+    };
+    // 256 sessions (one chunk) hold ~0.4 MB of first turns and ~2.5 MB of later inputs:
+    // a 1 MB budget is spent by the first chunk only when the later inputs count.
+    let upfront = feeder.upfront(1000, 1 << 20, &|| false).unwrap();
+    let first: usize = upfront.iter().map(|r| r.body.len()).sum();
+    assert!(first < 1 << 19, "{first}");
+    assert_eq!(upfront.len(), 256);
 }

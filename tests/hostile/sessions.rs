@@ -276,5 +276,14 @@ fn a_signal_during_a_think_time_stops_the_run_and_keeps_the_finished_turns() {
         4,
         "no turn started after the signal"
     );
-    assert!(dir.path().join("results.json").exists());
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    let run = &doc["runs"][0];
+    assert_eq!(run["complete"], false);
+    assert_eq!(
+        (&run["requests_planned"], &run["requests_sent"]),
+        (&json!(18), &json!(3)),
+        "planned: every turn of the 6 sessions"
+    );
 }
