@@ -65,7 +65,10 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
         }
         LoadMode::Sweep(sw) => {
             // Its rate runs depend on the first two runs' results: a planner of its own.
-            let planner = Sweep::new(sw, session.workload.seed, session.output.gpus, *start);
+            let mut planner = Sweep::new(sw, session.workload.seed, session.output.gpus, *start);
+            if let Prompts::Sessions { spec, .. } = &session.workload.prompts {
+                planner = planner.of_sessions(spec.mean_turns());
+            }
             return run_session(&session, Source::Prompts, Box::new(planner), argv, shutdown);
         }
     };

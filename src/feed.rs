@@ -63,7 +63,9 @@ impl Feeder<'_> {
                 &chunk,
                 stop,
             )?;
-            bytes += part.iter().map(|r| r.body.len()).sum::<usize>();
+            // A session's later inputs are held too.
+            let chat = |r: &PreparedRequest| r.chat.as_ref().map_or(0, |c| c.bytes());
+            bytes += part.iter().map(|r| r.body.len() + chat(r)).sum::<usize>();
             out.extend(part);
         }
         Ok(out)

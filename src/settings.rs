@@ -276,6 +276,13 @@ pub enum Prompts {
     Trace,
     /// `--shared-prefix`: groups of questions behind a shared system prompt each.
     SharedPrefix(crate::workload::shared_prefix::SharedPrefixSpec),
+    /// `--sessions`: synthetic multi-turn sessions, each turn a new input of
+    /// `input_len` tokens; the load counts sessions.
+    Sessions {
+        kind: SyntheticKind,
+        input_len: LengthSpec,
+        spec: crate::workload::chat::SessionSpec,
+    },
 }
 
 /// How the runs go.

@@ -37,6 +37,9 @@ pub struct Sweep {
     rates: Option<Vec<f64>>,
     /// Why the rates are not the usual ones (a server that does not batch).
     note: Option<String>,
+    /// `--sessions`: requests per session on average; the rate runs' arrivals are
+    /// sessions, so the measured request rates are divided by it.
+    per_session: f64,
 }
 
 impl Sweep {
@@ -48,7 +51,14 @@ impl Sweep {
             start,
             rates: None,
             note: None,
+            per_session: 1.0,
         }
+    }
+
+    /// `--sessions`: arrivals are sessions of `turns` requests on average.
+    pub fn of_sessions(mut self, turns: f64) -> Self {
+        self.per_session = turns.max(1.0);
+        self
     }
 
     /// A closed-loop or burst run with the session's warm-up (`--warmup N`; without it,
@@ -163,8 +173,9 @@ impl Planner for Sweep {
             [_] => Some(self.throughput()),
             [sync, max, rest @ ..] => {
                 if self.rates.is_none() {
-                    let (rates, note) =
-                        spaced_rates(sync.summary.req_s, max.summary.req_s, self.s.rates);
+                    let per = self.per_session;
+                    let (sync_s, max_s) = (sync.summary.req_s / per, max.summary.req_s / per);
+                    let (rates, note) = spaced_rates(sync_s, max_s, self.s.rates);
                     if let Some(n) = &note {
                         errln!("note: {n}");
                     }

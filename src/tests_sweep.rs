@@ -78,6 +78,15 @@ fn the_planner_runs_synchronous_then_throughput_then_each_rate() {
 }
 
 #[test]
+fn with_sessions_the_rate_runs_draw_session_arrivals() {
+    // 4 turns a session: requests at 4 and 36 req/s were 1 and 9 sessions/s.
+    let mut p = Sweep::new(settings(3), 7, None, Default::default()).of_sessions(4.0);
+    let runs = vec![done("synchronous", 4.0), done("throughput", 36.0)];
+    let plan = p.next(&runs).unwrap();
+    assert_eq!(plan.params.rate.flatten(), Some(3.0));
+}
+
+#[test]
 fn the_conclusion_lists_the_runs_by_rate_with_the_frontier() {
     let mut runs = vec![done("synchronous", 1.0), done("throughput", 9.0)];
     runs[0].summary.output_tok_s = 100.0;

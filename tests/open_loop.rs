@@ -432,6 +432,13 @@ fn qwen_sessions_continue_the_parents_conversation() {
         t2["queue_wait"]
     );
     assert!(f(t4, "started_at") >= f(t2, "ended_at"));
+    // Each turn is tagged with its conversation (its first request) and depth.
+    for (r, session, turn) in [(t1, 0, 0), (t2, 0, 1), (by_id(2), 2, 0), (t4, 0, 2)] {
+        assert_eq!(
+            (&r["session"], &r["turn"]),
+            (&Value::from(session), &Value::from(turn))
+        );
+    }
     for (r, expected) in [(t1, 50), (t2, 100), (t4, 115)] {
         assert_eq!(r["input_tokens"], expected, "{r}");
         assert_eq!(

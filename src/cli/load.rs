@@ -103,10 +103,6 @@ pub struct TraceArgs {
     /// With --max-context: clip the request to fit, or skip it
     #[arg(long, value_enum, default_value = "clip")]
     pub on_overflow: Overflow,
-    /// Qwen traces: send a turn whose parent is known as a continuation of the parent's
-    /// conversation, at its timestamp or after the parent ends, whichever is later
-    #[arg(long)]
-    pub sessions: bool,
     /// At most this many requests in flight; later ones wait (their wait is reported)
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub max_concurrency: Option<usize>,
@@ -423,6 +419,8 @@ pub struct LoadArgs {
     /// at i·S/C instead of all at once
     #[arg(long, value_name = "SECONDS", value_parser = positive_f64)]
     pub ramp_up_s: Option<f64>,
+    #[command(flatten)]
+    pub sessions: super::sessions::SessionArgs,
     /// Accept invalid TLS certificates (self-signed test servers)
     #[arg(long)]
     pub insecure: bool,

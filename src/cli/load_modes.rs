@@ -173,6 +173,8 @@ pub(super) fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
             "--model-filter: expected a model name as the trace writes it, e.g. ChatGPT".into(),
         ));
     }
+    super::sessions::check_trace(&a.load.sessions)?;
+    let sessions = a.load.sessions.sessions;
     let mode = LoadMode::Trace(TraceSettings {
         file: a.file.clone(),
         format: a.format,
@@ -181,17 +183,12 @@ pub(super) fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
         block_size: a.block_size,
         max_context: a.max_context,
         overflow: a.on_overflow,
-        sessions: a.sessions,
+        sessions,
         max_concurrency: a.max_concurrency,
         model_filter: a.model_filter.as_ref().map(|m| m.trim().to_string()),
         url,
     });
-    Ok((
-        mode,
-        PromptMode::Trace {
-            sessions: a.sessions,
-        },
-    ))
+    Ok((mode, PromptMode::Trace { sessions }))
 }
 
 pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Error> {
@@ -203,6 +200,11 @@ pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Er
         ));
     }
     let prompts = if a.trace.is_some() {
+        if a.load.sessions.sessions {
+            return Err(Error::Input(
+                "--sessions and --trace cannot be combined in dual-round: synthetic sessions make their own inputs (--input-len); to replay a trace's conversations use trace --sessions".into(),
+            ));
+        }
         if a.load.num_requests.is_some() {
             return Err(Error::Input(
                 "--num-requests does not apply with --trace (use --limit)".into(),

@@ -8,6 +8,7 @@ mod embeddings;
 pub mod load;
 mod load_modes;
 mod media;
+pub mod sessions;
 mod settings;
 pub mod sim;
 mod start;

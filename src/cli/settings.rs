@@ -287,6 +287,14 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
             Ok((Prompts::Trace, LengthSpec::Fixed(1)))
         }
         PromptMode::Flags(d) => {
+            if let Some(spec) = super::sessions::check(a)? {
+                let prompts = Prompts::Sessions {
+                    kind: a.synthetic_prompts,
+                    input_len: a.input_len.unwrap_or(d.input_len),
+                    spec,
+                };
+                return Ok((prompts, a.output_len.unwrap_or(d.output_len)));
+            }
             let prompts = match &a.dataset {
                 Some(path) => {
                     if a.input_len.is_some() {

@@ -2,11 +2,13 @@
 //! number in flight, or an open-loop timeline (request rates, trace replay).
 
 pub mod arrivals;
+mod chat;
 mod failures;
 pub mod open_loop;
 #[cfg(test)]
 mod tests_ramp;
 
+pub use chat::{ChatTurn, Conversations, SendChat, Sent};
 pub use failures::{FailureCounter, MIN_ENDED_FOR_ERROR_RATE};
 
 use std::future::Future;
@@ -72,6 +74,11 @@ pub trait Continuations: Send + Sync {
     /// Request `id` (trace request `trace`) is due: wait for what it continues, then send
     /// it once through `send`.
     fn turn<'a>(&'a self, id: u64, trace: &'a TraceRequest, send: SendTurn<'a>) -> TurnFuture<'a>;
+
+    /// Request `id`'s session and turn, for its record.
+    fn tag(&self, id: u64, tag: &mut crate::record::RequestTag) {
+        let _ = (id, tag);
+    }
 }
 
 /// What every request task of one run shares.
@@ -86,6 +93,9 @@ pub struct RunContext {
     pub label: Arc<str>,
     /// Multi-turn sessions of a trace replay (`--sessions`).
     pub sessions: Option<Arc<dyn Continuations>>,
+    /// Synthetic multi-turn sessions (`--sessions`): each request is a session's first
+    /// turn, and the workload builds the rest.
+    pub chats: Option<Arc<dyn Conversations>>,
     /// `--max-error-rate`: stop sending once more than this share failed.
     pub max_error_rate: Option<f64>,
     /// Set by SIGINT / SIGTERM.
@@ -208,6 +218,14 @@ pub struct Sending {
 
 impl RunContext {
     async fn send(&self, req: &PreparedRequest, warmup: bool) {
+        if let Some(chats) = self.chats.as_deref().filter(|_| req.chat.is_some()) {
+            let how = chat::ChatSending {
+                warmup,
+                first_due: None,
+                slots: None,
+            };
+            return self.send_session(chats, req, how).await;
+        }
         let body = req.body.clone();
         let how = Sending {
             warmup,

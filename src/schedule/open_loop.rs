@@ -75,6 +75,14 @@ async fn send_timed(
     slots: Option<Arc<Semaphore>>,
     ctx: Arc<RunContext>,
 ) {
+    if let Some(chats) = ctx.chats.as_deref().filter(|_| timed.req.chat.is_some()) {
+        let how = super::chat::ChatSending {
+            warmup: timed.warmup,
+            first_due: Some(timed.at_us),
+            slots: slots.as_deref(),
+        };
+        return ctx.send_session(chats, &timed.req, how).await;
+    }
     let t0 = ctx.clock.now_us();
     let Timed {
         at_us,
@@ -95,11 +103,15 @@ async fn send_timed(
                 return None;
             }
             let waited = ctx.clock.now_us() - t0;
+            let mut tag = req.tag.clone();
+            if let Some(s) = &ctx.sessions {
+                s.tag(req.id, &mut tag);
+            }
             let how = super::Sending {
                 scheduled_at: Some(at_us),
                 queue_wait: (cap.is_some() || ctx.sessions.is_some()).then_some(waited),
                 warmup,
-                tag: req.tag.clone(),
+                tag,
             };
             let (body, tokens) = body.unwrap_or_else(|| (req.body.clone(), req.input_tokens));
             ctx.send_body(req.id, body, tokens, how, keep_answer).await

@@ -11,6 +11,7 @@ use crate::shard::{Pick, Shard, conversation_roots};
 use crate::shutdown::Shutdown;
 use crate::workload::Tokenizer;
 use crate::workload::blocks::BlockPrompts;
+use crate::workload::chat::SyntheticSessions;
 use crate::workload::dataset::dataset_prompts;
 use crate::workload::prepare::{PromptSource, WorkloadSpec};
 use crate::workload::server_tok::ServerSpec;
@@ -212,6 +213,20 @@ fn prompt_source(
             let sp = crate::workload::shared_prefix::SharedPrefix::new(*spec, tokenizer)
                 .map_err(Error::Input)?;
             Ok((PromptSource::SharedPrefix(Arc::new(sp)), None))
+        }
+        Prompts::Sessions {
+            kind,
+            input_len,
+            spec,
+        } => {
+            let (prompts, fallback) = SyntheticPrompts::resolve(*kind, tokenizer);
+            if let Some(why) = fallback {
+                errln!("note: synthetic prompts use random token ids instead: {why}");
+            }
+            let sessions =
+                SyntheticSessions::new(spec.clone(), *input_len, prompts, tokenizer, w.seed)
+                    .map_err(|e| Error::Input(e.to_string()))?;
+            Ok((PromptSource::Sessions(Arc::new(sessions)), None))
         }
         // The command reads the trace and hands it over as `Source::Trace`.
         Prompts::Trace => Err(Error::Input(

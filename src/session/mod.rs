@@ -25,6 +25,7 @@ use crate::report::table::TERMINOLOGY_NOTE;
 use crate::schedule::Load;
 use crate::settings::SessionSettings;
 use crate::shutdown::{Phase, Shutdown};
+use crate::workload::prepare::PromptSource;
 use crate::workload::trace_file::TraceFile;
 use inputs::Inputs;
 use planner::Planner;
@@ -126,6 +127,13 @@ pub fn run_session(
     if inputs.sends_images() {
         crate::workload::images::check_api(target.body.api, inputs.workload.images.is_some())
             .map_err(Error::Input)?;
+    }
+    if matches!(inputs.workload.source, PromptSource::Sessions(_))
+        && target.body.api == crate::client::openai::Api::Embeddings
+    {
+        return Err(Error::Input(
+            "--sessions: the endpoint is an embeddings route, and a session's history grows with each answer, which an embeddings request does not give".into(),
+        ));
     }
     let metrics = target.metrics(&s.target)?;
     let recorder = outdir::recorder(

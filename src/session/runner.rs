@@ -22,6 +22,7 @@ use crate::schedule::{FailureCounter, Load, RunContext, SlotRamp};
 use crate::settings::SessionSettings;
 use crate::shard::{Pick, Shard};
 use crate::shutdown::{Phase, Shutdown, signal_name};
+use crate::workload::chat_run::ChatSessions;
 use crate::workload::prepare::{PreparedRequest, PromptSource, prepare_ids};
 use crate::workload::sessions::Sessions;
 
@@ -97,7 +98,19 @@ impl<'a> Runner<'a> {
         };
         // This process's part of the run (all of it unless --shard).
         let count = pick.len_of(plan.requests);
-        let params = shard_params(plan, count, pick.shard());
+        let mut params = shard_params(plan, count, pick.shard());
+        if let PromptSource::Sessions(chat) = &inputs.workload.source {
+            params.sessions = Some(true);
+            errln!(
+                "{}: --sessions: the load counts sessions ({count} of {} turns each{}), not requests",
+                plan.label,
+                chat.spec.turns,
+                match chat.spec.think_ms.hi {
+                    0 => String::new(),
+                    _ => format!(", {} ms think time", chat.spec.think_ms),
+                }
+            );
+        }
         let upfront = self.prepare(&feeder, plan, run, count)?;
         self.before_run(plan, &feeder);
         let live = Arc::new(Live::default());
@@ -117,7 +130,7 @@ impl<'a> Runner<'a> {
             params,
             clock,
             error_rate_exceeded,
-            planned: count,
+            planned: planned_requests(&inputs.workload, pick, run, count),
             stopped,
         })
     }
@@ -257,18 +270,24 @@ impl<'a> Runner<'a> {
                 recorder: s.recorder.handle(),
                 label: Arc::from(plan.label.as_str()),
                 sessions: sessions.clone().map(|s| s as _),
+                chats: self.chats(),
                 max_error_rate: s.settings.run.max_error_rate,
                 shutdown: target.shutdown.clone(),
                 abandon: Default::default(),
             }))
         };
         let scrape = self.start_scrape();
+        // Sessions: the display counts requests, a session's mean turns each.
+        let per = match &s.inputs.workload.source {
+            PromptSource::Sessions(chat) => chat.spec.mean_turns(),
+            _ => 1.0,
+        };
         let _progress = Progress::start(
             s.progress,
             &plan.label,
             live.clone(),
-            (count + warm_count) as u64,
-            expected_tokens,
+            ((count + warm_count) as f64 * per).round() as u64,
+            (expected_tokens as f64 * per).round() as u64,
         );
         let clock = self.send_by_load(feeder, plan, (upfront, count), warmup, make_ctx)?;
         Ok((clock, scrape))
@@ -336,6 +355,18 @@ impl<'a> Runner<'a> {
                 )
                 .with_models(inputs.workload.models.clone()),
             )),
+            _ => None,
+        }
+    }
+
+    /// `--sessions` (synthetic): what runs each session turn by turn.
+    fn chats(&self) -> Option<Arc<dyn crate::schedule::Conversations>> {
+        let inputs = self.stage.inputs;
+        match &inputs.workload.source {
+            PromptSource::Sessions(_) => Some(Arc::new(ChatSessions::new(
+                self.stage.target.body.clone(),
+                inputs.tokenizer.clone(),
+            ))),
             _ => None,
         }
     }
@@ -434,6 +465,24 @@ fn shard_params(plan: &RunPlan, count: usize, shard: Shard) -> RunParams {
         },
     });
     params
+}
+
+/// Requests this process is to send: `count`, or with `--sessions` the turns of its
+/// `count` sessions.
+fn planned_requests(
+    w: &crate::workload::prepare::WorkloadSpec,
+    pick: &Pick,
+    run: u64,
+    count: usize,
+) -> usize {
+    match &w.source {
+        PromptSource::Sessions(chat) => pick
+            .ids()
+            .take(count)
+            .map(|s| chat.turns_of(w.seed, run, s) as usize)
+            .sum(),
+        _ => count,
+    }
 }
 
 /// Output tokens the run should produce (for the progress bar).

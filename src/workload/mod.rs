@@ -2,6 +2,8 @@
 //! turn) and their token counts; the client encodes them (`EncodeBody`).
 
 pub mod blocks;
+pub mod chat;
+pub mod chat_run;
 pub mod dataset;
 mod dataset_entry;
 mod dataset_images;

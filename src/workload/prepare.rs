@@ -28,6 +28,8 @@ pub struct PreparedRequest {
     pub max_tokens: u32,
     /// Session, turn and model, carried to the request's record.
     pub tag: crate::record::RequestTag,
+    /// `--sessions`: this is a session's first turn, and the rest of it is planned here.
+    pub chat: Option<Arc<super::chat::SessionPlan>>,
 }
 
 /// Where prompts come from.
@@ -48,6 +50,8 @@ pub enum PromptSource {
     },
     /// `--shared-prefix`: groups of questions behind one system prompt each, shuffled.
     SharedPrefix(Arc<super::shared_prefix::SharedPrefix>),
+    /// `--sessions`: synthetic multi-turn sessions, one per request index.
+    Sessions(Arc<super::chat::SyntheticSessions>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +93,7 @@ pub struct WorkloadSpec {
 
 /// Mix seed, run and request index into one independent stream per request, so requests
 /// can be built in parallel and the same seed always gives the same requests.
-fn request_seed(seed: u64, run: u64, i: u64) -> u64 {
+pub(crate) fn request_seed(seed: u64, run: u64, i: u64) -> u64 {
     let mut x =
         seed ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03);
     // splitmix64 finaliser
@@ -317,6 +321,7 @@ pub fn prepare_trace(
         input_tokens: t.input_len,
         max_tokens: t.output_len,
         tag: pick::tag(model),
+        chat: None,
     }
 }
 
@@ -356,6 +361,7 @@ pub fn prepare_one(
                 input_tokens,
                 max_tokens,
                 tag: pick::tag(model),
+                chat: None,
             })
         }
         PromptSource::Synthetic { input_len, prompts } => {
@@ -373,6 +379,7 @@ pub fn prepare_one(
                 input_tokens: prompt.token_ids.len() as u32,
                 max_tokens,
                 tag: pick::tag(model),
+                chat: None,
             })
         }
         // Reads the file up to request i: for one-off use (`RequestStream` is the way to
@@ -384,6 +391,7 @@ pub fn prepare_one(
                 index: i,
             }),
         },
+        PromptSource::Sessions(sessions) => sessions.prepare(spec, body, tok, &mut rng, i),
         PromptSource::Dataset(entries) => {
             let e = &entries[(i as usize) % entries.len()];
             let max_tokens = e
@@ -412,6 +420,7 @@ pub fn prepare_one(
                 input_tokens: input_tokens as u32,
                 max_tokens,
                 tag: pick::tag(model),
+                chat: None,
             })
         }
     }
@@ -447,6 +456,7 @@ fn prepare_batch(
         input_tokens,
         max_tokens: 0,
         tag: Default::default(),
+        chat: None,
     })
 }
 

@@ -229,26 +229,11 @@ impl Sessions {
             return;
         };
         let conversation = match (turn.history, answer) {
-            (Some(mut h), Some(a)) => {
-                // The server's count when it gave one (what the model saw). Otherwise the
-                // answer is tokenized on a blocking thread: a long one takes a while, and
-                // the first builds the vocabulary (~40 ms), which on a runtime thread would
-                // delay the timestamps of every stream it serves.
-                let counted = match a.tokens {
-                    Some(n) => Some((n, a.text)),
-                    None => {
-                        let tok = self.tokenizer.clone();
-                        tokio::task::spawn_blocking(move || (tok.count(&a.text) as u32, a.text))
-                            .await
-                            .ok()
-                    }
-                };
-                counted.map(|(n, text)| {
-                    h.tokens += n;
-                    h.messages.push(("assistant", Arc::from(text)));
-                    Arc::new(h)
-                })
-            }
+            (Some(mut h), Some(a)) => counted_answer(&self.tokenizer, a).await.map(|(n, text)| {
+                h.tokens += n;
+                h.messages.push(("assistant", Arc::from(text)));
+                Arc::new(h)
+            }),
             _ => None,
         };
         *slot.state.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Done {
@@ -280,6 +265,22 @@ impl Sessions {
     }
 }
 
+/// An answer and its tokens: the server's count when it gave one (what the model saw).
+/// Otherwise the answer is tokenized on a blocking thread: a long one takes a while, and
+/// the first builds the vocabulary (~40 ms), which on a runtime thread would delay the
+/// timestamps of every stream it serves.
+pub(super) async fn counted_answer(tokenizer: &Tokenizer, a: Answer) -> Option<(u32, String)> {
+    match a.tokens {
+        Some(n) => Some((n, a.text)),
+        None => {
+            let tok = tokenizer.clone();
+            tokio::task::spawn_blocking(move || (tok.count(&a.text) as u32, a.text))
+                .await
+                .ok()
+        }
+    }
+}
+
 /// The schedule's view: a due turn waits for its parent, is sent, and its answer is
 /// kept for the turns that continue it.
 impl Continuations for Sessions {
@@ -290,6 +291,19 @@ impl Continuations for Sessions {
             let answer = send(turn.body.take(), self.has_children(i)).await;
             self.after(i, turn, answer).await;
         })
+    }
+
+    /// Session: the index of the conversation's first request; turn: its depth.
+    fn tag(&self, id: u64, tag: &mut crate::record::RequestTag) {
+        let (mut root, mut depth) = (id, 0u32);
+        while let Some(p) = usize::try_from(root)
+            .ok()
+            .and_then(|i| self.parent.get(i).copied().flatten())
+        {
+            (root, depth) = (u64::from(p), depth + 1);
+        }
+        tag.session = Some(root);
+        tag.turn = Some(depth);
     }
 }
 

@@ -16,6 +16,7 @@ mod outdir;
 mod phases;
 mod pipes;
 mod responses;
+mod sessions;
 mod signals;
 mod small;
 mod smoke;
