@@ -456,3 +456,57 @@ fn qwen_sessions_continue_the_parents_conversation() {
     ]);
     assert!(alone.runs[0].1.queue_wait_ms.is_none());
 }
+
+/// Under a `--model` mix, a trace conversation stays on one model: every turn goes to
+/// the model picked for its first request (its prefix cache lives there).
+#[test]
+fn qwen_sessions_keep_a_conversation_on_one_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("qwen.jsonl");
+    let mut text = String::new();
+    for c in 0..12i64 {
+        for turn in 0..3i64 {
+            let (chat, parent) = (
+                c * 10 + turn,
+                if turn == 0 { -1 } else { c * 10 + turn - 1 },
+            );
+            let t = c as f64 * 0.002 + turn as f64 * 0.001;
+            let ids: Vec<u64> = (0..=turn as u64).map(|k| c as u64 * 100 + k).collect();
+            text += &format!(
+                "{{\"chat_id\": {chat}, \"parent_chat_id\": {parent}, \"timestamp\": {t}, \"input_length\": {}, \"output_length\": 3, \"type\": \"text\", \"turn\": 1, \"hash_ids\": {ids:?}}}\n",
+                20 * (turn + 1)
+            );
+        }
+    }
+    std::fs::write(&trace, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = session(&[
+        "trace",
+        trace.to_str().unwrap(),
+        "--sessions",
+        "--model",
+        "a,b",
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.runs[0].1.succeeded, 36);
+    let recs = records(&out_dir);
+    let mut by_session: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    for r in &recs {
+        by_session
+            .entry(r["session"].as_u64().unwrap())
+            .or_default()
+            .push(r["model"].as_str().unwrap().to_string());
+    }
+    assert_eq!(by_session.len(), 12);
+    for (s, models) in &by_session {
+        assert_eq!(models.len(), 3);
+        assert!(
+            models.iter().all(|m| m == &models[0]),
+            "session {s}: {models:?}"
+        );
+    }
+    let firsts: std::collections::BTreeSet<_> = by_session.values().map(|m| &m[0]).collect();
+    assert_eq!(firsts.len(), 2, "both models get conversations");
+}

@@ -139,6 +139,47 @@ impl Sessions {
         self
     }
 
+    /// The first request of request `id`'s conversation, and how deep `id` is in it.
+    fn root(&self, id: u64) -> (u64, u32) {
+        let (mut root, mut depth) = (id, 0u32);
+        while let Some(p) = usize::try_from(root)
+            .ok()
+            .and_then(|i| self.parent.get(i).copied().flatten())
+        {
+            (root, depth) = (u64::from(p), depth + 1);
+        }
+        (root, depth)
+    }
+
+    /// Under a mix, the model of request `id`: its conversation's (picked for the first
+    /// request), so a conversation stays on one model and its cache.
+    fn model(&self, id: u64) -> Option<&Arc<str>> {
+        let mix = self.models.as_ref()?;
+        Some(mix.pick(self.seed, self.root(id).0))
+    }
+
+    /// A turn sent on its own (the first of its conversation, or its parent failed): the
+    /// prepared body, except that a later turn under a mix is re-encoded for its
+    /// conversation's model (the prepared one went by its own index).
+    fn standalone_turn(&self, i: usize, t: &TraceRequest) -> Turn {
+        let (root, _) = self.root(i as u64);
+        let history = (self.has_children(i) || root != i as u64).then(|| self.standalone(i, t));
+        let body = match (self.model(i as u64), &history) {
+            (Some(model), Some(h)) if root != i as u64 => {
+                let prompt = Prompt::Messages(&h.to_json());
+                Some((
+                    self.body.encode_as(model, prompt, t.output_len, None),
+                    h.tokens,
+                ))
+            }
+            _ => None,
+        };
+        Turn {
+            body,
+            history: history.filter(|_| self.has_children(i)),
+        }
+    }
+
     /// How many turns continue an earlier one.
     pub fn continuations(&self) -> usize {
         self.parent.iter().filter(|p| p.is_some()).count()
@@ -172,10 +213,7 @@ impl Sessions {
     /// Wait for the parent turn of request `i` (trace request `t`), if any, and decide
     /// what to send.
     pub async fn before_send(&self, i: usize, t: &TraceRequest) -> Turn {
-        let standalone = || Turn {
-            body: None,
-            history: self.has_children(i).then(|| self.standalone(i, t)),
-        };
+        let standalone = || self.standalone_turn(i, t);
         let Some(p) = self.parent.get(i).copied().flatten() else {
             return standalone();
         };
@@ -210,11 +248,8 @@ impl Sessions {
             hash_ids: t.hash_ids.clone(),
         };
         let messages = Prompt::Messages(&history.to_json());
-        let body = match &self.models {
-            Some(mix) => {
-                let model = mix.pick(self.seed, i as u64);
-                self.body.encode_as(model, messages, t.output_len, None)
-            }
+        let body = match self.model(i as u64) {
+            Some(model) => self.body.encode_as(model, messages, t.output_len, None),
             None => self.body.encode(messages, t.output_len),
         };
         Turn {
@@ -293,17 +328,15 @@ impl Continuations for Sessions {
         })
     }
 
-    /// Session: the index of the conversation's first request; turn: its depth.
+    /// Session: the index of the conversation's first request; turn: its depth; model:
+    /// the conversation's, under a mix.
     fn tag(&self, id: u64, tag: &mut crate::record::RequestTag) {
-        let (mut root, mut depth) = (id, 0u32);
-        while let Some(p) = usize::try_from(root)
-            .ok()
-            .and_then(|i| self.parent.get(i).copied().flatten())
-        {
-            (root, depth) = (u64::from(p), depth + 1);
-        }
+        let (root, depth) = self.root(id);
         tag.session = Some(root);
         tag.turn = Some(depth);
+        if let Some(m) = self.model(id) {
+            tag.model = Some(m.clone());
+        }
     }
 }
 
