@@ -194,7 +194,7 @@ impl Planner for Sweep {
             return;
         }
         outln!("── sweep ──");
-        outln!("{}", conclusion_table(done, self.gpus));
+        outln!("{}", conclusion_table(done, self.gpus, self.per_session));
         if let Some(n) = &self.note {
             outln!("Note: {n}");
         }
@@ -205,20 +205,26 @@ impl Planner for Sweep {
     }
 }
 
-/// The rate a sweep run is placed at: its open-loop rate, else the rate it reached.
-fn rate_of(run: &SavedRun) -> f64 {
-    run.params.rate.flatten().unwrap_or(run.summary.req_s)
+/// The rate a sweep run is placed at: its open-loop rate, else the rate it reached;
+/// with sessions (`per_session` requests each on average) both are sessions/s.
+fn rate_of(run: &SavedRun, per_session: f64) -> f64 {
+    run.params
+        .rate
+        .flatten()
+        .unwrap_or(run.summary.req_s / per_session)
 }
 
 /// The runs by rate: rate, throughput, TTFT/TPOT p50, per-user tok/s, frontier.
-fn conclusion_table(done: &[SavedRun], gpus: Option<u32>) -> Table {
+fn conclusion_table(done: &[SavedRun], gpus: Option<u32>, per_session: f64) -> Table {
     let points = pareto::of_runs(done, gpus).unwrap_or_default();
     let on_frontier = |label: &str| points.iter().any(|p| p.label == label && p.on_frontier);
     let mut runs: Vec<&SavedRun> = done.iter().collect();
-    runs.sort_by(|a, b| rate_of(a).total_cmp(&rate_of(b)));
+    runs.sort_by(|a, b| rate_of(a, per_session).total_cmp(&rate_of(b, per_session)));
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    let mut header: Vec<&str> = vec!["run", "rate req/s", "reached req/s", "output tok/s"];
+    // Sessions arrive at the open-loop rates; requests are still what the server saw.
+    let rate = if per_session > 1.0 { "rate sessions/s" } else { "rate req/s" };
+    let mut header: Vec<&str> = vec!["run", rate, "reached req/s", "output tok/s"];
     if gpus.is_some() {
         header.push("per GPU");
     }
@@ -232,7 +238,7 @@ fn conclusion_table(done: &[SavedRun], gpus: Option<u32>) -> Table {
         let s: &Summary = &r.summary;
         let mut row = vec![
             printable(&r.label).into_owned(),
-            format!("{:.3}", rate_of(r)),
+            format!("{:.3}", rate_of(r, per_session)),
             format!("{:.3}", s.req_s),
             // An embeddings run has no output: its column says so, not 0.
             match s.embeddings {

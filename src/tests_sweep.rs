@@ -98,7 +98,7 @@ fn the_conclusion_lists_the_runs_by_rate_with_the_frontier() {
     mid.summary.output_tok_s = 80.0;
     mid.summary.per_user_tok_s = crate::metrics::Stats::compute(&mut [40.0], &[50.0]);
     runs.push(mid);
-    let text = conclusion_table(&runs, Some(2)).to_string();
+    let text = conclusion_table(&runs, Some(2), 1.0).to_string();
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("│ ")).collect();
     let order: Vec<&str> = ["synchronous", "rate 1/1", "throughput"].to_vec();
     let found: Vec<&str> = lines
@@ -114,4 +114,29 @@ fn the_conclusion_lists_the_runs_by_rate_with_the_frontier() {
         "dominated by synchronous: {text}"
     );
     assert!(row("throughput").contains("450.0"), "per GPU: {text}");
+}
+
+#[test]
+fn with_sessions_the_conclusion_places_every_run_in_sessions_per_second() {
+    // 4 requests per session: the throughput run's 12 req/s are 3 sessions/s, below the
+    // open-loop run's 5 sessions/s.
+    let runs = {
+        let mut r = vec![done("synchronous", 2.0), done("throughput", 12.0)];
+        let mut mid = done("rate 1/1", 16.0);
+        mid.params.rate = Some(Some(5.0));
+        r.push(mid);
+        r
+    };
+    let text = conclusion_table(&runs, None, 4.0).to_string();
+    assert!(text.contains("rate sessions/s"), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("│ ")).collect();
+    let order = ["synchronous", "throughput", "rate 1/1"];
+    let found: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| order.iter().find(|o| l.contains(*o)).copied())
+        .collect();
+    assert_eq!(found, order, "{text}");
+    let row = |name| lines.iter().find(|l| l.contains(name)).unwrap().to_string();
+    assert!(row("throughput").contains("3.000"), "{text}");
+    assert!(row("synchronous").contains("0.500"), "{text}");
 }
