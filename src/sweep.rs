@@ -223,7 +223,11 @@ fn conclusion_table(done: &[SavedRun], gpus: Option<u32>, per_session: f64) -> T
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     // Sessions arrive at the open-loop rates; requests are still what the server saw.
-    let rate = if per_session > 1.0 { "rate sessions/s" } else { "rate req/s" };
+    let rate = if per_session > 1.0 {
+        "rate sessions/s"
+    } else {
+        "rate req/s"
+    };
     let mut header: Vec<&str> = vec!["run", rate, "reached req/s", "output tok/s"];
     if gpus.is_some() {
         header.push("per GPU");

@@ -267,6 +267,22 @@ fn apis_without_images_and_stray_image_flags_are_refused_by_name() {
         "5",
     ]);
     assert!(err.contains("--input-len"), "{err}");
+    // --synthetic-prompts would be ignored beside prompts that are not synthetic.
+    let err = with(&[
+        "--shared-prefix",
+        "groups=1,prompts=1,system-len=1,question-len=1",
+        "--synthetic-prompts",
+        "random-ids",
+    ]);
+    assert!(
+        err.contains("--synthetic-prompts") && err.contains("--shared-prefix"),
+        "{err}"
+    );
+    let err = with(&["--dataset", "/x.jsonl", "--synthetic-prompts", "words"]);
+    assert!(
+        err.contains("--synthetic-prompts") && err.contains("--dataset"),
+        "{err}"
+    );
 }
 
 fn write_image(dir: &Path, name: &str) -> Vec<u8> {

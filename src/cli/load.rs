@@ -317,8 +317,9 @@ pub struct LoadArgs {
     pub sim_image_tokens: Option<u32>,
     /// How synthetic prompts are made: `words` (random one-token words, exact with no
     /// tokenizer work) or `random-ids` (mini-sglang's decode/re-encode of random ids)
-    #[arg(long, value_enum, default_value = "words", value_name = "KIND")]
-    pub synthetic_prompts: SyntheticKind,
+    /// [default: words]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub synthetic_prompts: Option<SyntheticKind>,
     /// Do not send "ignore_eos": true (OpenAI itself rejects it); outputs may then end early
     #[arg(long)]
     pub no_ignore_eos: bool,

@@ -277,6 +277,7 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
                 (a.output_len.is_some(), "--output-len"),
                 (a.num_requests.is_some(), "--num-requests (use --limit)"),
                 (a.shared_prefix.is_some(), "--shared-prefix"),
+                (a.synthetic_prompts.is_some(), "--synthetic-prompts"),
             ] {
                 if given {
                     return Err(Error::Input(format!(
@@ -287,13 +288,19 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
             Ok((Prompts::Trace, LengthSpec::Fixed(1)))
         }
         PromptMode::Flags(d) => {
+            let kind = a
+                .synthetic_prompts
+                .unwrap_or(crate::workload::synthetic::SyntheticKind::Words);
             if let Some(spec) = super::sessions::check(a)? {
                 let prompts = Prompts::Sessions {
-                    kind: a.synthetic_prompts,
+                    kind,
                     input_len: a.input_len.unwrap_or(d.input_len),
                     spec,
                 };
                 return Ok((prompts, a.output_len.unwrap_or(d.output_len)));
+            }
+            if a.synthetic_prompts.is_some() && a.dataset.is_some() {
+                return Err(not_synthetic(a));
             }
             let prompts = match &a.dataset {
                 Some(path) => {
@@ -308,15 +315,31 @@ fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Erro
                         expand_turns: d.expand_turns,
                     }
                 }
-                None if let Some(sp) = a.shared_prefix => Prompts::SharedPrefix(sp),
+                None if let Some(sp) = a.shared_prefix => {
+                    if a.synthetic_prompts.is_some() {
+                        return Err(not_synthetic(a));
+                    }
+                    Prompts::SharedPrefix(sp)
+                }
                 None => Prompts::Synthetic {
-                    kind: a.synthetic_prompts,
+                    kind,
                     input_len: a.input_len.unwrap_or(d.input_len),
                 },
             };
             Ok((prompts, a.output_len.unwrap_or(d.output_len)))
         }
     }
+}
+
+/// `--synthetic-prompts` beside prompts that are not synthetic: refused, not ignored.
+fn not_synthetic(a: &LoadArgs) -> Error {
+    let source = match a.dataset {
+        Some(_) => "--dataset gives its own prompts",
+        None => "--shared-prefix builds its prompts from one-token words",
+    };
+    Error::Input(format!(
+        "--synthetic-prompts shapes synthetic prompts; {source}: drop one of the two"
+    ))
 }
 
 /// `--html OUT.html` can be written: checked before anything runs, so a typo in the
