@@ -361,3 +361,42 @@ fn flags_that_make_no_sense_with_sessions_are_refused_by_name() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// The client's input count is the prompt it sent, whichever API: the completions API
+/// sends the history as one text with line ends between messages, and those count too.
+#[test]
+fn input_tokens_match_the_servers_count_on_every_api() {
+    let server = sim(1.0);
+    for api in ["chat", "completions", "responses"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        session(&[
+            "concurrency",
+            "--endpoint",
+            &server.url(),
+            "--api",
+            api,
+            "--concurrency",
+            "1",
+            "--sessions",
+            "--num-requests",
+            "2",
+            "--turns",
+            "3",
+            "--input-len",
+            "16",
+            "--output-len",
+            "8",
+            "--system-prompt-len",
+            "10",
+            "--output-dir",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let recs = records(&out);
+        assert_eq!(recs.len(), 6, "{api}");
+        for r in &recs {
+            assert_eq!(r["input_tokens"], r["prompt_tokens"], "{api}: {r}");
+        }
+    }
+}

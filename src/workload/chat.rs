@@ -230,7 +230,7 @@ impl SyntheticSessions {
         let mut input_tokens = first_tokens;
         if let Some((text, tokens)) = &self.system {
             opening.push(("system", text.clone()));
-            input_tokens += tokens;
+            input_tokens += tokens + separator_tokens(body, tok);
         }
         opening.push(("user", first));
         let model = spec
@@ -261,6 +261,15 @@ impl SyntheticSessions {
             },
             chat: Some(Arc::new(plan)),
         })
+    }
+}
+
+/// Tokens each message adds besides its own when an API flattens a history to one text
+/// (completions: the messages joined by line ends, `workload::flatten_messages`).
+pub(super) fn separator_tokens(body: &dyn EncodeBody, tok: &Tokenizer) -> u32 {
+    match body.sends_messages() {
+        true => 0,
+        false => tok.count("\n") as u32,
     }
 }
 

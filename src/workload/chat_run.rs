@@ -51,7 +51,12 @@ impl ChatSessions {
             };
             history.push(("assistant", Arc::from(text)));
             history.push(("user", next.input.clone()));
-            tokens = tokens.saturating_add(n).saturating_add(next.tokens);
+            // Two more messages: with a flattened history, two more line ends.
+            let joins = 2 * super::chat::separator_tokens(&*self.body, &self.tokenizer);
+            tokens = tokens
+                .saturating_add(n)
+                .saturating_add(next.tokens)
+                .saturating_add(joins);
             let messages = messages_json(&history);
             let prompt = Prompt::Messages(&messages);
             let body = match &first.tag.model {
