@@ -5,9 +5,11 @@
 pub mod analysis;
 pub mod convert;
 mod embeddings;
+mod endpoint_flags;
 pub mod load;
 mod load_modes;
 mod media;
+mod prompts;
 pub mod sessions;
 mod settings;
 pub mod sim;

@@ -7,22 +7,21 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::endpoint_flags::{api_key, headers, model_mix};
 use super::load::LoadArgs;
 use super::load_modes::{
     PromptMode, batch, capacity, concurrency, dual_round, rate, sweep, throughput, trace,
 };
+use super::prompts::{max_input_length, prompts};
 use super::{Cli, Command, CompareArgs, MergeArgs, ReportArgs, SimArgs};
-use crate::client::headers::{ExtraHeaders, Header};
 use crate::error::Error;
 use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
 use crate::settings::{
     CompareSettings, Existing, LoadSettings, MergeSettings, MetricsSettings, OutputSettings,
-    Prompts, ReportSettings, RunSettings, SessionSettings, Settings, SimSettings, StartSettings,
+    ReportSettings, RunSettings, SessionSettings, Settings, SimSettings, StartSettings,
     TargetSettings, WorkloadSettings,
 };
-use crate::workload::models::ModelMix;
-use crate::workload::synthetic::LengthSpec;
 use crate::workload::tools::{ToolChoice, ToolSet};
 
 impl Settings {
@@ -243,105 +242,6 @@ fn metrics(a: &LoadArgs) -> Result<Option<MetricsSettings>, Error> {
     )
 }
 
-/// The prompt source and max_tokens, with the flags that conflict with them.
-/// `--max-input-length`: at least 1, and only where prompts come from a dataset.
-fn max_input_length(a: &LoadArgs, prompts: &Prompts) -> Result<Option<usize>, Error> {
-    match (a.max_input_length, prompts) {
-        (None, _) => Ok(None),
-        (Some(0), _) => Err(Error::Input(
-            "--max-input-length 0: expected a number of tokens ≥ 1".into(),
-        )),
-        (Some(n), Prompts::Dataset { .. }) => Ok(Some(n)),
-        (Some(n), _) => Err(Error::Input(format!(
-            "--max-input-length {n} cuts --dataset prompts; synthetic and trace prompts have the lengths asked for (--input-len, the trace)"
-        ))),
-    }
-}
-
-fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, LengthSpec), Error> {
-    match mode {
-        PromptMode::Trace { sessions } => {
-            if sessions && a.prompt_token_ids {
-                return Err(Error::Input(
-                    "--sessions sends chat histories as text: it cannot be combined with --prompt-token-ids".into(),
-                ));
-            }
-            if sessions && a.images.is_some() {
-                return Err(Error::Input(
-                    "--images adds images to each request's own prompt; trace --sessions builds later turns from the history at send time, without them: give one of the two".into(),
-                ));
-            }
-            for (given, flag) in [
-                (a.dataset.is_some(), "--dataset"),
-                (a.input_len.is_some(), "--input-len"),
-                (a.output_len.is_some(), "--output-len"),
-                (a.num_requests.is_some(), "--num-requests (use --limit)"),
-                (a.shared_prefix.is_some(), "--shared-prefix"),
-                (a.synthetic_prompts.is_some(), "--synthetic-prompts"),
-            ] {
-                if given {
-                    return Err(Error::Input(format!(
-                        "{flag} does not apply to trace replay: the trace gives every request's lengths"
-                    )));
-                }
-            }
-            Ok((Prompts::Trace, LengthSpec::Fixed(1)))
-        }
-        PromptMode::Flags(d) => {
-            let kind = a
-                .synthetic_prompts
-                .unwrap_or(crate::workload::synthetic::SyntheticKind::Words);
-            if let Some(spec) = super::sessions::check(a)? {
-                let prompts = Prompts::Sessions {
-                    kind,
-                    input_len: a.input_len.unwrap_or(d.input_len),
-                    spec,
-                };
-                return Ok((prompts, a.output_len.unwrap_or(d.output_len)));
-            }
-            if a.synthetic_prompts.is_some() && a.dataset.is_some() {
-                return Err(not_synthetic(a));
-            }
-            let prompts = match &a.dataset {
-                Some(path) => {
-                    if a.input_len.is_some() {
-                        return Err(Error::Input(
-                            "--input-len does not apply with --dataset (prompts come from the file)"
-                                .into(),
-                        ));
-                    }
-                    Prompts::Dataset {
-                        path: path.clone(),
-                        expand_turns: d.expand_turns,
-                    }
-                }
-                None if let Some(sp) = a.shared_prefix => {
-                    if a.synthetic_prompts.is_some() {
-                        return Err(not_synthetic(a));
-                    }
-                    Prompts::SharedPrefix(sp)
-                }
-                None => Prompts::Synthetic {
-                    kind,
-                    input_len: a.input_len.unwrap_or(d.input_len),
-                },
-            };
-            Ok((prompts, a.output_len.unwrap_or(d.output_len)))
-        }
-    }
-}
-
-/// `--synthetic-prompts` beside prompts that are not synthetic: refused, not ignored.
-fn not_synthetic(a: &LoadArgs) -> Error {
-    let source = match a.dataset {
-        Some(_) => "--dataset gives its own prompts",
-        None => "--shared-prefix builds its prompts from one-token words",
-    };
-    Error::Input(format!(
-        "--synthetic-prompts shapes synthetic prompts; {source}: drop one of the two"
-    ))
-}
-
 /// `--html OUT.html` can be written: checked before anything runs, so a typo in the
 /// path does not cost the benchmark's report. A file that does not exist yet is
 /// created and removed again (the one sure test of a directory's permissions).
@@ -431,77 +331,6 @@ fn sampling(
         extra.insert(key.into(), serde_json::json!(v));
     }
     Ok(extra)
-}
-
-/// `--model a,b` and `--model-weights`: the model (the first name) and, for several
-/// names, their mix. One name is a plain `--model`, as without a mix.
-fn model_mix(
-    model: Option<&str>,
-    weights: Option<&str>,
-) -> Result<(Option<String>, Option<std::sync::Arc<ModelMix>>), Error> {
-    let Some(model) = model else {
-        return Ok((None, None));
-    };
-    let names: Vec<String> = model.split(',').map(|n| n.trim().to_string()).collect();
-    if let Some(empty) = names.iter().position(String::is_empty) {
-        return Err(Error::Input(format!(
-            "--model {model:?}: name {} is empty (expected NAME or NAME,NAME,...)",
-            empty + 1
-        )));
-    }
-    let weights = match weights {
-        Some(w) => Some(
-            w.split(',')
-                .map(|x| {
-                    x.trim().parse::<f64>().map_err(|_| {
-                        Error::Input(format!(
-                            "--model-weights {w}: {:?} is not a number (expected one share per --model name, e.g. 0.7,0.3)",
-                            x.trim()
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<f64>, Error>>()?,
-        ),
-        None => None,
-    };
-    let mix = ModelMix::new(names, weights).map_err(|e| Error::Input(e.to_string()))?;
-    let first = mix.names()[0].to_string();
-    Ok((Some(first), mix.is_mix().then(|| std::sync::Arc::new(mix))))
-}
-
-/// `-H 'Name: value'`, each checked; an Authorization header and --api-key would
-/// both set it.
-fn headers(given: &[String], api_key: bool) -> Result<ExtraHeaders, Error> {
-    let list = given
-        .iter()
-        .map(|h| Header::parse(h))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Error::Input)?;
-    let headers = ExtraHeaders::new(list).map_err(Error::Input)?;
-    if api_key && headers.has("authorization") {
-        return Err(Error::Input(
-            "-H/--header Authorization and --api-key (or OPENAI_API_KEY) both set the Authorization header; give one".into(),
-        ));
-    }
-    Ok(headers)
-}
-
-/// A key goes into the Authorization header, which cannot hold a control character:
-/// a CR or LF (a key file's line end) would end the header early, or be refused by the
-/// client later with a message naming no flag. Only the position is named, never the key.
-fn api_key(key: Option<String>) -> Result<Option<String>, Error> {
-    let bad = key
-        .as_deref()
-        .and_then(|k| k.chars().enumerate().find(|(_, c)| c.is_control()));
-    match bad {
-        None => Ok(key),
-        Some((at, c)) => Err(Error::Input(format!(
-            "--api-key (or OPENAI_API_KEY): control character U+{:04X} at character {}; an HTTP \
-             header cannot carry it (a line end copied from a file?): expected printable characters only",
-            c as u32,
-            at + 1
-        ))),
-    }
 }
 
 /// `--slice-s S`: seconds > 0, in whole steps of the 10 ms token timeline (so every
