@@ -48,12 +48,18 @@ impl Feeder<'_> {
         if let PromptSource::Trace { .. } = self.workload.source {
             return Ok(Vec::new());
         }
+        // Chunks are sized from the bytes per request seen so far, so the built-ahead
+        // bytes stay within the budget plus about one request however large each is.
         const CHUNK: usize = 256;
         let mut ids = self.pick.ids();
         let mut out = Vec::new();
         let mut bytes = 0;
         while out.len() < count && bytes < budget && !stop() {
-            let n = CHUNK.min(count - out.len());
+            let n = match bytes.checked_div(out.len()) {
+                None | Some(0) => 1,
+                Some(mean) => ((budget - bytes) / mean).clamp(1, CHUNK),
+            };
+            let n = n.min(count - out.len());
             let chunk: Vec<u64> = ids.by_ref().take(n).collect();
             let part = prepare_ids(
                 self.workload,
@@ -63,9 +69,7 @@ impl Feeder<'_> {
                 &chunk,
                 stop,
             )?;
-            // A session's later inputs are held too.
-            let chat = |r: &PreparedRequest| r.chat.as_ref().map_or(0, |c| c.bytes());
-            bytes += part.iter().map(|r| r.body.len() + chat(r)).sum::<usize>();
+            bytes += part.iter().map(held_bytes).sum::<usize>();
             out.extend(part);
         }
         Ok(out)
@@ -94,7 +98,10 @@ impl Feeder<'_> {
         warm: OpenWarmup,
         make_ctx: impl FnOnce() -> Result<Arc<RunContext>, Error>,
     ) -> Result<RunClock, Error> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(LOOKAHEAD);
+        let queue = lookahead(upfront.len(), count);
+        // The clock starts once the queue is full, or PRIMED requests are in it.
+        let primed = PRIMED.min(queue);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Timed>(queue);
         let (primed_tx, primed_rx) = std::sync::mpsc::channel::<()>();
         let first_us = match &self.workload.source {
             PromptSource::Trace { file, .. } => file.info().first_us,
@@ -133,7 +140,7 @@ impl Feeder<'_> {
                     if tx.send(timed).is_err() {
                         break;
                     }
-                    if i + 1 == PRIMED {
+                    if i + 1 == primed {
                         let _ = primed_tx.send(());
                     }
                 }
@@ -186,16 +193,17 @@ impl Feeder<'_> {
             Warmup::Until(us) => (usize::MAX, Some(us)),
         };
         let from = upfront.len();
+        let queue = lookahead(upfront.len(), count);
         std::thread::scope(|s| {
             let mut producers = Vec::new();
             // Warm-up requests: ids after the measured ones, made just ahead of sending.
             let warm = (warm_count > 0).then(|| {
-                let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+                let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(queue);
                 producers.push(s.spawn(move || self.produce(count, warm_count, tx)));
                 rx
             });
             let rest = (from < count).then(|| {
-                let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(LOOKAHEAD);
+                let (tx, rx) = tokio::sync::mpsc::channel::<PreparedRequest>(queue);
                 producers.push(s.spawn(move || self.produce(from, count - from, tx)));
                 rx
             });
@@ -267,6 +275,22 @@ fn send_time(
     }
 }
 
+/// The bytes a prepared request holds: its body, and a session's later inputs.
+fn held_bytes(r: &PreparedRequest) -> usize {
+    r.body.len() + r.chat.as_ref().map_or(0, |c| c.bytes())
+}
+
+/// How many prepared requests the producer may queue: when the budget cut the upfront
+/// part short, no more than it held (about the budget's worth of bytes), else
+/// `LOOKAHEAD`.
+fn lookahead(upfront: usize, count: usize) -> usize {
+    match upfront {
+        0 => LOOKAHEAD,
+        n if n < count => n.min(LOOKAHEAD),
+        _ => LOOKAHEAD,
+    }
+}
+
 fn join_producer(h: std::thread::ScopedJoinHandle<'_, Result<(), Error>>) -> Result<(), Error> {
     h.join().unwrap_or_else(|_| {
         Err(Error::Output(
@@ -313,7 +337,10 @@ mod tests {
             pick: &Pick::default(),
         };
         let upfront = feeder.upfront(400, 1, &|| false).unwrap();
-        assert_eq!(upfront.len(), 256, "one chunk, then the budget is spent");
+        assert_eq!(upfront.len(), 1, "one request, then the budget is spent");
+        let size = upfront[0].body.len();
+        let upfront = feeder.upfront(400, 40 * size, &|| false).unwrap();
+        assert!((10..100).contains(&upfront.len()), "{}", upfront.len());
         assert_eq!(feeder.upfront(100, 1 << 20, &|| false).unwrap().len(), 100);
         // A signal stops the building, within a chunk too.
         let checks = std::sync::atomic::AtomicUsize::new(0);
@@ -323,7 +350,7 @@ mod tests {
         let rest: Vec<PreparedRequest> = feeder
             .stream(upfront.len())
             .unwrap()
-            .take(144)
+            .take(400 - upfront.len())
             .map(|p| p.unwrap().req)
             .collect();
         let all = prepare_range(&workload, &body, &tokenizer, 2, 0..400).unwrap();
@@ -339,10 +366,10 @@ mod tests {
             pick: &pick,
             ..feeder
         };
-        let upfront = shard.upfront(130, 1, &|| false).unwrap();
-        assert_eq!(upfront.len(), 130, "all within one chunk");
+        let upfront = shard.upfront(130, usize::MAX, &|| false).unwrap();
+        assert_eq!(upfront.len(), 130);
         let upfront = shard.upfront(300, 1, &|| false).unwrap();
-        assert_eq!(upfront.len(), 256);
+        assert_eq!(upfront.len(), 1);
         let rest: Vec<PreparedRequest> = shard
             .stream(upfront.len())
             .unwrap()
@@ -354,5 +381,13 @@ mod tests {
             let i = 1 + 3 * k;
             assert_eq!((r.id, &r.body), (all[i].id, &all[i].body), "request {i}");
         }
+    }
+
+    #[test]
+    fn the_producer_queue_holds_no_more_than_the_budget_did() {
+        assert_eq!(lookahead(3, 1000), 3, "the budget cut it short");
+        assert_eq!(lookahead(500, 1000), LOOKAHEAD);
+        assert_eq!(lookahead(10, 10), LOOKAHEAD, "all built up front");
+        assert_eq!(lookahead(0, 10), LOOKAHEAD, "a trace");
     }
 }

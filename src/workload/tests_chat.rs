@@ -248,10 +248,20 @@ fn the_prepare_ahead_budget_counts_the_planned_turns() {
         keep_turns: false,
         pick: &Pick::default(),
     };
-    // 256 sessions (one chunk) hold ~0.4 MB of first turns and ~2.5 MB of later inputs:
-    // a 1 MB budget is spent by the first chunk only when the later inputs count.
+    // A session's later inputs are ~6 times its first turn: counted, they keep the
+    // whole built ahead within the 1 MB budget plus one session.
     let upfront = feeder.upfront(1000, 1 << 20, &|| false).unwrap();
+    let held = |r: &crate::workload::prepare::PreparedRequest| {
+        r.body.len() + r.chat.as_ref().map_or(0, |c| c.bytes())
+    };
     let first: usize = upfront.iter().map(|r| r.body.len()).sum();
+    let all: usize = upfront.iter().map(held).sum();
+    let largest = upfront.iter().map(held).max().unwrap();
     assert!(first < 1 << 19, "{first}");
-    assert_eq!(upfront.len(), 256);
+    assert!(
+        all <= (1 << 20) + largest,
+        "{} sessions, {all} bytes",
+        upfront.len()
+    );
+    assert!(all >= 1 << 20, "{all} bytes: the budget is used");
 }
