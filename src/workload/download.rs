@@ -2,6 +2,9 @@
 //! without the network. A download goes to `NAME.part` first and is renamed only once
 //! whole (its size as the server announced it, its SHA-256 when `--sha256` gave one),
 //! so a cut download resumes with an HTTP Range request and a cached file is never half.
+//! The resume is conditional (`If-Range` with the validator saved when the part began),
+//! so a file changed on the server is downloaded again rather than spliced; and a lock
+//! file beside the cached copy keeps two processes from writing the same part.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{IsTerminal, Read, Write};
@@ -10,7 +13,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_RANGE, RANGE};
+use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 
 use crate::error::Error;
 use crate::shutdown::Shutdown;
@@ -51,8 +54,21 @@ impl TraceUrl {
     }
 
     fn part(&self) -> PathBuf {
+        self.beside(".part")
+    }
+
+    /// The part's validator (strong ETag or Last-Modified) and announced size.
+    fn validator(&self) -> PathBuf {
+        self.beside(".part.validator")
+    }
+
+    fn lock(&self) -> PathBuf {
+        self.beside(".lock")
+    }
+
+    fn beside(&self, suffix: &str) -> PathBuf {
         let mut p = self.cached().into_os_string();
-        p.push(".part");
+        p.push(suffix);
         PathBuf::from(p)
     }
 }
@@ -65,6 +81,28 @@ fn hex(bytes: &[u8]) -> String {
 /// else downloaded now. A signal abandons the download (its part is kept).
 pub fn fetch(t: &TraceUrl, shutdown: &Shutdown) -> Result<PathBuf, Error> {
     let path = t.cached();
+    // Without a checksum to verify, a cached copy needs no lock (nor a writable cache).
+    if t.sha256.is_none() && path.is_file() {
+        return Ok(path);
+    }
+    fs::create_dir_all(&t.cache_dir).map_err(|e| {
+        Error::Input(format!(
+            "--cache-dir {}: cannot create it: {e}",
+            t.cache_dir.display()
+        ))
+    })?;
+    // Held until the download is renamed into place: another process fetching the same
+    // URL (another shard on this host) waits here, then finds the cached copy.
+    let lock = t.lock();
+    let lock_err =
+        |e: std::io::Error| Error::Output(format!("{}: cannot lock it: {e}", lock.display()));
+    let guard = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(lock_err)?;
+    guard.lock().map_err(lock_err)?;
     if path.is_file() {
         let Some(want) = &t.sha256 else {
             return Ok(path);
@@ -79,18 +117,13 @@ pub fn fetch(t: &TraceUrl, shutdown: &Shutdown) -> Result<PathBuf, Error> {
             path.display()
         );
     }
-    fs::create_dir_all(&t.cache_dir).map_err(|e| {
-        Error::Input(format!(
-            "--cache-dir {}: cannot create it: {e}",
-            t.cache_dir.display()
-        ))
-    })?;
     crate::client::init_tls();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(shutdown.unless_stopped(download(t)))??;
+    drop(guard);
     Ok(path)
 }
 
@@ -114,15 +147,29 @@ async fn download(t: &TraceUrl) -> Result<(), Error> {
     let part = t.part();
     // Twice at most: a part the server cannot continue is dropped once.
     for _ in 0..2 {
-        let have = fs::metadata(&part).map_or(0, |m| m.len());
+        let mut have = fs::metadata(&part).map_or(0, |m| m.len());
+        let saved = saved_validator(t);
+        if have > 0 && saved.is_none() {
+            // Nothing tells whether the server's file is still the one the part began
+            // with: appending to it could splice two versions.
+            remove(&part)?;
+            have = 0;
+        }
         let mut req = http.get(&t.url);
-        if have > 0 {
-            req = req.header(RANGE, format!("bytes={have}-"));
+        if let (true, Some((validator, _))) = (have > 0, &saved) {
+            req = req
+                .header(RANGE, format!("bytes={have}-"))
+                .header(IF_RANGE, validator.as_str());
         }
         let resp = req.send().await.map_err(|e| offline(t, &e))?;
+        let expected = saved.and_then(|(_, size)| size);
         let start = match resp.status() {
             StatusCode::PARTIAL_CONTENT if have > 0 => match content_range(&resp) {
-                Some((from, total)) if from == have => Start::Resume(have, total),
+                Some((from, total))
+                    if from == have && (expected.is_none() || total == expected) =>
+                {
+                    Start::Resume(have, total)
+                }
                 _ => Start::Restart,
             },
             StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => Start::Restart,
@@ -144,7 +191,10 @@ async fn download(t: &TraceUrl) -> Result<(), Error> {
             }
         };
         match start {
-            Start::Restart => remove(&part)?,
+            Start::Restart => {
+                remove(&part)?;
+                remove(&t.validator())?;
+            }
             Start::Whole(total) => return receive(t, resp, 0, total).await,
             Start::Resume(from, total) => return receive(t, resp, from, total).await,
         }
@@ -170,6 +220,24 @@ fn offline(t: &TraceUrl, e: &reqwest::Error) -> Error {
     ))
 }
 
+/// What identifies this version of the file for `If-Range`: a strong ETag (a weak one
+/// cannot be used there), else Last-Modified.
+fn validator_of(resp: &reqwest::Response) -> Option<String> {
+    let h = resp.headers();
+    let etag = h.get(ETAG).and_then(|v| v.to_str().ok());
+    etag.filter(|e| !e.starts_with("W/"))
+        .or_else(|| h.get(LAST_MODIFIED).and_then(|v| v.to_str().ok()))
+        .map(str::to_string)
+}
+
+/// The part's saved validator and, when the server announced it, the whole file's size.
+fn saved_validator(t: &TraceUrl) -> Option<(String, Option<u64>)> {
+    let text = fs::read_to_string(t.validator()).ok()?;
+    let mut lines = text.lines();
+    let validator = lines.next().filter(|v| !v.is_empty())?.to_string();
+    Some((validator, lines.next().and_then(|n| n.parse().ok())))
+}
+
 /// `Content-Range: bytes FROM-TO/TOTAL` (TOTAL may be `*`).
 fn content_range(resp: &reqwest::Response) -> Option<(u64, Option<u64>)> {
     let v = resp.headers().get(CONTENT_RANGE)?.to_str().ok()?;
@@ -188,6 +256,16 @@ async fn receive(
     let part = t.part();
     let io = |e: std::io::Error| Error::Output(format!("{}: {e}", part.display()));
     let mut file = if from == 0 {
+        // The validator file describes the part, so it is replaced first.
+        let validator = t.validator();
+        match validator_of(&resp) {
+            Some(v) => {
+                let size = total.map_or(String::new(), |n| n.to_string());
+                fs::write(&validator, format!("{v}\n{size}\n"))
+                    .map_err(|e| Error::Output(format!("{}: {e}", validator.display())))?;
+            }
+            None => remove(&validator)?,
+        }
         File::create(&part).map_err(io)?
     } else {
         OpenOptions::new().append(true).open(&part).map_err(io)?
@@ -229,6 +307,7 @@ async fn receive(
         let got = sha256_file(&part)?;
         if &got != want {
             remove(&part)?;
+            remove(&t.validator())?;
             return Err(Error::Input(format!(
                 "trace {}: the download's SHA-256 is {got}, but --sha256 expects {want}; the download was removed",
                 t.url
@@ -237,6 +316,7 @@ async fn receive(
     }
     let dest = t.cached();
     fs::rename(&part, &dest).map_err(io)?;
+    remove(&t.validator())?;
     errln!(
         "trace {}: downloaded {done} bytes into {}",
         t.url,

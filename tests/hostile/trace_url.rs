@@ -1,6 +1,8 @@
 //! `trace URL`: downloaded once into the cache, read from there with the server gone,
 //! resumed after a cut (HTTP Range), restarted when the server ignores the range,
 //! removed on a checksum mismatch, and a clear error with neither server nor cache.
+//! A resume is conditional on the file being unchanged (If-Range), and two processes
+//! fetching one URL at once share one download.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -71,57 +73,90 @@ fn rand_tag() -> u64 {
     N.fetch_add(1, Ordering::SeqCst)
 }
 
-/// Files in the cache directory, by name.
+/// Files in the cache directory, by name, without the lock and validator files.
 fn cached(cache: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<_> = std::fs::read_dir(cache)
         .map(|d| {
-            d.map(|e| {
-                let e = e.unwrap();
-                (
-                    e.file_name().to_string_lossy().to_string(),
-                    std::fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect()
+            d.map(|e| e.unwrap())
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    !name.ends_with(".lock") && !name.ends_with(".validator")
+                })
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().to_string(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect()
         })
         .unwrap_or_default();
     v.sort();
     v
 }
 
-/// Serves `body` whole, or from the byte a `Range: bytes=N-` asks; records each Range.
+/// The strong ETag a server gives `body` (FNV-1a: another body, another tag).
+fn etag(body: &[u8]) -> String {
+    let h = body.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    });
+    format!("\"{h:016x}\"")
+}
+
+/// Serves `body` whole, or from the byte a `Range: bytes=N-` asks unless its If-Range
+/// names another version (then whole, as RFC 9110 says); records each Range.
 fn ranged(body: Vec<u8>, ranges: Arc<Mutex<Vec<Option<String>>>>) -> impl Fn(&Request) -> Reply {
+    ranged_total(body, ranges, None)
+}
+
+/// As `ranged`, with the Content-Range total given (`None`: the body's length).
+fn ranged_total(
+    body: Vec<u8>,
+    ranges: Arc<Mutex<Vec<Option<String>>>>,
+    total: Option<usize>,
+) -> impl Fn(&Request) -> Reply {
+    let tag = etag(&body);
     move |req| {
         let range = req.header("range").map(str::to_string);
         ranges.lock().unwrap().push(range.clone());
+        let current = req.header("if-range").is_none_or(|v| v == tag);
         let from = range.as_deref().and_then(|r| {
             r.strip_prefix("bytes=")?
                 .strip_suffix('-')?
                 .parse::<usize>()
                 .ok()
         });
+        let n = body.len();
         match from {
-            Some(from) if from < body.len() => {
-                let n = body.len();
+            Some(from) if from < n && current => {
                 let mut raw = format!(
-                    "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\ncontent-range: bytes {from}-{}/{n}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 206 Partial Content\r\netag: {tag}\r\ncontent-length: {}\r\ncontent-range: bytes {from}-{}/{}\r\nconnection: close\r\n\r\n",
                     n - from,
-                    n - 1
+                    n - 1,
+                    total.unwrap_or(n)
                 )
                 .into_bytes();
                 raw.extend_from_slice(&body[from..]);
                 Reply::Raw(raw)
             }
-            _ => Reply::Full(200, "text/csv", body.clone()),
+            _ => {
+                let mut raw = format!(
+                    "HTTP/1.1 200 OK\r\netag: {tag}\r\ncontent-length: {n}\r\nconnection: close\r\n\r\n"
+                )
+                .into_bytes();
+                raw.extend_from_slice(&body);
+                Reply::Raw(raw)
+            }
         }
     }
 }
 
-/// Announces the whole body, sends its first `keep` bytes, closes.
+/// Announces the whole body (with its ETag), sends its first `keep` bytes, closes.
 fn cut(body: Vec<u8>, keep: usize) -> impl Fn(&Request) -> Reply {
     move |_| {
         let mut raw = format!(
-            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\netag: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            etag(&body),
             body.len()
         )
         .into_bytes();
@@ -333,3 +368,6 @@ fn serve_at(
         .unwrap();
     crate::server::serve_on(port, answer)
 }
+
+#[path = "trace_url_resume.rs"]
+mod resume;
