@@ -336,13 +336,11 @@ pub fn prepare_one(
     if let Some(batch) = body.batch() {
         return prepare_batch(spec, batch, tok, run, i);
     }
-    let with = match spec.images {
-        Some(im) => Some(super::images::WithImages {
-            inner: body,
-            urls: im.urls(spec.seed, run, i).map_err(PrepareError::Images)?,
-        }),
-        None => None,
-    };
+    let with = spec
+        .images
+        .map(|im| im.urls(spec.seed, run, i).map_err(PrepareError::Images))
+        .transpose()?
+        .map(|urls| super::images::WithImages { inner: body, urls });
     let body: &dyn EncodeBody = match &with {
         Some(w) => w,
         None => body,
@@ -368,10 +366,9 @@ pub fn prepare_one(
             let n = input_len.sample(&mut rng) as usize;
             let max_tokens = spec.output_len.sample(&mut rng);
             let prompt = prompts.generate(tok, n, &mut rng)?;
-            let pb = if spec.token_ids {
-                Prompt::TokenIds(&prompt.token_ids)
-            } else {
-                Prompt::Text(&prompt.text)
+            let pb = match spec.token_ids {
+                true => Prompt::TokenIds(&prompt.token_ids),
+                false => Prompt::Text(&prompt.text),
             };
             Ok(PreparedRequest {
                 id: i,
@@ -399,21 +396,7 @@ pub fn prepare_one(
                 .unwrap_or_else(|| spec.output_len.sample(&mut rng));
             // The entry's own tools, else the run's (which the body options carry).
             let encode = |p: Prompt<'_>| pick::encode(body, model, p, max_tokens, e.tools.as_ref());
-            let (bytes, input_tokens) = match &e.content {
-                PromptContent::Text(t) if spec.token_ids => {
-                    let ids = tok.encode(t);
-                    (encode(Prompt::TokenIds(&ids)), ids.len())
-                }
-                PromptContent::Text(t) => (encode(Prompt::Text(t)), tok.count(t)),
-                // As token ids, a history is the completions prompt it flattens to.
-                PromptContent::Messages(m) if spec.token_ids => {
-                    let ids = tok.encode(&super::flatten_messages(m));
-                    (encode(Prompt::TokenIds(&ids)), ids.len())
-                }
-                PromptContent::Messages(m) => {
-                    (encode(Prompt::Messages(m)), messages_tokens(tok, m))
-                }
-            };
+            let (bytes, input_tokens) = encode_entry(&e.content, spec.token_ids, tok, &encode);
             Ok(PreparedRequest {
                 id: i,
                 body: bytes,
@@ -423,6 +406,28 @@ pub fn prepare_one(
                 chat: None,
             })
         }
+    }
+}
+
+/// A dataset entry's prompt as a body, and its input tokens.
+fn encode_entry(
+    content: &PromptContent,
+    token_ids: bool,
+    tok: &Tokenizer,
+    encode: &dyn Fn(Prompt<'_>) -> Bytes,
+) -> (Bytes, usize) {
+    match content {
+        PromptContent::Text(t) if token_ids => {
+            let ids = tok.encode(t);
+            (encode(Prompt::TokenIds(&ids)), ids.len())
+        }
+        PromptContent::Text(t) => (encode(Prompt::Text(t)), tok.count(t)),
+        // As token ids, a history is the completions prompt it flattens to.
+        PromptContent::Messages(m) if token_ids => {
+            let ids = tok.encode(&super::flatten_messages(m));
+            (encode(Prompt::TokenIds(&ids)), ids.len())
+        }
+        PromptContent::Messages(m) => (encode(Prompt::Messages(m)), messages_tokens(tok, m)),
     }
 }
 
