@@ -233,16 +233,11 @@ impl SyntheticSessions {
             input_tokens += tokens + separator_tokens(body, tok);
         }
         opening.push(("user", first));
-        let model = spec
-            .models
-            .as_ref()
-            .filter(|m| m.is_mix())
-            .map(|m| m.pick(spec.seed, s).clone());
+        // The session's index is its first request's: the mix picks per session.
+        let model = super::model_pick::model_of(spec, s).cloned();
         let history = messages_json(&opening);
-        let bytes = match &model {
-            Some(m) => body.encode_as(m, Prompt::Messages(&history), max_tokens, None),
-            None => body.encode(Prompt::Messages(&history), max_tokens),
-        };
+        let prompt = Prompt::Messages(&history);
+        let bytes = super::model_pick::encode(body, model.as_ref(), prompt, max_tokens, None);
         let plan = SessionPlan {
             session: s,
             first_id: self.spec.turn_id(s, 0),

@@ -59,10 +59,8 @@ impl ChatSessions {
                 .saturating_add(joins);
             let messages = messages_json(&history);
             let prompt = Prompt::Messages(&messages);
-            let body = match &first.tag.model {
-                Some(m) => self.body.encode_as(m, prompt, next.max_tokens, None),
-                None => self.body.encode(prompt, next.max_tokens),
-            };
+            let model = first.tag.model.as_ref();
+            let body = super::model_pick::encode(&*self.body, model, prompt, next.max_tokens, None);
             turn = ChatTurn {
                 id: plan.first_id + u64::from(k),
                 body,

@@ -248,10 +248,8 @@ impl Sessions {
             hash_ids: t.hash_ids.clone(),
         };
         let messages = Prompt::Messages(&history.to_json());
-        let body = match self.model(i as u64) {
-            Some(model) => self.body.encode_as(model, messages, t.output_len, None),
-            None => self.body.encode(messages, t.output_len),
-        };
+        let model = self.model(i as u64);
+        let body = super::model_pick::encode(&*self.body, model, messages, t.output_len, None);
         Turn {
             body: Some((body, history.tokens)),
             history: self.has_children(i).then_some(history),
