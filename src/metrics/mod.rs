@@ -18,6 +18,7 @@ pub mod summary;
 mod summary_json;
 pub mod tags;
 pub mod tools;
+pub mod validity;
 
 pub use stats::Stats;
 pub use summary::{RunData, Summary, summarize};

@@ -270,6 +270,8 @@ pub struct Summary {
     pub by_turn: Option<Vec<TurnRow>>,
     pub sessions: Option<SessionTotals>,
     pub by_model: Option<Vec<ModelRow>>,
+    /// Reasons to doubt this run's figures (`validity.rs`); empty when none was found.
+    pub validity: Vec<super::validity::Flag>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -327,6 +329,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         by_turn: super::by_turn::by_turn(&data.samples, &data.tags),
         sessions: super::by_turn::sessions(&data.samples, &data.tags),
         by_model: super::by_model::by_model(&data.samples, &data.tags, duration_s),
+        validity: Vec::new(),
     }
 }
 

@@ -16,6 +16,7 @@ use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
 use super::steady::SteadyJson;
 use super::summary::{Concurrency, FailureTally, Summary, TokenTotals};
 use super::tools::ToolsJson;
+use super::validity::Flag;
 use crate::record::FailureKind;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -76,6 +77,9 @@ pub(super) struct SummaryJson {
     sessions: Option<SessionTotals>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     by_model: Option<Vec<ModelRow>>,
+    /// Reasons to doubt the run's figures; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    validity: Vec<Flag>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -224,6 +228,7 @@ impl From<Summary> for SummaryJson {
             by_turn: s.by_turn,
             sessions: s.sessions,
             by_model: s.by_model,
+            validity: s.validity,
         }
     }
 }
@@ -350,6 +355,7 @@ impl From<SummaryJson> for Summary {
             by_turn: j.by_turn,
             sessions: j.sessions,
             by_model: j.by_model,
+            validity: j.validity,
         }
     }
 }

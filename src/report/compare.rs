@@ -13,7 +13,7 @@ use super::page::num;
 use crate::console::printable;
 use crate::error::Error;
 use crate::metrics::Summary;
-use crate::metrics::catalogue::{METRICS, Metric, Unit};
+use crate::metrics::catalogue::{self, Metric, Unit};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
@@ -181,8 +181,7 @@ pub fn compare(a: &Path, b: &Path, noise_pct: f64) -> Result<Comparison, Error> 
             only_a.push(ra.label.clone());
             continue;
         };
-        let rows = METRICS
-            .iter()
+        let rows = catalogue::all()
             .map(|m| row(m, &ra.summary, &rb.summary, noise_pct))
             // A metric neither side has (goodput without an SLO) says nothing.
             .filter(|r| r.a.is_some() || r.b.is_some())

@@ -9,7 +9,7 @@ use comfy_table::{CellAlignment, Table};
 use super::compare::shown;
 use super::document::{RepeatInterval, RepeatsDoc, SavedRun};
 use super::page::num;
-use crate::metrics::catalogue::{METRICS, Metric, Read, Stat, Unit};
+use crate::metrics::catalogue::{self, Metric, Read, Stat, Unit};
 use crate::metrics::confidence::MeanInterval;
 use crate::metrics::ordered_map::OrderedMap;
 
@@ -63,8 +63,7 @@ impl RepeatLevel {
         if done.len() < 2 {
             return None;
         }
-        let metrics = METRICS
-            .iter()
+        let metrics = catalogue::all()
             .filter_map(|m| {
                 let values: Option<Vec<f64>> = done.iter().map(|r| m.value(&r.summary)).collect();
                 Some((m, MeanInterval::of(&values?)?))

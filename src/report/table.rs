@@ -295,6 +295,10 @@ fn verdicts(s: &Summary) -> String {
             "WARNING    schedule lag p99 {p99:.2} ms > {LAG_WARN_MS} ms: the client, not the server, limited this run\n"
         ));
     }
+    for f in &s.validity {
+        // Messages may quote the server (a model id, an error).
+        out.push_str(&format!("WARNING    {}\n", printable(&f.message)));
+    }
     for (kind, n) in &s.failures.counts {
         out.push_str(&format!("failed     {n} × {}", kind.as_str()));
         if let Some(first) = s.failures.examples.get(kind).and_then(|e| e.first()) {

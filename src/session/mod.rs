@@ -3,6 +3,7 @@
 //! planned run ([`runner`]: prepare its requests, send them by its load, summarise)
 //! and show and save its results after every run ([`sinks`]).
 
+mod around;
 mod count_warning;
 mod inputs;
 mod model_check;

@@ -6,13 +6,14 @@ use std::time::{Duration, SystemTime};
 use crate::report::document::{RunParams, ShardParams};
 
 use super::RunPlan;
+use super::around::{Around, AroundSpec};
 use super::inputs::Inputs;
 use super::target::Target;
 use crate::clock::RunClock;
 use crate::console::printable;
 use crate::error::Error;
 use crate::feed::{ClosedStart, Feeder, OpenWarmup};
-use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics};
+use crate::metrics::server::{MetricsSpec, Scraper};
 use crate::metrics::steady::RunShape;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
@@ -115,11 +116,11 @@ impl<'a> Runner<'a> {
         self.before_run(plan, &feeder);
         let live = Arc::new(Live::default());
         let failures = Arc::new(FailureCounter::default());
-        let (clock, scrape) = self.drive(&feeder, plan, upfront, count, (&live, &failures))?;
+        let (clock, around) = self.drive(&feeder, plan, upfront, count, (&live, &failures))?;
         // Sending is over: from here on the run is being saved, which a first signal's
         // deadline must not cut short (shutdown.rs).
         target.shutdown.enter(Phase::Between);
-        let summary = self.summarise(plan, &params, scrape)?;
+        let summary = self.summarise(plan, &params, around)?;
         let error_rate_exceeded = failures.exceeded(self.stage.settings.run.max_error_rate);
         let stopped = match target.shutdown.requested() {
             Some(signal) => Some(format!("interrupted by {}", signal_name(signal))),
@@ -216,7 +217,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Send the run's requests by its load, with the server's metrics scraped and the
-    /// progress shown meanwhile. Returns the run's clock and the scrape to finish.
+    /// progress shown meanwhile. Returns the run's clock and what watched it, to finish.
     fn drive(
         &mut self,
         feeder: &Feeder,
@@ -224,7 +225,7 @@ impl<'a> Runner<'a> {
         upfront: Vec<PreparedRequest>,
         count: usize,
         (live, failures): (&Arc<Live>, &Arc<FailureCounter>),
-    ) -> Result<(RunClock, Option<RunningScrape>), Error> {
+    ) -> Result<(RunClock, Around), Error> {
         let first_start = self.start_at.take();
         let s = &self.stage;
         let target = s.target;
@@ -276,7 +277,10 @@ impl<'a> Runner<'a> {
                 abandon: Default::default(),
             }))
         };
-        let scrape = self.start_scrape();
+        let around = Around::start(&AroundSpec {
+            target,
+            metrics: s.metrics,
+        });
         // Sessions: the display counts requests, a session's mean turns each.
         let per = match &s.inputs.workload.source {
             PromptSource::Sessions(chat) => chat.spec.mean_turns(),
@@ -290,7 +294,7 @@ impl<'a> Runner<'a> {
             (expected_tokens as f64 * per).round() as u64,
         );
         let clock = self.send_by_load(feeder, plan, (upfront, count), warmup, make_ctx)?;
-        Ok((clock, scrape))
+        Ok((clock, around))
     }
 
     /// Send by the plan's load, with its warm-up first (`warmup`: this process's part).
@@ -371,28 +375,12 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn start_scrape(&self) -> Option<RunningScrape> {
-        let (scraper, spec) = self.stage.metrics?;
-        match self.stage.target.block_unless_stopped(scraper.start(spec)) {
-            Ok(Ok(running)) => Some(running),
-            // A signal: the run will not start.
-            Err(_) => None,
-            Ok(Err(e)) => {
-                errln!(
-                    "WARNING: cannot scrape the server's metrics ({}); this run has none",
-                    printable(&self.stage.target.client.mask(e))
-                );
-                None
-            }
-        }
-    }
-
     /// The run's records summarised, with goodput and the server's metrics.
     fn summarise(
         &self,
         plan: &RunPlan,
         params: &RunParams,
-        scrape: Option<RunningScrape>,
+        around: Around,
     ) -> Result<Summary, Error> {
         let s = &self.stage;
         let output = &s.settings.output;
@@ -405,36 +393,8 @@ impl<'a> Runner<'a> {
         let mut summary = summarize(&data, &output.percentiles)
             .with_goodput(&data, output.slo.as_ref())
             .with_shape(&data, &shape);
-        if let Some(running) = scrape {
-            match s
-                .target
-                .rt
-                .block_on(finish_scrape(running, &s.target.shutdown))
-            {
-                Ok(m) => summary.server_metrics = Some(m.to_saved(&summary.percentiles)),
-                Err(e) => errln!(
-                    "WARNING: the server's metrics after {} are unusable: {}",
-                    plan.label,
-                    printable(&s.target.client.mask(e))
-                ),
-            }
-        }
+        around.finish(s.target, &plan.label, &mut summary);
         Ok(summary)
-    }
-}
-
-/// The last scrape of the server's metrics, given at most a second after a signal (a
-/// stalled /metrics would hold the exit back by its timeout).
-async fn finish_scrape(
-    running: RunningScrape,
-    shutdown: &Shutdown,
-) -> Result<ServerMetrics, String> {
-    tokio::select! {
-        m = running.finish() => m,
-        () = async {
-            shutdown.wait().await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        } => Err("not read before the process stopped (a signal)".into()),
     }
 }
 
