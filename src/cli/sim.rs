@@ -12,7 +12,11 @@ use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_pars
 
 use crate::sim::{
     EngineConfig, FaultConfig, FaultKind, ReasoningField, ReasoningTokens, SimConfig,
+    SpecDecoding,
 };
+
+/// `--acceptance` when only `--spec-tokens` is given.
+const DEFAULT_ACCEPTANCE: f64 = 0.7;
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -53,6 +57,15 @@ pub struct SimModelArgs {
     /// Do not send a role-only first chunk
     #[arg(long)]
     pub no_role_chunk: bool,
+    /// Speculative decoding: each decode step proposes K draft tokens and streams the
+    /// accepted ones and a bonus token in one event; vLLM's spec_decode counters on
+    /// /metrics [default: off]
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=crate::sim::MAX_SPEC_TOKENS as i64))]
+    pub spec_tokens: Option<u32>,
+    /// With --spec-tokens: the chance each draft token is accepted, given the ones
+    /// before it were (accepted one by one until the first rejection) [default: 0.7]
+    #[arg(long, value_name = "P", value_parser = rate)]
+    pub acceptance: Option<f64>,
     /// Share of requests carrying tools (tool_choice auto or unset) answered with a
     /// tool call, drawn from the seed and the prompt; "required" or a named tool always
     /// call one, "none" never [default: 1]
@@ -295,6 +308,7 @@ impl SimModelArgs {
                 r.min, r.max
             ));
         }
+        self.apply_spec(&mut cfg, file.as_ref())?;
         cfg.embedding_dim = self.embedding_dim.unwrap_or(cfg.embedding_dim);
         cfg.image_tokens = self.image_tokens.unwrap_or(cfg.image_tokens);
         if !(1..=16_384).contains(&cfg.embedding_dim) {
@@ -349,6 +363,47 @@ impl SimModelArgs {
             ));
         }
         Ok(cfg)
+    }
+
+    /// `--spec-tokens` and `--acceptance` over the file's `spec`, checked.
+    fn apply_spec(
+        &self,
+        cfg: &mut SimConfig,
+        file: Option<&(String, BTreeSet<String>)>,
+    ) -> Result<(), String> {
+        if let Some(k) = self.spec_tokens {
+            let acceptance = cfg.spec.map_or(DEFAULT_ACCEPTANCE, |s| s.acceptance);
+            cfg.spec = Some(SpecDecoding {
+                tokens: k,
+                acceptance,
+            });
+        }
+        match (&mut cfg.spec, self.acceptance) {
+            (Some(s), Some(p)) => s.acceptance = p,
+            (None, Some(_)) => {
+                return Err("--acceptance needs --spec-tokens K (speculative decoding)".into());
+            }
+            _ => {}
+        }
+        let Some(spec) = cfg.spec else {
+            return Ok(());
+        };
+        let in_file = |key: &str| match file {
+            Some((path, _)) => format!("\"spec.{key}\" in {path}"),
+            None => format!("spec.{key}"),
+        };
+        spec.check(|key| match key {
+            "tokens" if self.spec_tokens.is_some() => "--spec-tokens".into(),
+            "acceptance" if self.acceptance.is_some() => "--acceptance".into(),
+            _ => in_file(key),
+        })?;
+        if cfg.tokens_per_chunk > 1 {
+            return Err(
+                "--tokens-per-chunk: with speculative decoding each step's tokens make one chunk; give one of them"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     /// Ideal-timetable flags over `cfg` (the engine is off), recording in `given` the

@@ -15,6 +15,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, error::TryRecv
 use super::Shared;
 use super::engine::EngineConfig;
 use super::sched::{NewRequest, Sampled, Scheduler, Step};
+use super::spec::SpecDecoding;
 
 /// A request handed to the engine, its prompt already tokenized.
 pub(super) struct Arrival {
@@ -39,18 +40,22 @@ struct Client {
 
 pub(super) struct Engine {
     cfg: EngineConfig,
+    spec: Option<SpecDecoding>,
     rx: UnboundedReceiver<Arrival>,
 }
 
 /// The sender the HTTP handlers submit to, and the engine to run.
-pub(super) fn channel(cfg: EngineConfig) -> (UnboundedSender<Arrival>, Engine) {
+pub(super) fn channel(
+    cfg: EngineConfig,
+    spec: Option<SpecDecoding>,
+) -> (UnboundedSender<Arrival>, Engine) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (tx, Engine { cfg, rx })
+    (tx, Engine { cfg, spec, rx })
 }
 
 impl Engine {
     pub(super) async fn run(mut self, shared: Arc<Shared>) {
-        let mut sched = Scheduler::new(&self.cfg);
+        let mut sched = Scheduler::new(&self.cfg).with_spec(self.spec);
         let mut clients = BTreeMap::new();
         let mut step_start = Instant::now();
         loop {
@@ -125,8 +130,11 @@ fn deliver(
     {
         let mut c = shared.counters();
         for s in &sampled {
-            c.metrics.generation_tokens += 1;
-            if s.generated == 1 {
+            c.metrics.generation_tokens += u64::from(s.new_tokens);
+            if let (Some((k, a)), Some(spec)) = (s.draft, c.metrics.spec.as_mut()) {
+                spec.observe(k, a);
+            }
+            if s.generated == s.new_tokens {
                 c.metrics.prompt_tokens += u64::from(s.prompt_len);
                 if let Some(client) = clients.get(&s.id) {
                     let ttft = end.saturating_duration_since(client.t0);

@@ -184,6 +184,7 @@ async fn prefill(shared: &Shared, t0: tokio::time::Instant, tokens: &[u64]) -> b
             // Pooling models keep no prefix cache.
             block_keys: Vec::new(),
             output_tokens: 1,
+            spec_key: 0,
         };
         let _ = queue.send(Arrival {
             req,

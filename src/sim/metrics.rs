@@ -27,6 +27,8 @@ pub(super) struct Metrics {
     /// Observations per bucket (not cumulative); the last is above every bound.
     ttft_counts: [u64; TTFT_BUCKETS.len() + 1],
     ttft_sum: f64,
+    /// vLLM's speculative-decoding counters, with `--spec-tokens` only.
+    pub spec: Option<super::spec::SpecCounters>,
 }
 
 impl Metrics {
@@ -102,6 +104,9 @@ impl Metrics {
             one(name, "counter", help, v.to_string());
         }
         self.render_ttft(&mut out, &label);
+        if let Some(spec) = &self.spec {
+            spec.render(&mut out, &label);
+        }
         out
     }
 

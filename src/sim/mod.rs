@@ -23,6 +23,7 @@ mod reasoning;
 mod responses;
 mod sched;
 mod source;
+mod spec;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,7 @@ pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
 pub use images::DEFAULT_IMAGE_TOKENS;
 pub use lora::{LoraModule, check_served};
 pub use reasoning::{ReasoningField, ReasoningTokens};
+pub use spec::{MAX_SPEC_TOKENS, SpecDecoding};
 
 /// The simulator's settings. `ttft_base_ms`, `prefill_ms_per_token` and `tpot_ms`
 /// are the ideal timetable's and are unused when `engine` is set.
@@ -96,6 +98,9 @@ pub struct SimConfig {
     /// Prompt tokens each image content part costs (chat `image_url`, Responses
     /// `input_image`), reported in `usage.prompt_tokens`.
     pub image_tokens: u32,
+    /// Speculative decoding (`spec.rs`): each decode step emits the accepted draft
+    /// tokens and a bonus token in one event; `None`: one token per step.
+    pub spec: Option<SpecDecoding>,
 }
 
 impl Default for SimConfig {
@@ -127,6 +132,7 @@ impl SimConfig {
             embedding_dim: embeddings::DEFAULT_DIM,
             lora_modules: Vec::new(),
             image_tokens: DEFAULT_IMAGE_TOKENS,
+            spec: None,
         }
     }
 }
@@ -192,7 +198,7 @@ impl Shared {
             Some(cfg) => {
                 cfg.validate()
                     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-                let (tx, engine) = driver::channel(cfg.clone());
+                let (tx, engine) = driver::channel(cfg.clone(), config.spec);
                 (Some(tx), Some(engine))
             }
         };
@@ -203,10 +209,12 @@ impl Shared {
         let tokenizer = Tokenizer::builtin();
         // Load the vocabulary now, not inside the first request's time to first token.
         tokenizer.count("warm up");
+        let mut counters = Counters::default();
+        counters.metrics.spec = config.spec.map(|s| spec::SpecCounters::new(s.tokens));
         let shared = Arc::new(Shared {
             config,
             tokenizer,
-            counters: Mutex::new(Counters::default()),
+            counters: Mutex::new(counters),
             next_id: AtomicU64::new(0),
             next_ordinal: AtomicU64::new(0),
             engine: engine_tx,

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::engine::EngineConfig;
 use super::kv::{BlockId, BlockPool};
+use super::spec::SpecDecoding;
 
 pub(super) struct NewRequest {
     pub id: u64,
@@ -20,6 +21,8 @@ pub(super) struct NewRequest {
     pub block_keys: Vec<u64>,
     /// Tokens to generate, at least 1.
     pub output_tokens: u32,
+    /// Keys the request's speculative-decoding draws (`spec.rs`).
+    pub spec_key: u64,
 }
 
 struct Seq {
@@ -80,6 +83,11 @@ pub(super) struct Sampled {
     pub prompt_len: u32,
     pub cached_tokens: u32,
     pub finished: bool,
+    /// Tokens this step added: 1, or with speculative decoding the accepted draft
+    /// tokens and the bonus one (cut at the output's end).
+    pub new_tokens: u32,
+    /// A verified draft: (draft tokens, accepted ones).
+    pub draft: Option<(u32, u32)>,
 }
 
 pub(super) struct Scheduler {
@@ -89,6 +97,7 @@ pub(super) struct Scheduler {
     waiting: VecDeque<u64>,
     /// In admission order: the last is the first preempted.
     running: Vec<u64>,
+    spec: Option<SpecDecoding>,
 }
 
 impl Scheduler {
@@ -101,7 +110,16 @@ impl Scheduler {
             seqs: BTreeMap::new(),
             waiting: VecDeque::new(),
             running: Vec::new(),
+            spec: None,
         }
+    }
+
+    /// Decode steps verify drafts (`spec.rs`). Verifying K draft tokens is costed as
+    /// one decode: decode is bound by reading the weights, which a few more tokens
+    /// per request hardly change.
+    pub(super) fn with_spec(mut self, spec: Option<SpecDecoding>) -> Scheduler {
+        self.spec = spec;
+        self
     }
 
     pub(super) fn add(&mut self, req: NewRequest) {
@@ -279,6 +297,7 @@ impl Scheduler {
             let Some(seq) = self.seqs.get_mut(&id) else {
                 continue;
             };
+            let decoding = seq.is_decoding();
             seq.computed += n;
             if self.cfg.prefix_caching {
                 let full = (seq.computed.min(seq.req.prompt_len) / bs) as usize;
@@ -291,7 +310,17 @@ impl Scheduler {
             if seq.computed < seq.num_tokens() {
                 continue; // a prefill chunk that did not reach the end
             }
-            seq.generated += 1;
+            // The prefill's token comes without a draft (none was proposed yet).
+            let draft = match self.spec {
+                Some(sp) if decoding => Some((sp.tokens, sp.accepted(seq.req.spec_key, seq.generated))),
+                _ => None,
+            };
+            let accepted = draft.map_or(0, |(_, a)| a);
+            let left = seq.req.output_tokens.saturating_sub(seq.generated);
+            let new_tokens = (1 + accepted).min(left.max(1));
+            seq.generated += new_tokens;
+            // The verify pass computed the accepted tokens' KV too.
+            seq.computed += new_tokens - 1;
             let finished = seq.generated >= seq.req.output_tokens;
             out.push(Sampled {
                 id,
@@ -299,6 +328,8 @@ impl Scheduler {
                 prompt_len: seq.req.prompt_len,
                 cached_tokens: seq.cached_tokens.unwrap_or(0),
                 finished,
+                new_tokens,
+                draft,
             });
             if finished {
                 let blocks = std::mem::take(&mut seq.blocks);

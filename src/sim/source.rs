@@ -75,6 +75,7 @@ pub(super) async fn submit(
         prompt_len: u32::try_from(prompt_tokens).unwrap_or(u32::MAX).max(1),
         block_keys,
         output_tokens: plan.output_tokens,
+        spec_key: plan.spec_key,
     };
     // If the engine is gone, `rx` ends at once and the response is cut.
     let _ = queue.send(Arrival {
@@ -122,8 +123,19 @@ impl Source {
 impl Tokens {
     /// Waits until output token `j` is produced; false if the engine dropped the request.
     pub(super) async fn wait_for(&mut self, shared: &Shared, plan: &Plan, j: u32) -> bool {
+        self.wait_step(shared, plan, j, j).await
+    }
+
+    /// Output tokens produced so far.
+    pub(super) fn ready(&self) -> u32 {
+        self.ready
+    }
+
+    /// [`Self::wait_for`], the ideal timetable's deadline taken at position `at` rather
+    /// than `j` (a speculative step produces several tokens at one deadline).
+    pub(super) async fn wait_step(&mut self, shared: &Shared, plan: &Plan, j: u32, at: u32) -> bool {
         let Some(rx) = &mut self.rx else {
-            sleep_until(plan.deadline(self.prompt_tokens, j)).await;
+            sleep_until(plan.deadline(self.prompt_tokens, at)).await;
             // The engine keeps its own metrics; the ideal timetable's are kept here.
             let mut c = shared.counters();
             if self.ready == 0 {

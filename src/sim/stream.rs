@@ -128,7 +128,7 @@ pub(super) struct Plan {
     first_word: usize,
     include_usage: bool,
     send_role: bool,
-    tokens_per_chunk: u32,
+    pub(super) tokens_per_chunk: u32,
     ttft_base_ms: f64,
     prefill_ms_per_token: f64,
     tpot_ms: f64,
@@ -140,6 +140,9 @@ pub(super) struct Plan {
     /// The first output tokens that are reasoning, and the delta field they go in;
     /// `None` without a reasoning phase (chat only).
     reasoning: Option<(u32, &'static str)>,
+    /// Speculative decoding (`spec.rs`), and the key of this request's draws.
+    pub(super) spec: Option<super::spec::SpecDecoding>,
+    pub(super) spec_key: u64,
 }
 
 impl Plan {
@@ -221,6 +224,8 @@ impl Plan {
             reasoning: (kind == Kind::Chat && cfg.reasoning_tokens.is_some() && tool.is_none())
                 .then(|| (reasoning.min(output_tokens), cfg.reasoning_field.key())),
             tool,
+            spec: cfg.spec,
+            spec_key: mix(cfg.seed.rotate_left(17) ^ hash),
         }
     }
 
@@ -424,19 +429,25 @@ async fn produce(
     {
         return;
     }
+    let engine = matches!(source, Source::Engine { .. });
     let mut tokens = source.start(&shared).await;
     let n = plan.output_tokens;
     let mut fault = plan.fault.map(|kind| (kind, faults::fault_point(n)));
     let mut spoiled = false;
     let mut start = 0;
+    let mut chunks = super::spec::EventCuts::new(&plan, engine);
     while start < n {
-        let end = n.min(start.saturating_add(plan.tokens_per_chunk));
+        let (mut end, at) = chunks.next(&shared, start, n);
         // Ideal mode sleeps to absolute deadlines: relative sleeps would accumulate
         // timer lateness.
         let ready = tokio::select! {
-            ready = tokens.wait_for(&shared, &plan, end - 1) => ready,
+            ready = tokens.wait_step(&shared, &plan, end - 1, at) => ready,
             () = tx.closed() => false,
         };
+        if chunks.engine_steps {
+            // One event per engine step: whatever it produced.
+            end = tokens.ready().clamp(end, n);
+        }
         if !ready || !put(&tx, events.output(&plan, start..end)).await {
             return;
         }
@@ -529,6 +540,7 @@ pub(super) async fn whole(
     source: Source,
     conn: Option<Conn>,
 ) -> Response {
+    let engine = matches!(source, Source::Engine { .. });
     let mut tokens = source.start(&shared).await;
     let n = plan.output_tokens;
     if let Some(kind) = plan.fault {
@@ -564,7 +576,8 @@ pub(super) async fn whole(
             _ => {}
         }
     }
-    if !tokens.wait_for(&shared, &plan, n - 1).await {
+    let at = super::spec::EventCuts::new(&plan, engine).last_at(&shared, n);
+    if !tokens.wait_step(&shared, &plan, n - 1, at).await {
         return http::unavailable("the engine stopped");
     }
     let body = events.document(&plan, tokens.prompt_tokens, tokens.cached);

@@ -30,6 +30,7 @@ fn req(id: u64, tokens: &[u32], output_tokens: u32) -> NewRequest {
         prompt_len: tokens.len() as u32,
         block_keys: block_hashes(tokens, 16),
         output_tokens,
+        spec_key: id,
     }
 }
 
