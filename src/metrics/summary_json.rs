@@ -9,6 +9,7 @@ use super::by_turn::{SessionTotals, TurnRow};
 use super::embeddings::EmbeddingTotals;
 use super::ordered_map::OrderedMap;
 use super::phases::{PhaseCountsJson, PhaseStatsJson};
+use super::server::SpecDecode;
 use super::server_saved::ServerMetrics;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
@@ -80,6 +81,9 @@ pub(super) struct SummaryJson {
     /// Reasons to doubt the run's figures; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     validity: Vec<Flag>,
+    /// Speculative decoding, from the server's metrics; absent without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spec_decode: Option<SpecDecode>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -229,6 +233,7 @@ impl From<Summary> for SummaryJson {
             sessions: s.sessions,
             by_model: s.by_model,
             validity: s.validity,
+            spec_decode: s.spec_decode,
         }
     }
 }
@@ -356,6 +361,7 @@ impl From<SummaryJson> for Summary {
             sessions: j.sessions,
             by_model: j.by_model,
             validity: j.validity,
+            spec_decode: j.spec_decode,
         }
     }
 }

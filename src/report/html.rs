@@ -61,6 +61,7 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     super::breakdown_html::section(&mut page, runs);
     timelines::section(&mut page, runs);
     timelines::server_metrics(&mut page, runs);
+    super::spec_decode::section(&mut page, runs);
     terminal_tables(&mut page, runs);
     page.section("definitions", "What the numbers mean");
     page.push(&format!(

@@ -23,6 +23,7 @@ pub mod repeats;
 pub mod results;
 pub mod rounds;
 pub mod slices;
+pub mod spec_decode;
 pub mod svg;
 pub mod table;
 pub mod timelines;

@@ -166,6 +166,7 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
                 .with_shape(&d, &shape);
             // Server metrics cannot be recomputed from the records: keep them.
             summary.server_metrics = meta.and_then(|m| m.summary.server_metrics.clone());
+            summary.spec_decode = meta.and_then(|m| m.summary.spec_decode.clone());
             let mut saved = SavedRun {
                 mode,
                 params,

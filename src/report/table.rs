@@ -38,6 +38,7 @@ pub fn render(label: &str, s: &Summary) -> String {
     if let Some(m) = &s.server_metrics {
         out.push_str(&server_lines(m));
     }
+    out.push_str(&super::spec_decode::table_line(s));
     out.push_str(&verdicts(s));
     out
 }

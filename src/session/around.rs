@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::target::Target;
 use crate::console::printable;
 use crate::metrics::Summary;
-use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics};
+use crate::metrics::server::{
+    MetricsSpec, RunningScrape, Scraper, ServerMetrics, spec_decode,
+};
 use crate::shutdown::Shutdown;
 
 /// What `Around::start` needs, borrowed from the session.
@@ -34,7 +36,10 @@ impl Around {
     pub fn finish(self, target: &Target, label: &str, summary: &mut Summary) {
         if let Some(running) = self.scrape {
             match target.rt.block_on(finish_scrape(running, &target.shutdown)) {
-                Ok(m) => summary.server_metrics = Some(m.to_saved(&summary.percentiles)),
+                Ok(m) => {
+                    summary.spec_decode = spec_decode(&m);
+                    summary.server_metrics = Some(m.to_saved(&summary.percentiles));
+                }
                 Err(e) => errln!(
                     "WARNING: the server's metrics after {label} are unusable: {}",
                     printable(&target.client.mask(e))

@@ -178,7 +178,11 @@ impl Collector {
                 }
                 Kind::Counter => {
                     match counter_change(&a.values, &self.times, last, final_error.as_deref()) {
-                        Some(c) => SeriesValue::Counter(c),
+                        Some(mut c) => {
+                            // Every scrape's value, for figures per interval (`spec.rs`).
+                            c.points = a.values.iter().map(|&(i, v)| (self.times[i], v)).collect();
+                            SeriesValue::Counter(c)
+                        }
                         None => continue,
                     }
                 }
@@ -195,7 +199,9 @@ impl Collector {
             .iter()
             .enumerate()
             .filter(|&(i, n)| {
+                let seen = |name: &str| self.names.iter().zip(&self.seen).any(|(m, &s)| s && m == name);
                 !self.seen[i]
+                    && !super::spec::other_engine_seen(n, seen)
                     && !ALTERNATIVES.iter().any(|&(a, b)| {
                         let other = if n == a {
                             b
@@ -279,6 +285,7 @@ pub(super) fn counter_change(
         delta,
         rate: (elapsed > 0.0).then(|| delta / elapsed),
         notes,
+        points: Vec::new(),
     })
 }
 

@@ -10,6 +10,7 @@ mod collect;
 mod derive;
 mod presets;
 mod scrape;
+mod spec;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +24,7 @@ use super::server_saved as saved;
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
 pub use presets::{MetricsSpec, only_in_some_versions, parse_names, preset};
 pub use scrape::{RunningScrape, Scraper, same_origin};
+pub use spec::{SpecDecode, figures as spec_decode};
 
 /// `--metrics-interval` default.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -81,6 +83,9 @@ pub struct CounterChange {
     pub rate: Option<f64>,
     /// Why the delta is not simply `after - before`.
     pub notes: Vec<String>,
+    /// (seconds since the scrape before the run, value) of every scrape that had it;
+    /// not saved.
+    pub points: Vec<(f64, f64)>,
 }
 
 /// A value computed from several series of one label set.

@@ -55,6 +55,8 @@ pub(super) const LLAMACPP: &[&str] = &[
 /// Preset series that only some versions of their engine have: when a server lacks
 /// one, the session says so once, as a note, and the tables leave it out.
 const VERSION_DEPENDENT: &[&str] = &[
+    // Newer SGLang only; older ones have the length alone.
+    "sglang:spec_accept_rate",
     "llamacpp:kv_cache_usage_ratio",
     "llamacpp:prompt_tokens_cached",
     "sglang:cached_tokens",
@@ -73,7 +75,13 @@ pub(super) const ALTERNATIVES: &[(&str, &str)] = &[
 ];
 
 /// The presets by name: the one list the lookup, the did-you-mean and the messages use.
-const PRESETS: [(&str, &[&str]); 3] = [("vllm", VLLM), ("sglang", SGLANG), ("llamacpp", LLAMACPP)];
+const PRESETS: [(&str, &[&str]); 4] = [
+    ("vllm", VLLM),
+    ("sglang", SGLANG),
+    ("llamacpp", LLAMACPP),
+    // vLLM's and SGLang's speculative-decoding metrics (`spec.rs`), beside an engine's.
+    ("spec-decode", super::spec::SPEC_DECODE),
+];
 
 /// The metric names a preset word stands for.
 pub fn preset(word: &str) -> Option<&'static [&'static str]> {
