@@ -36,6 +36,8 @@ mod tests_responses;
 #[cfg(test)]
 mod tests_sched;
 #[cfg(test)]
+mod tests_spec;
+#[cfg(test)]
 mod tests_tools;
 mod tokenize;
 mod tools;

@@ -156,7 +156,7 @@ pub(super) async fn post(sim: &SimServer, path: &str, body: Value) -> Resp {
     request(sim, "POST", path, &body.to_string()).await
 }
 
-fn chat_body(text: &str, max_tokens: u32, stream: bool) -> Value {
+pub(super) fn chat_body(text: &str, max_tokens: u32, stream: bool) -> Value {
     json!({
         "model": "servescope-sim",
         "messages": [{"role": "user", "content": text}],

@@ -13,7 +13,7 @@ use super::tests::{Resp, header, post, read_response, request, send, start};
 use super::{SimConfig, SimServer};
 
 /// Small and fast: 2 ms steps, 64-token budget, 4096 tokens of KV.
-fn small() -> EngineConfig {
+pub(super) fn small() -> EngineConfig {
     EngineConfig {
         max_num_seqs: 8,
         max_num_batched_tokens: 64,
@@ -28,7 +28,7 @@ fn small() -> EngineConfig {
     }
 }
 
-fn engine(e: EngineConfig) -> SimConfig {
+pub(super) fn engine(e: EngineConfig) -> SimConfig {
     SimConfig {
         engine: Some(e),
         ..SimConfig::default()
@@ -52,7 +52,7 @@ fn cached(resp: &Resp) -> u64 {
 }
 
 /// Checks the exposition format line by line; returns every sample by `name{labels}`.
-async fn scrape(sim: &SimServer) -> BTreeMap<String, f64> {
+pub(super) async fn scrape(sim: &SimServer) -> BTreeMap<String, f64> {
     let resp = request(sim, "GET", "/metrics", "").await;
     assert_eq!(resp.status, 200);
     let ct = header(&resp.headers, "content-type").unwrap();
@@ -105,7 +105,7 @@ async fn scrape(sim: &SimServer) -> BTreeMap<String, f64> {
     samples
 }
 
-fn metric(samples: &BTreeMap<String, f64>, name: &str) -> f64 {
+pub(super) fn metric(samples: &BTreeMap<String, f64>, name: &str) -> f64 {
     samples[&format!("{name}{{model_name=\"servescope-sim\"}}")]
 }
 
