@@ -13,6 +13,8 @@ mod scrape;
 mod spec;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_spec;
 
 use std::time::Duration;
 
