@@ -509,3 +509,52 @@ fn bad_flags_and_inputs_are_input_errors() {
     let e = run(&["compare", "a", "b", "--noise=-1"]).unwrap_err();
     assert!(e.to_string().contains("--noise"), "{e}");
 }
+
+/// The acceptance rate over time (`--metrics spec-decode`) against a simulator that
+/// drafts 3 tokens per step, one line for the run.
+#[test]
+fn the_speculative_decoding_chart_renders() {
+    use servescope::sim::SpecDecoding;
+    let spec = Some(SpecDecoding {
+        tokens: 3,
+        acceptance: 0.6,
+    });
+    let server = SimServer::start(
+        SimConfig {
+            spec,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("spec.html");
+    run(&[
+        "batch",
+        "--endpoint",
+        &server.url(),
+        "--batch-sizes",
+        "8",
+        "--output-len",
+        "96",
+        "--metrics",
+        "spec-decode",
+        "--metrics-interval",
+        "0.05",
+        "--output-dir",
+        s(&dir.path().join("out")),
+        "--html",
+        s(&page),
+        "--quiet",
+    ])
+    .unwrap();
+    assert!(
+        std::fs::read_to_string(&page)
+            .unwrap()
+            .contains("id=\"spec-decode-acceptance\"")
+    );
+    let Some(chromium) = browser() else { return };
+    let r = render(&chromium, &page);
+    r.check();
+    assert_eq!(r.series_of("spec-decode-acceptance"), Some(1));
+}

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 
 use crate::sim::{
-    EngineConfig, FaultConfig, FaultKind, ReasoningField, ReasoningTokens, SimConfig,
-    SpecDecoding,
+    EngineConfig, FaultConfig, FaultKind, ReasoningField, ReasoningTokens, SimConfig, SpecDecoding,
 };
 
 /// `--acceptance` when only `--spec-tokens` is given.

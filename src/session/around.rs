@@ -8,9 +8,7 @@ use std::time::Duration;
 use super::target::Target;
 use crate::console::printable;
 use crate::metrics::Summary;
-use crate::metrics::server::{
-    MetricsSpec, RunningScrape, Scraper, ServerMetrics, spec_decode,
-};
+use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics, spec_decode};
 use crate::shutdown::Shutdown;
 
 /// What `Around::start` needs, borrowed from the session.

@@ -312,7 +312,9 @@ impl Scheduler {
             }
             // The prefill's token comes without a draft (none was proposed yet).
             let draft = match self.spec {
-                Some(sp) if decoding => Some((sp.tokens, sp.accepted(seq.req.spec_key, seq.generated))),
+                Some(sp) if decoding => {
+                    Some((sp.tokens, sp.accepted(seq.req.spec_key, seq.generated)))
+                }
                 _ => None,
             };
             let accepted = draft.map_or(0, |(_, a)| a);

@@ -133,7 +133,13 @@ impl Tokens {
 
     /// [`Self::wait_for`], the ideal timetable's deadline taken at position `at` rather
     /// than `j` (a speculative step produces several tokens at one deadline).
-    pub(super) async fn wait_step(&mut self, shared: &Shared, plan: &Plan, j: u32, at: u32) -> bool {
+    pub(super) async fn wait_step(
+        &mut self,
+        shared: &Shared,
+        plan: &Plan,
+        j: u32,
+        at: u32,
+    ) -> bool {
         let Some(rx) = &mut self.rx else {
             sleep_until(plan.deadline(self.prompt_tokens, at)).await;
             // The engine keeps its own metrics; the ideal timetable's are kept here.

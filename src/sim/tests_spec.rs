@@ -11,10 +11,7 @@ use super::{SimConfig, SimServer};
 use crate::cli::sim::SimModelArgs;
 
 fn spec(tokens: u32, acceptance: f64) -> Option<SpecDecoding> {
-    Some(SpecDecoding {
-        tokens,
-        acceptance,
-    })
+    Some(SpecDecoding { tokens, acceptance })
 }
 
 /// Output words per content event.
@@ -143,7 +140,10 @@ fn a_config_file_spec_is_checked_and_named() {
     }
     .into_config()
     .unwrap_err();
-    assert!(e.contains("\"spec.tokens\" in") && e.contains("expected 1 to 64"), "{e}");
+    assert!(
+        e.contains("\"spec.tokens\" in") && e.contains("expected 1 to 64"),
+        "{e}"
+    );
     std::fs::write(&path, r#"{"spec": {"tokens": 2, "acceptance": 0.25}}"#).unwrap();
     let cfg = SimModelArgs {
         config: Some(path),

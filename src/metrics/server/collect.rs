@@ -199,7 +199,12 @@ impl Collector {
             .iter()
             .enumerate()
             .filter(|&(i, n)| {
-                let seen = |name: &str| self.names.iter().zip(&self.seen).any(|(m, &s)| s && m == name);
+                let seen = |name: &str| {
+                    self.names
+                        .iter()
+                        .zip(&self.seen)
+                        .any(|(m, &s)| s && m == name)
+                };
                 !self.seen[i]
                     && !super::spec::other_engine_seen(n, seen)
                     && !ALTERNATIVES.iter().any(|&(a, b)| {

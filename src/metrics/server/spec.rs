@@ -208,7 +208,10 @@ fn from_gauges(series: &[Series]) -> Option<SpecDecode> {
         acceptance_rate: mean(&rate).filter(|_| mean(&length).is_none_or(|l| l > 0.0)),
         mean_accepted_length: mean(&length).filter(|&l| l > 0.0),
         from: from.join("; "),
-        over_time: rate.iter().map(|&(t, x)| (round4(t), Some(round4(x)))).collect(),
+        over_time: rate
+            .iter()
+            .map(|&(t, x)| (round4(t), Some(round4(x))))
+            .collect(),
         ..SpecDecode::default()
     })
 }

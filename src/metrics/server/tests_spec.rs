@@ -75,7 +75,10 @@ fn a_run_without_drafts_has_no_figure_not_zero() {
         assert_eq!(catalogue::known(key).value(&s), None, "{key}");
     }
     let json = s.to_json();
-    assert!(json["spec_decode"].get("acceptance_rate").is_none(), "{json}");
+    assert!(
+        json["spec_decode"].get("acceptance_rate").is_none(),
+        "{json}"
+    );
     assert!(crate::report::spec_decode::table_line(&s).contains("no drafts during the run"));
 }
 
@@ -114,7 +117,11 @@ fn sglang_gauges_are_averaged_over_the_run() {
     assert!(close(sd.mean_accepted_length, 2.5), "{sd:?}");
     assert!(close(sd.acceptance_rate, 0.5), "{sd:?}");
     assert_eq!(sd.drafts, None);
-    assert!(sd.from.contains("mean of sglang:spec_accept_length"), "{}", sd.from);
+    assert!(
+        sd.from.contains("mean of sglang:spec_accept_length"),
+        "{}",
+        sd.from
+    );
     assert_eq!(sd.over_time, [(1.0, Some(0.4)), (2.0, Some(0.6))]);
     // vLLM's names are not missing from an SGLang server.
     assert!(m.missing.is_empty(), "{:?}", m.missing);
@@ -159,7 +166,10 @@ fn saved_and_read_back() {
     let len = catalogue::known("spec_decode.mean_accepted_length");
     assert_eq!(len.value(&back), Some(2.5));
     let line = crate::report::spec_decode::table_line(&back);
-    assert!(line.contains("acceptance rate 50.0%") && line.contains("2.50 tokens"), "{line}");
+    assert!(
+        line.contains("acceptance rate 50.0%") && line.contains("2.50 tokens"),
+        "{line}"
+    );
     // An older file has none.
     let mut old = s.to_json();
     old.as_object_mut().unwrap().remove("spec_decode");
