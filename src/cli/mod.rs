@@ -13,6 +13,7 @@ mod prompts;
 pub mod sessions;
 mod settings;
 pub mod sim;
+mod sim_spec;
 mod start;
 mod trace_url;
 mod values;

@@ -176,7 +176,7 @@ fn round4(x: f64) -> f64 {
 
 /// The gauges' samples, the scrape before the run left out: it shows the window
 /// before the run (SGLang keeps a gauge's last value while idle).
-fn gauge_samples<'a>(series: &'a [Series], name: &str) -> Vec<(f64, f64)> {
+fn gauge_samples(series: &[Series], name: &str) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     for s in series.iter().filter(|s| s.name == name) {
         if let SeriesValue::Gauge { samples, times, .. } = &s.value {
