@@ -272,6 +272,11 @@ pub struct Summary {
     pub by_model: Option<Vec<ModelRow>>,
     /// Reasons to doubt this run's figures (`validity.rs`); empty when none was found.
     pub validity: Vec<super::validity::Flag>,
+    /// `--metrics-url NAME=URL`: each other source's metrics by name (the engine's stay
+    /// in `server_metrics`); empty without such a source.
+    pub metric_sources: super::ordered_map::OrderedMap<String, ServerMetrics>,
+    /// The GPUs' energy over the run, from DCGM-style series (`server/energy.rs`).
+    pub energy: Option<super::server::energy::Energy>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -330,6 +335,8 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         sessions: super::by_turn::sessions(&data.samples, &data.tags),
         by_model: super::by_model::by_model(&data.samples, &data.tags, duration_s),
         validity: Vec::new(),
+        metric_sources: Default::default(),
+        energy: None,
     }
 }
 

@@ -9,6 +9,7 @@ use super::by_turn::{SessionTotals, TurnRow};
 use super::embeddings::EmbeddingTotals;
 use super::ordered_map::OrderedMap;
 use super::phases::{PhaseCountsJson, PhaseStatsJson};
+use super::server::energy::Energy;
 use super::server_saved::ServerMetrics;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
@@ -80,6 +81,12 @@ pub(super) struct SummaryJson {
     /// Reasons to doubt the run's figures; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     validity: Vec<Flag>,
+    /// `--metrics-url NAME=URL` sources other than the server's own, by name.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    metric_sources: OrderedMap<String, ServerMetrics>,
+    /// The GPUs' energy over the run (`server/energy.rs`); absent without power data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    energy: Option<Energy>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -229,6 +236,8 @@ impl From<Summary> for SummaryJson {
             sessions: s.sessions,
             by_model: s.by_model,
             validity: s.validity,
+            metric_sources: s.metric_sources,
+            energy: s.energy,
         }
     }
 }
@@ -356,6 +365,8 @@ impl From<SummaryJson> for Summary {
             sessions: j.sessions,
             by_model: j.by_model,
             validity: j.validity,
+            metric_sources: j.metric_sources,
+            energy: j.energy,
         }
     }
 }

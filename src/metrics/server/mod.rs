@@ -8,8 +8,10 @@
 
 mod collect;
 mod derive;
+pub mod energy;
 mod presets;
 mod scrape;
+mod sources;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +25,7 @@ use super::server_saved as saved;
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
 pub use presets::{MetricsSpec, only_in_some_versions, parse_names, preset};
 pub use scrape::{RunningScrape, Scraper, same_origin};
+pub use sources::{ENGINE, Source};
 
 /// `--metrics-interval` default.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
