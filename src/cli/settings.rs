@@ -347,8 +347,10 @@ fn slo(s: Option<&str>) -> Result<Option<Slo>, Error> {
 }
 
 fn sim(a: SimArgs) -> Result<SimSettings, Error> {
+    let mut config = a.model.into_config().map_err(Error::Input)?;
+    a.dcgm.apply(&mut config).map_err(Error::Input)?;
     Ok(SimSettings {
-        config: a.model.into_config().map_err(Error::Input)?,
+        config,
         host: a.host,
         port: a.port,
     })
