@@ -193,3 +193,37 @@ fn energy_round_trips_through_json() {
     assert!(v.get("j_per_output_token").is_none(), "{v}");
     assert_eq!(serde_json::from_value::<Energy>(v).unwrap(), e);
 }
+
+/// `compare` reads the energy figures from results.json and judges each by its own
+/// direction: fewer joules per token is better, more tokens per joule is better.
+#[test]
+fn compare_judges_energy_figures_by_their_direction() {
+    use crate::report::compare::{Verdict, compare};
+    let side = |joules: f64| {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = serde_json::json!({"model": "m", "endpoint": "e", "runs": [{
+            "label": "c 1", "mode": "concurrency", "params": {},
+            "summary": {"requests": {"total": 10, "succeeded": 10, "failed": 0},
+                        "tokens": {"input": 100, "output": 100},
+                        "energy": {"source": "energy_counter", "joules": joules, "gpus": 1,
+                                   "mean_power_w": joules,
+                                   "j_per_output_token": joules / 100.0,
+                                   "output_tokens_per_j": 100.0 / joules}}}]});
+        std::fs::write(dir.path().join("results.json"), doc.to_string()).unwrap();
+        dir
+    };
+    let (a, b) = (side(200.0), side(100.0));
+    let c = compare(a.path(), b.path(), 5.0).unwrap();
+    let verdict = |label: &str| {
+        let row = c.runs[0].rows.iter().find(|r| r.metric.label == label);
+        row.unwrap_or_else(|| panic!("no row {label}")).verdict
+    };
+    assert_eq!(verdict("GPU energy (J)"), Verdict::Better);
+    assert_eq!(verdict("J per output token"), Verdict::Better);
+    assert_eq!(verdict("output tokens per J"), Verdict::Better);
+    // B spent twice the energy of A: worse on every figure.
+    let c = compare(b.path(), a.path(), 5.0).unwrap();
+    let worse = c.runs[0].rows.iter().filter(|r| r.verdict == Verdict::Worse);
+    assert_eq!(worse.count(), 3, "{}", c.render());
+    assert!(c.render().contains("J per output token"), "{}", c.render());
+}
