@@ -129,11 +129,14 @@ const POWER_PAGE: &str =
 const VLLM_PAGE: &str =
     "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name=\"m\"} 1\n";
 
+/// The `Authorization` and `X-Team` headers a request carried.
+type Heard = (Option<String>, Option<String>);
+
 /// A source that is down is a warning naming it; the run goes on with the others. The
 /// key and `-H` headers reach only the benchmarked server's own /metrics.
 #[test]
 fn a_dead_source_is_named_and_credentials_stay_home() {
-    let gpu_heard: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+    let gpu_heard: Arc<Mutex<Vec<Heard>>> = Arc::default();
     let heard = gpu_heard.clone();
     let gpu = serve(move |r: &Request| {
         let creds = (

@@ -223,7 +223,10 @@ fn compare_judges_energy_figures_by_their_direction() {
     assert_eq!(verdict("output tokens per J"), Verdict::Better);
     // B spent twice the energy of A: worse on every figure.
     let c = compare(b.path(), a.path(), 5.0).unwrap();
-    let worse = c.runs[0].rows.iter().filter(|r| r.verdict == Verdict::Worse);
+    let worse = c.runs[0]
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Worse);
     assert_eq!(worse.count(), 3, "{}", c.render());
     assert!(c.render().contains("J per output token"), "{}", c.render());
 }
