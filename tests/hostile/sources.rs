@@ -219,6 +219,19 @@ fn a_dead_source_is_named_and_credentials_stay_home() {
         ran.stdout
     );
     assert!(ran.stdout.contains("energy     "), "{}", ran.stdout);
+    // Read back, the run keeps its sources and the energy they give.
+    let again = servescope(&["report", out.to_str().unwrap()], &[]);
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert!(
+        again.stdout.contains("gpu        DCGM_FI_DEV_POWER_USAGE"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        again.stdout.contains("(power samples), mean 100.0 W"),
+        "{}",
+        again.stdout
+    );
     // The exporter on another port never saw the key or the header; the server did.
     let gpu_heard = gpu_heard.lock().unwrap();
     assert!(gpu_heard.len() >= 2, "{gpu_heard:?}");
