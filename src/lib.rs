@@ -171,7 +171,24 @@ fn run_sim(s: SimSettings) -> Result<(), Error> {
             "servescope sim listening on http://{addr} (model {}{adapters})",
             config.model
         );
-        sim::serve(listener, config)
+        let dcgm = match &config.dcgm {
+            Some(d) => {
+                let l = tokio::net::TcpListener::bind((host.as_str(), d.port))
+                    .await
+                    .map_err(|e| Error::Input(format!("--dcgm-port {}: {e}", d.port)))?;
+                let at = l.local_addr().map_err(|e| Error::Server(e.to_string()))?;
+                outln!(
+                    "DCGM-style exporter on http://{at}/metrics ({} GPU{}, {}-{} W)",
+                    d.gpus,
+                    if d.gpus == 1 { "" } else { "s" },
+                    d.idle_w,
+                    d.max_w
+                );
+                Some(l)
+            }
+            None => None,
+        };
+        sim::serve_with_dcgm(listener, dcgm, config)
             .await
             .map_err(|e| Error::Server(format!("simulator stopped: {e}")))
     })

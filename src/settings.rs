@@ -232,6 +232,20 @@ pub struct MetricsSettings {
     /// None: the endpoint's /metrics.
     pub url: Option<String>,
     pub interval: Duration,
+    /// Whether the server's own metrics are scraped (a plain `--metrics` or
+    /// `--metrics-url`); `names` and `url` are its.
+    pub engine: bool,
+    /// `--metrics-url NAME=URL`: other sources, in the order given.
+    pub sources: Vec<MetricSourceSettings>,
+}
+
+/// A metrics source beside the engine's own (`--metrics-url NAME=URL`).
+#[derive(Debug)]
+pub struct MetricSourceSettings {
+    pub name: String,
+    pub url: String,
+    /// Metric names and presets (`--metrics NAME=...`, else the preset `name`).
+    pub names: String,
 }
 
 /// What is sent.

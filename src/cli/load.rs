@@ -368,12 +368,15 @@ pub struct LoadArgs {
     #[arg(long, alias = "slo-file", value_name = "FILE|K=V,...")]
     pub slo: Option<String>,
     /// Scrape the server's Prometheus metrics before, during and after each run: metric
-    /// names and/or presets `vllm`, `sglang`, `llamacpp`
-    #[arg(long, alias = "prometheus-metrics", value_name = "NAMES")]
-    pub metrics: Option<String>,
-    /// Where the server's metrics are [default: ENDPOINT/metrics]
-    #[arg(long, alias = "prometheus-url", value_name = "URL")]
-    pub metrics_url: Option<String>,
+    /// names and/or presets `vllm`, `sglang`, `llamacpp`, `dcgm`, `node`; `SOURCE=NAMES`
+    /// for a source of --metrics-url SOURCE=URL (repeatable)
+    #[arg(long, alias = "prometheus-metrics", value_name = "[SOURCE=]NAMES")]
+    pub metrics: Vec<String>,
+    /// Where the server's metrics are [default: ENDPOINT/metrics]; `NAME=URL` adds a
+    /// source scraped beside it, reported under NAME (e.g. dcgm=http://HOST:9400/metrics;
+    /// a source named like a preset gets that preset); repeatable
+    #[arg(long, alias = "prometheus-url", value_name = "[NAME=]URL")]
+    pub metrics_url: Vec<String>,
     /// Seconds between gauge samples during a run
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS", value_parser = positive_f64)]
     pub metrics_interval: f64,

@@ -18,9 +18,9 @@ use crate::error::Error;
 use crate::metrics::slo::Slo;
 use crate::metrics::stats::parse_percentiles;
 use crate::settings::{
-    CompareSettings, Existing, LoadSettings, MergeSettings, MetricsSettings, OutputSettings,
-    ReportSettings, RunSettings, SessionSettings, Settings, SimSettings, StartSettings,
-    TargetSettings, WorkloadSettings,
+    CompareSettings, Existing, LoadSettings, MergeSettings, OutputSettings, ReportSettings,
+    RunSettings, SessionSettings, Settings, SimSettings, StartSettings, TargetSettings,
+    WorkloadSettings,
 };
 use crate::workload::tools::{ToolChoice, ToolSet};
 
@@ -113,7 +113,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     if let Some(html) = &a.html {
         html_out(html, a.output_dir.as_deref())?;
     }
-    let metrics = metrics(&a)?;
+    let metrics = super::metric_sources::metrics(&a)?;
     let (tools, tool_choice) = tools(&a)?;
     let (model, models) = model_mix(a.model.as_deref(), a.model_weights.as_deref())?;
     let headers = headers(&a.headers, a.api_key.is_some())?;
@@ -223,23 +223,6 @@ fn tools(a: &LoadArgs) -> Result<(Option<ToolSet>, Option<ToolChoice>), Error> {
         None => {}
     }
     Ok((tools, Some(choice)))
-}
-
-/// `--metrics` / `--metrics-url`: a misspelt preset is found before any server is reached.
-fn metrics(a: &LoadArgs) -> Result<Option<MetricsSettings>, Error> {
-    if let Some(names) = &a.metrics {
-        crate::metrics::server::parse_names(names).map_err(Error::Input)?;
-    }
-    Ok(
-        (a.metrics.is_some() || a.metrics_url.is_some()).then(|| MetricsSettings {
-            names: a
-                .metrics
-                .clone()
-                .unwrap_or_else(|| "vllm,sglang,llamacpp".into()),
-            url: a.metrics_url.clone(),
-            interval: Duration::from_secs_f64(a.metrics_interval),
-        }),
-    )
 }
 
 /// `--html OUT.html` can be written: checked before anything runs, so a typo in the
@@ -364,8 +347,10 @@ fn slo(s: Option<&str>) -> Result<Option<Slo>, Error> {
 }
 
 fn sim(a: SimArgs) -> Result<SimSettings, Error> {
+    let mut config = a.model.into_config().map_err(Error::Input)?;
+    a.dcgm.apply(&mut config).map_err(Error::Input)?;
     Ok(SimSettings {
-        config: a.model.into_config().map_err(Error::Input)?,
+        config,
         host: a.host,
         port: a.port,
     })

@@ -24,6 +24,50 @@ pub struct SimArgs {
     pub port: u16,
     #[command(flatten)]
     pub model: SimModelArgs,
+    #[command(flatten)]
+    pub dcgm: DcgmArgs,
+}
+
+/// The DCGM-style exporter (`sim/dcgm.rs`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Simulator: GPU telemetry (a DCGM-style exporter)")]
+pub struct DcgmArgs {
+    /// Serve a DCGM-style exporter's /metrics on this port (0 picks a free one): per
+    /// GPU, power that follows the load, an energy counter, utilisation, memory used
+    #[arg(long, value_name = "PORT")]
+    pub dcgm_port: Option<u16>,
+    /// Simulated GPUs the exporter shows [default: 1]
+    #[arg(long, value_name = "N", requires = "dcgm_port")]
+    pub gpus: Option<u32>,
+    /// Each GPU's power idle and at full load, in W [default: 80,700]
+    #[arg(long, value_name = "IDLE,MAX", requires = "dcgm_port")]
+    pub gpu_watts: Option<String>,
+}
+
+impl DcgmArgs {
+    /// Set `cfg.dcgm` from the flags (over a `dcgm` section of --config).
+    pub fn apply(&self, cfg: &mut crate::sim::SimConfig) -> Result<(), String> {
+        let Some(port) = self.dcgm_port else {
+            return Ok(());
+        };
+        let mut d = cfg.dcgm.clone().unwrap_or_default();
+        d.port = port;
+        d.gpus = self.gpus.unwrap_or(d.gpus);
+        if let Some(w) = &self.gpu_watts {
+            let parsed = w
+                .split_once(',')
+                .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+            let Some((idle, max)) = parsed else {
+                return Err(format!(
+                    "--gpu-watts {w}: expected IDLE,MAX in W, e.g. 80,700"
+                ));
+            };
+            (d.idle_w, d.max_w) = (idle, max);
+        }
+        d.validate()?;
+        cfg.dcgm = Some(d);
+        Ok(())
+    }
 }
 
 const IDEAL: &str = "Simulator: ideal timetable (--ideal)";

@@ -34,6 +34,10 @@ pub enum Unit {
     Share,
     /// A count of tokens (per request).
     Tokens,
+    /// Energy over a run (the GPUs' `server/energy.rs`).
+    Joules,
+    JoulesPerToken,
+    TokensPerJoule,
 }
 
 /// A distribution a summary carries as STATS (a latency, in ms).

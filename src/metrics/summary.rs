@@ -274,6 +274,11 @@ pub struct Summary {
     pub validity: Vec<super::validity::Flag>,
     /// Speculative decoding's acceptance, from the server's metrics (`server/spec.rs`).
     pub spec_decode: Option<super::server::SpecDecode>,
+    /// `--metrics-url NAME=URL`: each other source's metrics by name (the engine's stay
+    /// in `server_metrics`); empty without such a source.
+    pub metric_sources: super::ordered_map::OrderedMap<String, ServerMetrics>,
+    /// The GPUs' energy over the run, from DCGM-style series (`server/energy.rs`).
+    pub energy: Option<super::server::energy::Energy>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -333,6 +338,8 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         by_model: super::by_model::by_model(&data.samples, &data.tags, duration_s),
         validity: Vec::new(),
         spec_decode: None,
+        metric_sources: Default::default(),
+        energy: None,
     }
 }
 

@@ -10,6 +10,7 @@ use super::embeddings::EmbeddingTotals;
 use super::ordered_map::OrderedMap;
 use super::phases::{PhaseCountsJson, PhaseStatsJson};
 use super::server::SpecDecode;
+use super::server::energy::Energy;
 use super::server_saved::ServerMetrics;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
@@ -84,6 +85,12 @@ pub(super) struct SummaryJson {
     /// Speculative decoding, from the server's metrics; absent without them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     spec_decode: Option<SpecDecode>,
+    /// `--metrics-url NAME=URL` sources other than the server's own, by name.
+    #[serde(default, skip_serializing_if = "OrderedMap::is_empty")]
+    metric_sources: OrderedMap<String, ServerMetrics>,
+    /// The GPUs' energy over the run (`server/energy.rs`); absent without power data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    energy: Option<Energy>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -234,6 +241,8 @@ impl From<Summary> for SummaryJson {
             by_model: s.by_model,
             validity: s.validity,
             spec_decode: s.spec_decode,
+            metric_sources: s.metric_sources,
+            energy: s.energy,
         }
     }
 }
@@ -362,6 +371,8 @@ impl From<SummaryJson> for Summary {
             by_model: j.by_model,
             validity: j.validity,
             spec_decode: j.spec_decode,
+            metric_sources: j.metric_sources,
+            energy: j.energy,
         }
     }
 }

@@ -80,7 +80,11 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
             .iter()
             .map(|i| i.doc.run(label).expect("checked"))
             .collect();
-        had_server_metrics |= parts.iter().any(|p| p.summary.server_metrics.is_some());
+        // Other sources and the GPUs' energy neither: each shard saw the same GPUs.
+        had_server_metrics |= parts.iter().any(|p| {
+            let s = &p.summary;
+            s.server_metrics.is_some() || !s.metric_sources.is_empty() || s.energy.is_some()
+        });
         let t0 = parts
             .iter()
             .map(|r| r.started_unix)
@@ -125,7 +129,7 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
     }
     if had_server_metrics {
         errln!(
-            "note: server metrics are not merged (each process scraped the server on its own); see the input directories"
+            "note: server metrics (and metrics sources, energy) are not merged (each process scraped the server on its own); see the input directories"
         );
     }
     errln!(

@@ -11,6 +11,7 @@ pub mod compare_page;
 pub mod compare_repeats;
 pub mod document;
 mod embeddings;
+pub mod energy;
 pub mod findings;
 pub mod html;
 pub mod load_curves;

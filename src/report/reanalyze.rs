@@ -167,6 +167,13 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
             // Server metrics cannot be recomputed from the records: keep them.
             summary.server_metrics = meta.and_then(|m| m.summary.server_metrics.clone());
             summary.spec_decode = meta.and_then(|m| m.summary.spec_decode.clone());
+            if let Some(m) = meta {
+                summary.metric_sources = m.summary.metric_sources.clone();
+                // Per output token as the records count them now.
+                let all = summary.server_metrics.iter();
+                let all = all.chain(summary.metric_sources.iter().map(|(_, m)| m));
+                summary.energy = crate::metrics::server::energy::of(all, summary.tokens.output);
+            }
             let mut saved = SavedRun {
                 mode,
                 params,

@@ -39,6 +39,7 @@ pub fn render(label: &str, s: &Summary) -> String {
         out.push_str(&server_lines(m));
     }
     out.push_str(&super::spec_decode::table_line(s));
+    out.push_str(&super::energy::lines(s, source_lines));
     out.push_str(&verdicts(s));
     out
 }
@@ -313,6 +314,12 @@ fn verdicts(s: &Summary) -> String {
 /// The server's metrics in a few lines: derived values, then each series (gauges: mean
 /// and max over the run; counters: increase and rate).
 fn server_lines(m: &ServerMetrics) -> String {
+    source_lines("server", m)
+}
+
+/// A metrics source's lines, each led by `who` (`server`, or a source's name).
+fn source_lines(who: &str, m: &ServerMetrics) -> String {
+    let who = format!("{who:<10}");
     let mut out = String::new();
     for (k, v) in m.derived.iter() {
         let Some(v) = *v else { continue };
@@ -321,7 +328,7 @@ fn server_lines(m: &ServerMetrics) -> String {
         } else {
             format!("{v:.2}")
         };
-        out.push_str(&format!("server     {} = {shown}\n", printable(k)));
+        out.push_str(&format!("{who} {} = {shown}\n", printable(k)));
     }
     let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
     for (k, v) in &m.series {
@@ -329,7 +336,7 @@ fn server_lines(m: &ServerMetrics) -> String {
             Series::Gauge(g) => {
                 let st = g.stats.stats.as_ref();
                 out.push_str(&format!(
-                    "server     {}: mean {:.3}, max {:.3}\n",
+                    "{who} {}: mean {:.3}, max {:.3}\n",
                     printable(k),
                     or_nan(st.map(|s| s.mean)),
                     or_nan(st.map(|s| s.max))
@@ -343,7 +350,7 @@ fn server_lines(m: &ServerMetrics) -> String {
                     format!("{d:.4}")
                 };
                 out.push_str(&format!(
-                    "server     {}: +{d} ({:.1}/s)\n",
+                    "{who} {}: +{d} ({:.1}/s)\n",
                     printable(k),
                     or_nan(c.rate)
                 ))
@@ -359,7 +366,7 @@ fn server_lines(m: &ServerMetrics) -> String {
         .map(|n| serde_json::Value::from(n.as_str()).to_string())
         .collect();
     if !names.is_empty() {
-        out.push_str(&format!("server     not exposed: {}\n", names.join(", ")));
+        out.push_str(&format!("{who} not exposed: {}\n", names.join(", ")));
     }
     out
 }

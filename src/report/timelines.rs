@@ -147,10 +147,20 @@ pub fn server_metrics(page: &mut Page, runs: &[LoadedRun]) {
     // Gauge key → one series per run that sampled it.
     let mut by_key: Vec<(String, Vec<Series>)> = Vec::new();
     for r in runs {
-        let Some(m) = &r.saved.summary.server_metrics else {
-            continue;
-        };
-        for (key, points) in charts::gauge_samples(m) {
+        let summary = &r.saved.summary;
+        // The server's own series as they are named; another source's led by its name
+        // (`dcgm: DCGM_FI_DEV_POWER_USAGE{gpu="0",...}`: one chart per GPU).
+        let own = summary.server_metrics.iter().map(|m| (String::new(), m));
+        let others = summary
+            .metric_sources
+            .iter()
+            .map(|(name, m)| (format!("{name}: "), m));
+        let gauges = own.chain(others).flat_map(|(lead, m)| {
+            charts::gauge_samples(m)
+                .into_iter()
+                .map(move |(key, points)| (format!("{lead}{key}"), points))
+        });
+        for (key, points) in gauges {
             let s = Series {
                 name: r.saved.label.clone(),
                 points,
@@ -190,7 +200,13 @@ pub fn server_metrics(page: &mut Page, runs: &[LoadedRun]) {
 /// The y label of a gauge, from its name's conventions.
 fn gauge_unit(key: &str) -> &'static str {
     let name = key.split('{').next().unwrap_or(key);
-    if name.ends_with("_perc") || name.contains("usage") {
+    if name.ends_with("DCGM_FI_DEV_POWER_USAGE") {
+        "W"
+    } else if name.ends_with("_UTIL") {
+        "%"
+    } else if name.ends_with("DCGM_FI_DEV_FB_USED") {
+        "MiB"
+    } else if name.ends_with("_perc") || name.contains("usage") {
         "share (0–1)"
     } else if name.ends_with("_seconds") {
         "seconds"

@@ -1,71 +1,116 @@
 //! What watches a run from just before its first request to just after its last: the
-//! server's metrics scrapes (and, as they are added, the profiler window, the client's
-//! own CPU use). The runner starts an `Around` when sending begins and hands it the
-//! finished summary, which it completes with what it saw.
+//! metrics scrapes of every source (and, as they are added, the profiler window, the
+//! client's own CPU use). The runner starts an `Around` when sending begins and hands
+//! it the finished summary, which it completes with what it saw.
 
 use std::time::Duration;
+
+use futures_util::future::join_all;
 
 use super::target::Target;
 use crate::console::printable;
 use crate::metrics::Summary;
-use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics, spec_decode};
+use crate::metrics::server::{RunningScrape, ServerMetrics, Source, energy, spec_decode};
 use crate::shutdown::Shutdown;
 
 /// What `Around::start` needs, borrowed from the session.
 pub struct AroundSpec<'a> {
     pub target: &'a Target,
-    pub metrics: Option<&'a (Scraper, MetricsSpec)>,
+    /// Every metrics source, the server's own first (`Target::metrics`).
+    pub metrics: &'a [Source],
 }
 
 /// Watchers running while a run sends.
 pub struct Around {
-    scrape: Option<RunningScrape>,
+    /// (source, its running scrape) for each source whose first scrape worked.
+    scrapes: Vec<(String, RunningScrape)>,
 }
 
 impl Around {
     /// Start every watcher the session asked for, right before the run's first request.
     pub fn start(spec: &AroundSpec<'_>) -> Around {
         Around {
-            scrape: start_scrape(spec),
+            scrapes: start_scrapes(spec),
         }
     }
 
     /// Stop the watchers once the last request ended and add what they saw to `summary`.
     pub fn finish(self, target: &Target, label: &str, summary: &mut Summary) {
-        if let Some(running) = self.scrape {
-            match target.rt.block_on(finish_scrape(running, &target.shutdown)) {
+        let had_scrapes = !self.scrapes.is_empty();
+        let (names, running): (Vec<String>, Vec<RunningScrape>) = self.scrapes.into_iter().unzip();
+        let finished = target.rt.block_on(join_all(
+            running
+                .into_iter()
+                .map(|r| finish_scrape(r, &target.shutdown)),
+        ));
+        for (name, result) in names.into_iter().zip(finished) {
+            match result {
                 Ok(m) => {
-                    summary.spec_decode = spec_decode(&m);
-                    summary.server_metrics = Some(m.to_saved(&summary.percentiles));
+                    // Drafts are counted by the engine, but an exporter of its own works.
+                    if summary.spec_decode.is_none() {
+                        summary.spec_decode = spec_decode(&m);
+                    }
+                    let saved = m.to_saved(&summary.percentiles);
+                    if name == crate::metrics::server::ENGINE {
+                        summary.server_metrics = Some(saved);
+                    } else {
+                        summary.metric_sources.insert(name, saved);
+                    }
                 }
                 Err(e) => errln!(
-                    "WARNING: the server's metrics after {label} are unusable: {}",
+                    "WARNING: {} after {label} are unusable: {}",
+                    whose(&name),
                     printable(&target.client.mask(e))
                 ),
             }
         }
-    }
-}
-
-fn start_scrape(spec: &AroundSpec<'_>) -> Option<RunningScrape> {
-    let (scraper, m) = spec.metrics?;
-    let target = spec.target;
-    match target.block_unless_stopped(scraper.start(m)) {
-        Ok(Ok(running)) => Some(running),
-        // A signal: the run will not start.
-        Err(_) => None,
-        Ok(Err(e)) => {
-            errln!(
-                "WARNING: cannot scrape the server's metrics ({}); this run has none",
-                printable(&target.client.mask(e))
-            );
-            None
+        if had_scrapes {
+            let all = summary
+                .server_metrics
+                .iter()
+                .chain(summary.metric_sources.iter().map(|(_, m)| m));
+            summary.energy = energy::of(all, summary.tokens.output);
         }
     }
 }
 
-/// The last scrape of the server's metrics, given at most a second after a signal (a
-/// stalled /metrics would hold the exit back by its timeout).
+/// "the server's metrics" or "the metrics of source `dcgm`", for warnings.
+fn whose(name: &str) -> String {
+    if name == crate::metrics::server::ENGINE {
+        "the server's metrics".into()
+    } else {
+        format!("the metrics of source `{}`", printable(name))
+    }
+}
+
+/// Every source's first scrape, side by side so a slow exporter does not delay the
+/// others; a source that fails is warned about by name and left out of this run.
+fn start_scrapes(spec: &AroundSpec<'_>) -> Vec<(String, RunningScrape)> {
+    if spec.metrics.is_empty() {
+        return Vec::new();
+    }
+    let target = spec.target;
+    let firsts = join_all(spec.metrics.iter().map(|s| s.scraper.start(&s.spec)));
+    // A signal: the run will not start.
+    let Ok(started) = target.block_unless_stopped(firsts) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (source, result) in spec.metrics.iter().zip(started) {
+        match result {
+            Ok(running) => out.push((source.name.clone(), running)),
+            Err(e) => errln!(
+                "WARNING: cannot scrape {} ({}); this run has none",
+                whose(&source.name),
+                printable(&target.client.mask(e))
+            ),
+        }
+    }
+    out
+}
+
+/// The last scrape of a source, given at most a second after a signal (a stalled
+/// /metrics would hold the exit back by its timeout).
 async fn finish_scrape(
     running: RunningScrape,
     shutdown: &Shutdown,

@@ -164,7 +164,7 @@ pub fn run_session(
         target: &target,
         pick: &pick,
         recorder: &recorder,
-        metrics: metrics.as_ref(),
+        metrics: &metrics,
         progress,
     });
     let tally = run_all(

@@ -13,7 +13,7 @@ use crate::clock::RunClock;
 use crate::console::printable;
 use crate::error::Error;
 use crate::feed::{ClosedStart, Feeder, OpenWarmup};
-use crate::metrics::server::{MetricsSpec, Scraper};
+use crate::metrics::server::Source;
 use crate::metrics::steady::RunShape;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
@@ -34,7 +34,7 @@ pub struct Stage<'a> {
     pub target: &'a Target,
     pub pick: &'a Pick,
     pub recorder: &'a Recorder,
-    pub metrics: Option<&'a (Scraper, MetricsSpec)>,
+    pub metrics: &'a [Source],
     pub progress: ProgressMode,
 }
 

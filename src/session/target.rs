@@ -9,7 +9,7 @@ use crate::client::{ApiKey, ClientConfig, DRAIN_AFTER_DONE, HttpClient};
 use crate::clock::RunClock;
 use crate::console::printable;
 use crate::error::Error;
-use crate::metrics::server::{DEFAULT_TIMEOUT, MetricsSpec, Scraper, same_origin};
+use crate::metrics::server::{DEFAULT_TIMEOUT, ENGINE, MetricsSpec, Scraper, Source, same_origin};
 use crate::progress::Live;
 use crate::settings::{TargetSettings, WorkloadSettings};
 use crate::shutdown::{Phase, Shutdown};
@@ -98,23 +98,47 @@ impl Target {
         })
     }
 
-    /// The scraper and what it scrapes, when `--metrics` or `--metrics-url` is given.
-    /// The API key goes to the metrics URL only when it is the benchmarked server itself.
-    pub fn metrics(&self, t: &TargetSettings) -> Result<Option<(Scraper, MetricsSpec)>, Error> {
+    /// Every metrics source to scrape (`--metrics`, `--metrics-url`): the server's own
+    /// first, named [`ENGINE`], then the others in the order given. The API key and
+    /// `-H` headers go only to a source on the benchmarked server's origin.
+    pub fn metrics(&self, t: &TargetSettings) -> Result<Vec<Source>, Error> {
         let Some(m) = &t.metrics else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let url = match &m.url {
-            Some(u) => reqwest::Url::parse(u)
-                .map_err(|e| Error::Input(format!("--metrics-url {u}: not a URL ({e})")))?,
-            None => self
-                .endpoint
-                .root
-                .join("metrics")
-                .map_err(|e| Error::Input(format!("--metrics-url: {e}")))?,
-        };
+        let mut out = Vec::new();
+        if m.engine {
+            let url = match &m.url {
+                Some(u) => reqwest::Url::parse(u)
+                    .map_err(|e| Error::Input(format!("--metrics-url {u}: not a URL ({e})")))?,
+                None => self
+                    .endpoint
+                    .root
+                    .join("metrics")
+                    .map_err(|e| Error::Input(format!("--metrics-url: {e}")))?,
+            };
+            out.push(self.source(ENGINE, url, &m.names, m.interval)?);
+        }
+        for s in &m.sources {
+            let url = reqwest::Url::parse(&s.url).map_err(|e| {
+                Error::Input(format!(
+                    "--metrics-url {}={}: not a URL ({e})",
+                    s.name, s.url
+                ))
+            })?;
+            out.push(self.source(&s.name, url, &s.names, m.interval)?);
+        }
+        Ok(out)
+    }
+
+    fn source(
+        &self,
+        name: &str,
+        url: reqwest::Url,
+        names: &str,
+        interval: std::time::Duration,
+    ) -> Result<Source, Error> {
         // Each message names its flag (--metrics, --metrics-url or --metrics-interval).
-        let spec = MetricsSpec::new(url.clone(), &m.names, m.interval).map_err(Error::Input)?;
+        let spec = MetricsSpec::new(url.clone(), names, interval).map_err(Error::Input)?;
         let same = same_origin(&url, &self.endpoint.url);
         let auth = same.then(|| self.client.auth_header()).flatten();
         let mut scraper = Scraper::new(auth, DEFAULT_TIMEOUT).map_err(Error::Server)?;
@@ -122,7 +146,11 @@ impl Target {
         if same {
             scraper = scraper.with_headers(self.client.extra_headers());
         }
-        Ok(Some((scraper, spec)))
+        Ok(Source {
+            name: name.to_string(),
+            scraper,
+            spec,
+        })
     }
 
     /// Where `--tokenizer server` asks: the server root, the model, the key.

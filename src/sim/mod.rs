@@ -10,6 +10,7 @@
 //! [`FaultConfig`] makes chosen requests fail on purpose, in either mode.
 
 mod conn;
+mod dcgm;
 mod driver;
 mod embeddings;
 mod engine;
@@ -52,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::workload::Tokenizer;
+pub use dcgm::DcgmConfig;
 pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
 pub use images::DEFAULT_IMAGE_TOKENS;
@@ -103,6 +105,8 @@ pub struct SimConfig {
     /// Speculative decoding (`spec.rs`): each decode step emits the accepted draft
     /// tokens and a bonus token in one event; `None`: one token per step.
     pub spec: Option<SpecDecoding>,
+    /// A DCGM-style exporter on a port of its own (`dcgm.rs`); `None`: no GPUs shown.
+    pub dcgm: Option<DcgmConfig>,
 }
 
 impl Default for SimConfig {
@@ -135,6 +139,7 @@ impl SimConfig {
             lora_modules: Vec::new(),
             image_tokens: DEFAULT_IMAGE_TOKENS,
             spec: None,
+            dcgm: None,
         }
     }
 }
@@ -189,6 +194,8 @@ struct Shared {
     engine: Option<mpsc::UnboundedSender<driver::Arrival>>,
     /// A prefix-cache reset was asked for; the engine applies it before its next step.
     reset_cache: std::sync::atomic::AtomicBool,
+    /// The DCGM-style exporter's meter (`SimConfig::dcgm`).
+    dcgm: Option<Arc<dcgm::Exporter>>,
 }
 
 impl Shared {
@@ -208,6 +215,11 @@ impl Shared {
             .faults
             .validate()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        if let Some(d) = &config.dcgm {
+            d.validate()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        }
+        let dcgm = config.dcgm.clone().map(dcgm::Exporter::new);
         let tokenizer = Tokenizer::builtin();
         // Load the vocabulary now, not inside the first request's time to first token.
         tokenizer.count("warm up");
@@ -221,6 +233,7 @@ impl Shared {
             next_ordinal: AtomicU64::new(0),
             engine: engine_tx,
             reset_cache: std::sync::atomic::AtomicBool::new(false),
+            dcgm,
         });
         Ok((shared, engine))
     }
@@ -271,6 +284,8 @@ const LISTEN_BACKLOG: u32 = 8192;
 /// (so it never competes with the client's runtime for scheduling).
 pub struct SimServer {
     addr: SocketAddr,
+    /// The DCGM-style exporter's address (`SimConfig::dcgm`).
+    dcgm_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
@@ -298,6 +313,17 @@ impl SimServer {
             socket.listen(LISTEN_BACKLOG)?
         };
         let addr = listener.local_addr()?;
+        let dcgm_listener = match &config.dcgm {
+            Some(d) => Some({
+                let _guard = rt.enter();
+                std::net::TcpListener::bind((addr.ip(), d.port)).and_then(|l| {
+                    l.set_nonblocking(true)?;
+                    tokio::net::TcpListener::from_std(l)
+                })?
+            }),
+            None => None,
+        };
+        let dcgm_addr = dcgm_listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let (shared, engine) = Shared::new(config)?;
         let (shutdown, mut stop) = watch::channel(false);
         let mut graceful = stop.clone();
@@ -308,7 +334,10 @@ impl SimServer {
             .spawn(move || {
                 rt.block_on(async move {
                     if let Some(engine) = engine {
-                        tokio::spawn(engine.run(engine_shared));
+                        tokio::spawn(engine.run(engine_shared.clone()));
+                    }
+                    if let Some(l) = dcgm_listener {
+                        spawn_dcgm(l, &engine_shared);
                     }
                     let server = axum::serve(conn::FaultListener(listener), app)
                         .with_graceful_shutdown(async move {
@@ -328,6 +357,7 @@ impl SimServer {
             })?;
         Ok(SimServer {
             addr,
+            dcgm_addr,
             shared,
             shutdown,
             thread: Some(thread),
@@ -351,6 +381,32 @@ impl SimServer {
     pub fn stats(&self) -> SimStats {
         self.shared.stats()
     }
+
+    /// The DCGM-style exporter's `/metrics` URL, when `SimConfig::dcgm` is set.
+    pub fn dcgm_url(&self) -> Option<String> {
+        let mut addr = self.dcgm_addr?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        Some(format!("http://{addr}/metrics"))
+    }
+
+    /// Each simulated GPU's energy counter, in J (the exporter's own integral).
+    pub fn dcgm_energy_j(&self) -> Option<f64> {
+        self.shared.dcgm.as_ref().map(|d| d.energy_j())
+    }
+}
+
+/// The exporter's meter and its port, on the server's runtime.
+fn spawn_dcgm(listener: tokio::net::TcpListener, shared: &Arc<Shared>) {
+    let Some(exporter) = shared.dcgm.clone() else {
+        return;
+    };
+    tokio::spawn(exporter.clone().run(shared.clone()));
+    let app = dcgm::router(exporter, shared.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
 }
 
 impl Drop for SimServer {
@@ -364,9 +420,21 @@ impl Drop for SimServer {
 
 /// Serve on an already-bound listener until the process ends (for `servescope sim`).
 pub async fn serve(listener: tokio::net::TcpListener, config: SimConfig) -> std::io::Result<()> {
+    serve_with_dcgm(listener, None, config).await
+}
+
+/// [`serve`], with the DCGM-style exporter on `dcgm` (bound to `SimConfig::dcgm`'s port).
+pub async fn serve_with_dcgm(
+    listener: tokio::net::TcpListener,
+    dcgm: Option<tokio::net::TcpListener>,
+    config: SimConfig,
+) -> std::io::Result<()> {
     let (shared, engine) = Shared::new(config)?;
     if let Some(engine) = engine {
         tokio::spawn(engine.run(shared.clone()));
+    }
+    if let Some(l) = dcgm {
+        spawn_dcgm(l, &shared);
     }
     let app = http::router(shared).into_make_service_with_connect_info::<conn::Conn>();
     axum::serve(conn::FaultListener(listener), app).await

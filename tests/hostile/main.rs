@@ -20,6 +20,7 @@ mod sessions;
 mod signals;
 mod small;
 mod smoke;
+mod sources;
 mod terminal;
 mod tokenize;
 mod tools;

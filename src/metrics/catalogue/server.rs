@@ -22,4 +22,26 @@ pub const SERVER_METRICS: &[Metric] = &[
         Better::Higher,
         |s| s.spec_decode.as_ref()?.mean_accepted_length,
     ),
+    // The GPUs' energy (`--metrics-url dcgm=URL`, `server/energy.rs`).
+    value(
+        "energy.joules",
+        "GPU energy (J)",
+        Unit::Joules,
+        Better::Lower,
+        |s| s.energy.as_ref().map(|e| e.joules),
+    ),
+    value(
+        "energy.j_per_output_token",
+        "J per output token",
+        Unit::JoulesPerToken,
+        Better::Lower,
+        |s| s.energy.as_ref()?.j_per_output_token,
+    ),
+    value(
+        "energy.output_tokens_per_j",
+        "output tokens per J",
+        Unit::TokensPerJoule,
+        Better::Higher,
+        |s| s.energy.as_ref()?.output_tokens_per_j,
+    ),
 ];

@@ -8,8 +8,10 @@
 
 mod collect;
 mod derive;
+pub mod energy;
 mod presets;
 mod scrape;
+mod sources;
 mod spec;
 #[cfg(test)]
 mod tests;
@@ -26,6 +28,7 @@ use super::server_saved as saved;
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
 pub use presets::{MetricsSpec, only_in_some_versions, parse_names, preset};
 pub use scrape::{RunningScrape, Scraper, same_origin};
+pub use sources::{ENGINE, Source};
 pub use spec::{SpecDecode, figures as spec_decode};
 
 /// `--metrics-interval` default.

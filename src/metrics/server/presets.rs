@@ -52,6 +52,25 @@ pub(super) const LLAMACPP: &[&str] = &[
     "llamacpp:prompt_tokens_cached",
 ];
 
+/// NVIDIA dcgm-exporter (names from its `etc/default-counters.csv`): power draw in W,
+/// the energy counter in mJ since boot (typed `counter` there; some deployments'
+/// field lists expose it as a gauge, which `energy.rs` reads the same way), utilisation
+/// in %, framebuffer memory used in MiB; one series per GPU (`gpu`, `UUID` labels).
+pub(super) const DCGM: &[&str] = &[
+    "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_FB_USED",
+];
+
+/// Prometheus node-exporter's basics: load and memory (its CPU counters have a series
+/// per core and mode, too many for a table).
+pub(super) const NODE: &[&str] = &[
+    "node_load1",
+    "node_memory_MemAvailable_bytes",
+    "node_memory_MemTotal_bytes",
+];
+
 /// Preset series that only some versions of their engine have: when a server lacks
 /// one, the session says so once, as a note, and the tables leave it out.
 const VERSION_DEPENDENT: &[&str] = &[
@@ -75,12 +94,14 @@ pub(super) const ALTERNATIVES: &[(&str, &str)] = &[
 ];
 
 /// The presets by name: the one list the lookup, the did-you-mean and the messages use.
-const PRESETS: [(&str, &[&str]); 4] = [
+const PRESETS: [(&str, &[&str]); 6] = [
     ("vllm", VLLM),
     ("sglang", SGLANG),
     ("llamacpp", LLAMACPP),
     // vLLM's and SGLang's speculative-decoding metrics (`spec.rs`), beside an engine's.
     ("spec-decode", super::spec::SPEC_DECODE),
+    ("dcgm", DCGM),
+    ("node", NODE),
 ];
 
 /// The metric names a preset word stands for.
@@ -93,7 +114,7 @@ pub fn preset(word: &str) -> Option<&'static [&'static str]> {
     PRESETS.iter().find(|(n, _)| *n == word).map(|(_, p)| *p)
 }
 
-/// "vllm, sglang, llamacpp".
+/// "vllm, sglang, llamacpp, dcgm, node".
 fn preset_names() -> String {
     PRESETS.map(|(n, _)| n).join(", ")
 }
@@ -108,7 +129,8 @@ fn near_preset(word: &str) -> Option<&'static str> {
     PRESETS
         .into_iter()
         .map(|(p, _)| (strsim::levenshtein(&w, p), p))
-        .filter(|&(d, _)| d <= 2)
+        // Two edits from a short word like `node` is another word (`load`): one then.
+        .filter(|&(d, p)| d <= 2.min(p.len() / 3))
         .min()
         .map(|(_, p)| p)
 }
