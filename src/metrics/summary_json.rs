@@ -10,6 +10,7 @@ use super::embeddings::EmbeddingTotals;
 use super::ordered_map::OrderedMap;
 use super::phases::{PhaseCountsJson, PhaseStatsJson};
 use super::server_saved::ServerMetrics;
+use super::server_timing::ServerTimingsJson;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
@@ -80,6 +81,9 @@ pub(super) struct SummaryJson {
     /// Reasons to doubt the run's figures; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     validity: Vec<Flag>,
+    /// The server's own timings (`server_timing.rs`); absent unless it sent them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_timings: Option<ServerTimingsJson>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -229,6 +233,10 @@ impl From<Summary> for SummaryJson {
             sessions: s.sessions,
             by_model: s.by_model,
             validity: s.validity,
+            server_timings: s
+                .server_timings
+                .as_ref()
+                .map(|t| ServerTimingsJson::write(t, p)),
         }
     }
 }
@@ -356,6 +364,7 @@ impl From<SummaryJson> for Summary {
             sessions: j.sessions,
             by_model: j.by_model,
             validity: j.validity,
+            server_timings: j.server_timings.map(ServerTimingsJson::read),
         }
     }
 }

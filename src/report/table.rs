@@ -38,6 +38,9 @@ pub fn render(label: &str, s: &Summary) -> String {
     if let Some(m) = &s.server_metrics {
         out.push_str(&server_lines(m));
     }
+    if let Some(t) = &s.server_timings {
+        out.push_str(&t.table_line(s.succeeded));
+    }
     out.push_str(&verdicts(s));
     out
 }

@@ -36,6 +36,7 @@ mod tests_responses;
 mod tests_sched;
 #[cfg(test)]
 mod tests_tools;
+mod timings;
 mod tokenize;
 mod tools;
 
@@ -96,6 +97,12 @@ pub struct SimConfig {
     /// Prompt tokens each image content part costs (chat `image_url`, Responses
     /// `input_image`), reported in `usage.prompt_tokens`.
     pub image_tokens: u32,
+    /// Stream llama.cpp's `timings` object (prompt and decode times as the simulator
+    /// measured them) in each stream's last chunk.
+    pub timings: bool,
+    /// Close the connection right after each streamed response, without
+    /// `Connection: close`, as llama.cpp's server does.
+    pub close_after_stream: bool,
 }
 
 impl Default for SimConfig {
@@ -127,6 +134,8 @@ impl SimConfig {
             embedding_dim: embeddings::DEFAULT_DIM,
             lora_modules: Vec::new(),
             image_tokens: DEFAULT_IMAGE_TOKENS,
+            timings: false,
+            close_after_stream: false,
         }
     }
 }
