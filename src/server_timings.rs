@@ -5,8 +5,8 @@
 //! `prompt_n` counts only the prompt tokens processed (not the `cache_n` reused), and
 //! `prompt_ms` is their processing time: the server's part of the time to first token.
 //!
-//! Read leniently: a field missing, negative or not a number is left out, and an
-//! unreadable object is ignored, never failing the request it came with.
+//! Read leniently: a field missing or negative is left out, and anything else that is
+//! not an object of numbers is ignored, never failing the request it came with.
 
 use std::fmt::Write as _;
 
@@ -50,6 +50,10 @@ struct Wire {
 impl ServerTimings {
     /// The `timings` member's raw JSON; `None` when it is null, unreadable or empty.
     pub fn parse(raw: &str) -> Option<Box<ServerTimings>> {
+        // serde would read `[1, 2]` as the struct's fields in order.
+        if !raw.trim_start().starts_with('{') {
+            return None;
+        }
         let w: Wire = serde_json::from_str::<Option<Wire>>(raw).ok()??;
         let ms = |v: Option<f64>| v.filter(|x| x.is_finite() && *x >= 0.0);
         let n = |v: Option<f64>| {

@@ -244,4 +244,44 @@ mod tests {
         assert_eq!(pool.take(&origin).unwrap().local_port(), e_port);
         assert_eq!(pool.idle_count(), 0);
     }
+
+    #[tokio::test]
+    async fn an_origin_closing_after_each_response_gets_fresh_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = Origin {
+            https: false,
+            host: "127.0.0.1",
+            port,
+        };
+        // Closes that follow more answered reuses are the server's idle policy: kept.
+        let pool = Pool::default();
+        for _ in 0..3 {
+            pool.reuse_answered(&origin);
+        }
+        pool.server_closed(&origin);
+        pool.server_closed(&origin);
+        assert!(!pool.fresh_only(&origin));
+        let (a, _sa) = pair(&listener, &origin).await;
+        pool.put(&origin, a);
+        assert!(pool.take(&origin).is_some());
+
+        // Closed twice, never answered: the origin's connections are no longer kept.
+        let pool = Pool::default();
+        pool.server_closed(&origin);
+        assert!(!pool.fresh_only(&origin), "one close is not a habit");
+        let (a, _sa) = pair(&listener, &origin).await;
+        let (b, sb) = pair(&listener, &origin).await;
+        pool.put(&origin, a);
+        pool.put(&origin, b);
+        // Found closed by the probe: the second close.
+        drop(sb);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(pool.take(&origin).is_none(), "the open one is dropped too");
+        assert!(pool.fresh_only(&origin));
+        let (c, _sc) = pair(&listener, &origin).await;
+        pool.put(&origin, c);
+        assert_eq!(pool.idle_count(), 0);
+        assert!(pool.take(&origin).is_none());
+    }
 }

@@ -460,7 +460,9 @@ async fn produce(
         if !ready {
             return;
         }
-        clock.as_mut().map(super::timings::Clock::token);
+        if let Some(c) = clock.as_mut() {
+            c.token();
+        }
         if !put(&tx, events.output(&plan, start..end)).await {
             return;
         }
