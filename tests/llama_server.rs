@@ -534,8 +534,15 @@ fn keep_alive_closes_cost_few_resent_requests_and_timings_are_kept() {
     ];
     let s = session(&args).runs.remove(0).1;
     assert_eq!(s.succeeded, 60, "{s:?}");
-    assert!(s.retried <= 3, "{} of 60 requests resent (> 5 %)", s.retried);
-    let t = s.server_timings.as_ref().expect("llama.cpp streams its timings");
+    assert!(
+        s.retried <= 3,
+        "{} of 60 requests resent (> 5 %)",
+        s.retried
+    );
+    let t = s
+        .server_timings
+        .as_ref()
+        .expect("llama.cpp streams its timings");
     assert_eq!(t.requests, 60);
     for r in records(&out) {
         let st = &r["server_timings"];

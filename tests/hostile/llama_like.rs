@@ -32,7 +32,9 @@ fn counting_proxy(to: std::net::SocketAddr) -> (String, Arc<AtomicUsize>) {
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             count.fetch_add(1, Ordering::SeqCst);
-            let Ok(server) = TcpStream::connect(to) else { continue };
+            let Ok(server) = TcpStream::connect(to) else {
+                continue;
+            };
             let _ = client.set_nodelay(true);
             let _ = server.set_nodelay(true);
             let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
@@ -54,7 +56,14 @@ fn run(url: &str, n: &str, extra: &[&str]) -> (servescope::metrics::Summary, tem
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");
     let mut args = vec!["concurrency", "--endpoint", url, "--concurrency", "1"];
-    args.extend(["--num-requests", n, "--input-len", "16", "--output-len", "3"]);
+    args.extend([
+        "--num-requests",
+        n,
+        "--input-len",
+        "16",
+        "--output-len",
+        "3",
+    ]);
     args.extend(["--quiet", "--output-dir", out.to_str().unwrap()]);
     args.extend(extra);
     let s = crate::common::session(&args);
@@ -97,7 +106,11 @@ fn server_timings_are_saved_and_the_gap_is_the_added_latency() {
     let prompt = t.prompt_ms.as_ref().unwrap().percentile(50.0).unwrap();
     assert!((38.0..80.0).contains(&gap), "gap {gap} ms");
     assert!((9.0..40.0).contains(&prompt), "prompt {prompt} ms");
-    assert!(s.validity.iter().any(|f| f.check == "ttft_gap"), "{:?}", s.validity);
+    assert!(
+        s.validity.iter().any(|f| f.check == "ttft_gap"),
+        "{:?}",
+        s.validity
+    );
     for r in crate::common::records(&dir.path().join("r")) {
         let st = &r["server_timings"];
         assert_eq!(st["predicted_n"], 3, "{r}");
@@ -108,7 +121,17 @@ fn server_timings_are_saved_and_the_gap_is_the_added_latency() {
 
     // Without the adapter's delay, TTFT is the server's prompt time plus a little.
     let (s, _dir) = run(&server.url(), "8", &[]);
-    let gap = s.server_timings.unwrap().ttft_gap_ms.unwrap().percentile(50.0).unwrap();
+    let gap = s
+        .server_timings
+        .unwrap()
+        .ttft_gap_ms
+        .unwrap()
+        .percentile(50.0)
+        .unwrap();
     assert!(gap < 5.0, "gap {gap} ms");
-    assert!(s.validity.iter().all(|f| f.check != "ttft_gap"), "{:?}", s.validity);
+    assert!(
+        s.validity.iter().all(|f| f.check != "ttft_gap"),
+        "{:?}",
+        s.validity
+    );
 }
