@@ -49,6 +49,9 @@ struct Wire {
 
 impl ServerTimings {
     /// The `timings` member's raw JSON; `None` when it is null, unreadable or empty.
+    /// Once per stream: kept out of line, away from the per-event scanner.
+    #[cold]
+    #[inline(never)]
     pub fn parse(raw: &str) -> Option<Box<ServerTimings>> {
         // serde would read `[1, 2]` as the struct's fields in order.
         if !raw.trim_start().starts_with('{') {
