@@ -22,6 +22,7 @@ pub mod recorder;
 mod replay;
 pub mod report;
 pub mod schedule;
+pub mod server_timings;
 pub mod session;
 pub mod settings;
 pub mod shard;

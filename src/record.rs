@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::phases::Phases;
+use crate::server_timings::ServerTimings;
 
 /// Why a request failed. The names are the `status` values in requests.jsonl.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -138,6 +139,9 @@ pub struct RequestRecord {
     pub inputs: Option<u32>,
     /// Session, turn and model, when the workload set them.
     pub tag: RequestTag,
+    /// What the server said of its own timings (llama.cpp's `timings`); written only
+    /// when it did.
+    pub server_timings: Option<ServerTimings>,
 }
 
 #[cfg(test)]
@@ -174,6 +178,7 @@ impl RequestRecord {
             warmup: false,
             inputs: None,
             tag: RequestTag::default(),
+            server_timings: None,
         }
     }
 }
@@ -247,6 +252,9 @@ impl RequestRecord {
             let _ = write!(out, ",\"inputs\":{n}");
         }
         write_tag(out, &self.tag);
+        if let Some(t) = &self.server_timings {
+            t.write_json_member(out);
+        }
         out.push_str("}\n");
     }
 
@@ -322,6 +330,7 @@ impl RequestRecord {
                 turn: raw.turn,
                 model: raw.model.map(Arc::from),
             },
+            server_timings: raw.server_timings,
         })
     }
 }
@@ -359,6 +368,8 @@ struct RawRecord {
     turn: Option<u32>,
     #[serde(default)]
     model: Option<String>,
+    #[serde(default)]
+    server_timings: Option<ServerTimings>,
     #[serde(flatten)]
     phases: RawPhases,
 }

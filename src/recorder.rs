@@ -277,6 +277,7 @@ fn to_record(f: Finished, text_tokens: Option<u32>) -> RequestRecord {
         inputs: o.inputs,
         warmup: f.warmup,
         tag: f.tag,
+        server_timings: o.server_timings.map(|t| *t),
     }
 }
 

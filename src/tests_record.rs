@@ -23,7 +23,28 @@ fn sample() -> RequestRecord {
         warmup: false,
         inputs: None,
         tag: RequestTag::default(),
+        server_timings: None,
     }
+}
+
+#[test]
+fn server_timings_are_written_only_when_set_and_round_trip() {
+    let mut r = sample();
+    let mut line = String::new();
+    r.write_json_line(&mut line);
+    assert!(!line.contains("server_timings"), "omitted: {line}");
+    r.server_timings = Some(crate::server_timings::ServerTimings {
+        prompt_ms: Some(12.5),
+        predicted_ms: Some(40.0),
+        prompt_n: Some(7),
+        cache_n: Some(128),
+        predicted_n: Some(3),
+    });
+    line.clear();
+    r.write_json_line(&mut line);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["server_timings"]["cache_n"], 128, "{line}");
+    assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
 }
 
 #[test]

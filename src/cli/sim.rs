@@ -106,6 +106,14 @@ pub struct SimModelArgs {
     /// before it were (accepted one by one until the first rejection) [default: 0.7]
     #[arg(long, value_name = "P", value_parser = rate)]
     pub acceptance: Option<f64>,
+    /// Stream llama.cpp-style server timings (`timings`: prompt_n, prompt_ms, cache_n,
+    /// predicted_n, predicted_ms) in each stream's last chunk
+    #[arg(long)]
+    pub timings: bool,
+    /// Close the connection right after each streamed response, without
+    /// `Connection: close` (as llama.cpp's server does)
+    #[arg(long)]
+    pub close_after_stream: bool,
     /// Share of requests carrying tools (tool_choice auto or unset) answered with a
     /// tool call, drawn from the seed and the prompt; "required" or a named tool always
     /// call one, "none" never [default: 1]
@@ -333,6 +341,8 @@ impl SimModelArgs {
         crate::sim::check_served(&cfg)?;
         cfg.tokens_per_chunk = self.tokens_per_chunk.unwrap_or(cfg.tokens_per_chunk);
         cfg.role_chunk &= !self.no_role_chunk;
+        cfg.timings |= self.timings;
+        cfg.close_after_stream |= self.close_after_stream;
         cfg.seed = self.seed.unwrap_or(cfg.seed);
         if let Some(p) = self.tool_call_share {
             cfg.tool_call_share = p;

@@ -291,6 +291,9 @@ impl HttpClient {
         // dies after that is a cut stream.
         if let Err(e) = conn.send(&head, body).await {
             out.unanswered = reused;
+            if reused {
+                self.pool.server_closed(origin);
+            }
             return Err((
                 FailureKind::StreamCut,
                 format!("the connection failed as the request was sent: {e}"),
@@ -298,9 +301,17 @@ impl HttpClient {
         }
         drop(head);
         match conn.read_head().await {
-            Ok(h) => Ok((conn, h)),
+            Ok(h) => {
+                if reused {
+                    self.pool.reuse_answered(origin);
+                }
+                Ok((conn, h))
+            }
             Err(HeadError::Closed { answered: false }) => {
                 out.unanswered = reused;
+                if reused {
+                    self.pool.server_closed(origin);
+                }
                 Err((
                     FailureKind::StreamCut,
                     "the connection closed before any response".into(),

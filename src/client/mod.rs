@@ -113,6 +113,9 @@ pub struct Outcome {
     pub unanswered: bool,
     /// Embeddings: the inputs the request carried.
     pub inputs: Option<u32>,
+    /// The server's own timings of the request (llama.cpp's `timings`); boxed, as
+    /// every open stream holds an outcome.
+    pub server_timings: Option<Box<crate::server_timings::ServerTimings>>,
 }
 
 type Failure = (FailureKind, String);

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::json_scan::{Cursor, RawStr};
 use crate::phases::EventKinds;
+use crate::server_timings::ServerTimings;
 use crate::workload::EncodeBody;
 use crate::workload::tools::{BodyTools, ToolSet};
 use bytes::Bytes;
@@ -203,6 +204,8 @@ pub struct ChunkInfo {
     pub usage: Option<Usage>,
     /// An error object sent in the stream.
     pub error: Option<String>,
+    /// The server's own timings of the request (llama.cpp's `timings`, last chunk).
+    pub timings: Option<Box<ServerTimings>>,
 }
 
 // Borrowing deserializers: only the fields measurement needs are read, the rest is
@@ -219,6 +222,8 @@ struct Chunk<'a> {
     object: Option<Cow<'a, str>>,
     #[serde(default)]
     message: Option<Value>,
+    #[serde(default)]
+    timings: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +350,12 @@ fn scan_chunk<'a>(data: &'a str, text: &mut String, memo: &mut ChunkMemo) -> Opt
             message = Some(c.raw_value()?).filter(|v| *v != "null");
             Some(())
         }
+        // Only in a stream's last chunk: parsed there, once per request.
+        "timings" => {
+            plain_so_far = false;
+            info.timings = ServerTimings::parse(c.raw_value()?);
+            Some(())
+        }
         _ => c.skip(),
     };
     match resume {
@@ -364,6 +375,7 @@ fn scan_chunk<'a>(data: &'a str, text: &mut String, memo: &mut ChunkMemo) -> Opt
         text.truncate(before);
         info.kinds = EventKinds::NONE;
         info.finished = false;
+        info.timings = None;
         let raw = error.or(message);
         info.error = Some(match raw {
             Some(raw) => error_message(&serde_json::from_str(raw).ok()?),
@@ -460,6 +472,9 @@ pub fn parse_chunk_reference(
                 .map_or_else(|| "error event".to_string(), error_message),
         );
         return Ok(info);
+    }
+    if let Some(t) = chunk.timings.filter(|t| !t.is_null()) {
+        info.timings = ServerTimings::parse(&t.to_string());
     }
     for choice in chunk.choices.iter().flatten() {
         if choice.finish_reason.is_some() {

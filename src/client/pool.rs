@@ -5,6 +5,15 @@
 //! than `IDLE_TIMEOUT` is dropped, and one taken out is first checked for a close the
 //! server sent while it waited (no task watches idle connections).
 //!
+//! An origin whose server closes kept-alive connections right after each response,
+//! without `Connection: close` (llama.cpp's server does so after every stream), is then
+//! served with a new connection per request: its close races the next request (the
+//! FIN is often still in flight when a connection is taken, so the probe cannot see
+//! it), and a request lost that way is sent again. The rule: once the server has closed
+//! two kept-alive connections before their next use (seen by the probe, or as a request
+//! left unanswered) and more than it answered on one, the origin's connections are no
+//! longer kept.
+//!
 //! The number idle per origin is not bounded: it never exceeds the most requests that
 //! were in flight at once (each idle connection carried one of them), and they expire
 //! within seconds. A bound below the concurrency would only make the next wave of
@@ -32,12 +41,62 @@ struct OriginIdle {
     port: u16,
     /// Oldest first; each with the instant it became idle.
     idle: Vec<(Conn, Instant)>,
+    /// Kept-alive connections the server closed before their next request, and those
+    /// that answered one.
+    closed: u32,
+    answered: u32,
+    /// The server closes after every response: connections are not kept.
+    fresh_only: bool,
 }
 
 impl OriginIdle {
     fn is(&self, o: &Origin<'_>) -> bool {
         self.https == o.https && self.port == o.port && self.host == o.host
     }
+
+    fn new(o: &Origin<'_>) -> OriginIdle {
+        OriginIdle {
+            https: o.https,
+            host: o.host.to_string(),
+            port: o.port,
+            idle: Vec::new(),
+            closed: 0,
+            answered: 0,
+            fresh_only: false,
+        }
+    }
+
+    /// One more kept-alive connection the server closed; true when that makes this
+    /// origin's connections not worth keeping (see the module docs).
+    fn server_closed(&mut self) -> bool {
+        self.closed += 1;
+        let now = !self.fresh_only && self.closed >= 2 && self.closed > self.answered;
+        self.fresh_only |= now;
+        now
+    }
+}
+
+/// The origin's entry, added when missing.
+fn entry<'a>(origins: &'a mut Vec<OriginIdle>, o: &Origin<'_>) -> &'a mut OriginIdle {
+    let i = match origins.iter().position(|e| e.is(o)) {
+        Some(i) => i,
+        None => {
+            origins.push(OriginIdle::new(o));
+            origins.len() - 1
+        }
+    };
+    &mut origins[i]
+}
+
+/// Said once per origin, when it starts getting a new connection per request.
+fn announce(o: &Origin<'_>, closed: u32) {
+    errln!(
+        "note: {}:{} closed {closed} kept-alive connections right after their responses \
+         (without `Connection: close`); each request now opens a new connection, so that \
+         none is lost to such a close and sent again",
+        o.host,
+        o.port
+    );
 }
 
 impl Pool {
@@ -47,6 +106,9 @@ impl Pool {
             let mut conn = {
                 let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
                 let entry = origins.iter_mut().find(|e| e.is(origin))?;
+                if entry.fresh_only {
+                    return None;
+                }
                 let (conn, since) = entry.idle.pop()?;
                 if since.elapsed() >= IDLE_TIMEOUT {
                     // The newest is too old, so are all the others.
@@ -60,7 +122,35 @@ impl Pool {
             if conn.still_open() {
                 return Some(conn);
             }
+            self.server_closed(origin);
         }
+    }
+
+    /// A kept-alive connection to `origin` was closed by the server before its next
+    /// request got an answer (found by the probe, or the request went unanswered).
+    pub fn server_closed(&self, origin: &Origin<'_>) {
+        let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        let e = entry(&mut origins, origin);
+        if e.server_closed() {
+            let (closed, idle) = (e.closed, std::mem::take(&mut e.idle));
+            drop(origins);
+            drop(idle);
+            announce(origin, closed);
+        }
+    }
+
+    /// A kept-alive connection to `origin` answered its next request.
+    pub fn reuse_answered(&self, origin: &Origin<'_>) {
+        let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        let e = entry(&mut origins, origin);
+        e.answered = e.answered.saturating_add(1);
+    }
+
+    /// Whether `origin` gets a new connection per request (its server closes them).
+    #[cfg(test)]
+    pub fn fresh_only(&self, origin: &Origin<'_>) -> bool {
+        let origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        origins.iter().any(|e| e.is(origin) && e.fresh_only)
     }
 
     /// Keep `conn` (whose response ended cleanly) for the next request to `origin`.
@@ -72,19 +162,12 @@ impl Pool {
     fn put_at(&self, origin: &Origin<'_>, mut conn: Conn, now: Instant) {
         conn.shrink();
         let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        let i = match origins.iter().position(|e| e.is(origin)) {
-            Some(i) => i,
-            None => {
-                origins.push(OriginIdle {
-                    https: origin.https,
-                    host: origin.host.to_string(),
-                    port: origin.port,
-                    idle: Vec::new(),
-                });
-                origins.len() - 1
-            }
-        };
-        let idle = &mut origins[i].idle;
+        let e = entry(&mut origins, origin);
+        if e.fresh_only {
+            drop(origins);
+            return;
+        }
+        let idle = &mut e.idle;
         let expired = idle.partition_point(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT);
         let stale: Vec<_> = idle.drain(..expired).collect();
         idle.push((conn, now));
@@ -160,5 +243,45 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(pool.take(&origin).unwrap().local_port(), e_port);
         assert_eq!(pool.idle_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_origin_closing_after_each_response_gets_fresh_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = Origin {
+            https: false,
+            host: "127.0.0.1",
+            port,
+        };
+        // Closes that follow more answered reuses are the server's idle policy: kept.
+        let pool = Pool::default();
+        for _ in 0..3 {
+            pool.reuse_answered(&origin);
+        }
+        pool.server_closed(&origin);
+        pool.server_closed(&origin);
+        assert!(!pool.fresh_only(&origin));
+        let (a, _sa) = pair(&listener, &origin).await;
+        pool.put(&origin, a);
+        assert!(pool.take(&origin).is_some());
+
+        // Closed twice, never answered: the origin's connections are no longer kept.
+        let pool = Pool::default();
+        pool.server_closed(&origin);
+        assert!(!pool.fresh_only(&origin), "one close is not a habit");
+        let (a, _sa) = pair(&listener, &origin).await;
+        let (b, sb) = pair(&listener, &origin).await;
+        pool.put(&origin, a);
+        pool.put(&origin, b);
+        // Found closed by the probe: the second close.
+        drop(sb);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(pool.take(&origin).is_none(), "the open one is dropped too");
+        assert!(pool.fresh_only(&origin));
+        let (c, _sc) = pair(&listener, &origin).await;
+        pool.put(&origin, c);
+        assert_eq!(pool.idle_count(), 0);
+        assert!(pool.take(&origin).is_none());
     }
 }

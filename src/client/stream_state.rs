@@ -191,6 +191,9 @@ impl StreamState {
                 if let Some(u) = info.usage {
                     out.usage = Some(u);
                 }
+                if info.timings.is_some() {
+                    out.server_timings = info.timings;
+                }
                 self.finished |= info.finished;
                 if info.finished && self.format == EventFormat::Responses {
                     // A Responses stream ends with its terminal event, as a chat stream

@@ -170,6 +170,11 @@ fn real_server_chunks_take_the_fast_path() {
     let (info, text) = parse(chunks[4]);
     assert_eq!(text, " a\nb \"q\" é");
     assert!(info.kinds.any());
+    let t = parse(chunks[6])
+        .0
+        .timings
+        .expect("llama.cpp's timings read");
+    assert_eq!((t.prompt_n, t.predicted_ms), (Some(5), Some(1.5)));
     assert_eq!(parse(chunks[8]).0.error.as_deref(), Some("out of memory"));
     assert_eq!(parse(chunks[9]).0.error.as_deref(), Some("too long"));
 }

@@ -10,6 +10,7 @@ pub mod phases;
 pub mod prometheus;
 pub mod server;
 pub mod server_saved;
+pub mod server_timing;
 pub mod slices;
 pub mod slo;
 pub mod stats;

@@ -118,6 +118,8 @@ pub struct RunData {
     pub warmup: u64,
     /// Session, turn and model per sample, when records carry them (`tags.rs`).
     tags: RunTags,
+    /// Successful requests' server timings, when they carried some (`server_timing.rs`).
+    server_timings: Vec<super::server_timing::TimingFacts>,
 }
 
 impl RunData {
@@ -134,6 +136,8 @@ impl RunData {
                     .add(w[1].saturating_sub(w[0]).min(u32::MAX as u64) as u32);
             }
             add_events(&mut self.tokens, &r.events, r.output_tokens);
+            self.server_timings
+                .extend(super::server_timing::TimingFacts::of(r));
         } else if let Some(kind) = r.failure {
             self.failures.add(kind, r.error.as_deref());
         }
@@ -279,6 +283,9 @@ pub struct Summary {
     pub metric_sources: super::ordered_map::OrderedMap<String, ServerMetrics>,
     /// The GPUs' energy over the run, from DCGM-style series (`server/energy.rs`).
     pub energy: Option<super::server::energy::Energy>,
+    /// The server's own timings of its requests (llama.cpp's `timings`), when it sent
+    /// them (`server_timing.rs`).
+    pub server_timings: Option<super::server_timing::ServerTimingSummary>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -302,6 +309,8 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
     let per_user_tok_s = per_user(&ok, &pcts);
     let tools = super::tools::summarize(&ok, &pcts);
     let phases = super::phases::summarize(&ok, &pcts);
+    let server_timings = super::server_timing::summarize(&data.server_timings, &pcts);
+    let validity = server_timings.iter().filter_map(|t| t.check()).collect();
     Summary {
         total: data.samples.len() as u64,
         succeeded: ok.len() as u64,
@@ -336,10 +345,11 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         by_turn: super::by_turn::by_turn(&data.samples, &data.tags),
         sessions: super::by_turn::sessions(&data.samples, &data.tags),
         by_model: super::by_model::by_model(&data.samples, &data.tags, duration_s),
-        validity: Vec::new(),
         spec_decode: None,
         metric_sources: Default::default(),
         energy: None,
+        validity,
+        server_timings,
     }
 }
 

@@ -12,6 +12,7 @@ use super::phases::{PhaseCountsJson, PhaseStatsJson};
 use super::server::SpecDecode;
 use super::server::energy::Energy;
 use super::server_saved::ServerMetrics;
+use super::server_timing::ServerTimingsJson;
 use super::slices::SlicesJson;
 use super::slo::{Goodput, Slo};
 use super::stats::{DEFAULT_PERCENTILES, SavedStats, Stats};
@@ -91,6 +92,9 @@ pub(super) struct SummaryJson {
     /// The GPUs' energy over the run (`server/energy.rs`); absent without power data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     energy: Option<Energy>,
+    /// The server's own timings (`server_timing.rs`); absent unless it sent them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_timings: Option<ServerTimingsJson>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -243,6 +247,10 @@ impl From<Summary> for SummaryJson {
             spec_decode: s.spec_decode,
             metric_sources: s.metric_sources,
             energy: s.energy,
+            server_timings: s
+                .server_timings
+                .as_ref()
+                .map(|t| ServerTimingsJson::write(t, p)),
         }
     }
 }
@@ -373,6 +381,7 @@ impl From<SummaryJson> for Summary {
             spec_decode: j.spec_decode,
             metric_sources: j.metric_sources,
             energy: j.energy,
+            server_timings: j.server_timings.map(ServerTimingsJson::read),
         }
     }
 }

@@ -40,6 +40,9 @@ pub fn render(label: &str, s: &Summary) -> String {
     }
     out.push_str(&super::spec_decode::table_line(s));
     out.push_str(&super::energy::lines(s, source_lines));
+    if let Some(t) = &s.server_timings {
+        out.push_str(&t.table_line(s.succeeded));
+    }
     out.push_str(&verdicts(s));
     out
 }

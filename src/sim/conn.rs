@@ -32,6 +32,12 @@ const OPEN: u8 = 0;
 const CUT: u8 = 1;
 /// Fail every I/O at once: nothing more reaches the client.
 const DROPPED: u8 = 2;
+/// The response's last bytes are being written: the next flush shuts the socket's
+/// writing side (FIN), as llama.cpp's server does after a stream, without telling hyper
+/// (nor the client: no `Connection: close`).
+const CLOSING: u8 = 3;
+/// Shut: reads end (EOF), so hyper drops the connection once it looks again.
+const SHUT: u8 = 4;
 
 /// A handle on one connection, for its handlers.
 #[derive(Clone, Debug, Default)]
@@ -49,6 +55,13 @@ impl Conn {
     /// Close the connection without writing anything more.
     pub(super) fn drop_now(&self) {
         self.0.store(DROPPED, Ordering::SeqCst);
+    }
+
+    /// Close the connection once the current response is written (`--close-after-stream`).
+    pub(super) fn close_after_response(&self) {
+        let _ = self
+            .0
+            .compare_exchange(OPEN, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     fn state(&self) -> u8 {
@@ -111,8 +124,10 @@ impl AsyncRead for FaultIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.conn.state() == DROPPED {
-            return Poll::Ready(Err(self.broken()));
+        match self.conn.state() {
+            DROPPED => return Poll::Ready(Err(self.broken())),
+            CLOSING | SHUT => return Poll::Ready(Ok(())),
+            _ => {}
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
@@ -146,8 +161,16 @@ impl AsyncWrite for FaultIo {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.conn.state() != OPEN {
-            return Poll::Ready(Err(self.broken()));
+        match self.conn.state() {
+            CUT | DROPPED => return Poll::Ready(Err(self.broken())),
+            // Everything hyper wrote, the end of the body included, is in the socket.
+            CLOSING => {
+                std::task::ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+                let shut = std::task::ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+                self.conn.0.store(SHUT, Ordering::SeqCst);
+                return Poll::Ready(shut);
+            }
+            _ => {}
         }
         Pin::new(&mut self.io).poll_flush(cx)
     }
@@ -164,8 +187,9 @@ pub(super) enum Piece {
     Cut,
 }
 
-/// A response body fed by a channel of pieces; a `Cut` breaks `conn`.
-pub(super) fn body(mut rx: mpsc::Receiver<Piece>, conn: Option<Conn>) -> Body {
+/// A response body fed by a channel of pieces; a `Cut` breaks `conn`. With
+/// `close_after`, `conn` is closed once the body has ended cleanly.
+pub(super) fn body(mut rx: mpsc::Receiver<Piece>, conn: Option<Conn>, close_after: bool) -> Body {
     let mut cut = false;
     let stream = futures_util::stream::poll_fn(move |cx| {
         if cut {
@@ -185,7 +209,12 @@ pub(super) fn body(mut rx: mpsc::Receiver<Piece>, conn: Option<Conn>) -> Body {
                 // lose chunks hyper has not flushed yet.
                 None => Poll::Ready(Some(Err(broken()))),
             },
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                if let Some(conn) = conn.as_ref().filter(|_| close_after) {
+                    conn.close_after_response();
+                }
+                Poll::Ready(None)
+            }
             Poll::Pending => Poll::Pending,
         }
     });

@@ -40,6 +40,7 @@ mod tests_sched;
 mod tests_spec;
 #[cfg(test)]
 mod tests_tools;
+mod timings;
 mod tokenize;
 mod tools;
 
@@ -107,6 +108,12 @@ pub struct SimConfig {
     pub spec: Option<SpecDecoding>,
     /// A DCGM-style exporter on a port of its own (`dcgm.rs`); `None`: no GPUs shown.
     pub dcgm: Option<DcgmConfig>,
+    /// Stream llama.cpp's `timings` object (prompt and decode times as the simulator
+    /// measured them) in each stream's last chunk.
+    pub timings: bool,
+    /// Close the connection right after each streamed response, without
+    /// `Connection: close`, as llama.cpp's server does.
+    pub close_after_stream: bool,
 }
 
 impl Default for SimConfig {
@@ -140,6 +147,8 @@ impl SimConfig {
             image_tokens: DEFAULT_IMAGE_TOKENS,
             spec: None,
             dcgm: None,
+            timings: false,
+            close_after_stream: false,
         }
     }
 }

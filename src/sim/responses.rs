@@ -392,7 +392,13 @@ impl Events for ResponsesEvents {
         out.into()
     }
 
-    fn tail(&mut self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Bytes {
+    fn tail(
+        &mut self,
+        plan: &Plan,
+        prompt_tokens: u64,
+        cached: Option<u64>,
+        _timings: Option<&str>,
+    ) -> Bytes {
         let mut out = String::new();
         self.close(&mut out);
         let usage = self.usage(plan, prompt_tokens, cached);

@@ -325,8 +325,9 @@ impl Plan {
         format!(r#""delta":{{"{key}":{thought},"content":{answer}}}"#)
     }
 
-    /// Final chunk, the usage chunk if asked for, and `[DONE]`, in one write.
-    fn tail(&self, prompt_tokens: u64, cached: Option<u64>) -> Bytes {
+    /// Final chunk, the usage chunk if asked for, and `[DONE]`, in one write; `timings`
+    /// (llama.cpp's member) goes in the last chunk.
+    fn tail(&self, prompt_tokens: u64, cached: Option<u64>, timings: Option<&str>) -> Bytes {
         let body = match self.kind {
             Kind::Chat => r#""delta":{}"#,
             Kind::Completion => r#""text":"""#,
@@ -334,7 +335,11 @@ impl Plan {
         let mut out = self.choice_event(body, Some(self.finish_reason));
         if self.include_usage {
             let usage = self.usage(prompt_tokens, cached);
-            out += &format!("{}],\"usage\":{usage}}}\n\n", self.head);
+            let mut last = format!("{}],\"usage\":{usage}}}\n\n", self.head);
+            timings.inspect(|t| super::timings::append(&mut last, t));
+            out += &last;
+        } else if let Some(t) = timings {
+            super::timings::append(&mut out, t);
         }
         out += "data: [DONE]\n\n";
         out.into()
@@ -361,8 +366,15 @@ pub(super) trait Events: Send + 'static {
     fn opening(&mut self, plan: &Plan) -> Option<Bytes>;
     /// The event(s) carrying output tokens `tokens`.
     fn output(&mut self, plan: &Plan, tokens: std::ops::Range<u32>) -> Bytes;
-    /// What ends a complete stream, usage included.
-    fn tail(&mut self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Bytes;
+    /// What ends a complete stream, usage included (and llama.cpp's `timings` member,
+    /// where the API has a place for it).
+    fn tail(
+        &mut self,
+        plan: &Plan,
+        prompt_tokens: u64,
+        cached: Option<u64>,
+        timings: Option<&str>,
+    ) -> Bytes;
     /// The `error_event` fault's event; the body ends after it.
     fn error(&mut self, plan: &Plan) -> Bytes;
     /// The whole non-streamed response.
@@ -379,8 +391,14 @@ impl Events for Chunks {
     fn output(&mut self, plan: &Plan, tokens: std::ops::Range<u32>) -> Bytes {
         plan.content_chunk(tokens)
     }
-    fn tail(&mut self, plan: &Plan, prompt_tokens: u64, cached: Option<u64>) -> Bytes {
-        plan.tail(prompt_tokens, cached)
+    fn tail(
+        &mut self,
+        plan: &Plan,
+        prompt_tokens: u64,
+        cached: Option<u64>,
+        timings: Option<&str>,
+    ) -> Bytes {
+        plan.tail(prompt_tokens, cached, timings)
     }
     fn error(&mut self, _: &Plan) -> Bytes {
         format!("data: {}\n\n", faults::error_json()).into()
@@ -401,8 +419,9 @@ pub(super) fn streaming(
 ) -> Response {
     // Small: the producer runs ahead of the socket by at most a few chunks.
     let (tx, rx) = mpsc::channel::<Piece>(4);
+    let close_after = shared.config.close_after_stream;
     tokio::spawn(produce(shared, plan, events, source, tx));
-    http::sse_response(conn::body(rx, conn))
+    http::sse_response(conn::body(rx, conn, close_after))
 }
 
 /// Pace on the precise timer: tokio's would add 0–1 ms to every simulated interval.
@@ -430,6 +449,7 @@ async fn produce(
         return;
     }
     let engine = matches!(source, Source::Engine { .. });
+    let mut clock = shared.config.timings.then(super::timings::Clock::start);
     let mut tokens = source.start(&shared).await;
     let n = plan.output_tokens;
     let mut fault = plan.fault.map(|kind| (kind, faults::fault_point(n)));
@@ -448,7 +468,13 @@ async fn produce(
             // One event per engine step: whatever it produced.
             end = tokens.ready().clamp(end, n);
         }
-        if !ready || !put(&tx, events.output(&plan, start..end)).await {
+        if !ready {
+            return;
+        }
+        if let Some(c) = clock.as_mut() {
+            c.token();
+        }
+        if !put(&tx, events.output(&plan, start..end)).await {
             return;
         }
         start = end;
@@ -468,13 +494,9 @@ async fn produce(
     if !spoiled {
         shared.record_completed(tokens.prompt_tokens, u64::from(n), cached.unwrap_or(0));
     }
-    let _ = tx
-        .send(Piece::Data(events.tail(
-            &plan,
-            tokens.prompt_tokens,
-            cached,
-        )))
-        .await;
+    let timings = clock.map(|c| c.member(tokens.prompt_tokens, cached, n));
+    let tail = events.tail(&plan, tokens.prompt_tokens, cached, timings.as_deref());
+    let _ = tx.send(Piece::Data(tail)).await;
 }
 
 /// Injects a mid-output fault into a stream; false if the stream ends here. A fault
@@ -566,7 +588,7 @@ pub(super) async fn whole(
                 let _ = tx.try_send(Piece::Cut);
                 return Response::builder()
                     .header(header::CONTENT_TYPE, "application/json")
-                    .body(conn::body(rx, conn))
+                    .body(conn::body(rx, conn, false))
                     .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
             }
             // Without end, this waits until axum drops the future (the client left).
