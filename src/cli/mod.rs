@@ -9,6 +9,7 @@ mod endpoint_flags;
 pub mod load;
 mod load_modes;
 mod media;
+mod profile;
 mod prompts;
 pub mod sessions;
 mod settings;

@@ -7,6 +7,7 @@ pub mod confidence;
 pub mod embeddings;
 pub mod ordered_map;
 pub mod phases;
+pub mod profile_record;
 pub mod prometheus;
 pub mod server;
 pub mod server_saved;

@@ -272,6 +272,8 @@ pub struct Summary {
     pub by_model: Option<Vec<ModelRow>>,
     /// Reasons to doubt this run's figures (`validity.rs`); empty when none was found.
     pub validity: Vec<super::validity::Flag>,
+    /// `--profile`: the profiler's calls around the run (`profile_record.rs`).
+    pub profile: Option<super::profile_record::ProfileRecord>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -330,6 +332,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         sessions: super::by_turn::sessions(&data.samples, &data.tags),
         by_model: super::by_model::by_model(&data.samples, &data.tags, duration_s),
         validity: Vec::new(),
+        profile: None,
     }
 }
 

@@ -80,6 +80,9 @@ pub(super) struct SummaryJson {
     /// Reasons to doubt the run's figures; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     validity: Vec<Flag>,
+    /// `--profile`: the profiler's calls; absent when the run was not profiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile: Option<super::profile_record::ProfileRecord>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -229,6 +232,7 @@ impl From<Summary> for SummaryJson {
             sessions: s.sessions,
             by_model: s.by_model,
             validity: s.validity,
+            profile: s.profile,
         }
     }
 }
@@ -356,6 +360,7 @@ impl From<SummaryJson> for Summary {
             sessions: j.sessions,
             by_model: j.by_model,
             validity: j.validity,
+            profile: j.profile,
         }
     }
 }

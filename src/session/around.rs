@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
+use super::profile::{Profiler, Profiling};
 use super::target::Target;
+use crate::clock::RunClock;
 use crate::console::printable;
 use crate::metrics::Summary;
 use crate::metrics::server::{MetricsSpec, RunningScrape, Scraper, ServerMetrics};
@@ -15,11 +17,16 @@ use crate::shutdown::Shutdown;
 pub struct AroundSpec<'a> {
     pub target: &'a Target,
     pub metrics: Option<&'a (Scraper, MetricsSpec)>,
+    /// `--profile`: the profiler's routes.
+    pub profiler: Option<&'a Profiler>,
 }
 
 /// Watchers running while a run sends.
 pub struct Around {
     scrape: Option<RunningScrape>,
+    profiling: Option<Profiling>,
+    /// The run's clock, once it started (times in results.json are on it).
+    clock: Option<RunClock>,
 }
 
 impl Around {
@@ -27,11 +34,28 @@ impl Around {
     pub fn start(spec: &AroundSpec<'_>) -> Around {
         Around {
             scrape: start_scrape(spec),
+            // Last: the profiler's start is the closest to the first request.
+            profiling: spec.profiler.map(|p| Profiling::start(p, spec.target)),
+            clock: None,
         }
+    }
+
+    /// What the schedule must tell of the run's measured requests (a profiler window).
+    pub fn watch(&self) -> Option<std::sync::Arc<dyn crate::schedule::MeasuredWatch>> {
+        self.profiling.as_ref()?.watch()
+    }
+
+    /// The run's clock, once sending is over.
+    pub fn set_clock(&mut self, clock: RunClock) {
+        self.clock = Some(clock);
     }
 
     /// Stop the watchers once the last request ended and add what they saw to `summary`.
     pub fn finish(self, target: &Target, label: &str, summary: &mut Summary) {
+        // First: a profiler left running slows the server down for anyone else.
+        if let Some(p) = self.profiling {
+            p.finish(target, self.clock, summary);
+        }
         if let Some(running) = self.scrape {
             match target.rt.block_on(finish_scrape(running, &target.shutdown)) {
                 Ok(m) => summary.server_metrics = Some(m.to_saved(&summary.percentiles)),

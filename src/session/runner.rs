@@ -35,6 +35,8 @@ pub struct Stage<'a> {
     pub pick: &'a Pick,
     pub recorder: &'a Recorder,
     pub metrics: Option<&'a (Scraper, MetricsSpec)>,
+    /// `--profile`: the profiler's routes.
+    pub profiler: Option<&'a super::profile::Profiler>,
     pub progress: ProgressMode,
 }
 
@@ -252,6 +254,12 @@ impl<'a> Runner<'a> {
             wait_for_start(at, stop);
         }
         target.shutdown.check()?;
+        let mut around = Around::start(&AroundSpec {
+            target,
+            metrics: s.metrics,
+            profiler: s.profiler,
+        });
+        let watch = around.watch();
         // The run's clock starts when its context is made: for open-loop runs, only once
         // the first requests are prepared; with --start-at, at that instant.
         let make_ctx = || -> Result<Arc<RunContext>, Error> {
@@ -275,12 +283,9 @@ impl<'a> Runner<'a> {
                 max_error_rate: s.settings.run.max_error_rate,
                 shutdown: target.shutdown.clone(),
                 abandon: Default::default(),
+                watch,
             }))
         };
-        let around = Around::start(&AroundSpec {
-            target,
-            metrics: s.metrics,
-        });
         // Sessions: the display counts requests, a session's mean turns each.
         let per = match &s.inputs.workload.source {
             PromptSource::Sessions(chat) => chat.spec.mean_turns(),
@@ -294,6 +299,7 @@ impl<'a> Runner<'a> {
             (expected_tokens as f64 * per).round() as u64,
         );
         let clock = self.send_by_load(feeder, plan, (upfront, count), warmup, make_ctx)?;
+        around.set_clock(clock);
         Ok((clock, around))
     }
 

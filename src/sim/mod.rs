@@ -19,6 +19,7 @@ mod images;
 mod kv;
 mod lora;
 mod metrics;
+mod profile;
 mod reasoning;
 mod responses;
 mod sched;
@@ -53,6 +54,7 @@ pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
 pub use images::DEFAULT_IMAGE_TOKENS;
 pub use lora::{LoraModule, check_served};
+pub use profile::{ProfileAction, ProfileCall};
 pub use reasoning::{ReasoningField, ReasoningTokens};
 
 /// The simulator's settings. `ttft_base_ms`, `prefill_ms_per_token` and `tpot_ms`
@@ -96,6 +98,10 @@ pub struct SimConfig {
     /// Prompt tokens each image content part costs (chat `image_url`, Responses
     /// `input_image`), reported in `usage.prompt_tokens`.
     pub image_tokens: u32,
+    /// How long each `/start_profile` and `/stop_profile` call takes, ms.
+    pub profile_delay_ms: f64,
+    /// llama.cpp-style slots `/slots` lists; erasing all empties the prefix cache.
+    pub slots: u32,
 }
 
 impl Default for SimConfig {
@@ -127,6 +133,8 @@ impl SimConfig {
             embedding_dim: embeddings::DEFAULT_DIM,
             lora_modules: Vec::new(),
             image_tokens: DEFAULT_IMAGE_TOKENS,
+            profile_delay_ms: 0.0,
+            slots: 4,
         }
     }
 }
@@ -181,6 +189,8 @@ struct Shared {
     engine: Option<mpsc::UnboundedSender<driver::Arrival>>,
     /// A prefix-cache reset was asked for; the engine applies it before its next step.
     reset_cache: std::sync::atomic::AtomicBool,
+    /// Profiler calls and erased slots (`profile.rs`).
+    profile: profile::Log,
 }
 
 impl Shared {
@@ -211,6 +221,7 @@ impl Shared {
             next_ordinal: AtomicU64::new(0),
             engine: engine_tx,
             reset_cache: std::sync::atomic::AtomicBool::new(false),
+            profile: profile::Log::default(),
         });
         Ok((shared, engine))
     }
@@ -340,6 +351,11 @@ impl SimServer {
 
     pub fn stats(&self) -> SimStats {
         self.shared.stats()
+    }
+
+    /// The calls to `/start_profile` and `/stop_profile` so far, in order.
+    pub fn profile_calls(&self) -> Vec<ProfileCall> {
+        self.shared.profile.calls()
     }
 }
 
