@@ -3,6 +3,7 @@
 pub mod by_model;
 pub mod by_turn;
 pub mod catalogue;
+pub mod cold_round;
 pub mod confidence;
 pub mod embeddings;
 pub mod ordered_map;

@@ -13,8 +13,10 @@ use crate::clock::RunClock;
 use crate::console::printable;
 use crate::error::Error;
 use crate::feed::{ClosedStart, Feeder, OpenWarmup};
+use crate::metrics::cold_round;
 use crate::metrics::server::{MetricsSpec, Scraper};
 use crate::metrics::steady::RunShape;
+use crate::metrics::validity::raise;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
@@ -400,6 +402,12 @@ impl<'a> Runner<'a> {
             .with_goodput(&data, output.slo.as_ref())
             .with_shape(&data, &shape);
         around.finish(s.target, &plan.label, &mut summary);
+        // Dual-round: a round 1 that found its prompts cached was not cold.
+        if let Some((level, 1)) = crate::report::rounds::level_of(&plan.mode, params)
+            && let Some(flag) = cold_round::check(data.samples(), &summary, &level)
+        {
+            raise(&mut summary.validity, flag);
+        }
         Ok(summary)
     }
 }
