@@ -140,8 +140,8 @@ pub struct DualRoundArgs {
     pub no_shuffle: bool,
     /// Empty the server's prefix cache: `vllm` (POST ROOT/reset_prefix_cache),
     /// `sglang` (ROOT/flush_cache), `llamacpp` (erase every slot: GET ROOT/slots, then
-    /// POST /slots/ID?action=erase; needs llama-server --slot-save-path), or a URL to
-    /// POST to
+    /// POST /slots/ID?action=erase; needs llama-server --slot-save-path, and --cache-ram 0
+    /// or its RAM prompt cache brings erased prompts back), or a URL to POST to
     #[arg(long, value_name = "PRESET|URL")]
     pub reset_cache_url: Option<String>,
     /// When to reset the cache [default: levels]

@@ -6,8 +6,11 @@
 //! round had its first token. No prefill of the round had finished then, so whatever
 //! the server found cached for them was there before the round (a later request may
 //! legitimately hit a prefix, such as the chat template, that an earlier one of the
-//! same round computed). Without cached tokens in usage, the server's own prefix-cache
-//! hit rate over the round stands in (`--metrics`), a coarser figure.
+//! same round computed). Tokens cached up to the chat template's length (the server's
+//! prompt tokens beyond the client's count) are allowed: every request shares that
+//! prefix, and the connection test computed it already. Without cached tokens in
+//! usage, the server's own prefix-cache hit rate over the round stands in
+//! (`--metrics`), a coarser figure.
 
 use super::summary::{Sample, Summary};
 use super::validity::Flag;
@@ -18,15 +21,18 @@ pub const WARM_SHARE: f64 = 0.05;
 /// The validity key of a warm round 1.
 pub const CHECK: &str = "cold_round_warm";
 
-/// Cached prompt tokens over prompt tokens of the successful requests started before
-/// the round's first token, with their count; None when none reported cached tokens.
+/// Cached prompt tokens beyond the chat template over prompt tokens, of the successful
+/// requests started before the round's first token, with their count; None when none
+/// reported cached tokens.
 pub fn opening_cached_share(samples: &[Sample]) -> Option<(f64, usize)> {
     let first_token = samples.iter().filter_map(|s| s.first).min()?;
     let (mut cached, mut prompt, mut n) = (0u64, 0u64, 0usize);
     for s in samples.iter().filter(|s| s.ok && s.started <= first_token) {
         let Some(c) = s.cached_tokens else { continue };
-        cached += u64::from(c);
-        prompt += u64::from(s.prompt_tokens.unwrap_or(s.input_tokens));
+        let server = s.prompt_tokens.unwrap_or(s.input_tokens);
+        let template = server.saturating_sub(s.input_tokens);
+        cached += u64::from(c.saturating_sub(template));
+        prompt += u64::from(server);
         n += 1;
     }
     (n > 0 && prompt > 0).then(|| (cached as f64 / prompt as f64, n))
@@ -38,7 +44,7 @@ pub fn check(samples: &[Sample], summary: &Summary, level: &str) -> Option<Flag>
         Some((share, n)) => (
             share,
             format!(
-                "{:.1} % of the prompt tokens of its {n} opening request(s) (those sent before the round's first token) as cached",
+                "{:.1} % of the prompt tokens of its {n} opening request(s) (those sent before the round's first token) as cached, beyond the chat template",
                 share * 100.0
             ),
         ),

@@ -41,8 +41,8 @@ fn the_opening_requests_decide() {
     assert_eq!(flag(&cold), None);
     // The opening requests found half their prompts cached: left by an earlier run.
     let warm = run(&[
-        (0, 50_000, Some(50)),
-        (10, 60_000, Some(50)),
+        (0, 50_000, Some(60)),
+        (10, 60_000, Some(60)),
         (70_000, 80_000, Some(0)),
     ]);
     assert_eq!(opening_cached_share(warm.samples()), Some((0.5, 2)));
@@ -59,8 +59,19 @@ fn the_opening_requests_decide() {
 }
 
 #[test]
+fn a_cached_chat_template_is_allowed() {
+    // 100 prompt tokens for 90 of the client's: a 10-token template, which the
+    // connection test left cached; beyond it, nothing.
+    let template = run(&[(0, 50_000, Some(10)), (10, 60_000, Some(8))]);
+    assert_eq!(opening_cached_share(template.samples()), Some((0.0, 2)));
+    assert_eq!(flag(&template), None);
+    let warm = run(&[(0, 50_000, Some(99)), (10, 60_000, Some(99))]);
+    assert_eq!(opening_cached_share(warm.samples()), Some((0.89, 2)));
+}
+
+#[test]
 fn a_small_share_is_cold_and_no_report_is_no_verdict() {
-    let small = run(&[(0, 50_000, Some(4)), (10, 60_000, Some(5))]);
+    let small = run(&[(0, 50_000, Some(14)), (10, 60_000, Some(15))]);
     assert_eq!(flag(&small), None, "4.5 % is under the threshold");
     let unreported = run(&[(0, 50_000, None), (10, 60_000, None)]);
     assert_eq!(opening_cached_share(unreported.samples()), None);
