@@ -76,3 +76,7 @@ fn check_route(flag: &str, given: &str, example: &str) -> Result<(), Error> {
         ))),
     }
 }
+
+#[cfg(test)]
+#[path = "tests_profile.rs"]
+mod tests;

@@ -38,10 +38,76 @@ pub struct ProfileCall {
 }
 
 impl ProfileRecord {
+    /// The table's line: what was profiled, and when on the run's clock.
+    pub fn line(&self) -> String {
+        let what = match (self.window_requests, self.finished_in_window) {
+            (Some(n), Some(f)) if f < n => {
+                format!("a window of {n} measured requests (the run ended after {f})")
+            }
+            (Some(n), _) => format!("a window of {n} measured requests"),
+            _ => "the whole run".to_string(),
+        };
+        let at = |c: &Option<ProfileCall>, verb: &str| match c {
+            Some(c) if c.ok => format!("{verb} at {:.3} s", c.answered_s),
+            Some(_) => format!("{verb} FAILED"),
+            None => format!("not {verb}"),
+        };
+        format!(
+            "{what}: {}, {} (POST {}, {})",
+            at(&self.start, "started"),
+            at(&self.stop, "stopped"),
+            self.start_url,
+            self.stop_url
+        )
+    }
+
     /// Both calls were made and succeeded.
     pub fn succeeded(&self) -> bool {
         [&self.start, &self.stop]
             .iter()
             .all(|c| c.as_ref().is_some_and(|c| c.ok))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_says_the_span_and_the_calls() {
+        let ok = |t: f64| ProfileCall {
+            sent_s: t - 0.1,
+            answered_s: t,
+            ok: true,
+            error: None,
+        };
+        let mut r = ProfileRecord {
+            start_url: "http://h/start_profile".into(),
+            stop_url: "http://h/stop_profile".into(),
+            window_requests: Some(8),
+            finished_in_window: Some(8),
+            start: Some(ok(0.32)),
+            stop: Some(ok(0.763)),
+        };
+        assert_eq!(
+            r.line(),
+            "a window of 8 measured requests: started at 0.320 s, stopped at 0.763 s (POST http://h/start_profile, http://h/stop_profile)"
+        );
+        r.finished_in_window = Some(3);
+        r.stop.as_mut().unwrap().ok = false;
+        let l = r.line();
+        assert!(
+            l.contains("the run ended after 3") && l.contains("stopped FAILED"),
+            "{l}"
+        );
+        let whole = ProfileRecord {
+            stop: None,
+            ..ProfileRecord::default()
+        };
+        assert!(
+            whole
+                .line()
+                .starts_with("the whole run: not started, not stopped")
+        );
     }
 }
