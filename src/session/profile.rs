@@ -28,9 +28,10 @@ use crate::shutdown::Shutdown;
 
 /// Starting a profiler is quick.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// vLLM's and SGLang's stop calls return once the trace is written, which for a long
-/// run on many GPUs takes minutes.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(600);
+/// vLLM's and SGLang's stop calls return once the trace is written: vLLM's docs
+/// count about 10 minutes for 100 requests of a 70B model, and suggest a 30-minute
+/// VLLM_RPC_TIMEOUT; the same here.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(1800);
 /// After a signal the stop call still goes (a profiler left running fills the
 /// server's disk), but is given only this long.
 const STOP_AFTER_SIGNAL: Duration = Duration::from_secs(5);
