@@ -48,7 +48,8 @@ impl ProfileRecord {
             _ => "the whole run".to_string(),
         };
         let at = |c: &Option<ProfileCall>, verb: &str| match c {
-            Some(c) if c.ok => format!("{verb} at {:.3} s", c.answered_s),
+            // A whole run's start answers just before the clock's zero: no "-0.000".
+            Some(c) if c.ok => format!("{verb} at {:.3} s", c.answered_s.max(0.0)),
             Some(_) => format!("{verb} FAILED"),
             None => format!("not {verb}"),
         };
@@ -100,6 +101,8 @@ mod tests {
             l.contains("the run ended after 3") && l.contains("stopped FAILED"),
             "{l}"
         );
+        r.start.as_mut().unwrap().answered_s = -0.0002;
+        assert!(r.line().contains("started at 0.000 s,"), "{}", r.line());
         let whole = ProfileRecord {
             stop: None,
             ..ProfileRecord::default()
