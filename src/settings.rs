@@ -219,10 +219,23 @@ pub struct TargetSettings {
     pub insecure: bool,
     /// Scrape the server's metrics (`--metrics` or `--metrics-url` given).
     pub metrics: Option<MetricsSettings>,
+    /// `--profile` and its flags: the engine's profiler around each run.
+    pub profile: Option<ProfileSettings>,
     /// `--sim-reasoning-tokens`: the built-in simulator's reasoning phase.
     pub sim_reasoning_tokens: Option<crate::sim::ReasoningTokens>,
     /// `--sim-image-tokens`: the built-in simulator's prompt tokens per image.
     pub sim_image_tokens: Option<u32>,
+}
+
+/// `--profile`: which routes start and stop the profiler, and over what.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileSettings {
+    /// `--profile-url-start` (a URL or a path); None: ROOT/start_profile.
+    pub start: Option<String>,
+    /// `--profile-url-stop`; None: ROOT/stop_profile.
+    pub stop: Option<String>,
+    /// `--profile-requests N`: only the first N measured requests; None: the whole run.
+    pub requests: Option<usize>,
 }
 
 #[derive(Debug)]

@@ -276,3 +276,60 @@ fn one_round_is_not_a_study() {
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("--rounds"));
 }
+
+/// Round 1 of a second invocation with the same seed finds its prompts cached by the
+/// first: flagged as not cold. The `llamacpp` reset preset (erase every slot) empties
+/// the cache first, and round 1 is cold again.
+#[test]
+fn a_warm_round_1_is_flagged_and_the_llamacpp_reset_cures_it() {
+    let server = engine_sim();
+    let url = server.url();
+    let dual = |extra: &[&str]| {
+        let mut a = vec![
+            "--endpoint",
+            &url,
+            "--concurrency",
+            "2",
+            "--num-requests",
+            "6",
+            "--input-len",
+            "128",
+            "--output-len",
+            "2",
+            "--seed",
+            "7",
+            "--quiet",
+        ];
+        a.extend_from_slice(extra);
+        run(&a).unwrap()
+    };
+    let warm = |s: &servescope::metrics::Summary| {
+        s.validity
+            .iter()
+            .find(|f| f.check == "cold_round_warm")
+            .map(|f| f.message.clone())
+    };
+    let first = dual(&[]);
+    assert_eq!(
+        warm(&first.runs[0].1),
+        None,
+        "a fresh server: round 1 is cold"
+    );
+    assert_eq!(warm(&first.runs[1].1), None, "only round 1 is checked");
+    let again = dual(&[]);
+    let msg = warm(&again.runs[0].1).expect("round 1 found the first invocation's cache");
+    assert!(
+        msg.contains("concurrency 2")
+            && msg.contains("--reset-cache-url")
+            && msg.contains("--seed"),
+        "{msg}"
+    );
+    let reset = dual(&["--reset-cache-url", "llamacpp"]);
+    assert_eq!(
+        warm(&reset.runs[0].1),
+        None,
+        "every slot erased: cold again"
+    );
+    assert!(cached_share(&reset.runs[0].1) < 0.01);
+    assert!(cached_share(&reset.runs[1].1) > 0.5, "round 2 still warm");
+}

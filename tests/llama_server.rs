@@ -550,3 +550,61 @@ fn keep_alive_closes_cost_few_resent_requests_and_timings_are_kept() {
         assert_eq!(st["predicted_n"], r["output_tokens"], "{r}");
     }
 }
+
+/// Dual-round twice with one seed: the second invocation's round 1 finds the first's
+/// prompts in llama.cpp's slots and is flagged as not cold; `--reset-cache-url
+/// llamacpp` erases every slot first and round 1 is cold again. Slot actions need
+/// `--slot-save-path`, and `--cache-ram 0`: llama.cpp's RAM prompt cache would bring
+/// erased prompts back. Four slots, prompts long enough that the chat template alone
+/// does not pull a prompt into another's slot.
+#[test]
+fn a_warm_round_1_is_flagged_and_erasing_the_slots_makes_it_cold() {
+    let slots = tempfile::tempdir().unwrap();
+    let flags = [
+        "--parallel",
+        "4",
+        "--slot-save-path",
+        slots.path().to_str().unwrap(),
+        "--cache-ram",
+        "0",
+    ];
+    let Some(server) = llama_with(&flags) else {
+        return;
+    };
+    let warm = |extra: &[&str]| -> Option<String> {
+        let mut a = vec![
+            "dual-round",
+            "--endpoint",
+            &server.url,
+            "--concurrency",
+            "1",
+            "--num-requests",
+            "2",
+            "--input-len",
+            "300",
+            "--output-len",
+            "2",
+            "--seed",
+            "17",
+            "--quiet",
+        ];
+        a.extend_from_slice(extra);
+        let out = session(&a);
+        assert_eq!(out.runs.len(), 2);
+        let round_1 = &out.runs[0].1;
+        assert_eq!(round_1.succeeded, 2);
+        round_1
+            .validity
+            .iter()
+            .find(|f| f.check == "cold_round_warm")
+            .map(|f| f.message.clone())
+    };
+    assert_eq!(warm(&[]), None, "a fresh server: round 1 is cold");
+    let msg = warm(&[]).expect("round 1 found the first invocation's prompts");
+    assert!(msg.contains("--reset-cache-url"), "{msg}");
+    assert_eq!(
+        warm(&["--reset-cache-url", "llamacpp"]),
+        None,
+        "every slot erased before round 1"
+    );
+}

@@ -138,9 +138,11 @@ pub struct DualRoundArgs {
     /// Send later rounds in the same order as the first (default: shuffled, seeded)
     #[arg(long)]
     pub no_shuffle: bool,
-    /// POST here to empty the server's prefix cache (vLLM: /reset_prefix_cache, SGLang:
-    /// /flush_cache)
-    #[arg(long, value_name = "URL")]
+    /// Empty the server's prefix cache: `vllm` (POST ROOT/reset_prefix_cache),
+    /// `sglang` (ROOT/flush_cache), `llamacpp` (erase every slot: GET ROOT/slots, then
+    /// POST /slots/ID?action=erase; needs llama-server --slot-save-path, and --cache-ram 0
+    /// or its RAM prompt cache brings erased prompts back), or a URL to POST to
+    #[arg(long, value_name = "PRESET|URL")]
     pub reset_cache_url: Option<String>,
     /// When to reset the cache [default: levels]
     #[arg(long, value_enum, requires = "reset_cache_url")]
@@ -425,6 +427,8 @@ pub struct LoadArgs {
     pub ramp_up_s: Option<f64>,
     #[command(flatten)]
     pub sessions: super::sessions::SessionArgs,
+    #[command(flatten)]
+    pub profile: super::profile::ProfileArgs,
     /// Accept invalid TLS certificates (self-signed test servers)
     #[arg(long)]
     pub insecure: bool,

@@ -218,6 +218,9 @@ pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Er
             expand_turns: true,
         })
     };
+    if let Some(url) = &a.reset_cache_url {
+        super::profile::reset_cache_url(url)?;
+    }
     let reset_cache = a
         .reset_cache_url
         .clone()

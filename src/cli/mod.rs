@@ -10,6 +10,7 @@ pub mod load;
 mod load_modes;
 mod media;
 mod metric_sources;
+mod profile;
 mod prompts;
 pub mod sessions;
 mod settings;

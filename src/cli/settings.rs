@@ -138,6 +138,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             retries: a.retries,
             insecure: a.insecure,
             metrics,
+            profile: super::profile::profile(&a.profile)?,
             sim_reasoning_tokens: a.sim_reasoning_tokens,
             sim_image_tokens: a.sim_image_tokens,
         },

@@ -139,6 +139,14 @@ pub struct SimModelArgs {
     /// input_image), reported in usage.prompt_tokens [default: 576]
     #[arg(long, value_name = "N")]
     pub image_tokens: Option<u32>,
+    /// How long each /start_profile and /stop_profile call takes to answer, ms (a real
+    /// engine's stop writes its trace first) [default: 0]
+    #[arg(long, value_name = "MS", value_parser = ms)]
+    pub profile_delay_ms: Option<f64>,
+    /// Slots GET /slots lists, llama.cpp-style; POST /slots/ID?action=erase on every
+    /// one empties the prefix cache [default: 4]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub slots: Option<u32>,
     /// Prefill cost per prompt token, ms [default: 0.033 for the engine, 0.04 with --ideal]
     #[arg(long, value_name = "MS", value_parser = ms)]
     pub prefill_ms_per_token: Option<f64>,
@@ -361,6 +369,8 @@ impl SimModelArgs {
         self.apply_spec(&mut cfg, file.as_ref())?;
         cfg.embedding_dim = self.embedding_dim.unwrap_or(cfg.embedding_dim);
         cfg.image_tokens = self.image_tokens.unwrap_or(cfg.image_tokens);
+        cfg.profile_delay_ms = self.profile_delay_ms.unwrap_or(cfg.profile_delay_ms);
+        cfg.slots = self.slots.unwrap_or(cfg.slots);
         if !(1..=16_384).contains(&cfg.embedding_dim) {
             return Err(format!(
                 "{}: expected 1 to 16384, got {}",

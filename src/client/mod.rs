@@ -281,6 +281,17 @@ impl HttpClient {
 
     /// POST with an empty body (a cache reset); the API key only when `with_key`.
     pub async fn post_empty(&self, url: &reqwest::Url, with_key: bool) -> Result<(), String> {
+        self.post_empty_within(url, with_key, Duration::from_secs(60))
+            .await
+    }
+
+    /// `post_empty`, answered within `limit` (a profiler's stop writes its trace first).
+    pub async fn post_empty_within(
+        &self,
+        url: &reqwest::Url,
+        with_key: bool,
+        limit: Duration,
+    ) -> Result<(), String> {
         let mut rb = self.http.post(url.clone());
         if with_key {
             rb = rb.headers((*self.extra).clone());
@@ -298,9 +309,9 @@ impl HttpClient {
                 Err(http_error_message(status.as_u16(), &body))
             }
         };
-        tokio::time::timeout(Duration::from_secs(60), fut)
+        tokio::time::timeout(limit, fut)
             .await
-            .unwrap_or_else(|_| Err("no answer within 60 s".into()))
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", limit.as_secs())))
             .map_err(|e| self.mask(e))
     }
 }

@@ -3,10 +3,12 @@
 pub mod by_model;
 pub mod by_turn;
 pub mod catalogue;
+pub mod cold_round;
 pub mod confidence;
 pub mod embeddings;
 pub mod ordered_map;
 pub mod phases;
+pub mod profile_record;
 pub mod prometheus;
 pub mod server;
 pub mod server_saved;

@@ -286,6 +286,8 @@ pub struct Summary {
     /// The server's own timings of its requests (llama.cpp's `timings`), when it sent
     /// them (`server_timing.rs`).
     pub server_timings: Option<super::server_timing::ServerTimingSummary>,
+    /// `--profile`: the profiler's calls around the run (`profile_record.rs`).
+    pub profile: Option<super::profile_record::ProfileRecord>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -350,6 +352,7 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         energy: None,
         validity,
         server_timings,
+        profile: None,
     }
 }
 

@@ -95,6 +95,9 @@ pub(super) struct SummaryJson {
     /// The server's own timings (`server_timing.rs`); absent unless it sent them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     server_timings: Option<ServerTimingsJson>,
+    /// `--profile`: the profiler's calls; absent when the run was not profiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile: Option<super::profile_record::ProfileRecord>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -251,6 +254,7 @@ impl From<Summary> for SummaryJson {
                 .server_timings
                 .as_ref()
                 .map(|t| ServerTimingsJson::write(t, p)),
+            profile: s.profile,
         }
     }
 }
@@ -382,6 +386,7 @@ impl From<SummaryJson> for Summary {
             metric_sources: j.metric_sources,
             energy: j.energy,
             server_timings: j.server_timings.map(ServerTimingsJson::read),
+            profile: j.profile,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! share of prompt tokens the server reported as cached.
 
 use super::document::{RoundFigures, RoundRatios, RoundsDoc, RunMode, RunParams, SavedRun};
+use crate::console::printable;
 use crate::metrics::catalogue::{self, Metric};
+use crate::metrics::cold_round;
 use crate::metrics::ordered_map::OrderedMap;
 use crate::metrics::summary::Summary;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -49,6 +51,8 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 pub struct RoundComparison {
     group: String,
     rows: Vec<Row>,
+    /// Round 1's `cold_round` flag: it was not cold.
+    warm_round_1: Option<String>,
 }
 
 impl RoundComparison {
@@ -73,9 +77,15 @@ impl RoundComparison {
                 }),
             })
             .collect();
+        let warm_round_1 = rounds
+            .first()
+            .filter(|(round, _)| *round == 1)
+            .and_then(|(_, s)| s.validity.iter().find(|f| f.check == cold_round::CHECK))
+            .map(|f| f.message.clone());
         RoundComparison {
             group: group.to_string(),
             rows,
+            warm_round_1,
         }
     }
 
@@ -144,6 +154,9 @@ impl RoundComparison {
         }
         if self.rows.iter().all(|r| r.cached_share.is_none()) {
             out.push_str("cached prompt tokens: not reported by the server\n");
+        }
+        if let Some(warm) = &self.warm_round_1 {
+            out.push_str(&format!("WARNING    {}\n", printable(warm)));
         }
         out
     }
@@ -284,6 +297,22 @@ mod tests {
         let text = c.render();
         assert!(
             text.contains("4.00×") && text.contains("80.0%") && text.contains("r2/r1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_warm_round_1_is_said_under_the_comparison() {
+        let (mut r1, r2) = (round(40_000, Some(60)), round(10_000, Some(80)));
+        let cold = RoundComparison::new("c", &[(1, &r1), (2, &r2)]);
+        assert!(!cold.render().contains("WARNING"));
+        r1.validity.push(crate::metrics::validity::Flag::new(
+            cold_round::CHECK,
+            "round 1 of c was not cold",
+        ));
+        let text = RoundComparison::new("c", &[(1, &r1), (2, &r2)]).render();
+        assert!(
+            text.contains("WARNING    round 1 of c was not cold"),
             "{text}"
         );
     }

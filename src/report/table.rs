@@ -300,6 +300,9 @@ fn verdicts(s: &Summary) -> String {
             "WARNING    schedule lag p99 {p99:.2} ms > {LAG_WARN_MS} ms: the client, not the server, limited this run\n"
         ));
     }
+    if let Some(p) = &s.profile {
+        out.push_str(&format!("profile    {}\n", printable(&p.line())));
+    }
     for f in &s.validity {
         // Messages may quote the server (a model id, an error).
         out.push_str(&format!("WARNING    {}\n", printable(&f.message)));

@@ -103,6 +103,18 @@ pub struct RunContext {
     /// Set when the grace period after a signal ends: requests still in flight stop
     /// and are recorded as cancelled.
     pub abandon: Abandon,
+    /// Sees every measured request before it is sent and once it ended (a profiler
+    /// window); None for most runs.
+    pub watch: Option<Arc<dyn MeasuredWatch>>,
+}
+
+/// Watches a run's measured requests (not its warm-up) from the sending side.
+pub trait MeasuredWatch: Send + Sync {
+    /// Awaited before each measured request is sent: it may hold the request back
+    /// (until a profiler has started).
+    fn before(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// A measured request ended (whatever its outcome).
+    fn after(&self);
 }
 
 /// The end of a stopped run's grace period, for every request task at once (one clock
@@ -250,6 +262,10 @@ impl RunContext {
         if self.abandon.is_set() {
             return None;
         }
+        let watch = self.watch.as_deref().filter(|_| !how.warmup);
+        if let Some(w) = watch {
+            w.before().await;
+        }
         let (url, clock, stop) = (&self.url, &self.clock, self.abandon.wait());
         // A warm-up failure does not count towards --max-error-rate: the server may
         // still be cold, which is why there is a warm-up.
@@ -264,6 +280,9 @@ impl RunContext {
                 .execute_until(url, body, clock, &obs, stop)
                 .await
         };
+        if let Some(w) = watch {
+            w.after();
+        }
         let answer = (keep_answer && outcome.failure.is_none()).then(|| Answer {
             text: outcome.text.clone(),
             tokens: outcome.usage.and_then(|u| u.completion_tokens),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
+use super::profile::{Profiler, Profiling};
 use super::target::Target;
+use crate::clock::RunClock;
 use crate::console::printable;
 use crate::metrics::Summary;
 use crate::metrics::server::{RunningScrape, ServerMetrics, Source, energy, spec_decode};
@@ -18,12 +20,17 @@ pub struct AroundSpec<'a> {
     pub target: &'a Target,
     /// Every metrics source, the server's own first (`Target::metrics`).
     pub metrics: &'a [Source],
+    /// `--profile`: the profiler's routes.
+    pub profiler: Option<&'a Profiler>,
 }
 
 /// Watchers running while a run sends.
 pub struct Around {
     /// (source, its running scrape) for each source whose first scrape worked.
     scrapes: Vec<(String, RunningScrape)>,
+    profiling: Option<Profiling>,
+    /// The run's clock, once it started (times in results.json are on it).
+    clock: Option<RunClock>,
 }
 
 impl Around {
@@ -31,11 +38,28 @@ impl Around {
     pub fn start(spec: &AroundSpec<'_>) -> Around {
         Around {
             scrapes: start_scrapes(spec),
+            // Last: the profiler's start is the closest to the first request.
+            profiling: spec.profiler.map(|p| Profiling::start(p, spec.target)),
+            clock: None,
         }
+    }
+
+    /// What the schedule must tell of the run's measured requests (a profiler window).
+    pub fn watch(&self) -> Option<std::sync::Arc<dyn crate::schedule::MeasuredWatch>> {
+        self.profiling.as_ref()?.watch()
+    }
+
+    /// The run's clock, once sending is over.
+    pub fn set_clock(&mut self, clock: RunClock) {
+        self.clock = Some(clock);
     }
 
     /// Stop the watchers once the last request ended and add what they saw to `summary`.
     pub fn finish(self, target: &Target, label: &str, summary: &mut Summary) {
+        // First: a profiler left running slows the server down for anyone else.
+        if let Some(p) = self.profiling {
+            p.finish(target, self.clock, summary);
+        }
         let had_scrapes = !self.scrapes.is_empty();
         let (names, running): (Vec<String>, Vec<RunningScrape>) = self.scrapes.into_iter().unzip();
         let finished = target.rt.block_on(join_all(

@@ -4,11 +4,13 @@
 //! and show and save its results after every run ([`sinks`]).
 
 mod around;
+pub mod cache_reset;
 mod count_warning;
 mod inputs;
 mod model_check;
 mod outdir;
 pub mod planner;
+mod profile;
 pub mod repeat;
 mod runner;
 mod sinks;
@@ -137,6 +139,10 @@ pub fn run_session(
         ));
     }
     let metrics = target.metrics(&s.target)?;
+    let profiler = match &s.target.profile {
+        Some(p) => Some(profile::Profiler::new(&target, p)?),
+        None => None,
+    };
     let recorder = outdir::recorder(
         s.output.dir.as_deref(),
         &prior,
@@ -165,6 +171,7 @@ pub fn run_session(
         pick: &pick,
         recorder: &recorder,
         metrics: &metrics,
+        profiler: profiler.as_ref(),
         progress,
     });
     let tally = run_all(

@@ -13,8 +13,10 @@ use crate::clock::RunClock;
 use crate::console::printable;
 use crate::error::Error;
 use crate::feed::{ClosedStart, Feeder, OpenWarmup};
+use crate::metrics::cold_round;
 use crate::metrics::server::Source;
 use crate::metrics::steady::RunShape;
+use crate::metrics::validity::raise;
 use crate::metrics::{Summary, summarize};
 use crate::progress::{Live, Progress, ProgressMode};
 use crate::recorder::Recorder;
@@ -35,6 +37,8 @@ pub struct Stage<'a> {
     pub pick: &'a Pick,
     pub recorder: &'a Recorder,
     pub metrics: &'a [Source],
+    /// `--profile`: the profiler's routes.
+    pub profiler: Option<&'a super::profile::Profiler>,
     pub progress: ProgressMode,
 }
 
@@ -252,6 +256,12 @@ impl<'a> Runner<'a> {
             wait_for_start(at, stop);
         }
         target.shutdown.check()?;
+        let mut around = Around::start(&AroundSpec {
+            target,
+            metrics: s.metrics,
+            profiler: s.profiler,
+        });
+        let watch = around.watch();
         // The run's clock starts when its context is made: for open-loop runs, only once
         // the first requests are prepared; with --start-at, at that instant.
         let make_ctx = || -> Result<Arc<RunContext>, Error> {
@@ -275,12 +285,9 @@ impl<'a> Runner<'a> {
                 max_error_rate: s.settings.run.max_error_rate,
                 shutdown: target.shutdown.clone(),
                 abandon: Default::default(),
+                watch,
             }))
         };
-        let around = Around::start(&AroundSpec {
-            target,
-            metrics: s.metrics,
-        });
         // Sessions: the display counts requests, a session's mean turns each.
         let per = match &s.inputs.workload.source {
             PromptSource::Sessions(chat) => chat.spec.mean_turns(),
@@ -294,6 +301,7 @@ impl<'a> Runner<'a> {
             (expected_tokens as f64 * per).round() as u64,
         );
         let clock = self.send_by_load(feeder, plan, (upfront, count), warmup, make_ctx)?;
+        around.set_clock(clock);
         Ok((clock, around))
     }
 
@@ -394,6 +402,12 @@ impl<'a> Runner<'a> {
             .with_goodput(&data, output.slo.as_ref())
             .with_shape(&data, &shape);
         around.finish(s.target, &plan.label, &mut summary);
+        // Dual-round: a round 1 that found its prompts cached was not cold.
+        if let Some((level, 1)) = crate::report::rounds::level_of(&plan.mode, params)
+            && let Some(flag) = cold_round::check(data.samples(), &summary, &level)
+        {
+            raise(&mut summary.validity, flag);
+        }
         Ok(summary)
     }
 }

@@ -169,24 +169,18 @@ impl Target {
         self.rt.block_on(self.shutdown.unless_stopped(fut))
     }
 
-    /// Empty the server's prefix cache (a POST), warning loudly when it fails: a round
-    /// meant to start cold would then measure a warm cache.
-    pub fn reset_cache(&self, url: &str) {
-        let result = match reqwest::Url::parse(url) {
-            Ok(u) => {
-                // The key goes only where the benchmarked server is.
-                let with_key = same_origin(&u, &self.endpoint.root);
-                match self.block_unless_stopped(self.client.post_empty(&u, with_key)) {
-                    Ok(done) => done,
-                    // A signal: no run follows to warn about.
-                    Err(_) => return,
-                }
-            }
-            Err(e) => Err(format!("not a URL ({e})")),
+    /// Empty the server's prefix cache (`cache_reset`: a preset or a URL), warning
+    /// loudly when it fails: a round meant to start cold would then measure a warm cache.
+    pub fn reset_cache(&self, given: &str) {
+        let reset = super::cache_reset::reset(&self.client, &self.endpoint.server_root, given);
+        let result = match self.block_unless_stopped(reset) {
+            Ok(done) => done,
+            // A signal: no run follows to warn about.
+            Err(_) => return,
         };
         if let Err(e) = result {
             errln!(
-                "WARNING: the cache reset at {url} failed ({}); the next round may start with a warm cache",
+                "WARNING: the cache reset ({given}) failed: {}; the next round may start with a warm cache",
                 printable(&e)
             );
         }

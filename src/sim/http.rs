@@ -35,6 +35,11 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         // vLLM's and SGLang's prefix-cache resets, for cache studies (dual-round).
         .route("/reset_prefix_cache", post(reset_cache))
         .route("/flush_cache", post(reset_cache))
+        // Profiler routes (vLLM, SGLang) and llama.cpp's slots (`profile.rs`).
+        .route("/start_profile", post(super::profile::start_profile))
+        .route("/stop_profile", post(super::profile::stop_profile))
+        .route("/slots", get(super::profile::slots))
+        .route("/slots/{id}", post(super::profile::slot_action))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/responses", post(super::responses::responses))

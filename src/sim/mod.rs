@@ -20,6 +20,7 @@ mod images;
 mod kv;
 mod lora;
 mod metrics;
+mod profile;
 mod reasoning;
 mod responses;
 mod sched;
@@ -59,6 +60,7 @@ pub use engine::EngineConfig;
 pub use faults::{FaultConfig, FaultCounts, FaultKind, FaultSpec};
 pub use images::DEFAULT_IMAGE_TOKENS;
 pub use lora::{LoraModule, check_served};
+pub use profile::{ProfileAction, ProfileCall};
 pub use reasoning::{ReasoningField, ReasoningTokens};
 pub use spec::{MAX_SPEC_TOKENS, SpecDecoding};
 
@@ -114,6 +116,10 @@ pub struct SimConfig {
     /// Close the connection right after each streamed response, without
     /// `Connection: close`, as llama.cpp's server does.
     pub close_after_stream: bool,
+    /// How long each `/start_profile` and `/stop_profile` call takes, ms.
+    pub profile_delay_ms: f64,
+    /// llama.cpp-style slots `/slots` lists; erasing all empties the prefix cache.
+    pub slots: u32,
 }
 
 impl Default for SimConfig {
@@ -149,6 +155,8 @@ impl SimConfig {
             dcgm: None,
             timings: false,
             close_after_stream: false,
+            profile_delay_ms: 0.0,
+            slots: 4,
         }
     }
 }
@@ -205,6 +213,8 @@ struct Shared {
     reset_cache: std::sync::atomic::AtomicBool,
     /// The DCGM-style exporter's meter (`SimConfig::dcgm`).
     dcgm: Option<Arc<dcgm::Exporter>>,
+    /// Profiler calls and erased slots (`profile.rs`).
+    profile: profile::Log,
 }
 
 impl Shared {
@@ -243,6 +253,7 @@ impl Shared {
             engine: engine_tx,
             reset_cache: std::sync::atomic::AtomicBool::new(false),
             dcgm,
+            profile: profile::Log::default(),
         });
         Ok((shared, engine))
     }
@@ -403,6 +414,11 @@ impl SimServer {
     /// Each simulated GPU's energy counter, in J (the exporter's own integral).
     pub fn dcgm_energy_j(&self) -> Option<f64> {
         self.shared.dcgm.as_ref().map(|d| d.energy_j())
+    }
+
+    /// The calls to `/start_profile` and `/stop_profile` so far, in order.
+    pub fn profile_calls(&self) -> Vec<ProfileCall> {
+        self.shared.profile.calls()
     }
 }
 

@@ -16,6 +16,7 @@ mod models;
 mod outdir;
 mod phases;
 mod pipes;
+mod profile;
 mod responses;
 mod sessions;
 mod signals;
