@@ -138,6 +138,9 @@ pub struct RequestRecord {
     pub inputs: Option<u32>,
     /// Session, turn and model, when the workload set them.
     pub tag: RequestTag,
+    /// The request's `max_tokens` when it was sent with `ignore_eos`: the output length
+    /// it should reach (the `ignore_eos` check); written only then.
+    pub expected_output_tokens: Option<u32>,
 }
 
 #[cfg(test)]
@@ -174,6 +177,7 @@ impl RequestRecord {
             warmup: false,
             inputs: None,
             tag: RequestTag::default(),
+            expected_output_tokens: None,
         }
     }
 }
@@ -247,6 +251,9 @@ impl RequestRecord {
             let _ = write!(out, ",\"inputs\":{n}");
         }
         write_tag(out, &self.tag);
+        if let Some(n) = self.expected_output_tokens {
+            let _ = write!(out, ",\"expected_output_tokens\":{n}");
+        }
         out.push_str("}\n");
     }
 
@@ -322,6 +329,7 @@ impl RequestRecord {
                 turn: raw.turn,
                 model: raw.model.map(Arc::from),
             },
+            expected_output_tokens: raw.expected_output_tokens,
         })
     }
 }
@@ -359,6 +367,8 @@ struct RawRecord {
     turn: Option<u32>,
     #[serde(default)]
     model: Option<String>,
+    #[serde(default)]
+    expected_output_tokens: Option<u32>,
     #[serde(flatten)]
     phases: RawPhases,
 }

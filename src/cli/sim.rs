@@ -78,6 +78,10 @@ pub struct SimModelArgs {
     /// input_image), reported in usage.prompt_tokens [default: 576]
     #[arg(long, value_name = "N")]
     pub image_tokens: Option<u32>,
+    /// Do not honour "ignore_eos": outputs stop at a natural end drawn from the seed and
+    /// the prompt, as on a server that ignores the field (servescope flags the run)
+    #[arg(long)]
+    pub ignore_ignore_eos: bool,
     /// Prefill cost per prompt token, ms [default: 0.033 for the engine, 0.04 with --ideal]
     #[arg(long, value_name = "MS", value_parser = ms)]
     pub prefill_ms_per_token: Option<f64>,
@@ -280,6 +284,7 @@ impl SimModelArgs {
         crate::sim::check_served(&cfg)?;
         cfg.tokens_per_chunk = self.tokens_per_chunk.unwrap_or(cfg.tokens_per_chunk);
         cfg.role_chunk &= !self.no_role_chunk;
+        cfg.ignore_ignore_eos |= self.ignore_ignore_eos;
         cfg.seed = self.seed.unwrap_or(cfg.seed);
         if let Some(p) = self.tool_call_share {
             cfg.tool_call_share = p;

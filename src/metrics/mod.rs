@@ -3,11 +3,13 @@
 pub mod by_model;
 pub mod by_turn;
 pub mod catalogue;
+pub mod client_use;
 pub mod confidence;
 pub mod embeddings;
 pub mod ordered_map;
 pub mod phases;
 pub mod prometheus;
+pub mod run_checks;
 pub mod server;
 pub mod server_saved;
 pub mod slices;

@@ -47,6 +47,8 @@ pub struct Sample {
     pub phase: PhaseFacts,
     /// Embeddings: the inputs the request carried.
     pub inputs: Option<u32>,
+    /// The output it should reach (`ignore_eos` with `max_tokens`), when known.
+    pub expected_output: Option<u32>,
 }
 
 impl Sample {
@@ -156,6 +158,7 @@ impl RunData {
             retries: r.retries,
             phase: PhaseFacts::of(r),
             inputs: r.inputs,
+            expected_output: r.expected_output_tokens,
         });
     }
 
@@ -272,6 +275,8 @@ pub struct Summary {
     pub by_model: Option<Vec<ModelRow>>,
     /// Reasons to doubt this run's figures (`validity.rs`); empty when none was found.
     pub validity: Vec<super::validity::Flag>,
+    /// The client's own CPU use over the run (`client_use.rs`), when it was measured.
+    pub client: Option<super::client_use::ClientUse>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -330,7 +335,9 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         sessions: super::by_turn::sessions(&data.samples, &data.tags),
         by_model: super::by_model::by_model(&data.samples, &data.tags, duration_s),
         validity: Vec::new(),
+        client: None,
     }
+    .with_run_checks(&data.samples)
 }
 
 /// Per-user tok/s of the successful requests that have one.

@@ -80,6 +80,9 @@ pub(super) struct SummaryJson {
     /// Reasons to doubt the run's figures; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     validity: Vec<Flag>,
+    /// The client's own CPU over the run, when it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client: Option<super::client_use::ClientUse>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -229,6 +232,7 @@ impl From<Summary> for SummaryJson {
             sessions: s.sessions,
             by_model: s.by_model,
             validity: s.validity,
+            client: s.client,
         }
     }
 }
@@ -288,7 +292,7 @@ impl From<SummaryJson> for Summary {
             }
         }
         let t = j.tokens;
-        Summary {
+        let mut s = Summary {
             total: j.requests.total,
             succeeded: j.requests.succeeded,
             retried: j.requests.retried,
@@ -356,6 +360,10 @@ impl From<SummaryJson> for Summary {
             sessions: j.sessions,
             by_model: j.by_model,
             validity: j.validity,
-        }
+            client: j.client,
+        };
+        // A file written before the schedule lag was a flag still shows it.
+        s.raise_summary_checks();
+        s
     }
 }

@@ -166,6 +166,14 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
                 .with_shape(&d, &shape);
             // Server metrics cannot be recomputed from the records: keep them.
             summary.server_metrics = meta.and_then(|m| m.summary.server_metrics.clone());
+            // Nor can what the live process saw of itself (its CPU, its limits) and the
+            // flags raised from it; those the records give again are said once.
+            if let Some(m) = meta {
+                summary.client = m.summary.client.clone();
+                for f in &m.summary.validity {
+                    crate::metrics::validity::raise(&mut summary.validity, f.clone());
+                }
+            }
             let mut saved = SavedRun {
                 mode,
                 params,

@@ -103,6 +103,9 @@ pub struct RunContext {
     /// Set when the grace period after a signal ends: requests still in flight stop
     /// and are recorded as cancelled.
     pub abandon: Abandon,
+    /// Requests ask for `ignore_eos`: records keep their `max_tokens` as the output
+    /// they should reach (the run's `ignore_eos` check).
+    pub ignore_eos: bool,
 }
 
 /// The end of a stopped run's grace period, for every request task at once (one clock
@@ -214,6 +217,8 @@ pub struct Sending {
     pub warmup: bool,
     /// Session, turn and model, for the record.
     pub tag: crate::record::RequestTag,
+    /// The request's `max_tokens`.
+    pub max_tokens: Option<u32>,
 }
 
 impl RunContext {
@@ -230,6 +235,7 @@ impl RunContext {
         let how = Sending {
             warmup,
             tag: req.tag.clone(),
+            max_tokens: Some(req.max_tokens),
             ..Sending::default()
         };
         self.send_body(req.id, body, req.input_tokens, how, false)
@@ -277,6 +283,7 @@ impl RunContext {
             outcome,
             warmup: how.warmup,
             tag: how.tag,
+            expected_output_tokens: how.max_tokens.filter(|_| self.ignore_eos),
         });
         answer
     }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::client_meter::ClientWatch;
 use super::target::Target;
 use crate::console::printable;
 use crate::metrics::Summary;
@@ -15,23 +16,36 @@ use crate::shutdown::Shutdown;
 pub struct AroundSpec<'a> {
     pub target: &'a Target,
     pub metrics: Option<&'a (Scraper, MetricsSpec)>,
+    /// The connections the run's load holds at most, when it fixes them.
+    pub connections: Option<u64>,
 }
 
 /// Watchers running while a run sends.
 pub struct Around {
     scrape: Option<RunningScrape>,
+    /// The client's own use: its CPU meter (until `sending_over`) and its limits.
+    client: ClientWatch,
 }
 
 impl Around {
     /// Start every watcher the session asked for, right before the run's first request.
     pub fn start(spec: &AroundSpec<'_>) -> Around {
         Around {
+            client: ClientWatch::start(spec),
             scrape: start_scrape(spec),
         }
     }
 
+    /// The last request ended: stop what measures the sending alone (not the summary's
+    /// own computing).
+    pub fn sending_over(&mut self) {
+        self.client.stop();
+    }
+
     /// Stop the watchers once the last request ended and add what they saw to `summary`.
-    pub fn finish(self, target: &Target, label: &str, summary: &mut Summary) {
+    pub fn finish(mut self, target: &Target, label: &str, summary: &mut Summary) {
+        self.client.stop();
+        self.client.judge(target, summary);
         if let Some(running) = self.scrape {
             match target.rt.block_on(finish_scrape(running, &target.shutdown)) {
                 Ok(m) => summary.server_metrics = Some(m.to_saved(&summary.percentiles)),

@@ -4,6 +4,7 @@
 //! and show and save its results after every run ([`sinks`]).
 
 mod around;
+mod client_meter;
 mod count_warning;
 mod inputs;
 mod model_check;

@@ -275,11 +275,18 @@ impl<'a> Runner<'a> {
                 max_error_rate: s.settings.run.max_error_rate,
                 shutdown: target.shutdown.clone(),
                 abandon: Default::default(),
+                ignore_eos: target.body.ignore_eos
+                    && target.endpoint.api != crate::client::openai::Api::Embeddings,
             }))
         };
         let around = Around::start(&AroundSpec {
             target,
             metrics: s.metrics,
+            connections: super::client_meter::planned_connections(
+                &plan.load,
+                count + warm_count,
+                shard,
+            ),
         });
         // Sessions: the display counts requests, a session's mean turns each.
         let per = match &s.inputs.workload.source {
@@ -380,8 +387,9 @@ impl<'a> Runner<'a> {
         &self,
         plan: &RunPlan,
         params: &RunParams,
-        around: Around,
+        mut around: Around,
     ) -> Result<Summary, Error> {
+        around.sending_over();
         let s = &self.stage;
         let output = &s.settings.output;
         let data = s.recorder.handle().end_run().map_err(Error::Output)?;

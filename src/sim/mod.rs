@@ -96,6 +96,9 @@ pub struct SimConfig {
     /// Prompt tokens each image content part costs (chat `image_url`, Responses
     /// `input_image`), reported in `usage.prompt_tokens`.
     pub image_tokens: u32,
+    /// Answer as if `ignore_eos` were not asked for: outputs stop at the natural end
+    /// drawn from the seed, as on a server that does not honour the field.
+    pub ignore_ignore_eos: bool,
 }
 
 impl Default for SimConfig {
@@ -127,6 +130,7 @@ impl SimConfig {
             embedding_dim: embeddings::DEFAULT_DIM,
             lora_modules: Vec::new(),
             image_tokens: DEFAULT_IMAGE_TOKENS,
+            ignore_ignore_eos: false,
         }
     }
 }
