@@ -26,3 +26,4 @@ pub mod slices;
 pub mod svg;
 pub mod table;
 pub mod timelines;
+mod validity_html;
