@@ -13,9 +13,9 @@
 //! off by any real factor, such as a halved TPOT; a quiet machine stays within 2 %, a
 //! 2-core machine busy with four compilers moved the ITL p90 by up to 50 % and a minimum
 //! E2E by 600 ms), 50 % for the extremes (p99, min, max, std), which one scheduling stall
-//! can move. Schedule lag is excluded, and so are the warnings
-//! printed when it or the client's CPU share is high: they are how late and how busy
-//! this machine was, not a property of the workload. The per-user speed (added after the refactor, its lines
+//! can move. Schedule lag is excluded, and so are the warnings printed when it or the
+//! client's CPU share is high: they are how late and how busy this machine was, not a
+//! property of the workload. The per-user speed (added after the refactor, its lines
 //! inserted into the golden files) is made of TTFT, E2E and token counts compared
 //! already: only its request count is compared.
 
