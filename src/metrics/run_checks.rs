@@ -22,6 +22,10 @@ pub const EARLY_STOP_SHARE: f64 = 0.9;
 /// do not flag a run.
 pub const EARLY_STOPS_FLAGGED: f64 = 0.5;
 
+/// The checks the records give again (`report`, `merge` recompute them); any other
+/// flag is what a live process saw of itself and must be carried over.
+pub const FROM_RECORDS: [&str; 3] = ["schedule_lag", "queue_wait", "ignore_eos"];
+
 impl Summary {
     /// Add the flags of every check the records allow.
     pub(super) fn with_run_checks(mut self, samples: &[Sample]) -> Summary {

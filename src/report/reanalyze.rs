@@ -11,6 +11,7 @@ use super::repeats::{repeat_levels, to_docs};
 use super::results::{SavedRun, write_results_json, write_summary_csv};
 use super::table::render_saved;
 use crate::error::Error;
+use crate::metrics::run_checks::FROM_RECORDS;
 use crate::metrics::slo::Slo;
 use crate::metrics::steady::RunShape;
 use crate::metrics::{RunData, Summary, summarize};
@@ -170,7 +171,8 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
             // flags raised from it; those the records give again are said once.
             if let Some(m) = meta {
                 summary.client = m.summary.client.clone();
-                for f in &m.summary.validity {
+                let live = m.summary.validity.iter();
+                for f in live.filter(|f| !FROM_RECORDS.contains(&f.check.as_str())) {
                     crate::metrics::validity::raise(&mut summary.validity, f.clone());
                 }
             }

@@ -275,8 +275,7 @@ impl<'a> Runner<'a> {
                 max_error_rate: s.settings.run.max_error_rate,
                 shutdown: target.shutdown.clone(),
                 abandon: Default::default(),
-                ignore_eos: target.body.ignore_eos
-                    && target.endpoint.api != crate::client::openai::Api::Embeddings,
+                ignore_eos: target.body.asks_exact_lengths(),
             }))
         };
         let around = Around::start(&AroundSpec {

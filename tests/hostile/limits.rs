@@ -102,6 +102,19 @@ fn an_honouring_simulator_is_not_flagged_and_the_client_use_is_saved() {
     let share = client["cpu_share"].as_f64().unwrap();
     assert!((0.0..=1.5).contains(&share), "{client}");
     assert!(client["wall_s"].as_f64().unwrap() > 0.0, "{client}");
+
+    // `report` keeps what the live process saw of itself: the records cannot give it.
+    let file = dir.path().join("results.json");
+    let mut doc = results(dir.path());
+    doc["runs"][0]["summary"]["validity"] =
+        serde_json::json!([{"check": "client_cpu", "message": "the client was busy 97%"}]);
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let Ok(servescope::Outcome::Report(runs)) = servescope::run_args(["servescope", "report", d])
+    else {
+        panic!("report failed")
+    };
+    assert_eq!(checks(&runs[0].summary), ["client_cpu"]);
+    assert!(runs[0].summary.client.is_some());
 }
 
 #[test]
@@ -124,6 +137,12 @@ fn a_server_that_stops_early_is_flagged_unless_ignore_eos_was_not_asked_for() {
             .iter()
             .all(|r| r.get("expected_output_tokens").is_none())
     );
+    // Stop sequences end outputs early with ignore_eos too: nothing to judge.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let more = ["--endpoint", &url, "--extra-body", r#"{"stop":["."]}"#];
+    let s = &session(&closed_loop(d, &more)).runs[0].1;
+    assert!(s.validity.is_empty(), "{:?}", s.validity);
 }
 
 #[test]
