@@ -50,8 +50,13 @@ fn readme_first_command_prints_and_saves_what_it_did_before_the_refactor() {
         })
         .flat_map(|l| [l, "\n"])
         .collect();
-    let csv =
-        common::csv_without_steady(&std::fs::read_to_string(out.join("summary.csv")).unwrap());
+    // The client's CPU figures (issue 17) are this machine's, and newer than the files.
+    let csv: String =
+        common::csv_without_steady(&std::fs::read_to_string(out.join("summary.csv")).unwrap())
+            .lines()
+            .filter(|l| !l.starts_with("client."))
+            .flat_map(|l| [l, "\n"])
+            .collect();
     let problems: Vec<String> = compare_table(TABLE, &stdout)
         .into_iter()
         .chain(compare_csv(CSV, &csv))
