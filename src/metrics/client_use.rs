@@ -33,10 +33,15 @@ pub struct ClientUse {
 }
 
 impl ClientUse {
+    /// Figures rounded to µs (the share to 1e-6): serde_json's default parsing may read
+    /// a full-precision float back 1 ULP off, and `report` must find the saved figures
+    /// exactly (short decimals parse exactly).
     pub fn new(cpu_s: f64, wall_s: f64, cores: u32) -> ClientUse {
+        let micro = |v: f64| (v * 1e6).round() / 1e6;
+        let (cpu_s, wall_s) = (micro(cpu_s), micro(wall_s));
         let cores = cores.max(1);
         let cpu_share = if wall_s > 0.0 {
-            cpu_s / (wall_s * f64::from(cores))
+            micro(cpu_s / (wall_s * f64::from(cores)))
         } else {
             0.0
         };

@@ -70,3 +70,21 @@ fn too_few_local_ports_for_the_connections_is_flagged() {
     // Unknown limits flag nothing.
     assert!(connection_flags(1 << 30, 2, &ConnLimits::default()).is_empty());
 }
+
+#[test]
+fn figures_read_back_from_results_json_are_the_figures_saved() {
+    // serde_json's default float parsing may be 1 ULP off a full-precision value, and
+    // `report` must give the live summary again: the figures are rounded to µs.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..20_000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let cpu = (x >> 11) as f64 / (1u64 << 53) as f64 * 7.0;
+        let wall = cpu + ((x >> 3) & 0xffff) as f64 / 997.0;
+        let c = ClientUse::new(cpu, wall, 2);
+        let text = serde_json::to_string(&c).unwrap();
+        let back: ClientUse = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, c, "{text}");
+    }
+}
