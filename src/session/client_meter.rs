@@ -70,21 +70,23 @@ pub struct Threads(Arc<Mutex<Vec<u32>>>);
 impl Threads {
     /// Called on each new thread of the runtime.
     pub fn register_current(&self) {
+        // A reused id (a thread ended, a new one got its number) is counted once.
         if let Some(tid) = current_tid()
             && let Ok(mut v) = self.0.lock()
+            && !v.contains(&tid)
         {
             v.push(tid);
         }
     }
 
     /// CPU seconds of the registered threads still alive (a blocking-pool thread that
-    /// ended took its time with it: a slight undercount, never an overcount).
+    /// ended took its time with it: a slight undercount, never an overcount). Ended
+    /// threads leave the list, so a long session's list stays the runtime's size.
     fn cpu_s(&self) -> Option<f64> {
-        let tids = self.0.lock().ok()?.clone();
-        if tids.is_empty() {
-            return None;
-        }
-        Some(tids.iter().filter_map(|&t| thread_cpu_s(t)).sum())
+        let mut tids = self.0.lock().ok()?;
+        let mut total = 0.0;
+        tids.retain(|&t| thread_cpu_s(t).map(|s| total += s).is_some());
+        (!tids.is_empty()).then_some(total)
     }
 }
 

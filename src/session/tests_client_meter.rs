@@ -51,3 +51,23 @@ fn the_open_file_limit_is_raised_to_the_hard_one() {
     assert_eq!(soft, hard.min(1 << 20));
     assert!(limits.ports.is_some_and(|p| p > 0));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ended_threads_leave_the_list_and_a_thread_registers_once() {
+    let threads = Threads::default();
+    threads.register_current();
+    threads.register_current();
+    let reg = threads.clone();
+    std::thread::spawn(move || reg.register_current())
+        .join()
+        .unwrap();
+    assert_eq!(threads.0.lock().unwrap().len(), 2);
+    // Joined, the thread may linger in /proc for a moment while the kernel reaps it.
+    let t0 = std::time::Instant::now();
+    while threads.cpu_s().is_some() && threads.0.lock().unwrap().len() > 1 {
+        assert!(t0.elapsed().as_secs() < 5, "the ended thread stays listed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(threads.0.lock().unwrap().len(), 1);
+}
