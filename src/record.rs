@@ -142,6 +142,9 @@ pub struct RequestRecord {
     /// What the server said of its own timings (llama.cpp's `timings`); written only
     /// when it did.
     pub server_timings: Option<ServerTimings>,
+    /// The request's `max_tokens` when it was sent with `ignore_eos`: the output length
+    /// it should reach (the `ignore_eos` check); written only then.
+    pub expected_output_tokens: Option<u32>,
 }
 
 #[cfg(test)]
@@ -179,6 +182,7 @@ impl RequestRecord {
             inputs: None,
             tag: RequestTag::default(),
             server_timings: None,
+            expected_output_tokens: None,
         }
     }
 }
@@ -254,6 +258,9 @@ impl RequestRecord {
         write_tag(out, &self.tag);
         if let Some(t) = &self.server_timings {
             t.write_json_member(out);
+        }
+        if let Some(n) = self.expected_output_tokens {
+            let _ = write!(out, ",\"expected_output_tokens\":{n}");
         }
         out.push_str("}\n");
     }
@@ -331,6 +338,7 @@ impl RequestRecord {
                 model: raw.model.map(Arc::from),
             },
             server_timings: raw.server_timings,
+            expected_output_tokens: raw.expected_output_tokens,
         })
     }
 }
@@ -370,6 +378,7 @@ struct RawRecord {
     model: Option<String>,
     #[serde(default)]
     server_timings: Option<ServerTimings>,
+    expected_output_tokens: Option<u32>,
     #[serde(flatten)]
     phases: RawPhases,
 }

@@ -29,6 +29,8 @@ pub struct Finished {
     pub warmup: bool,
     /// Session, turn and model of the request (the workload's `PreparedRequest::tag`).
     pub tag: crate::record::RequestTag,
+    /// Its `max_tokens` when sent with `ignore_eos` (the record's field).
+    pub expected_output_tokens: Option<u32>,
 }
 
 enum Msg {
@@ -278,6 +280,7 @@ fn to_record(f: Finished, text_tokens: Option<u32>) -> RequestRecord {
         warmup: f.warmup,
         tag: f.tag,
         server_timings: o.server_timings.map(|t| *t),
+        expected_output_tokens: f.expected_output_tokens,
     }
 }
 
@@ -310,6 +313,7 @@ mod tests {
             },
             warmup: false,
             tag: Default::default(),
+            expected_output_tokens: None,
         }
     }
 

@@ -225,6 +225,8 @@ pub struct TargetSettings {
     pub sim_reasoning_tokens: Option<crate::sim::ReasoningTokens>,
     /// `--sim-image-tokens`: the built-in simulator's prompt tokens per image.
     pub sim_image_tokens: Option<u32>,
+    /// `--sim-ignore-ignore-eos`: the built-in simulator does not honour `ignore_eos`.
+    pub sim_ignore_ignore_eos: bool,
 }
 
 /// `--profile`: which routes start and stop the profiler, and over what.

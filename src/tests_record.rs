@@ -24,6 +24,7 @@ fn sample() -> RequestRecord {
         inputs: None,
         tag: RequestTag::default(),
         server_timings: None,
+        expected_output_tokens: None,
     }
 }
 
@@ -58,6 +59,25 @@ fn embeddings_inputs_are_written_only_when_set_and_round_trip() {
     line.clear();
     r.write_json_line(&mut line);
     assert!(line.ends_with(",\"inputs\":16}\n"), "{line}");
+    assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
+}
+
+#[test]
+fn expected_output_is_written_only_when_set_and_round_trips() {
+    let mut r = sample();
+    let mut line = String::new();
+    r.write_json_line(&mut line);
+    assert!(
+        !line.contains("expected_output"),
+        "omitted without ignore_eos: {line}"
+    );
+    r.expected_output_tokens = Some(256);
+    line.clear();
+    r.write_json_line(&mut line);
+    assert!(
+        line.ends_with(",\"expected_output_tokens\":256}\n"),
+        "{line}"
+    );
     assert_eq!(RequestRecord::parse_json_line(&line).unwrap(), r);
 }
 

@@ -406,6 +406,60 @@ fn open_loop_dual_round_and_server_metrics_render() {
     );
 }
 
+/// A run that may not measure what was meant says so at the top of its report, its
+/// messages escaped (they may quote the server); a dual-round page shows each round's.
+#[test]
+fn validity_flags_are_a_visible_escaped_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (results, page) = (dir.path().join("dual"), dir.path().join("dual.html"));
+    run(&[
+        "dual-round",
+        "--concurrency",
+        "2",
+        "--num-requests",
+        "6",
+        "--input-len",
+        "64",
+        "--output-len",
+        "64",
+        "--sim-ignore-ignore-eos",
+        "--output-dir",
+        s(&results),
+        "--html",
+        s(&page),
+        "--quiet",
+    ])
+    .unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("rounds compared"), "the dual-round section");
+    assert_eq!(
+        html.matches("<div class=\"validity\">").count(),
+        2,
+        "one block per round"
+    );
+    assert!(html.contains("<code>ignore_eos</code> the server stopped early"));
+
+    // A flag quoting a hostile server: markup escaped, control characters shown.
+    let file = results.join("results.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    doc["runs"][0]["summary"]["validity"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"check": "test", "message": "model <img src=x onerror=alert(1)> \u{1b}[2J"}));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let page = dir.path().join("hostile.html");
+    run(&["report", s(&results), "--html", s(&page)]).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("<img src=x"), "markup escaped");
+    assert!(html.contains("model &lt;img src=x onerror=alert(1)&gt;"));
+    assert!(
+        !html.contains('\u{1b}'),
+        "control characters shown, not sent"
+    );
+    let Some(chromium) = browser() else { return };
+    render(&chromium, &page).check();
+}
+
 #[test]
 fn merged_and_compared_results_render() {
     let server = sim();

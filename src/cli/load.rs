@@ -228,6 +228,10 @@ pub struct LoadArgs {
     /// tokens (LO:HI: drawn per request), as `servescope sim --reasoning-tokens`
     #[arg(long, value_name = "N|LO:HI", value_parser = crate::sim::ReasoningTokens::parse)]
     pub sim_reasoning_tokens: Option<crate::sim::ReasoningTokens>,
+    /// Without --endpoint: the built-in simulator does not honour "ignore_eos", as
+    /// `servescope sim --ignore-ignore-eos`
+    #[arg(long)]
+    pub sim_ignore_ignore_eos: bool,
     /// Model name to request [default: the first id of GET /v1/models]. Several, comma
     /// separated (a,b: models, or LoRA adapters served under one base), mix them: each
     /// request goes to one, drawn from --seed (see --model-weights)

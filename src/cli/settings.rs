@@ -123,6 +123,11 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             "--sim-reasoning-tokens sets the built-in simulator, which --endpoint replaces: give one of them".into(),
         ));
     }
+    if a.sim_ignore_ignore_eos && a.endpoint.is_some() {
+        return Err(Error::Input(
+            "--sim-ignore-ignore-eos sets the built-in simulator, which --endpoint replaces: give one of them".into(),
+        ));
+    }
     Ok(SessionSettings {
         target: TargetSettings {
             endpoint: a.endpoint,
@@ -141,6 +146,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             profile: super::profile::profile(&a.profile)?,
             sim_reasoning_tokens: a.sim_reasoning_tokens,
             sim_image_tokens: a.sim_image_tokens,
+            sim_ignore_ignore_eos: a.sim_ignore_ignore_eos,
         },
         workload: WorkloadSettings {
             tokenizer: a.tokenizer,

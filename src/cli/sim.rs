@@ -147,6 +147,10 @@ pub struct SimModelArgs {
     /// one empties the prefix cache [default: 4]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub slots: Option<u32>,
+    /// Do not honour "ignore_eos": outputs stop at a natural end drawn from the seed and
+    /// the prompt, as on a server that ignores the field (servescope flags the run)
+    #[arg(long)]
+    pub ignore_ignore_eos: bool,
     /// Prefill cost per prompt token, ms [default: 0.033 for the engine, 0.04 with --ideal]
     #[arg(long, value_name = "MS", value_parser = ms)]
     pub prefill_ms_per_token: Option<f64>,
@@ -351,6 +355,7 @@ impl SimModelArgs {
         cfg.role_chunk &= !self.no_role_chunk;
         cfg.timings |= self.timings;
         cfg.close_after_stream |= self.close_after_stream;
+        cfg.ignore_ignore_eos |= self.ignore_ignore_eos;
         cfg.seed = self.seed.unwrap_or(cfg.seed);
         if let Some(p) = self.tool_call_share {
             cfg.tool_call_share = p;

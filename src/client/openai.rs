@@ -59,6 +59,25 @@ pub struct BodyOptions {
     pub batch_inputs: u32,
 }
 
+impl BodyOptions {
+    /// Every request asks for exactly its `max_tokens` of output (the `ignore_eos`
+    /// check): `ignore_eos` is sent, and `--extra-body` overrides neither it, nor the
+    /// length, nor adds stop sequences (which end outputs early with `ignore_eos` too).
+    pub fn asks_exact_lengths(&self) -> bool {
+        const OVERRIDES: [&str; 6] = [
+            "ignore_eos",
+            "max_tokens",
+            "max_completion_tokens",
+            "max_output_tokens",
+            "stop",
+            "stop_token_ids",
+        ];
+        self.ignore_eos
+            && self.api != Api::Embeddings
+            && !OVERRIDES.iter().any(|k| self.extra.contains_key(*k))
+    }
+}
+
 impl EncodeBody for BodyOptions {
     fn encode(&self, prompt: PromptBody<'_>, max_tokens: u32) -> Bytes {
         Bytes::from(build_body(self, prompt, max_tokens))

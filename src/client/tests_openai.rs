@@ -130,6 +130,30 @@ fn body_has_required_fields_and_extra_body_wins() {
     assert!(b.get("ignore_eos").is_none());
 }
 
+#[test]
+fn exact_lengths_are_asked_unless_extra_body_overrides_them() {
+    let opts = |api, ignore_eos, extra: &[&str]| BodyOptions {
+        api,
+        model: "m".into(),
+        ignore_eos,
+        extra: extra
+            .iter()
+            .map(|k| (k.to_string(), json!(false)))
+            .collect(),
+        tools: Default::default(),
+        batch_inputs: 1,
+    };
+    assert!(opts(Api::Chat, true, &["top_k"]).asks_exact_lengths());
+    assert!(!opts(Api::Chat, false, &[]).asks_exact_lengths());
+    assert!(!opts(Api::Embeddings, true, &[]).asks_exact_lengths());
+    for k in ["ignore_eos", "max_tokens", "stop"] {
+        assert!(
+            !opts(Api::Completions, true, &[k]).asks_exact_lengths(),
+            "{k}"
+        );
+    }
+}
+
 /// Chunks as real servers send them must take the fast path (and agree with serde).
 #[test]
 fn real_server_chunks_take_the_fast_path() {

@@ -3,6 +3,7 @@
 pub mod by_model;
 pub mod by_turn;
 pub mod catalogue;
+pub mod client_use;
 pub mod cold_round;
 pub mod confidence;
 pub mod embeddings;
@@ -10,6 +11,7 @@ pub mod ordered_map;
 pub mod phases;
 pub mod profile_record;
 pub mod prometheus;
+pub mod run_checks;
 pub mod server;
 pub mod server_saved;
 pub mod server_timing;

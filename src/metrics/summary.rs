@@ -47,6 +47,8 @@ pub struct Sample {
     pub phase: PhaseFacts,
     /// Embeddings: the inputs the request carried.
     pub inputs: Option<u32>,
+    /// The output it should reach (`ignore_eos` with `max_tokens`), when known.
+    pub expected_output: Option<u32>,
 }
 
 impl Sample {
@@ -160,6 +162,7 @@ impl RunData {
             retries: r.retries,
             phase: PhaseFacts::of(r),
             inputs: r.inputs,
+            expected_output: r.expected_output_tokens,
         });
     }
 
@@ -288,6 +291,8 @@ pub struct Summary {
     pub server_timings: Option<super::server_timing::ServerTimingSummary>,
     /// `--profile`: the profiler's calls around the run (`profile_record.rs`).
     pub profile: Option<super::profile_record::ProfileRecord>,
+    /// The client's own CPU use over the run (`client_use.rs`), when it was measured.
+    pub client: Option<super::client_use::ClientUse>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -353,7 +358,9 @@ pub fn summarize(data: &RunData, extra_percentiles: &[f64]) -> Summary {
         validity,
         server_timings,
         profile: None,
+        client: None,
     }
+    .with_run_checks(&data.samples)
 }
 
 /// Per-user tok/s of the successful requests that have one.

@@ -98,6 +98,9 @@ pub(super) struct SummaryJson {
     /// `--profile`: the profiler's calls; absent when the run was not profiled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     profile: Option<super::profile_record::ProfileRecord>,
+    /// The client's own CPU over the run, when it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client: Option<super::client_use::ClientUse>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -255,6 +258,7 @@ impl From<Summary> for SummaryJson {
                 .as_ref()
                 .map(|t| ServerTimingsJson::write(t, p)),
             profile: s.profile,
+            client: s.client,
         }
     }
 }
@@ -314,7 +318,7 @@ impl From<SummaryJson> for Summary {
             }
         }
         let t = j.tokens;
-        Summary {
+        let mut s = Summary {
             total: j.requests.total,
             succeeded: j.requests.succeeded,
             retried: j.requests.retried,
@@ -387,6 +391,10 @@ impl From<SummaryJson> for Summary {
             energy: j.energy,
             server_timings: j.server_timings.map(ServerTimingsJson::read),
             profile: j.profile,
-        }
+            client: j.client,
+        };
+        // A file written before the schedule lag was a flag still shows it.
+        s.raise_summary_checks();
+        s
     }
 }

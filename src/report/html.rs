@@ -160,6 +160,7 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
             ));
         }
     }
+    super::validity_html::blocks(page, runs);
     let mut header = vec![String::new()];
     header.extend(runs.iter().map(|r| esc(&r.saved.label)));
     type Row = (&'static str, fn(&Summary) -> String);

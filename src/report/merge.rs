@@ -230,9 +230,16 @@ fn merged_run(
         // Sliced as the parts were.
         slice_us: parts[0].summary.slices.as_ref().map(|s| s.slice_us()),
     };
-    let summary = summarize(data, opts.percentiles)
+    let mut summary = summarize(data, opts.percentiles)
         .with_goodput(data, opts.slo.or(own_slo.as_ref()))
         .with_shape(data, &shape);
+    // What each process saw of itself (its CPU, its limits): one busy client is enough
+    // to doubt the merged run. Its CPU figures stay with each part.
+    let live = parts.iter().flat_map(|p| &p.summary.validity);
+    for f in live.filter(|f| !crate::metrics::run_checks::FROM_RECORDS.contains(&f.check.as_str()))
+    {
+        crate::metrics::validity::raise(&mut summary.validity, f.clone());
+    }
     if params.num_requests.is_some() {
         params.num_requests = Some(requests);
     }

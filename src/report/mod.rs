@@ -28,3 +28,4 @@ pub mod spec_decode;
 pub mod svg;
 pub mod table;
 pub mod timelines;
+mod validity_html;

@@ -131,6 +131,7 @@ p.note{font-size:12.5px;color:#555;margin:4px 0 0 66px}.muted{color:#666}\
 padding:2px 6px;font-size:12px;white-space:nowrap;box-shadow:0 1px 3px rgba(0,0,0,.2)}\
 #js-errors{background:#fbe3e3;border:1px solid #e15759;padding:8px;white-space:pre-wrap}\
 p.incomplete{background:#fbe3e3;border:1px solid #e15759;padding:6px 8px}\
+div.validity{background:#fff4d6;border:1px solid #f28e2b;padding:6px 8px;margin:6px 0}div.validity ul{margin:4px 0 0 0}\
 nav a{margin-right:12px}\
 ";
 

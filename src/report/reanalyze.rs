@@ -11,6 +11,7 @@ use super::repeats::{repeat_levels, to_docs};
 use super::results::{SavedRun, write_results_json, write_summary_csv};
 use super::table::render_saved;
 use crate::error::Error;
+use crate::metrics::run_checks::FROM_RECORDS;
 use crate::metrics::slo::Slo;
 use crate::metrics::steady::RunShape;
 use crate::metrics::{RunData, Summary, summarize};
@@ -173,6 +174,13 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
                 let all = summary.server_metrics.iter();
                 let all = all.chain(summary.metric_sources.iter().map(|(_, m)| m));
                 summary.energy = crate::metrics::server::energy::of(all, summary.tokens.output);
+                // Nor can what the live process saw of itself (its CPU, its limits) and the
+                // flags raised from it; those the records give again are said once.
+                summary.client = m.summary.client.clone();
+                let live = m.summary.validity.iter();
+                for f in live.filter(|f| !FROM_RECORDS.contains(&f.check.as_str())) {
+                    crate::metrics::validity::raise(&mut summary.validity, f.clone());
+                }
             }
             let mut saved = SavedRun {
                 mode,

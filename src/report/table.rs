@@ -18,9 +18,6 @@ use crate::report::document::SavedRun;
 pub const TERMINOLOGY_NOTE: &str = "Note: TPOT = per-request (last event − first event) / (output tokens − 1) (the dual-round tool's \"ITL\"); \
 ITL = every gap between output events, pooled (mini-sglang's \"TPOT\" list).";
 
-/// Above this p99 schedule lag the client could not keep the timeline.
-pub const LAG_WARN_MS: f64 = 5.0;
-
 fn fmt_ms(v: f64) -> String {
     if v.abs() >= 1000.0 {
         format!("{v:.0}")
@@ -264,7 +261,7 @@ fn phase_line(s: &Summary) -> String {
     out
 }
 
-/// Goodput under the SLO, the schedule-lag warning and the failures by kind.
+/// Goodput under the SLO, the validity warnings and the failures by kind.
 fn verdicts(s: &Summary) -> String {
     let mut out = String::new();
     if let Some(g) = &s.goodput
@@ -290,14 +287,6 @@ fn verdicts(s: &Summary) -> String {
             g.token_share * 100.0,
             s.succeeded,
             g.slo
-        ));
-    }
-    if let Some(lag) = &s.schedule_lag_ms
-        && let Some(p99) = lag.percentile(99.0)
-        && p99 > LAG_WARN_MS
-    {
-        out.push_str(&format!(
-            "WARNING    schedule lag p99 {p99:.2} ms > {LAG_WARN_MS} ms: the client, not the server, limited this run\n"
         ));
     }
     if let Some(p) = &s.profile {

@@ -29,6 +29,7 @@ fn sample(started: u64, first: Option<u64>, ended: u64) -> Sample {
         retries: 0,
         phase: Default::default(),
         inputs: None,
+        expected_output: None,
     }
 }
 

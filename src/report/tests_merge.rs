@@ -400,3 +400,31 @@ fn the_default_tokenizer_warning_of_any_part_survives_the_merge() {
     );
     assert_eq!(merged.truncated_prompts.unwrap().truncated, 3);
 }
+
+#[test]
+fn what_a_process_saw_of_itself_survives_the_merge() {
+    let (a, b, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    write_dir(a.path(), "c", "concurrency", 10.0, &[rec("c", 0, 0, 5, 10)]);
+    write_dir(b.path(), "c", "concurrency", 10.0, &[rec("c", 0, 0, 5, 10)]);
+    // Part B's client was busy; a flag the records give again is recomputed, not kept.
+    let results = b.path().join("results.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    doc["runs"][0]["summary"]["validity"] = json!([
+        {"check": "client_cpu", "message": "the client was busy 95%"},
+        {"check": "ignore_eos", "message": "stale"}
+    ]);
+    std::fs::write(&results, doc.to_string()).unwrap();
+    let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+    let runs = merge(opts(&dirs, &out.path().join("m"))).unwrap();
+    let checks: Vec<&str> = runs[0]
+        .summary
+        .validity
+        .iter()
+        .map(|f| f.check.as_str())
+        .collect();
+    assert_eq!(checks, ["client_cpu"]);
+}

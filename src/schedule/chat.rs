@@ -21,6 +21,7 @@ pub struct ChatTurn {
     pub tag: RequestTag,
     /// Wait this long (µs) after the previous answer before sending.
     pub think_us: u64,
+    pub max_tokens: u32,
 }
 
 /// What became of a turn.
@@ -95,6 +96,7 @@ impl RunContext {
             queue_wait: how.slots.map(|_| self.clock.now_us() - t0),
             warmup: how.warmup,
             tag: turn.tag,
+            max_tokens: Some(turn.max_tokens),
         };
         match self
             .send_body(turn.id, turn.body, turn.input_tokens, sending, true)

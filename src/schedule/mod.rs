@@ -106,6 +106,9 @@ pub struct RunContext {
     /// Sees every measured request before it is sent and once it ended (a profiler
     /// window); None for most runs.
     pub watch: Option<Arc<dyn MeasuredWatch>>,
+    /// Requests ask for `ignore_eos`: records keep their `max_tokens` as the output
+    /// they should reach (the run's `ignore_eos` check).
+    pub ignore_eos: bool,
 }
 
 /// Watches a run's measured requests (not its warm-up) from the sending side.
@@ -226,6 +229,8 @@ pub struct Sending {
     pub warmup: bool,
     /// Session, turn and model, for the record.
     pub tag: crate::record::RequestTag,
+    /// The request's `max_tokens`.
+    pub max_tokens: Option<u32>,
 }
 
 impl RunContext {
@@ -242,6 +247,7 @@ impl RunContext {
         let how = Sending {
             warmup,
             tag: req.tag.clone(),
+            max_tokens: Some(req.max_tokens),
             ..Sending::default()
         };
         self.send_body(req.id, body, req.input_tokens, how, false)
@@ -296,6 +302,7 @@ impl RunContext {
             outcome,
             warmup: how.warmup,
             tag: how.tag,
+            expected_output_tokens: how.max_tokens.filter(|_| self.ignore_eos),
         });
         answer
     }

@@ -112,6 +112,7 @@ async fn send_timed(
                 queue_wait: (cap.is_some() || ctx.sessions.is_some()).then_some(waited),
                 warmup,
                 tag,
+                max_tokens: Some(req.max_tokens),
             };
             let (body, tokens) = body.unwrap_or_else(|| (req.body.clone(), req.input_tokens));
             ctx.send_body(req.id, body, tokens, how, keep_answer).await

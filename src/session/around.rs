@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
+use super::client_meter::ClientWatch;
 use super::profile::{Profiler, Profiling};
 use super::target::Target;
 use crate::clock::RunClock;
@@ -22,6 +23,8 @@ pub struct AroundSpec<'a> {
     pub metrics: &'a [Source],
     /// `--profile`: the profiler's routes.
     pub profiler: Option<&'a Profiler>,
+    /// The connections the run's load holds at most, when it fixes them.
+    pub connections: Option<u64>,
 }
 
 /// Watchers running while a run sends.
@@ -31,12 +34,15 @@ pub struct Around {
     profiling: Option<Profiling>,
     /// The run's clock, once it started (times in results.json are on it).
     clock: Option<RunClock>,
+    /// The client's own use: its CPU meter (until `sending_over`) and its limits.
+    client: ClientWatch,
 }
 
 impl Around {
     /// Start every watcher the session asked for, right before the run's first request.
     pub fn start(spec: &AroundSpec<'_>) -> Around {
         Around {
+            client: ClientWatch::start(spec),
             scrapes: start_scrapes(spec),
             // Last: the profiler's start is the closest to the first request.
             profiling: spec.profiler.map(|p| Profiling::start(p, spec.target)),
@@ -54,8 +60,16 @@ impl Around {
         self.clock = Some(clock);
     }
 
+    /// The last request ended: stop what measures the sending alone (not the summary's
+    /// own computing).
+    pub fn sending_over(&mut self) {
+        self.client.stop();
+    }
+
     /// Stop the watchers once the last request ended and add what they saw to `summary`.
-    pub fn finish(self, target: &Target, label: &str, summary: &mut Summary) {
+    pub fn finish(mut self, target: &Target, label: &str, summary: &mut Summary) {
+        self.client.stop();
+        self.client.judge(target, summary);
         // First: a profiler left running slows the server down for anyone else.
         if let Some(p) = self.profiling {
             p.finish(target, self.clock, summary);

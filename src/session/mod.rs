@@ -5,6 +5,7 @@
 
 mod around;
 pub mod cache_reset;
+mod client_meter;
 mod count_warning;
 mod inputs;
 mod model_check;

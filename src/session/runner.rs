@@ -260,6 +260,11 @@ impl<'a> Runner<'a> {
             target,
             metrics: s.metrics,
             profiler: s.profiler,
+            connections: super::client_meter::planned_connections(
+                &plan.load,
+                count + warm_count,
+                shard,
+            ),
         });
         let watch = around.watch();
         // The run's clock starts when its context is made: for open-loop runs, only once
@@ -286,6 +291,7 @@ impl<'a> Runner<'a> {
                 shutdown: target.shutdown.clone(),
                 abandon: Default::default(),
                 watch,
+                ignore_eos: target.body.asks_exact_lengths(),
             }))
         };
         // Sessions: the display counts requests, a session's mean turns each.
@@ -388,8 +394,9 @@ impl<'a> Runner<'a> {
         &self,
         plan: &RunPlan,
         params: &RunParams,
-        around: Around,
+        mut around: Around,
     ) -> Result<Summary, Error> {
+        around.sending_over();
         let s = &self.stage;
         let output = &s.settings.output;
         let data = s.recorder.handle().end_run().map_err(Error::Output)?;

@@ -16,6 +16,11 @@ use crate::shutdown::{Phase, Shutdown};
 use crate::sim::{LoraModule, SimConfig, SimServer};
 use crate::workload::tools::BodyTools;
 
+use super::client_meter::Threads;
+
+/// The client runtime's worker threads: the cores its CPU share is measured against.
+pub const CLIENT_WORKERS: usize = 2;
+
 /// A server that answered the connection test, and what talks to it.
 pub struct Target {
     pub endpoint: Endpoint,
@@ -27,6 +32,8 @@ pub struct Target {
     pub model: String,
     /// What every request body shares.
     pub body: BodyOptions,
+    /// The runtime's threads, for the client's CPU meter (`client_meter.rs`).
+    pub threads: Threads,
     // Last, so it is dropped after the runtime whose requests it serves.
     _sim: Option<SimServer>,
 }
@@ -66,8 +73,11 @@ impl Target {
         if endpoint.api == Api::Embeddings {
             client = client.for_embeddings(t.batch_inputs);
         }
+        let threads = Threads::default();
+        let registry = threads.clone();
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(CLIENT_WORKERS)
+            .on_thread_start(move || registry.register_current())
             .enable_all()
             .build()
             .map_err(|e| Error::Server(format!("cannot start the async runtime: {e}")))?;
@@ -94,6 +104,7 @@ impl Target {
             shutdown,
             model,
             body,
+            threads,
             _sim: sim,
         })
     }
@@ -199,6 +210,7 @@ fn endpoint(
             image_tokens: t
                 .sim_image_tokens
                 .unwrap_or(crate::sim::DEFAULT_IMAGE_TOKENS),
+            ignore_ignore_eos: t.sim_ignore_ignore_eos,
             ..SimConfig::default()
         };
         if let Some((base, adapters)) = mix.and_then(|m| m.names().split_first()) {

@@ -120,6 +120,9 @@ pub struct SimConfig {
     pub profile_delay_ms: f64,
     /// llama.cpp-style slots `/slots` lists; erasing all empties the prefix cache.
     pub slots: u32,
+    /// Answer as if `ignore_eos` were not asked for: outputs stop at the natural end
+    /// drawn from the seed, as on a server that does not honour the field.
+    pub ignore_ignore_eos: bool,
 }
 
 impl Default for SimConfig {
@@ -157,6 +160,7 @@ impl SimConfig {
             close_after_stream: false,
             profile_delay_ms: 0.0,
             slots: 4,
+            ignore_ignore_eos: false,
         }
     }
 }

@@ -166,7 +166,7 @@ impl Plan {
         let output_tokens = reasoning::output_tokens(
             reasoning,
             req.max_tokens,
-            req.ignore_eos,
+            req.ignore_eos && !cfg.ignore_ignore_eos,
             mix(cfg.seed ^ hash),
         );
         let prefix = match kind {

@@ -39,6 +39,7 @@ impl ChatSessions {
             input_tokens: first.input_tokens,
             tag: first.tag.clone(),
             think_us: 0,
+            max_tokens: first.max_tokens,
         };
         let mut history = plan.opening.clone();
         let mut tokens = first.input_tokens;
@@ -70,6 +71,7 @@ impl ChatSessions {
                     ..first.tag.clone()
                 },
                 think_us: next.think_us,
+                max_tokens: next.max_tokens,
             };
         }
         send(turn).await;

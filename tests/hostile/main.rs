@@ -11,6 +11,7 @@ mod capacity;
 mod credentials;
 mod embeddings;
 mod interrupted;
+mod limits;
 mod llama_like;
 mod models;
 mod outdir;
