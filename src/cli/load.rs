@@ -374,7 +374,7 @@ pub struct LoadArgs {
     #[arg(long, alias = "slo-file", value_name = "FILE|K=V,...")]
     pub slo: Option<String>,
     /// Scrape the server's Prometheus metrics before, during and after each run: metric
-    /// names and/or presets `vllm`, `sglang`, `llamacpp`, `dcgm`, `node`; `SOURCE=NAMES`
+    /// names and/or presets `vllm`, `sglang`, `llamacpp`, `spec-decode`, `dcgm`, `node`; `SOURCE=NAMES`
     /// for a source of --metrics-url SOURCE=URL (repeatable)
     #[arg(long, alias = "prometheus-metrics", value_name = "[SOURCE=]NAMES")]
     pub metrics: Vec<String>,

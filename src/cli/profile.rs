@@ -35,15 +35,19 @@ pub(super) fn profile(a: &ProfileArgs) -> Result<Option<ProfileSettings>, Error>
     if !on {
         return Ok(None);
     }
-    let route = |flag: &str, v: &Option<String>| -> Result<Option<String>, Error> {
+    let route = |flag: &str, v: &Option<String>, example| -> Result<Option<String>, Error> {
         match v {
-            Some(u) => check_route(flag, u, "/start_profile").map(|()| Some(u.clone())),
+            Some(u) => check_route(flag, u, example).map(|()| Some(u.clone())),
             None => Ok(None),
         }
     };
     Ok(Some(ProfileSettings {
-        start: route("--profile-url-start", &a.profile_url_start)?,
-        stop: route("--profile-url-stop", &a.profile_url_stop)?,
+        start: route(
+            "--profile-url-start",
+            &a.profile_url_start,
+            "/start_profile",
+        )?,
+        stop: route("--profile-url-stop", &a.profile_url_stop, "/stop_profile")?,
         requests: a.profile_requests,
     }))
 }
@@ -67,6 +71,10 @@ fn check_route(flag: &str, given: &str, example: &str) -> Result<(), Error> {
         return Ok(());
     }
     match reqwest::Url::parse(given) {
+        // The URL is printed and saved: a password in it would be too.
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => Err(Error::Input(format!(
+            "{flag}: credentials in the URL are not supported (it is printed and saved in results.json); the API key and -H headers go to routes on the server's own origin"
+        ))),
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
         Ok(_) => Err(Error::Input(format!(
             "{flag} {given}: expected an http:// or https:// URL or a path such as {example}"

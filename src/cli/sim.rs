@@ -374,8 +374,14 @@ impl SimModelArgs {
         self.apply_spec(&mut cfg, file.as_ref())?;
         cfg.embedding_dim = self.embedding_dim.unwrap_or(cfg.embedding_dim);
         cfg.image_tokens = self.image_tokens.unwrap_or(cfg.image_tokens);
-        cfg.profile_delay_ms = self.profile_delay_ms.unwrap_or(cfg.profile_delay_ms);
-        cfg.slots = self.slots.unwrap_or(cfg.slots);
+        if let Some(ms) = self.profile_delay_ms {
+            cfg.profile_delay_ms = ms;
+            given.insert("profile_delay_ms");
+        }
+        if let Some(n) = self.slots {
+            cfg.slots = n;
+            given.insert("slots");
+        }
         if !(1..=16_384).contains(&cfg.embedding_dim) {
             return Err(format!(
                 "{}: expected 1 to 16384, got {}",
@@ -401,6 +407,7 @@ impl SimModelArgs {
             Some(e) => e.check(name)?,
             None => check_ideal(&cfg, name)?,
         }
+        check_routes(&cfg, name)?;
         cfg.faults.seed = self.fault_seed.unwrap_or(cfg.faults.seed);
         let faults_given = self.faults.apply(&mut cfg.faults);
         let fault_name = |kind: FaultKind| {
@@ -523,6 +530,26 @@ impl SimModelArgs {
         }
         Ok(())
     }
+}
+
+/// The profile and slot routes' settings (flags or a config file): a delay a timer
+/// can wait, a slot count llama.cpp could have.
+fn check_routes(cfg: &SimConfig, name: impl Fn(&'static str) -> String) -> Result<(), String> {
+    let delay = cfg.profile_delay_ms;
+    if !(delay.is_finite() && (0.0..=3_600_000.0).contains(&delay)) {
+        return Err(format!(
+            "{}: expected milliseconds from 0 to 3600000 (an hour), got {delay}",
+            name("profile_delay_ms")
+        ));
+    }
+    if !(1..=1024).contains(&cfg.slots) {
+        return Err(format!(
+            "{}: expected 1 to 1024 slots, got {}",
+            name("slots"),
+            cfg.slots
+        ));
+    }
+    Ok(())
 }
 
 /// The ideal timetable's times, each named as `name` names its field.

@@ -83,3 +83,54 @@ fn reset_cache_url_takes_a_preset_a_path_or_a_url() {
         "{e}"
     );
 }
+
+#[test]
+fn credentials_in_a_route_are_refused_without_being_echoed() {
+    for flag in ["--profile-url-start", "--profile-url-stop"] {
+        let other = if flag.ends_with("start") {
+            "--profile-url-stop"
+        } else {
+            "--profile-url-start"
+        };
+        let err = settings(&[
+            "concurrency",
+            flag,
+            "http://admin:PASSWD@h:1/x",
+            other,
+            "/y",
+        ])
+        .unwrap_err();
+        assert!(err.contains(flag) && err.contains("credentials"), "{err}");
+        assert!(!err.contains("PASSWD"), "{err}");
+    }
+    let err = settings(&["dual-round", "--reset-cache-url", "http://u:PASSWD@h/f"]).unwrap_err();
+    assert!(
+        err.contains("--reset-cache-url") && !err.contains("PASSWD"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_simulators_profile_delay_and_slots_are_checked_from_flags_and_files() {
+    use crate::cli::sim::SimModelArgs;
+    let e = SimModelArgs {
+        profile_delay_ms: Some(1e300),
+        ..SimModelArgs::default()
+    }
+    .into_config()
+    .unwrap_err();
+    assert!(
+        e.contains("--profile-delay-ms") && e.contains("an hour"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.json");
+    std::fs::write(&path, r#"{"slots": 0}"#).unwrap();
+    let e = SimModelArgs {
+        config: Some(path),
+        ..SimModelArgs::default()
+    }
+    .into_config()
+    .unwrap_err();
+    assert!(e.contains("\"slots\" in") && e.contains("1 to 1024"), "{e}");
+}

@@ -29,6 +29,11 @@ use super::http1::{Conn, Origin};
 /// llama-server between two runs).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// A close the probe finds on a connection idle longer than this is the server's idle
+/// timeout (harmless: the probe caught it), not a close right after each response,
+/// which races the next request (llama.cpp's FIN follows a stream within ~0.05 ms).
+const QUICK_CLOSE: Duration = Duration::from_millis(100);
+
 #[derive(Default)]
 pub struct Pool {
     /// One entry per origin (benchmarks talk to one, so a list beats a map).
@@ -102,6 +107,7 @@ fn announce(o: &Origin<'_>, closed: u32) {
 impl Pool {
     /// The most recently used idle connection to `origin` that is still open.
     pub fn take(&self, origin: &Origin<'_>) -> Option<Conn> {
+        let mut idle;
         loop {
             let mut conn = {
                 let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
@@ -110,7 +116,8 @@ impl Pool {
                     return None;
                 }
                 let (conn, since) = entry.idle.pop()?;
-                if since.elapsed() >= IDLE_TIMEOUT {
+                idle = since.elapsed();
+                if idle >= IDLE_TIMEOUT {
                     // The newest is too old, so are all the others.
                     let stale = std::mem::take(&mut entry.idle);
                     drop(origins);
@@ -122,7 +129,9 @@ impl Pool {
             if conn.still_open() {
                 return Some(conn);
             }
-            self.server_closed(origin);
+            if idle < QUICK_CLOSE {
+                self.server_closed(origin);
+            }
         }
     }
 
@@ -283,5 +292,22 @@ mod tests {
         pool.put(&origin, c);
         assert_eq!(pool.idle_count(), 0);
         assert!(pool.take(&origin).is_none());
+
+        // Closes found after a long idle are a server's idle timeout: never a habit.
+        let pool = Pool::default();
+        for _ in 0..3 {
+            let (a, sa) = pair(&listener, &origin).await;
+            pool.put_at(&origin, a, Instant::now() - Duration::from_secs(1));
+            drop(sa);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(pool.take(&origin).is_none());
+        }
+        assert!(
+            !pool.fresh_only(&origin),
+            "idle-timeout closes switched the origin"
+        );
+        let (d, _sd) = pair(&listener, &origin).await;
+        pool.put(&origin, d);
+        assert!(pool.take(&origin).is_some());
     }
 }

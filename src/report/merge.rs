@@ -107,6 +107,10 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
             &opts,
             inputs.len(),
         ));
+        // Only one process profiles a sharded run (the first shard): keep what it did.
+        if let Some(run) = saved.last_mut() {
+            run.summary.profile = parts.iter().find_map(|p| p.summary.profile.clone());
+        }
     }
 
     let mut doc = merged_header(&inputs, offsets, opts.argv, &saved);

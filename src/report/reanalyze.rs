@@ -177,6 +177,7 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
                 // Nor can what the live process saw of itself (its CPU, its limits) and the
                 // flags raised from it; those the records give again are said once.
                 summary.client = m.summary.client.clone();
+                summary.profile = m.summary.profile.clone();
                 let live = m.summary.validity.iter();
                 for f in live.filter(|f| !FROM_RECORDS.contains(&f.check.as_str())) {
                     crate::metrics::validity::raise(&mut summary.validity, f.clone());

@@ -269,8 +269,13 @@ impl RunContext {
             return None;
         }
         let watch = self.watch.as_deref().filter(|_| !how.warmup);
+        // Time held for a profiler's start: the schedule's wish moves by it, so the
+        // schedule lag stays the client's own (not blamed on a busy client).
+        let mut held_us = 0;
         if let Some(w) = watch {
+            let t0 = self.clock.now_us();
             w.before().await;
+            held_us = self.clock.now_us().saturating_sub(t0);
         }
         let (url, clock, stop) = (&self.url, &self.clock, self.abandon.wait());
         // A warm-up failure does not count towards --max-error-rate: the server may
@@ -296,7 +301,7 @@ impl RunContext {
         self.recorder.submit(Finished {
             run: self.label.clone(),
             id,
-            scheduled_at: how.scheduled_at,
+            scheduled_at: how.scheduled_at.map(|at| at + held_us),
             queue_wait: how.queue_wait,
             input_tokens,
             outcome,

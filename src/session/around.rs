@@ -41,11 +41,14 @@ pub struct Around {
 impl Around {
     /// Start every watcher the session asked for, right before the run's first request.
     pub fn start(spec: &AroundSpec<'_>) -> Around {
+        // The profiler's start (which may take a while) comes before the scrapes, so the
+        // metrics' window and the client's meter hold the run alone.
+        let profiling = spec.profiler.map(|p| Profiling::start(p, spec.target));
+        let scrapes = start_scrapes(spec);
         Around {
             client: ClientWatch::start(spec),
-            scrapes: start_scrapes(spec),
-            // Last: the profiler's start is the closest to the first request.
-            profiling: spec.profiler.map(|p| Profiling::start(p, spec.target)),
+            scrapes,
+            profiling,
             clock: None,
         }
     }
@@ -70,10 +73,6 @@ impl Around {
     pub fn finish(mut self, target: &Target, label: &str, summary: &mut Summary) {
         self.client.stop();
         self.client.judge(target, summary);
-        // First: a profiler left running slows the server down for anyone else.
-        if let Some(p) = self.profiling {
-            p.finish(target, self.clock, summary);
-        }
         let had_scrapes = !self.scrapes.is_empty();
         let (names, running): (Vec<String>, Vec<RunningScrape>) = self.scrapes.into_iter().unzip();
         let finished = target.rt.block_on(join_all(
@@ -108,6 +107,11 @@ impl Around {
                 .iter()
                 .chain(summary.metric_sources.iter().map(|(_, m)| m));
             summary.energy = energy::of(all, summary.tokens.output);
+        }
+        // After the last scrapes (a stop can take minutes while the trace is written,
+        // which must not dilute the run's energy and rates), before anything else.
+        if let Some(p) = self.profiling {
+            p.finish(target, self.clock, summary);
         }
     }
 }

@@ -141,6 +141,14 @@ pub fn run_session(
     }
     let metrics = target.metrics(&s.target)?;
     let profiler = match &s.target.profile {
+        // One engine, one profiler: the first shard starts and stops it for all.
+        Some(_) if s.run.shard.index != 0 => {
+            errln!(
+                "note: --profile: shard {} leaves the profiler to shard 0, which starts and stops it for the whole sharded run",
+                s.run.shard
+            );
+            None
+        }
         Some(p) => Some(profile::Profiler::new(&target, p)?),
         None => None,
     };

@@ -204,7 +204,8 @@ fn a_stop_that_fails_is_flagged() {
     assert_eq!(*seen.lock().unwrap(), ["/start_profile", "/stop_profile"]);
     let p = s.profile.as_ref().unwrap();
     assert!(p.start.as_ref().unwrap().ok && !p.stop.as_ref().unwrap().ok);
-    let msg = &s.validity[0].message;
+    let flag = s.validity.iter().find(|f| f.check == "profile_failed");
+    let msg = &flag.expect("a validity flag").message;
     assert!(msg.contains("stop") && msg.contains("HTTP 500"), "{msg}");
 }
 
@@ -246,4 +247,115 @@ fn other_routes_get_no_key_off_the_benchmarked_origin() {
         ]
     );
     assert!(s.profile.as_ref().unwrap().succeeded());
+}
+
+/// Profiler calls that take long (a stop writes the trace) stay out of the metrics'
+/// window: the counters' rates are the run's, not diluted by the calls.
+#[test]
+fn the_profilers_calls_stay_out_of_the_metrics_window() {
+    let sim = sim(600.0);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "concurrency",
+        "--endpoint",
+        &sim.url(),
+        "--concurrency",
+        "2",
+        "--num-requests",
+        "20",
+        "--input-len",
+        "16",
+        "--output-len",
+        "32",
+        "--profile",
+        "--metrics",
+        "vllm",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ];
+    let s = crate::common::session(&args).runs.remove(0).1;
+    assert_eq!(s.succeeded, 20);
+    let m = s.server_metrics.as_ref().expect("the server's metrics");
+    let rate = m
+        .series
+        .iter()
+        .find_map(|(name, series)| match series {
+            servescope::metrics::server_saved::Series::Counter(c)
+                if name.contains("generation_tokens") =>
+            {
+                c.rate
+            }
+            _ => None,
+        })
+        .expect("a generation token counter");
+    // Over the run alone the counter's rate is about the client's output rate; with
+    // the two 600 ms calls inside the window it would be a small share of it.
+    assert!(
+        rate > 0.5 * s.output_tok_s,
+        "generation tokens {rate:.1}/s vs {:.1} output tok/s",
+        s.output_tok_s
+    );
+    // `report` keeps what the profiling did: the records cannot give it again.
+    let d = dir.path().to_str().unwrap();
+    let Ok(servescope::Outcome::Report(runs)) = servescope::run_args(["servescope", "report", d])
+    else {
+        panic!("report failed")
+    };
+    assert_eq!(runs[0].summary.profile, s.profile);
+}
+
+/// In an open loop, the requests due while a window's start call is pending wait for
+/// it: that wait is the profiler's, not a busy client's, so no schedule-lag flag.
+#[test]
+fn a_window_start_in_an_open_loop_is_not_schedule_lag() {
+    let sim = sim(300.0);
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "rate",
+        "--endpoint",
+        &sim.url(),
+        "--rates",
+        "50",
+        "--num-requests",
+        "30",
+        "--warmup",
+        "2",
+        "--profile-requests",
+        "10",
+        "--input-len",
+        "16",
+        "--output-len",
+        "4",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ];
+    let s = crate::common::session(&args).runs.remove(0).1;
+    assert_eq!(s.succeeded, 30);
+    assert!(
+        !s.validity.iter().any(|f| f.check == "schedule_lag"),
+        "{:?}",
+        s.validity
+    );
+    let p99 = s
+        .schedule_lag_ms
+        .as_ref()
+        .unwrap()
+        .percentile(99.0)
+        .unwrap();
+    assert!(p99 < 100.0, "schedule lag p99 {p99} ms");
+}
+
+/// One engine, one profiler: of a sharded run only shard 0 starts and stops it.
+#[test]
+fn only_shard_0_profiles_a_sharded_run() {
+    let sim = sim(0.0);
+    for (shard, calls) in [("1/2", 0), ("0/2", 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let s = run(&sim.url(), d, &["--profile", "--shard", shard]);
+        assert_eq!(s.profile.is_some(), calls > 0, "shard {shard}");
+        assert_eq!(sim.profile_calls().len(), calls, "shard {shard}");
+    }
 }

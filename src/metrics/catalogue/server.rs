@@ -40,14 +40,9 @@ pub const SERVER_METRICS: &[Metric] = &[
         Better::Higher,
         |s| s.spec_decode.as_ref()?.mean_accepted_length,
     ),
-    // The GPUs' energy (`--metrics-url dcgm=URL`, `server/energy.rs`).
-    value(
-        "energy.joules",
-        "GPU energy (J)",
-        Unit::Joules,
-        Better::Lower,
-        |s| s.energy.as_ref().map(|e| e.joules),
-    ),
+    // The GPUs' energy (`--metrics-url dcgm=URL`, `server/energy.rs`), per token: a
+    // run's total joules grow with its size, so they are not judged (results.json and
+    // the energy line keep them).
     value(
         "energy.j_per_output_token",
         "J per output token",
