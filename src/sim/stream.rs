@@ -449,7 +449,15 @@ async fn produce(
         return;
     }
     let engine = matches!(source, Source::Engine { .. });
-    let mut clock = shared.config.timings.then(super::timings::Clock::start);
+    let begun = if engine {
+        std::time::Instant::now()
+    } else {
+        plan.t0.into_std()
+    };
+    let mut clock = shared
+        .config
+        .timings
+        .then(|| super::timings::Clock::start(begun));
     let mut tokens = source.start(&shared).await;
     let n = plan.output_tokens;
     let mut fault = plan.fault.map(|kind| (kind, faults::fault_point(n)));

@@ -16,11 +16,10 @@ pub(super) struct Clock {
 }
 
 impl Clock {
-    pub(super) fn start() -> Clock {
-        Clock {
-            begun: Instant::now(),
-            first: None,
-        }
+    /// Timed from `begun`: the ideal timetable's origin (its deadlines count from
+    /// there, so the prompt time is the timetable's exactly), or now for the engine.
+    pub(super) fn start(begun: Instant) -> Clock {
+        Clock { begun, first: None }
     }
 
     /// An output chunk is ready; the first one ends the prompt's processing.
@@ -64,7 +63,7 @@ mod tests {
         let mut e = "data: {\"a\":1}\n\n".to_string();
         append(&mut e, "\"timings\":{\"cache_n\":0}");
         assert_eq!(e, "data: {\"a\":1,\"timings\":{\"cache_n\":0}}\n\n");
-        let clock = Clock::start();
+        let clock = Clock::start(Instant::now());
         let m = clock.member(10, Some(4), 3);
         let v: serde_json::Value = serde_json::from_str(&format!("{{{m}}}")).unwrap();
         assert_eq!(v["timings"]["prompt_n"], 6);
