@@ -70,7 +70,7 @@ async fn completions(State(shared): State<Arc<Shared>>, req: Request) -> Respons
 async fn complete(shared: Arc<Shared>, kind: Kind, req: Request) -> Response {
     let image_tokens = shared.config.image_tokens;
     let read = move |body: &[u8]| parse_with(kind, body, image_tokens);
-    serve(shared, kind, req, read, stream::Chunks).await
+    serve(shared, kind, req, read, super::plan::Chunks).await
 }
 
 /// A request as it arrived: when, the fault it drew, its connection, its body.

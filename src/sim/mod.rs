@@ -20,6 +20,7 @@ mod images;
 mod kv;
 mod lora;
 mod metrics;
+mod plan;
 mod profile;
 mod reasoning;
 mod responses;
