@@ -171,9 +171,7 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
             if let Some(m) = meta {
                 summary.metric_sources = m.summary.metric_sources.clone();
                 // Per output token as the records count them now.
-                let all = summary.server_metrics.iter();
-                let all = all.chain(summary.metric_sources.iter().map(|(_, m)| m));
-                summary.energy = crate::metrics::server::energy::of(all, summary.tokens.output);
+                summary.energy = crate::metrics::server::energy::of_summary(&summary);
                 // Nor can what the live process saw of itself (its CPU, its limits) and the
                 // flags raised from it; those the records give again are said once.
                 summary.client = m.summary.client.clone();

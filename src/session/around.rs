@@ -102,11 +102,7 @@ impl Around {
             }
         }
         if had_scrapes {
-            let all = summary
-                .server_metrics
-                .iter()
-                .chain(summary.metric_sources.iter().map(|(_, m)| m));
-            summary.energy = energy::of(all, summary.tokens.output);
+            summary.energy = energy::of_summary(summary);
         }
         // After the last scrapes (a stop can take minutes while the trace is written,
         // which must not dilute the run's energy and rates), before anything else.

@@ -64,6 +64,16 @@ struct GpuEnergy {
     from_counter: bool,
 }
 
+/// The run's energy from the sources a summary kept (the engine's and the others),
+/// per output token as it counts them: live, and again when `report` re-reads a run.
+pub fn of_summary(s: &crate::metrics::Summary) -> Option<Energy> {
+    let all = s.server_metrics.iter();
+    of(
+        all.chain(s.metric_sources.iter().map(|(_, m)| m)),
+        s.tokens.output,
+    )
+}
+
 /// The run's energy from every source's series; `None` when no GPU had an energy
 /// counter that moved over a known span or at least two power samples (never a 0 made
 /// up from nothing).
