@@ -11,6 +11,11 @@ pub fn out(args: Arguments) {
     let _ = std::io::stdout().lock().write_fmt(args);
 }
 
+/// Write bytes as they are to stdout (a generated script or page), ignoring a closed pipe.
+pub fn out_bytes(bytes: &[u8]) {
+    let _ = std::io::stdout().lock().write_all(bytes);
+}
+
 /// Write to stderr, ignoring a closed pipe.
 pub fn err(args: Arguments) {
     let _ = std::io::stderr().lock().write_fmt(args);

@@ -53,6 +53,8 @@ pub enum Outcome {
     Served,
     /// A dataset was converted.
     Converted,
+    /// A completion script or man page was printed, or man pages written (their paths).
+    Generated(Vec<std::path::PathBuf>),
 }
 
 /// Run a command from its arguments (argv[0] included), as the binary does. Tests call
@@ -83,7 +85,26 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
             outln!("{report}");
             Ok(Outcome::Converted)
         }
+        Settings::Completions(shell) => {
+            console::out_bytes(&cli::shell::completions(shell));
+            Ok(Outcome::Generated(Vec::new()))
+        }
+        Settings::Man { dir } => run_man(dir.as_deref()).map(Outcome::Generated),
     }
+}
+
+/// `servescope man`: the main page to stdout, or every page into `--dir`.
+fn run_man(dir: Option<&std::path::Path>) -> Result<Vec<std::path::PathBuf>, Error> {
+    let Some(dir) = dir else {
+        let page = cli::shell::man_page()
+            .map_err(|e| Error::Output(format!("cannot render the man page: {e}")))?;
+        console::out_bytes(&page);
+        return Ok(Vec::new());
+    };
+    let pages = cli::shell::write_man_pages(dir)
+        .map_err(|e| Error::Output(format!("man --dir {}: cannot write: {e}", dir.display())))?;
+    errln!("{} man pages written to {}", pages.len(), dir.display());
+    Ok(pages)
 }
 
 fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error> {

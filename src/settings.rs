@@ -28,6 +28,22 @@ pub enum Settings {
     Merge(MergeSettings),
     /// `convert` still reads its own flags (they move under `cli` with its split).
     Convert(crate::convert::ConvertJob),
+    /// `completions SHELL`: print the shell's completion script.
+    Completions(CompletionShell),
+    /// `man`: print the man page, or write every page into a directory.
+    Man {
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+/// A shell `servescope completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    PowerShell,
 }
 
 /// A load subcommand: which runs (`mode`) and how the session sends them.

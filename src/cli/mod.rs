@@ -14,6 +14,7 @@ mod profile;
 mod prompts;
 pub mod sessions;
 mod settings;
+pub mod shell;
 pub mod sim;
 mod sim_spec;
 mod start;
@@ -74,6 +75,10 @@ pub enum Command {
     Merge(MergeArgs),
     /// Convert datasets (LongBench, ShareGPT) into prompt files
     Convert(convert::ConvertArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --dir
+    Man(shell::ManArgs),
 }
 
 #[cfg(test)]

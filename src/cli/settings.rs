@@ -87,6 +87,8 @@ impl Settings {
             Command::Compare(a) => Settings::Compare(compare(a)?),
             Command::Merge(a) => Settings::Merge(merge(a)?),
             Command::Convert(a) => Settings::Convert(a.into_job()),
+            Command::Completions(a) => Settings::Completions(a.shell.into()),
+            Command::Man(a) => Settings::Man { dir: a.dir },
         })
     }
 }
