@@ -53,6 +53,8 @@ pub enum Outcome {
     Served,
     /// A dataset was converted.
     Converted,
+    /// A JSON Schema, as printed.
+    Schema(String),
 }
 
 /// Run a command from its arguments (argv[0] included), as the binary does. Tests call
@@ -82,6 +84,13 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
             })?;
             outln!("{report}");
             Ok(Outcome::Converted)
+        }
+        Settings::Schema(doc) => {
+            let text = match doc {
+                settings::SchemaDoc::Results => report::schema::results_schema(),
+            };
+            out!("{text}");
+            Ok(Outcome::Schema(text))
         }
     }
 }

@@ -28,6 +28,14 @@ pub enum Settings {
     Merge(MergeSettings),
     /// `convert` still reads its own flags (they move under `cli` with its split).
     Convert(crate::convert::ConvertJob),
+    /// `schema`: print a file's JSON Schema.
+    Schema(SchemaDoc),
+}
+
+/// The files whose JSON Schema `servescope schema` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaDoc {
+    Results,
 }
 
 /// A load subcommand: which runs (`mode`) and how the session sends them.

@@ -12,6 +12,7 @@ mod media;
 mod metric_sources;
 mod profile;
 mod prompts;
+pub mod schema;
 pub mod sessions;
 mod settings;
 pub mod sim;
@@ -74,6 +75,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Convert datasets (LongBench, ShareGPT) into prompt files
     Convert(convert::ConvertArgs),
+    /// Print the JSON Schema of a file the tool writes (results.json)
+    Schema(schema::SchemaArgs),
 }
 
 #[cfg(test)]

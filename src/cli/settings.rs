@@ -87,6 +87,7 @@ impl Settings {
             Command::Compare(a) => Settings::Compare(compare(a)?),
             Command::Merge(a) => Settings::Merge(merge(a)?),
             Command::Convert(a) => Settings::Convert(a.into_job()),
+            Command::Schema(a) => Settings::Schema(a.kind.into()),
         })
     }
 }
