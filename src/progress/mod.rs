@@ -51,8 +51,8 @@ impl Live {
         self.recent.is_some()
     }
 
-    /// The finished requests since the last call.
-    fn take_finished(&self) -> Vec<Finished> {
+    /// The finished requests since the last call (the drawing thread's).
+    pub fn take_finished(&self) -> Vec<Finished> {
         match &self.recent {
             Some(m) => m
                 .lock()
