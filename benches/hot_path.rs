@@ -1,12 +1,16 @@
 //! The client's per-event hot path in isolation: SSE framing plus chunk parsing of a
 //! vLLM-shaped 256-token stream, fed in reads of several sizes. Prints ns per event;
 //! compare builds side by side (`cargo bench --bench hot_path`), not against a fixed time.
+//! Also the live display's cost per finished request (`Live`'s `sent` and `ended`),
+//! off a terminal and on one (where `ended` also keeps the request's TTFT and TPOT).
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use servescope::client::openai::{ChunkMemo, parse_chunk, parse_chunk_in_stream};
 use servescope::client::sse::SseParser;
+use servescope::client::{Outcome, RequestObserver};
+use servescope::progress::{Live, ProgressMode};
 
 fn stream(tokens: usize) -> Vec<u8> {
     let mut s = String::new();
@@ -88,6 +92,26 @@ fn interpret(body: &[u8], reps: usize) -> (f64, usize) {
     (start.elapsed().as_nanos() as f64, events)
 }
 
+/// One request's observer calls at its start and end, with the display in `mode`; the
+/// drawing thread's draining (every 1,000 requests here) is counted in.
+fn observe(mode: ProgressMode, reps: usize) -> (f64, usize) {
+    let live = Live::for_mode(mode);
+    let out = Outcome {
+        started_at: 1_000,
+        events: (1..=256).map(|i| 20_000 + i * 10_000).collect(),
+        ..Outcome::default()
+    };
+    let start = Instant::now();
+    for i in 0..reps {
+        live.sent();
+        live.ended(black_box(&out));
+        if i % 1000 == 999 {
+            black_box(live.take_finished());
+        }
+    }
+    (start.elapsed().as_nanos() as f64, reps)
+}
+
 /// The fastest of 7 tries: on a shared machine the minimum is the steadiest figure.
 fn best(f: impl Fn() -> (f64, usize)) -> (f64, usize) {
     (0..7)
@@ -111,6 +135,16 @@ fn main() {
         println!(
             "reads of {read:>5} B: {:>7.1} ns per output event ({events} events)",
             ns / events as f64
+        );
+    }
+    for (name, mode) in [
+        ("off a terminal", ProgressMode::Lines),
+        ("on a terminal", ProgressMode::Bars),
+    ] {
+        let (ns, n) = best(|| observe(mode, 200_000));
+        println!(
+            "live display, {name:<15} {:>7.1} ns per request",
+            ns / n as f64
         );
     }
 }

@@ -55,6 +55,8 @@ pub enum Outcome {
     Converted,
     /// A completion script or man page was printed, or man pages written (their paths).
     Generated(Vec<std::path::PathBuf>),
+    /// A JSON Schema, as printed.
+    Schema(String),
 }
 
 /// Run a command from its arguments (argv[0] included), as the binary does. Tests call
@@ -90,6 +92,13 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
             Ok(Outcome::Generated(Vec::new()))
         }
         Settings::Man { dir } => run_man(dir.as_deref()).map(Outcome::Generated),
+        Settings::Schema(doc) => {
+            let text = match doc {
+                settings::SchemaDoc::Results => report::schema::results_schema(),
+            };
+            out!("{text}");
+            Ok(Outcome::Schema(text))
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 /// One request's server-side timings, as saved in requests.jsonl (`server_timings`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServerTimings {
     /// Time to process the (uncached part of the) prompt, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]

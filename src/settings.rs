@@ -34,6 +34,14 @@ pub enum Settings {
     Man {
         dir: Option<std::path::PathBuf>,
     },
+    /// `schema`: print a file's JSON Schema.
+    Schema(SchemaDoc),
+}
+
+/// The files whose JSON Schema `servescope schema` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaDoc {
+    Results,
 }
 
 /// A shell `servescope completions` writes a script for.

@@ -12,6 +12,7 @@ mod media;
 mod metric_sources;
 mod profile;
 mod prompts;
+pub mod schema;
 pub mod sessions;
 mod settings;
 pub mod shell;
@@ -79,6 +80,8 @@ pub enum Command {
     Completions(shell::CompletionsArgs),
     /// Print the man page (roff), or write one page per command with --dir
     Man(shell::ManArgs),
+    /// Print the JSON Schema of a file the tool writes (results.json)
+    Schema(schema::SchemaArgs),
 }
 
 #[cfg(test)]

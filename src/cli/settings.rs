@@ -89,6 +89,7 @@ impl Settings {
             Command::Convert(a) => Settings::Convert(a.into_job()),
             Command::Completions(a) => Settings::Completions(a.shell.into()),
             Command::Man(a) => Settings::Man { dir: a.dir },
+            Command::Schema(a) => Settings::Schema(a.kind.into()),
         })
     }
 }

@@ -100,7 +100,7 @@ impl HttpClient {
         if let Some(n) = out.usage.and_then(|u| u.completion_tokens) {
             obs.tokens_counted(i64::from(n) - out.events.len() as i64);
         }
-        obs.ended(!out.events.is_empty(), out.failure.is_none());
+        obs.ended(&out);
         out
     }
 

@@ -118,6 +118,18 @@ pub struct Outcome {
     pub server_timings: Option<Box<crate::server_timings::ServerTimings>>,
 }
 
+impl Outcome {
+    /// Some output event arrived.
+    pub fn had_output(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Nothing failed.
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
 type Failure = (FailureKind, String);
 
 /// rustls needs a process-wide crypto provider before any client is built.

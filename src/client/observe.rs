@@ -7,6 +7,8 @@
 //! CPU). Observers are static types (generic, not `dyn`), so a call costs what the
 //! counters it bumps cost.
 
+use super::Outcome;
+
 /// One request's progress. Every method has an empty default: a subscriber takes what
 /// it needs.
 pub trait RequestObserver: Sync {
@@ -21,9 +23,11 @@ pub trait RequestObserver: Sync {
     fn tokens_counted(&self, delta: i64) {
         let _ = delta;
     }
-    /// The request ended, with output or not, successfully or not.
-    fn ended(&self, had_output: bool, ok: bool) {
-        let _ = (had_output, ok);
+    /// The request ended, with output or not (`Outcome::had_output`), successfully or
+    /// not (`Outcome::ok`): its whole outcome, timed, so a subscriber reads what it needs
+    /// (the live view its TTFT and TPOT) without timing anything again.
+    fn ended(&self, out: &Outcome) {
+        let _ = out;
     }
 }
 
@@ -37,8 +41,8 @@ impl<T: RequestObserver + ?Sized> RequestObserver for &T {
     fn tokens_counted(&self, delta: i64) {
         (**self).tokens_counted(delta)
     }
-    fn ended(&self, had_output: bool, ok: bool) {
-        (**self).ended(had_output, ok)
+    fn ended(&self, out: &Outcome) {
+        (**self).ended(out)
     }
 }
 
@@ -56,8 +60,8 @@ impl<A: RequestObserver, B: RequestObserver> RequestObserver for (A, B) {
         self.0.tokens_counted(delta);
         self.1.tokens_counted(delta);
     }
-    fn ended(&self, had_output: bool, ok: bool) {
-        self.0.ended(had_output, ok);
-        self.1.ended(had_output, ok);
+    fn ended(&self, out: &Outcome) {
+        self.0.ended(out);
+        self.1.ended(out);
     }
 }

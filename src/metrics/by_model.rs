@@ -9,7 +9,7 @@ use super::summary::Sample;
 use super::tags::RunTags;
 
 /// One model's figures; latencies over its successful requests.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ModelRow {
     /// As the records name it (from the user or the server: escape where shown).

@@ -68,7 +68,7 @@ fn mean(sum: f64, n: u64) -> Option<f64> {
 }
 
 /// One turn index's figures. Latencies and token means over its successful requests.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct TurnRow {
     pub turn: u32,
@@ -90,7 +90,7 @@ pub struct TurnRow {
 }
 
 /// The run's sessions: every request tagged with a session belongs to one.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SessionTotals {
     pub count: u64,

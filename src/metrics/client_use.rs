@@ -18,7 +18,7 @@ pub const CPU_SHARE_WARN: f64 = 0.8;
 pub const RESERVED_FILES: u64 = 64;
 
 /// The client's CPU over one run (results.json `summary.client`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClientUse {
     /// CPU seconds (user + system) of the client runtime's threads, from just before
     /// the first request to just after the last.

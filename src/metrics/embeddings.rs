@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::summary::Sample;
 
 /// The `embeddings` object of a summary (absent for generation runs).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EmbeddingTotals {
     /// Inputs (prompts) of the successful requests.
     pub inputs: u64,

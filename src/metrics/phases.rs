@@ -179,7 +179,7 @@ pub(super) struct PhaseStatsJson {
 }
 
 /// The summary's `phases` object: requests and tokens by phase.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub(super) struct PhaseCountsJson {
     requests_reasoned: u64,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A run's profiler calls.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ProfileRecord {
     pub start_url: String,
@@ -25,7 +25,7 @@ pub struct ProfileRecord {
 }
 
 /// One call to a profiler route.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ProfileCall {
     /// When it was sent and answered, in seconds on the run's clock (negative: before

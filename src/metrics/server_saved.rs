@@ -26,14 +26,14 @@ pub struct ServerMetrics {
 }
 
 /// One series over the run.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Series {
     Counter(Counter),
     Gauge(Gauge),
 }
 
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Counter {
     pub before: Option<f64>,
     pub after: Option<f64>,
@@ -44,7 +44,7 @@ pub struct Counter {
     pub note: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Gauge {
     /// Statistics over the samples taken during the run.
     #[serde(flatten)]

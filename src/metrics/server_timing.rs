@@ -110,7 +110,7 @@ impl ServerTimingSummary {
 }
 
 /// The summary's `server_timings` object.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub(super) struct ServerTimingsJson {
     requests: u64,

@@ -187,7 +187,7 @@ pub fn slice(data: &RunData, slice_us: u64, pcts: &[f64]) -> Slices {
 }
 
 /// `slices` in results.json (inside the summary): the width, then one object a slice.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub(super) struct SlicesJson {
     slice_s: f64,
@@ -200,7 +200,7 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 struct SliceJson {
     start_s: f64,

@@ -19,7 +19,7 @@ const KEYS: &str =
 const INLINE_EXAMPLE: &str = "ttft_ms=500,tpot_ms=50";
 
 /// Bounds a request must meet to count towards goodput; `None` = no bound.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Slo {
     pub ttft_ms: Option<f64>,
     pub tpot_ms: Option<f64>,

@@ -172,7 +172,7 @@ impl Summary {
 
 /// `steady` in results.json (inside the summary): the window and its statistics, or
 /// `absent` with the reason.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub(super) struct SteadyJson {
     #[serde(skip_serializing_if = "Option::is_none")]

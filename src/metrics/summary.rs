@@ -223,7 +223,7 @@ pub struct Concurrency {
 
 /// One run's summary; serialised as the `summary` object of results.json (the layout
 /// lives in `summary_json`).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(into = "SummaryJson", from = "SummaryJson")]
 pub struct Summary {
     pub total: u64,

@@ -22,7 +22,7 @@ use super::tools::ToolsJson;
 use super::validity::Flag;
 use crate::record::FailureKind;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub(super) struct SummaryJson {
     requests: RequestsJson,
@@ -103,7 +103,7 @@ pub(super) struct SummaryJson {
     client: Option<super::client_use::ClientUse>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 struct RequestsJson {
     total: u64,
@@ -115,7 +115,7 @@ struct RequestsJson {
     retried: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 struct ThroughputJson {
     output_tok_s: f64,
@@ -124,7 +124,7 @@ struct ThroughputJson {
     req_s: f64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 struct ConcurrencyJson {
     max_in_flight: u64,
@@ -132,7 +132,7 @@ struct ConcurrencyJson {
     max_queued: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 struct TokensJson {
     input: u64,
@@ -144,7 +144,7 @@ struct TokensJson {
     output_source: OutputSourceJson,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 struct OutputSourceJson {
     usage: u64,
@@ -152,7 +152,7 @@ struct OutputSourceJson {
     events: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 struct GoodputJson {
     req_s: f64,
@@ -164,7 +164,7 @@ struct GoodputJson {
 }
 
 /// `Slo` as saved beside its goodput: every bound, null when unset.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 struct SloJson {
     ttft_ms: Option<f64>,

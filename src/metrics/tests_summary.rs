@@ -154,7 +154,11 @@ fn a_request_failing_after_its_first_token_stops_waiting_at_that_token() {
     live.sent();
     live.output(1, true);
     live.output(1, false);
-    live.ended(true, false);
+    live.ended(&crate::client::Outcome {
+        events: vec![1_000, 2_000],
+        failure: Some((crate::record::FailureKind::HttpStatus, "500".into())),
+        ..Default::default()
+    });
     assert_eq!(live.queued.load(std::sync::atomic::Ordering::Relaxed), 0);
     assert_eq!(live.failed.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

@@ -71,7 +71,7 @@ pub fn summarize(ok: &[&Sample], pcts: &[f64]) -> Option<ToolSummary> {
 }
 
 /// The `tools` object of a saved summary.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub(super) struct ToolsJson {
     requests: u64,

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One reason to doubt a run's figures.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Flag {
     /// A stable key for scripts (`schedule_lag`, `client_cpu`, `cold_round_warm`, ...).
     pub check: String,

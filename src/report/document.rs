@@ -24,7 +24,7 @@ pub use super::findings::{
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// DIR/results.json.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResultsDoc {
     /// Absent in files written before the field existed: read those as version 1
     /// (`ResultsDoc::version`).
@@ -101,7 +101,7 @@ pub struct ResultsDoc {
 }
 
 /// The tokenizer that counted output tokens for lack of usage, when not chosen.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct CountedWith {
     pub tokenizer: String,
@@ -113,7 +113,7 @@ pub struct CountedWith {
 }
 
 /// `--max-input-length N`: how many of the dataset's prompts were longer and cut.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct TruncatedPrompts {
     pub max_input_length: u64,
@@ -122,7 +122,7 @@ pub struct TruncatedPrompts {
 }
 
 /// One `--append` session: when it started, its command line, the runs it added.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Appended {
     pub started: Option<String>,
@@ -130,7 +130,7 @@ pub struct Appended {
     pub runs: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Tool {
     pub name: String,
@@ -148,7 +148,7 @@ impl Tool {
 }
 
 /// `--shard I/N` as saved.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ShardDoc {
     pub index: u32,
     pub count: u32,
@@ -173,7 +173,7 @@ impl ShardDoc {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ShardsDoc {
     pub count: u32,
     pub merged: Vec<u32>,
@@ -181,7 +181,7 @@ pub struct ShardsDoc {
 
 /// One directory of a merge, with its header's identity and how far each of its runs
 /// started after the earliest part of that run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MergedFrom {
     pub dir: String,
     pub started: Option<String>,
@@ -193,7 +193,7 @@ pub struct MergedFrom {
 }
 
 /// One run as saved in results.json.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SavedRun {
     pub label: String,
     pub mode: RunMode,
@@ -351,7 +351,7 @@ impl<'de> Deserialize<'de> for RunMode {
 /// A run's load settings (`params`). Each mode writes its own subset; a field is left
 /// out when `None`. Fields that can be written as null are `Option<Option<_>>`:
 /// `Some(None)` is written as null (an unset cap, an infinite rate).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
@@ -368,6 +368,7 @@ pub struct RunParams {
     pub repeats: Option<u32>,
     /// Requests per second; null for inf.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    #[schemars(with = "Option<f64>")]
     pub rate: Option<Option<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burstiness: Option<f64>,
@@ -376,8 +377,10 @@ pub struct RunParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_requests: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    #[schemars(with = "Option<f64>")]
     pub duration_s: Option<Option<f64>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    #[schemars(with = "Option<usize>")]
     pub max_concurrency: Option<Option<usize>>,
     /// Trace replay: the file, its format and how it was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -385,10 +388,12 @@ pub struct RunParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    #[schemars(with = "Option<usize>")]
     pub limit: Option<Option<usize>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_size: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
+    #[schemars(with = "Option<u32>")]
     pub max_context: Option<Option<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<bool>,
@@ -473,7 +478,7 @@ impl RunParams {
 }
 
 /// One shard's part of a run: its requests and its share of the concurrency limits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ShardParams {
     pub index: u32,
     pub count: u32,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::ordered_map::OrderedMap;
 
 /// The `capacity` object: the largest level found to meet the SLO, with its bracket.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct CapacityDoc {
     /// "concurrency" or "rate".
@@ -32,7 +32,7 @@ pub struct CapacityDoc {
     pub probes: Vec<CapacityProbe>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct CapacityLevel {
     pub level: f64,
@@ -40,7 +40,7 @@ pub struct CapacityLevel {
     pub run: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct CapacityProbe {
     pub level: f64,
@@ -54,7 +54,7 @@ pub struct CapacityProbe {
 }
 
 /// One run on the throughput–interactivity plane.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InteractivityPoint {
     pub label: String,
     /// Median output tokens/s per user.
@@ -69,14 +69,14 @@ pub struct InteractivityPoint {
 }
 
 /// One dual-round level: each round's figures and their ratios to round 1.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoundsDoc {
     pub level: String,
     pub rounds: Vec<RoundFigures>,
     pub ratios_to_round_1: Vec<RoundRatios>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoundFigures {
     pub round: u32,
     /// By catalogue key (`ttft_ms.mean`, ...).
@@ -86,7 +86,7 @@ pub struct RoundFigures {
     pub server_hit_rate: Option<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoundRatios {
     pub round: u32,
     #[serde(flatten)]
@@ -95,7 +95,7 @@ pub struct RoundRatios {
 }
 
 /// One level run `--repeat` times: its runs' labels and each metric over them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RepeatsDoc {
     pub level: String,
     pub runs: Vec<String>,
@@ -104,7 +104,7 @@ pub struct RepeatsDoc {
 }
 
 /// One metric over the repeats of a level.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RepeatInterval {
     pub mean: f64,
     /// mean ± t(0.975, n − 1)·s/√n.

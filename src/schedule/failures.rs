@@ -23,23 +23,32 @@ impl FailureCounter {
 }
 
 impl RequestObserver for FailureCounter {
-    fn ended(&self, _had_output: bool, ok: bool) {
-        self.0.fetch_add(1 | (u64::from(!ok) << 32), Relaxed);
+    fn ended(&self, out: &crate::client::Outcome) {
+        self.0.fetch_add(1 | (u64::from(!out.ok()) << 32), Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Outcome;
+    use crate::record::FailureKind;
+
+    fn ended(ok: bool) -> Outcome {
+        Outcome {
+            failure: (!ok).then(|| (FailureKind::HttpStatus, "500".to_string())),
+            ..Outcome::default()
+        }
+    }
 
     #[test]
     fn over_the_share_after_the_first_few() {
         let c = FailureCounter::default();
         for i in 0..9 {
-            c.ended(true, i % 2 == 0);
+            c.ended(&ended(i % 2 == 0));
         }
         assert!(!c.exceeded(Some(0.1)), "fewer than 10 ended");
-        c.ended(false, false);
+        c.ended(&ended(false));
         // 5 of 10 failed.
         assert!(c.exceeded(Some(0.4)));
         assert!(!c.exceeded(Some(0.5)));

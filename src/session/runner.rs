@@ -118,7 +118,7 @@ impl<'a> Runner<'a> {
         }
         let upfront = self.prepare(&feeder, plan, run, count)?;
         self.before_run(plan, &feeder);
-        let live = Arc::new(Live::default());
+        let live = Arc::new(Live::for_mode(self.stage.progress));
         let failures = Arc::new(FailureCounter::default());
         let (clock, around) = self.drive(&feeder, plan, upfront, count, (&live, &failures))?;
         // Sending is over: from here on the run is being saved, which a first signal's

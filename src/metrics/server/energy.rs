@@ -17,7 +17,7 @@ pub const POWER: &str = "DCGM_FI_DEV_POWER_USAGE";
 pub const ENERGY: &str = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION";
 
 /// How the run's energy was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EnergySource {
     /// Every GPU's energy counter increase.
@@ -39,7 +39,7 @@ impl EnergySource {
 }
 
 /// `summary.energy` of results.json.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Energy {
     pub source: EnergySource,
     /// Summed over GPUs.

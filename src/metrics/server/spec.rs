@@ -46,7 +46,7 @@ pub(super) fn other_engine_seen(name: &str, seen: impl Fn(&str) -> bool) -> bool
 }
 
 /// A run's speculative-decoding figures (`summary.spec_decode` in results.json).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SpecDecode {
     /// Accepted draft tokens per draft token (0..1); absent when nothing was drafted.
