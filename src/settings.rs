@@ -363,6 +363,8 @@ pub struct OutputSettings {
     pub slice_us: Option<u64>,
     /// `--gpus`: a label, for throughput per GPU.
     pub gpus: Option<u32>,
+    /// `--metadata KEY=VALUE` labels, in the order given.
+    pub metadata: Option<crate::metrics::ordered_map::OrderedMap<String, String>>,
 }
 
 #[derive(Debug)]

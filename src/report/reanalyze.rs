@@ -9,7 +9,7 @@ use std::path::Path;
 use super::document::{ReadError, ResultsDoc};
 use super::repeats::{repeat_levels, to_docs};
 use super::results::{SavedRun, write_results_json, write_summary_csv};
-use super::table::render_saved;
+use super::table::render_saved_in;
 use crate::error::Error;
 use crate::metrics::run_checks::FROM_RECORDS;
 use crate::metrics::slo::Slo;
@@ -258,7 +258,7 @@ pub fn report(
     let runs: Vec<SavedRun> = loaded.runs.into_iter().map(|r| r.saved).collect();
     let capacity = rejudged_capacity(dir, &doc, &runs, how.slo, attainment)?;
     for run in &runs {
-        outln!("{}", render_saved(run));
+        outln!("{}", render_saved_in(run, doc.metadata.as_ref()));
     }
     for note in header_notes(&doc) {
         errln!("{note}");
