@@ -29,6 +29,7 @@ pub mod shard;
 pub mod shutdown;
 pub mod sim;
 pub mod start_at;
+pub mod study;
 pub mod sweep;
 pub mod timer;
 pub mod workload;
