@@ -392,7 +392,8 @@ pub struct ReportSettings {
 #[derive(Debug)]
 pub struct CompareSettings {
     pub a: PathBuf,
-    pub b: PathBuf,
+    /// Without B, A is a study's output directory.
+    pub b: Option<PathBuf>,
     pub noise: f64,
     pub html: Option<PathBuf>,
 }

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use servescope::Outcome;
+use servescope::report::compare::Verdict;
 use servescope::report::document::ResultsDoc;
+use servescope::report::study_compare::StudyComparison;
 use servescope::shutdown::Shutdown;
 use servescope::study::servers::{
     ConfigOutcome, ConfigRun, ServerSpec, StudySetIndex, run_configurations_with,
@@ -54,7 +57,7 @@ fn concurrency_load(run: &ConfigRun) -> Result<(), servescope::Error> {
         "--endpoint",
         &run.endpoint,
         "--concurrency",
-        "8",
+        "2,8",
         "--num-requests",
         "24",
         "--input-len",
@@ -77,9 +80,32 @@ fn index(out: &Path) -> StudySetIndex {
 
 fn ttft_p50(dir: &Path) -> f64 {
     let doc = ResultsDoc::read(&dir.join("results.json")).unwrap();
+    let run = doc.run("concurrency 8").unwrap();
     servescope::metrics::catalogue::known("ttft_ms.p50")
-        .value(&doc.runs[0].summary)
+        .value(&run.summary)
         .unwrap()
+}
+
+fn run(args: &[&str]) -> servescope::Outcome {
+    let mut argv = vec!["servescope"];
+    argv.extend_from_slice(args);
+    servescope::run_args(argv).unwrap()
+}
+
+/// `compare DIR` and `report DIR --html` line the configurations up; returns the
+/// comparison and the page.
+fn lined_up(dir: &Path) -> (StudyComparison, String) {
+    let Outcome::StudyCompared(c) = run(&["compare", dir.to_str().unwrap()]) else {
+        panic!("a study comparison")
+    };
+    let html = dir.join("report.html");
+    run(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    (*c, std::fs::read_to_string(html).unwrap())
 }
 
 #[test]
@@ -125,6 +151,76 @@ fn each_configuration_gets_its_own_server_and_labelled_results() {
         "8 requests in flight on 1 slot queue for their first token: p50 TTFT {one:.1} ms vs {eight:.1} ms"
     );
     assert_eq!(alive(&mark), Vec::<u32>::new(), "every server stopped");
+
+    let (c, page) = lined_up(&out);
+    assert_eq!(c.configs, ["max-num-seqs=1", "max-num-seqs=8"]);
+    let names: Vec<&str> = c.loads.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["concurrency · concurrency 2", "concurrency · concurrency 8"]
+    );
+    let ttft = c.loads[1]
+        .lines
+        .iter()
+        .find(|l| l.metric.key == "ttft_ms.p50")
+        .unwrap();
+    assert_eq!(
+        ttft.verdicts[1],
+        Verdict::Better,
+        "8 slots: lower TTFT than 1"
+    );
+    let text = c.render();
+    assert!(
+        text.contains("max-num-seqs=1") && text.contains("better"),
+        "{text}"
+    );
+    for id in ["load-concurrency-throughput:2", "load-concurrency-ttft:4"] {
+        assert!(page.contains(id), "a curve per configuration: {id}");
+    }
+    assert!(
+        page.contains("max-num-seqs=8 · concurrency · concurrency 8"),
+        "a summary column"
+    );
+}
+
+#[test]
+fn results_labelled_by_metadata_line_up_without_an_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (dir, config) in [("a", "<b>x</b>"), ("b", "y")] {
+        let out = tmp.path().join(dir);
+        common::session(&[
+            "concurrency",
+            "--concurrency",
+            "1,2",
+            "--num-requests",
+            "4",
+            "--input-len",
+            "16",
+            "--output-len",
+            "4",
+            "-q",
+            "--metadata",
+            &format!("config={config}"),
+            "--output-dir",
+            out.to_str().unwrap(),
+        ]);
+    }
+    let (c, page) = lined_up(tmp.path());
+    assert_eq!(c.configs, ["<b>x</b>", "y"]);
+    assert_eq!(c.loads.len(), 2);
+    assert!(
+        page.contains("&lt;b&gt;x&lt;/b&gt; · concurrency 1"),
+        "escaped"
+    );
+    assert!(!page.contains("<b>x"), "never raw");
+    let e = servescope::run_args([
+        "servescope",
+        "compare",
+        tmp.path().join("a").to_str().unwrap(),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("expected a study's output directory"), "{e}");
 }
 
 #[test]

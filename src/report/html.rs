@@ -375,6 +375,7 @@ mod tests {
                 summary: summarize(&d, &[]),
             },
             data: d,
+            series: None,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Reanalysis<'a> {
 pub struct LoadedRun {
     pub saved: SavedRun,
     pub data: RunData,
+    /// The curve it is drawn on in the load curves when not its mode's (a study's
+    /// configuration).
+    pub series: Option<String>,
 }
 
 /// A result directory: results.json's header (its `runs` left empty) and every run.
@@ -202,7 +205,11 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
                 );
                 saved.requests_sent = Some(d.len() as u64);
             }
-            LoadedRun { saved, data: d }
+            LoadedRun {
+                saved,
+                data: d,
+                series: None,
+            }
         })
         .collect();
     Ok(Loaded { header, runs })
