@@ -105,6 +105,25 @@ fn lined_up(dir: &Path) -> (StudyComparison, String) {
         "--html",
         html.to_str().unwrap(),
     ]);
+    let page = dir.join("compare.html");
+    run(&[
+        "compare",
+        dir.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    let compared = std::fs::read_to_string(page).unwrap();
+    for label in &c.configs {
+        let shown = label.replace('<', "&lt;").replace('>', "&gt;");
+        assert!(
+            compared.contains(&format!("<th>{shown}</th>")),
+            "a column per configuration: {label}"
+        );
+    }
+    assert!(
+        compared.contains("<span class=\"v "),
+        "verdicts as classed spans"
+    );
     (*c, std::fs::read_to_string(html).unwrap())
 }
 

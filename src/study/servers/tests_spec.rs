@@ -144,3 +144,27 @@ fn credential_flags_are_masked_in_saved_commands() {
         ]
     );
 }
+
+#[test]
+fn the_schema_documents_every_key() {
+    let schema = serde_json::to_value(schemars::schema_for!(ServerSpec)).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    for key in [
+        "command",
+        "ready_url",
+        "endpoint",
+        "ready_timeout_s",
+        "stop_timeout_s",
+        "env",
+        "configs",
+        "matrix",
+    ] {
+        let d = props[key]["description"].as_str().unwrap_or_default();
+        assert!(d.len() > 20, "{key}: {d:?}");
+    }
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys refused"
+    );
+    assert_eq!(schema["required"], serde_json::json!(["command"]));
+}
