@@ -29,6 +29,7 @@ pub mod shard;
 pub mod shutdown;
 pub mod sim;
 pub mod start_at;
+pub mod study;
 pub mod sweep;
 pub mod timer;
 pub mod workload;
@@ -47,6 +48,8 @@ pub enum Outcome {
     Report(Vec<report::results::SavedRun>),
     /// Two result sets compared (boxed: it is much larger than the other outcomes).
     Compared(Box<report::compare::Comparison>),
+    /// A study's configurations lined up against the first.
+    StudyCompared(Box<report::study_compare::StudyComparison>),
     /// Result directories merged into one; its runs.
     Merged(Vec<report::results::SavedRun>),
     /// The simulator ran until stopped.
@@ -76,7 +79,7 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Settings::Load(load) => commands::run(*load, argv).map(Outcome::Session),
         Settings::Sim(s) => run_sim(*s).map(|_| Outcome::Served),
         Settings::Report(s) => run_report(s).map(Outcome::Report),
-        Settings::Compare(s) => run_compare(s).map(|c| Outcome::Compared(Box::new(c))),
+        Settings::Compare(s) => run_compare(s),
         Settings::Merge(s) => run_merge(s, argv).map(Outcome::Merged),
         Settings::Convert(a) => {
             let report = convert::run(a).map_err(|e| match e {
@@ -123,6 +126,9 @@ fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error
         slice_us: s.slice_us,
         ..Default::default()
     };
+    if let Some(set) = report::study_set::find(&s.dir)? {
+        return report::study_report::report(&set, &s, how);
+    }
     let runs = report::reanalyze::report(&s.dir, how, s.rewrite, s.attainment)?;
     if let Some(out) = &s.html {
         let opts = report::html::HtmlOptions {
@@ -140,15 +146,33 @@ fn run_report(s: ReportSettings) -> Result<Vec<report::results::SavedRun>, Error
     Ok(runs)
 }
 
-fn run_compare(s: CompareSettings) -> Result<report::compare::Comparison, Error> {
-    let c = report::compare::compare(&s.a, &s.b, s.noise)?;
-    out!("{}", c.render());
-    if let Some(out) = &s.html {
-        std::fs::write(out, report::compare_page::to_html(&c))
+fn run_compare(s: CompareSettings) -> Result<Outcome, Error> {
+    let write = |out: &std::path::Path, html: String| {
+        std::fs::write(out, html)
             .map_err(|e| Error::Output(format!("--html {}: cannot write: {e}", out.display())))?;
         errln!("HTML comparison: {}", out.display());
+        Ok::<(), Error>(())
+    };
+    let Some(b) = &s.b else {
+        let Some(set) = report::study_set::find(&s.a)? else {
+            return Err(Error::Input(format!(
+                "compare {}: expected a study's output directory (study.json, or result directories whose results carry --metadata config=...) when B is not given; or give A and B",
+                s.a.display()
+            )));
+        };
+        let c = report::study_compare::compare_study(&set, s.noise)?;
+        out!("{}", c.render());
+        if let Some(out) = &s.html {
+            write(out, c.to_html())?;
+        }
+        return Ok(Outcome::StudyCompared(Box::new(c)));
+    };
+    let c = report::compare::compare(&s.a, b, s.noise)?;
+    out!("{}", c.render());
+    if let Some(out) = &s.html {
+        write(out, report::compare_page::to_html(&c))?;
     }
-    Ok(c)
+    Ok(Outcome::Compared(Box::new(c)))
 }
 
 fn run_merge(s: MergeSettings, argv: &[String]) -> Result<Vec<report::results::SavedRun>, Error> {

@@ -387,6 +387,8 @@ pub struct OutputSettings {
     pub slice_us: Option<u64>,
     /// `--gpus`: a label, for throughput per GPU.
     pub gpus: Option<u32>,
+    /// `--metadata KEY=VALUE` labels, in the order given.
+    pub metadata: Option<crate::metrics::ordered_map::OrderedMap<String, String>>,
 }
 
 #[derive(Debug)]
@@ -414,7 +416,8 @@ pub struct ReportSettings {
 #[derive(Debug)]
 pub struct CompareSettings {
     pub a: PathBuf,
-    pub b: PathBuf,
+    /// Without B, A is a study's output directory.
+    pub b: Option<PathBuf>,
     pub noise: f64,
     pub html: Option<PathBuf>,
 }

@@ -293,9 +293,35 @@ async fn until(deadline: Option<Instant>) {
     }
 }
 
+/// Process groups of servers a study started (`study::servers`): killed when the
+/// process ends here, so no server outlives servescope.
+static CHILD_GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// A server's process group to kill if the process is ended by a signal.
+pub fn child_group_started(pgid: i32) {
+    if let Ok(mut g) = CHILD_GROUPS.lock() {
+        g.push(pgid);
+    }
+}
+
+/// The group was stopped.
+pub fn child_group_ended(pgid: i32) {
+    if let Ok(mut g) = CHILD_GROUPS.lock() {
+        g.retain(|p| *p != pgid);
+    }
+}
+
+fn kill_child_groups() {
+    let groups = CHILD_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+    for pgid in groups {
+        crate::study::servers::kill_group(pgid);
+    }
+}
+
 /// End the process with the first signal's status, after a best-effort flush (on a
 /// thread of its own, as a blocked stdout must not hold the exit back).
 fn end_now(shutdown: &Shutdown, why: &'static str) -> ! {
+    kill_child_groups();
     let code = 128 + shutdown.requested().unwrap_or(2);
     let (done, flushed) = std::sync::mpsc::channel();
     let _ = std::thread::Builder::new().spawn(move || {

@@ -25,7 +25,8 @@ pub struct SliceArg {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// A directory written with --output-dir
+    /// A directory written with --output-dir, or a study's output directory (each
+    /// configuration's runs on one page with --html)
     pub dir: PathBuf,
     #[command(flatten)]
     pub percentiles: PercentilesArg,
@@ -48,10 +49,12 @@ pub struct ReportArgs {
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// The baseline: a result directory or its results.json
+    /// The baseline: a result directory or its results.json. Alone: a study's output
+    /// directory (its study.json, or result directories whose results carry the
+    /// `config` metadata), every configuration lined up against the first
     pub a: PathBuf,
     /// The candidate, compared with A: a result directory or its results.json
-    pub b: PathBuf,
+    pub b: Option<PathBuf>,
     /// A change of at most this many percent either way is reported as noise
     #[arg(long, default_value_t = 5.0, value_name = "PERCENT", value_parser = non_negative_f64)]
     pub noise: f64,

@@ -443,4 +443,9 @@ pub struct LoadArgs {
     /// output tokens/s per GPU (the throughput–interactivity chart)
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive_int::<u32>)]
     pub gpus: Option<u32>,
+    /// A label saved in results.json's "metadata" and shown with each run (repeatable),
+    /// e.g. --metadata config=tp2 --metadata gpu=H100; keys that look like credentials
+    /// and values holding the API key are refused
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub metadata: Vec<String>,
 }

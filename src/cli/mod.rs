@@ -9,6 +9,7 @@ mod endpoint_flags;
 pub mod load;
 mod load_modes;
 mod media;
+mod metadata;
 mod metric_sources;
 mod profile;
 mod prompts;

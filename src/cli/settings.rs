@@ -121,6 +121,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
     let (model, models) = model_mix(a.model.as_deref(), a.model_weights.as_deref())?;
     let headers = headers(&a.headers, a.api_key.is_some())?;
     let images = super::media::images(&a)?;
+    let metadata = super::metadata::parse(&a.metadata, a.api_key.as_deref(), &headers)?;
     if a.sim_reasoning_tokens.is_some() && a.endpoint.is_some() {
         return Err(Error::Input(
             "--sim-reasoning-tokens sets the built-in simulator, which --endpoint replaces: give one of them".into(),
@@ -192,6 +193,7 @@ fn session(a: LoadArgs, mode: PromptMode) -> Result<SessionSettings, Error> {
             slo,
             slice_us: slice_us(a.slice.slice_s)?,
             gpus: a.gpus,
+            metadata,
         },
     })
 }

@@ -179,14 +179,24 @@ struct Level {
 pub fn sweeps<'a>(
     runs: impl IntoIterator<Item = (&'a RunMode, &'a RunParams, &'a str)>,
 ) -> Vec<Sweep> {
+    sweeps_in_series(runs.into_iter().map(|(m, p, l)| (m, p, l, None)))
+}
+
+/// `sweeps`, each run on the curve of its series when it has one (a study's server
+/// configuration: one curve per configuration).
+pub fn sweeps_in_series<'a>(
+    runs: impl IntoIterator<Item = (&'a RunMode, &'a RunParams, &'a str, Option<&'a str>)>,
+) -> Vec<Sweep> {
     let levels: Vec<Level> = runs
         .into_iter()
-        .map(|(mode, params, label)| Level {
+        .map(|(mode, params, label, series)| Level {
             mode: mode.clone(),
             level: load_level(mode, params),
-            group: match level_of(mode, params) {
-                Some((_, round)) => format!("round {round}"),
-                None => mode.to_string(),
+            group: match (series, level_of(mode, params)) {
+                (Some(s), Some((_, round))) => format!("{s} round {round}"),
+                (Some(s), None) => s.to_string(),
+                (None, Some((_, round))) => format!("round {round}"),
+                (None, None) => mode.to_string(),
             },
             label: label.to_string(),
         })

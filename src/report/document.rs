@@ -85,6 +85,10 @@ pub struct ResultsDoc {
     /// `--gpus N`: a label only, for the throughput per GPU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<u32>,
+    /// `--metadata KEY=VALUE` labels in the order given (e.g. `config` for a study's
+    /// server configuration); shown with each run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<OrderedMap<String, String>>,
     /// Throughput against interactivity, one point per run that has both (the Pareto
     /// chart's data).
     #[serde(default, skip_serializing_if = "Option::is_none")]

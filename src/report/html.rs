@@ -11,7 +11,7 @@ use super::document::ResultsDoc;
 use super::page::{Page, num, opt_num, table};
 use super::reanalyze::{Loaded, LoadedRun, Reanalysis, load};
 use super::svg::{self, Axis, Chart, Style, esc};
-use super::table::{TERMINOLOGY_NOTE, render_saved};
+use super::table::{TERMINOLOGY_NOTE, render_saved_in};
 use super::{load_curves, pareto, rounds, slices, timelines};
 use crate::error::Error;
 use crate::metrics::Summary;
@@ -62,7 +62,7 @@ pub fn render_report(loaded: &Loaded, source: &str) -> String {
     timelines::section(&mut page, runs);
     timelines::server_metrics(&mut page, runs);
     super::spec_decode::section(&mut page, runs);
-    terminal_tables(&mut page, runs);
+    terminal_tables(&mut page, runs, loaded.header.metadata.as_ref());
     page.section("definitions", "What the numbers mean");
     page.push(&format!(
         "<p class=\"muted\">TTFT: first output event − request start. E2E: end of stream − request start. \
@@ -106,6 +106,11 @@ fn header(page: &mut Page, h: &ResultsDoc, source: &str, runs: usize) {
         ("servescope", version.to_string()),
         ("results", format!("{source} ({runs} runs)")),
     ];
+    if let Some(m) = &h.metadata {
+        // Labels given on the command line (a study's configuration among them).
+        let pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push(("metadata", pairs.join(", ")));
+    }
     if let Some(m) = &h.merged_from {
         let dirs: Vec<&str> = m.iter().map(|d| d.dir.as_str()).collect();
         rows.push(("merged from", dirs.join(", ")));
@@ -217,11 +222,15 @@ fn overview(page: &mut Page, runs: &[LoadedRun]) {
 }
 
 /// Every run's table, as `servescope report` prints it.
-fn terminal_tables(page: &mut Page, runs: &[LoadedRun]) {
+fn terminal_tables(
+    page: &mut Page,
+    runs: &[LoadedRun],
+    metadata: Option<&crate::metrics::ordered_map::OrderedMap<String, String>>,
+) {
     page.section("tables", "Every run, as the terminal shows it");
     let mut text = String::new();
     for r in runs {
-        text.push_str(&render_saved(&r.saved));
+        text.push_str(&render_saved_in(&r.saved, metadata));
         text.push('\n');
     }
     page.push(&format!("<pre>{}</pre>", esc(text.trim_end())));
@@ -366,6 +375,7 @@ mod tests {
                 summary: summarize(&d, &[]),
             },
             data: d,
+            series: None,
         }
     }
 

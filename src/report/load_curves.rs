@@ -12,11 +12,14 @@ use crate::metrics::catalogue;
 /// Load curves of every sweep among the runs.
 pub fn section(page: &mut Page, runs: &[LoadedRun]) {
     let params: Vec<RunParams> = runs.iter().map(|r| placed(&r.saved)).collect();
-    let sweeps = charts::sweeps(
-        runs.iter()
-            .zip(&params)
-            .map(|(r, p)| (&r.saved.mode, p, r.saved.label.as_str())),
-    );
+    let sweeps = charts::sweeps_in_series(runs.iter().zip(&params).map(|(r, p)| {
+        (
+            &r.saved.mode,
+            p,
+            r.saved.label.as_str(),
+            r.series.as_deref(),
+        )
+    }));
     page.section("load", "Load curves");
     if sweeps.is_empty() {
         page.push("<p class=\"muted\">No sweep: load curves need runs of one mode at two or more load levels.</p>");

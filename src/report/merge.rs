@@ -24,7 +24,7 @@ use super::merge_inputs::{
 use super::reanalyze::{for_each_record, saved_slo};
 use super::results::{write_results_json, write_summary_csv};
 use super::rounds::round_comparisons;
-use super::table::render_saved;
+use super::table::render_saved_in;
 use crate::error::Error;
 use crate::metrics::ordered_map::OrderedMap;
 use crate::metrics::slo::Slo;
@@ -129,7 +129,7 @@ pub fn merge(opts: MergeOptions) -> Result<Vec<SavedRun>, Error> {
     doc.repeats = super::repeats::to_docs(&super::repeats::repeat_levels(&doc.runs));
     write_merged(opts.out, &out_records, &doc)?;
     for run in &doc.runs {
-        outln!("{}", render_saved(run));
+        outln!("{}", render_saved_in(run, doc.metadata.as_ref()));
     }
     if had_server_metrics {
         errln!(

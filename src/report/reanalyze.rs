@@ -9,7 +9,7 @@ use std::path::Path;
 use super::document::{ReadError, ResultsDoc};
 use super::repeats::{repeat_levels, to_docs};
 use super::results::{SavedRun, write_results_json, write_summary_csv};
-use super::table::render_saved;
+use super::table::render_saved_in;
 use crate::error::Error;
 use crate::metrics::run_checks::FROM_RECORDS;
 use crate::metrics::slo::Slo;
@@ -36,6 +36,9 @@ pub struct Reanalysis<'a> {
 pub struct LoadedRun {
     pub saved: SavedRun,
     pub data: RunData,
+    /// The curve it is drawn on in the load curves when not its mode's (a study's
+    /// configuration).
+    pub series: Option<String>,
 }
 
 /// A result directory: results.json's header (its `runs` left empty) and every run.
@@ -202,7 +205,11 @@ pub fn load(dir: &Path, how: Reanalysis) -> Result<Loaded, Error> {
                 );
                 saved.requests_sent = Some(d.len() as u64);
             }
-            LoadedRun { saved, data: d }
+            LoadedRun {
+                saved,
+                data: d,
+                series: None,
+            }
         })
         .collect();
     Ok(Loaded { header, runs })
@@ -258,7 +265,7 @@ pub fn report(
     let runs: Vec<SavedRun> = loaded.runs.into_iter().map(|r| r.saved).collect();
     let capacity = rejudged_capacity(dir, &doc, &runs, how.slo, attainment)?;
     for run in &runs {
-        outln!("{}", render_saved(run));
+        outln!("{}", render_saved_in(run, doc.metadata.as_ref()));
     }
     for note in header_notes(&doc) {
         errln!("{note}");

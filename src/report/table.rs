@@ -7,6 +7,7 @@ use comfy_table::{CellAlignment, Table};
 use crate::console::printable;
 use crate::metrics::Stats;
 use crate::metrics::catalogue::{E2E_FROM_SCHEDULE, TABLE_ROWS, TTFT_FROM_SCHEDULE};
+use crate::metrics::ordered_map::OrderedMap;
 use crate::metrics::server::only_in_some_versions;
 use crate::metrics::server_saved::{Series, ServerMetrics};
 use crate::metrics::stats::percentile_key;
@@ -46,7 +47,18 @@ pub fn render(label: &str, s: &Summary) -> String {
 
 /// A saved run's table, led by the INCOMPLETE line of a run that did not finish.
 pub fn render_saved(run: &SavedRun) -> String {
-    let text = render(&run.label, &run.summary);
+    render_saved_in(run, None)
+}
+
+/// `render_saved`, its heading also naming the session's `--metadata` labels
+/// (`── concurrency 8 · config=parallel=4 ──`), so runs of several configurations
+/// printed together say which is which.
+pub fn render_saved_in(run: &SavedRun, metadata: Option<&OrderedMap<String, String>>) -> String {
+    let mut label = run.label.clone();
+    for (k, v) in metadata.into_iter().flat_map(|m| m.iter()) {
+        label.push_str(&format!(" · {k}={}", printable(v)));
+    }
+    let text = render(&label, &run.summary);
     match run.incomplete_note() {
         Some(note) => match text.split_once('\n') {
             Some((heading, rest)) => format!("{heading}\n{note}\n{rest}"),

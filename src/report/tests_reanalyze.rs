@@ -102,5 +102,5 @@ fn a_run_results_json_does_not_list_is_incomplete() {
         note.starts_with("INCOMPLETE: the process ended") && note.contains("2 requests recorded"),
         "{note}"
     );
-    assert!(render_saved(b).contains(&note));
+    assert!(crate::report::table::render_saved(b).contains(&note));
 }

@@ -208,6 +208,12 @@ pub fn header(prior: Prior, fresh: ResultsDoc) -> ResultsDoc {
         );
     }
     doc.gpus = doc.gpus.or(fresh.gpus);
+    if doc.metadata.is_some() && fresh.metadata.is_some() && doc.metadata != fresh.metadata {
+        errln!(
+            "warning: --append: the results there carry other --metadata labels than this session's; results.json keeps the first"
+        );
+    }
+    doc.metadata = doc.metadata.take().or(fresh.metadata.clone());
     doc.schema_version = fresh.schema_version;
     doc.tool = fresh.tool;
     doc.appended.get_or_insert_with(Vec::new).push(Appended {

@@ -19,7 +19,7 @@ use crate::report::html::{HtmlOptions, write_report};
 use crate::report::repeats::finished_level as finished_repeats;
 use crate::report::results::{write_results_json, write_summary_csv};
 use crate::report::rounds::finished_level;
-use crate::report::table::render_saved;
+use crate::report::table::render_saved_in;
 use crate::settings::{OutputSettings, SessionSettings};
 use crate::workload::prepare::PromptSource;
 
@@ -43,7 +43,7 @@ impl Sinks {
 
     /// The run's table on stdout (and the offline-throughput line of `throughput`).
     pub fn print_run(&self, plan: &RunPlan, run: &SavedRun) {
-        out!("{}", render_saved(run));
+        out!("{}", render_saved_in(run, self.doc.metadata.as_ref()));
         let summary = &run.summary;
         if let Some(note) = self.absent_series_note(summary) {
             errln!("{note}");
@@ -200,6 +200,7 @@ pub fn header(
         start_at: s.run.start_at.map(crate::start_at::format),
         command: Some(saved_command(argv, &s.target)),
         gpus: s.output.gpus,
+        metadata: s.output.metadata.clone(),
         truncated_prompts: inputs.truncated.clone(),
         ..ResultsDoc::new()
     }
@@ -258,6 +259,7 @@ mod tests {
                 slo: None,
                 slice_us: None,
                 gpus: None,
+                metadata: None,
                 existing: crate::settings::Existing::Refuse,
             },
         );
