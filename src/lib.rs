@@ -29,9 +29,11 @@ pub mod shard;
 pub mod shutdown;
 pub mod sim;
 pub mod start_at;
+pub mod study;
 pub mod sweep;
 pub mod timer;
 pub mod workload;
+pub mod yaml;
 
 use clap::Parser;
 
@@ -53,6 +55,10 @@ pub enum Outcome {
     Served,
     /// A dataset was converted.
     Converted,
+    /// A study file's loads ran.
+    Study(study::StudyOutcome),
+    /// A schema was printed.
+    Schema,
 }
 
 /// Run a command from its arguments (argv[0] included), as the binary does. Tests call
@@ -74,6 +80,18 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Settings::Report(s) => run_report(s).map(Outcome::Report),
         Settings::Compare(s) => run_compare(s).map(|c| Outcome::Compared(Box::new(c))),
         Settings::Merge(s) => run_merge(s, argv).map(Outcome::Merged),
+        Settings::Study(s) => study::run(s).map(Outcome::Study),
+        Settings::Schema(kind) => {
+            let schema = match kind {
+                cli::schema::SchemaKind::Study => study::schema::study(),
+            };
+            // Pretty-printing a Value cannot fail.
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            Ok(Outcome::Schema)
+        }
         Settings::Convert(a) => {
             let report = convert::run(a).map_err(|e| match e {
                 // The dataset was read but could not be written: exit 1, as for results.

@@ -28,6 +28,19 @@ pub enum Settings {
     Merge(MergeSettings),
     /// `convert` still reads its own flags (they move under `cli` with its split).
     Convert(crate::convert::ConvertJob),
+    /// `run STUDY.yaml`: the file is read and checked by `crate::study`.
+    Study(StudySettings),
+    /// `schema KIND`: print a JSON Schema.
+    Schema(crate::cli::schema::SchemaKind),
+}
+
+/// `servescope run`: the study file and the load flags given after it.
+#[derive(Debug)]
+pub struct StudySettings {
+    pub file: std::path::PathBuf,
+    /// Flags after the file, as typed: each replaces the file's value in every load
+    /// whose mode takes it.
+    pub overrides: Vec<String>,
 }
 
 /// A load subcommand: which runs (`mode`) and how the session sends them.

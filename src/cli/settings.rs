@@ -87,6 +87,11 @@ impl Settings {
             Command::Compare(a) => Settings::Compare(compare(a)?),
             Command::Merge(a) => Settings::Merge(merge(a)?),
             Command::Convert(a) => Settings::Convert(a.into_job()),
+            Command::Run(a) => Settings::Study(crate::settings::StudySettings {
+                file: a.file,
+                overrides: a.overrides,
+            }),
+            Command::Schema(a) => Settings::Schema(a.kind),
         })
     }
 }
