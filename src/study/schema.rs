@@ -21,11 +21,23 @@ pub fn study() -> Value {
         "properties": {
             "description": {"type": "string", "description": "Free text about the study; not used."},
             "target": target(),
-            "workload": section("What every load sends and how (each load may override a key for itself).", &keys::section(Section::Workload), Map::new()),
+            "workload": {
+                "description": "What every load sends and how (each load may override a key for itself).",
+                "type": ["object", "null"],
+                "$ref": "#/$defs/workload",
+                "unevaluatedProperties": false,
+            },
             "loads": loads(),
             "slo": slo(),
-            "metrics": section("Server metrics scraped around each run.", &keys::section(Section::Metrics), Map::new()),
+            "metrics": section("Server metrics scraped around each run.", &keys::section(Section::Metrics), Map::new(), "#/properties/metrics/properties"),
             "output": output(),
+        },
+        "$defs": {
+            // Defined once: the workload section and every load take these keys.
+            "workload": {
+                "type": "object",
+                "properties": props(&keys::section(Section::Workload), Map::new(), "#/$defs/workload/properties"),
+            }
         }
     })
 }
@@ -42,12 +54,14 @@ fn target() -> Value {
             "Without an endpoint: settings of the built-in simulator.",
             &keys::section(Section::Sim),
             Map::new(),
+            "#/properties/target/properties/sim/properties",
         ),
     );
     section(
         "The server: an endpoint (omitted: the built-in simulator, in-process), model, tokenizer, API and headers.",
         &keys::section(Section::Target),
         extra,
+        "#/properties/target/properties",
     )
 }
 
@@ -65,6 +79,7 @@ fn output() -> Value {
         "Where results go and how they are reported.",
         &keys::section(Section::Output),
         extra,
+        "#/properties/output/properties",
     )
 }
 
@@ -74,6 +89,7 @@ fn slo() -> Value {
     json!({
         "description": "Service-level objective for goodput (and capacity's search): bounds inline, or the path of an --slo YAML file.",
         "oneOf": [
+            {"type": "null"},
             {"type": "string", "description": "An SLO file (`slo: {ttft_ms: 500}`)."},
             {
                 "type": "object",
@@ -96,7 +112,8 @@ fn loads() -> Value {
     let cli = crate::Cli::command();
     let variants: Vec<Value> = MODES
         .into_iter()
-        .map(|mode| {
+        .enumerate()
+        .map(|(i, mode)| {
             let about = cli
                 .find_subcommand(mode)
                 .and_then(|c| c.get_about())
@@ -108,10 +125,24 @@ fn loads() -> Value {
                 "name".into(),
                 json!({"type": "string", "pattern": "^[A-Za-z0-9._-]+$", "description": "The load's name and its results' directory [default: the mode, numbered when repeated]."}),
             );
-            let mut s = section(&about, &keys::load(mode).unwrap_or_default(), extra);
-            s["title"] = json!(mode);
-            s["required"] = json!(["mode"]);
-            s
+            let own: Vec<Key> = super::flags::own(mode)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|flag| Key {
+                    name: flag.long.clone(),
+                    flag,
+                })
+                .collect();
+            let base = format!("#/properties/loads/items/oneOf/{i}/properties");
+            json!({
+                "title": mode,
+                "description": about,
+                "type": "object",
+                "required": ["mode"],
+                "properties": props(&own, extra, &base),
+                "$ref": "#/$defs/workload",
+                "unevaluatedProperties": false,
+            })
         })
         .collect();
     json!({
@@ -122,24 +153,28 @@ fn loads() -> Value {
     })
 }
 
-/// An object whose keys are flags (plus `extra`), no others.
-fn section(description: &str, keys: &[Key], extra: Map<String, Value>) -> Value {
-    let mut props = extra;
-    for k in keys {
-        let schema = value(&k.flag);
-        if k.name.contains('-') {
-            let mut alias = schema.clone();
-            alias["description"] = json!(format!("Same as `{}`.", k.name));
-            props.insert(k.name.replace('-', "_"), alias);
-        }
-        props.insert(k.name.clone(), schema);
-    }
+/// An object whose keys are flags (plus `extra`), no others; `base` is the JSON
+/// pointer of its `properties`, which the underscore spellings refer to.
+fn section(description: &str, keys: &[Key], extra: Map<String, Value>, base: &str) -> Value {
     json!({
         "description": description,
-        "type": "object",
+        "type": ["object", "null"],
         "additionalProperties": false,
-        "properties": props,
+        "properties": props(keys, extra, base),
     })
+}
+
+/// Each key's schema, and its underscore spelling as a reference to it.
+fn props(keys: &[Key], extra: Map<String, Value>, base: &str) -> Map<String, Value> {
+    let mut props = extra;
+    for k in keys {
+        props.insert(k.name.clone(), value(&k.flag));
+        if k.name.contains('-') {
+            let alias = json!({"$ref": format!("{base}/{}", k.name), "description": format!("Same as `{}`.", k.name)});
+            props.insert(k.name.replace('-', "_"), alias);
+        }
+    }
+    props
 }
 
 /// A flag's value: its type from how it takes values, its help as the description.
