@@ -228,3 +228,7 @@ fn print_summary(file: &str, dir: &Path, loads: &[LoadOutcome]) {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "tests_study.rs"]
+mod tests;
