@@ -49,7 +49,10 @@ pub fn parse(file: &str, text: &str) -> Result<Node, YamlError> {
     // Non-finite numbers and repeated keys reach the caller's checks, whose messages
     // say more than the parser's (which suggest changing its options).
     use serde_saphyr::options::{DuplicateKeyPolicy, NonFiniteFloatPolicy};
+    // The files read here hold tens of nodes; a small budget keeps an alias bomb cheap
+    // (each node is kept in the tree).
     let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_nodes: MAX_NODES },
         non_finite_float_policy: NonFiniteFloatPolicy::PassThrough,
         duplicate_keys: DuplicateKeyPolicy::PassThrough,
     };
@@ -96,9 +99,30 @@ fn yaml_error(file: &str, e: &serde_saphyr::Error) -> YamlError {
     YamlError { location, message }
 }
 
+/// Nodes a document may have (a study file has a few hundred).
+const MAX_NODES: usize = 20_000;
+
+/// No file servescope reads nests deeper; each level costs several KB of stack in the
+/// parser's generic code, so a hostile document would otherwise overflow it (the
+/// parser's own limits allow 255 flow levels).
+const MAX_DEPTH: usize = 32;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
-        d.deserialize_any(NodeVisitor)
+        let depth = DEPTH.with(|c| c.get());
+        if depth >= MAX_DEPTH {
+            return Err(de::Error::custom(format!(
+                "nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        DEPTH.with(|c| c.set(depth + 1));
+        let node = d.deserialize_any(NodeVisitor);
+        DEPTH.with(|c| c.set(depth));
+        node
     }
 }
 
