@@ -33,6 +33,7 @@ pub mod study;
 pub mod sweep;
 pub mod timer;
 pub mod workload;
+pub mod yaml;
 
 use clap::Parser;
 
@@ -60,6 +61,8 @@ pub enum Outcome {
     Generated(Vec<std::path::PathBuf>),
     /// A JSON Schema, as printed.
     Schema(String),
+    /// A study file's loads ran.
+    Study(study::StudyOutcome),
 }
 
 /// Run a command from its arguments (argv[0] included), as the binary does. Tests call
@@ -81,6 +84,7 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Settings::Report(s) => run_report(s).map(Outcome::Report),
         Settings::Compare(s) => run_compare(s),
         Settings::Merge(s) => run_merge(s, argv).map(Outcome::Merged),
+        Settings::Study(s) => study::run(s).map(Outcome::Study),
         Settings::Convert(a) => {
             let report = convert::run(a).map_err(|e| match e {
                 // The dataset was read but could not be written: exit 1, as for results.
@@ -97,6 +101,11 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
         Settings::Man { dir } => run_man(dir.as_deref()).map(Outcome::Generated),
         Settings::Schema(doc) => {
             let text = match doc {
+                // Pretty-printing a Value cannot fail.
+                settings::SchemaDoc::Study => {
+                    serde_json::to_string_pretty(&study::schema::study()).unwrap_or_default()
+                        + "\n"
+                }
                 settings::SchemaDoc::Results => report::schema::results_schema(),
             };
             out!("{text}");

@@ -34,13 +34,25 @@ pub enum Settings {
     Man {
         dir: Option<std::path::PathBuf>,
     },
+    /// `run STUDY.yaml`: the file is read and checked by `crate::study`.
+    Study(StudySettings),
     /// `schema`: print a file's JSON Schema.
     Schema(SchemaDoc),
+}
+
+/// `servescope run`: the study file and the load flags given after it.
+#[derive(Debug)]
+pub struct StudySettings {
+    pub file: std::path::PathBuf,
+    /// Flags after the file, as typed: each replaces the file's value in every load
+    /// whose mode takes it.
+    pub overrides: Vec<String>,
 }
 
 /// The files whose JSON Schema `servescope schema` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchemaDoc {
+    Study,
     Results,
 }
 

@@ -13,6 +13,7 @@ mod metadata;
 mod metric_sources;
 mod profile;
 mod prompts;
+pub mod run;
 pub mod schema;
 pub mod sessions;
 mod settings;
@@ -77,12 +78,32 @@ pub enum Command {
     Merge(MergeArgs),
     /// Convert datasets (LongBench, ShareGPT) into prompt files
     Convert(convert::ConvertArgs),
+    /// Run a study file: its loads one after another, each saved under the study's
+    /// output directory; flags after the file override its values
+    Run(run::RunArgs),
+    /// Print the JSON Schema of a file servescope reads (a study) or writes (results.json)
+    Schema(schema::SchemaArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(shell::CompletionsArgs),
     /// Print the man page (roff), or write one page per command with --dir
     Man(shell::ManArgs),
-    /// Print the JSON Schema of a file the tool writes (results.json)
-    Schema(schema::SchemaArgs),
+}
+
+impl Command {
+    /// The shared load flags of a load subcommand; `None` for the other commands.
+    pub fn load_args_mut(&mut self) -> Option<&mut LoadArgs> {
+        match self {
+            Command::Batch(a) => Some(&mut a.load),
+            Command::Throughput(a) => Some(&mut a.load),
+            Command::Concurrency(a) => Some(&mut a.load),
+            Command::Rate(a) => Some(&mut a.load),
+            Command::Trace(a) => Some(&mut a.load),
+            Command::DualRound(a) => Some(&mut a.load),
+            Command::Capacity(a) => Some(&mut a.load),
+            Command::Sweep(a) => Some(&mut a.load),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

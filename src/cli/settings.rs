@@ -90,6 +90,10 @@ impl Settings {
             Command::Completions(a) => Settings::Completions(a.shell.into()),
             Command::Man(a) => Settings::Man { dir: a.dir },
             Command::Schema(a) => Settings::Schema(a.kind.into()),
+            Command::Run(a) => Settings::Study(crate::settings::StudySettings {
+                file: a.file,
+                overrides: a.overrides,
+            }),
         })
     }
 }

@@ -7,9 +7,9 @@
 use std::fmt;
 use std::path::Path;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
-use serde_saphyr::Spanned;
+
+use crate::yaml::{Node, at_line as at};
 
 use super::summary::{RunData, Sample};
 
@@ -188,15 +188,10 @@ impl Slo {
     /// `slo:` are ignored, so the seed tool's config files (which hold other sections)
     /// can be passed as they are. `file` names the source in errors.
     pub fn parse_yaml(file: &str, text: &str) -> Result<Slo, SloError> {
-        // Non-finite numbers and repeated keys reach our checks, whose messages say
-        // more than the parser's (which suggest changing its options).
-        use serde_saphyr::options::{DuplicateKeyPolicy, NonFiniteFloatPolicy};
-        let options = serde_saphyr::options! {
-            non_finite_float_policy: NonFiniteFloatPolicy::PassThrough,
-            duplicate_keys: DuplicateKeyPolicy::PassThrough,
-        };
-        let top: Node =
-            serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(file, &e))?;
+        let top = crate::yaml::parse(file, text).map_err(|e| SloError::Yaml {
+            location: e.location,
+            message: e.message,
+        })?;
         let entries = match top {
             Node::Map(entries) => entries,
             // An empty document is null.
@@ -388,110 +383,6 @@ pub fn goodput(data: &RunData, slo: &Slo, duration_s: f64) -> Goodput {
         request_share: ratio(met as f64, data.len() as f64),
         token_share: ratio(met_tokens as f64, all_tokens as f64),
         slo: slo.clone(),
-    }
-}
-
-/// "FILE:LINE" of a YAML key.
-fn at<T>(file: &str, node: &Spanned<T>) -> String {
-    let line = node.referenced.line();
-    if line == 0 {
-        file.to_string()
-    } else {
-        format!("{file}:{line}")
-    }
-}
-
-/// The parser's message without its source snippet, located as "FILE:LINE:COLUMN".
-fn yaml_error(file: &str, e: &serde_saphyr::Error) -> SloError {
-    let mut message = e.without_snippet().to_string();
-    let location = match e.location() {
-        Some(l) if l.line() > 0 => {
-            // The location leads the message, so the parser's copy of it would repeat.
-            let suffix = format!(" at line {}, column {}", l.line(), l.column());
-            if let Some(head) = message.strip_suffix(&suffix) {
-                message.truncate(head.len());
-            }
-            format!("{file}:{}:{}", l.line(), l.column())
-        }
-        _ => file.to_string(),
-    };
-    SloError::Yaml { location, message }
-}
-
-/// Any YAML value, with mappings kept in order and located, so errors can name the line
-/// of the key at fault.
-enum Node {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Seq,
-    Map(Vec<(Spanned<String>, Spanned<Node>)>),
-}
-
-impl Node {
-    /// For error messages: short, never a whole document.
-    fn describe(&self) -> String {
-        match self {
-            Node::Null => "nothing (null)".into(),
-            Node::Bool(b) => b.to_string(),
-            Node::Num(v) => v.to_string(),
-            Node::Str(s) if s.chars().count() <= 40 => format!("the string {s:?}"),
-            Node::Str(_) => "a string".into(),
-            Node::Seq => "a list".into(),
-            Node::Map(_) => "a mapping".into(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-        Node::deserialize(d)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
-        Ok(Node::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Num(v as f64))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Num(v as f64))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Num(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.to_string()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Node::Seq)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
-            entries.push((key, map.next_value::<Spanned<Node>>()?));
-        }
-        Ok(Node::Map(entries))
     }
 }
 
