@@ -11,7 +11,7 @@ pub struct SchemaArgs {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchemaKind {
-    /// results.json, as `run` and `merge` write it (also in docs/results.schema.json)
+    /// results.json, as the load commands and `merge` write it (also in docs/results.schema.json)
     Results,
 }
 
