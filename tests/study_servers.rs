@@ -335,3 +335,27 @@ fn a_signal_stops_the_waiting_server_and_the_study() {
     assert_eq!(index(&out), idx);
     assert_eq!(alive(&mark), Vec::<u32>::new(), "the server was stopped");
 }
+
+#[test]
+fn a_load_ended_by_a_signal_stops_the_server_and_the_study() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("study");
+    let mark = format!("load-sig-{}", std::process::id());
+    let spec = sim_spec("configs: [{max-num-seqs: 2}, {max-num-seqs: 4}]\n", &mark);
+    let shutdown = Shutdown::default();
+    let idx = run_configurations_with(&spec, &out, &shutdown, |run| {
+        concurrency_load(run)?;
+        // As a session's own listener reports Ctrl-C during its runs.
+        shutdown.trigger(2);
+        Err(servescope::Error::Interrupted { signal: 2, runs: 2 })
+    })
+    .unwrap();
+    assert_eq!(idx.configs[0].outcome, ConfigOutcome::Interrupted);
+    assert_eq!(
+        idx.configs[0].results,
+        ["max-num-seqs=2/concurrency"],
+        "what finished is listed"
+    );
+    assert_eq!(idx.configs[1].outcome, ConfigOutcome::NotRun);
+    assert_eq!(alive(&mark), Vec::<u32>::new(), "the server was stopped");
+}

@@ -176,37 +176,25 @@ fn one(
         results: Vec::new(),
     };
     errln!("── server {} ──\n{}", config.label, entry.argv.join(" "));
-    let env: Vec<(String, String)> = spec
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), super::substitute(v, port)))
-        .collect();
-    let stop_timeout = Duration::from_secs_f64(spec.stop_timeout_s);
-    let failed = |mut entry: ConfigEntry, f: StartFailure| {
-        (entry.outcome, entry.reason) = match f {
-            StartFailure::Interrupted => (
-                ConfigOutcome::Interrupted,
-                Some("stopped by a signal while the server started".into()),
-            ),
-            StartFailure::Spawn(m) | StartFailure::Exited(m) | StartFailure::NotReady(m) => {
-                errln!("server {} failed: {m}", config.label);
-                (ConfigOutcome::ServerFailed, Some(m))
-            }
-        };
-        entry
-    };
-    let mut server = match ServerProcess::start(&argv, &env, &log, stop_timeout) {
-        Ok(s) => s,
-        Err(f) => return Ok(failed(entry, f)),
-    };
-    let ready_timeout = Duration::from_secs_f64(spec.ready_timeout_s);
-    match server.wait_ready(&ready_url, ready_timeout, shutdown) {
-        Ok(t) => entry.ready_after_s = Some((t.as_secs_f64() * 1000.0).round() / 1000.0),
-        Err(f) => {
-            server.stop();
-            return Ok(failed(entry, f));
+    let mut server = match ready_server(spec, &argv, port, &log, &ready_url, shutdown) {
+        Ok((server, t)) => {
+            entry.ready_after_s = Some((t.as_secs_f64() * 1000.0).round() / 1000.0);
+            server
         }
-    }
+        Err(f) => {
+            (entry.outcome, entry.reason) = match f {
+                StartFailure::Interrupted => (
+                    ConfigOutcome::Interrupted,
+                    Some("stopped by a signal while the server started".into()),
+                ),
+                StartFailure::Spawn(m) | StartFailure::Exited(m) | StartFailure::NotReady(m) => {
+                    errln!("server {} failed: {m}", config.label);
+                    (ConfigOutcome::ServerFailed, Some(m))
+                }
+            };
+            return Ok(entry);
+        }
+    };
     errln!(
         "server {} ready after {:.1} s at {endpoint}",
         config.label,
@@ -238,6 +226,28 @@ fn one(
         });
     }
     Ok(entry)
+}
+
+/// The server started and ready (how long it took), or why not (it is stopped then).
+fn ready_server(
+    spec: &ServerSpec,
+    argv: &[String],
+    port: u16,
+    log: &Path,
+    ready_url: &str,
+    shutdown: &Shutdown,
+) -> Result<(ServerProcess, Duration), StartFailure> {
+    let env: Vec<(String, String)> = spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), super::substitute(v, port)))
+        .collect();
+    let stop_timeout = Duration::from_secs_f64(spec.stop_timeout_s);
+    let mut server = ServerProcess::start(argv, &env, log, stop_timeout)?;
+    let ready_timeout = Duration::from_secs_f64(spec.ready_timeout_s);
+    // On failure `server` is dropped here, which stops it.
+    let t = server.wait_ready(ready_url, ready_timeout, shutdown)?;
+    Ok((server, t))
 }
 
 /// A free loopback port (released at once: the server binds it a moment later).
