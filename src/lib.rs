@@ -103,8 +103,7 @@ pub fn run(cli: Cli, argv: &[String]) -> Result<Outcome, Error> {
             let text = match doc {
                 // Pretty-printing a Value cannot fail.
                 settings::SchemaDoc::Study => {
-                    serde_json::to_string_pretty(&study::schema::study()).unwrap_or_default()
-                        + "\n"
+                    serde_json::to_string_pretty(&study::schema::study()).unwrap_or_default() + "\n"
                 }
                 settings::SchemaDoc::Results => report::schema::results_schema(),
             };

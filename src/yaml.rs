@@ -59,6 +59,16 @@ pub fn parse(file: &str, text: &str) -> Result<Node, YamlError> {
     serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(file, &e))
 }
 
+/// Deserialize a whole document into `T` with the same limits as [`parse`] (repeated
+/// keys refused); errors located as "FILE:LINE:COLUMN" (a typed section read with
+/// serde: a study's `server:`).
+pub fn from_str<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, YamlError> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_nodes: MAX_NODES },
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(file, &e))
+}
+
 /// A YAML syntax error, located.
 #[derive(Debug)]
 pub struct YamlError {

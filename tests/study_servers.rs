@@ -359,3 +359,101 @@ fn a_load_ended_by_a_signal_stops_the_server_and_the_study() {
     assert_eq!(idx.configs[1].outcome, ConfigOutcome::NotRun);
     assert_eq!(alive(&mark), Vec::<u32>::new(), "the server was stopped");
 }
+
+/// The shipped example, through `servescope run`: its `servescope` command is this
+/// build's binary; smaller loads by flags after the file.
+#[test]
+fn a_study_file_starts_each_configuration_s_server_and_runs_its_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mark = format!("study-{}", std::process::id());
+    let example = std::fs::read_to_string("examples/server-configs.yaml").unwrap();
+    let yaml = example
+        .replace(
+            "command: \"servescope sim",
+            &format!("command: \"'{BIN}' sim"),
+        )
+        .replace(
+            "  ready_timeout_s: 60\n",
+            &format!("  ready_timeout_s: 60\n  env: {{SERVESCOPE_TEST_MARK: {mark}}}\n"),
+        );
+    assert!(yaml.contains(BIN) && yaml.contains(&mark), "{yaml}");
+    let file = tmp.path().join("study.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let outcome = servescope::run_args([
+        "servescope",
+        "run",
+        file.to_str().unwrap(),
+        "--num-requests",
+        "32",
+        "--input-len",
+        "128",
+        "--output-len",
+        "16",
+        "-q",
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    let Ok(Outcome::Study(study)) = outcome else {
+        panic!("a study: {outcome:?}")
+    };
+    let names: Vec<&str> = study.loads.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["max-num-seqs=4/conc16", "max-num-seqs=32/conc16"]);
+    let idx = index(&out);
+    for c in &idx.configs {
+        assert_eq!(c.outcome, ConfigOutcome::Ran, "{c:?}");
+        assert_eq!(c.results, [format!("{}/conc16", c.label)]);
+        let doc = ResultsDoc::read(&out.join(&c.results[0]).join("results.json")).unwrap();
+        assert_eq!(
+            doc.metadata.unwrap().get("config").map(String::as_str),
+            Some(c.label.as_str())
+        );
+        let (saved, server) = (doc.endpoint.unwrap(), c.endpoint.clone().unwrap());
+        assert!(
+            saved.starts_with(&server),
+            "the loads ran against its server: {saved} vs {server}"
+        );
+    }
+    let p50 = |label: &str| {
+        let doc = ResultsDoc::read(&out.join(label).join("conc16").join("results.json")).unwrap();
+        servescope::metrics::catalogue::known("ttft_ms.p50")
+            .value(&doc.runs[0].summary)
+            .unwrap()
+    };
+    let (four, many) = (p50("max-num-seqs=4"), p50("max-num-seqs=32"));
+    assert!(
+        four > 2.0 * many,
+        "16 in flight on 4 slots queue for a first token: p50 TTFT {four:.1} vs {many:.1} ms"
+    );
+    assert_eq!(alive(&mark), Vec::<u32>::new(), "every server stopped");
+}
+
+#[test]
+fn a_study_with_a_server_refuses_an_endpoint_of_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("study.yaml");
+    std::fs::write(
+        &file,
+        "server:\n  command: \"x --port {port}\"\n  configs: [{a: 1}]\nloads:\n  - mode: concurrency\n    concurrency: 1\noutput: {dir: out}\n",
+    )
+    .unwrap();
+    let err = servescope::run_args([
+        "servescope",
+        "run",
+        file.to_str().unwrap(),
+        "--endpoint",
+        "http://127.0.0.1:1",
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("leave out"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+    // A key the server section does not have: its line and the key.
+    std::fs::write(
+        &file,
+        "loads:\n  - mode: concurrency\n    concurrency: 1\nserver:\n  command: \"x\"\n  readyurl: \"y\"\n",
+    )
+    .unwrap();
+    let err = servescope::run_args(["servescope", "run", file.to_str().unwrap()]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(":6:") && text.contains("readyurl"), "{text}");
+}

@@ -138,6 +138,9 @@ pub fn load_argv(
             vec![format!("--html={}", page.display())],
         );
     }
+    // A configuration's metadata label is added to the file's own `metadata` (a list
+    // flag), not in place of it.
+    let mut labels = Vec::new();
     if let Some(extra) = extra {
         for token in extra.flags {
             let long = token.trim_start_matches('-');
@@ -147,7 +150,11 @@ pub fn load_argv(
                 path: format!("server configuration {}", extra.label),
                 location: None,
             };
-            set(origin, vec![token.clone()]);
+            if long == "metadata" {
+                labels.push((origin, vec![token.clone()]));
+            } else {
+                set(origin, vec![token.clone()]);
+            }
         }
     }
     for o in overrides
@@ -162,6 +169,7 @@ pub fn load_argv(
         };
         set(origin, o.tokens.clone());
     }
+    flags.extend(labels);
     // A positional argument (trace's file) goes first, before any flag.
     flags.sort_by_key(|(o, _)| o.long != "file");
     let mut argv = vec!["servescope".to_string(), load.mode.clone()];

@@ -9,6 +9,7 @@ use serde_saphyr::Spanned;
 use super::StudyError;
 use super::flags::MODES;
 use super::keys::{self, Key, Section};
+use super::servers::ServerSpec;
 use crate::yaml::{self, Node};
 
 /// A flag the file sets: where, and the argv tokens it gives (`--long=VALUE`, or the
@@ -52,11 +53,21 @@ pub struct StudyFile {
     /// Write each load's HTML report beside its results.
     pub html: bool,
     pub loads: Vec<LoadSpec>,
+    /// The server to start once per configuration (`server:`), with the place of its key.
+    pub server: Option<Located<ServerSpec>>,
+}
+
+/// The `server:` section, read with serde into its typed spec (the other sections are
+/// read key by key above).
+#[derive(serde::Deserialize)]
+struct ServerSection {
+    #[serde(default)]
+    server: Option<ServerSpec>,
 }
 
 type Entries = Vec<(Spanned<String>, Spanned<Node>)>;
 
-const TOP: [&str; 7] = [
+const TOP: [&str; 8] = [
     "description",
     "target",
     "workload",
@@ -64,6 +75,7 @@ const TOP: [&str; 7] = [
     "slo",
     "metrics",
     "output",
+    "server",
 ];
 
 /// Read and check a study file.
@@ -96,8 +108,10 @@ pub fn read(path: &Path) -> Result<StudyFile, StudyError> {
         output_dir: None,
         html: false,
         loads: Vec::new(),
+        server: None,
     };
     let mut loads = None;
+    let mut server = None;
     for (key, value) in top {
         match key.value.as_str() {
             "description" => {
@@ -117,6 +131,7 @@ pub fn read(path: &Path) -> Result<StudyFile, StudyError> {
             "output" => r.output(&key, value, &mut study)?,
             "slo" => study.shared.extend(r.slo(&key, value)?),
             "loads" => loads = Some((key, value)),
+            "server" => server = Some(yaml::at(&r.file, &key)),
             other => {
                 let hint = keys::suggestion(other, TOP);
                 return Err(r.at(&key, other, format!("unknown section{hint}")));
@@ -128,6 +143,9 @@ pub fn read(path: &Path) -> Result<StudyFile, StudyError> {
         return Err(r.whole(format!("no `loads`: a study runs at least one {example}")));
     };
     study.loads = r.loads(&key, value)?;
+    if let Some(location) = server {
+        study.server = r.server(&text, location)?;
+    }
     if study.loads.is_empty() {
         return Err(r.at(
             &key,
@@ -148,6 +166,30 @@ struct Reader {
 }
 
 impl Reader {
+    /// The `server:` section as its typed spec, its configurations checked now.
+    fn server(
+        &self,
+        text: &str,
+        location: String,
+    ) -> Result<Option<Located<ServerSpec>>, StudyError> {
+        let section: ServerSection =
+            yaml::from_str(&self.file, text).map_err(|e| StudyError::Yaml {
+                location: e.location,
+                message: e.message,
+            })?;
+        let Some(spec) = section.server else {
+            return Ok(None);
+        };
+        spec.check().map_err(|e| StudyError::File {
+            file: location.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(Located {
+            value: spec,
+            location,
+        }))
+    }
+
     pub(super) fn at<T>(&self, node: &Spanned<T>, path: &str, message: String) -> StudyError {
         StudyError::Key {
             location: yaml::at(&self.file, node),

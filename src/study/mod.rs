@@ -78,35 +78,125 @@ pub fn run(s: StudySettings) -> Result<StudyOutcome, Error> {
         }
     };
     let key = api_key(&study, &overrides)?;
-    let configurations = vec![Configuration::default()];
-    // Every load of every configuration is checked before the first one runs, so a
-    // mistake in the last load does not cost the runs before it.
-    let mut plan = Vec::new();
-    for c in &configurations {
-        let loads: Result<Vec<_>, Error> = study
-            .loads
-            .iter()
-            .map(|l| prepare(&study, l, &overrides, &dir, c, key.as_deref()))
-            .collect();
-        plan.push(loads?);
-    }
-    let mut done = Vec::new();
-    for (_configuration, loads) in configurations.iter().zip(plan) {
-        // Where a study with a `server:` section starts this configuration's server
-        // and waits for its readiness URL (and stops it after the loads).
-        for p in loads {
-            errln!("── study {}: load {} ({}) ──", study.file, p.name, p.mode);
-            let session = crate::commands::run(p.settings, &p.argv)?;
-            done.push(LoadOutcome {
-                name: p.name,
-                mode: p.mode,
-                dir: p.dir,
-                session,
-            });
-        }
-    }
+    let done = match &study.server {
+        None => run_loads(&study, &overrides, &dir, key.as_deref())?,
+        Some(server) => run_servers(&study, &server.value, &overrides, &dir, key.as_deref())?,
+    };
     print_summary(&study.file, &dir, &done);
     Ok(StudyOutcome { dir, loads: done })
+}
+
+/// The loads against the file's target. Every load is checked before the first one
+/// runs, so a mistake in the last load does not cost the runs before it.
+fn run_loads(
+    study: &StudyFile,
+    overrides: &Overrides,
+    dir: &Path,
+    key: Option<&str>,
+) -> Result<Vec<LoadOutcome>, Error> {
+    let c = Configuration::default();
+    let plan: Vec<Prepared> = study
+        .loads
+        .iter()
+        .map(|l| prepare(study, l, overrides, dir, &c, key))
+        .collect::<Result<_, _>>()?;
+    let mut done = Vec::new();
+    for p in plan {
+        done.push(run_one(study, p)?);
+    }
+    Ok(done)
+}
+
+fn run_one(study: &StudyFile, p: Prepared) -> Result<LoadOutcome, Error> {
+    errln!("── study {}: load {} ({}) ──", study.file, p.name, p.mode);
+    let session = crate::commands::run(p.settings, &p.argv)?;
+    Ok(LoadOutcome {
+        name: p.name,
+        mode: p.mode,
+        dir: p.dir,
+        session,
+    })
+}
+
+/// The loads once per server configuration: its server started on a free port and
+/// waited for, every load run against it under `OUT/<label>/`, the server stopped
+/// (`servers::run_configurations`, which records each configuration in study.json; a
+/// configuration whose server or loads fail is recorded and the next one runs).
+fn run_servers(
+    study: &StudyFile,
+    server: &servers::ServerSpec,
+    overrides: &Overrides,
+    dir: &Path,
+    key: Option<&str>,
+) -> Result<Vec<LoadOutcome>, Error> {
+    if overrides.has("endpoint") || study.shared.iter().any(|s| s.long == "endpoint") {
+        return Err(StudyError::File {
+            file: study.file.clone(),
+            message: "`server:` starts the server the loads benchmark: leave out \
+                      target.endpoint and --endpoint (the server's `endpoint` key sets \
+                      its URL)"
+                .into(),
+        }
+        .into());
+    }
+    // Checked once before any server starts, with a stand-in endpoint.
+    let check = configuration("check", "http://127.0.0.1:9");
+    for l in &study.loads {
+        prepare(study, l, overrides, dir, &check, key)?;
+    }
+    let mut done = Vec::new();
+    let mut signal = None;
+    let index = servers::run_configurations(server, dir, |run| {
+        let c = configuration(&run.label, &run.endpoint);
+        for l in &study.loads {
+            let p = prepare(study, l, overrides, dir, &c, key)?;
+            match run_one(study, p) {
+                Ok(outcome) => done.push(outcome),
+                Err(e) => {
+                    if let Error::Interrupted { signal: s, .. } = e {
+                        signal = Some(s);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        servers::ServerError::Spec { .. } => Error::Input(format!("{}: {e}", study.file)),
+        servers::ServerError::Output { .. } => Error::Output(e.to_string()),
+    })?;
+    for c in &index.configs {
+        if let Some(reason) = &c.reason {
+            errln!("WARNING: configuration {}: {reason}", c.label);
+        }
+    }
+    let interrupted = index
+        .configs
+        .iter()
+        .any(|c| c.outcome == servers::ConfigOutcome::Interrupted);
+    if interrupted {
+        // A signal while a server started reached the launcher, not a load: SIGINT's
+        // status then (the launcher does not say which signal it was).
+        let signal = signal.unwrap_or(2);
+        print_summary(&study.file, dir, &done);
+        return Err(Error::Interrupted {
+            signal,
+            runs: done.len(),
+        });
+    }
+    Ok(done)
+}
+
+/// A server configuration's flags for every load: its endpoint and its label.
+fn configuration(label: &str, endpoint: &str) -> Configuration {
+    Configuration {
+        label: Some(label.to_string()),
+        flags: vec![
+            format!("--endpoint={endpoint}"),
+            format!("--metadata=config={label}"),
+        ],
+    }
 }
 
 /// One load's argv parsed and checked as its load subcommand would be.

@@ -11,7 +11,7 @@ use super::keys::{self, Key, Section};
 
 /// The schema `servescope schema study` prints and docs/study.schema.json holds.
 pub fn study() -> Value {
-    json!({
+    let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "servescope study",
         "description": "A whole benchmark study: `servescope run STUDY.yaml [LOAD FLAGS...]`. Every key of target, workload, metrics, output and loads is a load flag (its long name; `input_len` and `input-len` are the same key); flags typed after the file override the file for every load that takes them. A null value leaves a key unset. Relative paths are read from the working directory, as on the command line.",
@@ -31,6 +31,7 @@ pub fn study() -> Value {
             "slo": slo(),
             "metrics": section("Server metrics scraped around each run.", &keys::section(Section::Metrics), Map::new(), "#/properties/metrics/properties"),
             "output": output(),
+            "server": Value::Null,
         },
         "$defs": {
             // Defined once: the workload section and every load take these keys.
@@ -39,7 +40,31 @@ pub fn study() -> Value {
                 "properties": props(&keys::section(Section::Workload), Map::new(), "#/$defs/workload/properties"),
             }
         }
-    })
+    });
+    server(&mut schema);
+    schema
+}
+
+/// The `server:` section's schema, derived from the type serde reads it into (its
+/// definitions join the study's `$defs`, where its references point).
+fn server(study: &mut Value) {
+    let mut server =
+        serde_json::to_value(schemars::schema_for!(super::servers::ServerSpec)).unwrap_or_default();
+    if let (Some(Value::Object(defs)), Some(Value::Object(study_defs))) = (
+        server.as_object_mut().and_then(|o| o.remove("$defs")),
+        study.get_mut("$defs"),
+    ) {
+        study_defs.extend(defs);
+    }
+    if let Some(o) = server.as_object_mut() {
+        o.remove("$schema");
+        o.remove("title");
+        o.insert(
+            "description".into(),
+            "A server to start once per configuration: each configuration's loads run against it, their results under OUT/<label>/, study.json indexing them.".into(),
+        );
+    }
+    study["properties"]["server"] = server;
 }
 
 fn target() -> Value {
