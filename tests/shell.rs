@@ -37,6 +37,14 @@ fn subcommands() -> Vec<String> {
     names
 }
 
+/// Visible subcommands at every depth, as `man --dir` writes a page for each.
+fn nested_count(cmd: &clap::Command) -> usize {
+    cmd.get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        .map(|s| 1 + nested_count(s))
+        .sum()
+}
+
 fn installed(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -207,7 +215,15 @@ fn man_dir_writes_a_page_per_subcommand() {
     else {
         panic!("man --dir gave another outcome");
     };
-    assert_eq!(pages.len(), subcommands().len() + 1);
+    // The main page and one per subcommand at every depth (convert has two of its own).
+    assert_eq!(pages.len(), 1 + nested_count(&Cli::command()), "{pages:?}");
+    for nested in [
+        "servescope-convert-longbench.1",
+        "servescope-convert-sharegpt.1",
+    ] {
+        let page = std::fs::read_to_string(out.join(nested)).unwrap();
+        assert!(page.contains("\\fBservescope convert "), "{nested}: {page}");
+    }
     assert!(pages.contains(&out.join("servescope.1")));
     for name in subcommands() {
         let file = out.join(format!("servescope-{name}.1"));
@@ -224,6 +240,8 @@ fn man_dir_writes_a_page_per_subcommand() {
     let concurrency = std::fs::read_to_string(out.join("servescope-concurrency.1")).unwrap();
     assert!(concurrency.contains("\\-\\-concurrency"));
     assert!(concurrency.contains("\\-\\-output\\-dir"));
+    // The key's variable is named; its value never (see the test below).
+    assert!(concurrency.contains("OPENAI_API_KEY"));
 
     if have("man", false) {
         let text = Command::new("man")
@@ -269,6 +287,19 @@ fn generated_text_never_holds_the_api_key() {
             !String::from_utf8_lossy(&out.stdout).contains(secret),
             "{args:?}"
         );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .env("OPENAI_API_KEY", secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for page in std::fs::read_dir(dir.path()).unwrap() {
+        let path = page.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(secret), "{}", path.display());
     }
 }
 

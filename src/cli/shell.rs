@@ -71,23 +71,37 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Write the main page and one page per subcommand into `dir` (created if missing);
-/// returns the files written, sorted.
+/// Write the main page and one page per subcommand, nested ones too, into `dir`
+/// (created if missing); returns the files written, sorted.
 pub fn write_man_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let cmd = man_command();
-    let mut written = vec![write_page(clap_mangen::Man::new(cmd.clone()), dir)?];
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        // A subcommand's page is named as git's are: servescope-concurrency(1).
-        // (its synopsis keeps the bin name `servescope concurrency` that build() gave).
-        let page = sub
-            .clone()
-            .display_name(format!("{BIN}-{}", sub.get_name()));
-        let source = format!("{BIN} {}", env!("CARGO_PKG_VERSION"));
-        written.push(write_page(clap_mangen::Man::new(page).source(source), dir)?);
-    }
+    let mut written = Vec::new();
+    write_pages(man_command(), dir, &mut written)?;
     written.sort();
     Ok(written)
+}
+
+/// `cmd`'s page, then its subcommands' pages, each named as git's are
+/// (servescope-convert-sharegpt(1), the name its parent's page refers to); a
+/// subcommand's synopsis keeps the bin name `build()` gave it (`servescope convert
+/// sharegpt`).
+fn write_pages(cmd: clap::Command, dir: &Path, written: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let name = cmd.get_display_name().unwrap_or(cmd.get_name()).to_string();
+    let source = format!("{BIN} {}", env!("CARGO_PKG_VERSION"));
+    written.push(write_page(
+        clap_mangen::Man::new(cmd.clone()).source(source),
+        dir,
+    )?);
+    let subs = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help");
+    for sub in subs {
+        let page = sub
+            .clone()
+            .display_name(format!("{name}-{}", sub.get_name()));
+        write_pages(page, dir, written)?;
+    }
+    Ok(())
 }
 
 fn write_page(man: clap_mangen::Man, dir: &Path) -> std::io::Result<PathBuf> {
