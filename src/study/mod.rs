@@ -225,7 +225,12 @@ fn prepare(
     }
     let settings = match Settings::from_cli(cli) {
         Ok(Settings::Load(s)) => *s,
-        Ok(_) => unreachable!("a load mode's argv gives load settings"),
+        Ok(_) => {
+            return Err(Error::Input(format!(
+                "load \"{}\": mode {} is not a load subcommand",
+                load.name, load.mode
+            )));
+        }
         Err(Error::Input(m)) => {
             return Err(StudyError::Load(errors::locate(&m, &load.name, &origins)).into());
         }
