@@ -447,6 +447,21 @@ fn a_study_with_a_server_refuses_an_endpoint_of_its_own() {
     .unwrap_err();
     assert!(err.to_string().contains("leave out"), "{err}");
     assert_eq!(err.exit_code(), 2);
+    // The program is the command's first word, and a readiness URL on the picked port
+    // needs the command to take it.
+    for (command, want) in [
+        ("{config} --port {port}", "first word is the program"),
+        ("x --port 8000", "no {port} in the command"),
+    ] {
+        std::fs::write(
+            &file,
+            format!("server:\n  command: \"{command}\"\n  configs: [{{a: 1}}]\nloads:\n  - mode: concurrency\n    concurrency: 1\noutput: {{dir: out}}\n"),
+        )
+        .unwrap();
+        let err = servescope::run_args(["servescope", "run", file.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains(want), "{command}: {err}");
+        assert_eq!(err.exit_code(), 2, "{err}");
+    }
     // A key the server section does not have: its line and the key.
     std::fs::write(
         &file,
@@ -456,4 +471,52 @@ fn a_study_with_a_server_refuses_an_endpoint_of_its_own() {
     let err = servescope::run_args(["servescope", "run", file.to_str().unwrap()]).unwrap_err();
     let text = err.to_string();
     assert!(text.contains(":6:") && text.contains("readyurl"), "{text}");
+}
+
+/// `servescope run`: a configuration whose server fails is recorded, the next one runs,
+/// and the study exits 1 naming it; a secret the server printed stays out of the
+/// reason, the terminal and study.json.
+#[test]
+fn a_failed_configuration_fails_the_study_after_the_others_ran_and_its_log_is_masked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let secret = "sk-study-secret-0123456789";
+    let yaml = format!(
+        "server:\n  command: \"'{BIN}' sim --port {{port}} {{config}}\"\n  configs:\n    - {{max-num-seqs: 4}}\n    - {{no-such-flag: {secret}}}\n  ready_timeout_s: 20\nloads:\n  - {{name: c2, mode: concurrency, concurrency: 2}}\nworkload: {{num-requests: 4, input-len: 16, output-len: 4}}\noutput: {{dir: '{}', quiet: true}}\n",
+        out.display()
+    );
+    let file = tmp.path().join("study.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let err = servescope::run_args(["servescope", "run", file.to_str().unwrap()]).unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("1 of 2 server configurations") && text.contains("server_failed"),
+        "{text}"
+    );
+    let idx = index(&out);
+    assert_eq!(idx.configs[0].outcome, ConfigOutcome::Ran);
+    assert_eq!(idx.configs[0].results, ["max-num-seqs=4/c2"]);
+    assert_eq!(idx.configs[1].outcome, ConfigOutcome::ServerFailed);
+
+    // A server that prints a credential flag's value before it exits.
+    let yaml = format!(
+        "server:\n  command: \"sh -c 'echo started with api_key=$2; exit 3' sh --api-key {secret} --port {{port}}\"\n  configs: [{{a: 1}}]\nloads:\n  - {{mode: concurrency, concurrency: 1}}\noutput: {{dir: '{}'}}\n",
+        tmp.path().join("out2").display()
+    );
+    std::fs::write(&file, &yaml).unwrap();
+    let failed = std::process::Command::new(BIN)
+        .args(["run", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("started with api_key="),
+        "the log tail: {stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+    let saved = std::fs::read_to_string(tmp.path().join("out2/study.json")).unwrap();
+    assert!(!saved.contains(secret), "{saved}");
+    assert!(saved.contains("started with api_key="), "{saved}");
 }

@@ -45,14 +45,21 @@ impl Overrides {
 pub fn parse_overrides(typed: &[String]) -> Result<Overrides, StudyError> {
     let mut out = Overrides::default();
     let mut it = typed.iter();
+    let mut position = 0;
     while let Some(t) = it.next() {
+        position += 1;
         if !t.starts_with('-') || t == "-" || t == "--" {
+            // Not echoed: a stray value may be a header or key meant for a flag.
             return Err(StudyError::Flags(format!(
-                "{t:?} after the study file: expected load flags such as --num-requests 10"
+                "word {position} after the study file is not a flag: expected load flags such as --num-requests 10"
             )));
         }
         let (name, inline) = match t.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            // A short flag with its value attached, as clap takes it (`-HName: value`).
+            _ if !t.starts_with("--") && t.len() > 2 && t.is_char_boundary(2) => {
+                (&t[..2], Some(t[2..].to_string()))
+            }
             _ => (t.as_str(), None),
         };
         let Some((flag, modes)) = flags::find_typed(name) else {

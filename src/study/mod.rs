@@ -145,7 +145,8 @@ fn run_servers(
         prepare(study, l, overrides, dir, &check, key)?;
     }
     let mut done = Vec::new();
-    let mut signal = None;
+    // A load ended by a signal: which signal, and the runs it saved.
+    let mut interrupted_by = None;
     let index = servers::run_configurations(server, dir, |run| {
         let c = configuration(&run.label, &run.endpoint);
         for l in &study.loads {
@@ -153,8 +154,8 @@ fn run_servers(
             match run_one(study, p) {
                 Ok(outcome) => done.push(outcome),
                 Err(e) => {
-                    if let Error::Interrupted { signal: s, .. } = e {
-                        signal = Some(s);
+                    if let Error::Interrupted { signal, runs } = e {
+                        interrupted_by = Some((signal, runs));
                     }
                     return Err(e);
                 }
@@ -171,19 +172,39 @@ fn run_servers(
             errln!("WARNING: configuration {}: {reason}", c.label);
         }
     }
-    let interrupted = index
+    use servers::ConfigOutcome;
+    if index
         .configs
         .iter()
-        .any(|c| c.outcome == servers::ConfigOutcome::Interrupted);
-    if interrupted {
+        .any(|c| c.outcome == ConfigOutcome::Interrupted)
+    {
+        print_summary(&study.file, dir, &done);
         // A signal while a server started reached the launcher, not a load: SIGINT's
         // status then (the launcher does not say which signal it was).
-        let signal = signal.unwrap_or(2);
+        let (signal, last) = interrupted_by.unwrap_or((2, 0));
+        let runs = done.iter().map(|l| l.session.runs.len()).sum::<usize>() + last;
+        return Err(Error::Interrupted { signal, runs });
+    }
+    // Every configuration was tried; one that did not run to the end fails the study
+    // (exit 1) after the others ran, as a failed run fails a session.
+    let failed: Vec<String> = index
+        .configs
+        .iter()
+        .filter(|c| c.outcome != ConfigOutcome::Ran)
+        .map(|c| {
+            let outcome = serde_json::to_string(&c.outcome).unwrap_or_default();
+            format!("{} ({})", c.label, outcome.trim_matches('"'))
+        })
+        .collect();
+    if !failed.is_empty() {
         print_summary(&study.file, dir, &done);
-        return Err(Error::Interrupted {
-            signal,
-            runs: done.len(),
-        });
+        return Err(Error::Server(format!(
+            "{} of {} server configurations did not run to the end: {}; {} says why, and keeps what finished",
+            failed.len(),
+            index.configs.len(),
+            failed.join(", "),
+            dir.join(servers::STUDY_INDEX).display()
+        )));
     }
     Ok(done)
 }

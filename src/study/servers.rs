@@ -191,7 +191,7 @@ impl ServerSpec {
                 return Err(spec_err(key, format!("{v}: expected seconds > 0")));
             }
         }
-        self.template()?;
+        let words = self.template()?;
         let probe = substitute(&self.ready_url, 1);
         origin(&probe)
             .map_err(|why| spec_err("ready_url", format!("{:?}: {why}", self.ready_url)))?;
@@ -204,7 +204,18 @@ impl ServerSpec {
                 ));
             }
         }
-        self.configs()
+        let configs = self.configs()?;
+        // A readiness URL on the picked port while the command listens elsewhere would
+        // wait the whole timeout, or find another server on a fixed port ready.
+        let urls_port = self.ready_url.contains("{port}")
+            || self.endpoint.as_ref().is_some_and(|e| e.contains("{port}"));
+        if urls_port && !words.iter().any(|w| w.contains("{port}")) {
+            return Err(spec_err(
+                "command",
+                "no {port} in the command while ready_url or endpoint use it: pass {port} to the server's port flag",
+            ));
+        }
+        Ok(configs)
     }
 
     /// The command's words, `{config}` as its own word at most once.
@@ -219,6 +230,12 @@ impl ServerSpec {
             return Err(spec_err(
                 "command",
                 "empty (expected the server's command line)",
+            ));
+        }
+        if words[0].is_empty() || words[0].contains("{config}") {
+            return Err(spec_err(
+                "command",
+                "its first word is the program to run (expected e.g. \"vllm serve MODEL --port {port} {config}\")",
             ));
         }
         let whole = words.iter().filter(|w| *w == "{config}").count();

@@ -102,6 +102,16 @@ fn typed_flags_are_checked() {
             .unwrap_err()
             .contains("output: {html: true}")
     );
+    // A short flag's attached value, as clap takes it; and never echoed in an error.
+    let o = parse(&["-HAuthorization: Bearer sk-typed-secret"]).unwrap();
+    assert_eq!(
+        o.flags[0].tokens,
+        ["--header=Authorization: Bearer sk-typed-secret"]
+    );
+    for typed in [&["-ZBearer sk-typed-secret"][..], &["sk-typed-secret"][..]] {
+        let e = parse(typed).unwrap_err();
+        assert!(!e.contains("sk-typed-secret"), "{e}");
+    }
 }
 
 #[test]

@@ -176,6 +176,9 @@ fn one(
         results: Vec::new(),
     };
     errln!("── server {} ──\n{}", config.label, entry.argv.join(" "));
+    // A server may print its own arguments and environment (vLLM logs its non-default
+    // args): the secrets given to it are masked in what its log tail adds to a reason.
+    let mask = secrets_mask(&argv, spec);
     let mut server = match ready_server(spec, &argv, port, &log, &ready_url, shutdown) {
         Ok((server, t)) => {
             entry.ready_after_s = Some((t.as_secs_f64() * 1000.0).round() / 1000.0);
@@ -188,6 +191,7 @@ fn one(
                     Some("stopped by a signal while the server started".into()),
                 ),
                 StartFailure::Spawn(m) | StartFailure::Exited(m) | StartFailure::NotReady(m) => {
+                    let m = mask.mask(&m).into_owned();
                     errln!("server {} failed: {m}", config.label);
                     (ConfigOutcome::ServerFailed, Some(m))
                 }
@@ -213,7 +217,10 @@ fn one(
     (entry.outcome, entry.reason) = match result {
         Ok(()) => (ConfigOutcome::Ran, None),
         Err(e @ Error::Interrupted { .. }) => (ConfigOutcome::Interrupted, Some(e.to_string())),
-        Err(e) => (ConfigOutcome::LoadsFailed, Some(e.to_string())),
+        Err(e) => (
+            ConfigOutcome::LoadsFailed,
+            Some(mask.mask(&e.to_string()).into_owned()),
+        ),
     };
     if let Some(status) = exited {
         let note = format!(
@@ -323,6 +330,24 @@ pub(crate) fn credential_flag(word: &str) -> bool {
 }
 
 /// `argv` with the values of credential flags replaced by `***`.
+/// A mask of the secrets a server is given: the values of its credential flags, and
+/// its environment's values under credential-like names.
+fn secrets_mask(argv: &[String], spec: &ServerSpec) -> crate::client::redact::KeyMask {
+    let shown = masked(argv);
+    let mut secrets: Vec<&str> = Vec::new();
+    for (word, shown) in argv.iter().zip(&shown) {
+        if word != shown {
+            secrets.push(word.split_once('=').map_or(word.as_str(), |(_, v)| v));
+        }
+    }
+    for (name, value) in &spec.env {
+        if credential_flag(name) {
+            secrets.push(value);
+        }
+    }
+    crate::client::redact::KeyMask::all(&secrets)
+}
+
 pub(crate) fn masked(argv: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(argv.len());
     let mut mask_next = false;

@@ -46,8 +46,25 @@ impl ServerProcess {
         let err = file
             .try_clone()
             .map_err(|e| StartFailure::Spawn(format!("{}: {e}", log.display())))?;
-        let child = Command::new(&argv[0])
-            .args(&argv[1..])
+        let Some((program, args)) = argv.split_first() else {
+            return Err(StartFailure::Spawn("an empty command".into()));
+        };
+        let mut command = Command::new(program);
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            // The server is sent SIGTERM if servescope dies without stopping it (a
+            // closed terminal's SIGHUP, SIGKILL, the OOM killer): no orphaned server
+            // holding a GPU. Spawned from the thread that lives as long as the study.
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(file)
