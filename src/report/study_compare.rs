@@ -165,7 +165,12 @@ impl StudyComparison {
             let mut t = Table::new();
             t.load_style(UTF8_FULL_CONDENSED);
             let mut header = vec![String::new()];
-            header.extend(self.configs.iter().cloned());
+            // Labels come from saved files: their control characters shown as escapes.
+            header.extend(
+                self.configs
+                    .iter()
+                    .map(|c| crate::console::printable(c).into_owned()),
+            );
             t.set_header(header);
             for line in &load.lines {
                 let mut row = vec![format!("{} {}", line.metric.label, arrow(line.metric))];
@@ -177,7 +182,8 @@ impl StudyComparison {
                     c.set_cell_alignment(CellAlignment::Right);
                 }
             }
-            let _ = writeln!(out, "── {} ──\n{t}\n", load.name);
+            let name = crate::console::printable(&load.name);
+            let _ = writeln!(out, "── {name} ──\n{t}\n");
         }
         if !self.not_in_baseline.is_empty() {
             let _ = writeln!(
