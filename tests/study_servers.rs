@@ -420,6 +420,26 @@ fn a_study_file_starts_each_configuration_s_server_and_runs_its_loads() {
             .value(&doc.runs[0].summary)
             .unwrap()
     };
+    // Run again into the same directory: refused before any server starts.
+    let before = std::fs::read_to_string(out.join("study.json")).unwrap();
+    let again = servescope::run_args([
+        "servescope",
+        "run",
+        file.to_str().unwrap(),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ])
+    .unwrap_err();
+    assert_eq!(again.exit_code(), 2, "{again}");
+    assert!(
+        again.to_string().contains("already holds results"),
+        "{again}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("study.json")).unwrap(),
+        before,
+        "no configuration started"
+    );
     let (four, many) = (p50("max-num-seqs=4"), p50("max-num-seqs=32"));
     assert!(
         four > 2.0 * many,

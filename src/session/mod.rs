@@ -9,7 +9,7 @@ mod client_meter;
 mod count_warning;
 mod inputs;
 mod model_check;
-mod outdir;
+pub(crate) mod outdir;
 pub mod planner;
 mod profile;
 pub mod repeat;

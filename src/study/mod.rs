@@ -139,10 +139,18 @@ fn run_servers(
         }
         .into());
     }
-    // Checked once before any server starts, with a stand-in endpoint.
-    let check = configuration("check", "http://127.0.0.1:9");
-    for l in &study.loads {
-        prepare(study, l, overrides, dir, &check, key)?;
+    // Every configuration's loads checked before any server starts (a model may take
+    // minutes to load), with a stand-in endpoint: their flags, and that their output
+    // directories may be written (results there need --overwrite or --append).
+    let configs = server
+        .check()
+        .map_err(|e| Error::Input(format!("{}: {e}", study.file)))?;
+    for config in &configs {
+        let check = configuration(&config.label, "http://127.0.0.1:9");
+        for l in &study.loads {
+            let p = prepare(study, l, overrides, dir, &check, key)?;
+            crate::session::outdir::check(&p.settings.session, None)?;
+        }
     }
     let mut done = Vec::new();
     // A load ended by a signal: which signal, and the runs it saved.
