@@ -172,9 +172,11 @@ impl Reader {
         text: &str,
         location: String,
     ) -> Result<Option<Located<ServerSpec>>, StudyError> {
+        // The whole file parsed already, so a failure here is the section's shape.
         let section: ServerSection =
-            yaml::from_str(&self.file, text).map_err(|e| StudyError::Yaml {
+            yaml::from_str(&self.file, text).map_err(|e| StudyError::Key {
                 location: e.location,
+                path: "server".into(),
                 message: e.message,
             })?;
         let Some(spec) = section.server else {

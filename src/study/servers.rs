@@ -83,7 +83,10 @@ fn default_stop_timeout() -> f64 {
 
 /// A flag's value in a configuration.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a flag's value: true, false, a number or a string (one value; a list of values goes in `matrix`)"
+)]
 pub enum FlagValue {
     Bool(bool),
     Int(i64),
