@@ -1,6 +1,6 @@
 //! A study's server configurations with the real llama.cpp server (`--parallel 1,4`):
 //! each configuration's server started, waited for, benchmarked and stopped, and four
-//! slots beating one. Skipped, with a message, when llama-server is not installed; with
+//! slots decoding several streams at once where one decodes one. Skipped, with a message, when llama-server is not installed; with
 //! SERVESCOPE_REQUIRE_LLAMA=1 (set by .ci/run) or CI=true a missing server fails.
 
 use std::path::PathBuf;
