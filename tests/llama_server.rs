@@ -8,7 +8,7 @@ mod common;
 use common::{records, session};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,26 +29,6 @@ impl Drop for Llama {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn install_dir() -> PathBuf {
-    match std::env::var_os("SERVESCOPE_LLAMA_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/servescope/llama"),
-    }
-}
-
-/// Why this test may not skip: SERVESCOPE_REQUIRE_LLAMA=1 (set by .ci/run) or CI=true.
-fn required() -> Option<&'static str> {
-    let set = |name, value| std::env::var(name).is_ok_and(|v| v == value);
-    if set("SERVESCOPE_REQUIRE_LLAMA", "1") {
-        Some("SERVESCOPE_REQUIRE_LLAMA=1")
-    } else if set("CI", "true") {
-        Some("CI=true")
-    } else {
-        None
     }
 }
 
@@ -76,7 +56,7 @@ fn llama() -> Option<Llama> {
 
 /// The server started with these flags (besides the model, address and context).
 fn llama_with(flags: &[&str]) -> Option<Llama> {
-    let dir = install_dir();
+    let dir = common::llama_install_dir();
     let server = dir.join("bin/llama-server");
     let model = dir.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !server.exists() || !model.exists() {
@@ -84,7 +64,7 @@ fn llama_with(flags: &[&str]) -> Option<Llama> {
             "no llama-server at {} (run scripts/llama-server.sh install)",
             server.display()
         );
-        if let Some(why) = required() {
+        if let Some(why) = common::llama_required() {
             panic!("{msg}, and {why}: this test must run");
         }
         eprintln!("SKIPPED the llama.cpp end-to-end test: {msg}");

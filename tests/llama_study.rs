@@ -1,36 +1,18 @@
 //! A study's server configurations with the real llama.cpp server (`--parallel 1,4`):
 //! each configuration's server started, waited for, benchmarked and stopped, and four
-//! slots decoding several streams at once where one decodes one. Skipped, with a message, when llama-server is not installed; with
-//! SERVESCOPE_REQUIRE_LLAMA=1 (set by .ci/run) or CI=true a missing server fails.
+//! slots decoding several streams at once where one decodes one. Skipped, with a
+//! message, when llama-server is not installed; with SERVESCOPE_REQUIRE_LLAMA=1 (set by
+//! .ci/run) or CI=true a missing server fails.
 
-use std::path::PathBuf;
+mod common;
 
 use servescope::report::document::ResultsDoc;
 use servescope::shutdown::Shutdown;
 use servescope::study::servers::{ConfigOutcome, ServerSpec, run_configurations_with};
 
-fn install_dir() -> PathBuf {
-    match std::env::var_os("SERVESCOPE_LLAMA_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/servescope/llama"),
-    }
-}
-
-fn required() -> Option<&'static str> {
-    let set = |name, value| std::env::var(name).is_ok_and(|v| v == value);
-    if set("SERVESCOPE_REQUIRE_LLAMA", "1") {
-        Some("SERVESCOPE_REQUIRE_LLAMA=1")
-    } else if set("CI", "true") {
-        Some("CI=true")
-    } else {
-        None
-    }
-}
-
 #[test]
 fn parallel_slots_as_server_configurations() {
-    let dir = install_dir();
+    let dir = common::llama_install_dir();
     let (server, model) = (
         dir.join("bin/llama-server"),
         dir.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
@@ -40,7 +22,7 @@ fn parallel_slots_as_server_configurations() {
             "no llama-server at {} (run scripts/llama-server.sh install)",
             server.display()
         );
-        if let Some(why) = required() {
+        if let Some(why) = common::llama_required() {
             panic!("{msg}, and {why}: this test must run");
         }
         eprintln!("SKIPPED the llama.cpp study test: {msg}");

@@ -104,13 +104,22 @@ fn from_index(dir: &Path, index: &Path) -> Result<StudySet, Error> {
 
 /// Directories holding results.json under `dir` (one to three levels down), sorted.
 fn result_dirs(dir: &Path) -> Vec<PathBuf> {
+    result_dirs_within(dir, 1..=3)
+}
+
+/// Directories holding results.json at `depths` below `dir` (0 is `dir` itself),
+/// sorted; the study launcher lists a configuration's results with it too.
+pub(crate) fn result_dirs_within(
+    dir: &Path,
+    depths: std::ops::RangeInclusive<usize>,
+) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut todo = vec![(dir.to_path_buf(), 0)];
     while let Some((d, depth)) = todo.pop() {
-        if depth > 0 && d.join("results.json").is_file() {
+        if depths.contains(&depth) && d.join("results.json").is_file() {
             found.push(d.clone());
         }
-        if depth < 3
+        if depth < *depths.end()
             && let Ok(rd) = std::fs::read_dir(&d)
         {
             todo.extend(

@@ -139,3 +139,26 @@ pub fn csv_without_steady(csv: &str) -> String {
         .flat_map(|l| [l, "\n"])
         .collect()
 }
+
+/// Where `scripts/llama-server.sh install` puts llama-server and its model
+/// (`SERVESCOPE_LLAMA_DIR`, by default ~/.cache/servescope/llama).
+pub fn llama_install_dir() -> std::path::PathBuf {
+    match std::env::var_os("SERVESCOPE_LLAMA_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/servescope/llama"),
+    }
+}
+
+/// Why a llama.cpp test may not skip: SERVESCOPE_REQUIRE_LLAMA=1 (set by .ci/run) or
+/// CI=true.
+pub fn llama_required() -> Option<&'static str> {
+    let set = |name, value| std::env::var(name).is_ok_and(|v| v == value);
+    if set("SERVESCOPE_REQUIRE_LLAMA", "1") {
+        Some("SERVESCOPE_REQUIRE_LLAMA=1")
+    } else if set("CI", "true") {
+        Some("CI=true")
+    } else {
+        None
+    }
+}

@@ -267,23 +267,7 @@ fn free_port() -> std::io::Result<u16> {
 /// Directories under `dir` (itself and two levels down) holding results.json, relative
 /// to `out`, sorted.
 fn result_dirs(out: &Path, dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut todo = vec![(dir.to_path_buf(), 0)];
-    while let Some((d, depth)) = todo.pop() {
-        if d.join("results.json").is_file() {
-            found.push(d.clone());
-        }
-        if depth < 2
-            && let Ok(rd) = std::fs::read_dir(&d)
-        {
-            todo.extend(
-                rd.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.is_dir())
-                    .map(|p| (p, depth + 1)),
-            );
-        }
-    }
+    let found = crate::report::study_set::result_dirs_within(dir, 0..=2);
     let mut rel: Vec<String> = found
         .iter()
         .filter_map(|p| p.strip_prefix(out).ok())
