@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use super::StudyError;
 use super::flags::MODES;
 use super::keys::{self, Key, Section};
-use super::servers::ServerSpec;
+use super::servers::{Config, ServerSpec};
 use crate::yaml::{self, Node};
 
 /// A flag the file sets: where, and the argv tokens it gives (`--long=VALUE`, or the
@@ -55,6 +55,8 @@ pub struct StudyFile {
     pub loads: Vec<LoadSpec>,
     /// The server to start once per configuration (`server:`), with the place of its key.
     pub server: Option<Located<ServerSpec>>,
+    /// Its configurations, checked and labelled when the file was read.
+    pub server_configs: Vec<Config>,
 }
 
 /// The `server:` section, read with serde into its typed spec (the other sections are
@@ -109,6 +111,7 @@ pub fn read(path: &Path) -> Result<StudyFile, StudyError> {
         html: false,
         loads: Vec::new(),
         server: None,
+        server_configs: Vec::new(),
     };
     let mut loads = None;
     let mut server = None;
@@ -144,7 +147,7 @@ pub fn read(path: &Path) -> Result<StudyFile, StudyError> {
     };
     study.loads = r.loads(&key, value)?;
     if let Some(location) = server {
-        study.server = r.server(&text, location)?;
+        r.server(&text, location, &mut study)?;
     }
     if study.loads.is_empty() {
         return Err(r.at(
@@ -171,7 +174,8 @@ impl Reader {
         &self,
         text: &str,
         location: String,
-    ) -> Result<Option<Located<ServerSpec>>, StudyError> {
+        study: &mut StudyFile,
+    ) -> Result<(), StudyError> {
         // The whole file parsed already, so a failure here is the section's shape.
         let section: ServerSection =
             yaml::from_str(&self.file, text).map_err(|e| StudyError::Key {
@@ -180,16 +184,17 @@ impl Reader {
                 message: e.message,
             })?;
         let Some(spec) = section.server else {
-            return Ok(None);
+            return Ok(());
         };
-        spec.check().map_err(|e| StudyError::File {
+        study.server_configs = spec.check().map_err(|e| StudyError::File {
             file: location.clone(),
             message: e.to_string(),
         })?;
-        Ok(Some(Located {
+        study.server = Some(Located {
             value: spec,
             location,
-        }))
+        });
+        Ok(())
     }
 
     pub(super) fn at<T>(&self, node: &Spanned<T>, path: &str, message: String) -> StudyError {

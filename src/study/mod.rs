@@ -142,10 +142,7 @@ fn run_servers(
     // Every configuration's loads checked before any server starts (a model may take
     // minutes to load), with a stand-in endpoint: their flags, and that their output
     // directories may be written (results there need --overwrite or --append).
-    let configs = server
-        .check()
-        .map_err(|e| Error::Input(format!("{}: {e}", study.file)))?;
-    for config in &configs {
+    for config in &study.server_configs {
         let check = configuration(&config.label, "http://127.0.0.1:9");
         for l in &study.loads {
             let p = prepare(study, l, overrides, dir, &check, key)?;
