@@ -16,7 +16,7 @@ use crate::settings::{
 use crate::shutdown::{Shutdown, Signals};
 use crate::sweep::Sweep;
 use crate::workload::dataset::dataset_prompts;
-use crate::workload::trace_file::TraceFile;
+use crate::workload::trace_file::{ReadOptions, TraceFile};
 
 /// Plan the runs of a load subcommand and do them in one session.
 pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error> {
@@ -48,7 +48,7 @@ pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error>
         }
         // A trace fixes every request and its time: each repeat replays it as it is.
         LoadMode::Trace(t) => {
-            let (source, plans) = crate::replay::plan_trace(&t, &shutdown)?;
+            let (source, plans) = crate::replay::plan_trace(&t, session.workload.seed, &shutdown)?;
             (source, repeat(plans, n))
         }
         LoadMode::DualRound(d) => dual_round(
@@ -200,13 +200,22 @@ pub(crate) fn rate(a: &RateSettings, start: &StartSettings, seed: u64) -> Vec<Ru
 fn dual_round_source(
     a: &DualRoundSettings,
     prompts: &Prompts,
+    seed: u64,
     shutdown: &Shutdown,
 ) -> Result<(Source, usize), Error> {
     if let Some(path) = &a.trace {
         let stop = || shutdown.requested().is_some();
-        let file = TraceFile::scan(path, None, a.limit, None, &stop)
+        let options = ReadOptions {
+            limit: a.limit,
+            reshape: a.reshape,
+            seed,
+            ..ReadOptions::default()
+        };
+        let file = TraceFile::scan(path, &options, &stop)
             .map_err(|e| Error::Input(e.to_string()))?
             .ok_or_else(|| shutdown.interrupted())?;
+        crate::replay::check_prompts(path, &a.reshape, file.format())?;
+        crate::replay::say_reshaped(path, &a.reshape, &file);
         let n = file.info().requests;
         let source = Source::Trace {
             block_size: file.format().block_size(),
@@ -230,13 +239,23 @@ fn dual_round(
     seed: u64,
     shutdown: &Shutdown,
 ) -> Result<(Source, Vec<RunPlan>), Error> {
-    let (source, n) = dual_round_source(a, prompts, shutdown)?;
+    let (source, n) = dual_round_source(a, prompts, seed, shutdown)?;
     // The count a trace or a dataset gave (a given --num-requests is checked already).
     if n == 0 {
         return Err(Error::Input(
             "--num-requests: expected a comma-separated list of positive integers".into(),
         ));
     }
+    // A trace's file, and what replaced its lengths, in every run's params.
+    let base = match &source {
+        Source::Trace { file, .. } => RunParams {
+            trace: Some(file.path().display().to_string()),
+            format: Some(file.format().name().to_string()),
+            limit: Some(a.limit),
+            ..crate::replay::reshape_params(file.format(), &a.reshape)
+        },
+        Source::Prompts => RunParams::default(),
+    };
     let reset_here = |round: usize| match a.reset_cache.as_ref().map(|r| r.1) {
         Some(ResetBetween::Rounds) => round > 1,
         Some(ResetBetween::Levels) => round == 1,
@@ -256,7 +275,7 @@ fn dual_round(
                     num_requests: Some(n),
                     shuffled: Some(shuffled),
                     cache_reset_before: Some(reset_here(round)),
-                    ..RunParams::default()
+                    ..base.clone()
                 },
                 load: Load::ClosedLoop { concurrency: c },
                 requests: n,

@@ -93,12 +93,24 @@ pub struct RequestTag {
     pub turn: Option<u32>,
     /// The model (or LoRA adapter) it was sent to, when the run mixes several.
     pub model: Option<Arc<str>>,
+    /// A trace request's own lengths where `--input-len`/`--output-len` replaced them.
+    pub trace: TraceLengths,
 }
 
 impl RequestTag {
-    pub fn is_empty(&self) -> bool {
+    /// No session, turn or model: the request belongs to no group of its run (the
+    /// trace's lengths group nothing).
+    pub fn is_ungrouped(&self) -> bool {
         self.session.is_none() && self.turn.is_none() && self.model.is_none()
     }
+}
+
+/// The lengths a trace gave a request, each only where it was replaced (requests.jsonl's
+/// `trace_input_len` and `trace_output_len`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TraceLengths {
+    pub input_len: Option<u32>,
+    pub output_len: Option<u32>,
 }
 
 /// Everything known about one finished request. Times are µs since the run's start.
@@ -336,6 +348,10 @@ impl RequestRecord {
                 session: raw.session,
                 turn: raw.turn,
                 model: raw.model.map(Arc::from),
+                trace: TraceLengths {
+                    input_len: raw.trace_input_len,
+                    output_len: raw.trace_output_len,
+                },
             },
             server_timings: raw.server_timings,
             expected_output_tokens: raw.expected_output_tokens,
@@ -377,6 +393,10 @@ struct RawRecord {
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
+    trace_input_len: Option<u32>,
+    #[serde(default)]
+    trace_output_len: Option<u32>,
+    #[serde(default)]
     server_timings: Option<ServerTimings>,
     expected_output_tokens: Option<u32>,
     #[serde(flatten)]
@@ -394,6 +414,12 @@ fn write_tag(out: &mut String, tag: &RequestTag) {
     if let Some(m) = &tag.model {
         out.push_str(",\"model\":");
         push_json_str(out, m);
+    }
+    if let Some(n) = tag.trace.input_len {
+        let _ = write!(out, ",\"trace_input_len\":{n}");
+    }
+    if let Some(n) = tag.trace.output_len {
+        let _ = write!(out, ",\"trace_output_len\":{n}");
     }
 }
 

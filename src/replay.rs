@@ -1,6 +1,7 @@
 //! `servescope trace FILE`: check the trace in one streaming pass, then plan one
 //! open-loop replay per time scale; each replay reads the file again as it goes.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -10,10 +11,16 @@ use crate::session::{RunPlan, Source};
 use crate::settings::TraceSettings;
 use crate::shutdown::Shutdown;
 use crate::workload::trace::TraceFormat;
-use crate::workload::trace_file::{Fit, TraceFile};
+use crate::workload::trace_file::{Fit, ReadOptions, TraceFile};
+use crate::workload::trace_reshape::{Reshape, TracePrompts};
 
-/// Scan the trace (its flags are checked already) and plan one replay per time scale.
-pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec<RunPlan>), Error> {
+/// Scan the trace (its flags are checked already) and plan one replay per time scale;
+/// `seed` draws replaced lengths.
+pub fn plan_trace(
+    a: &TraceSettings,
+    seed: u64,
+    shutdown: &Shutdown,
+) -> Result<(Source, Vec<RunPlan>), Error> {
     // A URL is read from its cached copy, downloaded first if need be.
     let path = match &a.url {
         Some(url) => crate::workload::download::fetch(url, shutdown)?,
@@ -35,18 +42,21 @@ pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec
     });
     // A long trace takes a while to check: a signal ends that too.
     let stop = || shutdown.requested().is_some();
-    let file = TraceFile::scan_model(
-        &path,
-        Some(format),
-        a.limit,
+    let options = ReadOptions {
+        format: Some(format),
+        limit: a.limit,
+        reshape: a.reshape,
+        seed,
+        block_size: Some(block_size),
         fit,
-        a.model_filter.clone(),
-        &stop,
-    )
-    .map_err(|e| Error::Input(e.to_string()))?
-    .ok_or_else(|| shutdown.interrupted())?;
+        model: a.model_filter.clone(),
+    };
+    let file = TraceFile::scan(&path, &options, &stop)
+        .map_err(|e| Error::Input(e.to_string()))?
+        .ok_or_else(|| shutdown.interrupted())?;
     let info = *file.info();
     left_out(a, &file)?;
+    say_reshaped(&a.file, &a.reshape, &file);
     let fitted = info.fitted;
     if fitted.clipped + fitted.skipped > 0 {
         errln!(
@@ -83,14 +93,14 @@ pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec
                 trace: Some(a.file.display().to_string()),
                 format: Some(format.name().to_string()),
                 limit: Some(a.limit),
-                block_size: format.has_hash_ids().then_some(block_size),
+                block_size: shares_blocks(format, &a.reshape).then_some(block_size),
                 max_context: Some(a.max_context),
                 sessions: Some(a.sessions),
                 clipped: Some(fitted.clipped),
                 skipped: Some(fitted.skipped),
                 model_filter: a.model_filter.clone(),
                 empty_rows: (!format.has_hash_ids()).then_some(info.left_out.empty),
-                ..RunParams::default()
+                ..reshape_params(format, &a.reshape)
             },
             requests: info.requests,
             load: Load::OpenLoop {
@@ -109,8 +119,59 @@ pub fn plan_trace(a: &TraceSettings, shutdown: &Shutdown) -> Result<(Source, Vec
     Ok((source, plans))
 }
 
+/// Prompts built from the trace's hash ids (a JSON trace, without `--prompts unique`).
+fn shares_blocks(format: TraceFormat, reshape: &Reshape) -> bool {
+    format.has_hash_ids() && reshape.prompts != Some(TracePrompts::Unique)
+}
+
+/// What a trace run's params say of its lengths and prompts (also dual-round's).
+pub fn reshape_params(format: TraceFormat, reshape: &Reshape) -> RunParams {
+    let prompts = match shares_blocks(format, reshape) {
+        true => TracePrompts::HashIds,
+        false => TracePrompts::Unique,
+    };
+    RunParams {
+        input_len: reshape.input_len.map(Into::into),
+        output_len: reshape.output_len.map(Into::into),
+        prompts: Some(prompts.as_str().to_string()),
+        ..RunParams::default()
+    }
+}
+
+/// Says what replaced the trace's lengths, against what the file gave.
+pub fn say_reshaped(path: &Path, reshape: &Reshape, file: &TraceFile) {
+    let info = file.info();
+    let n = info.requests.max(1) as f64;
+    let [own_in, own_out] = [info.own_input_tokens, info.own_output_tokens].map(|t| t as f64 / n);
+    let mut said = Vec::new();
+    if let Some(l) = reshape.input_len {
+        said.push(format!("--input-len {l} (the trace's mean {own_in:.0})"));
+    }
+    if let Some(l) = reshape.output_len {
+        said.push(format!("--output-len {l} (the trace's mean {own_out:.0})"));
+    }
+    if reshape.prompts == Some(TracePrompts::Unique) {
+        said.push("--prompts unique: no prompt shares a prefix with another".into());
+    }
+    if !said.is_empty() {
+        errln!("trace {}: {}", path.display(), said.join("; "));
+    }
+}
+
+/// `--prompts hash-ids` asked of a trace without hash ids: refused, not ignored.
+pub fn check_prompts(path: &Path, reshape: &Reshape, format: TraceFormat) -> Result<(), Error> {
+    if reshape.prompts == Some(TracePrompts::HashIds) && !format.has_hash_ids() {
+        return Err(Error::Input(format!(
+            "--prompts hash-ids needs a trace with hash ids (Qwen, Mooncake); {} is {format}, whose prompts are all distinct",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Flags that only some formats take, refused for the others.
 fn csv_flags(a: &TraceSettings, format: TraceFormat) -> Result<(), Error> {
+    check_prompts(&a.file, &a.reshape, format)?;
     let file = a.file.display();
     if a.model_filter.is_some() && !format.has_models() {
         return Err(Error::Input(format!(

@@ -15,6 +15,7 @@ use crate::sim::SimConfig;
 use crate::workload::synthetic::{LengthSpec, SyntheticKind};
 use crate::workload::trace::TraceFormat;
 use crate::workload::trace_file::Overflow;
+use crate::workload::trace_reshape::Reshape;
 
 /// One command, ready to run.
 #[derive(Debug)]
@@ -135,6 +136,8 @@ pub struct TraceSettings {
     pub model_filter: Option<String>,
     /// The trace was given as a URL: downloaded once into a cache, then read there.
     pub url: Option<crate::workload::download::TraceUrl>,
+    /// `--input-len`, `--output-len`, `--prompts`: the trace's lengths and sharing changed.
+    pub reshape: Reshape,
 }
 
 #[derive(Debug)]
@@ -148,6 +151,9 @@ pub struct DualRoundSettings {
     /// Requests from this trace instead of the prompt flags.
     pub trace: Option<PathBuf>,
     pub limit: Option<usize>,
+    /// With `trace`: its lengths and sharing changed (`--input-len`, `--output-len`,
+    /// `--prompts`).
+    pub reshape: Reshape,
     /// `--num-requests`; else the trace's or the dataset's count, or 100.
     pub num_requests: Option<usize>,
 }
@@ -306,7 +312,8 @@ pub struct WorkloadSettings {
     /// `--max-input-length`: dataset prompts cut to this many tokens.
     pub max_input_length: Option<usize>,
     pub prompts: Prompts,
-    /// max_tokens (unused by a trace, which gives every request's).
+    /// max_tokens (not a trace's: it gives every request's, or `--output-len` replaces them
+    /// through `TraceSettings::reshape`).
     pub output_len: LengthSpec,
     pub seed: u64,
     pub prompt_token_ids: bool,

@@ -188,13 +188,20 @@ fn session_turn_and_model_are_written_only_when_set_and_round_trip() {
     let mut r = sample();
     let mut line = String::new();
     r.write_json_line(&mut line);
-    for f in ["session", "turn", "model"] {
+    for f in [
+        "session",
+        "turn",
+        "model",
+        "trace_input_len",
+        "trace_output_len",
+    ] {
         assert!(!line.contains(&format!("\"{f}\"")), "omitted: {line}");
     }
     r.tag = RequestTag {
         session: Some(12),
         turn: Some(3),
         model: Some(Arc::from("lora-\"a\"")),
+        ..RequestTag::default()
     };
     line.clear();
     r.write_json_line(&mut line);
@@ -203,4 +210,27 @@ fn session_turn_and_model_are_written_only_when_set_and_round_trip() {
         "{line}"
     );
     assert_eq!(RequestRecord::parse_json_line(line.trim_end()).unwrap(), r);
+}
+
+#[test]
+fn a_traces_replaced_lengths_are_written_each_only_when_replaced_and_round_trip() {
+    let mut r = sample();
+    r.tag.trace = crate::record::TraceLengths {
+        input_len: Some(40160),
+        output_len: None,
+    };
+    let mut line = String::new();
+    r.write_json_line(&mut line);
+    assert!(line.contains(",\"trace_input_len\":40160"), "{line}");
+    assert!(!line.contains("trace_output_len"), "{line}");
+    assert_eq!(RequestRecord::parse_json_line(line.trim_end()).unwrap(), r);
+    r.tag.trace.output_len = Some(6);
+    line.clear();
+    r.write_json_line(&mut line);
+    assert!(
+        line.contains(",\"trace_input_len\":40160,\"trace_output_len\":6"),
+        "{line}"
+    );
+    assert_eq!(RequestRecord::parse_json_line(line.trim_end()).unwrap(), r);
+    assert!(r.tag.is_ungrouped(), "the trace's lengths group nothing");
 }

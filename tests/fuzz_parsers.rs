@@ -1136,6 +1136,7 @@ fn mooncake_request(ts_ms: std::ops::Range<u64>) -> impl Strategy<Value = TraceR
             parent_chat_id: None,
             turn: None,
             kind: None,
+            replaced: Default::default(),
         })
 }
 
@@ -1172,6 +1173,7 @@ fn qwen_request(ts_s: std::ops::Range<u64>) -> impl Strategy<Value = TraceReques
                     parent_chat_id: Some(parent),
                     turn: Some(turn),
                     kind: Some(kind),
+                    replaced: Default::default(),
                 }
             },
         )

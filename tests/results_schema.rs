@@ -106,6 +106,18 @@ fn results_written_by_each_mode_validate() {
             "dual-round",
             vec!["dual-round", "--concurrency", "2", "--num-requests", "4"],
         ),
+        // A trace with its lengths replaced (the flags `small` adds) and no sharing.
+        (
+            "trace",
+            vec![
+                "trace",
+                "traces/mooncake-sample.jsonl",
+                "--limit",
+                "4",
+                "--prompts",
+                "unique",
+            ],
+        ),
         (
             "capacity",
             vec![
@@ -155,6 +167,13 @@ fn results_written_by_each_mode_validate() {
             let s = &doc["runs"][0]["summary"];
             assert!(s["ttft_ms"]["p99.9"].is_number() && s["ttft_ms"]["ci95"].is_object());
             assert!(s["server_metrics"]["derived"].is_object(), "{s}");
+        }
+        if name == "trace" {
+            let p = &doc["runs"][0]["params"];
+            assert!(
+                p["input_len"].is_object() && p["prompts"] == "unique",
+                "{p}"
+            );
         }
         assert_valid(&v, &doc, name);
     }

@@ -135,6 +135,59 @@ fn trace_replay_example_runs_the_four_scales_in_order() {
     assert_eq!(runs.len(), 4);
 }
 
+/// The seed's trace study: the same arrivals as traced, with every input fixed at two
+/// lengths, and with unique prompts.
+#[test]
+fn trace_lengths_example_changes_only_what_each_load_says() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("lengths");
+    let s = study(&[
+        "examples/trace-lengths.yaml",
+        "--limit",
+        "4",
+        "--output-dir",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let names: Vec<&str> = s.loads.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["as-traced", "input-1024", "input-8192", "unique"]);
+    let traced = common::records(&s.loads[0].dir);
+    assert_eq!(traced.len(), 4 * 4, "four time scales of four requests");
+    let own: Vec<u64> = traced[..4]
+        .iter()
+        .map(|r| r["input_tokens"].as_u64().unwrap())
+        .collect();
+    for load in &s.loads {
+        let recs = common::records(&load.dir);
+        assert_eq!(recs.len(), 16, "{}", load.name);
+        let params = &results(&load.dir)["runs"][0]["params"];
+        let fixed = match load.name.as_str() {
+            "input-1024" => Some(1024),
+            "input-8192" => Some(8192),
+            _ => None,
+        };
+        for r in &recs {
+            match fixed {
+                Some(n) => {
+                    assert_eq!(r["input_tokens"], n, "{}: {r}", load.name);
+                    assert!(r["trace_input_len"].is_u64(), "{}: {r}", load.name);
+                }
+                None => {
+                    assert!(own.contains(&r["input_tokens"].as_u64().unwrap()), "{r}");
+                    assert!(r.get("trace_input_len").is_none(), "{r}");
+                }
+            }
+        }
+        let prompts = if load.name == "unique" {
+            "unique"
+        } else {
+            "hash-ids"
+        };
+        assert_eq!(params["prompts"], prompts, "{}", load.name);
+        assert_eq!(params["input_len"]["min"].as_u64(), fixed, "{}", load.name);
+    }
+}
+
 #[test]
 fn capacity_example_searches_under_its_slo() {
     let out = tempfile::tempdir().unwrap();

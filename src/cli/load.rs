@@ -15,6 +15,7 @@ use crate::shard::Shard;
 use crate::workload::synthetic::{LengthSpec, SyntheticKind};
 use crate::workload::trace::TraceFormat;
 use crate::workload::trace_file::Overflow;
+use crate::workload::trace_reshape::TracePrompts;
 
 #[derive(Args, Debug)]
 pub struct BatchArgs {
@@ -116,6 +117,9 @@ pub struct TraceArgs {
     /// A trace URL's expected SHA-256 (64 hex digits): a download that differs is removed
     #[arg(long, value_name = "HEX")]
     pub sha256: Option<String>,
+    /// What the prompts share [default: hash-ids]
+    #[arg(long, value_enum)]
+    pub prompts: Option<TracePrompts>,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -154,6 +158,9 @@ pub struct DualRoundArgs {
     /// With --trace: the first N requests
     #[arg(long, value_name = "N", requires = "trace", allow_negative_numbers = true, value_parser = positive_int::<usize>)]
     pub limit: Option<usize>,
+    /// With --trace: what the prompts share [default: hash-ids]
+    #[arg(long, value_enum, requires = "trace")]
+    pub prompts: Option<TracePrompts>,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -270,11 +277,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N")]
     pub max_input_length: Option<usize>,
     /// Prompt length in tokens: N or LO:HI (uniform) [default: batch 1:8192, throughput
-    /// 100:1024, concurrency 1024]
+    /// 100:1024, concurrency 1024; a trace's own]. On a trace it replaces every request's
+    /// length, drawn per request from --seed, keeping its time and shared blocks
     #[arg(long, value_name = "N|LO:HI")]
     pub input_len: Option<LengthSpec>,
     /// max_tokens per request: N or LO:HI [default: batch 16:1024, throughput 100:1024,
-    /// concurrency 256]
+    /// concurrency 256; a trace's own]
     #[arg(long, alias = "max-output-tokens", value_name = "N|LO:HI")]
     pub output_len: Option<LengthSpec>,
     /// Sampling temperature sent with every request [default: 0, greedy]

@@ -4,8 +4,8 @@
 //! refuse 0 and negatives, naming the flag.
 
 use super::load::{
-    BatchArgs, CapacityArgs, ConcurrencyArgs, DualRoundArgs, RateArgs, SweepArgs, ThroughputArgs,
-    TraceArgs,
+    BatchArgs, CapacityArgs, ConcurrencyArgs, DualRoundArgs, LoadArgs, RateArgs, SweepArgs,
+    ThroughputArgs, TraceArgs,
 };
 use crate::error::Error;
 use crate::schedule::arrivals::Span;
@@ -14,6 +14,7 @@ use crate::settings::{
     SweepSettings, TraceSettings,
 };
 use crate::workload::synthetic::LengthSpec;
+use crate::workload::trace_reshape::{Reshape, TracePrompts};
 
 /// Levels name their runs, and run labels must be unique within a result file.
 fn check_levels<T: PartialEq + std::fmt::Display>(flag: &str, v: &[T]) -> Result<(), Error> {
@@ -187,8 +188,18 @@ pub(super) fn trace(a: &TraceArgs) -> Result<(LoadMode, PromptMode), Error> {
         max_concurrency: a.max_concurrency,
         model_filter: a.model_filter.as_ref().map(|m| m.trim().to_string()),
         url,
+        reshape: reshape(&a.load, a.prompts),
     });
     Ok((mode, PromptMode::Trace { sessions }))
+}
+
+/// A trace's lengths and sharing as the flags change them.
+fn reshape(a: &LoadArgs, prompts: Option<TracePrompts>) -> Reshape {
+    Reshape {
+        input_len: a.input_len,
+        output_len: a.output_len,
+        prompts,
+    }
 }
 
 pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Error> {
@@ -232,6 +243,11 @@ pub(super) fn dual_round(a: &DualRoundArgs) -> Result<(LoadMode, PromptMode), Er
         reset_cache,
         trace: a.trace.clone(),
         limit: a.limit,
+        // Without --trace the lengths are the prompt flags' own.
+        reshape: match a.trace {
+            Some(_) => reshape(&a.load, a.prompts),
+            None => Reshape::default(),
+        },
         num_requests: a.load.num_requests,
     });
     Ok((mode, prompts))

@@ -37,15 +37,13 @@ pub(super) fn prompts(a: &LoadArgs, mode: PromptMode) -> Result<(Prompts, Length
             }
             for (given, flag) in [
                 (a.dataset.is_some(), "--dataset"),
-                (a.input_len.is_some(), "--input-len"),
-                (a.output_len.is_some(), "--output-len"),
                 (a.num_requests.is_some(), "--num-requests (use --limit)"),
                 (a.shared_prefix.is_some(), "--shared-prefix"),
                 (a.synthetic_prompts.is_some(), "--synthetic-prompts"),
             ] {
                 if given {
                     return Err(Error::Input(format!(
-                        "{flag} does not apply to trace replay: the trace gives every request's lengths"
+                        "{flag} does not apply to trace replay: the trace gives every request (--input-len and --output-len replace its lengths)"
                     )));
                 }
             }

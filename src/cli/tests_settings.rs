@@ -59,9 +59,9 @@ fn each_mode_fills_in_its_own_defaults() {
 #[test]
 fn trace_conflicts_are_found_before_the_trace_is_read() {
     // The file does not exist: the flags alone are enough to refuse.
-    let err = settings(&["trace", "/nonexistent.jsonl", "--input-len", "5"]).unwrap_err();
+    let err = settings(&["trace", "/nonexistent.jsonl", "--num-requests", "5"]).unwrap_err();
     assert!(
-        err.starts_with("--input-len does not apply to trace replay"),
+        err.starts_with("--num-requests (use --limit) does not apply to trace replay"),
         "{err}"
     );
     let err = settings(&[
@@ -177,4 +177,55 @@ fn dual_round_tool_aliases_and_sampling_flags() {
         let e = settings(args).unwrap_err();
         assert!(e.contains(flag), "{args:?}: {e}");
     }
+}
+
+#[test]
+fn a_traces_lengths_and_sharing_are_replaced_by_the_prompt_flags() {
+    use crate::workload::trace_reshape::{Reshape, TracePrompts};
+    let t = load(&[
+        "trace",
+        "/nonexistent.jsonl",
+        "--input-len",
+        "100:200",
+        "--output-len",
+        "8",
+        "--prompts",
+        "unique",
+    ]);
+    let LoadMode::Trace(t) = t.mode else {
+        panic!("not trace");
+    };
+    let want = Reshape {
+        input_len: Some(LengthSpec::Range { lo: 100, hi: 200 }),
+        output_len: Some(LengthSpec::Fixed(8)),
+        prompts: Some(TracePrompts::Unique),
+    };
+    assert_eq!(t.reshape, want);
+    let LoadMode::Trace(t) = load(&["trace", "/nonexistent.jsonl"]).mode else {
+        panic!("not trace");
+    };
+    assert!(t.reshape.is_none(), "the trace as it is: {:?}", t.reshape);
+    let d = load(&[
+        "dual-round",
+        "--trace",
+        "/x.jsonl",
+        "--input-len",
+        "100:200",
+        "--output-len",
+        "8",
+        "--prompts",
+        "unique",
+    ]);
+    let LoadMode::DualRound(d) = d.mode else {
+        panic!("not dual-round");
+    };
+    assert_eq!(d.reshape, want);
+    // Without --trace the lengths are the synthetic prompts' own.
+    let d = load(&["dual-round", "--input-len", "100"]);
+    let LoadMode::DualRound(d) = d.mode else {
+        panic!("not dual-round");
+    };
+    assert!(d.reshape.is_none());
+    let err = settings(&["dual-round", "--prompts", "unique"]).unwrap_err();
+    assert!(err.contains("--trace"), "{err}");
 }

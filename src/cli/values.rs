@@ -10,6 +10,7 @@ use crate::settings::ResetBetween;
 use crate::workload::synthetic::SyntheticKind;
 use crate::workload::trace::TraceFormat;
 use crate::workload::trace_file::Overflow;
+use crate::workload::trace_reshape::TracePrompts;
 
 pub(crate) fn share(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -108,6 +109,21 @@ impl ValueEnum for Overflow {
             Overflow::Clip => PossibleValue::new("clip")
                 .help("Shorten the prompt (and the output if it alone is too long) to fit"),
             Overflow::Skip => PossibleValue::new("skip").help("Leave the request out"),
+        })
+    }
+}
+
+impl ValueEnum for TracePrompts {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[TracePrompts::HashIds, TracePrompts::Unique]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            TracePrompts::HashIds => PossibleValue::new(self.as_str()).help(
+                "Built from the trace's hash ids: requests that shared a prefix share it here",
+            ),
+            TracePrompts::Unique => PossibleValue::new(self.as_str())
+                .help("Every prompt distinct: nothing for a prefix cache to find"),
         })
     }
 }

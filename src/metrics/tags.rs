@@ -59,7 +59,7 @@ pub struct RunTags {
 impl RunTags {
     /// The tag of the sample about to be pushed at `index`.
     pub fn push(&mut self, index: usize, tag: &RequestTag) {
-        if tag.is_empty() && self.facts.is_empty() {
+        if tag.is_ungrouped() && self.facts.is_empty() {
             return;
         }
         self.facts.resize(index, UNTAGGED);
@@ -116,6 +116,7 @@ mod tests {
             session,
             turn,
             model: model.map(Arc::from),
+            ..RequestTag::default()
         }
     }
 

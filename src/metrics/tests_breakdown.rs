@@ -18,6 +18,7 @@ fn tagged(
             session: Some(session),
             turn: Some(turn),
             model: Some(Arc::from(model)),
+            ..RequestTag::default()
         },
         ..RequestRecord::ok_for_test(
             "t",

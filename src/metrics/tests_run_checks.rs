@@ -115,6 +115,7 @@ fn a_max_concurrency_cap_holding_arrivals_back_is_flagged() {
                 session: Some(i % 2),
                 turn: Some((i / 2) as u32),
                 model: None,
+                ..RequestTag::default()
             },
             ..timed(20 * i, Some(20 * i))
         })

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::compare_repeats::{INTERVAL_RULE, decided_by_note, repeated_levels, shown_ci};
-use super::document::{ReadError, ResultsDoc};
+use super::document::{LengthRange, ReadError, ResultsDoc, RunParams};
 use super::page::num;
 use crate::console::printable;
 use crate::error::Error;
@@ -67,6 +67,9 @@ pub struct RunComparison {
     pub label: String,
     /// Modes, when they differ (compared anyway, with a warning).
     pub modes_differ: Option<(String, String)>,
+    /// What the two sent differently, when a trace's lengths or sharing differ
+    /// (`--input-len`, `--output-len`, `--prompts`).
+    pub workload_differs: Option<String>,
     pub rows: Vec<Row>,
     pub decided_by: DecidedBy,
 }
@@ -166,6 +169,27 @@ fn row(metric: &'static Metric, a: &Summary, b: &Summary, noise_pct: f64) -> Row
     }
 }
 
+/// A trace replayed with other lengths or sharing on one side: said, since the
+/// comparison is then of the workloads as much as of the servers.
+pub fn workload_differs(a: &RunParams, b: &RunParams) -> Option<String> {
+    let length = |l: Option<LengthRange>| l.map_or("the trace's".to_string(), |l| l.to_string());
+    let mut said = Vec::new();
+    for (name, la, lb) in [
+        ("input", a.input_len, b.input_len),
+        ("output", a.output_len, b.output_len),
+    ] {
+        if la != lb && a.trace.is_some() && b.trace.is_some() {
+            said.push(format!("{name} lengths A {}, B {}", length(la), length(lb)));
+        }
+    }
+    if let (Some(pa), Some(pb)) = (&a.prompts, &b.prompts)
+        && pa != pb
+    {
+        said.push(format!("prompts A {}, B {}", printable(pa), printable(pb)));
+    }
+    (!said.is_empty()).then(|| format!("workload differs: {}", said.join("; ")))
+}
+
 /// Compare B with A.
 pub fn compare(a: &Path, b: &Path, noise_pct: f64) -> Result<Comparison, Error> {
     let side_a = read_side("A", a)?;
@@ -189,6 +213,7 @@ pub fn compare(a: &Path, b: &Path, noise_pct: f64) -> Result<Comparison, Error> 
         runs.push(RunComparison {
             label: ra.label.clone(),
             modes_differ: (ra.mode != rb.mode).then(|| (ra.mode.to_string(), rb.mode.to_string())),
+            workload_differs: workload_differs(&ra.params, &rb.params),
             rows,
             decided_by: DecidedBy::NoiseBand,
         });
@@ -291,6 +316,9 @@ impl Comparison {
             }
             if let Some((ma, mb)) = &run.modes_differ {
                 let _ = writeln!(out, "WARNING: mode {ma} in A but {mb} in B");
+            }
+            if let Some(w) = &run.workload_differs {
+                let _ = writeln!(out, "{w}");
             }
             let _ = writeln!(
                 out,

@@ -155,6 +155,9 @@ pub fn to_html(c: &Comparison) -> String {
                 esc(mb)
             ));
         }
+        if let Some(w) = &run.workload_differs {
+            page.push(&format!("<p>{}</p>", esc(w)));
+        }
         if let Some(note) = decided_by_note(run.decided_by) {
             page.push(&format!("<p class=\"muted\">{}</p>", esc(&note)));
         }

@@ -47,6 +47,7 @@ fn level_comparison(a: &RepeatLevel, b: &RepeatLevel) -> RunComparison {
             b.runs.len()
         ),
         modes_differ: None,
+        workload_differs: super::compare::workload_differs(&a.params, &b.params),
         rows,
         decided_by: DecidedBy::Intervals {
             a: a.runs.len(),

@@ -411,6 +411,17 @@ pub struct RunParams {
     pub model_filter: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_rows: Option<usize>,
+    /// Trace runs (and dual-round `--trace`): the lengths that replaced the trace's own
+    /// (`--input-len`, `--output-len`), each only when replaced; requests.jsonl keeps
+    /// each request's own as `trace_input_len`, `trace_output_len`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_len: Option<LengthRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_len: Option<LengthRange>,
+    /// Trace runs: what the prompts share, `hash-ids` (the trace's prefix blocks) or
+    /// `unique` (`--prompts unique`, and the CSV traces, which have no hash ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<String>,
     /// Dual-round: sent in a shuffled order; the cache was reset before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shuffled: Option<bool>,
@@ -477,6 +488,32 @@ impl RunParams {
                 settle_us: self.ramp_up_end_us.unwrap_or(0),
             }),
             RunMode::Sweep | RunMode::Other(_) => None,
+        }
+    }
+}
+
+/// A length given as N (`min` = `max`) or LO:HI, drawn uniformly per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LengthRange {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl From<crate::workload::synthetic::LengthSpec> for LengthRange {
+    fn from(l: crate::workload::synthetic::LengthSpec) -> Self {
+        use crate::workload::synthetic::LengthSpec;
+        match l {
+            LengthSpec::Fixed(n) => LengthRange { min: n, max: n },
+            LengthSpec::Range { lo, hi } => LengthRange { min: lo, max: hi },
+        }
+    }
+}
+
+impl std::fmt::Display for LengthRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.min == self.max {
+            true => write!(f, "{}", self.min),
+            false => write!(f, "{}:{}", self.min, self.max),
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct RepeatLevel {
     pub runs: Vec<String>,
     /// Catalogue metrics every complete run has, in catalogue order.
     pub metrics: Vec<(&'static Metric, MeanInterval)>,
+    /// The first run's load settings (the repeats share them but for their number).
+    pub params: super::document::RunParams,
 }
 
 /// Runs of repeated levels, grouped: a group is a level's runs in a row, numbered
@@ -73,6 +75,7 @@ impl RepeatLevel {
             level: level.to_string(),
             runs: done.iter().map(|r| r.label.clone()).collect(),
             metrics,
+            params: done[0].params.clone(),
         })
     }
 

@@ -22,6 +22,7 @@ fn turns(n: u32, model: &str) -> RunData {
             session: Some(1),
             turn: Some(t),
             model: Some(Arc::from(model)),
+            ..RequestTag::default()
         };
         d.push(&r);
     }

@@ -253,6 +253,7 @@ impl SyntheticSessions {
                 session: Some(s),
                 turn: Some(0),
                 model,
+                ..RequestTag::default()
             },
             chat: Some(Arc::new(plan)),
         })

@@ -22,6 +22,7 @@ pub mod tokenizer;
 pub mod tools;
 pub mod trace;
 pub mod trace_file;
+pub mod trace_reshape;
 pub mod truncate;
 pub mod words;
 

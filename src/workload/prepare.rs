@@ -16,6 +16,7 @@ use super::tokenizer::Tokenizer;
 use super::trace::{TraceError, TraceRequest};
 use super::trace_file::{TraceFile, TraceStream};
 use super::{BatchBody, EncodeBody, Prompt};
+use crate::record::RequestTag;
 use crate::shard::Pick;
 
 /// One request, ready to send.
@@ -320,7 +321,10 @@ pub fn prepare_trace(
         body: bytes,
         input_tokens: t.input_len,
         max_tokens: t.output_len,
-        tag: pick::tag(model),
+        tag: RequestTag {
+            trace: t.replaced,
+            ..pick::tag(model)
+        },
         chat: None,
     }
 }

@@ -354,6 +354,7 @@ mod tests {
             parent_chat_id: Some(parent),
             turn: None,
             kind: None,
+            replaced: Default::default(),
         }
     }
 

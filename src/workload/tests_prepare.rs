@@ -120,7 +120,7 @@ fn trace_prompts_share_exactly_their_common_hash_prefix() {
         [line("1, 2, 3"), line("1, 2, 9"), line("5, 6, 7")].join("\n"),
     )
     .unwrap();
-    let file = TraceFile::scan(&path, None, None, None, &|| false)
+    let file = TraceFile::scan(&path, &Default::default(), &|| false)
         .unwrap()
         .unwrap();
     let spec = WorkloadSpec {

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::trace::{LeftOut, TraceError, TraceFormat, TraceReader, TraceRequest};
+use super::trace_reshape::Reshape;
 
 /// What to do with a request longer than `--max-context`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +66,31 @@ pub struct TraceScan {
     pub last_us: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// The same, counting the file's own lengths where `--input-len`/`--output-len`
+    /// replaced them.
+    pub own_input_tokens: u64,
+    pub own_output_tokens: u64,
     pub fitted: Fitted,
     /// CSV rows never counted as requests (before `--limit`).
     pub left_out: LeftOut,
+}
+
+/// How a trace is read: which of its requests, and changed how.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// Forced; else recognised from the file.
+    pub format: Option<TraceFormat>,
+    pub limit: Option<usize>,
+    /// `--input-len`, `--output-len`, `--prompts`: applied to each request read, before
+    /// `fit`.
+    pub reshape: Reshape,
+    /// Draws the replaced lengths.
+    pub seed: u64,
+    /// Tokens per hash id, where the lengths are replaced; else the format's.
+    pub block_size: Option<usize>,
+    pub fit: Option<Fit>,
+    /// `--model-filter` (BurstGPT).
+    pub model: Option<String>,
 }
 
 /// A trace file to replay, checked whole by `scan`.
@@ -75,51 +98,32 @@ pub struct TraceScan {
 pub struct TraceFile {
     path: PathBuf,
     format: TraceFormat,
-    limit: Option<usize>,
-    fit: Option<Fit>,
-    /// `--model-filter`.
-    model: Option<String>,
+    options: ReadOptions,
     scan: TraceScan,
     /// A few of the models the rows named (BurstGPT), for messages.
     models_seen: Vec<String>,
 }
 
 impl TraceFile {
-    /// Read the whole trace once (up to `limit` requests), checking every line, and
-    /// remember what was found. Holds one line at a time. `None` when `stop` said so
+    /// Read the whole trace once (up to `options.limit` requests), checking every line,
+    /// and remember what was found. Holds one line at a time. `None` when `stop` said so
     /// before the end (a signal).
     pub fn scan(
         path: &Path,
-        format: Option<TraceFormat>,
-        limit: Option<usize>,
-        fit: Option<Fit>,
+        options: &ReadOptions,
         stop: &dyn Fn() -> bool,
     ) -> Result<Option<TraceFile>, TraceError> {
-        Self::scan_model(path, format, limit, fit, None, stop)
-    }
-
-    /// `scan`, keeping only the rows of `model` (`--model-filter`; BurstGPT).
-    pub fn scan_model(
-        path: &Path,
-        format: Option<TraceFormat>,
-        limit: Option<usize>,
-        fit: Option<Fit>,
-        model: Option<String>,
-        stop: &dyn Fn() -> bool,
-    ) -> Result<Option<TraceFile>, TraceError> {
-        if limit == Some(0) {
+        if options.limit == Some(0) {
             return Err(TraceError::ZeroLimit {
                 path: path.to_path_buf(),
             });
         }
-        let mut reader = TraceReader::open(path, format)?;
-        reader.filter_model(model.clone());
+        let mut reader = TraceReader::open(path, options.format)?;
+        reader.filter_model(options.model.clone());
         let mut file = TraceFile {
             path: path.to_path_buf(),
             format: reader.format(),
-            limit,
-            fit,
-            model,
+            options: options.clone(),
             scan: TraceScan::default(),
             models_seen: Vec::new(),
         };
@@ -137,6 +141,8 @@ impl TraceFile {
             scan.requests += 1;
             scan.input_tokens += r.input_len as u64;
             scan.output_tokens += r.output_len as u64;
+            scan.own_input_tokens += r.replaced.input_len.unwrap_or(r.input_len) as u64;
+            scan.own_output_tokens += r.replaced.output_len.unwrap_or(r.output_len) as u64;
         }
         scan.fitted = requests.fitted;
         scan.left_out = requests.reader.left_out();
@@ -166,7 +172,7 @@ impl TraceFile {
     /// here means it changed since `scan`.
     pub fn requests(&self) -> Result<TraceStream, TraceError> {
         let mut reader = TraceReader::open(&self.path, Some(self.format))?;
-        reader.filter_model(self.model.clone());
+        reader.filter_model(self.options.model.clone());
         Ok(self.stream(reader))
     }
 
@@ -176,19 +182,29 @@ impl TraceFile {
     }
 
     fn stream(&self, reader: TraceReader) -> TraceStream {
+        let o = &self.options;
         TraceStream {
             reader,
-            left: self.limit.unwrap_or(usize::MAX),
-            fit: self.fit,
+            left: o.limit.unwrap_or(usize::MAX),
+            read: 0,
+            reshape: o.reshape,
+            seed: o.seed,
+            block_size: o.block_size.unwrap_or(self.format.block_size()),
+            fit: o.fit,
             fitted: Fitted::default(),
         }
     }
 }
 
-/// A trace's requests after `--limit` and `--max-context`.
+/// A trace's requests after `--limit`, the lengths replaced and `--max-context`.
 pub struct TraceStream {
     reader: TraceReader,
     left: usize,
+    /// Requests read so far: the next one's position, which its drawn lengths follow.
+    read: u64,
+    reshape: Reshape,
+    seed: u64,
+    block_size: usize,
     fit: Option<Fit>,
     fitted: Fitted,
 }
@@ -203,6 +219,9 @@ impl Iterator for TraceStream {
                 Ok(r) => r,
                 Err(e) => return Some(Err(e)),
             };
+            self.reshape
+                .apply(self.seed, self.block_size, self.read, &mut r);
+            self.read += 1;
             match self.fit {
                 Some(f) if !f.apply(&mut r, &mut self.fitted) => continue,
                 _ => return Some(Ok(r)),
@@ -227,6 +246,7 @@ mod tests {
             parent_chat_id: None,
             turn: None,
             kind: None,
+            replaced: Default::default(),
         }
     }
 
@@ -291,7 +311,12 @@ mod tests {
             overflow: Overflow::Skip,
             block_size: 512,
         };
-        let file = TraceFile::scan(&path, None, Some(3), Some(fit), &|| false)
+        let options = ReadOptions {
+            limit: Some(3),
+            fit: Some(fit),
+            ..ReadOptions::default()
+        };
+        let file = TraceFile::scan(&path, &options, &|| false)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -302,6 +327,8 @@ mod tests {
                 last_us: 1_500_000,
                 input_tokens: 700,
                 output_tokens: 30,
+                own_input_tokens: 700,
+                own_output_tokens: 30,
                 fitted: Fitted {
                     clipped: 0,
                     skipped: 1
@@ -317,7 +344,7 @@ mod tests {
             .collect();
         assert_eq!(again, [600, 100]);
         assert_eq!(file.load().unwrap().len(), 2);
-        let all = TraceFile::scan(&path, None, None, None, &|| false)
+        let all = TraceFile::scan(&path, &ReadOptions::default(), &|| false)
             .unwrap()
             .unwrap();
         assert_eq!((all.info().requests, all.info().last_us), (4, 4_000_000));
@@ -328,7 +355,7 @@ mod tests {
             seen.get() > 2
         };
         assert!(
-            TraceFile::scan(&path, None, None, None, &stop)
+            TraceFile::scan(&path, &ReadOptions::default(), &stop)
                 .unwrap()
                 .is_none()
         );
@@ -347,7 +374,7 @@ mod tests {
         }
         text.push_str("{\"timestamp\": 5, \"input_length\": 5}\n");
         std::fs::write(&path, text).unwrap();
-        let e = TraceFile::scan(&path, None, None, None, &|| false)
+        let e = TraceFile::scan(&path, &ReadOptions::default(), &|| false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("t.jsonl:1001"), "{e}");

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod llama;
+
 /// Length of a request whose headers end at `head_end` (the index of "\r\n\r\n"), or
 /// `None` while the headers are incomplete.
 pub fn request_len(buf: &[u8]) -> Option<usize> {

@@ -266,6 +266,7 @@ impl CsvRows {
             parent_chat_id: None,
             turn: None,
             kind: None,
+            replaced: Default::default(),
         }))
     }
 }

@@ -195,6 +195,7 @@ impl LineCheck<'_> {
             parent_chat_id: None,
             turn: None,
             kind: None,
+            replaced: Default::default(),
         };
         if self.format == TraceFormat::Qwen {
             self.qwen_fields(

@@ -109,6 +109,9 @@ pub struct TraceRequest {
     pub turn: Option<u32>,
     /// Qwen only: `type` (text, search, image, file).
     pub kind: Option<String>,
+    /// The file's own lengths where `--input-len`/`--output-len` replaced them (none as
+    /// read).
+    pub replaced: crate::record::TraceLengths,
 }
 
 /// The longest trace line read; real lines are a few KB (a 374-block Mooncake line is

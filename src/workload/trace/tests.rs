@@ -57,6 +57,7 @@ fn mooncake_is_recognised_and_converted_exactly() {
             parent_chat_id: None,
             turn: None,
             kind: None,
+            replaced: Default::default(),
         }
     );
     // The blank line 3 is skipped but still counted.

@@ -59,6 +59,7 @@ fn azure_is_recognised_and_converted_exactly() {
             parent_chat_id: None,
             turn: None,
             kind: None,
+            replaced: Default::default(),
         }
     );
     // 7 fractional digits round to the µs; the blank line still counts as a line.
