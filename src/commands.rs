@@ -204,8 +204,14 @@ fn dual_round_source(
     shutdown: &Shutdown,
 ) -> Result<(Source, usize), Error> {
     if let Some(path) = &a.trace {
+        // The format first: a flag it refuses is said before the whole file is read.
+        let format = crate::workload::trace::TraceReader::open(path, None)
+            .map_err(|e| Error::Input(e.to_string()))?
+            .format();
+        crate::replay::check_prompts(path, &a.reshape, format)?;
         let stop = || shutdown.requested().is_some();
         let options = ReadOptions {
+            format: Some(format),
             limit: a.limit,
             reshape: a.reshape,
             seed,
@@ -214,8 +220,7 @@ fn dual_round_source(
         let file = TraceFile::scan(path, &options, &stop)
             .map_err(|e| Error::Input(e.to_string()))?
             .ok_or_else(|| shutdown.interrupted())?;
-        crate::replay::check_prompts(path, &a.reshape, file.format())?;
-        crate::replay::say_reshaped(path, &a.reshape, &file);
+        crate::replay::say_reshaped(path, &a.reshape, false, &file);
         let n = file.info().requests;
         let source = Source::Trace {
             block_size: file.format().block_size(),

@@ -21,6 +21,38 @@ pub fn plan_trace(
     seed: u64,
     shutdown: &Shutdown,
 ) -> Result<(Source, Vec<RunPlan>), Error> {
+    let (file, block_size) = scan(a, seed, shutdown)?;
+    let requests = file.info().requests;
+    let plans = a
+        .time_scales
+        .iter()
+        .map(|&scale| RunPlan {
+            label: format!("trace x{scale}"),
+            mode: RunMode::Trace,
+            params: RunParams {
+                time_scale: Some(scale),
+                ..run_params(a, &file, block_size)
+            },
+            requests,
+            load: Load::OpenLoop {
+                at: Arrivals::Trace { time_scale: scale },
+                cap: a.max_concurrency,
+            },
+            warmup: false,
+            ..RunPlan::default()
+        })
+        .collect();
+    let source = Source::Trace {
+        file: Arc::new(file),
+        block_size,
+        sessions: a.sessions,
+    };
+    Ok((source, plans))
+}
+
+/// The trace read once and checked whole, with its block size; what was left out,
+/// replaced or clipped is said.
+fn scan(a: &TraceSettings, seed: u64, shutdown: &Shutdown) -> Result<(TraceFile, usize), Error> {
     // A URL is read from its cached copy, downloaded first if need be.
     let path = match &a.url {
         Some(url) => crate::workload::download::fetch(url, shutdown)?,
@@ -50,13 +82,14 @@ pub fn plan_trace(
         block_size: Some(block_size),
         fit,
         model: a.model_filter.clone(),
+        sessions: a.sessions,
     };
     let file = TraceFile::scan(&path, &options, &stop)
         .map_err(|e| Error::Input(e.to_string()))?
         .ok_or_else(|| shutdown.interrupted())?;
     let info = *file.info();
     left_out(a, &file)?;
-    say_reshaped(&a.file, &a.reshape, &file);
+    say_reshaped(&a.file, &a.reshape, a.sessions, &file);
     let fitted = info.fitted;
     if fitted.clipped + fitted.skipped > 0 {
         errln!(
@@ -73,50 +106,27 @@ pub fn plan_trace(
             a.file.display()
         )));
     }
-    if a.sessions && format != TraceFormat::Qwen {
-        return Err(Error::Input(format!(
-            "--sessions needs a Qwen trace (turns linked by parent_chat_id); {} is {}",
-            a.file.display(),
-            format.name()
-        )));
+    Ok((file, block_size))
+}
+
+/// A replay's params but its time scale.
+fn run_params(a: &TraceSettings, file: &TraceFile, block_size: usize) -> RunParams {
+    let (format, info) = (file.format(), file.info());
+    RunParams {
+        num_requests: Some(info.requests),
+        max_concurrency: Some(a.max_concurrency),
+        trace: Some(a.file.display().to_string()),
+        format: Some(format.name().to_string()),
+        limit: Some(a.limit),
+        block_size: shares_blocks(format, &a.reshape).then_some(block_size),
+        max_context: Some(a.max_context),
+        sessions: Some(a.sessions),
+        clipped: Some(info.fitted.clipped),
+        skipped: Some(info.fitted.skipped),
+        model_filter: a.model_filter.clone(),
+        empty_rows: (!format.has_hash_ids()).then_some(info.left_out.empty),
+        ..reshape_params(format, &a.reshape)
     }
-    let plans = a
-        .time_scales
-        .iter()
-        .map(|&scale| RunPlan {
-            label: format!("trace x{scale}"),
-            mode: RunMode::Trace,
-            params: RunParams {
-                time_scale: Some(scale),
-                num_requests: Some(info.requests),
-                max_concurrency: Some(a.max_concurrency),
-                trace: Some(a.file.display().to_string()),
-                format: Some(format.name().to_string()),
-                limit: Some(a.limit),
-                block_size: shares_blocks(format, &a.reshape).then_some(block_size),
-                max_context: Some(a.max_context),
-                sessions: Some(a.sessions),
-                clipped: Some(fitted.clipped),
-                skipped: Some(fitted.skipped),
-                model_filter: a.model_filter.clone(),
-                empty_rows: (!format.has_hash_ids()).then_some(info.left_out.empty),
-                ..reshape_params(format, &a.reshape)
-            },
-            requests: info.requests,
-            load: Load::OpenLoop {
-                at: Arrivals::Trace { time_scale: scale },
-                cap: a.max_concurrency,
-            },
-            warmup: false,
-            ..RunPlan::default()
-        })
-        .collect();
-    let source = Source::Trace {
-        file: Arc::new(file),
-        block_size,
-        sessions: a.sessions,
-    };
-    Ok((source, plans))
 }
 
 /// Prompts built from the trace's hash ids (a JSON trace, without `--prompts unique`).
@@ -133,25 +143,37 @@ pub fn reshape_params(format: TraceFormat, reshape: &Reshape) -> RunParams {
     RunParams {
         input_len: reshape.input_len.map(Into::into),
         output_len: reshape.output_len.map(Into::into),
-        prompts: Some(prompts.as_str().to_string()),
+        prompts: Some(prompts),
         ..RunParams::default()
     }
 }
 
-/// Says what replaced the trace's lengths, against what the file gave.
-pub fn say_reshaped(path: &Path, reshape: &Reshape, file: &TraceFile) {
+/// Says what replaced the trace's lengths, against what the file gave for the requests
+/// replayed.
+pub fn say_reshaped(path: &Path, reshape: &Reshape, sessions: bool, file: &TraceFile) {
     let info = file.info();
     let n = info.requests.max(1) as f64;
     let [own_in, own_out] = [info.own_input_tokens, info.own_output_tokens].map(|t| t as f64 / n);
     let mut said = Vec::new();
     if let Some(l) = reshape.input_len {
-        said.push(format!("--input-len {l} (the trace's mean {own_in:.0})"));
+        let per_turn = match sessions {
+            true => " per turn, after its conversation so far",
+            false => "",
+        };
+        said.push(format!(
+            "--input-len {l}{per_turn} (the trace's own mean {own_in:.0})"
+        ));
     }
     if let Some(l) = reshape.output_len {
-        said.push(format!("--output-len {l} (the trace's mean {own_out:.0})"));
+        said.push(format!(
+            "--output-len {l} (the trace's own mean {own_out:.0})"
+        ));
     }
     if reshape.prompts == Some(TracePrompts::Unique) {
-        said.push("--prompts unique: no prompt shares a prefix with another".into());
+        said.push(match sessions {
+            true => "--prompts unique: no prompt shares a prefix with another but for its session's history".into(),
+            false => "--prompts unique: no prompt shares a prefix with another".into(),
+        });
     }
     if !said.is_empty() {
         errln!("trace {}: {}", path.display(), said.join("; "));
@@ -169,10 +191,22 @@ pub fn check_prompts(path: &Path, reshape: &Reshape, format: TraceFormat) -> Res
     Ok(())
 }
 
-/// Flags that only some formats take, refused for the others.
+/// Flags that only some formats take, refused for the others (and `--block-size` with
+/// prompts that use no blocks).
 fn csv_flags(a: &TraceSettings, format: TraceFormat) -> Result<(), Error> {
     check_prompts(&a.file, &a.reshape, format)?;
     let file = a.file.display();
+    if a.sessions && format != TraceFormat::Qwen {
+        return Err(Error::Input(format!(
+            "--sessions needs a Qwen trace (turns linked by parent_chat_id); {file} is {}",
+            format.name()
+        )));
+    }
+    if a.block_size.is_some() && a.reshape.prompts == Some(TracePrompts::Unique) {
+        return Err(Error::Input(
+            "--block-size sizes the trace's shared blocks; --prompts unique builds prompts without them: drop one of the two".into(),
+        ));
+    }
     if a.model_filter.is_some() && !format.has_models() {
         return Err(Error::Input(format!(
             "--model-filter needs a trace with a model per row (BurstGPT); {file} is {format}, which names none"

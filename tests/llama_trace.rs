@@ -39,11 +39,14 @@ fn replaced_lengths_are_exact_and_only_hash_id_prompts_are_found_in_the_cache() 
     let trace = shared_trace(dir.path());
     let run = |name: &str, prompts: &str| -> Vec<Value> {
         let out = dir.path().join(name);
-        session(&[
+        // The fixture's blocks are 32 tokens; unique prompts have none.
+        let blocks = match prompts {
+            "unique" => [].as_slice(),
+            _ => ["--block-size", "32"].as_slice(),
+        };
+        let mut args = vec![
             "trace",
             trace.to_str().unwrap(),
-            "--block-size",
-            "32",
             "--input-len",
             "160",
             "--output-len",
@@ -57,7 +60,9 @@ fn replaced_lengths_are_exact_and_only_hash_id_prompts_are_found_in_the_cache() 
             "--output-dir",
             out.to_str().unwrap(),
             "--quiet",
-        ]);
+        ];
+        args.extend_from_slice(blocks);
+        session(&args);
         let mut recs = records(&out);
         recs.sort_by_key(|r| r["id"].as_u64().unwrap());
         recs

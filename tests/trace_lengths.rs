@@ -1,20 +1,16 @@
-//! A trace replayed with its lengths replaced (`--input-len`, `--output-len`) and its
-//! prefix sharing switched off (`--prompts unique`): every request keeps its time, order
-//! and session links in every trace format, with time-scale lists, `--sessions`,
-//! `--max-context`, shards and `dual-round --trace`; the simulator's prefix cache shows
-//! what the sharing is worth.
+//! A trace replayed with its lengths replaced (`--input-len`, `--output-len`): every
+//! request keeps its time, order and session links in every trace format, with
+//! time-scale lists, `--sessions`, `--max-context`, `--model-filter` and shards; and the
+//! flags refused where they cannot apply. What the sharing is worth (`--prompts`) is in
+//! `trace_sharing.rs`.
 
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use common::{records, session};
+use common::{by_run, records, results, session};
 use serde_json::Value;
-
-fn results(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
-}
 
 fn refused(args: &[&str]) -> String {
     let mut argv = vec!["servescope"];
@@ -96,19 +92,6 @@ fn fixture(dir: &Path, format: &str, reqs: &[Req]) -> PathBuf {
     let path = dir.join(format!("{format}.trace"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn by_run(recs: &[Value]) -> BTreeMap<String, Vec<&Value>> {
-    let mut runs: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
-    for r in recs {
-        runs.entry(r["run"].as_str().unwrap().to_string())
-            .or_default()
-            .push(r);
-    }
-    for v in runs.values_mut() {
-        v.sort_by_key(|r| r["id"].as_u64().unwrap());
-    }
-    runs
 }
 
 #[test]
@@ -211,7 +194,10 @@ fn lengths_left_alone_are_the_traces_and_say_nothing_was_replaced() {
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    for (r, want) in records(&out).iter().zip(reqs(6)) {
+    let recs = records(&out);
+    let runs = by_run(&recs);
+    assert_eq!(runs["trace x1"].len(), 6);
+    for (r, want) in runs["trace x1"].iter().zip(reqs(6)) {
         assert_eq!(r["input_tokens"], want.input, "{r}");
         assert!(r.get("trace_input_len").is_none(), "not replaced: {r}");
         assert_eq!(r["trace_output_len"], want.output, "{r}");
@@ -221,134 +207,10 @@ fn lengths_left_alone_are_the_traces_and_say_nothing_was_replaced() {
     assert_eq!(params["output_len"]["max"], 2);
 }
 
-/// (sum of cached tokens, sum of input tokens) over a run's records.
-fn cache_share(recs: &[&Value]) -> f64 {
-    let (mut cached, mut input) = (0u64, 0u64);
-    for r in recs {
-        cached += r["cached_tokens"].as_u64().unwrap();
-        input += r["input_tokens"].as_u64().unwrap();
-    }
-    cached as f64 / input as f64
-}
-
-/// 48 requests in 6 groups, each request its group's 8 shared 16-token blocks and 2 of
-/// its own; with an infinite cache, whole blocks seen before would be found again.
-fn shared_trace(dir: &Path) -> (PathBuf, Vec<Vec<u64>>) {
-    let mut text = String::new();
-    let mut all = Vec::new();
-    for i in 0..48u64 {
-        let group = i % 6;
-        let mut ids: Vec<u64> = (0..8).map(|b| group * 100 + b).collect();
-        ids.extend([10_000 + 2 * i, 10_001 + 2 * i]);
-        text += &format!(
-            "{{\"timestamp\": {}, \"input_length\": 160, \"output_length\": 2, \"hash_ids\": {ids:?}}}\n",
-            i * 20
-        );
-        all.push(ids);
-    }
-    let path = dir.join("shared.jsonl");
-    std::fs::write(&path, text).unwrap();
-    (path, all)
-}
-
-/// Share of a trace's prompt tokens in blocks an earlier request had, the first
-/// `tokens` of each prompt counted (16-token blocks).
-fn ideal_share(ids: &[Vec<u64>], tokens: usize) -> f64 {
-    let mut seen = HashSet::new();
-    let (mut hit, mut all) = (0usize, 0usize);
-    for req in ids {
-        let blocks = tokens.div_ceil(16);
-        let mut prefix = Vec::new();
-        for (k, id) in req.iter().take(blocks).enumerate() {
-            prefix.push(*id);
-            let len = 16.min(tokens - 16 * k);
-            if !seen.insert(prefix.clone()) {
-                hit += len;
-            }
-        }
-        all += tokens;
-    }
-    hit as f64 / all as f64
-}
-
-fn replay(trace: &Path, out: &Path, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec![
-        "trace",
-        trace.to_str().unwrap(),
-        "--block-size",
-        "16",
-        "--output-dir",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    session(&args);
-    records(out)
-}
-
-#[test]
-fn the_simulators_prefix_cache_finds_the_traces_sharing_and_nothing_in_unique_prompts() {
-    let dir = tempfile::tempdir().unwrap();
-    let (trace, ids) = shared_trace(dir.path());
-    let ideal = ideal_share(&ids, 160);
-    assert!((ideal - 0.7).abs() < 1e-9, "{ideal}");
-    let shared = replay(&trace, &dir.path().join("shared"), &[]);
-    let unique = replay(&trace, &dir.path().join("unique"), &["--prompts", "unique"]);
-    let [shared_share, unique_share] =
-        [&shared, &unique].map(|r| cache_share(&r.iter().collect::<Vec<_>>()));
-    eprintln!("ideal {ideal:.3}, hash-ids {shared_share:.3}, unique {unique_share:.3}");
-    // A fully cached block is found; the simulator's last block of a whole hit is
-    // computed again, as vLLM does, which costs at most one block in ten here.
-    assert!(
-        shared_share > ideal - 0.1 && shared_share <= ideal + 1e-9,
-        "{shared_share} vs {ideal}"
-    );
-    assert!(unique_share < 0.02, "{unique_share}");
-    assert_eq!(
-        results(&dir.path().join("unique"))["runs"][0]["params"]["prompts"],
-        "unique"
-    );
-    // Compared, the two say what they sent differently.
-    let c = servescope::report::compare::compare(
-        &dir.path().join("shared"),
-        &dir.path().join("unique"),
-        5.0,
-    )
-    .unwrap();
-    assert!(
-        c.render()
-            .contains("workload differs: prompts A hash-ids, B unique"),
-        "{}",
-        c.render()
-    );
-    // Cut to 64 tokens, the requests still share their group's first 4 blocks: each
-    // prompt but its group's first is found whole, less the last block the simulator
-    // computes again (42 × 48 of 48 × 64 tokens).
-    let cut = replay(&trace, &dir.path().join("cut"), &["--input-len", "64"]);
-    let cut_share = cache_share(&cut.iter().collect::<Vec<_>>());
-    let cut_ideal = ideal_share(&ids, 64);
-    eprintln!("cut to 64: ideal {cut_ideal:.3}, hash-ids {cut_share:.3}");
-    assert!((cut_ideal - 42.0 / 48.0).abs() < 1e-9, "{cut_ideal}");
-    assert!(
-        (cut_share - 42.0 * 48.0 / (48.0 * 64.0)).abs() < 0.03,
-        "{cut_share}"
-    );
-    // Extended to 400 tokens: the shared blocks stay shared, the rest is each request's.
-    let long = replay(&trace, &dir.path().join("long"), &["--input-len", "400"]);
-    let long_recs: Vec<&Value> = long.iter().collect();
-    let long_share = cache_share(&long_recs);
-    let long_ideal = (42.0 * 128.0) / (48.0 * 400.0);
-    eprintln!("extended to 400: ideal {long_ideal:.3}, hash-ids {long_share:.3}");
-    assert!(
-        long_share > long_ideal - 0.05 && long_share < long_ideal + 0.01,
-        "{long_share}"
-    );
-}
-
-#[test]
-fn sessions_keep_their_links_with_the_lengths_replaced() {
-    let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("qwen.jsonl");
+/// A Qwen trace of two conversations, 1 → 2 → 4 and 3 alone; 3 begins with 1's first
+/// two blocks.
+fn conversations(dir: &Path) -> PathBuf {
+    let trace = dir.join("qwen.jsonl");
     let line = |chat: i64, parent: i64, t: f64, input: u32, ids: &[u64]| {
         format!(
             "{{\"chat_id\": {chat}, \"parent_chat_id\": {parent}, \"timestamp\": {t}, \"input_length\": {input}, \"output_length\": 9, \"type\": \"text\", \"turn\": 1, \"hash_ids\": {ids:?}}}\n"
@@ -356,42 +218,89 @@ fn sessions_keep_their_links_with_the_lengths_replaced() {
     };
     let text = line(1, -1, 0.0, 50, &[1, 2, 3, 4])
         + &line(2, 1, 0.01, 100, &[1, 2, 3, 4, 5, 6, 7])
-        + &line(3, -1, 0.02, 40, &[8, 9, 10])
+        + &line(3, -1, 0.02, 40, &[1, 2, 10])
         + &line(4, 2, 0.03, 115, &[1, 2, 3, 4, 5, 6, 7, 11]);
     std::fs::write(&trace, text).unwrap();
-    let out = dir.path().join("out");
-    session(&[
+    trace
+}
+
+fn sessions_run(trace: &Path, out: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
         "trace",
         trace.to_str().unwrap(),
         "--sessions",
-        "--input-len",
-        "300",
         "--output-len",
         "5",
         "--output-dir",
         out.to_str().unwrap(),
         "--quiet",
-    ]);
-    let recs = records(&out);
-    let by_id = |id: u64| recs.iter().find(|r| r["id"] == id).unwrap();
+    ];
+    args.extend_from_slice(extra);
+    session(&args);
+    let mut recs = records(out);
+    recs.sort_by_key(|r| r["id"].as_u64().unwrap());
+    recs
+}
+
+#[test]
+fn sessions_keep_their_links_and_each_turn_gets_the_length_as_its_own_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = conversations(dir.path());
+    let recs = sessions_run(&trace, &dir.path().join("out"), &["--input-len", "300"]);
     let f = |r: &Value, k: &str| r[k].as_f64().unwrap();
     let n = |r: &Value, k: &str| r[k].as_u64().unwrap();
     // Turns wait for their parents, as without the flags.
-    assert!(f(by_id(1), "started_at") >= f(by_id(0), "ended_at"));
-    assert!(f(by_id(3), "started_at") >= f(by_id(1), "ended_at"));
+    assert!(f(&recs[1], "started_at") >= f(&recs[0], "ended_at"));
+    assert!(f(&recs[3], "started_at") >= f(&recs[1], "ended_at"));
     assert_eq!(
-        (by_id(3)["session"].as_u64(), by_id(3)["turn"].as_u64()),
+        (recs[3]["session"].as_u64(), recs[3]["turn"].as_u64()),
         (Some(0), Some(2))
     );
-    // The replaced input is the whole conversation's, as the trace's is: the history
-    // (300 + 5 answer tokens) and what the 300 leave for the new turn, at least one.
-    assert_eq!(n(by_id(0), "input_tokens"), 300);
-    assert_eq!(n(by_id(1), "input_tokens"), 306);
-    assert_eq!(n(by_id(3), "input_tokens"), 312);
-    assert_eq!(n(by_id(1), "trace_input_len"), 100);
+    // A trace's input length is the whole conversation's: a later turn sends its
+    // history (the parent's prompt and its 5-token answer) and 300 tokens of its own.
+    let inputs: Vec<u64> = recs.iter().map(|r| n(r, "input_tokens")).collect();
+    assert_eq!(inputs, [300, 605, 300, 910]);
+    let own: Vec<u64> = recs.iter().map(|r| n(r, "trace_input_len")).collect();
+    assert_eq!(own, [50, 100, 40, 115]);
     assert!(
         recs.iter()
             .all(|r| r["output_tokens"] == 5 && r["trace_output_len"] == 9)
+    );
+    // --max-context judges the whole conversation: the last turn is clipped to fit.
+    let clipped = sessions_run(
+        &trace,
+        &dir.path().join("clipped"),
+        &["--input-len", "300", "--max-context", "800"],
+    );
+    let inputs: Vec<u64> = clipped.iter().map(|r| n(r, "input_tokens")).collect();
+    assert_eq!(inputs, [300, 605, 300, 795]);
+    assert_eq!(
+        results(&dir.path().join("clipped"))["runs"][0]["params"]["clipped"],
+        1
+    );
+}
+
+#[test]
+fn unique_prompts_in_sessions_share_only_their_own_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = conversations(dir.path());
+    let shared = sessions_run(&trace, &dir.path().join("shared"), &[]);
+    let unique = sessions_run(&trace, &dir.path().join("unique"), &["--prompts", "unique"]);
+    let cached = |recs: &[Value]| -> Vec<u64> {
+        recs.iter()
+            .map(|r| r["cached_tokens"].as_u64().unwrap())
+            .collect()
+    };
+    let (s, u) = (cached(&shared), cached(&unique));
+    eprintln!("cached tokens: hash-ids {s:?}, unique {u:?}");
+    // Conversation 3's first turn finds the blocks it shares with 1's only when the
+    // prompts keep the trace's sharing; a later turn finds its history either way.
+    assert_eq!((s[0], u[0], u[2]), (0, 0, 0));
+    assert!(s[2] >= 32, "{s:?}");
+    assert!(u[1] >= 48 && u[3] >= 96, "{u:?}");
+    assert_eq!(
+        results(&dir.path().join("unique"))["runs"][0]["params"]["prompts"],
+        "unique"
     );
 }
 
@@ -471,47 +380,6 @@ fn shards_draw_the_same_lengths_as_the_whole_run() {
 }
 
 #[test]
-fn dual_round_takes_the_same_flags() {
-    let dir = tempfile::tempdir().unwrap();
-    let (trace, _) = shared_trace(dir.path());
-    let out = dir.path().join("out");
-    session(&[
-        "dual-round",
-        "--trace",
-        trace.to_str().unwrap(),
-        "--limit",
-        "12",
-        "--input-len",
-        "48",
-        "--output-len",
-        "2",
-        "--prompts",
-        "unique",
-        "--concurrency",
-        "2",
-        "--output-dir",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    let recs = records(&out);
-    assert_eq!(recs.len(), 24);
-    assert!(
-        recs.iter()
-            .all(|r| r["input_tokens"] == 48 && r["output_tokens"] == 2)
-    );
-    let runs = by_run(&recs);
-    let first = cache_share(&runs["concurrency 2 round 1"]);
-    let second = cache_share(&runs["concurrency 2 round 2"]);
-    // Unique prompts share nothing with each other, but round 2 sends round 1's again.
-    assert!(first < 0.02, "{first}");
-    assert!(second > 0.6, "{second}");
-    let params = &results(&out)["runs"][0]["params"];
-    assert_eq!(params["input_len"]["min"], 48);
-    assert_eq!(params["prompts"], "unique");
-    assert_eq!(params["format"], "mooncake");
-}
-
-#[test]
 fn flags_that_cannot_apply_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let azure = fixture(dir.path(), "azure", &reqs(3));
@@ -533,6 +401,19 @@ fn flags_that_cannot_apply_are_refused_by_name() {
     );
     let e = refused(&["dual-round", "--prompts", "unique"]);
     assert!(e.contains("--trace"), "{e}");
+    let mooncake = fixture(dir.path(), "mooncake", &reqs(3));
+    let e = refused(&[
+        "trace",
+        mooncake.to_str().unwrap(),
+        "--prompts",
+        "unique",
+        "--block-size",
+        "32",
+    ]);
+    assert!(
+        e.contains("--block-size sizes the trace's shared blocks"),
+        "{e}"
+    );
     let e = refused(&["trace", azure.to_str().unwrap(), "--input-len", "0"]);
     assert!(e.contains("--input-len"), "{e}");
     let e = refused(&["trace", azure.to_str().unwrap(), "--num-requests", "5"]);
@@ -540,4 +421,52 @@ fn flags_that_cannot_apply_are_refused_by_name() {
         e.contains("--num-requests (use --limit) does not apply to trace replay"),
         "{e}"
     );
+}
+
+#[test]
+fn a_model_filter_keeps_its_rows_and_their_times_with_the_lengths_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("burst.csv");
+    let mut text =
+        String::from("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n");
+    for i in 0..10 {
+        let model = if i % 2 == 0 { "ChatGPT" } else { "GPT-4" };
+        text += &format!(
+            "{},{model},{},4,{},Conversation log\n",
+            i as f64 * 0.01,
+            50 + i,
+            54 + i
+        );
+    }
+    std::fs::write(&path, text).unwrap();
+    let out = dir.path().join("out");
+    session(&[
+        "trace",
+        path.to_str().unwrap(),
+        "--model-filter",
+        "GPT-4",
+        "--input-len",
+        "30",
+        "--output-dir",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let recs = by_run(&records(&out))["trace x1"]
+        .iter()
+        .map(|r| {
+            (
+                r["scheduled_at"].as_f64().unwrap(),
+                r["input_tokens"].as_u64().unwrap(),
+                r["trace_input_len"].as_u64().unwrap(),
+            )
+        })
+        .collect::<Vec<_>>();
+    let want: Vec<(f64, u64, u64)> = (0..5).map(|k| (k as f64 * 0.02, 30, 51 + 2 * k)).collect();
+    assert_eq!(recs.len(), 5);
+    for (got, want) in recs.iter().zip(&want) {
+        assert!(
+            (got.0 - want.0).abs() < 1e-4 && got.1 == want.1 && got.2 == want.2,
+            "{got:?} vs {want:?}"
+        );
+    }
 }

@@ -185,7 +185,7 @@ pub fn workload_differs(a: &RunParams, b: &RunParams) -> Option<String> {
     if let (Some(pa), Some(pb)) = (&a.prompts, &b.prompts)
         && pa != pb
     {
-        said.push(format!("prompts A {}, B {}", printable(pa), printable(pb)));
+        said.push(format!("prompts A {}, B {}", pa.as_str(), pb.as_str()));
     }
     (!said.is_empty()).then(|| format!("workload differs: {}", said.join("; ")))
 }

@@ -23,6 +23,7 @@ pub mod reanalyze;
 pub mod repeats;
 pub mod results;
 pub mod rounds;
+pub mod run_params;
 pub mod schema;
 pub mod slices;
 pub mod spec_decode;

@@ -108,6 +108,9 @@ pub struct Extra<'a> {
     pub flags: &'a [String],
 }
 
+/// Flags a trace replay takes but the workload section does not give it.
+const TRACE_OWN: [&str; 2] = ["input-len", "output-len"];
+
 /// The argv of `load`, writing its results to `dir`.
 pub fn load_argv(
     study: &StudyFile,
@@ -121,7 +124,15 @@ pub fn load_argv(
         flags.retain(|(o, _)| o.long != origin.long);
         flags.push((origin, tokens));
     };
-    for s in study.shared.iter().chain(&load.settings) {
+    // A trace's lengths are its own: the workload section's (meant for synthetic
+    // prompts) would replace them unasked, so they reach a load replaying a trace only
+    // when the load itself gives them (or they are typed after the file).
+    let replays_trace = load.mode == "trace" || load.settings.iter().any(|s| s.long == "trace");
+    let shared = study
+        .shared
+        .iter()
+        .filter(|s| !(replays_trace && TRACE_OWN.contains(&s.long.as_str())));
+    for s in shared.chain(&load.settings) {
         let origin = Origin {
             long: s.long.clone(),
             path: s.path.clone(),

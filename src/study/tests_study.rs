@@ -67,8 +67,36 @@ fn a_load_replaces_or_withholds_workload_values_and_typed_flags_replace_both() {
     );
     let second = argv_of(yaml, 1, &["--time-scale=2", "-q"]);
     assert_eq!(&second[..3], ["servescope", "trace", "t.jsonl"]);
+    // The workload's lengths are for synthetic prompts: a trace keeps its own.
+    assert!(
+        !second
+            .iter()
+            .any(|a| a.starts_with("--input-len") || a.starts_with("--output-len")),
+        "{second:?}"
+    );
     assert!(second.contains(&"--time-scale=2".to_string()), "{second:?}");
     assert!(second.contains(&"--quiet".to_string()), "{second:?}");
+}
+
+#[test]
+fn a_trace_load_replaces_its_lengths_only_when_it_or_the_command_line_says_so() {
+    let yaml = "workload:\n  input-len: 64\n  output-len: 8\nloads:\n  - mode: trace\n    file: t.jsonl\n    input-len: 1024\n  - mode: dual-round\n    trace: t.jsonl\n  - mode: dual-round\n";
+    let own = argv_of(yaml, 0, &[]);
+    assert!(own.contains(&"--input-len=1024".to_string()), "{own:?}");
+    assert!(
+        !own.iter().any(|a| a.starts_with("--output-len")),
+        "{own:?}"
+    );
+    let typed = argv_of(yaml, 0, &["--output-len", "3"]);
+    assert!(typed.contains(&"--output-len=3".to_string()), "{typed:?}");
+    let dual_trace = argv_of(yaml, 1, &[]);
+    assert!(
+        !dual_trace.iter().any(|a| a.contains("-len")),
+        "{dual_trace:?}"
+    );
+    let dual = argv_of(yaml, 2, &[]);
+    assert!(dual.contains(&"--input-len=64".to_string()), "{dual:?}");
+    assert!(dual.contains(&"--output-len=8".to_string()), "{dual:?}");
 }
 
 #[test]

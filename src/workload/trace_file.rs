@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::trace::{LeftOut, TraceError, TraceFormat, TraceReader, TraceRequest};
-use super::trace_reshape::Reshape;
+use super::trace_reshape::{Conversations, Reshape};
 
 /// What to do with a request longer than `--max-context`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +91,8 @@ pub struct ReadOptions {
     pub fit: Option<Fit>,
     /// `--model-filter` (BurstGPT).
     pub model: Option<String>,
+    /// `--sessions`: a replaced input length is each turn's own text.
+    pub sessions: bool,
 }
 
 /// A trace file to replay, checked whole by `scan`.
@@ -190,6 +192,8 @@ impl TraceFile {
             reshape: o.reshape,
             seed: o.seed,
             block_size: o.block_size.unwrap_or(self.format.block_size()),
+            conversations: (o.sessions && o.reshape.input_len.is_some())
+                .then(Conversations::default),
             fit: o.fit,
             fitted: Fitted::default(),
         }
@@ -205,6 +209,8 @@ pub struct TraceStream {
     reshape: Reshape,
     seed: u64,
     block_size: usize,
+    /// `--sessions` with `--input-len`: where each conversation stands.
+    conversations: Option<Conversations>,
     fit: Option<Fit>,
     fitted: Fitted,
 }
@@ -219,13 +225,19 @@ impl Iterator for TraceStream {
                 Ok(r) => r,
                 Err(e) => return Some(Err(e)),
             };
+            let history = self.conversations.as_ref().map_or(0, |c| c.history(&r));
             self.reshape
-                .apply(self.seed, self.block_size, self.read, &mut r);
+                .apply(self.seed, self.block_size, self.read, history, &mut r);
             self.read += 1;
-            match self.fit {
-                Some(f) if !f.apply(&mut r, &mut self.fitted) => continue,
-                _ => return Some(Ok(r)),
+            if let Some(f) = self.fit
+                && !f.apply(&mut r, &mut self.fitted)
+            {
+                continue;
             }
+            if let Some(c) = &mut self.conversations {
+                c.read(&r);
+            }
+            return Some(Ok(r));
         }
         None
     }

@@ -5,6 +5,12 @@
 //! A replaced length is drawn per request from (seed, the request's position in the
 //! trace), never from the run: every time scale, repeat and shard sees the same lengths,
 //! and `--limit 100` the same first hundred as `--limit 1000`.
+//!
+//! Under `--sessions` a replaced input length is each turn's own text: a trace's input
+//! length counts the whole conversation, so a later turn's is its conversation so far
+//! (its parent's input and output, as replaced) plus the drawn length.
+
+use std::collections::HashMap;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -13,8 +19,19 @@ use super::synthetic::LengthSpec;
 use super::trace::TraceRequest;
 use crate::record::TraceLengths;
 
-/// What a trace's prompts share.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What a trace's prompts share (results.json's `params.prompts`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum TracePrompts {
     /// Built from the trace's hash ids: requests that shared a prefix in production
     /// share it here
@@ -53,26 +70,28 @@ impl Reshape {
         *self == Reshape::default()
     }
 
-    /// Request `k` (its position among the requests read, from 0) reshaped. With
+    /// Request `k` (its position among the requests read, from 0) reshaped; `history`:
+    /// the tokens of the conversation it continues (0 for a request on its own). With
     /// hash-id prompts the hash ids are cut to the new length (tokens past them are the
     /// request's own), so requests that shared leading blocks still share them up to
     /// the shorter length; with unique prompts it has none.
-    pub fn apply(&self, seed: u64, block_size: usize, k: u64, r: &mut TraceRequest) {
+    pub fn apply(&self, seed: u64, block_size: usize, k: u64, history: u64, r: &mut TraceRequest) {
         if self.is_none() {
             return;
         }
-        let draw = |spec: Option<LengthSpec>, stream: u64| {
-            let seed = super::prepare::request_seed(seed, stream, k);
-            spec.map(|l| l.sample(&mut StdRng::seed_from_u64(seed)))
+        let draw = |spec: Option<LengthSpec>, stream: u64| match spec? {
+            LengthSpec::Fixed(n) => Some(n),
+            range => {
+                let seed = super::prepare::request_seed(seed, stream, k);
+                Some(range.sample(&mut StdRng::seed_from_u64(seed)))
+            }
         };
-        let input = draw(self.input_len, INPUT_STREAM);
-        let output = draw(self.output_len, OUTPUT_STREAM);
         let mut replaced = TraceLengths::default();
-        if let Some(n) = input {
+        if let Some(n) = draw(self.input_len, INPUT_STREAM) {
             replaced.input_len = Some(r.input_len);
-            r.input_len = n;
+            r.input_len = u32::try_from(history + u64::from(n)).unwrap_or(u32::MAX);
         }
-        if let Some(n) = output {
+        if let Some(n) = draw(self.output_len, OUTPUT_STREAM) {
             replaced.output_len = Some(r.output_len);
             r.output_len = n;
         }
@@ -82,6 +101,32 @@ impl Reshape {
             _ => r
                 .hash_ids
                 .truncate((r.input_len as usize).div_ceil(block_size.max(1))),
+        }
+    }
+}
+
+/// `--sessions` with `--input-len`: each conversation's tokens after each turn read
+/// (input and output, as replaced and fitted), by chat id, so the turn that continues
+/// it starts from there.
+#[derive(Debug, Default)]
+pub struct Conversations {
+    after: HashMap<i64, u64>,
+}
+
+impl Conversations {
+    /// The tokens of the conversation `r` continues; 0 when its parent was not read.
+    pub fn history(&self, r: &TraceRequest) -> u64 {
+        match r.parent_chat_id {
+            Some(p) if p >= 0 => self.after.get(&p).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// `r` was read (and kept): its conversation now holds its input and output.
+    pub fn read(&mut self, r: &TraceRequest) {
+        if let Some(id) = r.chat_id {
+            let tokens = u64::from(r.input_len) + u64::from(r.output_len);
+            self.after.insert(id, tokens);
         }
     }
 }
@@ -108,7 +153,7 @@ mod tests {
     #[test]
     fn nothing_given_changes_nothing() {
         let mut r = req(40, 5, &[1, 2, 3]);
-        Reshape::default().apply(0, 16, 0, &mut r);
+        Reshape::default().apply(0, 16, 0, 0, &mut r);
         assert_eq!(r, req(40, 5, &[1, 2, 3]));
     }
 
@@ -119,7 +164,7 @@ mod tests {
             ..Reshape::default()
         };
         let mut r = req(40, 5, &[1, 2, 3]);
-        cut.apply(0, 16, 0, &mut r);
+        cut.apply(0, 16, 0, 0, &mut r);
         // 20 tokens: the first block and 4 of the second.
         assert_eq!(
             (r.input_len, r.output_len, &r.hash_ids[..]),
@@ -141,7 +186,7 @@ mod tests {
             ..Reshape::default()
         };
         let mut r = req(40, 5, &[1, 2, 3]);
-        longer.apply(0, 16, 0, &mut r);
+        longer.apply(0, 16, 0, 0, &mut r);
         assert_eq!(
             (r.input_len, &r.hash_ids[..]),
             (100, &[1, 2, 3][..]),
@@ -156,7 +201,7 @@ mod tests {
             ..Reshape::default()
         };
         let mut r = req(40, 5, &[1, 2, 3]);
-        unique.apply(0, 16, 0, &mut r);
+        unique.apply(0, 16, 0, 0, &mut r);
         assert_eq!((r.input_len, r.output_len, r.hash_ids.len()), (40, 5, 0));
         assert_eq!(r.replaced, TraceLengths::default(), "no length replaced");
     }
@@ -170,7 +215,7 @@ mod tests {
         };
         let draw = |seed: u64, k: u64| {
             let mut r = req(40, 5, &[1, 2, 3]);
-            ranged.apply(seed, 16, k, &mut r);
+            ranged.apply(seed, 16, k, 0, &mut r);
             assert_eq!(
                 r.replaced,
                 TraceLengths {
@@ -209,8 +254,44 @@ mod tests {
         };
         for k in 0..50 {
             let mut r = req(40, 5, &[1, 2, 3]);
-            output_only.apply(0, 16, k, &mut r);
+            output_only.apply(0, 16, k, 0, &mut r);
             assert_eq!((r.input_len, r.output_len), (40, first[k as usize].1));
         }
+    }
+
+    #[test]
+    fn mooncakes_512_token_blocks_are_cut_to_the_new_length() {
+        let cut = Reshape {
+            input_len: Some(LengthSpec::Fixed(1100)),
+            ..Reshape::default()
+        };
+        let mut r = req(40160, 6, &(0..79).collect::<Vec<u64>>());
+        cut.apply(0, 512, 0, 0, &mut r);
+        assert_eq!(
+            (r.input_len, &r.hash_ids[..]),
+            (1100, &[0, 1, 2][..]),
+            "ceil(1100 / 512)"
+        );
+    }
+
+    #[test]
+    fn a_later_turn_adds_its_own_length_to_its_conversation() {
+        let per_turn = Reshape {
+            input_len: Some(LengthSpec::Fixed(100)),
+            output_len: Some(LengthSpec::Fixed(10)),
+            ..Reshape::default()
+        };
+        let mut conv = Conversations::default();
+        let mut turns = Vec::new();
+        // chat 1 → 2 → 4, chat 3 on its own; a parent never read counts nothing.
+        for (chat, parent) in [(1, -1), (2, 1), (3, -1), (4, 2), (5, 99)] {
+            let mut r = req(5000, 50, &[1, 2, 3]);
+            (r.chat_id, r.parent_chat_id) = (Some(chat), Some(parent));
+            let history = conv.history(&r);
+            per_turn.apply(0, 16, chat as u64, history, &mut r);
+            conv.read(&r);
+            turns.push(r.input_len);
+        }
+        assert_eq!(turns, [100, 210, 100, 320, 100]);
     }
 }

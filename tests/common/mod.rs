@@ -65,6 +65,27 @@ pub fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A result directory's results.json, as JSON.
+pub fn results(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+/// Records by run label, each run's in request order.
+pub fn by_run(
+    recs: &[serde_json::Value],
+) -> std::collections::BTreeMap<String, Vec<&serde_json::Value>> {
+    let mut runs: std::collections::BTreeMap<String, Vec<&serde_json::Value>> = Default::default();
+    for r in recs {
+        runs.entry(r["run"].as_str().unwrap().to_string())
+            .or_default()
+            .push(r);
+    }
+    for v in runs.values_mut() {
+        v.sort_by_key(|r| r["id"].as_u64().unwrap());
+    }
+    runs
+}
+
 /// `servescope sim ARGS...` as its own process on a free loopback port (`--port 0`),
 /// killed when dropped.
 pub struct SimProcess {
