@@ -16,7 +16,6 @@ use crate::settings::{
 use crate::shutdown::{Shutdown, Signals};
 use crate::sweep::Sweep;
 use crate::workload::dataset::dataset_prompts;
-use crate::workload::trace_file::{ReadOptions, TraceFile};
 
 /// Plan the runs of a load subcommand and do them in one session.
 pub fn run(load: LoadSettings, argv: &[String]) -> Result<SessionOutcome, Error> {
@@ -204,23 +203,7 @@ fn dual_round_source(
     shutdown: &Shutdown,
 ) -> Result<(Source, usize), Error> {
     if let Some(path) = &a.trace {
-        // The format first: a flag it refuses is said before the whole file is read.
-        let format = crate::workload::trace::TraceReader::open(path, None)
-            .map_err(|e| Error::Input(e.to_string()))?
-            .format();
-        crate::replay::check_prompts(path, &a.reshape, format)?;
-        let stop = || shutdown.requested().is_some();
-        let options = ReadOptions {
-            format: Some(format),
-            limit: a.limit,
-            reshape: a.reshape,
-            seed,
-            ..ReadOptions::default()
-        };
-        let file = TraceFile::scan(path, &options, &stop)
-            .map_err(|e| Error::Input(e.to_string()))?
-            .ok_or_else(|| shutdown.interrupted())?;
-        crate::replay::say_reshaped(path, &a.reshape, false, &file);
+        let file = crate::replay::scan_rounds(a, path, seed, shutdown)?;
         let n = file.info().requests;
         let source = Source::Trace {
             block_size: file.format().block_size(),

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::report::document::{RunMode, RunParams};
 use crate::schedule::{Arrivals, Load};
 use crate::session::{RunPlan, Source};
-use crate::settings::TraceSettings;
+use crate::settings::{DualRoundSettings, TraceSettings};
 use crate::shutdown::Shutdown;
 use crate::workload::trace::TraceFormat;
 use crate::workload::trace_file::{Fit, ReadOptions, TraceFile};
@@ -59,12 +59,7 @@ fn scan(a: &TraceSettings, seed: u64, shutdown: &Shutdown) -> Result<(TraceFile,
         None => a.file.clone(),
     };
     // The block size depends on the format, known once the first line is read.
-    let format = match a.format {
-        Some(f) => f,
-        None => crate::workload::trace::TraceReader::open(&path, None)
-            .map_err(|e| Error::Input(e.to_string()))?
-            .format(),
-    };
+    let format = trace_format(&path, a.format)?;
     csv_flags(a, format)?;
     let block_size = a.block_size.unwrap_or(format.block_size());
     let fit = a.max_context.map(|max_context| Fit {
@@ -109,6 +104,42 @@ fn scan(a: &TraceSettings, seed: u64, shutdown: &Shutdown) -> Result<(TraceFile,
     Ok((file, block_size))
 }
 
+/// `dual-round --trace`: the trace read once and checked whole, its lengths and sharing
+/// changed as asked.
+pub fn scan_rounds(
+    a: &DualRoundSettings,
+    path: &Path,
+    seed: u64,
+    shutdown: &Shutdown,
+) -> Result<TraceFile, Error> {
+    // The format first: a flag it refuses is said before the whole file is read.
+    let format = trace_format(path, None)?;
+    check_prompts(path, &a.reshape, format)?;
+    let stop = || shutdown.requested().is_some();
+    let options = ReadOptions {
+        format: Some(format),
+        limit: a.limit,
+        reshape: a.reshape,
+        seed,
+        ..ReadOptions::default()
+    };
+    let file = TraceFile::scan(path, &options, &stop)
+        .map_err(|e| Error::Input(e.to_string()))?
+        .ok_or_else(|| shutdown.interrupted())?;
+    say_reshaped(path, &a.reshape, false, &file);
+    Ok(file)
+}
+
+/// A trace's format: `forced`, else recognised from its first request.
+fn trace_format(path: &Path, forced: Option<TraceFormat>) -> Result<TraceFormat, Error> {
+    match forced {
+        Some(f) => Ok(f),
+        None => Ok(crate::workload::trace::TraceReader::open(path, None)
+            .map_err(|e| Error::Input(e.to_string()))?
+            .format()),
+    }
+}
+
 /// A replay's params but its time scale.
 fn run_params(a: &TraceSettings, file: &TraceFile, block_size: usize) -> RunParams {
     let (format, info) = (file.format(), file.info());
@@ -150,7 +181,7 @@ pub fn reshape_params(format: TraceFormat, reshape: &Reshape) -> RunParams {
 
 /// Says what replaced the trace's lengths, against what the file gave for the requests
 /// replayed.
-pub fn say_reshaped(path: &Path, reshape: &Reshape, sessions: bool, file: &TraceFile) {
+fn say_reshaped(path: &Path, reshape: &Reshape, sessions: bool, file: &TraceFile) {
     let info = file.info();
     let n = info.requests.max(1) as f64;
     let [own_in, own_out] = [info.own_input_tokens, info.own_output_tokens].map(|t| t as f64 / n);
@@ -181,7 +212,7 @@ pub fn say_reshaped(path: &Path, reshape: &Reshape, sessions: bool, file: &Trace
 }
 
 /// `--prompts hash-ids` asked of a trace without hash ids: refused, not ignored.
-pub fn check_prompts(path: &Path, reshape: &Reshape, format: TraceFormat) -> Result<(), Error> {
+fn check_prompts(path: &Path, reshape: &Reshape, format: TraceFormat) -> Result<(), Error> {
     if reshape.prompts == Some(TracePrompts::HashIds) && !format.has_hash_ids() {
         return Err(Error::Input(format!(
             "--prompts hash-ids needs a trace with hash ids (Qwen, Mooncake); {} is {format}, whose prompts are all distinct",

@@ -6,8 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{records, session};
-use serde_json::Value;
+use common::{records, refused, results, session};
 use servescope::sim::{SimConfig, SimServer};
 
 const AZURE: &str = "/work/shared/traces/azure_llm_inference_conv_2023.csv";
@@ -20,22 +19,6 @@ fn ideal_sim() -> SimServer {
         ..SimConfig::ideal()
     };
     SimServer::start(cfg, "127.0.0.1:0".parse().unwrap()).unwrap()
-}
-
-fn results(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let mut argv = vec!["servescope"];
-    argv.extend_from_slice(args);
-    match servescope::run_args(argv) {
-        Err(e) => {
-            assert_eq!(e.exit_code(), 2, "{e}");
-            e.to_string()
-        }
-        Ok(_) => panic!("{args:?} should fail"),
-    }
 }
 
 /// (µs since the first row, context, generated) of the first `n` rows of the real file.
@@ -180,7 +163,7 @@ fn burstgpt_filters_a_model_and_leaves_out_failures() {
     assert_eq!(at, [0.0, 0.1]);
     assert_eq!(results(&out)["runs"][0]["params"]["model_filter"], "gpt-4");
 
-    let e = fails(&["trace", trace.to_str().unwrap(), "--model-filter", "claude"]);
+    let e = refused(&["trace", trace.to_str().unwrap(), "--model-filter", "claude"]);
     assert!(
         e.contains("--model-filter claude: no row of") && e.contains("ChatGPT, GPT-4"),
         "{e}"
@@ -240,7 +223,7 @@ fn wrong_files_and_flags_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let odd = dir.path().join("odd.csv");
     std::fs::write(&odd, "when,prompt,answer\n1,2,3\n").unwrap();
-    let e = fails(&["trace", odd.to_str().unwrap()]);
+    let e = refused(&["trace", odd.to_str().unwrap()]);
     assert!(
         e.starts_with(&format!(
             "trace {}:1: not a known trace format: `when,prompt,answer`; expected a CSV header `TIMESTAMP,ContextTokens,GeneratedTokens` (Azure) or",
@@ -254,7 +237,7 @@ fn wrong_files_and_flags_are_named() {
         "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:47,1x,44\n",
     )
     .unwrap();
-    let e = fails(&["trace", azure.to_str().unwrap()]);
+    let e = refused(&["trace", azure.to_str().unwrap()]);
     assert_eq!(
         e,
         format!(
@@ -268,21 +251,21 @@ fn wrong_files_and_flags_are_named() {
     )
     .unwrap();
     let a = azure.to_str().unwrap();
-    let e = fails(&["trace", a, "--model-filter", "GPT-4"]);
+    let e = refused(&["trace", a, "--model-filter", "GPT-4"]);
     assert!(
         e.starts_with("--model-filter needs a trace with a model per row (BurstGPT)"),
         "{e}"
     );
-    let e = fails(&["trace", a, "--block-size", "16"]);
+    let e = refused(&["trace", a, "--block-size", "16"]);
     assert!(
         e.starts_with("--block-size applies to traces with hash ids"),
         "{e}"
     );
-    let e = fails(&["trace", a, "--sessions"]);
+    let e = refused(&["trace", a, "--sessions"]);
     assert!(e.starts_with("--sessions needs a Qwen trace"), "{e}");
     let header_only = dir.path().join("empty.csv");
     std::fs::write(&header_only, "TIMESTAMP,ContextTokens,GeneratedTokens\n").unwrap();
-    let e = fails(&["trace", header_only.to_str().unwrap()]);
+    let e = refused(&["trace", header_only.to_str().unwrap()]);
     assert!(
         e.ends_with("no request to replay: the trace has a header but no rows"),
         "{e}"

@@ -12,22 +12,9 @@ use servescope::study::servers::{ConfigOutcome, ServerSpec, run_configurations_w
 
 #[test]
 fn parallel_slots_as_server_configurations() {
-    let dir = common::llama_install_dir();
-    let (server, model) = (
-        dir.join("bin/llama-server"),
-        dir.join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    );
-    if !server.exists() || !model.exists() {
-        let msg = format!(
-            "no llama-server at {} (run scripts/llama-server.sh install)",
-            server.display()
-        );
-        if let Some(why) = common::llama_required() {
-            panic!("{msg}, and {why}: this test must run");
-        }
-        eprintln!("SKIPPED the llama.cpp study test: {msg}");
+    let Some((server, model)) = common::llama::installed("study test") else {
         return;
-    }
+    };
     let yaml = format!(
         "command: \"'{}' -m '{}' --host 127.0.0.1 --port {{port}} -c 4096 -a smollm2 {{config}}\"\n\
          ready_url: \"http://127.0.0.1:{{port}}/health\"\n\

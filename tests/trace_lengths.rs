@@ -9,20 +9,8 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use common::{by_run, records, results, session};
+use common::{by_run, records, refused, results, session};
 use serde_json::Value;
-
-fn refused(args: &[&str]) -> String {
-    let mut argv = vec!["servescope"];
-    argv.extend_from_slice(args);
-    match servescope::run_args(argv) {
-        Err(e) => {
-            assert_eq!(e.exit_code(), 2, "{e}");
-            e.to_string()
-        }
-        Ok(_) => panic!("{args:?} should be refused"),
-    }
-}
 
 /// One request of a fixture: seconds from the start, input and output lengths.
 struct Req {

@@ -47,22 +47,30 @@ pub fn llama() -> Option<Llama> {
     llama_with(&["--parallel", "4", "--cont-batching", "--metrics"])
 }
 
-/// The server started with these flags (besides the model, address and context).
-pub fn llama_with(flags: &[&str]) -> Option<Llama> {
+/// llama-server and its model as `scripts/llama-server.sh install` left them; `None`
+/// (said, naming `test`) when they are not there and the test may skip, a panic when it
+/// must run.
+pub fn installed(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
     let dir = super::llama_install_dir();
     let server = dir.join("bin/llama-server");
     let model = dir.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !server.exists() || !model.exists() {
-        let msg = format!(
-            "no llama-server at {} (run scripts/llama-server.sh install)",
-            server.display()
-        );
-        if let Some(why) = super::llama_required() {
-            panic!("{msg}, and {why}: this test must run");
-        }
-        eprintln!("SKIPPED the llama.cpp end-to-end test: {msg}");
-        return None;
+    if server.exists() && model.exists() {
+        return Some((server, model));
     }
+    let msg = format!(
+        "no llama-server at {} (run scripts/llama-server.sh install)",
+        server.display()
+    );
+    if let Some(why) = super::llama_required() {
+        panic!("{msg}, and {why}: this test must run");
+    }
+    eprintln!("SKIPPED the llama.cpp {test}: {msg}");
+    None
+}
+
+/// The server started with these flags (besides the model, address and context).
+pub fn llama_with(flags: &[&str]) -> Option<Llama> {
+    let (server, model) = installed("end-to-end test")?;
     // A test that failed holding it poisons it; the next still runs alone.
     let alone = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
     let port = TcpListener::bind("127.0.0.1:0")

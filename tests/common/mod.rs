@@ -65,6 +65,20 @@ pub fn records(dir: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The message of `servescope ARGS...` refused as bad input (exit status 2); panics if
+/// it runs or fails otherwise.
+pub fn refused(args: &[&str]) -> String {
+    let mut argv = vec!["servescope"];
+    argv.extend_from_slice(args);
+    match servescope::run_args(argv) {
+        Err(e) => {
+            assert_eq!(e.exit_code(), 2, "{e}");
+            e.to_string()
+        }
+        Ok(_) => panic!("{args:?} should be refused"),
+    }
+}
+
 /// A result directory's results.json, as JSON.
 pub fn results(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
