@@ -127,7 +127,12 @@ pub fn load_argv(
     // A trace's lengths are its own: the workload section's (meant for synthetic
     // prompts) would replace them unasked, so they reach a load replaying a trace only
     // when the load itself gives them (or they are typed after the file).
-    let replays_trace = load.mode == "trace" || load.settings.iter().any(|s| s.long == "trace");
+    // (`trace: null` on a dual-round load gives it no trace.)
+    let replays_trace = load.mode == "trace"
+        || load
+            .settings
+            .iter()
+            .any(|s| s.long == "trace" && !s.tokens.is_empty());
     let shared = study
         .shared
         .iter()

@@ -80,7 +80,7 @@ fn a_load_replaces_or_withholds_workload_values_and_typed_flags_replace_both() {
 
 #[test]
 fn a_trace_load_replaces_its_lengths_only_when_it_or_the_command_line_says_so() {
-    let yaml = "workload:\n  input-len: 64\n  output-len: 8\nloads:\n  - mode: trace\n    file: t.jsonl\n    input-len: 1024\n  - mode: dual-round\n    trace: t.jsonl\n  - mode: dual-round\n";
+    let yaml = "workload:\n  input-len: 64\n  output-len: 8\nloads:\n  - mode: trace\n    file: t.jsonl\n    input-len: 1024\n  - mode: dual-round\n    trace: t.jsonl\n  - mode: dual-round\n  - mode: dual-round\n    trace: null\n";
     let own = argv_of(yaml, 0, &[]);
     assert!(own.contains(&"--input-len=1024".to_string()), "{own:?}");
     assert!(
@@ -97,6 +97,11 @@ fn a_trace_load_replaces_its_lengths_only_when_it_or_the_command_line_says_so() 
     let dual = argv_of(yaml, 2, &[]);
     assert!(dual.contains(&"--input-len=64".to_string()), "{dual:?}");
     assert!(dual.contains(&"--output-len=8".to_string()), "{dual:?}");
+    let no_trace = argv_of(yaml, 3, &[]);
+    assert!(
+        no_trace.contains(&"--input-len=64".to_string()),
+        "{no_trace:?}"
+    );
 }
 
 #[test]
